@@ -1,0 +1,362 @@
+//! The headless command line: `evscope streams | log | events | demo | info`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::output::{self, Format};
+use crate::redact::redact_url;
+use crate::store::{
+    Cursor, Direction, EventFilter, LogQuery, OpenOptions, Start, Store, StreamQuery, StreamRead,
+};
+use crate::timeparse::parse_time;
+
+const ABOUT: &str =
+    "Look inside an event store (PostgreSQL, MySQL/MariaDB, SQLite) and act on it safely.";
+
+const MAIN_EXAMPLES: &str = "\
+Connection: --db URL, else $DATABASE_URL, else --profile NAME (or default_profile) from the
+config file, else the embedded demo store (created on first use).
+
+Examples:
+  evscope demo                                   # create/open the demo store, print where it is
+  evscope streams --category account --limit 20
+  evscope --db postgres://postgres@127.0.0.1/app log --type Deposited --since 7d
+  evscope --db mysql://root@127.0.0.1/bank events account-1001 --format json";
+
+#[derive(Debug, Parser)]
+#[command(name = "evscope", version, about = ABOUT, after_help = MAIN_EXAMPLES)]
+pub struct Cli {
+    /// Database URL: postgres://..., mysql://..., sqlite:PATH
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub db: Option<String>,
+    /// A connection profile from the config file
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// The config file (default: $EVSCOPE_CONFIG or <config dir>/evscope/config.toml)
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// The layout: native, message-db, marten, commanded, classic (NAME@SCHEMA to pick a
+    /// PostgreSQL schema), or mapped with --mapping. Detected when omitted.
+    #[arg(long, global = true)]
+    pub schema: Option<String>,
+    /// A TOML mapping file describing any other layout
+    #[arg(long, global = true)]
+    pub mapping: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List streams with event count, last version and last time
+    #[command(
+        after_help = "Example:\n  evscope streams --category account --limit 50 --format json\n  evscope streams --after account-0100   # the next page"
+    )]
+    Streams(StreamsArgs),
+    /// Read the global log in position order
+    #[command(
+        after_help = "Example:\n  evscope log --type Deposited --type Withdrawn --since 2026-06-01 --limit 20\n  evscope log --backward --limit 10      # the 10 newest events\n  evscope log --from 5000000 --format jsonl"
+    )]
+    Log(LogArgs),
+    /// Read one stream's events in version order
+    #[command(
+        after_help = "Example:\n  evscope events account-0001 --from 10 --to 20\n  evscope events payment-0042 --format json"
+    )]
+    Events(EventsArgs),
+    /// Create (or reuse) the embedded demo store and print where it is
+    #[command(
+        after_help = "Example:\n  evscope demo --accounts 50 --path /tmp/demo.db\n  evscope --db sqlite:/tmp/demo.db streams"
+    )]
+    Demo(DemoArgs),
+    /// Show the connection, the layout in use and the size of the log
+    #[command(
+        after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
+    )]
+    Info(InfoArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct FilterArgs {
+    /// Only events of this type (repeatable)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Only streams of this category (the part of the stream id before the first '-')
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only streams whose id starts with this
+    #[arg(long)]
+    pub stream_prefix: Option<String>,
+    /// From this time (inclusive): RFC 3339, 2026-01-05, "2026-01-05 10:00" (UTC), or 2h/7d ago
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// Before this time (exclusive), same forms as --since
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum FormatArg {
+    #[default]
+    Table,
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct StreamsArgs {
+    /// Only streams of this category
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only streams whose id starts with this
+    #[arg(long)]
+    pub stream_prefix: Option<String>,
+    /// Start after this stream id (keyset paging)
+    #[arg(long)]
+    pub after: Option<String>,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: u32,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Start at this global position (included)
+    #[arg(long, value_name = "POSITION")]
+    pub from: Option<i64>,
+    /// Read toward older events (from --from, or from the newest)
+    #[arg(long)]
+    pub backward: bool,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub limit: u32,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The stream id
+    pub stream: String,
+    /// Only events of this type (repeatable)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
+    /// Start at this stream version (included)
+    #[arg(long, value_name = "VERSION")]
+    pub from: Option<i64>,
+    /// Stop at this stream version (included)
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<i64>,
+    /// Read toward older versions
+    #[arg(long)]
+    pub backward: bool,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub limit: u32,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo store lives (default: <data dir>/evscope/demo.db)
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    /// Number of bank accounts to generate
+    #[arg(long, default_value_t = crate::demo::DEFAULT_ACCOUNTS, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub accounts: u32,
+    /// Recreate the store even if it exists
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+/// A failure the user caused or the environment did; printed as one line, exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// Where the connection comes from.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Url(OpenOptions),
+    /// No --db, DATABASE_URL or profile: the demo store at this path.
+    Demo(PathBuf),
+}
+
+/// --db, then DATABASE_URL (both via clap), then --profile / default_profile, else the demo.
+pub fn resolve_target(cli: &Cli) -> Result<Target, CliError> {
+    let config = Config::load(cli.config.as_deref()).map_err(CliError)?;
+    let from_profile = |name: &str| -> Result<Target, CliError> {
+        let p = config.profile(name).map_err(CliError)?;
+        Ok(Target::Url(OpenOptions {
+            url: p.db.clone(),
+            schema: cli.schema.clone().or_else(|| p.schema.clone()),
+            mapping: cli.mapping.clone().or_else(|| p.mapping.clone()),
+        }))
+    };
+    if let Some(url) = cli.db.as_deref().filter(|u| !u.is_empty()) {
+        return Ok(Target::Url(OpenOptions {
+            url: url.to_string(),
+            schema: cli.schema.clone(),
+            mapping: cli.mapping.clone(),
+        }));
+    }
+    if let Some(name) = &cli.profile {
+        return from_profile(name);
+    }
+    if let Some(name) = &config.default_profile {
+        return from_profile(name);
+    }
+    Ok(Target::Demo(crate::demo::default_path()))
+}
+
+async fn open(cli: &Cli) -> Result<Store, CliError> {
+    match resolve_target(cli)? {
+        Target::Url(opts) => Ok(Store::open(&opts).await?),
+        Target::Demo(path) => {
+            crate::demo::ensure(&path, crate::demo::DEFAULT_ACCOUNTS, false)
+                .await
+                .map_err(|e| CliError(format!("demo store {}: {e}", path.display())))?;
+            Ok(Store::open(&OpenOptions {
+                url: crate::demo::url_for(&path),
+                schema: cli.schema.clone(),
+                mapping: cli.mapping.clone(),
+            })
+            .await?)
+        }
+    }
+}
+
+fn fmt(f: FormatArg) -> Format {
+    match f {
+        FormatArg::Table => Format::Table,
+        FormatArg::Json => Format::Json,
+        FormatArg::Jsonl => Format::Jsonl,
+    }
+}
+
+/// Run the command line; returns the process exit code.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    match &cli.command {
+        None => {
+            let store = open(&cli).await?;
+            writeln!(
+                out,
+                "evscope would open the TUI on {} (layout {}); the TUI is not built yet. \
+                 Try `evscope streams`, `evscope log` or `evscope --help`.",
+                store.url(),
+                store.layout().name
+            )?;
+        }
+        Some(Command::Demo(a)) => {
+            let path = a.path.clone().unwrap_or_else(crate::demo::default_path);
+            let summary = crate::demo::ensure(&path, a.accounts, a.force)
+                .await
+                .map_err(|e| CliError(format!("demo store {}: {e}", path.display())))?;
+            output::write_demo(out, &summary, fmt(a.format))?;
+        }
+        Some(Command::Info(a)) => {
+            let store = open(&cli).await?;
+            let head = store.max_position().await?;
+            output::write_info(out, &store, head, fmt(a.format))?;
+        }
+        Some(Command::Streams(a)) => {
+            let store = open(&cli).await?;
+            let q = StreamQuery {
+                category: a.category.clone(),
+                prefix: a.stream_prefix.clone(),
+                after: a.after.clone(),
+                limit: a.limit,
+            };
+            let streams = store.list_streams(&q).await?;
+            output::write_streams(out, &streams, fmt(a.format))?;
+        }
+        Some(Command::Log(a)) => {
+            let store = open(&cli).await?;
+            if a.from.is_some() && store.layout().position.is_none() {
+                return Err(CliError(format!(
+                    "the {} layout has no global position, so --from cannot be used; narrow with --since/--until",
+                    store.layout().name
+                )));
+            }
+            let q = LogQuery {
+                filter: EventFilter {
+                    types: a.filter.types.clone(),
+                    stream: None,
+                    category: a.filter.category.clone(),
+                    stream_prefix: a.filter.stream_prefix.clone(),
+                    since: a.filter.since,
+                    until: a.filter.until,
+                },
+                start: a
+                    .from
+                    .map_or(Start::End, |p| Start::At(Cursor::Position(p))),
+                direction: if a.backward {
+                    Direction::Backward
+                } else {
+                    Direction::Forward
+                },
+                limit: a.limit,
+                up_to: None,
+            };
+            let events = store.read_log(&q).await?;
+            output::write_events(out, &events, fmt(a.format))?;
+        }
+        Some(Command::Events(a)) => {
+            let store = open(&cli).await?;
+            let r = StreamRead {
+                from_version: a.from,
+                to_version: a.to,
+                after_version: None,
+                direction: if a.backward {
+                    Direction::Backward
+                } else {
+                    Direction::Forward
+                },
+                limit: a.limit,
+                types: a.types.clone(),
+                since: a.since,
+                until: a.until,
+            };
+            let events = store.read_stream(&a.stream, &r).await?;
+            output::write_events(out, &events, fmt(a.format))?;
+        }
+    }
+    Ok(())
+}
+
+/// The URL a target will open, redacted, for messages.
+pub fn describe_target(t: &Target) -> String {
+    match t {
+        Target::Url(o) => redact_url(&o.url),
+        Target::Demo(p) => format!("demo store {}", p.display()),
+    }
+}

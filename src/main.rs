@@ -1,0 +1,69 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use evscope::cli::{self, Cli};
+
+fn init_logging() {
+    // Logs go to a file, only when asked for: the terminal belongs to the output (and the TUI).
+    let Some(filter) = std::env::var_os("EVSCOPE_LOG") else {
+        return;
+    };
+    let dir = evscope::config::data_dir();
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("evscope.log"))
+    else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter.to_string_lossy())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    // Panics are reported by color-eyre's hook (no backtrace unless RUST_BACKTRACE is set).
+    let _ = color_eyre::install();
+    let cli = Cli::parse(); // usage errors exit with code 2
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = runtime.block_on(cli::run(cli, &mut out));
+    let flushed = out.flush();
+    match result {
+        Ok(()) => match flushed {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+            _ => ExitCode::SUCCESS,
+        },
+        // A reader that went away (`evscope log | head`) is not an error.
+        Err(e) if e.0.contains("Broken pipe") => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

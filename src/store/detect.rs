@@ -1,0 +1,507 @@
+//! Choosing the layout: detected from the catalog, or named with `--schema` / `--mapping`.
+
+use std::collections::BTreeMap;
+
+use super::db::{Db, Raw};
+use super::layout::{self, Column, Encoding, Layout, Side, Special, TableRef};
+use super::sql::{Dialect, Param, Sql};
+use super::{OpenOptions, StoreError};
+
+/// One table as the catalog shows it: lower-cased column names to lower-cased type names.
+#[derive(Debug, Clone)]
+pub struct CatTable {
+    pub schema: Option<String>,
+    pub table: String,
+    pub columns: BTreeMap<String, String>,
+}
+
+/// A layout found in the database.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub layout: Layout,
+    pub schema: Option<String>,
+}
+
+impl Candidate {
+    pub fn label(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("{}@{s}", self.layout.name),
+            None => self.layout.name.clone(),
+        }
+    }
+}
+
+/// Read the tables and columns the connected user can see.
+pub async fn catalog(db: &Db) -> Result<Vec<CatTable>, StoreError> {
+    let d = db.dialect();
+    let mut sql = Sql::new(d);
+    match d {
+        Dialect::Postgres => {
+            sql.push(
+                "SELECT table_schema, table_name, column_name, \
+                 CASE WHEN data_type = 'USER-DEFINED' THEN udt_name ELSE data_type END \
+                 FROM information_schema.columns \
+                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+                 ORDER BY table_schema, table_name, ordinal_position",
+            );
+        }
+        Dialect::MySql => {
+            sql.push(
+                "SELECT CAST(table_schema AS CHAR), CAST(table_name AS CHAR), \
+                 CAST(column_name AS CHAR), CAST(data_type AS CHAR) \
+                 FROM information_schema.columns WHERE table_schema = DATABASE() \
+                 ORDER BY table_name, ordinal_position",
+            );
+        }
+        Dialect::Sqlite => {
+            sql.push(
+                "SELECT NULL, m.name, p.name, p.type FROM sqlite_master m \
+                 JOIN pragma_table_info(m.name) p WHERE m.type IN ('table', 'view') \
+                 ORDER BY m.name, p.cid",
+            );
+        }
+    }
+    let t = Some(Encoding::Text);
+    let rows = db.fetch_raw(&sql, &[t, t, t, t]).await?;
+    let mut out: Vec<CatTable> = Vec::new();
+    for r in rows {
+        let mut it = r.into_iter();
+        let schema = match it.next() {
+            Some(Raw::Null) | None => None,
+            Some(x) => Some(x.text()),
+        };
+        // MySQL: the "schema" is the database; layouts never qualify tables there.
+        let schema = if d == Dialect::Postgres { schema } else { None };
+        let table = it.next().map(Raw::text).unwrap_or_default();
+        let column = it.next().map(Raw::text).unwrap_or_default().to_lowercase();
+        let ty = it.next().map(Raw::text).unwrap_or_default().to_lowercase();
+        match out.last_mut() {
+            Some(last) if last.schema == schema && last.table == table => {
+                last.columns.insert(column, ty);
+            }
+            _ => out.push(CatTable {
+                schema,
+                table,
+                columns: BTreeMap::from([(column, ty)]),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+fn find<'a>(cat: &'a [CatTable], schema: Option<&str>, table: &str) -> Option<&'a CatTable> {
+    cat.iter()
+        .find(|t| t.table.eq_ignore_ascii_case(table) && t.schema.as_deref() == schema)
+}
+
+fn has(t: &CatTable, cols: &[&str]) -> bool {
+    cols.iter().all(|c| t.columns.contains_key(*c))
+}
+
+/// The encoding a column's catalog type implies for a field of the given kind.
+fn encoding_for(ty: &str, current: Encoding) -> Encoding {
+    let ty = ty.trim();
+    let is = |names: &[&str]| {
+        names
+            .iter()
+            .any(|n| ty == *n || ty.starts_with(&format!("{n}(")))
+    };
+    if current.is_json() {
+        if is(&["json", "jsonb"]) {
+            Encoding::Jsonb
+        } else if is(&[
+            "bytea",
+            "blob",
+            "longblob",
+            "mediumblob",
+            "tinyblob",
+            "varbinary",
+            "binary",
+        ]) {
+            Encoding::Bytes
+        } else {
+            Encoding::Json
+        }
+    } else if current.is_time() {
+        if ty.starts_with("timestamp") || ty.starts_with("datetime") || ty == "date" {
+            Encoding::Timestamp
+        } else if is(&["bigint", "integer", "int", "int8", "int4"]) {
+            Encoding::EpochMs
+        } else {
+            Encoding::Iso8601
+        }
+    } else if current == Encoding::Uuid || current == Encoding::Text {
+        if ty == "uuid" {
+            Encoding::Uuid
+        } else {
+            Encoding::Text
+        }
+    } else {
+        current
+    }
+}
+
+/// Fit a built-in layout to the columns the catalog shows (types, optional columns).
+fn fit(mut l: Layout, events: &CatTable) -> Layout {
+    let refit = |c: &mut Column| {
+        if c.side == Side::Events {
+            if let Some(ty) = events.columns.get(&c.name.as_str().to_lowercase()) {
+                c.encoding = encoding_for(ty, c.encoding);
+            }
+        }
+    };
+    if l.special != Special::Commanded {
+        refit(&mut l.stream);
+        refit(&mut l.event_id);
+        refit(&mut l.data);
+        refit(&mut l.recorded_at);
+        if let Some(m) = &mut l.metadata {
+            refit(m);
+        }
+    }
+    if let Some(m) = &l.metadata {
+        if m.side == Side::Events && !events.columns.contains_key(&m.name.as_str().to_lowercase()) {
+            l.metadata = None;
+        }
+    }
+    if let Some(t) = &l.transaction_id {
+        if !events.columns.contains_key(&t.name.as_str().to_lowercase()) {
+            l.transaction_id = None;
+        }
+    }
+    l
+}
+
+fn builtin(name: &str) -> Layout {
+    layout::builtin(name).expect("built-in layouts are tested to parse")
+}
+
+/// Every built-in layout whose tables are present.
+pub fn candidates(cat: &[CatTable]) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for t in cat {
+        let schema = t.schema.as_deref();
+        let name = t.table.to_lowercase();
+        let mut push = |l: Layout| {
+            let l = match schema {
+                Some(s) => l
+                    .in_schema(s)
+                    .expect("catalog schema names are identifiers"),
+                None => l,
+            };
+            out.push(Candidate {
+                layout: l,
+                schema: t.schema.clone(),
+            });
+        };
+        match name.as_str() {
+            "evscope_events" if has(t, &["global_position", "stream_id", "stream_version"]) => {
+                let mut l = fit(builtin("native"), t);
+                if find(cat, schema, "evscope_snapshots").is_none() {
+                    l.snapshots = None;
+                }
+                push(l);
+            }
+            "messages" if has(t, &["global_position", "stream_name", "position", "type"]) => {
+                push(fit(builtin("message-db"), t));
+            }
+            "mt_events" if has(t, &["seq_id", "stream_id", "version", "data", "type"]) => {
+                push(fit(builtin("marten"), t));
+            }
+            "stream_events"
+                if has(
+                    t,
+                    &[
+                        "event_id",
+                        "stream_id",
+                        "stream_version",
+                        "original_stream_id",
+                    ],
+                ) && find(cat, schema, "events")
+                    .is_some_and(|e| has(e, &["event_id", "event_type", "data"]))
+                    && find(cat, schema, "streams").is_some_and(|s| has(s, &["stream_uuid"])) =>
+            {
+                let mut l = builtin("commanded");
+                if find(cat, schema, "snapshots").is_none() {
+                    l.snapshots = None;
+                }
+                push(l);
+            }
+            "events"
+                if has(
+                    t,
+                    &[
+                        "event_id",
+                        "aggregate_id",
+                        "event_type",
+                        "version",
+                        "payload",
+                        "timestamp",
+                    ],
+                ) =>
+            {
+                push(fit(builtin("classic"), t));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Check that a layout's tables and columns exist; the error names what is missing.
+pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), StoreError> {
+    let lookup = |t: &TableRef| {
+        let schema = if dialect == Dialect::Postgres {
+            Some(t.schema.as_ref().map_or("public", |s| s.as_str()))
+        } else {
+            None
+        };
+        find(cat, schema, t.table.as_str())
+            .ok_or_else(|| StoreError::MissingTable(format!("{t} (layout {})", layout.name)))
+    };
+    let events = lookup(&layout.events)?;
+    let streams = layout
+        .streams
+        .as_ref()
+        .map(|j| lookup(&j.table))
+        .transpose()?;
+    if layout.special == Special::Commanded {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    for (field, c) in layout.columns() {
+        let table = if c.side == Side::Streams {
+            streams.unwrap_or(events)
+        } else {
+            events
+        };
+        if !table.columns.contains_key(&c.name.as_str().to_lowercase()) {
+            missing.push(format!("{field} -> {}.{}", table.table, c.name));
+        }
+    }
+    for (c, _) in &layout.filter {
+        if !events.columns.contains_key(&c.as_str().to_lowercase()) {
+            missing.push(format!("filter -> {}.{c}", events.table));
+        }
+    }
+    if let Some(j) = &layout.streams {
+        let st = streams.unwrap_or(events);
+        if !st.columns.contains_key(&j.key.as_str().to_lowercase()) {
+            missing.push(format!("streams.key -> {}.{}", st.table, j.key));
+        }
+        if !events
+            .columns
+            .contains_key(&j.events_key.as_str().to_lowercase())
+        {
+            missing.push(format!(
+                "streams.events_key -> {}.{}",
+                events.table, j.events_key
+            ));
+        }
+    }
+    if let Some(s) = &layout.snapshots {
+        let st = lookup(&s.table)?;
+        for c in [
+            Some(&s.stream),
+            Some(&s.version),
+            Some(&s.state),
+            s.taken_at.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !st.columns.contains_key(&c.name.as_str().to_lowercase()) {
+                missing.push(format!("snapshots -> {}.{}", st.table, c.name));
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Schema(format!(
+            "layout {}: columns not found: {}",
+            layout.name,
+            missing.join(", ")
+        )))
+    }
+}
+
+fn table_list(cat: &[CatTable]) -> String {
+    let mut names: Vec<String> = cat
+        .iter()
+        .map(|t| match &t.schema {
+            Some(s) if s != "public" => format!("{s}.{}", t.table),
+            _ => t.table.clone(),
+        })
+        .collect();
+    names.truncate(20);
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Decide the layout for `opts` on `db`.
+pub async fn resolve(db: &Db, opts: &OpenOptions) -> Result<Layout, StoreError> {
+    let cat = catalog(db).await?;
+    let d = db.dialect();
+    if let Some(path) = &opts.mapping {
+        if let Some(s) = opts.schema.as_deref().filter(|s| *s != "mapped") {
+            return Err(StoreError::BadInput(format!(
+                "--mapping implies --schema mapped, not {s}"
+            )));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| StoreError::Mapping(format!("cannot read {}: {e}", path.display())))?;
+        let layout = Layout::from_toml(&text)
+            .map_err(|e| StoreError::Mapping(format!("{}: {e}", path.display())))?;
+        check(&layout, &cat, d)?;
+        return Ok(layout);
+    }
+    let found = candidates(&cat);
+    let labels = || {
+        if found.is_empty() {
+            "none".to_string()
+        } else {
+            found
+                .iter()
+                .map(Candidate::label)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    match opts.schema.as_deref() {
+        Some("mapped") => Err(StoreError::BadInput(
+            "--schema mapped needs --mapping FILE".into(),
+        )),
+        Some(wanted) => {
+            let (name, schema) = match wanted.split_once('@') {
+                Some((n, s)) => (n, Some(s)),
+                None => (wanted, None),
+            };
+            if layout::builtin(name).is_none() {
+                return Err(StoreError::Schema(format!(
+                    "unknown schema {name:?}: choose one of {}, or mapped with --mapping FILE",
+                    layout::BUILTIN_NAMES.join(", ")
+                )));
+            }
+            let matching: Vec<&Candidate> = found
+                .iter()
+                .filter(|c| {
+                    c.layout.name == name && (schema.is_none() || c.schema.as_deref() == schema)
+                })
+                .collect();
+            match matching.as_slice() {
+                [one] => Ok(one.layout.clone()),
+                [] => Err(StoreError::Schema(format!(
+                    "schema {wanted}: its tables were not found (detected: {}; tables: {})",
+                    labels(),
+                    table_list(&cat)
+                ))),
+                many => Err(StoreError::Schema(format!(
+                    "schema {wanted} is present several times: {}; choose one with --schema NAME@SCHEMA",
+                    many.iter()
+                        .map(|c| c.label())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            }
+        }
+        None => match found.as_slice() {
+            [one] => Ok(one.layout.clone()),
+            [] => Err(StoreError::Schema(format!(
+                "no known event-store layout found (tables: {}); name one with --schema NAME or describe it with --mapping FILE",
+                table_list(&cat)
+            ))),
+            _ => Err(StoreError::Schema(format!(
+                "ambiguous schema: detected {}; choose one with --schema NAME[@SCHEMA]",
+                labels()
+            ))),
+        },
+    }
+}
+
+/// Whether the PostgreSQL database compares text bytewise (C/POSIX collation).
+pub async fn pg_bytewise_collation(db: &Db) -> bool {
+    let mut sql = Sql::new(Dialect::Postgres);
+    sql.push(
+        "SELECT datcollate FROM pg_database WHERE datname = current_database() AND datcollate IN (",
+    )
+    .bind(Param::Text("C".into()))
+    .push(", ")
+    .bind(Param::Text("POSIX".into()))
+    .push(", ")
+    .bind(Param::Text("C.UTF-8".into()))
+    .push(", ")
+    .bind(Param::Text("C.utf8".into()))
+    .push(")");
+    matches!(db.fetch_raw(&sql, &[Some(Encoding::Text)]).await, Ok(r) if !r.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(schema: Option<&str>, name: &str, cols: &[(&str, &str)]) -> CatTable {
+        CatTable {
+            schema: schema.map(str::to_string),
+            table: name.into(),
+            columns: cols
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn marten_stream_encoding_follows_the_column_type() {
+        let cols = |ty: &'static str| {
+            vec![
+                ("seq_id", "bigint"),
+                ("id", "uuid"),
+                ("stream_id", ty),
+                ("version", "bigint"),
+                ("data", "jsonb"),
+                ("type", "character varying"),
+                ("timestamp", "timestamp with time zone"),
+            ]
+        };
+        let guid = candidates(&[table(Some("public"), "mt_events", &cols("uuid"))]);
+        assert_eq!(guid.len(), 1);
+        assert_eq!(guid[0].layout.stream.encoding, Encoding::Uuid);
+        assert!(
+            guid[0].layout.metadata.is_none(),
+            "no headers column, no metadata"
+        );
+        let s = candidates(&[table(
+            Some("public"),
+            "mt_events",
+            &cols("character varying"),
+        )]);
+        assert_eq!(s[0].layout.stream.encoding, Encoding::Text);
+        assert_eq!(s[0].label(), "marten@public");
+    }
+
+    #[test]
+    fn classic_encodings_follow_the_column_types() {
+        let c = candidates(&[table(
+            None,
+            "events",
+            &[
+                ("event_id", "varchar"),
+                ("aggregate_id", "varchar"),
+                ("event_type", "varchar"),
+                ("version", "int"),
+                ("payload", "longtext"),
+                ("timestamp", "datetime"),
+            ],
+        )]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].layout.data.encoding, Encoding::Json);
+        assert_eq!(c[0].layout.recorded_at.encoding, Encoding::Timestamp);
+        assert_eq!(encoding_for("text", Encoding::Timestamp), Encoding::Iso8601);
+        assert_eq!(encoding_for("json", Encoding::Json), Encoding::Jsonb);
+        assert_eq!(encoding_for("bytea", Encoding::Jsonb), Encoding::Bytes);
+    }
+}

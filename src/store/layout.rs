@@ -1,0 +1,519 @@
+//! Layout descriptions: where each canonical field lives in a database and how it is encoded.
+//!
+//! Every built-in adapter is one of these descriptions, embedded from `layouts/*.toml`, in the
+//! same format a user writes for a `mapped` layout — so the user's path is the tested path.
+//! Identifiers are validated here, once; the query builder quotes them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::StoreError;
+
+/// How a column's value is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// Plain text (VARCHAR/TEXT).
+    Text,
+    /// A native UUID type (PostgreSQL `uuid`); text elsewhere.
+    Uuid,
+    /// An integer type.
+    Integer,
+    /// A native JSON type (`jsonb`/`json` in PostgreSQL, `JSON` in MySQL).
+    Jsonb,
+    /// A text column holding JSON.
+    Json,
+    /// A binary column (bytea/BLOB) holding UTF-8 JSON.
+    Bytes,
+    /// A native timestamp type (timestamptz, timestamp, DATETIME).
+    Timestamp,
+    /// A text column holding an ISO-8601 / RFC 3339 time.
+    Iso8601,
+    /// An integer column holding milliseconds since the Unix epoch.
+    EpochMs,
+    /// A boolean column (only in `[filter]` conditions).
+    Boolean,
+}
+
+impl Encoding {
+    pub fn is_json(self) -> bool {
+        matches!(self, Encoding::Jsonb | Encoding::Json | Encoding::Bytes)
+    }
+    pub fn is_time(self) -> bool {
+        matches!(
+            self,
+            Encoding::Timestamp | Encoding::Iso8601 | Encoding::EpochMs
+        )
+    }
+}
+
+/// Which table of the layout a column belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    #[default]
+    Events,
+    Streams,
+}
+
+/// A validated SQL identifier (letters, digits, `_`, `$`; not starting with a digit).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ident(String);
+
+impl Ident {
+    pub fn new(s: &str) -> Result<Ident, StoreError> {
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && s.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+        if ok {
+            Ok(Ident(s.to_string()))
+        } else {
+            Err(StoreError::Mapping(format!(
+                "invalid identifier {s:?}: use letters, digits, '_' or '$', starting with a letter or '_', at most 63 characters"
+            )))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Ident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRef {
+    pub schema: Option<Ident>,
+    pub table: Ident,
+}
+
+impl fmt::Display for TableRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.table),
+            None => write!(f, "{}", self.table),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: Ident,
+    pub side: Side,
+    pub encoding: Encoding,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamsJoin {
+    pub table: TableRef,
+    pub key: Ident,
+    pub events_key: Ident,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotLayout {
+    pub table: TableRef,
+    pub stream: Column,
+    pub version: Column,
+    pub state: Column,
+    pub taken_at: Option<Column>,
+    pub snapshot_type: Option<Column>,
+    pub schema_version: Option<Column>,
+}
+
+/// A fixed condition on an events-table column (e.g. Emmett's `is_archived = false`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FixedValue {
+    Bool(bool),
+    Int(i64),
+    Text(String),
+}
+
+/// Code paths for layouts that a column description alone cannot express.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    None,
+    /// Commanded: the global log is the `$all` stream in `stream_events`.
+    Commanded,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    pub name: String,
+    pub events: TableRef,
+    pub streams: Option<StreamsJoin>,
+    /// None: the layout has no global position (classic); the global order is
+    /// (recorded_at, stream, version).
+    pub position: Option<Column>,
+    pub stream: Column,
+    pub version: Column,
+    pub event_id: Column,
+    pub event_type: Column,
+    pub data: Column,
+    pub metadata: Option<Column>,
+    pub recorded_at: Column,
+    pub transaction_id: Option<Column>,
+    pub filter: Vec<(Ident, FixedValue)>,
+    pub snapshots: Option<SnapshotLayout>,
+    pub special: Special,
+}
+
+// ---- the file format -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayout {
+    name: String,
+    events: RawTable,
+    streams: Option<RawStreams>,
+    columns: RawColumns,
+    #[serde(default)]
+    filter: BTreeMap<String, toml::Value>,
+    snapshots: Option<RawSnapshots>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    table: String,
+    schema: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStreams {
+    table: String,
+    schema: Option<String>,
+    key: String,
+    events_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    column: String,
+    #[serde(default)]
+    table: Side,
+    encoding: Option<Encoding>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumns {
+    position: Option<RawColumn>,
+    stream: RawColumn,
+    version: RawColumn,
+    event_id: RawColumn,
+    event_type: RawColumn,
+    data: RawColumn,
+    metadata: Option<RawColumn>,
+    recorded_at: RawColumn,
+    transaction_id: Option<RawColumn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSnapshots {
+    table: String,
+    schema: Option<String>,
+    stream: RawColumn,
+    version: RawColumn,
+    state: RawColumn,
+    taken_at: Option<RawColumn>,
+    #[serde(rename = "type")]
+    snapshot_type: Option<RawColumn>,
+    schema_version: Option<RawColumn>,
+}
+
+fn table_ref(table: &str, schema: Option<&str>) -> Result<TableRef, StoreError> {
+    Ok(TableRef {
+        schema: schema.map(Ident::new).transpose()?,
+        table: Ident::new(table)?,
+    })
+}
+
+/// What a canonical field may hold, and its default encoding.
+fn column(
+    field: &str,
+    raw: &RawColumn,
+    default: Encoding,
+    allowed: &[Encoding],
+    has_streams: bool,
+) -> Result<Column, StoreError> {
+    let encoding = raw.encoding.unwrap_or(default);
+    if !allowed.contains(&encoding) {
+        return Err(StoreError::Mapping(format!(
+            "column {field}: encoding {encoding:?} is not allowed here (allowed: {})",
+            allowed
+                .iter()
+                .map(|e| format!("{e:?}").to_lowercase())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    if raw.table == Side::Streams && !has_streams {
+        return Err(StoreError::Mapping(format!(
+            "column {field} says table = \"streams\" but the file has no [streams] section"
+        )));
+    }
+    Ok(Column {
+        name: Ident::new(&raw.column)?,
+        side: raw.table,
+        encoding,
+    })
+}
+
+use Encoding as E;
+const ID_ENC: &[Encoding] = &[E::Text, E::Uuid];
+const INT_ENC: &[Encoding] = &[E::Integer];
+const JSON_ENC: &[Encoding] = &[E::Jsonb, E::Json, E::Bytes];
+const TIME_ENC: &[Encoding] = &[E::Timestamp, E::Iso8601, E::EpochMs];
+
+impl Layout {
+    /// Parse and validate a layout description (a mapping file or an embedded built-in).
+    pub fn from_toml(text: &str) -> Result<Layout, StoreError> {
+        let raw: RawLayout =
+            toml::from_str(text).map_err(|e| StoreError::Mapping(e.message().to_string()))?;
+        let has_streams = raw.streams.is_some();
+        let c = &raw.columns;
+        let col =
+            |f: &str, r: &RawColumn, d: Encoding, a: &[Encoding]| column(f, r, d, a, has_streams);
+        let mut filter = Vec::new();
+        for (k, v) in &raw.filter {
+            let value = match v {
+                toml::Value::Boolean(b) => FixedValue::Bool(*b),
+                toml::Value::Integer(i) => FixedValue::Int(*i),
+                toml::Value::String(s) => FixedValue::Text(s.clone()),
+                other => {
+                    return Err(StoreError::Mapping(format!(
+                        "filter {k}: only booleans, integers and strings are allowed, got {}",
+                        other.type_str()
+                    )));
+                }
+            };
+            filter.push((Ident::new(k)?, value));
+        }
+        let snapshots = match &raw.snapshots {
+            None => None,
+            Some(s) => Some(SnapshotLayout {
+                table: table_ref(&s.table, s.schema.as_deref())?,
+                stream: column("snapshots.stream", &s.stream, E::Text, ID_ENC, false)?,
+                version: column("snapshots.version", &s.version, E::Integer, INT_ENC, false)?,
+                state: column("snapshots.state", &s.state, E::Jsonb, JSON_ENC, false)?,
+                taken_at: s
+                    .taken_at
+                    .as_ref()
+                    .map(|r| column("snapshots.taken_at", r, E::Timestamp, TIME_ENC, false))
+                    .transpose()?,
+                snapshot_type: s
+                    .snapshot_type
+                    .as_ref()
+                    .map(|r| column("snapshots.type", r, E::Text, &[E::Text], false))
+                    .transpose()?,
+                schema_version: s
+                    .schema_version
+                    .as_ref()
+                    .map(|r| column("snapshots.schema_version", r, E::Integer, INT_ENC, false))
+                    .transpose()?,
+            }),
+        };
+        let layout = Layout {
+            name: raw.name.clone(),
+            events: table_ref(&raw.events.table, raw.events.schema.as_deref())?,
+            streams: raw
+                .streams
+                .as_ref()
+                .map(|s| -> Result<StreamsJoin, StoreError> {
+                    Ok(StreamsJoin {
+                        table: table_ref(&s.table, s.schema.as_deref())?,
+                        key: Ident::new(&s.key)?,
+                        events_key: Ident::new(&s.events_key)?,
+                    })
+                })
+                .transpose()?,
+            position: c
+                .position
+                .as_ref()
+                .map(|r| col("position", r, E::Integer, INT_ENC))
+                .transpose()?,
+            stream: col("stream", &c.stream, E::Text, ID_ENC)?,
+            version: col("version", &c.version, E::Integer, INT_ENC)?,
+            event_id: col("event_id", &c.event_id, E::Text, ID_ENC)?,
+            event_type: col("event_type", &c.event_type, E::Text, &[E::Text])?,
+            data: col("data", &c.data, E::Jsonb, JSON_ENC)?,
+            metadata: c
+                .metadata
+                .as_ref()
+                .map(|r| col("metadata", r, E::Jsonb, JSON_ENC))
+                .transpose()?,
+            recorded_at: col("recorded_at", &c.recorded_at, E::Timestamp, TIME_ENC)?,
+            transaction_id: c
+                .transaction_id
+                .as_ref()
+                .map(|r| col("transaction_id", r, E::Integer, INT_ENC))
+                .transpose()?,
+            filter,
+            snapshots,
+            special: Special::None,
+        };
+        for (name, colm) in layout.columns() {
+            if name != "stream" && colm.side == Side::Streams {
+                return Err(StoreError::Mapping(format!(
+                    "column {name}: only `stream` may live in the [streams] table"
+                )));
+            }
+        }
+        Ok(layout)
+    }
+
+    /// The canonical fields that are mapped, by name.
+    pub fn columns(&self) -> Vec<(&'static str, &Column)> {
+        let mut v = vec![
+            ("stream", &self.stream),
+            ("version", &self.version),
+            ("event_id", &self.event_id),
+            ("event_type", &self.event_type),
+            ("data", &self.data),
+            ("recorded_at", &self.recorded_at),
+        ];
+        if let Some(p) = &self.position {
+            v.insert(0, ("position", p));
+        }
+        if let Some(m) = &self.metadata {
+            v.push(("metadata", m));
+        }
+        if let Some(t) = &self.transaction_id {
+            v.push(("transaction_id", t));
+        }
+        v
+    }
+
+    /// Put every table of the layout into `schema` (a PostgreSQL schema chosen at detection).
+    pub fn in_schema(mut self, schema: &str) -> Result<Layout, StoreError> {
+        let s = Ident::new(schema)?;
+        self.events.schema = Some(s.clone());
+        if let Some(j) = &mut self.streams {
+            j.table.schema = Some(s.clone());
+        }
+        if let Some(sn) = &mut self.snapshots {
+            sn.table.schema = Some(s);
+        }
+        Ok(self)
+    }
+}
+
+/// The built-in adapters.
+pub const BUILTIN_NAMES: &[&str] = &["native", "message-db", "marten", "commanded", "classic"];
+
+pub fn builtin(name: &str) -> Option<Layout> {
+    let text = match name {
+        "native" => include_str!("layouts/native.toml"),
+        "message-db" => include_str!("layouts/message-db.toml"),
+        "marten" => include_str!("layouts/marten.toml"),
+        "commanded" => include_str!("layouts/commanded.toml"),
+        "classic" => include_str!("layouts/classic.toml"),
+        _ => return None,
+    };
+    // The embedded descriptions are tested to parse (see tests below).
+    let mut layout = Layout::from_toml(text).ok()?;
+    if name == "commanded" {
+        layout.special = Special::Commanded;
+    }
+    Some(layout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_parses() {
+        for name in BUILTIN_NAMES {
+            let text = match *name {
+                "native" => include_str!("layouts/native.toml"),
+                "message-db" => include_str!("layouts/message-db.toml"),
+                "marten" => include_str!("layouts/marten.toml"),
+                "commanded" => include_str!("layouts/commanded.toml"),
+                _ => include_str!("layouts/classic.toml"),
+            };
+            let l = Layout::from_toml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(l.name, *name);
+            assert!(builtin(name).is_some());
+        }
+        assert!(builtin("classic").unwrap().position.is_none());
+        assert_eq!(builtin("commanded").unwrap().special, Special::Commanded);
+    }
+
+    #[test]
+    fn shipped_mapping_files_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/mappings");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                Layout::from_toml(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(
+            n >= 3,
+            "expected the Eventuous, Emmett and Axon mapping files"
+        );
+    }
+
+    #[test]
+    fn identifiers_are_validated() {
+        assert!(Ident::new("mt_events").is_ok());
+        assert!(Ident::new("a$b").is_ok());
+        for bad in [
+            "",
+            "1abc",
+            "a-b",
+            "a\"b",
+            "x; drop table y",
+            "a b",
+            &"x".repeat(64),
+        ] {
+            assert!(Ident::new(bad).is_err(), "{bad:?} accepted");
+        }
+        let text = include_str!("layouts/native.toml").replace("evscope_events", "ev\\\"ents");
+        let err = Layout::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("invalid identifier"), "{err}");
+    }
+
+    #[test]
+    fn bad_encodings_and_sides_are_refused() {
+        let text = include_str!("layouts/native.toml").replace(
+            "encoding = \"jsonb\" }\nmetadata",
+            "encoding = \"epoch_ms\" }\nmetadata",
+        );
+        assert!(
+            Layout::from_toml(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("not allowed")
+        );
+        let text = include_str!("layouts/native.toml").replace(
+            "event_type     = { column = \"event_type\" }",
+            "event_type     = { column = \"event_type\", table = \"streams\" }",
+        );
+        assert!(
+            Layout::from_toml(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("[streams]")
+        );
+        let text = include_str!("layouts/native.toml").replace("[columns]", "[columns]\nbogus = 1");
+        assert!(Layout::from_toml(&text).is_err());
+    }
+}

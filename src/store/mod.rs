@@ -1,0 +1,636 @@
+//! Event-store access: the canonical model, schema adapters, keyset-paged reads.
+//!
+//! Nothing here knows about terminals; the CLI and the TUI are two faces over this module.
+
+pub mod db;
+pub mod detect;
+pub mod head;
+pub mod layout;
+pub mod model;
+pub mod sql;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+pub use db::Db;
+pub use layout::Layout;
+pub use model::{Cursor, Event, StreamInfo, category};
+use sql::{Dialect, Param, Scope, Source, Sql};
+
+use crate::redact::{redact_secrets, redact_url};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("{0}")]
+    Schema(String),
+    #[error("mapping file: {0}")]
+    Mapping(String),
+    #[error("missing table: {0}")]
+    MissingTable(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("query failed: {0}")]
+    Query(String),
+}
+
+impl StoreError {
+    /// Classify a connection error, with the URL's password removed from the message.
+    pub fn from_sqlx(e: sqlx::Error, shown: &str, url: &str) -> StoreError {
+        let msg = redact_secrets(&e.to_string(), url);
+        match &e {
+            sqlx::Error::Database(d) => {
+                let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+                match code.as_str() {
+                    // PostgreSQL invalid_password / invalid_authorization; MySQL 1045.
+                    "28P01" | "28000" | "1045" => StoreError::Auth(format!("{shown}: {msg}")),
+                    _ => StoreError::Connect(format!("{shown}: {msg}")),
+                }
+            }
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => {
+                StoreError::Connect(format!("cannot reach {shown}: {msg}"))
+            }
+            sqlx::Error::Configuration(_) => {
+                StoreError::Connect(format!("invalid database URL {shown}: {msg}"))
+            }
+            _ => StoreError::Connect(format!("{shown}: {msg}")),
+        }
+    }
+
+    pub fn query(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(d) = &e {
+            let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+            let m = d.message();
+            if code == "42P01" || code == "1146" || m.contains("no such table") {
+                return StoreError::MissingTable(m.to_string());
+            }
+            if code == "42703" || code == "1054" || m.contains("no such column") {
+                return StoreError::Schema(format!("missing column: {m}"));
+            }
+        }
+        StoreError::Query(e.to_string())
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    pub url: String,
+    /// A built-in layout name, optionally `NAME@SCHEMA`, or `mapped`.
+    pub schema: Option<String>,
+    /// A mapping file (implies the `mapped` layout).
+    pub mapping: Option<PathBuf>,
+}
+
+/// Which end of the log a read starts from, and whether the start is included.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Start {
+    /// The first event (forward) or the newest (backward).
+    #[default]
+    End,
+    /// At this point, included.
+    At(Cursor),
+    /// Just past this point (keyset continuation).
+    After(Cursor),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    #[default]
+    Forward,
+    Backward,
+}
+
+/// Filters on events (all optional, combined with AND).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub types: Vec<String>,
+    pub stream: Option<String>,
+    pub category: Option<String>,
+    pub stream_prefix: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub filter: EventFilter,
+    pub start: Start,
+    pub direction: Direction,
+    pub limit: u32,
+    /// Never return events past this global position (the safe head for live reads).
+    pub up_to: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StreamRead {
+    pub from_version: Option<i64>,
+    pub to_version: Option<i64>,
+    /// Keyset continuation: versions strictly after (forward) / before (backward) this one.
+    pub after_version: Option<i64>,
+    pub direction: Direction,
+    pub limit: u32,
+    pub types: Vec<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StreamQuery {
+    pub category: Option<String>,
+    pub prefix: Option<String>,
+    /// Keyset continuation: streams after this id.
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// An open event store: a read-only pool and the layout it is read through.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+    layout: Layout,
+    shown_url: String,
+    global: Source,
+    stream: Source,
+}
+
+impl Store {
+    pub async fn open(opts: &OpenOptions) -> Result<Store, StoreError> {
+        let db = Db::connect(&opts.url).await?;
+        let layout = detect::resolve(&db, opts).await?;
+        Ok(Store::with_layout(db, layout, redact_url(&opts.url)))
+    }
+
+    pub fn with_layout(db: Db, layout: Layout, shown_url: String) -> Store {
+        let d = db.dialect();
+        Store {
+            global: Source::new(&layout, d, Scope::Global),
+            stream: Source::new(&layout, d, Scope::Stream),
+            db,
+            layout,
+            shown_url,
+        }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
+    /// The database URL with its password redacted.
+    pub fn url(&self) -> &str {
+        &self.shown_url
+    }
+
+    async fn fetch_events(&self, src: &Source, sql: &Sql) -> Result<Vec<Event>, StoreError> {
+        let rows = self.db.fetch_raw(sql, &src.encodings()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| db::event_from_row(r, src.recorded_at.enc))
+            .collect())
+    }
+
+    fn push_filter(src: &Source, sql: &mut Sql, f: &EventFilter) {
+        if !f.types.is_empty() {
+            sql.push(" AND ").push(&src.event_type.sql).push(" IN (");
+            for (i, t) in f.types.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(Param::Text(t.clone()));
+            }
+            sql.push(")");
+        }
+        if let Some(s) = &f.stream {
+            src.push_stream_eq(sql, s);
+        }
+        if let Some(c) = &f.category {
+            src.push_category(sql, c);
+        }
+        if let Some(p) = &f.stream_prefix {
+            src.push_stream_prefix(sql, p);
+        }
+        if let Some(t) = f.since {
+            src.push_time_bound(sql, ">=", t);
+        }
+        if let Some(t) = f.until {
+            src.push_time_bound(sql, "<", t);
+        }
+    }
+
+    /// One page of the global log, in position order (keyset paging, never OFFSET).
+    pub async fn read_log(&self, q: &LogQuery) -> Result<Vec<Event>, StoreError> {
+        let src = &self.global;
+        let mut sql = Sql::new(self.dialect());
+        sql.push("SELECT ")
+            .push(&src.select_list())
+            .push(" FROM ")
+            .push(&src.from)
+            .push(" WHERE 1=1");
+        src.push_fixed(&mut sql);
+        Self::push_filter(src, &mut sql, &q.filter);
+        let fwd = q.direction == Direction::Forward;
+        let asc = if fwd { "ASC" } else { "DESC" };
+        match &src.position {
+            Some(pos) => {
+                let (op, cur) = match &q.start {
+                    Start::End => ("", None),
+                    Start::At(c) => (if fwd { ">=" } else { "<=" }, Some(c)),
+                    Start::After(c) => (if fwd { ">" } else { "<" }, Some(c)),
+                };
+                if let Some(c) = cur {
+                    let Cursor::Position(p) = c else {
+                        return Err(StoreError::BadInput(
+                            "this layout pages by global position; the cursor is not one".into(),
+                        ));
+                    };
+                    sql.push(" AND ")
+                        .push(&pos.sql)
+                        .push(" ")
+                        .push(op)
+                        .push(" ");
+                    sql.bind(Param::I64(*p));
+                }
+                if let Some(up) = q.up_to {
+                    sql.push(" AND ")
+                        .push(&pos.sql)
+                        .push(" <= ")
+                        .bind(Param::I64(up));
+                }
+                sql.push(" ORDER BY ").push(&pos.sql).push(" ").push(asc);
+            }
+            None => {
+                let cur = match &q.start {
+                    Start::End => None,
+                    Start::At(c) => Some((c, true)),
+                    Start::After(c) => Some((c, false)),
+                };
+                if let Some((c, inclusive)) = cur {
+                    let Cursor::Ordered {
+                        at,
+                        stream,
+                        version,
+                    } = c
+                    else {
+                        return Err(StoreError::BadInput(format!(
+                            "the {} layout has no global position: page it by time (--since/--until)",
+                            self.layout.name
+                        )));
+                    };
+                    let Some(at) = at else {
+                        return Err(StoreError::BadInput("cursor without a time".into()));
+                    };
+                    push_ordered_keyset(src, &mut sql, *at, stream, *version, fwd, inclusive);
+                }
+                sql.push(" ORDER BY ")
+                    .push(&src.recorded_at.sql)
+                    .push(&format!(" {asc}, "))
+                    .push(&src.stream_raw)
+                    .push(&format!(" {asc}, "))
+                    .push(&src.version.sql)
+                    .push(&format!(" {asc}"));
+            }
+        }
+        sql.push(" LIMIT ").bind(Param::I64(q.limit.max(1).into()));
+        self.fetch_events(src, &sql).await
+    }
+
+    /// One page of a stream's events, in version order.
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        r: &StreamRead,
+    ) -> Result<Vec<Event>, StoreError> {
+        let src = &self.stream;
+        let mut sql = Sql::new(self.dialect());
+        sql.push("SELECT ")
+            .push(&src.select_list())
+            .push(" FROM ")
+            .push(&src.from)
+            .push(" WHERE 1=1");
+        src.push_fixed(&mut sql);
+        src.push_stream_eq(&mut sql, stream);
+        let filter = EventFilter {
+            types: r.types.clone(),
+            since: r.since,
+            until: r.until,
+            ..Default::default()
+        };
+        Self::push_filter(src, &mut sql, &filter);
+        let v = &src.version.sql;
+        if let Some(from) = r.from_version {
+            let op = if r.direction == Direction::Forward {
+                ">="
+            } else {
+                "<="
+            };
+            sql.push(&format!(" AND {v} {op} ")).bind(Param::I64(from));
+        }
+        if let Some(to) = r.to_version {
+            let op = if r.direction == Direction::Forward {
+                "<="
+            } else {
+                ">="
+            };
+            sql.push(&format!(" AND {v} {op} ")).bind(Param::I64(to));
+        }
+        if let Some(after) = r.after_version {
+            let op = if r.direction == Direction::Forward {
+                ">"
+            } else {
+                "<"
+            };
+            sql.push(&format!(" AND {v} {op} ")).bind(Param::I64(after));
+        }
+        let asc = if r.direction == Direction::Forward {
+            "ASC"
+        } else {
+            "DESC"
+        };
+        sql.push(&format!(" ORDER BY {v} {asc} LIMIT "));
+        sql.bind(Param::I64(r.limit.max(1).into()));
+        self.fetch_events(src, &sql).await
+    }
+
+    /// The newest global position visible now (None: empty store, or no position column).
+    pub async fn max_position(&self) -> Result<Option<i64>, StoreError> {
+        let src = &self.global;
+        let Some(pos) = &src.position else {
+            return Ok(None);
+        };
+        let mut sql = Sql::new(self.dialect());
+        sql.push("SELECT ")
+            .push(&self.dialect().select_expr(&pos.sql, pos.enc))
+            .push(" FROM ")
+            .push(&src.from)
+            .push(" WHERE 1=1");
+        src.push_fixed(&mut sql);
+        sql.push(" ORDER BY ").push(&pos.sql).push(" DESC LIMIT 1");
+        let rows = self.db.fetch_raw(&sql, &[Some(pos.enc)]).await?;
+        Ok(rows.into_iter().next().and_then(|r| r[0].int()))
+    }
+
+    /// One page of the stream list, ordered by stream id: ids by an index skip-scan, then
+    /// counts, last versions and last times for just those streams.
+    pub async fn list_streams(&self, q: &StreamQuery) -> Result<Vec<StreamInfo>, StoreError> {
+        let limit = q.limit.max(1) as usize;
+        let mut ids: Vec<String> = Vec::new();
+        // A stream named exactly like the category belongs to it, and sorts before "C-...".
+        let mut prefix = q.prefix.clone();
+        if let Some(c) = &q.category {
+            let exact_first = q.after.as_deref().is_none_or(|a| a < c.as_str());
+            let in_prefix = prefix.as_deref().is_none_or(|p| c.starts_with(p));
+            if exact_first && in_prefix && self.stream_exists(c).await? {
+                ids.push(c.clone());
+            }
+            let cat_prefix = format!("{c}-");
+            prefix = match prefix {
+                Some(p) if p.starts_with(&cat_prefix) => Some(p),
+                Some(p) if cat_prefix.starts_with(&p) => Some(cat_prefix),
+                Some(_) => return Ok(vec![]),
+                None => Some(cat_prefix),
+            };
+        }
+        let more = self
+            .stream_ids(prefix.as_deref(), q.after.as_deref(), limit - ids.len())
+            .await?;
+        ids.extend(more);
+        ids.truncate(limit);
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        self.stream_stats(&ids).await
+    }
+
+    async fn stream_exists(&self, stream: &str) -> Result<bool, StoreError> {
+        let src = &self.stream;
+        let mut sql = Sql::new(self.dialect());
+        sql.push("SELECT 1 FROM ")
+            .push(&src.from)
+            .push(" WHERE 1=1");
+        src.push_fixed(&mut sql);
+        src.push_stream_eq(&mut sql, stream);
+        sql.push(" LIMIT 1");
+        Ok(!self.db.fetch_raw(&sql, &[None]).await?.is_empty())
+    }
+
+    /// Distinct stream ids after `after`, with `prefix`, in order, at most `limit`.
+    async fn stream_ids(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        if limit == 0 {
+            return Ok(vec![]);
+        }
+        let d = self.dialect();
+        let mut sql = Sql::new(d);
+        let stream_enc = self.layout.stream.encoding;
+        // Where the names live: the streams table when the layout has one, else the events.
+        let (table, col, fixed_src) = match (&self.layout.streams, self.layout.stream.side) {
+            (Some(j), layout::Side::Streams) => (
+                d.table(&j.table),
+                format!("s.{}", d.quote(&self.layout.stream.name)),
+                None,
+            ),
+            _ => (
+                d.table(&self.layout.events),
+                format!("e.{}", d.quote(&self.layout.stream.name)),
+                Some(&self.global),
+            ),
+        };
+        let alias = if fixed_src.is_some() { "e" } else { "s" };
+        // A Source-like view of just that table, for the prefix/fixed helpers.
+        let mut view = self.global.clone();
+        view.stream_raw = col.clone();
+        view.stream.sql = col.clone();
+        let conds = |sql: &mut Sql, after_expr: Option<&str>, after_val: Option<&str>| {
+            if let Some(f) = fixed_src {
+                f.push_fixed(sql);
+            }
+            if let Some(p) = prefix {
+                view.push_stream_prefix(sql, p);
+            }
+            if self.layout.special == layout::Special::Commanded {
+                sql.push(&format!(" AND {col} <> "))
+                    .bind(Param::Text("$all".into()));
+            }
+            let cmp_col = if d == Dialect::Postgres && stream_enc == layout::Encoding::Uuid {
+                format!("CAST({col} AS TEXT)")
+            } else {
+                col.clone()
+            };
+            if let Some(e) = after_expr {
+                sql.push(&format!(" AND {col} > {e}"));
+            } else if let Some(a) = after_val {
+                sql.push(&format!(" AND {cmp_col} > "))
+                    .bind(Param::Text(a.to_string()));
+            }
+        };
+        let sel = d.select_expr(&col, layout::Encoding::Text);
+        let grouped_scan = d == Dialect::MySql || fixed_src.is_none();
+        if grouped_scan {
+            // MySQL answers GROUP BY on an index prefix with a loose index scan; a streams
+            // table has one row per stream anyway.
+            sql.push(&format!("SELECT {sel} FROM {table} {alias} WHERE 1=1"));
+            conds(&mut sql, None, after);
+            sql.push(&format!(" GROUP BY {col} ORDER BY {col} LIMIT "));
+            sql.bind(Param::I64(limit as i64));
+        } else {
+            // PostgreSQL and SQLite: a recursive skip-scan, one index probe per stream.
+            // (ORDER BY .. LIMIT 1 rather than MIN: PostgreSQL has no min(uuid).)
+            let first = format!("SELECT {col} FROM {table} {alias} WHERE 1=1");
+            let order = format!(" ORDER BY {col} LIMIT 1");
+            sql.push("WITH RECURSIVE ids(sid, n) AS (SELECT (");
+            sql.push(&first);
+            conds(&mut sql, None, after);
+            sql.push(&order)
+                .push("), 1 UNION ALL SELECT (")
+                .push(&first);
+            conds(&mut sql, Some("ids.sid"), None);
+            sql.push(&order);
+            sql.push("), ids.n + 1 FROM ids WHERE ids.sid IS NOT NULL AND ids.n < ");
+            sql.bind(Param::I64(limit as i64));
+            sql.push(") SELECT ")
+                .push(&d.select_expr("sid", layout::Encoding::Text))
+                .push(" FROM ids WHERE sid IS NOT NULL");
+        }
+        let rows = self
+            .db
+            .fetch_raw(&sql, &[Some(layout::Encoding::Text)])
+            .await?;
+        Ok(rows.into_iter().map(|mut r| r.remove(0).text()).collect())
+    }
+
+    async fn stream_stats(&self, ids: &[String]) -> Result<Vec<StreamInfo>, StoreError> {
+        let src = &self.stream;
+        let d = self.dialect();
+        let v = &src.version.sql;
+        let mut sql = Sql::new(d);
+        sql.push(&format!(
+            "SELECT {}, COUNT(*), {} FROM {} WHERE 1=1",
+            d.select_expr(&src.stream.sql, src.stream.enc),
+            d.select_expr(&format!("MAX({v})"), layout::Encoding::Integer),
+            src.from
+        ));
+        src.push_fixed(&mut sql);
+        sql.push(" AND (1=0");
+        for id in ids {
+            sql.push(" OR 1=1");
+            src.push_stream_eq(&mut sql, id);
+        }
+        sql.push(&format!(") GROUP BY {}", src.stream_raw));
+        let enc = [
+            Some(src.stream.enc),
+            Some(layout::Encoding::Integer),
+            Some(layout::Encoding::Integer),
+        ];
+        let rows = self.db.fetch_raw(&sql, &enc).await?;
+        let mut stats: std::collections::HashMap<String, (i64, i64)> = rows
+            .into_iter()
+            .map(|r| {
+                let mut it = r.into_iter();
+                let id = it.next().map(|x| x.text()).unwrap_or_default().to_string();
+                let count = it.next().and_then(|x| x.int()).unwrap_or(0);
+                let last = it.next().and_then(|x| x.int()).unwrap_or(-1);
+                (id, (count, last))
+            })
+            .collect();
+        // Last times: the rows at (stream, last version).
+        let mut sql = Sql::new(d);
+        sql.push(&format!(
+            "SELECT {}, {} FROM {} WHERE 1=1",
+            d.select_expr(&src.stream.sql, src.stream.enc),
+            d.select_expr(&src.recorded_at.sql, src.recorded_at.enc),
+            src.from
+        ));
+        src.push_fixed(&mut sql);
+        sql.push(" AND (1=0");
+        for id in ids {
+            let key = id.to_lowercase();
+            let Some((_, last)) = stats.get(id).or_else(|| stats.get(&key)) else {
+                continue;
+            };
+            sql.push(" OR (1=1");
+            src.push_stream_eq(&mut sql, id);
+            sql.push(&format!(" AND {v} = "))
+                .bind(Param::I64(*last))
+                .push(")");
+        }
+        sql.push(")");
+        let rows = self
+            .db
+            .fetch_raw(&sql, &[Some(src.stream.enc), Some(src.recorded_at.enc)])
+            .await?;
+        let mut times = std::collections::HashMap::new();
+        for r in rows {
+            let mut it = r.into_iter();
+            let id = it.next().map(|x| x.text()).unwrap_or_default();
+            let t = it
+                .next()
+                .and_then(|x| db::time_value(x, src.recorded_at.enc, &mut vec![]));
+            times.insert(id, t);
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let key = if stats.contains_key(id) {
+                    id.clone()
+                } else {
+                    id.to_lowercase()
+                };
+                let (count, last) = stats.remove(&key)?;
+                Some(StreamInfo {
+                    category: category(id).to_string(),
+                    stream_id: id.clone(),
+                    event_count: count,
+                    last_version: last,
+                    last_recorded_at: times.get(&key).copied().flatten(),
+                })
+            })
+            .collect())
+    }
+}
+
+/// Keyset condition on (recorded_at, stream, version) for layouts without a position.
+fn push_ordered_keyset(
+    src: &Source,
+    sql: &mut Sql,
+    at: DateTime<Utc>,
+    stream: &str,
+    version: i64,
+    forward: bool,
+    inclusive: bool,
+) {
+    let gt = if forward { ">" } else { "<" };
+    let last = if inclusive {
+        if forward { ">=" } else { "<=" }
+    } else {
+        gt
+    };
+    sql.push(" AND (");
+    src.push_time_cmp(sql, gt, at);
+    sql.push(" OR (");
+    src.push_time_cmp(sql, "=", at);
+    sql.push(" AND (")
+        .push(&src.stream_raw)
+        .push(&format!(" {gt} "));
+    sql.bind(Param::Text(stream.to_string()));
+    sql.push(" OR (").push(&src.stream_raw).push(" = ");
+    sql.bind(Param::Text(stream.to_string()));
+    sql.push(" AND ")
+        .push(&src.version.sql)
+        .push(&format!(" {last} "));
+    sql.bind(Param::I64(version));
+    sql.push("))))");
+}

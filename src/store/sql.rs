@@ -1,0 +1,493 @@
+//! SQL text for every read, built from a [`Layout`] and a [`Dialect`].
+//!
+//! Identifiers come only from validated [`Ident`]s and are quoted here; every value is a bound
+//! parameter ([`Param`]). The dialect differences (quoting, placeholders, casts, prefix
+//! matching) live in this file and nowhere else.
+
+use chrono::{DateTime, Utc};
+
+use super::layout::{Column, Encoding, FixedValue, Ident, Layout, Side, Special, TableRef};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "postgres",
+            Dialect::MySql => "mysql",
+            Dialect::Sqlite => "sqlite",
+        }
+    }
+
+    pub fn quote(self, id: &Ident) -> String {
+        // Idents cannot contain quote characters (validated), so no escaping is needed.
+        match self {
+            Dialect::MySql => format!("`{id}`"),
+            _ => format!("\"{id}\""),
+        }
+    }
+
+    pub fn table(self, t: &TableRef) -> String {
+        match &t.schema {
+            Some(s) => format!("{}.{}", self.quote(s), self.quote(&t.table)),
+            None => self.quote(&t.table),
+        }
+    }
+
+    /// The expression that puts a column on the wire in the form the decoder expects.
+    pub fn select_expr(self, col: &str, enc: Encoding) -> String {
+        use Encoding as E;
+        match (self, enc) {
+            (Dialect::Sqlite, _) | (_, E::Bytes) => col.to_string(),
+            (Dialect::Postgres, E::Integer | E::EpochMs) => format!("CAST({col} AS BIGINT)"),
+            (Dialect::Postgres, E::Timestamp) => format!("CAST({col} AS TIMESTAMPTZ)"),
+            (Dialect::Postgres, E::Boolean) => col.to_string(),
+            (Dialect::Postgres, _) => format!("CAST({col} AS TEXT)"),
+            (Dialect::MySql, E::Integer | E::EpochMs) => format!("CAST({col} AS SIGNED)"),
+            (Dialect::MySql, E::Timestamp | E::Boolean) => col.to_string(),
+            (Dialect::MySql, _) => format!("CAST({col} AS CHAR)"),
+        }
+    }
+}
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    I64(i64),
+    Text(String),
+    Time(DateTime<Utc>),
+    Bool(bool),
+}
+
+/// SQL text with its parameters, placeholders numbered as the dialect wants.
+#[derive(Debug, Clone)]
+pub struct Sql {
+    pub dialect: Dialect,
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+impl Sql {
+    pub fn new(dialect: Dialect) -> Sql {
+        Sql {
+            dialect,
+            text: String::new(),
+            params: Vec::new(),
+        }
+    }
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+    pub fn bind(&mut self, p: Param) -> &mut Self {
+        self.params.push(p);
+        match self.dialect {
+            Dialect::Postgres => {
+                let n = self.params.len();
+                self.text.push_str(&format!("${n}"));
+            }
+            _ => self.text.push('?'),
+        }
+        self
+    }
+}
+
+/// Escape a LIKE prefix with `!` as the escape character (portable across the three).
+pub fn like_prefix(prefix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + 2);
+    for c in prefix.chars() {
+        if matches!(c, '!' | '%' | '_') {
+            s.push('!');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+/// Which rows a query ranges over: the global log, or one stream's own rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Stream,
+}
+
+/// A column expression and its encoding.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub sql: String,
+    pub enc: Encoding,
+}
+
+/// FROM clause, fixed conditions and the canonical column expressions for one scope.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub dialect: Dialect,
+    pub from: String,
+    pub fixed: Vec<(String, FixedValue)>,
+    pub position: Option<Expr>,
+    pub stream: Expr,
+    pub version: Expr,
+    pub event_id: Expr,
+    pub event_type: Expr,
+    pub data: Expr,
+    pub metadata: Option<Expr>,
+    pub recorded_at: Expr,
+    /// The raw stream column (comparisons must use it, not a cast, to use the index).
+    pub stream_raw: String,
+}
+
+impl Source {
+    pub fn new(layout: &Layout, d: Dialect, scope: Scope) -> Source {
+        let q = |id: &Ident| d.quote(id);
+        let col = |c: &Column| {
+            let alias = if c.side == Side::Streams { "s" } else { "e" };
+            Expr {
+                sql: format!("{alias}.{}", q(&c.name)),
+                enc: c.encoding,
+            }
+        };
+        if layout.special == Special::Commanded {
+            return Self::commanded(layout, d, scope);
+        }
+        let mut from = format!("{} e", d.table(&layout.events));
+        if let Some(j) = &layout.streams {
+            from.push_str(&format!(
+                " JOIN {} s ON s.{} = e.{}",
+                d.table(&j.table),
+                q(&j.key),
+                q(&j.events_key)
+            ));
+        }
+        let stream = col(&layout.stream);
+        Source {
+            dialect: d,
+            from,
+            fixed: layout
+                .filter
+                .iter()
+                .map(|(c, v)| (format!("e.{}", q(c)), v.clone()))
+                .collect(),
+            position: layout.position.as_ref().map(col),
+            stream_raw: stream.sql.clone(),
+            stream,
+            version: col(&layout.version),
+            event_id: col(&layout.event_id),
+            event_type: col(&layout.event_type),
+            data: col(&layout.data),
+            metadata: layout.metadata.as_ref().map(col),
+            recorded_at: col(&layout.recorded_at),
+        }
+    }
+
+    /// Commanded: `stream_events` links events to streams; the `$all` stream (stream_id 0)
+    /// numbers every event globally. A stream is read through its own rows (index on
+    /// (stream_id, stream_version)) and joined to its `$all` row for the global position.
+    fn commanded(layout: &Layout, d: Dialect, scope: Scope) -> Source {
+        let q = |s: &str| d.quote(&Ident::new(s).expect("static identifier"));
+        let schema = layout.events.schema.clone();
+        let t = |name: &str| {
+            d.table(&TableRef {
+                schema: schema.clone(),
+                table: Ident::new(name).expect("static identifier"),
+            })
+        };
+        let e = |c: &Column| Expr {
+            sql: format!("e.{}", d.quote(&c.name)),
+            enc: c.encoding,
+        };
+        let (from, position, version) = match scope {
+            Scope::Global => (
+                format!(
+                    "{se} se JOIN {ev} e ON e.{eid} = se.{eid} JOIN {st} s ON s.{sid} = se.{osid}",
+                    se = t("stream_events"),
+                    ev = t("events"),
+                    st = t("streams"),
+                    eid = q("event_id"),
+                    sid = q("stream_id"),
+                    osid = q("original_stream_id"),
+                ),
+                format!("se.{}", q("stream_version")),
+                format!("se.{}", q("original_stream_version")),
+            ),
+            Scope::Stream => (
+                format!(
+                    "{se} se JOIN {ev} e ON e.{eid} = se.{eid} JOIN {st} s ON s.{sid} = se.{sid} \
+                     JOIN {se} ae ON ae.{eid} = se.{eid} AND ae.{sid} = 0",
+                    se = t("stream_events"),
+                    ev = t("events"),
+                    st = t("streams"),
+                    eid = q("event_id"),
+                    sid = q("stream_id"),
+                ),
+                format!("ae.{}", q("stream_version")),
+                format!("se.{}", q("stream_version")),
+            ),
+        };
+        let stream_sql = format!("s.{}", q("stream_uuid"));
+        let mut fixed = vec![];
+        if scope == Scope::Global {
+            fixed.push((format!("se.{}", q("stream_id")), FixedValue::Int(0)));
+        }
+        Source {
+            dialect: d,
+            from,
+            fixed,
+            position: Some(Expr {
+                sql: position,
+                enc: Encoding::Integer,
+            }),
+            stream: Expr {
+                sql: stream_sql.clone(),
+                enc: Encoding::Text,
+            },
+            stream_raw: stream_sql,
+            version: Expr {
+                sql: version,
+                enc: Encoding::Integer,
+            },
+            event_id: e(&layout.event_id),
+            event_type: e(&layout.event_type),
+            data: e(&layout.data),
+            metadata: layout.metadata.as_ref().map(e),
+            recorded_at: e(&layout.recorded_at),
+        }
+    }
+
+    /// The eight canonical columns, in the order the decoder reads them.
+    pub fn select_list(&self) -> String {
+        let d = self.dialect;
+        let s = |x: &Expr| d.select_expr(&x.sql, x.enc);
+        [
+            self.position.as_ref().map_or("NULL".to_string(), |p| s(p)),
+            s(&self.stream),
+            s(&self.version),
+            s(&self.event_id),
+            s(&self.event_type),
+            s(&self.data),
+            self.metadata.as_ref().map_or("NULL".to_string(), |m| s(m)),
+            s(&self.recorded_at),
+        ]
+        .join(", ")
+    }
+
+    /// The encodings of [`Self::select_list`]'s columns.
+    pub fn encodings(&self) -> [Option<Encoding>; 8] {
+        [
+            self.position.as_ref().map(|p| p.enc),
+            Some(self.stream.enc),
+            Some(self.version.enc),
+            Some(self.event_id.enc),
+            Some(self.event_type.enc),
+            Some(self.data.enc),
+            self.metadata.as_ref().map(|m| m.enc),
+            Some(self.recorded_at.enc),
+        ]
+    }
+
+    /// Append ` AND cond` for each fixed condition.
+    pub fn push_fixed(&self, sql: &mut Sql) {
+        for (col, v) in &self.fixed {
+            sql.push(" AND ").push(col).push(" = ");
+            match v {
+                FixedValue::Bool(b) => sql.bind(Param::Bool(*b)),
+                FixedValue::Int(i) => sql.bind(Param::I64(*i)),
+                FixedValue::Text(t) => sql.bind(Param::Text(t.clone())),
+            };
+        }
+    }
+
+    /// ` AND stream = ?` (cast the parameter, not the column, so the index is used; a value
+    /// that is not a uuid is compared as text against a uuid column: no match, no error).
+    pub fn push_stream_eq(&self, sql: &mut Sql, stream: &str) {
+        sql.push(" AND ");
+        let uuid_col = self.dialect == Dialect::Postgres && self.stream.enc == Encoding::Uuid;
+        if uuid_col && !looks_like_uuid(stream) {
+            sql.push(&format!("CAST({} AS TEXT) = ", self.stream_raw));
+            sql.bind(Param::Text(stream.to_string()));
+            return;
+        }
+        sql.push(&self.stream_raw);
+        if uuid_col {
+            sql.push(" = CAST(")
+                .bind(Param::Text(stream.to_string()))
+                .push(" AS UUID)");
+        } else {
+            sql.push(" = ").bind(Param::Text(stream.to_string()));
+        }
+    }
+
+    /// ` AND stream LIKE 'prefix%'`, exact and case-sensitive on every database.
+    pub fn push_stream_prefix(&self, sql: &mut Sql, prefix: &str) {
+        let col = if self.stream.enc == Encoding::Uuid && self.dialect == Dialect::Postgres {
+            format!("CAST({} AS TEXT)", self.stream_raw)
+        } else {
+            self.stream_raw.clone()
+        };
+        match self.dialect {
+            Dialect::Postgres => {
+                sql.push(" AND ").push(&col).push(" LIKE ");
+                sql.bind(Param::Text(like_prefix(prefix)))
+                    .push(" ESCAPE '!'");
+            }
+            Dialect::MySql => {
+                // LIKE follows the column's collation (often case-insensitive); the BINARY
+                // comparison of the prefix keeps the match exact while LIKE keeps the index.
+                sql.push(" AND ").push(&col).push(" LIKE ");
+                sql.bind(Param::Text(like_prefix(prefix)))
+                    .push(" ESCAPE '!'");
+                sql.push(" AND BINARY LEFT(").push(&col).push(", ");
+                sql.bind(Param::I64(prefix.chars().count() as i64));
+                sql.push(") = BINARY ")
+                    .bind(Param::Text(prefix.to_string()));
+            }
+            Dialect::Sqlite => {
+                // SQLite's LIKE ignores ASCII case; a range on the BINARY collation is exact and
+                // uses the index.
+                sql.push(" AND ").push(&col).push(" >= ");
+                sql.bind(Param::Text(prefix.to_string()));
+                if let Some(upper) = prefix_upper_bound(prefix) {
+                    sql.push(" AND ")
+                        .push(&col)
+                        .push(" < ")
+                        .bind(Param::Text(upper));
+                }
+            }
+        }
+    }
+
+    /// ` AND (stream = C OR stream LIKE 'C-%')`.
+    pub fn push_category(&self, sql: &mut Sql, category: &str) {
+        sql.push(" AND (1=1");
+        self.push_stream_eq(sql, category);
+        sql.push(" OR 1=1");
+        self.push_stream_prefix(sql, &format!("{category}-"));
+        sql.push(")");
+    }
+
+    /// ` AND time >= since` / ` AND time < until`, with the value in the column's encoding.
+    pub fn push_time_bound(&self, sql: &mut Sql, op: &str, t: DateTime<Utc>) {
+        sql.push(" AND ");
+        self.push_time_cmp(sql, op, t);
+    }
+
+    /// `time op value`, comparing as times whatever the column's encoding.
+    pub fn push_time_cmp(&self, sql: &mut Sql, op: &str, t: DateTime<Utc>) {
+        let col = &self.recorded_at.sql;
+        match (self.recorded_at.enc, self.dialect) {
+            (Encoding::EpochMs, _) => {
+                sql.push(&format!("{col} {op} "))
+                    .bind(Param::I64(t.timestamp_millis()));
+            }
+            // Text times in any form SQLite understands (millisecond precision).
+            (_, Dialect::Sqlite) => {
+                sql.push(&format!("julianday({col}) {op} julianday("));
+                sql.bind(Param::Text(iso_fixed(t))).push(")");
+            }
+            (Encoding::Iso8601, Dialect::Postgres) => {
+                sql.push(&format!("CAST({col} AS TIMESTAMPTZ) {op} "))
+                    .bind(Param::Time(t));
+            }
+            (Encoding::Iso8601, Dialect::MySql) => {
+                sql.push(&format!(
+                    "CAST(REPLACE(REPLACE({col}, 'T', ' '), 'Z', '') AS DATETIME(6)) {op} "
+                ));
+                sql.bind(Param::Time(t));
+            }
+            _ => {
+                sql.push(&format!("{col} {op} ")).bind(Param::Time(t));
+            }
+        }
+    }
+}
+
+/// 8-4-4-4-12 hex digits, or 32 hex digits.
+pub fn looks_like_uuid(s: &str) -> bool {
+    let hex = s.chars().filter(char::is_ascii_hexdigit).count();
+    let dashed = s.len() == 36
+        && s.char_indices().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    dashed || (s.len() == 32 && hex == 32)
+}
+
+/// The fixed-width ISO-8601 form evscope writes and compares text times with.
+pub fn iso_fixed(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The smallest string greater than every string starting with `prefix` (bytewise), if any.
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = char::from_u32(last as u32 + 1) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::layout::builtin;
+
+    #[test]
+    fn like_prefix_escapes_wildcards() {
+        assert_eq!(like_prefix("account-"), "account-%");
+        assert_eq!(like_prefix("a_b%c!"), "a!_b!%c!!%");
+    }
+
+    #[test]
+    fn prefix_upper_bound_is_the_next_string() {
+        assert_eq!(prefix_upper_bound("account-").as_deref(), Some("account."));
+        assert_eq!(prefix_upper_bound("").as_deref(), None);
+    }
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let mut pg = Sql::new(Dialect::Postgres);
+        pg.push("a = ")
+            .bind(Param::I64(1))
+            .push(" AND b = ")
+            .bind(Param::I64(2));
+        assert_eq!(pg.text, "a = $1 AND b = $2");
+        let mut my = Sql::new(Dialect::MySql);
+        my.push("a = ").bind(Param::I64(1));
+        assert_eq!(my.text, "a = ?");
+    }
+
+    #[test]
+    fn identifiers_are_quoted_per_dialect() {
+        let l = builtin("message-db").unwrap();
+        let pg = Source::new(&l, Dialect::Postgres, Scope::Global);
+        assert_eq!(pg.from, "\"message_store\".\"messages\" e");
+        assert_eq!(pg.stream.sql, "e.\"stream_name\"");
+        let my = Source::new(&builtin("classic").unwrap(), Dialect::MySql, Scope::Global);
+        assert_eq!(my.from, "`events` e");
+        assert!(
+            my.select_list()
+                .starts_with("NULL, CAST(e.`aggregate_id` AS CHAR)")
+        );
+    }
+
+    #[test]
+    fn uuid_streams_compare_by_casting_the_parameter() {
+        let mut l = builtin("marten").unwrap();
+        l.stream.encoding = Encoding::Uuid;
+        let src = Source::new(&l, Dialect::Postgres, Scope::Stream);
+        let mut sql = Sql::new(Dialect::Postgres);
+        src.push_stream_eq(&mut sql, "10010000-0000-4000-8000-000000000000");
+        assert_eq!(sql.text, " AND e.\"stream_id\" = CAST($1 AS UUID)");
+    }
+}

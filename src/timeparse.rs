@@ -1,0 +1,62 @@
+//! Times typed by people: `--since 2026-01-01`, `--until "2026-01-05 10:00"`, `--since 2h`.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+
+/// Parse an absolute time (RFC 3339, a date, a date and time in UTC) or a relative one
+/// (`30s`, `15m`, `2h`, `7d`, `3w` ago), relative to `now`.
+pub fn parse_time_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Some(t) = crate::store::db::parse_time_text(s) {
+        return Ok(t);
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M") {
+        return Ok(t.and_utc());
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
+        return Ok(t.and_utc());
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    if let (Ok(n), false) = (num.parse::<i64>(), num.is_empty()) {
+        let d = match unit {
+            "s" => Some(Duration::seconds(n)),
+            "m" => Some(Duration::minutes(n)),
+            "h" => Some(Duration::hours(n)),
+            "d" => Some(Duration::days(n)),
+            "w" => Some(Duration::weeks(n)),
+            _ => None,
+        };
+        if let Some(d) = d {
+            return Ok(now - d);
+        }
+    }
+    Err(format!(
+        "{s:?} is not a time: use RFC 3339 (2026-01-05T10:00:00Z), a date (2026-01-05), \
+         \"2026-01-05 10:00\" (UTC), or an age like 30m, 2h, 7d"
+    ))
+}
+
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    parse_time_at(s, Utc::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_and_relative_times() {
+        let now: DateTime<Utc> = "2026-03-01T12:00:00Z".parse().unwrap();
+        let p = |s| parse_time_at(s, now).unwrap().to_rfc3339();
+        assert_eq!(p("2026-01-05"), "2026-01-05T00:00:00+00:00");
+        assert_eq!(p("2026-01-05 10:30"), "2026-01-05T10:30:00+00:00");
+        assert_eq!(p("2026-01-05T10:30:00+02:00"), "2026-01-05T08:30:00+00:00");
+        assert_eq!(p("2h"), "2026-03-01T10:00:00+00:00");
+        assert_eq!(p("7d"), "2026-02-22T12:00:00+00:00");
+        for bad in ["", "yesterday", "2h ago", "12x", "2026-13-01"] {
+            assert!(parse_time_at(bad, now).is_err(), "{bad:?}");
+        }
+    }
+}
