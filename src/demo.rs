@@ -135,6 +135,26 @@ struct NewEvent {
     at: DateTime<Utc>,
 }
 
+/// A snapshot as generated (before the deliberate drift).
+struct Snap {
+    stream: String,
+    version: i64,
+    state: Value,
+    at: DateTime<Utc>,
+}
+
+/// Record a snapshot of `a` when its version is a multiple of [`SNAPSHOT_EVERY`].
+fn snap(a: &Account, at: DateTime<Utc>, snaps: &mut Vec<Snap>) {
+    if a.version % SNAPSHOT_EVERY == 0 {
+        snaps.push(Snap {
+            stream: a.id.clone(),
+            version: a.version,
+            state: account_state(&a.owner, a.balance, a.open),
+            at,
+        });
+    }
+}
+
 #[derive(Clone)]
 struct Account {
     id: String,
@@ -231,7 +251,7 @@ pub fn account_state(owner: &str, balance: i64, open: bool) -> Value {
     })
 }
 
-fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<Utc>)>) {
+fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<Snap>) {
     let mut g = Gen {
         rng: fastrand::Rng::with_seed(SEED ^ u64::from(accounts)),
         events: Vec::new(),
@@ -251,18 +271,7 @@ fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<
     let mut opened = 0usize;
     let mut payments: Vec<(String, String, i64, bool)> = Vec::new(); // (stream, account, amount, refunded)
     let mut transfers = 0u32;
-    let mut snapshots: Vec<(String, i64, Value, DateTime<Utc>)> = Vec::new();
-    let snap = |g: &mut Gen, a: &Account, at: DateTime<Utc>, snaps: &mut Vec<_>| {
-        if a.version % SNAPSHOT_EVERY == 0 {
-            snaps.push((
-                a.id.clone(),
-                a.version,
-                account_state(&a.owner, a.balance, a.open),
-                at,
-            ));
-        }
-        let _ = g;
-    };
+    let mut snapshots: Vec<Snap> = Vec::new();
     for (i, t) in times.iter().enumerate() {
         let at = start + Duration::seconds(*t) + Duration::milliseconds(g.rng.i64(0..1000));
         let progress = i as f64 / ticks as f64;
@@ -304,7 +313,7 @@ fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<
             );
             a.balance += amount;
             a.version += 1;
-            snap(&mut g, &a, at, &mut snapshots);
+            snap(&a, at, &mut snapshots);
             accts.push(a);
             opened += 1;
             continue;
@@ -328,7 +337,7 @@ fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<
             );
             accts[k].balance += amount;
             accts[k].version += 1;
-            snap(&mut g, &accts[k], at, &mut snapshots);
+            snap(&accts[k], at, &mut snapshots);
         } else if roll < 0.965 {
             let amount = (g.rng.i64(1..150) * 10).min(accts[k].balance);
             if amount == 0 {
@@ -345,7 +354,7 @@ fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<
             );
             accts[k].balance -= amount;
             accts[k].version += 1;
-            snap(&mut g, &accts[k], at, &mut snapshots);
+            snap(&accts[k], at, &mut snapshots);
         } else if roll < 0.974 && open.len() > 1 {
             // A ledger transfer: its own stream, and one leg on each account.
             let mut to = open[g.rng.usize(..open.len())];
@@ -377,7 +386,7 @@ fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<
             );
             accts[k].balance -= amount;
             accts[k].version += 1;
-            snap(&mut g, &accts[k], at, &mut snapshots);
+            snap(&accts[k], at, &mut snapshots);
             let d = g.emit(
                 &to_id,
                 "Deposited",
@@ -388,7 +397,7 @@ fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<
             );
             accts[to].balance += amount;
             accts[to].version += 1;
-            snap(&mut g, &accts[to], at, &mut snapshots);
+            snap(&accts[to], at, &mut snapshots);
             g.emit(
                 &tid,
                 "TransferCompleted",
@@ -432,7 +441,7 @@ fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<
             );
             accts[k].balance -= amount;
             accts[k].version += 1;
-            snap(&mut g, &accts[k], at, &mut snapshots);
+            snap(&accts[k], at, &mut snapshots);
             payments.push((pid, acc, amount, false));
         } else if roll < 0.986 && !payments.is_empty() {
             let p = g.rng.usize(..payments.len());
@@ -461,7 +470,7 @@ fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<
             );
             accts[ai].balance += amount;
             accts[ai].version += 1;
-            snap(&mut g, &accts[ai], at, &mut snapshots);
+            snap(&accts[ai], at, &mut snapshots);
             payments[p].3 = true;
         } else if progress > 0.8 && g.rng.f64() < 0.25 {
             // Close an account: withdraw what is left, then close.
@@ -477,7 +486,7 @@ fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<
                 );
                 accts[k].balance = 0;
                 accts[k].version += 1;
-                snap(&mut g, &accts[k], at, &mut snapshots);
+                snap(&accts[k], at, &mut snapshots);
             }
             g.emit(
                 &a.id,
@@ -489,7 +498,7 @@ fn generate(accounts: u32) -> (Vec<NewEvent>, Vec<(String, i64, Value, DateTime<
             );
             accts[k].open = false;
             accts[k].version += 1;
-            snap(&mut g, &accts[k], at, &mut snapshots);
+            snap(&accts[k], at, &mut snapshots);
         }
     }
     // Events were emitted in tick order; legs carry small offsets, so sort stably by time.
@@ -545,7 +554,13 @@ async fn build(path: &Path, accounts: u32) -> Result<(), DemoError> {
     .into_iter()
     .enumerate()
     {
-        let Some((stream, version, state, _)) = snapshots.get_mut(pick) else {
+        let Some(Snap {
+            stream,
+            version,
+            state,
+            ..
+        }) = snapshots.get_mut(pick)
+        else {
             continue;
         };
         if drifted.iter().any(|d: &DriftRecord| &d.stream_id == stream) {
@@ -583,12 +598,12 @@ async fn build(path: &Path, accounts: u32) -> Result<(), DemoError> {
         );
         sql.push_str(&vec!["(?, ?, ?, ?, 'Account', 1)"; chunk.len()].join(", "));
         let mut q = sqlx::query(&sql);
-        for (s, v, state, at) in chunk {
+        for sn in chunk {
             q = q
-                .bind(s)
-                .bind(*v)
-                .bind(state.to_string())
-                .bind(iso_fixed(*at + Duration::seconds(1)));
+                .bind(&sn.stream)
+                .bind(sn.version)
+                .bind(sn.state.to_string())
+                .bind(iso_fixed(sn.at + Duration::seconds(1)));
         }
         q.execute(&mut *tx).await?;
     }
@@ -649,7 +664,7 @@ mod tests {
             assert!(*b >= 0, "{} went negative", e.stream);
         }
         assert!(!sa.is_empty());
-        assert!(sa.iter().all(|(_, v, _, _)| v % SNAPSHOT_EVERY == 0));
+        assert!(sa.iter().all(|s| s.version % SNAPSHOT_EVERY == 0));
     }
 
     impl NewEvent {

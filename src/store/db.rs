@@ -1,6 +1,8 @@
 //! Connections (read-only by construction) and row decoding for the three databases.
 
 use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -16,6 +18,17 @@ use super::layout::Encoding;
 use super::model::Event;
 use super::sql::{Dialect, Param, Sql};
 use crate::redact::redact_url;
+
+/// Queries captured for benchmarks (see [`capture`]); off unless asked for.
+static CAPTURING: AtomicBool = AtomicBool::new(false);
+static CAPTURED: Mutex<Vec<Sql>> = Mutex::new(Vec::new());
+
+/// Start (true) or stop (false) recording every query run, and return what was recorded.
+/// Benchmarks use it to time the very same SQL with psql.
+pub fn capture(on: bool) -> Vec<Sql> {
+    CAPTURING.store(on, Ordering::SeqCst);
+    std::mem::take(&mut *CAPTURED.lock().unwrap_or_else(|e| e.into_inner()))
+}
 
 /// A pool on one of the three databases.
 #[derive(Debug, Clone)]
@@ -114,6 +127,12 @@ impl Db {
         encodings: &[Option<Encoding>],
     ) -> Result<Vec<Vec<Raw>>, StoreError> {
         tracing::debug!(sql = %sql.text, params = ?sql.params, "query");
+        if CAPTURING.load(Ordering::Relaxed) {
+            CAPTURED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(sql.clone());
+        }
         macro_rules! run {
             ($pool:expr) => {{
                 let mut q = sqlx::query(&sql.text);

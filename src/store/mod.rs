@@ -512,90 +512,81 @@ impl Store {
         Ok(rows.into_iter().map(|mut r| r.remove(0).text()).collect())
     }
 
+    /// Count, last version and last time of each stream: per stream, an index-only count and
+    /// two one-row probes at its newest version (correlated subqueries, on every database).
     async fn stream_stats(&self, ids: &[String]) -> Result<Vec<StreamInfo>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(200) {
+            out.extend(self.stream_stats_chunk(chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn stream_stats_chunk(&self, ids: &[String]) -> Result<Vec<StreamInfo>, StoreError> {
         let src = &self.stream;
         let d = self.dialect();
         let v = &src.version.sql;
         let mut sql = Sql::new(d);
+        let sub = |sql: &mut Sql, what: &str, tail: &str| {
+            sql.push(&format!("(SELECT {what} FROM {} WHERE 1=1", src.from));
+            src.push_fixed(sql);
+            sql.push(&format!(" AND {} = v.sid{tail})", src.stream_raw));
+        };
         sql.push(&format!(
-            "SELECT {}, COUNT(*), {} FROM {} WHERE 1=1",
-            d.select_expr(&src.stream.sql, src.stream.enc),
-            d.select_expr(&format!("MAX({v})"), layout::Encoding::Integer),
-            src.from
+            "SELECT {}, ",
+            d.select_expr("v.sid", layout::Encoding::Text)
         ));
-        src.push_fixed(&mut sql);
-        sql.push(" AND (1=0");
-        for id in ids {
-            sql.push(" OR 1=1");
-            src.push_stream_eq(&mut sql, id);
+        sub(&mut sql, "COUNT(*)", "");
+        sql.push(", ");
+        let newest = format!(" ORDER BY {v} DESC LIMIT 1");
+        sub(
+            &mut sql,
+            &d.select_expr(v, layout::Encoding::Integer),
+            &newest,
+        );
+        sql.push(", ");
+        sub(
+            &mut sql,
+            &d.select_expr(&src.recorded_at.sql, src.recorded_at.enc),
+            &newest,
+        );
+        sql.push(" FROM (");
+        for (i, id) in ids.iter().enumerate() {
+            sql.push(if i == 0 {
+                "SELECT "
+            } else {
+                " UNION ALL SELECT "
+            });
+            src.push_stream_value(&mut sql, id);
+            sql.push(" AS sid");
         }
-        sql.push(&format!(") GROUP BY {}", src.stream_raw));
+        sql.push(") v");
         let enc = [
-            Some(src.stream.enc),
+            Some(layout::Encoding::Text),
             Some(layout::Encoding::Integer),
             Some(layout::Encoding::Integer),
+            Some(src.recorded_at.enc),
         ];
         let rows = self.db.fetch_raw(&sql, &enc).await?;
-        let mut stats: std::collections::HashMap<String, (i64, i64)> = rows
+        Ok(rows
             .into_iter()
-            .map(|r| {
+            .filter_map(|r| {
                 let mut it = r.into_iter();
-                let id = it.next().map(|x| x.text()).unwrap_or_default().to_string();
+                let id = it.next()?.text();
                 let count = it.next().and_then(|x| x.int()).unwrap_or(0);
+                if count == 0 {
+                    return None; // a stream row without events (joined layouts)
+                }
                 let last = it.next().and_then(|x| x.int()).unwrap_or(-1);
-                (id, (count, last))
-            })
-            .collect();
-        // Last times: the rows at (stream, last version).
-        let mut sql = Sql::new(d);
-        sql.push(&format!(
-            "SELECT {}, {} FROM {} WHERE 1=1",
-            d.select_expr(&src.stream.sql, src.stream.enc),
-            d.select_expr(&src.recorded_at.sql, src.recorded_at.enc),
-            src.from
-        ));
-        src.push_fixed(&mut sql);
-        sql.push(" AND (1=0");
-        for id in ids {
-            let key = id.to_lowercase();
-            let Some((_, last)) = stats.get(id).or_else(|| stats.get(&key)) else {
-                continue;
-            };
-            sql.push(" OR (1=1");
-            src.push_stream_eq(&mut sql, id);
-            sql.push(&format!(" AND {v} = "))
-                .bind(Param::I64(*last))
-                .push(")");
-        }
-        sql.push(")");
-        let rows = self
-            .db
-            .fetch_raw(&sql, &[Some(src.stream.enc), Some(src.recorded_at.enc)])
-            .await?;
-        let mut times = std::collections::HashMap::new();
-        for r in rows {
-            let mut it = r.into_iter();
-            let id = it.next().map(|x| x.text()).unwrap_or_default();
-            let t = it
-                .next()
-                .and_then(|x| db::time_value(x, src.recorded_at.enc, &mut vec![]));
-            times.insert(id, t);
-        }
-        Ok(ids
-            .iter()
-            .filter_map(|id| {
-                let key = if stats.contains_key(id) {
-                    id.clone()
-                } else {
-                    id.to_lowercase()
-                };
-                let (count, last) = stats.remove(&key)?;
+                let t = it
+                    .next()
+                    .and_then(|x| db::time_value(x, src.recorded_at.enc, &mut vec![]));
                 Some(StreamInfo {
-                    category: category(id).to_string(),
-                    stream_id: id.clone(),
+                    category: category(&id).to_string(),
+                    stream_id: id,
                     event_count: count,
                     last_version: last,
-                    last_recorded_at: times.get(&key).copied().flatten(),
+                    last_recorded_at: t,
                 })
             })
             .collect())

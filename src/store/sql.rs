@@ -97,6 +97,41 @@ impl Sql {
     }
 }
 
+impl Sql {
+    /// The statement with its parameters written in as literals, for tools like psql that
+    /// time the same SQL (benchmarks only; evscope itself always binds).
+    pub fn with_literals(&self) -> String {
+        let lit = |p: &Param| match p {
+            Param::I64(v) => v.to_string(),
+            Param::Bool(b) => b.to_string(),
+            Param::Text(t) => format!("'{}'", t.replace('\'', "''")),
+            Param::Time(t) => format!("'{}'", super::model::format_time(t)),
+        };
+        match self.dialect {
+            Dialect::Postgres => {
+                let mut text = self.text.clone();
+                for (i, p) in self.params.iter().enumerate().rev() {
+                    text = text.replace(&format!("${}", i + 1), &lit(p));
+                }
+                text
+            }
+            _ => {
+                let mut out = String::new();
+                let mut params = self.params.iter();
+                for c in self.text.chars() {
+                    match (c, params.len()) {
+                        ('?', n) if n > 0 => {
+                            out.push_str(&params.next().map(lit).unwrap_or_default())
+                        }
+                        _ => out.push(c),
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
 /// Escape a LIKE prefix with `!` as the escape character (portable across the three).
 pub fn like_prefix(prefix: &str) -> String {
     let mut s = String::with_capacity(prefix.len() + 2);
@@ -264,13 +299,13 @@ impl Source {
         let d = self.dialect;
         let s = |x: &Expr| d.select_expr(&x.sql, x.enc);
         [
-            self.position.as_ref().map_or("NULL".to_string(), |p| s(p)),
+            self.position.as_ref().map_or("NULL".to_string(), &s),
             s(&self.stream),
             s(&self.version),
             s(&self.event_id),
             s(&self.event_type),
             s(&self.data),
-            self.metadata.as_ref().map_or("NULL".to_string(), |m| s(m)),
+            self.metadata.as_ref().map_or("NULL".to_string(), &s),
             s(&self.recorded_at),
         ]
         .join(", ")
@@ -319,6 +354,23 @@ impl Source {
                 .push(" AS UUID)");
         } else {
             sql.push(" = ").bind(Param::Text(stream.to_string()));
+        }
+    }
+
+    /// A stream id as a value of the stream column's type (for derived tables).
+    pub fn push_stream_value(&self, sql: &mut Sql, stream: &str) {
+        let uuid_col = self.dialect == Dialect::Postgres && self.stream.enc == Encoding::Uuid;
+        if uuid_col && looks_like_uuid(stream) {
+            sql.push("CAST(")
+                .bind(Param::Text(stream.to_string()))
+                .push(" AS UUID)");
+        } else if self.dialect == Dialect::Postgres {
+            // An untyped parameter in a UNION would be resolved as text anyway; say so.
+            sql.push("CAST(")
+                .bind(Param::Text(stream.to_string()))
+                .push(" AS TEXT)");
+        } else {
+            sql.bind(Param::Text(stream.to_string()));
         }
     }
 

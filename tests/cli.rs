@@ -1,0 +1,466 @@
+//! The command line as a user meets it: help, exit codes, error messages, the demo store.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Server, TempDb, available, evscope, jsonl};
+use predicates::prelude::*;
+use serde_json::Value;
+
+#[test]
+fn version_and_help_with_examples_on_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    evscope(dir.path())
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("evscope "));
+    for sub in ["streams", "log", "events", "demo", "info"] {
+        evscope(dir.path())
+            .args([sub, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Example:"))
+            .stdout(
+                predicate::str::contains(format!("evscope {sub}"))
+                    .or(predicate::str::contains("evscope --db")),
+            );
+    }
+    evscope(dir.path())
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:"));
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["log", "--since", "yesterday"],
+        vec!["log", "--limit", "0"],
+        vec!["log", "--from", "abc"],
+        vec!["log", "--format", "xml"],
+        vec!["events"],
+        vec!["bogus"],
+    ] {
+        let out = evscope(dir.path()).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = evscope(dir.path())
+        .args(["log", "--since", "yesterday"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a time"));
+}
+
+fn runtime_error(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = evscope(dir).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line, no backtrace: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("stack backtrace"),
+        "{err}"
+    );
+    err
+}
+
+#[test]
+fn unreachable_server_is_one_line_and_the_password_never_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = runtime_error(
+        dir.path(),
+        &[
+            "--db",
+            "postgres://alice:Sup3rS3cret@127.0.0.1:1/app",
+            "log",
+        ],
+    );
+    assert!(err.contains("cannot reach"), "{err}");
+    assert!(!err.contains("Sup3rS3cret"), "{err}");
+    assert!(err.contains("alice:***@"), "{err}");
+    let err = runtime_error(
+        dir.path(),
+        &[
+            "--db",
+            "mysql://root:Sup3rS3cret@127.0.0.1:1/app",
+            "streams",
+        ],
+    );
+    assert!(!err.contains("Sup3rS3cret"), "{err}");
+    let err = runtime_error(dir.path(), &["--db", "oracle://x@y/z", "log"]);
+    assert!(err.contains("unsupported URL scheme"), "{err}");
+    let err = runtime_error(
+        dir.path(),
+        &["--db", "sqlite:///nonexistent/dir/x.db", "log"],
+    );
+    assert!(err.contains("no such SQLite file"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_credentials_are_reported_without_the_password() {
+    if !available(Server::MariaDb) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let err = runtime_error(
+        dir.path(),
+        &[
+            "--db",
+            "mysql://nobody_here:Sup3rS3cret@127.0.0.1:3306/test",
+            "log",
+        ],
+    );
+    assert!(
+        err.contains("authentication failed") || err.contains("Access denied"),
+        "{err}"
+    );
+    assert!(!err.contains("Sup3rS3cret"), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_ambiguous_and_misnamed_schemas_say_what_was_found() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = TempDb::create(Server::Postgres, "schemas").await;
+    db.exec("CREATE TABLE orders (id int)").await;
+    let err = runtime_error(dir.path(), &["--db", &db.url, "log"]);
+    assert!(
+        err.contains("no known event-store layout") && err.contains("orders"),
+        "{err}"
+    );
+    let err = runtime_error(dir.path(), &["--db", &db.url, "--schema", "nope", "log"]);
+    assert!(
+        err.contains("unknown schema") && err.contains("message-db"),
+        "{err}"
+    );
+    // Two layouts in one database: detection refuses to guess, naming both.
+    db.load("message-db/postgres.sql").await;
+    db.load("marten-string/postgres.sql").await;
+    let err = runtime_error(dir.path(), &["--db", &db.url, "log"]);
+    assert!(
+        err.contains("ambiguous")
+            && err.contains("marten@public")
+            && err.contains("message-db@message_store"),
+        "{err}"
+    );
+    let err = runtime_error(
+        dir.path(),
+        &["--db", &db.url, "--schema", "commanded", "log"],
+    );
+    assert!(err.contains("not found"), "{err}");
+    // Naming one resolves it.
+    let out = evscope(dir.path())
+        .args([
+            "--db", &db.url, "--schema", "marten", "log", "--format", "jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(jsonl(&String::from_utf8_lossy(&out.stdout)).len(), 10);
+    // A mapping file naming a missing column, and one that is not valid.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(common::fixture_path("mappings/eventuous.toml"))
+            .unwrap()
+            .replace("json_data", "json_payload"),
+    )
+    .unwrap();
+    db.load("eventuous/postgres.sql").await;
+    let err = runtime_error(
+        dir.path(),
+        &["--db", &db.url, "--mapping", bad.to_str().unwrap(), "log"],
+    );
+    assert!(err.contains("json_payload"), "{err}");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\n[events]\ntable = \"a; drop table b\"\n",
+    )
+    .unwrap();
+    let err = runtime_error(
+        dir.path(),
+        &["--db", &db.url, "--mapping", bad.to_str().unwrap(), "log"],
+    );
+    assert!(err.contains("mapping file"), "{err}");
+    let err = runtime_error(
+        dir.path(),
+        &["--db", &db.url, "--mapping", "/no/such/file.toml", "log"],
+    );
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+#[tokio::test]
+async fn a_row_that_is_not_json_is_shown_raw_and_flagged_and_the_read_continues() {
+    for server in [Server::Sqlite, Server::MariaDb, Server::Postgres] {
+        if !available(server) {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = TempDb::create(server, "badjson").await;
+        match server {
+            // MariaDB's JSON is LONGTEXT with a CHECK; classic tables often use TEXT anyway.
+            Server::MariaDb => {
+                db.exec(
+                    &std::fs::read_to_string(common::fixture_path("classic/mysql.sql"))
+                        .unwrap()
+                        .replace("JSON         NOT NULL", "TEXT NOT NULL"),
+                )
+                .await
+            }
+            Server::Postgres => {
+                db.exec(
+                    &std::fs::read_to_string(common::fixture_path("classic/postgres.sql"))
+                        .unwrap()
+                        .replace("json         NOT NULL", "text NOT NULL"),
+                )
+                .await
+            }
+            Server::Sqlite => db.load("classic/sqlite.sql").await,
+        }
+        db.exec("UPDATE events SET payload = '{\"amount\": 5' WHERE event_id = '00000000-0000-4000-8000-000000000002'").await;
+        let out = evscope(dir.path())
+            .args(["--db", &db.url, "log", "--format", "jsonl"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{server:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let events = jsonl(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            events.len(),
+            10,
+            "{server:?}: the read continues past the bad row"
+        );
+        let bad = &events[1];
+        assert_eq!(
+            bad["data"],
+            Value::String("{\"amount\": 5".into()),
+            "{server:?}"
+        );
+        assert!(
+            bad["problems"][0]
+                .as_str()
+                .unwrap()
+                .contains("data is not valid JSON"),
+            "{bad}"
+        );
+        assert!(events[0].get("problems").is_none());
+        let table = evscope(dir.path())
+            .args(["--db", &db.url, "log"])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&table.stdout);
+        assert!(
+            table.contains("! account-1001 v2: data is not valid JSON"),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn no_connection_means_the_demo_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = evscope(dir.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("demo.db") && text.contains("layout native"),
+        "{text}"
+    );
+    assert!(dir.path().join("demo.db").exists());
+}
+
+#[test]
+fn profiles_come_after_db_and_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("p.db");
+    evscope(dir.path())
+        .args(["demo", "--accounts", "3", "--path", demo.to_str().unwrap()])
+        .assert()
+        .success();
+    let cfg = dir.path().join("cfg.toml");
+    std::fs::write(
+        &cfg,
+        format!("default_profile = \"d\"\n[profiles.d]\ndb = \"sqlite://{}\"\n[profiles.broken]\ndb = \"postgres://127.0.0.1:1/x\"\n", demo.display()),
+    )
+    .unwrap();
+    let info = |extra: &[&str], env_db: Option<&str>| {
+        let mut c = evscope(dir.path());
+        c.env("EVSCOPE_CONFIG", &cfg);
+        if let Some(u) = env_db {
+            c.env("DATABASE_URL", u);
+        }
+        c.args(extra)
+            .args(["info", "--format", "json"])
+            .output()
+            .unwrap()
+    };
+    let out = info(&[], None);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("p.db"));
+    // --profile beats default_profile; DATABASE_URL beats profiles; --db beats all.
+    assert_eq!(info(&["--profile", "broken"], None).status.code(), Some(1));
+    let env_url = format!("sqlite://{}", demo.display());
+    assert!(
+        info(&["--profile", "broken"], Some(&env_url))
+            .status
+            .success()
+    );
+    assert_eq!(
+        info(&["--db", "postgres://127.0.0.1:1/x"], Some(&env_url))
+            .status
+            .code(),
+        Some(1)
+    );
+    let err = info(&["--profile", "nope"], None);
+    assert!(String::from_utf8_lossy(&err.stderr).contains("no profile \"nope\""));
+}
+
+#[tokio::test]
+async fn the_demo_store_has_its_domain_and_exactly_the_drifted_snapshots_it_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.db");
+    let p = path.to_str().unwrap();
+    let out = evscope(dir.path())
+        .args(["demo", "--path", p, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["created"], true);
+    let (streams, events) = (
+        s["streams"].as_i64().unwrap(),
+        s["events"].as_i64().unwrap(),
+    );
+    assert!(
+        (200..1000).contains(&streams),
+        "a few hundred streams: {streams}"
+    );
+    assert!(
+        (10_000..100_000).contains(&events),
+        "tens of thousands of events: {events}"
+    );
+    let drifted = s["drifted"].as_array().unwrap().clone();
+    assert!(
+        (3..=10).contains(&drifted.len()),
+        "a handful drifted: {}",
+        drifted.len()
+    );
+    // Reused, not rebuilt, on the second run.
+    let again: Value = serde_json::from_slice(
+        &evscope(dir.path())
+            .args(["demo", "--path", p, "--format", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(again["created"], false);
+    assert_eq!(again["events"], s["events"]);
+
+    // Recompute every account snapshot from the events and compare: the mismatches must be
+    // exactly the recorded drifts.
+    let url = format!("sqlite://{p}");
+    let all = evscope(dir.path())
+        .args([
+            "--db", &url, "log", "--limit", "1000000", "--format", "jsonl",
+        ])
+        .output()
+        .unwrap();
+    let all = jsonl(&String::from_utf8_lossy(&all.stdout));
+    assert_eq!(all.len() as i64, events);
+    let months: std::collections::BTreeSet<&str> = all
+        .iter()
+        .map(|e| &e["recorded_at"].as_str().unwrap()[..7])
+        .collect();
+    assert!(months.len() >= 5, "several months: {months:?}");
+    let types: std::collections::BTreeSet<&str> = all
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "AccountOpened",
+        "Deposited",
+        "Withdrawn",
+        "AccountClosed",
+        "PaymentCreated",
+        "PaymentConfirmed",
+        "PaymentRefunded",
+        "TransferRequested",
+        "TransferCompleted",
+    ] {
+        assert!(types.contains(t), "missing {t}");
+    }
+    let mut states: BTreeMap<(String, i64), Value> = BTreeMap::new();
+    let mut cur: BTreeMap<String, Value> = BTreeMap::new();
+    for e in all
+        .iter()
+        .filter(|e| e["stream_id"].as_str().unwrap().starts_with("account-"))
+    {
+        let id = e["stream_id"].as_str().unwrap().to_string();
+        let st = cur.entry(id.clone()).or_insert(Value::Null);
+        let amount = e["data"]["amount"].as_i64().unwrap_or(0);
+        match e["event_type"].as_str().unwrap() {
+            "AccountOpened" => {
+                *st = serde_json::json!({"owner": e["data"]["owner"], "currency": e["data"]["currency"], "balance": 0, "status": "open"})
+            }
+            "Deposited" => st["balance"] = (st["balance"].as_i64().unwrap() + amount).into(),
+            "Withdrawn" => st["balance"] = (st["balance"].as_i64().unwrap() - amount).into(),
+            "AccountClosed" => st["status"] = "closed".into(),
+            other => panic!("unexpected account event {other}"),
+        }
+        states.insert((id, e["stream_version"].as_i64().unwrap()), st.clone());
+    }
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let snaps: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT stream_id, stream_version, state FROM evscope_snapshots")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert!(snaps.len() > 100);
+    let mut found: Vec<(String, i64)> = snaps
+        .iter()
+        .filter(|(s, v, state)| {
+            let stored: Value = serde_json::from_str(state).unwrap();
+            states.get(&(s.clone(), *v)) != Some(&stored)
+        })
+        .map(|(s, v, _)| (s.clone(), *v))
+        .collect();
+    found.sort();
+    let mut recorded: Vec<(String, i64)> = drifted
+        .iter()
+        .map(|d| {
+            (
+                d["stream_id"].as_str().unwrap().to_string(),
+                d["stream_version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    recorded.sort();
+    assert_eq!(found, recorded);
+}

@@ -1,0 +1,306 @@
+//! Store guarantees against the real servers: read-only sessions, a SELECT-only role, and the
+//! safe head when transactions commit out of position order.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, TempDb, available, evscope, jsonl};
+use evscope::store::head::HighWaterMark;
+use evscope::store::sql::Sql;
+use evscope::store::{OpenOptions, Store};
+use sqlx::Connection;
+
+async fn open(url: &str) -> Store {
+    Store::open(&OpenOptions {
+        url: url.to_string(),
+        ..Default::default()
+    })
+    .await
+    .expect("open store")
+}
+
+#[tokio::test]
+async fn sessions_are_read_only_on_every_database() {
+    for (server, ddl, data, refusal) in [
+        (
+            Server::Postgres,
+            "native/postgres.sql",
+            "native/dataset-postgres.sql",
+            "read-only transaction",
+        ),
+        (
+            Server::MariaDb,
+            "native/mysql.sql",
+            "native/dataset-mysql.sql",
+            "READ ONLY",
+        ),
+        (
+            Server::Sqlite,
+            "native/sqlite.sql",
+            "native/dataset-sqlite.sql",
+            "readonly",
+        ),
+    ] {
+        if !available(server) {
+            continue;
+        }
+        let db = TempDb::create(server, "ro").await;
+        db.load(ddl).await;
+        db.load(data).await;
+        let store = open(&db.url).await;
+        for stmt in [
+            "DELETE FROM evscope_events",
+            "UPDATE evscope_events SET event_type = 'x'",
+            "CREATE TABLE evscope_sneaky (x int)",
+        ] {
+            let mut sql = Sql::new(store.dialect());
+            sql.push(stmt);
+            let err = store
+                .db()
+                .fetch_raw(&sql, &[])
+                .await
+                .expect_err(stmt)
+                .to_string();
+            assert!(err.contains(refusal), "{server:?} {stmt}: {err}");
+        }
+        assert_eq!(
+            store.max_position().await.unwrap(),
+            Some(10),
+            "{server:?}: nothing changed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_select_only_postgres_role_is_enough_for_every_reading_feature() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "role").await;
+    db.load("message-db/postgres.sql").await;
+    let role = common::unique_name("reader");
+    db.exec(&format!(
+        "CREATE ROLE {role} LOGIN; GRANT CONNECT ON DATABASE \"{}\" TO {role}; \
+         GRANT USAGE ON SCHEMA message_store TO {role}; \
+         GRANT SELECT ON ALL TABLES IN SCHEMA message_store TO {role};",
+        db.name
+    ))
+    .await;
+    let url = format!("postgres://{role}@127.0.0.1:5432/{}", db.name);
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["info", "--format", "json"],
+        vec!["log", "--format", "jsonl"],
+        vec![
+            "log",
+            "--backward",
+            "--type",
+            "Deposited",
+            "--format",
+            "jsonl",
+        ],
+        vec!["events", "account-1001", "--format", "jsonl"],
+        vec!["streams", "--category", "account", "--format", "jsonl"],
+    ] {
+        let out = evscope(dir.path())
+            .arg("--db")
+            .arg(&url)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty());
+    }
+    let out = evscope(dir.path())
+        .arg("--db")
+        .arg(&url)
+        .args(["log", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(jsonl(&String::from_utf8_lossy(&out.stdout)).len(), 10);
+    // The safe head works for the role too (it reads pg_current_snapshot only).
+    let store = open(&url).await;
+    let mut hwm = HighWaterMark::new(0);
+    assert_eq!(hwm.advance(&store).await.unwrap(), 10);
+    drop(store);
+    // Without SELECT the message is clear.
+    db.exec(&format!(
+        "REVOKE SELECT ON ALL TABLES IN SCHEMA message_store FROM {role}"
+    ))
+    .await;
+    let out = evscope(dir.path())
+        .arg("--db")
+        .arg(&url)
+        .args(["log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no known event-store layout") || err.contains("permission denied"),
+        "{err}"
+    );
+    drop(db);
+    let mut admin = sqlx::PgConnection::connect(common::PG_ADMIN).await.unwrap();
+    sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+const INSERT_PG: &str = "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) \
+     VALUES ($1, 1, gen_random_uuid(), 'Tested', '{}') RETURNING global_position";
+
+#[tokio::test]
+async fn postgres_safe_head_waits_for_a_lower_position_that_commits_late() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "hwm").await;
+    db.load("native/postgres.sql").await;
+    db.load("native/dataset-postgres.sql").await;
+    let store = open(&db.url).await;
+    let mut hwm = HighWaterMark::new(0);
+    assert_eq!(hwm.advance(&store).await.unwrap(), 10);
+
+    // T1 takes position 11 and stays open; T2 takes 12 and commits.
+    let mut t1 = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut t2 = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut t1).await.unwrap();
+    let p1: i64 = sqlx::query_scalar(INSERT_PG)
+        .bind("late-1")
+        .fetch_one(&mut t1)
+        .await
+        .unwrap();
+    let p2: i64 = sqlx::query_scalar(INSERT_PG)
+        .bind("early-2")
+        .fetch_one(&mut t2)
+        .await
+        .unwrap();
+    assert_eq!((p1, p2), (11, 12));
+    // 12 is visible, 11 is not: the mark stays at 10 however long T1 runs.
+    assert_eq!(store.max_position().await.unwrap(), Some(12));
+    assert_eq!(hwm.advance(&store).await.unwrap(), 10);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        hwm.advance(&store).await.unwrap(),
+        10,
+        "must not pass a gap held by a live transaction"
+    );
+    assert!(hwm.waiting_at().is_some_and(|(p, _)| p == 11));
+    sqlx::raw_sql("COMMIT").execute(&mut t1).await.unwrap();
+    assert_eq!(hwm.advance(&store).await.unwrap(), 12);
+
+    // A rolled-back position is a permanent gap: passed once its transaction is gone.
+    sqlx::raw_sql("BEGIN").execute(&mut t1).await.unwrap();
+    let p3: i64 = sqlx::query_scalar(INSERT_PG)
+        .bind("rolled-back")
+        .fetch_one(&mut t1)
+        .await
+        .unwrap();
+    let p4: i64 = sqlx::query_scalar(INSERT_PG)
+        .bind("after")
+        .fetch_one(&mut t2)
+        .await
+        .unwrap();
+    assert_eq!((p3, p4), (13, 14));
+    assert_eq!(hwm.advance(&store).await.unwrap(), 12);
+    sqlx::raw_sql("ROLLBACK").execute(&mut t1).await.unwrap();
+    tokio::time::sleep(hwm.pg_grace + Duration::from_millis(50)).await;
+    assert_eq!(hwm.advance(&store).await.unwrap(), 14);
+    assert!(hwm.waiting_at().is_none());
+}
+
+#[tokio::test]
+async fn mariadb_safe_head_holds_a_gap_until_the_stale_threshold() {
+    if !available(Server::MariaDb) {
+        return;
+    }
+    let db = TempDb::create(Server::MariaDb, "hwm").await;
+    db.load("native/mysql.sql").await;
+    db.load("native/dataset-mysql.sql").await;
+    let store = open(&db.url).await;
+    let mut hwm = HighWaterMark::new(0);
+    hwm.stale_after = Duration::from_millis(600);
+    assert_eq!(hwm.advance(&store).await.unwrap(), 10);
+    let ins = "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) VALUES (?, 1, UUID(), 'Tested', '{}')";
+    let mut t1 = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+    let mut t2 = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut t1).await.unwrap();
+    sqlx::query(ins)
+        .bind("late")
+        .execute(&mut t1)
+        .await
+        .unwrap();
+    sqlx::query(ins)
+        .bind("early")
+        .execute(&mut t2)
+        .await
+        .unwrap();
+    assert_eq!(hwm.advance(&store).await.unwrap(), 10);
+    sqlx::raw_sql("COMMIT").execute(&mut t1).await.unwrap();
+    // Committed within the threshold: read contiguously, nothing skipped.
+    assert_eq!(hwm.advance(&store).await.unwrap(), 12);
+    // A gap that never fills is passed after the threshold.
+    sqlx::raw_sql("BEGIN").execute(&mut t1).await.unwrap();
+    sqlx::query(ins)
+        .bind("rolled-back")
+        .execute(&mut t1)
+        .await
+        .unwrap();
+    sqlx::query(ins)
+        .bind("after")
+        .execute(&mut t2)
+        .await
+        .unwrap();
+    sqlx::raw_sql("ROLLBACK").execute(&mut t1).await.unwrap();
+    assert_eq!(hwm.advance(&store).await.unwrap(), 12);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(hwm.advance(&store).await.unwrap(), 14);
+}
+
+#[tokio::test]
+async fn sqlite_gaps_are_permanent_at_once() {
+    let db = TempDb::create(Server::Sqlite, "hwm").await;
+    db.load("native/sqlite.sql").await;
+    db.load("native/dataset-sqlite.sql").await;
+    db.exec("INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data) VALUES (15, 's-1', 1, 'x', 'T', '{}')").await;
+    let store = open(&db.url).await;
+    let mut hwm = HighWaterMark::new(0);
+    hwm.batch = 4; // several round trips
+    assert_eq!(hwm.advance(&store).await.unwrap(), 15);
+}
+
+#[tokio::test]
+async fn commanded_bytea_data_and_the_all_stream() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "cmd").await;
+    db.load("commanded/postgres.sql").await;
+    let store = open(&db.url).await;
+    assert_eq!(store.layout().name, "commanded");
+    assert_eq!(store.max_position().await.unwrap(), Some(10));
+    assert_eq!(store.positions_after(7, 100).await.unwrap(), vec![8, 9, 10]);
+    let page = store
+        .read_stream(
+            "payment-5001",
+            &evscope::store::StreamRead {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let positions: Vec<Option<i64>> = page.iter().map(|e| e.global_position).collect();
+    assert_eq!(positions, vec![Some(4), Some(7), Some(10)]);
+    assert!(
+        page.iter()
+            .all(|e| e.data.is_object() && e.problems.is_empty())
+    );
+}
