@@ -200,6 +200,22 @@ async fn unknown_ambiguous_and_misnamed_schemas_say_what_was_found() {
         &["--db", &db.url, "--mapping", "/no/such/file.toml", "log"],
     );
     assert!(err.contains("cannot read"), "{err}");
+    // A mapping naming a table the database does not have.
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(common::fixture_path("mappings/eventuous.toml"))
+            .unwrap()
+            .replace("table = \"messages\"", "table = \"messages_v2\""),
+    )
+    .unwrap();
+    let err = runtime_error(
+        dir.path(),
+        &["--db", &db.url, "--mapping", bad.to_str().unwrap(), "log"],
+    );
+    assert!(
+        err.contains("missing table") && err.contains("eventuous.messages_v2"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

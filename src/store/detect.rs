@@ -251,13 +251,24 @@ pub fn candidates(cat: &[CatTable]) -> Vec<Candidate> {
 /// Check that a layout's tables and columns exist; the error names what is missing.
 pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), StoreError> {
     let lookup = |t: &TableRef| {
-        let schema = if dialect == Dialect::Postgres {
-            Some(t.schema.as_ref().map_or("public", |s| s.as_str()))
-        } else {
-            None
+        let found = match (dialect, &t.schema) {
+            (Dialect::Postgres, Some(s)) => find(cat, Some(s.as_str()), t.table.as_str()),
+            // Unqualified on PostgreSQL: `public` first, else the one schema that has it (the
+            // query itself resolves the name through the search path).
+            (Dialect::Postgres, None) => {
+                find(cat, Some("public"), t.table.as_str()).or_else(|| {
+                    let mut all = cat
+                        .iter()
+                        .filter(|c| c.table.eq_ignore_ascii_case(t.table.as_str()));
+                    match (all.next(), all.next()) {
+                        (Some(one), None) => Some(one),
+                        _ => None,
+                    }
+                })
+            }
+            _ => find(cat, None, t.table.as_str()),
         };
-        find(cat, schema, t.table.as_str())
-            .ok_or_else(|| StoreError::MissingTable(format!("{t} (layout {})", layout.name)))
+        found.ok_or_else(|| StoreError::MissingTable(format!("{t} (layout {})", layout.name)))
     };
     let events = lookup(&layout.events)?;
     let streams = layout

@@ -532,24 +532,24 @@ impl Store {
             src.push_fixed(sql);
             sql.push(&format!(" AND {} = v.sid{tail})", src.stream_raw));
         };
+        let newest = format!(" ORDER BY {v} DESC LIMIT 1");
+        let last_v = d.select_expr(v, layout::Encoding::Integer);
+        let last_t = d.select_expr(&src.recorded_at.sql, src.recorded_at.enc);
+        let lateral = d == Dialect::Postgres;
         sql.push(&format!(
             "SELECT {}, ",
             d.select_expr("v.sid", layout::Encoding::Text)
         ));
         sub(&mut sql, "COUNT(*)", "");
-        sql.push(", ");
-        let newest = format!(" ORDER BY {v} DESC LIMIT 1");
-        sub(
-            &mut sql,
-            &d.select_expr(v, layout::Encoding::Integer),
-            &newest,
-        );
-        sql.push(", ");
-        sub(
-            &mut sql,
-            &d.select_expr(&src.recorded_at.sql, src.recorded_at.enc),
-            &newest,
-        );
+        if lateral {
+            // One probe at the newest version for both its version and its time.
+            sql.push(", l.v, l.t");
+        } else {
+            sql.push(", ");
+            sub(&mut sql, &last_v, &newest);
+            sql.push(", ");
+            sub(&mut sql, &last_t, &newest);
+        }
         sql.push(" FROM (");
         for (i, id) in ids.iter().enumerate() {
             sql.push(if i == 0 {
@@ -561,6 +561,17 @@ impl Store {
             sql.push(" AS sid");
         }
         sql.push(") v");
+        if lateral {
+            sql.push(&format!(
+                " LEFT JOIN LATERAL (SELECT {last_v} AS v, {last_t} AS t FROM {} WHERE 1=1",
+                src.from
+            ));
+            src.push_fixed(&mut sql);
+            sql.push(&format!(
+                " AND {} = v.sid{newest}) l ON true",
+                src.stream_raw
+            ));
+        }
         let enc = [
             Some(layout::Encoding::Text),
             Some(layout::Encoding::Integer),
