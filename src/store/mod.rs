@@ -105,6 +105,36 @@ pub enum Direction {
     Backward,
 }
 
+impl Direction {
+    /// The comparison for an included start (`--from`).
+    pub fn from_op(self) -> &'static str {
+        if self == Direction::Forward {
+            ">="
+        } else {
+            "<="
+        }
+    }
+    /// The comparison for an included end (`--to`).
+    pub fn to_op(self) -> &'static str {
+        if self == Direction::Forward {
+            "<="
+        } else {
+            ">="
+        }
+    }
+    /// The comparison for a keyset continuation (strictly past the last row seen).
+    pub fn after_op(self) -> &'static str {
+        if self == Direction::Forward { ">" } else { "<" }
+    }
+    pub fn order(self) -> &'static str {
+        if self == Direction::Forward {
+            "ASC"
+        } else {
+            "DESC"
+        }
+    }
+}
+
 /// Filters on events (all optional, combined with AND).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventFilter {
@@ -239,13 +269,13 @@ impl Store {
         src.push_fixed(&mut sql);
         Self::push_filter(src, &mut sql, &q.filter);
         let fwd = q.direction == Direction::Forward;
-        let asc = if fwd { "ASC" } else { "DESC" };
+        let asc = q.direction.order();
         match &src.position {
             Some(pos) => {
                 let (op, cur) = match &q.start {
                     Start::End => ("", None),
-                    Start::At(c) => (if fwd { ">=" } else { "<=" }, Some(c)),
-                    Start::After(c) => (if fwd { ">" } else { "<" }, Some(c)),
+                    Start::At(c) => (q.direction.from_op(), Some(c)),
+                    Start::After(c) => (q.direction.after_op(), Some(c)),
                 };
                 if let Some(c) = cur {
                     let Cursor::Position(p) = c else {
@@ -327,35 +357,17 @@ impl Store {
         };
         Self::push_filter(src, &mut sql, &filter);
         let v = &src.version.sql;
-        if let Some(from) = r.from_version {
-            let op = if r.direction == Direction::Forward {
-                ">="
-            } else {
-                "<="
-            };
-            sql.push(&format!(" AND {v} {op} ")).bind(Param::I64(from));
+        let dir = r.direction;
+        for (bound, op) in [
+            (r.from_version, dir.from_op()),
+            (r.to_version, dir.to_op()),
+            (r.after_version, dir.after_op()),
+        ] {
+            if let Some(value) = bound {
+                sql.push(&format!(" AND {v} {op} ")).bind(Param::I64(value));
+            }
         }
-        if let Some(to) = r.to_version {
-            let op = if r.direction == Direction::Forward {
-                "<="
-            } else {
-                ">="
-            };
-            sql.push(&format!(" AND {v} {op} ")).bind(Param::I64(to));
-        }
-        if let Some(after) = r.after_version {
-            let op = if r.direction == Direction::Forward {
-                ">"
-            } else {
-                "<"
-            };
-            sql.push(&format!(" AND {v} {op} ")).bind(Param::I64(after));
-        }
-        let asc = if r.direction == Direction::Forward {
-            "ASC"
-        } else {
-            "DESC"
-        };
+        let asc = dir.order();
         sql.push(&format!(" ORDER BY {v} {asc} LIMIT "));
         sql.bind(Param::I64(r.limit.max(1).into()));
         self.fetch_events(src, &sql).await
