@@ -46,6 +46,9 @@ pub struct Cli {
     /// A TOML mapping file describing any other layout
     #[arg(long, global = true)]
     pub mapping: Option<PathBuf>,
+    /// TUI theme: dark, light, high-contrast, or a theme file (default: the config's, or dark)
+    #[arg(long, global = true)]
+    pub theme: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -117,6 +120,9 @@ pub struct StreamsArgs {
     /// Start after this stream id (keyset paging)
     #[arg(long)]
     pub after: Option<String>,
+    /// Descending stream ids (from the last stream; --after continues downward)
+    #[arg(long)]
+    pub backward: bool,
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub limit: u32,
     #[arg(long, value_enum, default_value_t)]
@@ -267,14 +273,15 @@ fn fmt(f: FormatArg) -> Format {
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match &cli.command {
         None => {
+            let config = Config::load(cli.config.as_deref()).map_err(CliError)?;
+            let opts = crate::tui::TuiOptions {
+                theme: cli.theme.clone().or(config.theme.clone()),
+                keys: config.keys.clone(),
+            };
+            // Theme and keys are checked before the terminal is taken over.
+            crate::tui::prepare(&opts).map_err(CliError)?;
             let store = open(&cli).await?;
-            writeln!(
-                out,
-                "evscope would open the TUI on {} (layout {}); the TUI is not built yet. \
-                 Try `evscope streams`, `evscope log` or `evscope --help`.",
-                store.url(),
-                store.layout().name
-            )?;
+            crate::tui::run(store, opts).await.map_err(CliError)?;
         }
         Some(Command::Demo(a)) => {
             let path = a.path.clone().unwrap_or_else(crate::demo::default_path);
@@ -294,6 +301,11 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 category: a.category.clone(),
                 prefix: a.stream_prefix.clone(),
                 after: a.after.clone(),
+                direction: if a.backward {
+                    Direction::Backward
+                } else {
+                    Direction::Forward
+                },
                 limit: a.limit,
             };
             let streams = store.list_streams(&q).await?;

@@ -14,6 +14,11 @@ pub struct Config {
     pub default_profile: Option<String>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// The TUI theme: a built-in name (dark, light, high-contrast) or a theme file.
+    pub theme: Option<String>,
+    /// Key overrides for the TUI: action = ["key", ...] (see src/tui/keys.toml).
+    #[serde(default)]
+    pub keys: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,12 +1,14 @@
 //! evscope: look inside an event store and act on it safely.
 //!
-//! `store` reads event stores (no terminal code); `cli` and (later) `tui` are faces over it.
+//! `store` reads event stores (no terminal code); `cli` and `tui` are two faces over it.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod filter;
 pub mod output;
 pub mod redact;
 pub mod store;
 pub mod timeparse;
+pub mod tui;

@@ -291,18 +291,32 @@ async fn a_row_that_is_not_json_is_shown_raw_and_flagged_and_the_read_continues(
 #[test]
 fn no_connection_means_the_demo_store() {
     let dir = tempfile::tempdir().unwrap();
-    let out = evscope(dir.path()).output().unwrap();
+    let out = evscope(dir.path())
+        .args(["info", "--format", "json"])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
-        text.contains("demo.db") && text.contains("layout native"),
-        "{text}"
+        info["database"].as_str().unwrap().ends_with("demo.db"),
+        "{info}"
     );
+    assert_eq!(info["layout"], "native");
     assert!(dir.path().join("demo.db").exists());
+    // Bare `evscope` opens the TUI on it; without a terminal it says so (and writes no
+    // escape sequences).
+    let out = evscope(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs a terminal") && err.contains("demo.db"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

@@ -174,8 +174,10 @@ pub struct StreamRead {
 pub struct StreamQuery {
     pub category: Option<String>,
     pub prefix: Option<String>,
-    /// Keyset continuation: streams after this id.
+    /// Keyset continuation: streams past this id in `direction`.
     pub after: Option<String>,
+    /// Forward: ascending stream ids; Backward: descending (from the last stream).
+    pub direction: Direction,
     pub limit: u32,
 }
 
@@ -373,6 +375,34 @@ impl Store {
         self.fetch_events(src, &sql).await
     }
 
+    /// The event with this id, if the store has it (correlation/causation links).
+    pub async fn find_event(&self, event_id: &str) -> Result<Option<Event>, StoreError> {
+        let src = &self.global;
+        let d = self.dialect();
+        let col = &src.event_id;
+        let uuid_col = d == Dialect::Postgres && col.enc == layout::Encoding::Uuid;
+        if uuid_col && !sql::looks_like_uuid(event_id) {
+            return Ok(None);
+        }
+        let mut sql = Sql::new(d);
+        sql.push("SELECT ")
+            .push(&src.select_list())
+            .push(" FROM ")
+            .push(&src.from)
+            .push(" WHERE 1=1");
+        src.push_fixed(&mut sql);
+        sql.push(" AND ").push(&col.sql).push(" = ");
+        if uuid_col {
+            sql.push("CAST(")
+                .bind(Param::Text(event_id.to_string()))
+                .push(" AS UUID)");
+        } else {
+            sql.bind(Param::Text(event_id.to_string()));
+        }
+        sql.push(" LIMIT 1");
+        Ok(self.fetch_events(src, &sql).await?.into_iter().next())
+    }
+
     /// The newest global position visible now (None: empty store, or no position column).
     pub async fn max_position(&self) -> Result<Option<i64>, StoreError> {
         let src = &self.global;
@@ -398,11 +428,21 @@ impl Store {
         let mut ids: Vec<String> = Vec::new();
         // A stream named exactly like the category belongs to it, and sorts before "C-...".
         let mut prefix = q.prefix.clone();
+        // (Newest-first pages meet it last instead.)
+        let mut exact_last = None;
         if let Some(c) = &q.category {
-            let exact_first = q.after.as_deref().is_none_or(|a| a < c.as_str());
+            let fwd = q.direction == Direction::Forward;
+            let not_passed = q
+                .after
+                .as_deref()
+                .is_none_or(|a| if fwd { a < c.as_str() } else { a > c.as_str() });
             let in_prefix = prefix.as_deref().is_none_or(|p| c.starts_with(p));
-            if exact_first && in_prefix && self.stream_exists(c).await? {
-                ids.push(c.clone());
+            if not_passed && in_prefix && self.stream_exists(c).await? {
+                if fwd {
+                    ids.push(c.clone());
+                } else {
+                    exact_last = Some(c.clone());
+                }
             }
             let cat_prefix = format!("{c}-");
             prefix = match prefix {
@@ -413,9 +453,17 @@ impl Store {
             };
         }
         let more = self
-            .stream_ids(prefix.as_deref(), q.after.as_deref(), limit - ids.len())
+            .stream_ids(
+                prefix.as_deref(),
+                q.after.as_deref(),
+                q.direction,
+                limit - ids.len(),
+            )
             .await?;
         ids.extend(more);
+        if let Some(c) = exact_last {
+            ids.push(c);
+        }
         ids.truncate(limit);
         if ids.is_empty() {
             return Ok(vec![]);
@@ -440,6 +488,7 @@ impl Store {
         &self,
         prefix: Option<&str>,
         after: Option<&str>,
+        dir: Direction,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         if limit == 0 {
@@ -482,10 +531,11 @@ impl Store {
             } else {
                 col.clone()
             };
+            let gt = dir.after_op();
             if let Some(e) = after_expr {
-                sql.push(&format!(" AND {col} > {e}"));
+                sql.push(&format!(" AND {col} {gt} {e}"));
             } else if let Some(a) = after_val {
-                sql.push(&format!(" AND {cmp_col} > "))
+                sql.push(&format!(" AND {cmp_col} {gt} "))
                     .bind(Param::Text(a.to_string()));
             }
         };
@@ -496,13 +546,16 @@ impl Store {
             // table has one row per stream anyway.
             sql.push(&format!("SELECT {sel} FROM {table} {alias} WHERE 1=1"));
             conds(&mut sql, None, after);
-            sql.push(&format!(" GROUP BY {col} ORDER BY {col} LIMIT "));
+            sql.push(&format!(
+                " GROUP BY {col} ORDER BY {col} {} LIMIT ",
+                dir.order()
+            ));
             sql.bind(Param::I64(limit as i64));
         } else {
             // PostgreSQL and SQLite: a recursive skip-scan, one index probe per stream.
             // (ORDER BY .. LIMIT 1 rather than MIN: PostgreSQL has no min(uuid).)
             let first = format!("SELECT {col} FROM {table} {alias} WHERE 1=1");
-            let order = format!(" ORDER BY {col} LIMIT 1");
+            let order = format!(" ORDER BY {col} {} LIMIT 1", dir.order());
             sql.push("WITH RECURSIVE ids(sid, n) AS (SELECT (");
             sql.push(&first);
             conds(&mut sql, None, after);
@@ -515,7 +568,7 @@ impl Store {
             sql.bind(Param::I64(limit as i64));
             sql.push(") SELECT ")
                 .push(&d.select_expr("sid", layout::Encoding::Text))
-                .push(" FROM ids WHERE sid IS NOT NULL");
+                .push(" FROM ids WHERE sid IS NOT NULL ORDER BY n");
         }
         let rows = self
             .db

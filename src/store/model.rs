@@ -51,8 +51,9 @@ pub fn category(stream: &str) -> &str {
     stream.split_once('-').map_or(stream, |(c, _)| c)
 }
 
-/// A point in the global order, for keyset paging.
-#[derive(Debug, Clone, PartialEq)]
+/// A point in the global order, for keyset paging. Ordered as the log is (one store uses
+/// one variant).
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
 pub enum Cursor {
     Position(i64),
     /// For layouts without a global position (classic).

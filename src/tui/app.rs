@@ -1,0 +1,1574 @@
+//! The TUI's state and its two pure-ish functions: `update` (a message in, state changed, work
+//! spawned — never awaited) and `draw` (state to frame, no side effects).
+
+use std::time::Instant;
+
+use chrono::Utc;
+use ratatui::Frame;
+use ratatui::crossterm::event::{
+    Event as TermEvent, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::{Constraint, Layout, Rect, Size};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table};
+use ratatui_textarea::TextArea;
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use super::json::{self, JsonLines};
+use super::keys::{COMMANDS, Command, KeyMap};
+use super::theme::Theme;
+use super::window::{Anchor, Side, Want, Window};
+use crate::filter::{self, Query};
+use crate::output::clip;
+use crate::store::head::HighWaterMark;
+use crate::store::model::format_time;
+use crate::store::{
+    Cursor, Direction, Event, LogQuery, Start, Store, StreamInfo, StreamQuery, StreamRead,
+};
+
+/// Rows per page fetched.
+pub const PAGE: u32 = 200;
+/// How many events a jq-filtered fetch may scan before it answers with what it found.
+const SCAN_BUDGET: usize = 20_000;
+
+/// Everything that reaches `update`.
+#[derive(Debug)]
+pub enum Msg {
+    Term(TermEvent),
+    Tick,
+    Events {
+        id: u64,
+        side: Side,
+        result: Result<(Vec<Event>, bool), String>,
+        hwm: Option<HighWaterMark>,
+    },
+    Streams {
+        id: u64,
+        side: Side,
+        result: Result<(Vec<StreamInfo>, bool), String>,
+    },
+    Head {
+        id: u64,
+        result: Result<Option<i64>, String>,
+    },
+    Found {
+        id: u64,
+        wanted: String,
+        result: Result<Option<Event>, String>,
+    },
+    JumpTo {
+        id: u64,
+        result: Result<Option<Cursor>, String>,
+    },
+    Exported {
+        result: Result<(String, usize), String>,
+    },
+}
+
+/// A row of an event list, with its display strings built once when the page arrives.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub event: Event,
+    pub position: String,
+    pub time: String,
+    pub preview: String,
+}
+
+impl EventRow {
+    pub fn new(event: Event) -> EventRow {
+        let preview = match &event.data {
+            Value::String(s) if !event.problems.is_empty() => format!("! {s}"),
+            v => v.to_string(),
+        };
+        EventRow {
+            position: event.global_position.map_or("-".into(), |p| p.to_string()),
+            time: event.recorded_at.as_ref().map_or("?".into(), format_time),
+            preview: clip(&preview, 400),
+            event,
+        }
+    }
+}
+
+fn cursor_key(r: &EventRow) -> Cursor {
+    r.event.cursor()
+}
+fn version_key(r: &EventRow) -> i64 {
+    r.event.stream_version
+}
+fn stream_key(r: &StreamInfo) -> String {
+    r.stream_id.clone()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewKind {
+    Streams,
+    Log,
+    Stream,
+    Detail,
+}
+
+pub struct DetailView {
+    pub event: Event,
+    pub lines: JsonLines,
+    pub scroll: usize,
+    pub link: usize,
+}
+
+/// The text inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Filter,
+    Jump,
+}
+
+pub struct Input {
+    pub kind: InputKind,
+    pub area: TextArea<'static>,
+    pub error: Option<String>,
+}
+
+pub struct App {
+    pub store: Store,
+    tx: UnboundedSender<Msg>,
+    pub keys: KeyMap,
+    pub theme: Theme,
+    pub size: Size,
+    pub quit: bool,
+    pub dirty: bool,
+    next_id: u64,
+    /// The view stack: the last is shown, Back pops.
+    pub views: Vec<ViewKind>,
+    pub streams: Window<StreamInfo, String>,
+    pub log: Window<EventRow, Cursor>,
+    pub stream: Window<EventRow, i64>,
+    pub stream_id: String,
+    pub details: Vec<DetailView>,
+    pub query: Query,
+    pub input: Option<Input>,
+    pub help: bool,
+    pub following: bool,
+    hwm: Option<HighWaterMark>,
+    pub head: Option<i64>,
+    head_req: Option<u64>,
+    pub status: Option<(String, bool)>,
+    tasks: Vec<(u64, JoinHandle<()>)>,
+    link_req: Option<u64>,
+    jump_req: Option<u64>,
+    pub exporting: bool,
+    pub started: Instant,
+    /// Set when the first page with rows has been drawn (start-up latency figure).
+    pub first_data: Option<std::time::Duration>,
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        tx: UnboundedSender<Msg>,
+        keys: KeyMap,
+        theme: Theme,
+        size: Size,
+    ) -> App {
+        App {
+            store,
+            tx,
+            keys,
+            theme,
+            size,
+            quit: false,
+            dirty: true,
+            next_id: 0,
+            views: vec![ViewKind::Log],
+            streams: Window::new(stream_key),
+            log: Window::new(cursor_key),
+            stream: Window::new(version_key),
+            stream_id: String::new(),
+            details: Vec::new(),
+            query: empty_query(),
+            input: None,
+            help: false,
+            following: false,
+            hwm: None,
+            head: None,
+            head_req: None,
+            status: None,
+            tasks: Vec::new(),
+            link_req: None,
+            jump_req: None,
+            exporting: false,
+            started: Instant::now(),
+            first_data: None,
+        }
+    }
+
+    /// Initial requests: the newest events of the log, the head position.
+    pub fn start(&mut self) {
+        self.reset_log(Anchor::End);
+        self.refresh_head();
+    }
+
+    pub fn view(&self) -> ViewKind {
+        *self.views.last().unwrap_or(&ViewKind::Log)
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.streams.is_loading()
+            || self.log.is_loading()
+            || self.stream.is_loading()
+            || self.link_req.is_some()
+            || self.jump_req.is_some()
+            || self.head_req.is_some()
+            || self.exporting
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Rows available to a list in the current layout.
+    pub fn list_height(&self) -> usize {
+        let areas = Areas::new(
+            Rect::new(0, 0, self.size.width, self.size.height),
+            self.input.is_some(),
+        );
+        areas.main.height.saturating_sub(3) as usize // borders + header
+    }
+
+    fn spawn<F>(&mut self, id: u64, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        // Forget finished tasks; keep handles of running ones so superseded work can be aborted.
+        self.tasks.retain(|(_, h)| !h.is_finished());
+        self.tasks.push((id, tokio::spawn(fut)));
+    }
+
+    /// Abort the tasks no window waits for any more (a superseded query stops at once).
+    fn cancel_stale(&mut self) {
+        let mut live: Vec<u64> = self.streams.pending_ids();
+        live.extend(self.log.pending_ids());
+        live.extend(self.stream.pending_ids());
+        live.extend(self.head_req);
+        live.extend(self.link_req);
+        live.extend(self.jump_req);
+        for (id, h) in &self.tasks {
+            if !live.contains(id) && !h.is_finished() && *id != u64::MAX {
+                h.abort();
+            }
+        }
+        self.tasks
+            .retain(|(id, h)| live.contains(id) && !h.is_finished() || *id == u64::MAX);
+    }
+
+    fn set_status(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some((text.into(), error));
+        self.dirty = true;
+    }
+
+    // ---- requests ------------------------------------------------------------------------
+
+    fn refresh_head(&mut self) {
+        let id = self.id();
+        self.head_req = Some(id);
+        let (store, tx) = (self.store.clone(), self.tx.clone());
+        self.spawn(id, async move {
+            let result = store.max_position().await.map_err(|e| e.to_string());
+            let _ = tx.send(Msg::Head { id, result });
+        });
+    }
+
+    fn reset_log(&mut self, anchor: Anchor<Cursor>) {
+        let id = self.id();
+        let want = self.log.reset(anchor, id);
+        self.fetch_log(id, want, None);
+        self.cancel_stale();
+    }
+
+    fn fetch_log(&mut self, id: u64, want: Want<Cursor>, hwm: Option<HighWaterMark>) {
+        let (store, tx) = (self.store.clone(), self.tx.clone());
+        let filter = self.query.filter.clone();
+        let jq = self.query.jq.clone();
+        let (side, start, direction) = match want {
+            Want::Reset(Anchor::Start) => (Side::Reset, Start::End, Direction::Forward),
+            Want::Reset(Anchor::End) => (Side::Reset, Start::End, Direction::Backward),
+            Want::Reset(Anchor::At(c)) => (Side::Reset, Start::At(c), Direction::Forward),
+            Want::After(c) => (Side::After, Start::After(c), Direction::Forward),
+            Want::Before(c) => (Side::Before, Start::After(c), Direction::Backward),
+        };
+        self.spawn(id, async move {
+            let mut hwm = hwm;
+            let up_to = match &mut hwm {
+                Some(h) => match h.advance(&store).await {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        let _ = tx.send(Msg::Events {
+                            id,
+                            side,
+                            result: Err(e.to_string()),
+                            hwm,
+                        });
+                        return;
+                    }
+                },
+                None => None,
+            };
+            let q = LogQuery {
+                filter,
+                start,
+                direction,
+                limit: PAGE,
+                up_to,
+            };
+            let result = fetch_filtered(jq.as_ref(), q, |q| {
+                let store = store.clone();
+                async move { store.read_log(&q).await }
+            })
+            .await;
+            let _ = tx.send(Msg::Events {
+                id,
+                side,
+                result,
+                hwm,
+            });
+        });
+    }
+
+    fn open_stream(&mut self, stream: String) {
+        self.stream_id = stream;
+        self.stream = Window::new(version_key);
+        let id = self.id();
+        let want = self.stream.reset(Anchor::Start, id);
+        self.fetch_stream(id, want);
+        self.push_view(ViewKind::Stream);
+    }
+
+    fn fetch_stream(&mut self, id: u64, want: Want<i64>) {
+        let (store, tx) = (self.store.clone(), self.tx.clone());
+        let stream = self.stream_id.clone();
+        let f = &self.query.filter;
+        let base = StreamRead {
+            limit: PAGE,
+            types: f.types.clone(),
+            since: f.since,
+            until: f.until,
+            ..Default::default()
+        };
+        let jq = self.query.jq.clone();
+        let (side, read) = match want {
+            Want::Reset(Anchor::Start) => (Side::Reset, base),
+            Want::Reset(Anchor::End) => (
+                Side::Reset,
+                StreamRead {
+                    direction: Direction::Backward,
+                    ..base
+                },
+            ),
+            Want::Reset(Anchor::At(v)) => (
+                Side::Reset,
+                StreamRead {
+                    from_version: Some(v),
+                    ..base
+                },
+            ),
+            Want::After(v) => (
+                Side::After,
+                StreamRead {
+                    after_version: Some(v),
+                    ..base
+                },
+            ),
+            Want::Before(v) => (
+                Side::Before,
+                StreamRead {
+                    after_version: Some(v),
+                    direction: Direction::Backward,
+                    ..base
+                },
+            ),
+        };
+        self.spawn(id, async move {
+            // The stream reader pages by version; a jq filter pages through LogQuery-like
+            // continuation on the version.
+            let mut out: Vec<Event> = Vec::new();
+            let mut read = read;
+            let mut scanned = 0usize;
+            let result = loop {
+                match store.read_stream(&stream, &read).await {
+                    Err(e) => break Err(e.to_string()),
+                    Ok(page) => {
+                        let full = page.len() as u32 == read.limit;
+                        scanned += page.len();
+                        let last = page.last().map(|e| e.stream_version);
+                        match &jq {
+                            Some(p) => out.extend(keep_matching(p, page).await),
+                            None => out.extend(page),
+                        }
+                        if !full
+                            || out.len() >= PAGE as usize
+                            || (scanned >= SCAN_BUDGET && !out.is_empty())
+                        {
+                            break Ok((out, full));
+                        }
+                        read.after_version = last;
+                        read.from_version = None;
+                    }
+                }
+            };
+            let _ = tx.send(Msg::Events {
+                id: id | STREAM_BIT,
+                side,
+                result,
+                hwm: None,
+            });
+        });
+    }
+
+    fn reset_streams(&mut self, anchor: Anchor<String>) {
+        let id = self.id();
+        let want = self.streams.reset(anchor, id);
+        self.fetch_streams(id, want);
+        self.cancel_stale();
+    }
+
+    fn fetch_streams(&mut self, id: u64, want: Want<String>) {
+        let (store, tx) = (self.store.clone(), self.tx.clone());
+        let f = &self.query.filter;
+        let base = StreamQuery {
+            category: f.category.clone(),
+            prefix: f.stream_prefix.clone().or_else(|| f.stream.clone()),
+            after: None,
+            direction: Direction::Forward,
+            limit: PAGE,
+        };
+        let (side, q) = match want {
+            Want::Reset(Anchor::Start) => (Side::Reset, base),
+            Want::Reset(Anchor::End) => (
+                Side::Reset,
+                StreamQuery {
+                    direction: Direction::Backward,
+                    ..base
+                },
+            ),
+            Want::Reset(Anchor::At(s)) => {
+                // At a stream: start just before it (ids are text: the predecessor is "less").
+                (
+                    Side::Reset,
+                    StreamQuery {
+                        after: Some(predecessor(&s)),
+                        ..base
+                    },
+                )
+            }
+            Want::After(s) => (
+                Side::After,
+                StreamQuery {
+                    after: Some(s),
+                    ..base
+                },
+            ),
+            Want::Before(s) => (
+                Side::Before,
+                StreamQuery {
+                    after: Some(s),
+                    direction: Direction::Backward,
+                    ..base
+                },
+            ),
+        };
+        self.spawn(id, async move {
+            let result = store
+                .list_streams(&q)
+                .await
+                .map(|rows| {
+                    let full = rows.len() as u32 >= q.limit;
+                    (rows, full)
+                })
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Msg::Streams { id, side, result });
+        });
+    }
+
+    /// Ask each window for what it needs next (after a move or an answer).
+    fn pump(&mut self) {
+        let mut id = self.next_id;
+        match self.view() {
+            ViewKind::Log => {
+                if let Some(want) = self.log.wants(&mut id) {
+                    self.next_id = id;
+                    self.fetch_log(id, want, None);
+                }
+            }
+            ViewKind::Stream => {
+                if let Some(want) = self.stream.wants(&mut id) {
+                    self.next_id = id;
+                    self.fetch_stream(id, want);
+                }
+            }
+            ViewKind::Streams => {
+                if let Some(want) = self.streams.wants(&mut id) {
+                    self.next_id = id;
+                    self.fetch_streams(id, want);
+                }
+            }
+            ViewKind::Detail => {}
+        }
+    }
+
+    fn push_view(&mut self, v: ViewKind) {
+        if self.view() != v || v == ViewKind::Detail {
+            self.views.push(v);
+        }
+        self.dirty = true;
+    }
+
+    // ---- update --------------------------------------------------------------------------
+
+    pub fn update(&mut self, msg: Msg) {
+        match msg {
+            Msg::Term(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => self.on_key(k),
+            Msg::Term(TermEvent::Mouse(m)) => self.on_mouse(m),
+            Msg::Term(TermEvent::Resize(w, h)) => {
+                self.size = Size::new(w, h);
+                self.dirty = true;
+            }
+            Msg::Term(_) => {}
+            Msg::Tick => self.on_tick(),
+            Msg::Head { id, result } => {
+                if self.head_req == Some(id) {
+                    self.head_req = None;
+                    match result {
+                        Ok(h) => self.head = h,
+                        Err(e) => self.set_status(format!("error: {e}"), true),
+                    }
+                    self.dirty = true;
+                }
+            }
+            Msg::Events {
+                id,
+                side,
+                result,
+                hwm,
+            } => self.on_events(id, side, result, hwm),
+            Msg::Streams { id, side, result } => {
+                let h = self.list_height();
+                match result {
+                    Ok((rows, full)) => {
+                        if self.streams.answer(id, side, rows, full, h) {
+                            self.dirty = true;
+                            self.pump();
+                        }
+                    }
+                    Err(e) => {
+                        if self.streams.failed(id) {
+                            self.set_status(format!("error: {e}"), true);
+                        }
+                    }
+                }
+            }
+            Msg::Found { id, wanted, result } => {
+                if self.link_req == Some(id) {
+                    self.link_req = None;
+                    match result {
+                        Ok(Some(e)) => self.open_detail(e),
+                        Ok(None) => self
+                            .set_status(format!("no event with id {wanted} in this store"), false),
+                        Err(e) => self.set_status(format!("error: {e}"), true),
+                    }
+                    self.dirty = true;
+                }
+            }
+            Msg::JumpTo { id, result } => {
+                if self.jump_req == Some(id) {
+                    self.jump_req = None;
+                    match result {
+                        Ok(Some(c)) => self.reset_log(Anchor::At(c)),
+                        Ok(None) => self.set_status("no event at or after that time", false),
+                        Err(e) => self.set_status(format!("error: {e}"), true),
+                    }
+                }
+            }
+            Msg::Exported { result } => {
+                self.exporting = false;
+                match result {
+                    Ok((path, n)) => {
+                        self.set_status(format!("exported {n} events to {path}"), false)
+                    }
+                    Err(e) => self.set_status(format!("export failed: {e}"), true),
+                }
+            }
+        }
+    }
+
+    fn on_events(
+        &mut self,
+        id: u64,
+        side: Side,
+        result: Result<(Vec<Event>, bool), String>,
+        hwm: Option<HighWaterMark>,
+    ) {
+        let h = self.list_height();
+        if hwm.is_some() {
+            self.hwm = hwm;
+        }
+        let (win_is_stream, id) = if id & STREAM_BIT != 0 {
+            (true, id & !STREAM_BIT)
+        } else {
+            (false, id)
+        };
+        match result {
+            Ok((events, full)) => {
+                let rows: Vec<EventRow> = events.into_iter().map(EventRow::new).collect();
+                let n = rows.len();
+                let accepted = if win_is_stream {
+                    self.stream.answer(id, side, rows, full, h)
+                } else {
+                    let at_last = self.log.selected + 1 >= self.log.rows.len();
+                    let ok = self.log.answer(id, side, rows, full, h);
+                    if ok && self.following && at_last && side == Side::After && n > 0 {
+                        let last = self.log.rows.len() - 1;
+                        self.log.select(last, h);
+                    }
+                    if ok && self.following {
+                        if let Some(p) = self.log.rows.last().and_then(|r| r.event.global_position)
+                        {
+                            self.head = Some(self.head.map_or(p, |h| h.max(p)));
+                        }
+                    }
+                    ok
+                };
+                // A jump past the end: say so, and show the end instead of an empty screen.
+                let jumped_past = accepted
+                    && side == Side::Reset
+                    && n == 0
+                    && if win_is_stream {
+                        matches!(self.stream.anchor(), Anchor::At(_))
+                    } else {
+                        matches!(self.log.anchor(), Anchor::At(_))
+                    };
+                if jumped_past {
+                    self.set_status("nothing at or after that point: showing the end", false);
+                    if win_is_stream {
+                        self.reset_stream(Anchor::End);
+                    } else {
+                        self.reset_log(Anchor::End);
+                    }
+                    return;
+                }
+                if accepted {
+                    if self.first_data.is_none() && n > 0 {
+                        self.first_data = Some(self.started.elapsed());
+                    }
+                    self.dirty = true;
+                    self.pump();
+                }
+            }
+            Err(e) => {
+                let accepted = if win_is_stream {
+                    self.stream.failed(id)
+                } else {
+                    self.log.failed(id)
+                };
+                if accepted {
+                    self.set_status(format!("error: {e}"), true);
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if self.following && self.view() == ViewKind::Log && !self.log.is_loading() {
+            let mut id = self.next_id;
+            if let Some(want) = self.log.want_tail(&mut id) {
+                self.next_id = id;
+                let hwm = self.hwm.take().or_else(|| {
+                    let safe = self.log.rows.last().and_then(|r| r.event.global_position)?;
+                    Some(HighWaterMark::new(safe))
+                });
+                self.fetch_log(id, want, hwm);
+                self.dirty = true;
+            }
+        }
+        if self.is_loading() {
+            self.dirty = true; // the spinner moves
+        }
+    }
+
+    fn open_detail(&mut self, event: Event) {
+        let lines = json::event_lines(&event, &self.theme);
+        self.details.push(DetailView {
+            event,
+            lines,
+            scroll: 0,
+            link: 0,
+        });
+        self.push_view(ViewKind::Detail);
+    }
+
+    fn selected_event(&self) -> Option<&Event> {
+        match self.view() {
+            ViewKind::Log => self.log.selected_row().map(|r| &r.event),
+            ViewKind::Stream => self.stream.selected_row().map(|r| &r.event),
+            ViewKind::Detail => self.details.last().map(|d| &d.event),
+            ViewKind::Streams => None,
+        }
+    }
+
+    fn on_key(&mut self, k: KeyEvent) {
+        self.dirty = true;
+        if let Some(input) = &mut self.input {
+            use ratatui::crossterm::event::KeyCode;
+            match k.code {
+                KeyCode::Esc => self.input = None,
+                KeyCode::Enter => self.submit_input(),
+                _ => {
+                    input.area.input(k);
+                    input.error = None;
+                }
+            }
+            return;
+        }
+        if self.help {
+            self.help = false;
+            return;
+        }
+        let Some(cmd) = self.keys.command(&k) else {
+            return;
+        };
+        self.status = None;
+        let h = self.list_height();
+        let page = h.max(1) as isize;
+        match cmd {
+            Command::Quit => self.quit = true,
+            Command::Help => self.help = true,
+            Command::Up => self.move_by(-1),
+            Command::Down => self.move_by(1),
+            Command::PageUp => self.move_by(-page),
+            Command::PageDown => self.move_by(page),
+            Command::Home => match self.view() {
+                ViewKind::Log => self.reset_log(Anchor::Start),
+                ViewKind::Stream => self.reset_stream(Anchor::Start),
+                ViewKind::Streams => self.reset_streams(Anchor::Start),
+                ViewKind::Detail => {
+                    if let Some(d) = self.details.last_mut() {
+                        d.scroll = 0;
+                    }
+                }
+            },
+            Command::End => match self.view() {
+                ViewKind::Log => {
+                    self.reset_log(Anchor::End);
+                    self.refresh_head();
+                }
+                ViewKind::Stream => self.reset_stream(Anchor::End),
+                ViewKind::Streams => self.reset_streams(Anchor::End),
+                ViewKind::Detail => {
+                    if let Some(d) = self.details.last_mut() {
+                        d.scroll = d.lines.lines.len().saturating_sub(h);
+                    }
+                }
+            },
+            Command::Open => self.open(),
+            Command::Back => self.back(),
+            Command::NextPane => {
+                if let Some(d) = self.details.last_mut() {
+                    if !d.lines.links.is_empty() && self.views.last() == Some(&ViewKind::Detail) {
+                        d.link = (d.link + 1) % d.lines.links.len();
+                        d.scroll = d.lines.links[d.link].line.saturating_sub(2);
+                        return;
+                    }
+                }
+                let next = match self.view() {
+                    ViewKind::Log => ViewKind::Streams,
+                    _ => ViewKind::Log,
+                };
+                self.switch_to(next);
+            }
+            Command::Streams => self.switch_to(ViewKind::Streams),
+            Command::Log => self.switch_to(ViewKind::Log),
+            Command::Filter => {
+                let mut area = TextArea::new(vec![self.query.text.clone()]);
+                area.move_cursor(ratatui_textarea::CursorMove::End);
+                self.input = Some(Input {
+                    kind: InputKind::Filter,
+                    area,
+                    error: None,
+                });
+            }
+            Command::ClearFilter => self.apply_query(empty_query()),
+            Command::Jump => {
+                self.input = Some(Input {
+                    kind: InputKind::Jump,
+                    area: TextArea::default(),
+                    error: None,
+                });
+            }
+            Command::Follow => {
+                self.following = !self.following;
+                if self.following {
+                    if self.view() != ViewKind::Log {
+                        self.switch_to(ViewKind::Log);
+                    }
+                    if !self.log.at_end {
+                        self.reset_log(Anchor::End);
+                    }
+                    self.set_status("following new events (f to stop)", false);
+                } else {
+                    self.hwm = None;
+                    self.set_status("stopped following", false);
+                }
+            }
+            Command::Copy => match self.selected_event().map(serde_json::to_string) {
+                Some(Ok(json)) => {
+                    super::osc52_copy(&json);
+                    self.set_status(
+                        format!("copied {} bytes as JSON (OSC 52)", json.len()),
+                        false,
+                    );
+                }
+                _ => self.set_status("nothing to copy here", false),
+            },
+            Command::Export => self.export(),
+            Command::Refresh => match self.view() {
+                ViewKind::Log => {
+                    let anchor = self
+                        .log
+                        .selected_row()
+                        .map_or(Anchor::End, |r| Anchor::At(r.event.cursor()));
+                    self.reset_log(anchor);
+                    self.refresh_head();
+                }
+                ViewKind::Stream => self.reset_stream(Anchor::Start),
+                ViewKind::Streams => self.reset_streams(Anchor::Start),
+                ViewKind::Detail => {}
+            },
+        }
+    }
+
+    fn switch_to(&mut self, v: ViewKind) {
+        match v {
+            ViewKind::Streams if self.streams.rows.is_empty() && !self.streams.is_loading() => {
+                self.reset_streams(Anchor::Start)
+            }
+            ViewKind::Log if self.log.rows.is_empty() && !self.log.is_loading() => {
+                self.reset_log(Anchor::End)
+            }
+            _ => {}
+        }
+        self.views.retain(|x| *x != ViewKind::Detail && *x != v);
+        self.details.clear();
+        self.views.push(v);
+        self.dirty = true;
+    }
+
+    fn reset_stream(&mut self, anchor: Anchor<i64>) {
+        let id = self.id();
+        let want = self.stream.reset(anchor, id);
+        self.fetch_stream(id, want);
+        self.cancel_stale();
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let h = self.list_height();
+        match self.view() {
+            ViewKind::Log => self.log.move_by(delta, h),
+            ViewKind::Stream => self.stream.move_by(delta, h),
+            ViewKind::Streams => self.streams.move_by(delta, h),
+            ViewKind::Detail => {
+                if let Some(d) = self.details.last_mut() {
+                    let max = d.lines.lines.len().saturating_sub(1) as isize;
+                    d.scroll = (d.scroll as isize + delta).clamp(0, max) as usize;
+                }
+            }
+        }
+        self.pump();
+    }
+
+    fn open(&mut self) {
+        match self.view() {
+            ViewKind::Streams => {
+                if let Some(s) = self.streams.selected_row().map(|s| s.stream_id.clone()) {
+                    self.open_stream(s);
+                }
+            }
+            ViewKind::Log | ViewKind::Stream => {
+                if let Some(e) = self.selected_event().cloned() {
+                    self.open_detail(e);
+                }
+            }
+            ViewKind::Detail => {
+                let Some(link) = self
+                    .details
+                    .last()
+                    .and_then(|d| d.lines.links.get(d.link))
+                    .cloned()
+                else {
+                    self.set_status(
+                        "no link here (Tab moves between correlation/causation ids)",
+                        false,
+                    );
+                    return;
+                };
+                let id = self.id();
+                self.link_req = Some(id);
+                let (store, tx) = (self.store.clone(), self.tx.clone());
+                let wanted = link.event_id.clone();
+                self.spawn(id, async move {
+                    let result = store.find_event(&wanted).await.map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Found { id, wanted, result });
+                });
+            }
+        }
+    }
+
+    fn back(&mut self) {
+        if self.views.len() > 1 {
+            if self.views.pop() == Some(ViewKind::Detail) {
+                self.details.pop();
+            }
+        } else if !self.query.is_empty() {
+            self.apply_query(empty_query());
+        }
+        self.dirty = true;
+    }
+
+    fn submit_input(&mut self) {
+        let Some(input) = &mut self.input else { return };
+        let text = input.area.lines().join(" ");
+        match input.kind {
+            InputKind::Filter => match filter::parse(&text, Utc::now()) {
+                Ok(q) => {
+                    self.input = None;
+                    self.apply_query(q);
+                }
+                Err(e) => input.error = Some(e.to_string()),
+            },
+            InputKind::Jump => match parse_jump(&text) {
+                Err(e) => input.error = Some(e),
+                Ok(j) => {
+                    self.input = None;
+                    self.jump(j);
+                }
+            },
+        }
+    }
+
+    fn jump(&mut self, j: Jump) {
+        match (self.view(), j) {
+            (ViewKind::Stream, Jump::Number(v)) => self.reset_stream(Anchor::At(v)),
+            (ViewKind::Stream, Jump::Time(t)) => {
+                // Versions rise with time: the first event at or after t.
+                let id = self.id();
+                let want = self.stream.reset(Anchor::Start, id);
+                let since = self.query.filter.since.map_or(t, |s| s.max(t));
+                let saved = self.query.filter.since;
+                self.query.filter.since = Some(since);
+                self.fetch_stream(id, want);
+                self.query.filter.since = saved;
+                self.cancel_stale();
+            }
+            (_, Jump::Number(p)) => {
+                if self.store.layout().position.is_none() {
+                    self.set_status(
+                        "this layout has no global position: jump to a time instead",
+                        false,
+                    );
+                    return;
+                }
+                self.switch_to(ViewKind::Log);
+                self.reset_log(Anchor::At(Cursor::Position(p)));
+            }
+            (_, Jump::Time(t)) => {
+                self.switch_to(ViewKind::Log);
+                let id = self.id();
+                self.jump_req = Some(id);
+                let (store, tx) = (self.store.clone(), self.tx.clone());
+                let mut filter = self.query.filter.clone();
+                filter.since = Some(filter.since.map_or(t, |s| s.max(t)));
+                self.spawn(id, async move {
+                    let q = LogQuery {
+                        filter,
+                        limit: 1,
+                        ..Default::default()
+                    };
+                    let result = store
+                        .read_log(&q)
+                        .await
+                        .map(|v| v.first().map(Event::cursor))
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::JumpTo { id, result });
+                });
+            }
+        }
+    }
+
+    pub fn apply_query(&mut self, q: Query) {
+        self.query = q;
+        self.following = false;
+        self.hwm = None;
+        match self.view() {
+            ViewKind::Streams => self.reset_streams(Anchor::Start),
+            ViewKind::Stream => self.reset_stream(Anchor::Start),
+            _ => {
+                self.switch_to(ViewKind::Log);
+                self.reset_log(Anchor::End);
+            }
+        }
+        // Other lists reload with the new filter when shown next.
+        if self.view() != ViewKind::Streams {
+            self.streams = Window::new(stream_key);
+        }
+    }
+
+    fn export(&mut self) {
+        if self.exporting {
+            self.set_status("an export is already running", false);
+            return;
+        }
+        let (store, tx) = (self.store.clone(), self.tx.clone());
+        let path = format!(
+            "evscope-export-{}.jsonl",
+            Utc::now().format("%Y%m%dT%H%M%S")
+        );
+        let view = self.view();
+        let filter = self.query.filter.clone();
+        let jq = self.query.jq.clone();
+        let stream = self.stream_id.clone();
+        self.exporting = true;
+        self.set_status(format!("exporting to {path}…"), false);
+        self.spawn(u64::MAX, async move {
+            let result = super::export::run(store, view, stream, filter, jq, path).await;
+            let _ = tx.send(Msg::Exported { result });
+        });
+    }
+
+    fn on_mouse(&mut self, m: MouseEvent) {
+        let areas = Areas::new(
+            Rect::new(0, 0, self.size.width, self.size.height),
+            self.input.is_some(),
+        );
+        match m.kind {
+            MouseEventKind::ScrollDown => self.move_by(3),
+            MouseEventKind::ScrollUp => self.move_by(-3),
+            MouseEventKind::Down(_) => {
+                // Rows start below the border and the header line.
+                let first = areas.main.y + 2;
+                if m.row >= first && m.row < areas.main.y + areas.main.height.saturating_sub(1) {
+                    let offset = (m.row - first) as usize;
+                    let h = self.list_height();
+                    match self.view() {
+                        ViewKind::Log => {
+                            let i = self.log.top + offset;
+                            self.log.select(i, h)
+                        }
+                        ViewKind::Stream => {
+                            let i = self.stream.top + offset;
+                            self.stream.select(i, h)
+                        }
+                        ViewKind::Streams => {
+                            let i = self.streams.top + offset;
+                            self.streams.select(i, h)
+                        }
+                        ViewKind::Detail => {}
+                    }
+                    self.pump();
+                }
+            }
+            _ => return,
+        }
+        self.dirty = true;
+    }
+
+    // ---- draw ----------------------------------------------------------------------------
+
+    pub fn draw(&self, f: &mut Frame) {
+        let areas = Areas::new(f.area(), self.input.is_some());
+        f.render_widget(Block::new().style(self.theme.base), f.area());
+        match self.view() {
+            ViewKind::Log => self.draw_events(
+                f,
+                areas.main,
+                &self.log.rows,
+                self.log.top,
+                self.log.selected,
+                self.log_title(),
+                true,
+            ),
+            ViewKind::Stream => self.draw_events(
+                f,
+                areas.main,
+                &self.stream.rows,
+                self.stream.top,
+                self.stream.selected,
+                self.stream_title(),
+                false,
+            ),
+            ViewKind::Streams => self.draw_streams(f, areas.main),
+            ViewKind::Detail => self.draw_detail(f, areas.main),
+        }
+        if let (Some(input), Some(area)) = (&self.input, areas.input) {
+            self.draw_input(f, area, input);
+        }
+        self.draw_status(f, areas.status);
+        if self.help {
+            self.draw_help(f, f.area());
+        }
+    }
+
+    fn block(&self, title: String) -> Block<'static> {
+        Block::new()
+            .borders(Borders::ALL)
+            .border_style(self.theme.border)
+            .title(Span::styled(title, self.theme.title))
+    }
+
+    fn log_title(&self) -> String {
+        let mut t = " Global log ".to_string();
+        if !self.query.is_empty() {
+            t.push_str(&format!("· {} ", self.query.text));
+        }
+        if self.following {
+            t.push_str("· following ");
+        }
+        t
+    }
+
+    fn stream_title(&self) -> String {
+        let mut t = format!(" Stream {} ", self.stream_id);
+        if !self.query.is_empty() {
+            t.push_str(&format!("· {} ", self.query.text));
+        }
+        t
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn draw_events(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        rows: &[EventRow],
+        top: usize,
+        selected: usize,
+        title: String,
+        global: bool,
+    ) {
+        let h = area.height.saturating_sub(3) as usize;
+        let end = (top + h).min(rows.len());
+        let visible = &rows[top.min(end)..end];
+        let body: Vec<Row> = visible
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut style = Style::new();
+                if top + i == selected {
+                    style = self.theme.selected;
+                }
+                let mut cells = vec![];
+                if global {
+                    cells.push(Cell::from(r.position.as_str()));
+                }
+                cells.push(Cell::from(r.time.as_str()));
+                if global {
+                    cells.push(Cell::from(r.event.stream_id.as_str()));
+                }
+                cells.push(Cell::from(r.event.stream_version.to_string()));
+                cells.push(Cell::from(r.event.event_type.as_str()).style(self.theme.accent));
+                let preview = if r.event.problems.is_empty() {
+                    Style::new()
+                } else {
+                    self.theme.error
+                };
+                cells.push(Cell::from(r.preview.as_str()).style(preview));
+                Row::new(cells).style(style)
+            })
+            .collect();
+        let (header, widths): (Vec<&str>, Vec<Constraint>) = if global {
+            (
+                vec!["POSITION", "TIME", "STREAM", "VER", "TYPE", "DATA"],
+                vec![
+                    Constraint::Length(10),
+                    Constraint::Length(24),
+                    Constraint::Length(22),
+                    Constraint::Length(6),
+                    Constraint::Length(20),
+                    Constraint::Fill(1),
+                ],
+            )
+        } else {
+            (
+                vec!["TIME", "VER", "TYPE", "DATA"],
+                vec![
+                    Constraint::Length(24),
+                    Constraint::Length(6),
+                    Constraint::Length(20),
+                    Constraint::Fill(1),
+                ],
+            )
+        };
+        let empty = rows.is_empty() && !self.log.is_loading() && !self.stream.is_loading();
+        let table = Table::new(body, widths)
+            .header(Row::new(header).style(self.theme.header))
+            .block(self.block(title));
+        f.render_widget(table, area);
+        if empty {
+            let msg = if self.query.is_empty() {
+                "no events"
+            } else {
+                "no events match the filter (Esc clears it)"
+            };
+            f.render_widget(Paragraph::new(msg).style(self.theme.muted), inner(area, 2));
+        }
+    }
+
+    fn draw_streams(&self, f: &mut Frame, area: Rect) {
+        let h = area.height.saturating_sub(3) as usize;
+        let w = &self.streams;
+        let body: Vec<Row> = w
+            .visible(h)
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let style = if w.top + i == w.selected {
+                    self.theme.selected
+                } else {
+                    Style::new()
+                };
+                Row::new(vec![
+                    Cell::from(s.stream_id.as_str()),
+                    Cell::from(s.category.as_str()).style(self.theme.accent),
+                    Cell::from(s.event_count.to_string()),
+                    Cell::from(s.last_version.to_string()),
+                    Cell::from(s.last_recorded_at.as_ref().map_or("?".into(), format_time)),
+                ])
+                .style(style)
+            })
+            .collect();
+        let mut title = " Streams ".to_string();
+        if !self.query.is_empty() {
+            title.push_str(&format!("· {} ", self.query.text));
+        }
+        let table = Table::new(
+            body,
+            [
+                Constraint::Fill(2),
+                Constraint::Fill(1),
+                Constraint::Length(8),
+                Constraint::Length(12),
+                Constraint::Length(24),
+            ],
+        )
+        .header(
+            Row::new(vec![
+                "STREAM",
+                "CATEGORY",
+                "EVENTS",
+                "LAST VERSION",
+                "LAST TIME",
+            ])
+            .style(self.theme.header),
+        )
+        .block(self.block(title));
+        f.render_widget(table, area);
+        if w.rows.is_empty() && !w.is_loading() {
+            f.render_widget(
+                Paragraph::new("no streams").style(self.theme.muted),
+                inner(area, 2),
+            );
+        }
+    }
+
+    fn draw_detail(&self, f: &mut Frame, area: Rect) {
+        let Some(d) = self.details.last() else { return };
+        let e = &d.event;
+        let title = format!(" {} · {} v{} ", e.event_type, e.stream_id, e.stream_version);
+        let h = area.height.saturating_sub(2) as usize;
+        let end = (d.scroll + h).min(d.lines.lines.len());
+        let mut lines: Vec<Line> = d.lines.lines[d.scroll.min(end)..end].to_vec();
+        if let Some(link) = d.lines.links.get(d.link) {
+            if (d.scroll..end).contains(&link.line) {
+                let l = &mut lines[link.line - d.scroll];
+                *l = l.clone().style(self.theme.selected);
+            }
+        }
+        let p = Paragraph::new(lines).block(self.block(title));
+        f.render_widget(p, area);
+    }
+
+    fn draw_input(&self, f: &mut Frame, area: Rect, input: &Input) {
+        let (title, hint) = match input.kind {
+            InputKind::Filter => (
+                " Filter ",
+                "type:T stream:P* category:C since:TIME until:TIME | jq   Enter apply · Esc cancel",
+            ),
+            InputKind::Jump => (
+                " Jump ",
+                "a global position, a stream version (in a stream), or a time (2026-06-01, 2h)   Enter · Esc",
+            ),
+        };
+        let mut area_widget = input.area.clone();
+        let block = self.block(title.to_string()).title_bottom(Span::styled(
+            input.error.clone().unwrap_or_else(|| hint.to_string()),
+            if input.error.is_some() {
+                self.theme.error
+            } else {
+                self.theme.muted
+            },
+        ));
+        area_widget.set_block(block);
+        area_widget.set_cursor_line_style(Style::new());
+        f.render_widget(&area_widget, area);
+    }
+
+    fn draw_status(&self, f: &mut Frame, area: Rect) {
+        let l = self.store.layout();
+        let mut left = format!(" {} · {} ", self.store.url(), l.name);
+        match self.view() {
+            ViewKind::Log => {
+                if let Some(r) = self.log.selected_row() {
+                    left.push_str(&format!("· position {}", r.position));
+                    if let Some(h) = self.head {
+                        left.push_str(&format!(" of {h}"));
+                    }
+                    left.push(' ');
+                }
+            }
+            ViewKind::Stream => {
+                if let Some(r) = self.stream.selected_row() {
+                    left.push_str(&format!(
+                        "· {} v{} ",
+                        self.stream_id, r.event.stream_version
+                    ));
+                }
+            }
+            ViewKind::Streams => {
+                if let Some(s) = self.streams.selected_row() {
+                    left.push_str(&format!("· {} ", s.stream_id));
+                }
+            }
+            ViewKind::Detail => {}
+        }
+        let right = match (&self.status, self.is_loading()) {
+            (Some((s, true)), _) => Span::styled(format!(" {s} "), self.theme.error),
+            (Some((s, false)), _) => Span::raw(format!(" {s} ")),
+            (None, true) => Span::styled(" loading… ", self.theme.loading),
+            (None, false) => Span::styled(" ? help · q quit ", self.theme.muted),
+        };
+        let [l_area, r_area] = Layout::horizontal([
+            Constraint::Fill(1),
+            Constraint::Length(right.width() as u16),
+        ])
+        .areas(area);
+        f.render_widget(Paragraph::new(left).style(self.theme.status), l_area);
+        f.render_widget(
+            Paragraph::new(Line::from(right)).style(self.theme.status),
+            r_area,
+        );
+    }
+
+    fn draw_help(&self, f: &mut Frame, area: Rect) {
+        let w = area.width.saturating_sub(8).min(90);
+        let h = area
+            .height
+            .saturating_sub(4)
+            .min(COMMANDS.len() as u16 + 12);
+        let r = Rect::new(
+            area.x + (area.width - w) / 2,
+            area.y + (area.height - h) / 2,
+            w,
+            h,
+        );
+        let mut lines: Vec<Line> = COMMANDS
+            .iter()
+            .filter(|(_, c, _)| relevant(*c, self.view()))
+            .map(|(_, c, what)| {
+                Line::from(vec![
+                    Span::styled(format!("{:<22}", self.keys.keys_for(*c)), self.theme.accent),
+                    Span::raw(*what),
+                ])
+            })
+            .collect();
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("Filter syntax (/):", self.theme.header));
+        lines.push(Line::raw(
+            "  type:Withdrawn type:Deposited  stream:account-*  category:payment",
+        ));
+        lines.push(Line::raw(
+            "  since:2026-06-01 until:\"2026-07-01 12:00\"  since:7d",
+        ));
+        lines.push(Line::raw(
+            "  ... | select(.data.amount > 1000)      (a jq predicate on the event)",
+        ));
+        lines.push(Line::raw(
+            "Mouse: wheel scrolls, click selects. Any key closes this help.",
+        ));
+        f.render_widget(Clear, r);
+        f.render_widget(
+            Paragraph::new(lines)
+                .block(self.block(format!(" Keys · {:?} view ", self.view())))
+                .style(self.theme.base),
+            r,
+        );
+    }
+}
+
+/// No filter.
+fn empty_query() -> Query {
+    filter::parse("", Utc::now()).expect("the empty filter parses")
+}
+
+/// The bit marking a stream-view request id (both windows share one id sequence).
+const STREAM_BIT: u64 = 1 << 62;
+
+fn relevant(c: Command, v: ViewKind) -> bool {
+    match c {
+        Command::Follow => v == ViewKind::Log,
+        Command::Jump => v != ViewKind::Detail,
+        Command::Copy => v != ViewKind::Streams,
+        _ => true,
+    }
+}
+
+fn inner(area: Rect, dy: u16) -> Rect {
+    Rect::new(area.x + 2, area.y + dy, area.width.saturating_sub(4), 1)
+}
+
+/// The screen split: the main pane, an optional input box, the status line.
+pub struct Areas {
+    pub main: Rect,
+    pub input: Option<Rect>,
+    pub status: Rect,
+}
+
+impl Areas {
+    pub fn new(area: Rect, input: bool) -> Areas {
+        if input {
+            let [main, input, status] = Layout::vertical([
+                Constraint::Fill(1),
+                Constraint::Length(3),
+                Constraint::Length(1),
+            ])
+            .areas(area);
+            Areas {
+                main,
+                input: Some(input),
+                status,
+            }
+        } else {
+            let [main, status] =
+                Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+            Areas {
+                main,
+                input: None,
+                status,
+            }
+        }
+    }
+}
+
+/// What `g` was given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Jump {
+    Number(i64),
+    Time(chrono::DateTime<Utc>),
+}
+
+pub fn parse_jump(text: &str) -> Result<Jump, String> {
+    let t = text.trim();
+    if let Ok(n) = t.replace('_', "").parse::<i64>() {
+        return Ok(Jump::Number(n));
+    }
+    crate::timeparse::parse_time(t).map(Jump::Time)
+}
+
+/// The string just below `s` in byte order that is still >= everything below `s` — used to
+/// start a stream list page at `s` (keyset pages are strictly after their key).
+fn predecessor(s: &str) -> String {
+    let mut v: Vec<char> = s.chars().collect();
+    match v.pop() {
+        Some(c) if c as u32 > 0 => {
+            if let Some(p) = char::from_u32(c as u32 - 1) {
+                v.push(p);
+                v.push(char::MAX);
+            }
+            v.into_iter().collect()
+        }
+        _ => String::new(),
+    }
+}
+
+/// The events of `page` that the predicate accepts. jq runs on the blocking pool: a slow (or
+/// endless) program occupies a blocking thread, never one of the runtime's workers, so the UI
+/// keeps answering keys.
+pub async fn keep_matching(jq: &filter::JqPredicate, page: Vec<Event>) -> Vec<Event> {
+    let jq = jq.clone();
+    tokio::task::spawn_blocking(move || {
+        page.into_iter()
+            .filter(|e| jq.matches(e).unwrap_or(false))
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Read pages until `limit` events pass the jq predicate, or the store runs out, or the scan
+/// budget is spent with at least one match (then the page counts as complete, so more will be
+/// asked for).
+pub async fn fetch_filtered<F, Fut>(
+    jq: Option<&filter::JqPredicate>,
+    mut q: LogQuery,
+    read: F,
+) -> Result<(Vec<Event>, bool), String>
+where
+    F: Fn(LogQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Event>, crate::store::StoreError>>,
+{
+    let limit = q.limit as usize;
+    let Some(jq) = jq else {
+        let page = read(q).await.map_err(|e| e.to_string())?;
+        let full = page.len() >= limit;
+        return Ok((page, full));
+    };
+    let mut out = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let page = read(q.clone()).await.map_err(|e| e.to_string())?;
+        let full = page.len() >= limit;
+        scanned += page.len();
+        let last = page.last().map(Event::cursor);
+        out.extend(keep_matching(jq, page).await);
+        // Past the scan budget, answer with what was found — but never with nothing while the
+        // log goes on (the caller continues from the last row it got; the task is abortable).
+        if !full || out.len() >= limit || (scanned >= SCAN_BUDGET && !out.is_empty()) {
+            return Ok((out, full));
+        }
+        match last {
+            Some(c) => q.start = Start::After(c),
+            None => return Ok((out, false)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jump_input_is_a_number_or_a_time() {
+        assert_eq!(parse_jump("5000000"), Ok(Jump::Number(5_000_000)));
+        assert_eq!(parse_jump(" 5_000_000 "), Ok(Jump::Number(5_000_000)));
+        assert!(matches!(parse_jump("2026-06-01"), Ok(Jump::Time(_))));
+        assert!(parse_jump("soon").is_err());
+    }
+
+    #[test]
+    fn predecessor_sorts_just_below() {
+        let p = predecessor("account-0002");
+        assert!(
+            p.as_str() < "account-0002" && p.as_str() > "account-0001",
+            "{p:?}"
+        );
+        assert_eq!(predecessor(""), "");
+    }
+}

@@ -1,0 +1,174 @@
+//! The terminal UI. `app` holds the state (update/draw), `window` the paging of large lists;
+//! this file owns the terminal: one restore routine for Drop, panic and error, a thread that
+//! reads terminal events, and the loop that feeds messages to the app and draws when asked.
+
+pub mod app;
+pub mod export;
+pub mod json;
+pub mod keys;
+pub mod theme;
+pub mod window;
+
+use std::collections::BTreeMap;
+use std::io::{Write, stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::layout::Size;
+use tokio::sync::mpsc;
+
+use crate::store::Store;
+use app::{App, Msg};
+use keys::KeyMap;
+use theme::Theme;
+
+#[derive(Debug, Clone, Default)]
+pub struct TuiOptions {
+    /// A built-in theme name or a theme file.
+    pub theme: Option<String>,
+    /// Key overrides from the config file.
+    pub keys: BTreeMap<String, Vec<String>>,
+}
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Put the terminal back as it was: the one routine used on quit, on error and on panic.
+/// Safe to call more than once.
+pub fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(
+            stdout(),
+            DisableMouseCapture,
+            LeaveAlternateScreen,
+            ratatui::crossterm::cursor::Show
+        );
+    }
+}
+
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter() -> std::io::Result<TerminalGuard> {
+        // Restore before any panic message is printed.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+        enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        execute!(stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+        Ok(TerminalGuard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Copy text to the clipboard of the terminal (works over SSH) with OSC 52.
+pub fn osc52_copy(text: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    let mut out = stdout();
+    let _ = write!(out, "\x1b]52;c;{b64}\x07");
+    let _ = out.flush();
+}
+
+/// Resolve theme and keys, failing before the terminal is touched.
+pub fn prepare(opts: &TuiOptions) -> Result<(Theme, KeyMap), String> {
+    let theme = Theme::load(opts.theme.as_deref().unwrap_or("dark"))?;
+    let theme = if theme::no_color() {
+        theme.without_color()
+    } else {
+        theme
+    };
+    let keys = KeyMap::new(&opts.keys)?;
+    Ok((theme, keys))
+}
+
+/// Run the TUI on an open store until the user quits.
+pub async fn run(store: Store, opts: TuiOptions) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let (theme, keys) = prepare(&opts)?;
+    if !stdout().is_terminal() {
+        return Err(format!(
+            "the TUI needs a terminal, and standard output is not one (it would open {}); \
+             for scripts use `evscope log`, `evscope streams` or `evscope events`",
+            store.url()
+        ));
+    }
+    let guard = TerminalGuard::enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let result = run_loop(store, theme, keys).await;
+    drop(guard);
+    result
+}
+
+async fn run_loop(store: Store, theme: Theme, keys: KeyMap) -> Result<(), String> {
+    let mut terminal = Terminal::new(CrosstermBackend::new(stdout())).map_err(|e| e.to_string())?;
+    terminal.clear().map_err(|e| e.to_string())?;
+    let size = terminal.size().map_err(|e| e.to_string())?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    // Terminal events come from a thread of their own (crossterm's reads block).
+    let input_tx = tx.clone();
+    std::thread::spawn(move || {
+        while !input_tx.is_closed() {
+            match event::poll(Duration::from_millis(100)) {
+                Ok(true) => match event::read() {
+                    Ok(e) => {
+                        if input_tx.send(Msg::Term(e)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                },
+                Ok(false) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let mut app = App::new(
+        store,
+        tx.clone(),
+        keys,
+        theme,
+        Size::new(size.width, size.height),
+    );
+    app.start();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let first_frame_log = std::env::var_os("EVSCOPE_TIMING").is_some();
+    loop {
+        if app.dirty {
+            app.dirty = false;
+            terminal.draw(|f| app.draw(f)).map_err(|e| e.to_string())?;
+            if first_frame_log {
+                if let Some(t) = app.first_data.take() {
+                    tracing::info!(ms = t.as_secs_f64() * 1000.0, "first frame with data");
+                }
+            }
+        }
+        tokio::select! {
+            Some(msg) = rx.recv() => app.update(msg),
+            _ = tick.tick() => app.update(Msg::Tick),
+        }
+        // Take everything already queued before drawing again (keys coalesce under load).
+        while let Ok(msg) = rx.try_recv() {
+            app.update(msg);
+        }
+        if app.quit {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! The real binary in a real terminal (tmux): open, scroll to the end, filter, open an event,
+//! quit — against the demo store and against PostgreSQL — read back with `capture-pane`.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Server, TempDb, available};
+
+struct Tmux {
+    name: String,
+}
+
+fn tmux_available() -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("tmux is not installed, and CI=true requires the terminal tests");
+        }
+        eprintln!("\n!!! SKIPPED: tmux is not installed; the terminal tests did not run !!!\n");
+    }
+    ok
+}
+
+impl Tmux {
+    fn start(cmd: &str) -> Tmux {
+        let name = common::unique_name("tmux");
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "120", "-y", "32"])
+            .arg(format!("{cmd}; echo EXITED=$?; sleep 60"))
+            .status()
+            .expect("tmux new-session");
+        assert!(status.success());
+        Tmux { name }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let st = Command::new("tmux")
+                .args(["send-keys", "-t", &self.name, k])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn literal(&self, text: &str) {
+        let st = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, "-l", text])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Wait until the screen satisfies `pred`; the screen is in the panic message otherwise.
+    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+/// The status line's "position N of M".
+fn position(screen: &str) -> Option<(i64, i64)> {
+    let i = screen.find("position ")?;
+    let rest = &screen[i + 9..];
+    let mut it = rest.split_whitespace();
+    let p = it.next()?.parse().ok()?;
+    (it.next()? == "of").then_some(())?;
+    let h = it.next()?.parse().ok()?;
+    Some((p, h))
+}
+
+fn session(t: &Tmux, expect_type: &str) {
+    // Opens at the newest event.
+    let s = t.wait("the log with data", |s| {
+        s.contains("Global log") && position(s).is_some()
+    });
+    let (p, head) = position(&s).unwrap();
+    assert_eq!(p, head, "opens at the newest event:\n{s}");
+    // Home, then End again.
+    t.keys(&["Home"]);
+    t.wait("position 1", |s| position(s).is_some_and(|(p, _)| p == 1));
+    t.keys(&["End"]);
+    t.wait("the newest event", |s| {
+        position(s).is_some_and(|(p, h)| p == h)
+    });
+    // Filter by type.
+    t.keys(&["/"]);
+    t.wait("the filter input", |s| s.contains("Filter"));
+    t.literal(&format!("type:{expect_type}"));
+    t.keys(&["Enter"]);
+    let s = t.wait("filtered rows", |s| {
+        s.contains(&format!("type:{expect_type}")) && !s.contains("loading")
+    });
+    let rows: Vec<&str> = s
+        .lines()
+        .filter(|l| l.starts_with("│") && l.contains("20"))
+        .collect();
+    assert!(!rows.is_empty(), "{s}");
+    for r in &rows {
+        assert!(r.contains(expect_type), "a row of another type: {r}\n{s}");
+    }
+    // Open the selected event.
+    t.keys(&["Enter"]);
+    let s = t.wait("the detail pane", |s| {
+        s.contains("metadata") && s.contains("event_id")
+    });
+    assert!(s.contains(expect_type), "{s}");
+    // Help, then quit: the terminal is given back (the shell's echo shows).
+    t.keys(&["Escape", "?"]);
+    t.wait("the help", |s| s.contains("Keys ·"));
+    t.keys(&["x", "q"]);
+    let s = t.wait("exit", |s| s.contains("EXITED="));
+    assert!(s.contains("EXITED=0"), "{s}");
+    assert!(
+        !s.contains("Global log"),
+        "the alternate screen is gone:\n{s}"
+    );
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_evscope")
+}
+
+#[test]
+fn demo_store_in_a_real_terminal() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let t = Tmux::start(&format!(
+        "env -u DATABASE_URL EVSCOPE_DATA_DIR={d} EVSCOPE_CONFIG={d}/none.toml {} ",
+        bin()
+    ));
+    session(&t, "Withdrawn");
+}
+
+#[tokio::test]
+async fn postgres_store_in_a_real_terminal() {
+    if !tmux_available() || !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "tmux").await;
+    db.load("message-db/postgres.sql").await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let t = Tmux::start(&format!(
+        "env EVSCOPE_DATA_DIR={d} EVSCOPE_CONFIG={d}/none.toml {} --db {}",
+        bin(),
+        db.url
+    ));
+    let s = t.wait("the status line", |s| s.contains("message-db"));
+    assert!(s.contains("postgres://postgres@127.0.0.1"), "{s}");
+    tokio::task::spawn_blocking(move || session(&t, "Deposited"))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_bad_theme_fails_before_the_terminal_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::evscope(dir.path())
+        .args(["--theme", "no-such-theme"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("dark, light, high-contrast"), "{err}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("\x1b[?1049h"),
+        "no alternate screen"
+    );
+}

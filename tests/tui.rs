@@ -1,0 +1,410 @@
+//! The TUI driven through its messages, without a terminal: real store (a small demo SQLite
+//! file), real spawned queries, screens rendered on a TestBackend at a fixed size and checked
+//! as insta snapshots (the temporary path masked).
+
+use std::time::Duration;
+
+use evscope::store::{OpenOptions, Store};
+use evscope::tui::app::{App, Msg, ViewKind};
+use evscope::tui::keys::KeyMap;
+use evscope::tui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Size;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+const W: u16 = 120;
+const H: u16 = 30;
+
+struct Harness {
+    app: App,
+    rx: UnboundedReceiver<Msg>,
+    _dir: tempfile::TempDir,
+    path: String,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.db");
+    evscope::demo::ensure(&path, 6, false).await.unwrap();
+    let url = evscope::demo::url_for(&path);
+    let store = Store::open(&OpenOptions {
+        url,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (tx, rx) = unbounded_channel();
+    let keys = KeyMap::new(&Default::default()).unwrap();
+    let mut app = App::new(store, tx, keys, Theme::default_dark(), Size::new(W, H));
+    app.start();
+    let mut h = Harness {
+        app,
+        rx,
+        path: path.display().to_string(),
+        _dir: dir,
+    };
+    h.settle().await;
+    h
+}
+
+impl Harness {
+    /// Feed answers until nothing is loading.
+    async fn settle(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            while let Ok(m) = self.rx.try_recv() {
+                self.app.update(m);
+            }
+            if !self.app.is_loading() {
+                return;
+            }
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(m)) => self.app.update(m),
+                _ => panic!("the app kept loading"),
+            }
+        }
+    }
+
+    async fn key(&mut self, code: KeyCode) {
+        self.key_mod(code, KeyModifiers::NONE).await;
+    }
+
+    async fn key_mod(&mut self, code: KeyCode, m: KeyModifiers) {
+        self.app
+            .update(Msg::Term(Event::Key(KeyEvent::new(code, m))));
+        self.settle().await;
+    }
+
+    async fn type_text(&mut self, s: &str) {
+        for c in s.chars() {
+            self.app.update(Msg::Term(Event::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            ))));
+        }
+    }
+
+    fn screen(&self) -> String {
+        let mut t = Terminal::new(TestBackend::new(W, H)).unwrap();
+        t.draw(|f| self.app.draw(f)).unwrap();
+        let buf = t.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..H {
+            let line: String = (0..W).map(|x| buf[(x, y)].symbol().to_string()).collect();
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out.replace(&format!("sqlite://{}", self.path), "sqlite://<DEMO>")
+    }
+}
+
+#[tokio::test]
+async fn log_view_opens_at_the_newest_event_and_home_goes_to_the_first() {
+    let mut h = harness().await;
+    assert_eq!(h.app.view(), ViewKind::Log);
+    let head = h.app.head.expect("head known");
+    let sel = h.app.log.selected_row().unwrap();
+    assert_eq!(
+        sel.event.global_position,
+        Some(head),
+        "End = the newest event"
+    );
+    insta::assert_snapshot!("log_end", h.screen());
+    h.key(KeyCode::Home).await;
+    assert_eq!(
+        h.app.log.selected_row().unwrap().event.global_position,
+        Some(1)
+    );
+    insta::assert_snapshot!("log_home", h.screen());
+}
+
+#[tokio::test]
+async fn paging_through_the_whole_log_keeps_memory_bounded_and_order_exact() {
+    let mut h = harness().await;
+    h.key(KeyCode::Home).await;
+    let head = h.app.head.unwrap();
+    let mut last = 0;
+    let mut max_rows = 0;
+    for _ in 0..10_000 {
+        let p = h
+            .app
+            .log
+            .selected_row()
+            .unwrap()
+            .event
+            .global_position
+            .unwrap();
+        assert!(p >= last, "positions only grow: {p} after {last}");
+        last = p;
+        max_rows = max_rows.max(h.app.log.rows.len());
+        if p == head {
+            break;
+        }
+        h.key(KeyCode::PageDown).await;
+    }
+    assert_eq!(last, head, "PgDn reaches the newest event");
+    assert!(
+        max_rows <= h.app.log.capacity + 2 * evscope::tui::app::PAGE as usize,
+        "{max_rows}"
+    );
+    // And back up to the first with PgUp.
+    for _ in 0..10_000 {
+        if h.app.log.selected_row().unwrap().event.global_position == Some(1) {
+            break;
+        }
+        h.key(KeyCode::PageUp).await;
+    }
+    assert_eq!(
+        h.app.log.selected_row().unwrap().event.global_position,
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn detail_pane_shows_pretty_json_and_follows_a_causation_link() {
+    let mut h = harness().await;
+    // A transfer leg: its causation id names the TransferRequested event.
+    h.key(KeyCode::Char('/')).await;
+    h.type_text("type:Deposited | .data.source == \"transfer\"")
+        .await;
+    h.key(KeyCode::Enter).await;
+    let leg = h
+        .app
+        .log
+        .selected_row()
+        .expect("a transfer leg")
+        .event
+        .clone();
+    assert_eq!(leg.data["source"], "transfer");
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.view(), ViewKind::Detail);
+    insta::assert_snapshot!("detail", h.screen());
+    // Tab to the causation link, Enter follows it.
+    let links = h.app.details.last().unwrap().lines.links.clone();
+    assert_eq!(links.len(), 2, "{links:?}");
+    while {
+        let d = h.app.details.last().unwrap();
+        d.lines.links[d.link].key != "causation_id"
+    } {
+        h.key(KeyCode::Tab).await;
+    }
+    h.key(KeyCode::Enter).await;
+    let target = &h.app.details.last().unwrap().event;
+    assert_eq!(
+        target.event_id,
+        leg.metadata["causation_id"].as_str().unwrap()
+    );
+    assert_eq!(target.event_type, "Withdrawn");
+    // Back twice returns to the log.
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Esc).await;
+    assert_eq!(h.app.view(), ViewKind::Log);
+}
+
+#[tokio::test]
+async fn streams_view_opens_a_stream_by_version() {
+    let mut h = harness().await;
+    h.key(KeyCode::Char('1')).await;
+    assert_eq!(h.app.view(), ViewKind::Streams);
+    insta::assert_snapshot!("streams", h.screen());
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.view(), ViewKind::Stream);
+    assert_eq!(h.app.stream_id, "account-0001");
+    let versions: Vec<i64> = h
+        .app
+        .stream
+        .rows
+        .iter()
+        .map(|r| r.event.stream_version)
+        .collect();
+    assert_eq!(versions[..3], [1, 2, 3]);
+    insta::assert_snapshot!("stream", h.screen());
+    h.key(KeyCode::End).await;
+    let last_version = *versions.iter().max().unwrap();
+    assert_eq!(
+        h.app.stream.selected_row().unwrap().event.stream_version,
+        last_version
+    );
+    // Jump to a version, then past the end: the end is shown, with a message.
+    h.key(KeyCode::Char('g')).await;
+    h.type_text("3").await;
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.stream.selected_row().unwrap().event.stream_version, 3);
+    h.key(KeyCode::Char('g')).await;
+    h.type_text("999999").await;
+    h.key(KeyCode::Enter).await;
+    assert!(
+        h.app
+            .status
+            .as_ref()
+            .is_some_and(|(s, _)| s.contains("showing the end"))
+    );
+    assert!(!h.app.stream.rows.is_empty());
+    assert_eq!(
+        h.app.stream.selected_row().unwrap().event.stream_version,
+        last_version
+    );
+    // The streams list pages backward from its end too.
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::End).await;
+    let last = h.app.streams.selected_row().unwrap().stream_id.clone();
+    assert!(last.starts_with("transfer-"), "{last}");
+}
+
+#[tokio::test]
+async fn filter_with_jq_and_a_bad_filter_is_a_message_not_a_crash() {
+    let mut h = harness().await;
+    h.key(KeyCode::Char('/')).await;
+    h.type_text("type:Withdrawn since:2026-06-01 | select(.data.amount > 500)")
+        .await;
+    h.key(KeyCode::Enter).await;
+    assert!(h.app.input.is_none());
+    assert!(!h.app.log.rows.is_empty());
+    for r in &h.app.log.rows {
+        assert_eq!(r.event.event_type, "Withdrawn");
+        assert!(r.event.data["amount"].as_i64().unwrap() > 500);
+        assert!(
+            r.event.recorded_at.unwrap()
+                >= "2026-06-01T00:00:00Z"
+                    .parse::<chrono::DateTime<chrono::Utc>>()
+                    .unwrap()
+        );
+    }
+    // A wrong filter keeps the input open with the message.
+    h.key(KeyCode::Char('/')).await;
+    // The input opens with the current filter: clear it (ctrl-a, ctrl-k) and type a bad one.
+    h.key_mod(KeyCode::Char('a'), KeyModifiers::CONTROL).await;
+    h.key_mod(KeyCode::Char('k'), KeyModifiers::CONTROL).await;
+    h.type_text("since:yesterday").await;
+    h.key(KeyCode::Enter).await;
+    let err = h
+        .app
+        .input
+        .as_ref()
+        .and_then(|i| i.error.clone())
+        .expect("an error at the input");
+    assert!(
+        err.contains("since") && err.contains("yesterday") && !err.contains("jq"),
+        "{err}"
+    );
+    insta::assert_snapshot!("filter_error", h.screen());
+    h.key(KeyCode::Esc).await;
+    assert!(h.app.input.is_none());
+}
+
+#[tokio::test]
+async fn jump_to_a_position_and_to_a_time() {
+    let mut h = harness().await;
+    h.key(KeyCode::Char('g')).await;
+    h.type_text("100").await;
+    h.key(KeyCode::Enter).await;
+    assert_eq!(
+        h.app.log.selected_row().unwrap().event.global_position,
+        Some(100)
+    );
+    h.key(KeyCode::Char('g')).await;
+    h.type_text("2026-08-01").await;
+    h.key(KeyCode::Enter).await;
+    let e = &h.app.log.selected_row().unwrap().event;
+    assert!(
+        e.recorded_at.unwrap()
+            >= "2026-08-01T00:00:00Z"
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap()
+    );
+    let before = h.app.log.rows[h.app.log.selected - 1]
+        .event
+        .recorded_at
+        .unwrap();
+    assert!(
+        before
+            < "2026-08-01T00:00:00Z"
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap(),
+        "rows above are before"
+    );
+}
+
+#[tokio::test]
+async fn help_lists_the_keys_and_any_key_closes_it() {
+    let mut h = harness().await;
+    h.key(KeyCode::Char('?')).await;
+    insta::assert_snapshot!("help", h.screen());
+    h.key(KeyCode::Char('x')).await;
+    assert!(!h.app.help);
+    h.key(KeyCode::Char('q')).await;
+    assert!(h.app.quit);
+}
+
+#[tokio::test]
+async fn mouse_wheel_scrolls_and_click_selects() {
+    let mut h = harness().await;
+    h.key(KeyCode::Home).await;
+    let m = |kind, row| {
+        Msg::Term(Event::Mouse(MouseEvent {
+            kind,
+            column: 10,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }))
+    };
+    h.app.update(m(MouseEventKind::ScrollDown, 5));
+    assert_eq!(h.app.log.selected, 3);
+    h.app.update(m(
+        MouseEventKind::Down(ratatui::crossterm::event::MouseButton::Left),
+        2 + 7,
+    ));
+    assert_eq!(h.app.log.selected, h.app.log.top + 7);
+}
+
+#[tokio::test]
+async fn live_tail_shows_events_appended_by_another_process() {
+    let mut h = harness().await;
+    h.key(KeyCode::Char('f')).await;
+    assert!(h.app.following);
+    let head = h.app.head.unwrap();
+    // Another process appends two events.
+    let url = format!("sqlite://{}?mode=rw", h.path);
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    for (i, ty) in ["TailedOne", "TailedTwo"].iter().enumerate() {
+        sqlx::query("INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) VALUES ('tail-1', ?, ?, ?, '{}')")
+            .bind(i as i64 + 1)
+            .bind(format!("tail-{i}"))
+            .bind(*ty)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    for _ in 0..20 {
+        h.app.update(Msg::Tick);
+        h.settle().await;
+        if h.app
+            .log
+            .rows
+            .last()
+            .is_some_and(|r| r.event.event_type == "TailedTwo")
+        {
+            break;
+        }
+    }
+    let last = &h.app.log.selected_row().unwrap().event;
+    assert_eq!(
+        last.event_type, "TailedTwo",
+        "the selection follows the tail"
+    );
+    assert_eq!(last.global_position, Some(head + 2));
+    let n = h
+        .app
+        .log
+        .rows
+        .iter()
+        .filter(|r| r.event.stream_id == "tail-1")
+        .count();
+    assert_eq!(n, 2, "each tailed event once");
+}
