@@ -133,6 +133,12 @@ pub struct StreamsArgs {
 pub struct LogArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// The TUI's filter language, e.g. 'type:Withdrawn stream:account-* | select(.data.amount > 1000)'
+    #[arg(long = "where", value_name = "FILTER", value_parser = check_where)]
+    pub where_: Option<String>,
+    /// Keep running and print new events as they are committed (safe-head order; Ctrl-C stops)
+    #[arg(long)]
+    pub follow: bool,
     /// Start at this global position (included)
     #[arg(long, value_name = "POSITION")]
     pub from: Option<i64>,
@@ -149,6 +155,9 @@ pub struct LogArgs {
 pub struct EventsArgs {
     /// The stream id
     pub stream: String,
+    /// The TUI's filter language (type:, since:, until:, and `| jq`)
+    #[arg(long = "where", value_name = "FILTER", value_parser = check_where)]
+    pub where_: Option<String>,
     /// Only events of this type (repeatable)
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
@@ -319,15 +328,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                     store.layout().name
                 )));
             }
+            let (filter, jq) = merge_filter(&a.filter, a.where_.as_deref())?;
             let q = LogQuery {
-                filter: EventFilter {
-                    types: a.filter.types.clone(),
-                    stream: None,
-                    category: a.filter.category.clone(),
-                    stream_prefix: a.filter.stream_prefix.clone(),
-                    since: a.filter.since,
-                    until: a.filter.until,
-                },
+                filter,
                 start: a
                     .from
                     .map_or(Start::End, |p| Start::At(Cursor::Position(p))),
@@ -339,12 +342,31 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 limit: a.limit,
                 up_to: None,
             };
-            let events = store.read_log(&q).await?;
+            if a.follow {
+                return follow(&store, q, jq, fmt(a.format), out).await;
+            }
+            let events = read_filtered(&store, q, jq.as_ref()).await?;
             output::write_events(out, &events, fmt(a.format))?;
         }
         Some(Command::Events(a)) => {
             let store = open(&cli).await?;
-            let r = StreamRead {
+            let flags = FilterArgs {
+                types: a.types.clone(),
+                since: a.since,
+                until: a.until,
+                ..Default::default()
+            };
+            let (filter, jq) = merge_filter(&flags, a.where_.as_deref())?;
+            if filter.stream.is_some()
+                || filter.category.is_some()
+                || filter.stream_prefix.is_some()
+            {
+                return Err(CliError(
+                    "events reads one stream: --where takes type:, since:, until: and `| jq` here"
+                        .into(),
+                ));
+            }
+            let mut r = StreamRead {
                 from_version: a.from,
                 to_version: a.to,
                 after_version: None,
@@ -354,15 +376,149 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                     Direction::Forward
                 },
                 limit: a.limit,
-                types: a.types.clone(),
-                since: a.since,
-                until: a.until,
+                types: filter.types,
+                since: filter.since,
+                until: filter.until,
             };
-            let events = store.read_stream(&a.stream, &r).await?;
+            let mut events = Vec::new();
+            loop {
+                let page = store.read_stream(&a.stream, &r).await?;
+                let full = page.len() as u32 == r.limit;
+                r.after_version = page.last().map(|e| e.stream_version);
+                match &jq {
+                    Some(p) => events.extend(crate::filter::keep_matching(p, page).await),
+                    None => events.extend(page),
+                }
+                if jq.is_none() || !full || events.len() >= a.limit as usize {
+                    break;
+                }
+            }
+            events.truncate(a.limit as usize);
             output::write_events(out, &events, fmt(a.format))?;
         }
     }
     Ok(())
+}
+
+/// A `--where` value must parse (a bad filter is a usage error, exit code 2).
+fn check_where(s: &str) -> Result<String, String> {
+    crate::filter::parse(s, chrono::Utc::now())
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// The flags and `--where` together: flags add types and override single values.
+fn merge_filter(
+    flags: &FilterArgs,
+    where_: Option<&str>,
+) -> Result<(EventFilter, Option<crate::filter::JqPredicate>), CliError> {
+    let parsed = match where_ {
+        Some(w) => crate::filter::parse(w, chrono::Utc::now())
+            .map_err(|e| CliError(format!("--where: {e}")))?,
+        None => {
+            crate::filter::parse("", chrono::Utc::now()).map_err(|e| CliError(e.to_string()))?
+        }
+    };
+    let mut f = parsed.filter;
+    for t in &flags.types {
+        if !f.types.contains(t) {
+            f.types.push(t.clone());
+        }
+    }
+    f.category = flags.category.clone().or(f.category);
+    f.stream_prefix = flags.stream_prefix.clone().or(f.stream_prefix);
+    f.since = flags.since.or(f.since);
+    f.until = flags.until.or(f.until);
+    Ok((f, parsed.jq))
+}
+
+/// One page of the log through the jq predicate (if any): up to `limit` matching events.
+async fn read_filtered(
+    store: &Store,
+    q: LogQuery,
+    jq: Option<&crate::filter::JqPredicate>,
+) -> Result<Vec<crate::store::Event>, CliError> {
+    let limit = q.limit as usize;
+    let mut q = q;
+    let mut out = Vec::new();
+    loop {
+        let (page, full) = crate::filter::fetch_filtered(jq, q.clone(), |q| {
+            let store = store.clone();
+            async move { store.read_log(&q).await }
+        })
+        .await
+        .map_err(CliError)?;
+        let last = page.last().map(crate::store::Event::cursor);
+        out.extend(page);
+        match last {
+            Some(c) if full && out.len() < limit => q.start = Start::After(c),
+            _ => break,
+        }
+    }
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// `log --follow`: print what matches from the start point, then every new event as it
+/// settles (through the high-water mark, so none is passed over), until Ctrl-C.
+async fn follow(
+    store: &Store,
+    mut q: LogQuery,
+    jq: Option<crate::filter::JqPredicate>,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    if store.layout().position.is_none() {
+        return Err(CliError(format!(
+            "--follow needs a global position, and the {} layout has none",
+            store.layout().name
+        )));
+    }
+    q.direction = Direction::Forward;
+    let start = match &q.start {
+        Start::At(Cursor::Position(p)) => p - 1,
+        _ => store.max_position().await?.unwrap_or(0),
+    };
+    let mut hwm = crate::store::head::HighWaterMark::new(start);
+    let mut last = Cursor::Position(start);
+    let mut header = true;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let safe = hwm.advance(store).await?;
+        loop {
+            q.start = Start::After(last.clone());
+            q.up_to = Some(safe);
+            q.limit = 1000;
+            let (page, full) = crate::filter::fetch_filtered(jq.as_ref(), q.clone(), |q| {
+                let store = store.clone();
+                async move { store.read_log(&q).await }
+            })
+            .await
+            .map_err(CliError)?;
+            if let Some(e) = page.last() {
+                last = e.cursor();
+            }
+            if !page.is_empty() {
+                output::write_events_with(out, &page, format, header)?;
+                header = false;
+                out.flush()?;
+            }
+            if !full {
+                break;
+            }
+        }
+        // Scanned up to the safe head even when nothing matched.
+        if let Cursor::Position(p) = last {
+            if safe > p {
+                last = Cursor::Position(safe);
+            }
+        }
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
 }
 
 /// The URL a target will open, redacted, for messages.

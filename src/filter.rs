@@ -547,6 +547,64 @@ fn json_to_val(v: &Value) -> Val {
     }
 }
 
+/// How many events a jq-filtered read may scan before it answers with what it found.
+pub const SCAN_BUDGET: usize = 20_000;
+
+/// The events of `page` that the predicate accepts. jq runs on the blocking pool: a slow (or
+/// endless) program occupies a blocking thread, never one of the runtime's workers, so the UI
+/// keeps answering keys.
+pub async fn keep_matching(
+    jq: &JqPredicate,
+    page: Vec<crate::store::Event>,
+) -> Vec<crate::store::Event> {
+    let jq = jq.clone();
+    tokio::task::spawn_blocking(move || {
+        page.into_iter()
+            .filter(|e| jq.matches(e).unwrap_or(false))
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Read pages until `limit` events pass the jq predicate, or the store runs out, or the scan
+/// budget is spent with at least one match (then the page counts as complete, so more will be
+/// asked for).
+pub async fn fetch_filtered<F, Fut>(
+    jq: Option<&JqPredicate>,
+    mut q: crate::store::LogQuery,
+    read: F,
+) -> Result<(Vec<crate::store::Event>, bool), String>
+where
+    F: Fn(crate::store::LogQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<crate::store::Event>, crate::store::StoreError>>,
+{
+    let limit = q.limit as usize;
+    let Some(jq) = jq else {
+        let page = read(q).await.map_err(|e| e.to_string())?;
+        let full = page.len() >= limit;
+        return Ok((page, full));
+    };
+    let mut out = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let page = read(q.clone()).await.map_err(|e| e.to_string())?;
+        let full = page.len() >= limit;
+        scanned += page.len();
+        let last = page.last().map(crate::store::Event::cursor);
+        out.extend(keep_matching(jq, page).await);
+        // Past the scan budget, answer with what was found — but never with nothing while the
+        // log goes on (the caller continues from the last row it got; the task is abortable).
+        if !full || out.len() >= limit || (scanned >= SCAN_BUDGET && !out.is_empty()) {
+            return Ok((out, full));
+        }
+        match last {
+            Some(c) => q.start = crate::store::Start::After(c),
+            None => return Ok((out, false)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

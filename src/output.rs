@@ -70,6 +70,17 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Resu
 }
 
 pub fn write_events(out: &mut dyn Write, events: &[Event], f: Format) -> io::Result<()> {
+    write_events_with(out, events, f, true)
+}
+
+/// Events in a format; `header` says whether a table starts with its header line (a follow
+/// prints it once). `json` under follow is one array per batch, so use `jsonl` to stream.
+pub fn write_events_with(
+    out: &mut dyn Write,
+    events: &[Event],
+    f: Format,
+    header: bool,
+) -> io::Result<()> {
     if f != Format::Table {
         return write_json(out, events, f);
     }
@@ -90,11 +101,22 @@ pub fn write_events(out: &mut dyn Write, events: &[Event], f: Format) -> io::Res
             ]
         })
         .collect();
-    table(
-        out,
-        &["POSITION", "TIME", "STREAM", "VERSION", "TYPE", "DATA"],
-        &rows,
-    )?;
+    if header {
+        table(
+            out,
+            &["POSITION", "TIME", "STREAM", "VERSION", "TYPE", "DATA"],
+            &rows,
+        )?;
+    } else {
+        // Fixed widths, so that rows printed batch by batch line up.
+        for r in &rows {
+            writeln!(
+                out,
+                "{:<10}  {:<24}  {:<30}  {:<7}  {:<24}  {}",
+                r[0], r[1], r[2], r[3], r[4], r[5]
+            )?;
+        }
+    }
     for e in events.iter().filter(|e| !e.problems.is_empty()) {
         writeln!(
             out,

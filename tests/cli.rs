@@ -494,3 +494,177 @@ async fn the_demo_store_has_its_domain_and_exactly_the_drifted_snapshots_it_reco
     recorded.sort();
     assert_eq!(found, recorded);
 }
+
+fn native_sqlite(dir: &std::path::Path) -> String {
+    let path = dir.join("native.db");
+    let mut ddl = std::fs::read_to_string(common::fixture_path("native/sqlite.sql")).unwrap();
+    ddl.push_str(
+        &std::fs::read_to_string(common::fixture_path("native/dataset-sqlite.sql")).unwrap(),
+    );
+    sqlite3(&path, &ddl);
+    format!("sqlite://{}", path.display())
+}
+
+/// Run SQL with the sqlite3 shell, given on stdin (a file may start with `--` comments).
+fn sqlite3(path: &std::path::Path, sql: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sqlite3")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+fn positions(out: &std::process::Output) -> Vec<i64> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    jsonl(&String::from_utf8_lossy(&out.stdout))
+        .iter()
+        .map(|e| e["global_position"].as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn where_takes_the_tui_filter_language_with_jq() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = native_sqlite(dir.path());
+    let run = |args: &[&str]| {
+        evscope(dir.path())
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let f = ["--format", "jsonl"];
+    assert_eq!(
+        positions(&run(&[
+            &[
+                "log",
+                "--where",
+                "type:Deposited | select(.data.amount > 250)"
+            ][..],
+            &f
+        ]
+        .concat())),
+        vec![2, 5, 8]
+    );
+    // Flags and --where combine; --limit counts matching events.
+    assert_eq!(
+        positions(&run(&[
+            &[
+                "log",
+                "--where",
+                "| .data.amount >= 200",
+                "--type",
+                "Withdrawn",
+                "--limit",
+                "5"
+            ][..],
+            &f
+        ]
+        .concat())),
+        vec![6]
+    );
+    assert_eq!(
+        positions(&run(&[
+            &[
+                "log",
+                "--where",
+                "stream:account-* | .data.amount == 200",
+                "--limit",
+                "1"
+            ][..],
+            &f
+        ]
+        .concat())),
+        vec![6]
+    );
+    assert_eq!(
+        positions(&run(&[
+            &["events", "account-1001", "--where", "| .data.amount == 200"][..],
+            &f
+        ]
+        .concat())),
+        vec![6, 9]
+    );
+    // A bad filter is a usage error.
+    for bad in ["since:yesterday", "colour:red", "| select(", "type:A |"] {
+        let out = run(&["log", "--where", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--where"),
+            "{bad}"
+        );
+    }
+    let out = run(&["events", "account-1001", "--where", "category:x"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn follow_prints_events_committed_later_by_another_process() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let db = native_sqlite(dir.path());
+    let bin = env!("CARGO_BIN_EXE_evscope");
+    let mut child = std::process::Command::new(bin)
+        .env("EVSCOPE_DATA_DIR", dir.path())
+        .env("EVSCOPE_CONFIG", dir.path().join("none.toml"))
+        .args([
+            "--db",
+            &db,
+            "log",
+            "--follow",
+            "--format",
+            "jsonl",
+            "--where",
+            "type:Tailed",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let path = db.strip_prefix("sqlite://").unwrap();
+    let sql = "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) VALUES \
+               ('t-1', 1, 'x1', 'Other', '{}'), ('t-1', 2, 'x2', 'Tailed', '{\"n\":1}'), ('t-1', 3, 'x3', 'Tailed', '{\"n\":2}');";
+    sqlite3(std::path::Path::new(path), sql);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(l) => got.push(serde_json::from_str::<Value>(&l).unwrap()),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let ns: Vec<i64> = got
+        .iter()
+        .map(|e| e["data"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ns,
+        vec![1, 2],
+        "the two Tailed events, in order, and nothing else: {got:?}"
+    );
+    assert_eq!(got[0]["global_position"], 12);
+}

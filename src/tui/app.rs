@@ -21,7 +21,7 @@ use super::json::{self, JsonLines};
 use super::keys::{COMMANDS, Command, KeyMap};
 use super::theme::Theme;
 use super::window::{Anchor, Side, Want, Window};
-use crate::filter::{self, Query};
+use crate::filter::{self, Query, fetch_filtered, keep_matching};
 use crate::output::clip;
 use crate::store::head::HighWaterMark;
 use crate::store::model::format_time;
@@ -31,8 +31,6 @@ use crate::store::{
 
 /// Rows per page fetched.
 pub const PAGE: u32 = 200;
-/// How many events a jq-filtered fetch may scan before it answers with what it found.
-const SCAN_BUDGET: usize = 20_000;
 
 /// Everything that reaches `update`.
 #[derive(Debug)]
@@ -408,7 +406,7 @@ impl App {
                         }
                         if !full
                             || out.len() >= PAGE as usize
-                            || (scanned >= SCAN_BUDGET && !out.is_empty())
+                            || (scanned >= filter::SCAN_BUDGET && !out.is_empty())
                         {
                             break Ok((out, full));
                         }
@@ -1495,58 +1493,6 @@ fn predecessor(s: &str) -> String {
             v.into_iter().collect()
         }
         _ => String::new(),
-    }
-}
-
-/// The events of `page` that the predicate accepts. jq runs on the blocking pool: a slow (or
-/// endless) program occupies a blocking thread, never one of the runtime's workers, so the UI
-/// keeps answering keys.
-pub async fn keep_matching(jq: &filter::JqPredicate, page: Vec<Event>) -> Vec<Event> {
-    let jq = jq.clone();
-    tokio::task::spawn_blocking(move || {
-        page.into_iter()
-            .filter(|e| jq.matches(e).unwrap_or(false))
-            .collect()
-    })
-    .await
-    .unwrap_or_default()
-}
-
-/// Read pages until `limit` events pass the jq predicate, or the store runs out, or the scan
-/// budget is spent with at least one match (then the page counts as complete, so more will be
-/// asked for).
-pub async fn fetch_filtered<F, Fut>(
-    jq: Option<&filter::JqPredicate>,
-    mut q: LogQuery,
-    read: F,
-) -> Result<(Vec<Event>, bool), String>
-where
-    F: Fn(LogQuery) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<Event>, crate::store::StoreError>>,
-{
-    let limit = q.limit as usize;
-    let Some(jq) = jq else {
-        let page = read(q).await.map_err(|e| e.to_string())?;
-        let full = page.len() >= limit;
-        return Ok((page, full));
-    };
-    let mut out = Vec::new();
-    let mut scanned = 0;
-    loop {
-        let page = read(q.clone()).await.map_err(|e| e.to_string())?;
-        let full = page.len() >= limit;
-        scanned += page.len();
-        let last = page.last().map(Event::cursor);
-        out.extend(keep_matching(jq, page).await);
-        // Past the scan budget, answer with what was found — but never with nothing while the
-        // log goes on (the caller continues from the last row it got; the task is abortable).
-        if !full || out.len() >= limit || (scanned >= SCAN_BUDGET && !out.is_empty()) {
-            return Ok((out, full));
-        }
-        match last {
-            Some(c) => q.start = Start::After(c),
-            None => return Ok((out, false)),
-        }
     }
 }
 

@@ -3,8 +3,9 @@
 
 use std::io::Write;
 
-use super::app::{ViewKind, fetch_filtered};
+use super::app::ViewKind;
 use crate::filter::JqPredicate;
+use crate::filter::{fetch_filtered, keep_matching};
 use crate::store::{EventFilter, LogQuery, Start, Store, StreamRead};
 
 pub async fn run(
@@ -42,7 +43,7 @@ pub async fn run(
             let full = page.len() == 1000;
             read.after_version = page.last().map(|e| e.stream_version);
             let kept = match &jq {
-                Some(p) => super::app::keep_matching(p, page).await,
+                Some(p) => keep_matching(p, page).await,
                 None => page,
             };
             write(&kept)?;
