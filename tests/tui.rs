@@ -2,6 +2,8 @@
 //! file), real spawned queries, screens rendered on a TestBackend at a fixed size and checked
 //! as insta snapshots (the temporary path masked).
 
+mod common;
+
 use std::time::Duration;
 
 use evscope::store::{OpenOptions, Store};
@@ -407,4 +409,129 @@ async fn live_tail_shows_events_appended_by_another_process() {
         .filter(|r| r.event.stream_id == "tail-1")
         .count();
     assert_eq!(n, 2, "each tailed event once");
+}
+
+#[tokio::test]
+async fn follow_a_stream_and_export_the_view() {
+    let mut h = harness().await;
+    h.app.export_dir = h._dir.path().to_path_buf();
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.stream_id, "account-0001");
+    h.key(KeyCode::Char('f')).await;
+    assert!(h.app.following);
+    let last = h.app.stream.rows.last().unwrap().event.stream_version;
+    assert_eq!(
+        h.app.stream.selected_row().unwrap().event.stream_version,
+        last,
+        "follow starts at the end"
+    );
+    let url = format!("sqlite://{}?mode=rw", h.path);
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) VALUES ('account-0001', ?, 'followed-1', 'Deposited', '{\"amount\": 1}')")
+        .bind(last + 1)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        h.app.update(Msg::Tick);
+        h.settle().await;
+        if h.app
+            .stream
+            .rows
+            .last()
+            .is_some_and(|r| r.event.stream_version == last + 1)
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        h.app.stream.selected_row().unwrap().event.event_id,
+        "followed-1"
+    );
+    h.key(KeyCode::Char('f')).await;
+    assert!(!h.app.following);
+
+    // Export the stream's Deposited events: every one, not just those on screen.
+    h.key(KeyCode::Char('/')).await;
+    h.type_text("type:Deposited").await;
+    h.key(KeyCode::Enter).await;
+    h.key(KeyCode::Char('e')).await;
+    let status = h.app.status.clone().unwrap().0;
+    assert!(status.starts_with("exported "), "{status}");
+    let path = status.rsplit(" to ").next().unwrap().to_string();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let want: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM evscope_events WHERE stream_id = 'account-0001' AND event_type = 'Deposited'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(lines.len() as i64, want);
+    assert!(
+        lines
+            .iter()
+            .all(|e| e["event_type"] == "Deposited" && e["stream_id"] == "account-0001")
+    );
+    assert!(
+        lines
+            .windows(2)
+            .all(|w| w[0]["stream_version"].as_i64() < w[1]["stream_version"].as_i64())
+    );
+}
+
+#[tokio::test]
+async fn a_database_that_goes_away_is_an_error_in_the_status_bar_and_keys_keep_working() {
+    if !common::available(common::Server::Postgres) {
+        return;
+    }
+    let db = common::TempDb::create(common::Server::Postgres, "dies").await;
+    db.load("message-db/postgres.sql").await;
+    let store = Store::open(&OpenOptions {
+        url: db.url.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (tx, rx) = unbounded_channel();
+    let mut app = App::new(
+        store,
+        tx,
+        KeyMap::new(&Default::default()).unwrap(),
+        Theme::default_dark(),
+        Size::new(W, H),
+    );
+    app.start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness {
+        app,
+        rx,
+        path: String::new(),
+        _dir: dir,
+    };
+    h.settle().await;
+    assert_eq!(h.app.log.rows.len(), 10);
+    // The database goes away under the running app.
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!("DROP DATABASE \"{}\" WITH (FORCE)", db.name))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    h.key(KeyCode::Home).await;
+    let (msg, is_error) = h.app.status.clone().expect("a status message");
+    assert!(is_error && msg.starts_with("error:"), "{msg}");
+    assert!(h.screen().contains("error:"));
+    assert!(!h.app.is_loading());
+    // Keys keep working.
+    h.key(KeyCode::Char('?')).await;
+    assert!(h.app.help);
+    h.key(KeyCode::Char('x')).await;
+    h.key(KeyCode::Char('q')).await;
+    assert!(h.app.quit);
 }

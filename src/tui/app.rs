@@ -156,6 +156,8 @@ pub struct App {
     link_req: Option<u64>,
     jump_req: Option<u64>,
     pub exporting: bool,
+    /// Where `e` writes its file (the working directory unless set).
+    pub export_dir: std::path::PathBuf,
     pub started: Instant,
     /// Set when the first page with rows has been drawn (start-up latency figure).
     pub first_data: Option<std::time::Duration>,
@@ -196,6 +198,7 @@ impl App {
             link_req: None,
             jump_req: None,
             exporting: false,
+            export_dir: std::path::PathBuf::from("."),
             started: Instant::now(),
             first_data: None,
         }
@@ -621,7 +624,13 @@ impl App {
                 let rows: Vec<EventRow> = events.into_iter().map(EventRow::new).collect();
                 let n = rows.len();
                 let accepted = if win_is_stream {
-                    self.stream.answer(id, side, rows, full, h)
+                    let at_last = self.stream.selected + 1 >= self.stream.rows.len();
+                    let ok = self.stream.answer(id, side, rows, full, h);
+                    if ok && self.following && at_last && side == Side::After && n > 0 {
+                        let last = self.stream.rows.len() - 1;
+                        self.stream.select(last, h);
+                    }
+                    ok
                 } else {
                     let at_last = self.log.selected + 1 >= self.log.rows.len();
                     let ok = self.log.answer(id, side, rows, full, h);
@@ -677,6 +686,13 @@ impl App {
     }
 
     fn on_tick(&mut self) {
+        if self.following && self.view() == ViewKind::Stream && !self.stream.is_loading() {
+            let mut id = self.next_id;
+            if let Some(want) = self.stream.want_tail(&mut id) {
+                self.next_id = id;
+                self.fetch_stream(id, want);
+            }
+        }
         if self.following && self.view() == ViewKind::Log && !self.log.is_loading() {
             let mut id = self.next_id;
             if let Some(want) = self.log.want_tail(&mut id) {
@@ -806,10 +822,24 @@ impl App {
             Command::Follow => {
                 self.following = !self.following;
                 if self.following {
+                    if self.view() == ViewKind::Stream {
+                        // A stream's versions cannot commit out of order: follow by version.
+                        if self.stream.at_end {
+                            let last = self.stream.rows.len().saturating_sub(1);
+                            self.stream.select(last, h);
+                        } else {
+                            self.reset_stream(Anchor::End);
+                        }
+                        self.set_status(format!("following {} (f to stop)", self.stream_id), false);
+                        return;
+                    }
                     if self.view() != ViewKind::Log {
                         self.switch_to(ViewKind::Log);
                     }
-                    if !self.log.at_end {
+                    if self.log.at_end {
+                        let last = self.log.rows.len().saturating_sub(1);
+                        self.log.select(last, h);
+                    } else {
                         self.reset_log(Anchor::End);
                     }
                     self.set_status("following new events (f to stop)", false);
@@ -922,6 +952,9 @@ impl App {
     }
 
     fn back(&mut self) {
+        if self.following && self.view() == ViewKind::Stream {
+            self.following = false;
+        }
         if self.views.len() > 1 {
             if self.views.pop() == Some(ViewKind::Detail) {
                 self.details.pop();
@@ -1137,6 +1170,9 @@ impl App {
         let mut t = format!(" Stream {} ", self.stream_id);
         if !self.query.is_empty() {
             t.push_str(&format!("· {} ", self.query.text));
+        }
+        if self.following {
+            t.push_str("· following ");
         }
         t
     }
@@ -1421,7 +1457,7 @@ const STREAM_BIT: u64 = 1 << 62;
 
 fn relevant(c: Command, v: ViewKind) -> bool {
     match c {
-        Command::Follow => v == ViewKind::Log,
+        Command::Follow => matches!(v, ViewKind::Log | ViewKind::Stream),
         Command::Jump => v != ViewKind::Detail,
         Command::Copy => v != ViewKind::Streams,
         _ => true,

@@ -76,12 +76,17 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Copy text to the clipboard of the terminal (works over SSH) with OSC 52.
-pub fn osc52_copy(text: &str) {
+/// The OSC 52 sequence that puts `text` on the terminal's clipboard (works over SSH).
+pub fn osc52_sequence(text: &str) -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    format!("\x1b]52;c;{b64}\x07")
+}
+
+/// Copy text to the clipboard of the terminal with OSC 52.
+pub fn osc52_copy(text: &str) {
     let mut out = stdout();
-    let _ = write!(out, "\x1b]52;c;{b64}\x07");
+    let _ = out.write_all(osc52_sequence(text).as_bytes());
     let _ = out.flush();
 }
 
@@ -171,4 +176,15 @@ async fn run_loop(store: Store, theme: Theme, keys: KeyMap) -> Result<(), String
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn osc52_carries_the_text_in_base64() {
+        assert_eq!(
+            super::osc52_sequence("{\"a\":1}"),
+            "\x1b]52;c;eyJhIjoxfQ==\x07"
+        );
+    }
 }
