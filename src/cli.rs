@@ -123,6 +123,10 @@ pub struct StreamsArgs {
     /// Descending stream ids (from the last stream; --after continues downward)
     #[arg(long)]
     pub backward: bool,
+    /// By recent activity instead of by id: the most recently written streams first (with
+    /// --backward: the least recently written first)
+    #[arg(long, conflicts_with = "after")]
+    pub recent: bool,
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub limit: u32,
     #[arg(long, value_enum, default_value_t)]
@@ -317,7 +321,24 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 },
                 limit: a.limit,
             };
-            let streams = store.list_streams(&q).await?;
+            let streams = if a.recent {
+                let dir = if a.backward {
+                    Direction::Forward
+                } else {
+                    Direction::Backward
+                };
+                store
+                    .recent_streams(
+                        dir,
+                        None,
+                        a.limit as usize,
+                        q.category.as_deref(),
+                        q.prefix.as_deref(),
+                    )
+                    .await?
+            } else {
+                store.list_streams(&q).await?
+            };
             output::write_streams(out, &streams, fmt(a.format))?;
         }
         Some(Command::Log(a)) => {

@@ -668,3 +668,43 @@ fn follow_prints_events_committed_later_by_another_process() {
     );
     assert_eq!(got[0]["global_position"], 12);
 }
+
+#[test]
+fn streams_by_recent_activity() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = native_sqlite(dir.path());
+    let out = evscope(dir.path())
+        .args(["--db", &db, "streams", "--recent", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Vec<String> = jsonl(&String::from_utf8_lossy(&out.stdout))
+        .iter()
+        .map(|s| s["stream_id"].as_str().unwrap().to_string())
+        .collect();
+    // Newest events: 10 payment-5001, 9 account-1001, 8 account-1002.
+    assert_eq!(ids, ["payment-5001", "account-1001", "account-1002"]);
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db,
+            "streams",
+            "--recent",
+            "--backward",
+            "--limit",
+            "2",
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    let ids: Vec<String> = jsonl(&String::from_utf8_lossy(&out.stdout))
+        .iter()
+        .map(|s| s["stream_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["account-1002", "account-1001"]);
+}

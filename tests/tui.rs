@@ -535,3 +535,65 @@ async fn a_database_that_goes_away_is_an_error_in_the_status_bar_and_keys_keep_w
     h.key(KeyCode::Char('q')).await;
     assert!(h.app.quit);
 }
+
+#[tokio::test]
+async fn the_stream_list_sorts_by_recent_activity() {
+    let mut h = harness().await;
+    h.key(KeyCode::Char('1')).await;
+    let by_id: Vec<String> = h
+        .app
+        .streams
+        .rows
+        .iter()
+        .map(|s| s.stream_id.clone())
+        .collect();
+    h.key(KeyCode::Char('o')).await;
+    assert!(h.app.streams_by_recent);
+    // Walk the whole list: every stream once, newest activity first.
+    let mut seen = Vec::new();
+    loop {
+        let r = h.app.streams.selected_row().unwrap().clone();
+        if seen
+            .last()
+            .map(|s: &evscope::store::StreamInfo| &s.stream_id)
+            != Some(&r.stream_id)
+        {
+            seen.push(r);
+        }
+        let before = h.app.streams.selected;
+        h.key(KeyCode::Down).await;
+        if h.app.streams.selected == before {
+            break;
+        }
+    }
+    let head = h.app.head.unwrap();
+    assert_eq!(
+        seen[0].last_position,
+        Some(head),
+        "the most recent stream first"
+    );
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].last_position > w[1].last_position)
+    );
+    let mut ids: Vec<String> = seen.iter().map(|s| s.stream_id.clone()).collect();
+    ids.sort();
+    let mut all = by_id.clone();
+    all.sort();
+    assert_eq!(ids.len(), seen.len(), "no stream twice");
+    assert!(
+        by_id.iter().all(|id| ids.contains(id)),
+        "every stream is listed"
+    );
+    insta::assert_snapshot!("streams_recent", h.screen());
+    // End: the least recently active stream.
+    h.key(KeyCode::End).await;
+    assert_eq!(
+        h.app.streams.selected_row().unwrap().stream_id,
+        seen.last().unwrap().stream_id
+    );
+    // And back to the order by id.
+    h.key(KeyCode::Char('o')).await;
+    assert!(!h.app.streams_by_recent);
+    assert_eq!(h.app.streams.rows[0].stream_id, by_id[0]);
+}

@@ -471,6 +471,81 @@ impl Store {
         self.stream_stats(&ids).await
     }
 
+    /// Streams by activity, each at the position of its newest event: Backward = most recent
+    /// first, below `from`; Forward = least recent first, above `from`. Reads the log in that
+    /// direction and keeps a stream where the event read is its newest — stateless, so a page
+    /// continues from its last row.
+    pub async fn recent_streams(
+        &self,
+        direction: Direction,
+        from: Option<i64>,
+        limit: usize,
+        category: Option<&str>,
+        prefix: Option<&str>,
+    ) -> Result<Vec<StreamInfo>, StoreError> {
+        if self.layout.position.is_none() {
+            return Err(StoreError::BadInput(format!(
+                "the {} layout has no global position to order streams by activity",
+                self.layout.name
+            )));
+        }
+        let mut out: Vec<StreamInfo> = Vec::new();
+        let mut q = LogQuery {
+            filter: EventFilter {
+                category: category.map(str::to_string),
+                stream_prefix: prefix.map(str::to_string),
+                ..Default::default()
+            },
+            start: from.map_or(Start::End, |p| Start::After(Cursor::Position(p))),
+            direction,
+            limit: 1000,
+            up_to: None,
+        };
+        loop {
+            let page = self.read_log(&q).await?;
+            let full = page.len() as u32 == q.limit;
+            // Each stream's newest event in this page: its first occurrence reading backward,
+            // its last reading forward (kept in reading order).
+            let mut seen = std::collections::HashSet::new();
+            let mut candidates: Vec<&Event> = if direction == Direction::Backward {
+                page.iter()
+                    .filter(|e| seen.insert(e.stream_id.clone()))
+                    .collect()
+            } else {
+                page.iter()
+                    .rev()
+                    .filter(|e| seen.insert(e.stream_id.clone()))
+                    .collect()
+            };
+            if direction == Direction::Forward {
+                candidates.reverse();
+            }
+            let ids: Vec<String> = candidates.iter().map(|e| e.stream_id.clone()).collect();
+            let stats: std::collections::HashMap<String, StreamInfo> = self
+                .stream_stats(&ids)
+                .await?
+                .into_iter()
+                .map(|s| (s.stream_id.clone(), s))
+                .collect();
+            for e in candidates {
+                if let Some(s) = stats.get(&e.stream_id) {
+                    if s.last_version == e.stream_version {
+                        out.push(StreamInfo {
+                            last_position: e.global_position,
+                            ..s.clone()
+                        });
+                    }
+                }
+            }
+            match page.last() {
+                Some(e) if full && out.len() < limit => q.start = Start::After(e.cursor()),
+                _ => break,
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
     async fn stream_exists(&self, stream: &str) -> Result<bool, StoreError> {
         let src = &self.stream;
         let mut sql = Sql::new(self.dialect());
@@ -663,6 +738,7 @@ impl Store {
                     event_count: count,
                     last_version: last,
                     last_recorded_at: t,
+                    last_position: None,
                 })
             })
             .collect())

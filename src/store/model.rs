@@ -73,6 +73,9 @@ pub struct StreamInfo {
     pub last_version: i64,
     #[serde(serialize_with = "ser_time")]
     pub last_recorded_at: Option<DateTime<Utc>>,
+    /// The global position of the stream's newest event, when known (recent-activity order).
+    #[serde(skip)]
+    pub last_position: Option<i64>,
 }
 
 /// RFC 3339 in UTC with a `Z`, fractional seconds only when present.

@@ -96,8 +96,20 @@ fn cursor_key(r: &EventRow) -> Cursor {
 fn version_key(r: &EventRow) -> i64 {
     r.event.stream_version
 }
-fn stream_key(r: &StreamInfo) -> String {
-    r.stream_id.clone()
+/// The stream list's order key: by id, or by recent activity (newest first).
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+pub enum StreamKey {
+    Id(String),
+    /// The negated position of the stream's newest event (ascending = most recent first).
+    Recent(i64),
+}
+
+fn stream_key(r: &StreamInfo) -> StreamKey {
+    StreamKey::Id(r.stream_id.clone())
+}
+
+fn recent_key(r: &StreamInfo) -> StreamKey {
+    StreamKey::Recent(-r.last_position.unwrap_or(0))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +151,9 @@ pub struct App {
     next_id: u64,
     /// The view stack: the last is shown, Back pops.
     pub views: Vec<ViewKind>,
-    pub streams: Window<StreamInfo, String>,
+    pub streams: Window<StreamInfo, StreamKey>,
+    /// The stream list by recent activity instead of by id (`o`).
+    pub streams_by_recent: bool,
     pub log: Window<EventRow, Cursor>,
     pub stream: Window<EventRow, i64>,
     pub stream_id: String,
@@ -182,6 +196,7 @@ impl App {
             next_id: 0,
             views: vec![ViewKind::Log],
             streams: Window::new(stream_key),
+            streams_by_recent: false,
             log: Window::new(cursor_key),
             stream: Window::new(version_key),
             stream_id: String::new(),
@@ -427,57 +442,81 @@ impl App {
         });
     }
 
-    fn reset_streams(&mut self, anchor: Anchor<String>) {
+    fn reset_streams(&mut self, anchor: Anchor<StreamKey>) {
         let id = self.id();
         let want = self.streams.reset(anchor, id);
         self.fetch_streams(id, want);
         self.cancel_stale();
     }
 
-    fn fetch_streams(&mut self, id: u64, want: Want<String>) {
+    fn fetch_streams(&mut self, id: u64, want: Want<StreamKey>) {
         let (store, tx) = (self.store.clone(), self.tx.clone());
         let f = &self.query.filter;
+        let category = f.category.clone();
+        let prefix = f.stream_prefix.clone().or_else(|| f.stream.clone());
+        let side = match &want {
+            Want::Reset(_) => Side::Reset,
+            Want::After(_) => Side::After,
+            Want::Before(_) => Side::Before,
+        };
+        if self.streams_by_recent {
+            // Ascending keys are descending positions: After = older, Before = newer.
+            let (direction, from) = match want {
+                Want::Reset(Anchor::End) => (Direction::Forward, None),
+                Want::After(StreamKey::Recent(k)) => (Direction::Backward, Some(-k)),
+                Want::Before(StreamKey::Recent(k)) => (Direction::Forward, Some(-k)),
+                _ => (Direction::Backward, None),
+            };
+            self.spawn(id, async move {
+                let result = store
+                    .recent_streams(
+                        direction,
+                        from,
+                        PAGE as usize,
+                        category.as_deref(),
+                        prefix.as_deref(),
+                    )
+                    .await
+                    .map(|rows| {
+                        let full = rows.len() >= PAGE as usize;
+                        (rows, full)
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(Msg::Streams { id, side, result });
+            });
+            return;
+        }
+        let id_of = |k: StreamKey| match k {
+            StreamKey::Id(s) => s,
+            StreamKey::Recent(_) => String::new(),
+        };
         let base = StreamQuery {
-            category: f.category.clone(),
-            prefix: f.stream_prefix.clone().or_else(|| f.stream.clone()),
+            category,
+            prefix,
             after: None,
             direction: Direction::Forward,
             limit: PAGE,
         };
-        let (side, q) = match want {
-            Want::Reset(Anchor::Start) => (Side::Reset, base),
-            Want::Reset(Anchor::End) => (
-                Side::Reset,
-                StreamQuery {
-                    direction: Direction::Backward,
-                    ..base
-                },
-            ),
-            Want::Reset(Anchor::At(s)) => {
-                // At a stream: start just before it (ids are text: the predecessor is "less").
-                (
-                    Side::Reset,
-                    StreamQuery {
-                        after: Some(predecessor(&s)),
-                        ..base
-                    },
-                )
-            }
-            Want::After(s) => (
-                Side::After,
-                StreamQuery {
-                    after: Some(s),
-                    ..base
-                },
-            ),
-            Want::Before(s) => (
-                Side::Before,
-                StreamQuery {
-                    after: Some(s),
-                    direction: Direction::Backward,
-                    ..base
-                },
-            ),
+        let q = match want {
+            Want::Reset(Anchor::Start) => base,
+            Want::Reset(Anchor::End) => StreamQuery {
+                direction: Direction::Backward,
+                ..base
+            },
+            // At a stream: start just before it (keyset pages are strictly after their key).
+            Want::Reset(Anchor::At(k)) => StreamQuery {
+                after: Some(predecessor(&id_of(k))),
+                ..base
+            },
+            Want::After(k) => StreamQuery {
+                after: Some(id_of(k)),
+                ..base
+            },
+            Want::Before(k) => StreamQuery {
+                after: Some(id_of(k)),
+                direction: Direction::Backward,
+                ..base
+            },
         };
         self.spawn(id, async move {
             let result = store
@@ -859,6 +898,29 @@ impl App {
                 _ => self.set_status("nothing to copy here", false),
             },
             Command::Export => self.export(),
+            Command::Sort => {
+                if self.view() != ViewKind::Streams {
+                    self.set_status(
+                        "o sorts the stream list (by id / by recent activity)",
+                        false,
+                    );
+                    return;
+                }
+                if self.store.layout().position.is_none() {
+                    self.set_status(
+                        "this layout has no global position to order streams by activity",
+                        false,
+                    );
+                    return;
+                }
+                self.streams_by_recent = !self.streams_by_recent;
+                self.streams = Window::new(if self.streams_by_recent {
+                    recent_key
+                } else {
+                    stream_key
+                });
+                self.reset_streams(Anchor::Start);
+            }
             Command::Refresh => match self.view() {
                 ViewKind::Log => {
                     let anchor = self
@@ -1049,7 +1111,11 @@ impl App {
         }
         // Other lists reload with the new filter when shown next.
         if self.view() != ViewKind::Streams {
-            self.streams = Window::new(stream_key);
+            self.streams = Window::new(if self.streams_by_recent {
+                recent_key
+            } else {
+                stream_key
+            });
         }
     }
 
@@ -1279,7 +1345,11 @@ impl App {
                 .style(style)
             })
             .collect();
-        let mut title = " Streams ".to_string();
+        let mut title = if self.streams_by_recent {
+            " Streams · by recent activity ".to_string()
+        } else {
+            " Streams ".to_string()
+        };
         if !self.query.is_empty() {
             title.push_str(&format!("· {} ", self.query.text));
         }
@@ -1458,6 +1528,7 @@ const STREAM_BIT: u64 = 1 << 62;
 fn relevant(c: Command, v: ViewKind) -> bool {
     match c {
         Command::Follow => matches!(v, ViewKind::Log | ViewKind::Stream),
+        Command::Sort => v == ViewKind::Streams,
         Command::Jump => v != ViewKind::Detail,
         Command::Copy => v != ViewKind::Streams,
         _ => true,

@@ -28,6 +28,7 @@ pub enum Command {
     Copy,
     Export,
     Refresh,
+    Sort,
 }
 
 pub const COMMANDS: &[(&str, Command, &str)] = &[
@@ -71,6 +72,11 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         "export the current view to a JSONL file",
     ),
     ("refresh", Command::Refresh, "reload the view"),
+    (
+        "sort",
+        Command::Sort,
+        "stream list order: by id / by recent activity",
+    ),
 ];
 
 /// A key as written in the config: modifiers and a code.
