@@ -49,6 +49,10 @@ pub struct Cli {
     /// TUI theme: dark, light, high-contrast, or a theme file (default: the config's, or dark)
     #[arg(long, global = true)]
     pub theme: Option<String>,
+    /// The reducer file for rehydration (default: the profile's, the demo's for the demo
+    /// store, else the default merge fold)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub reducers: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -75,6 +79,11 @@ pub enum Command {
         after_help = "Example:\n  evscope demo --accounts 50 --path /tmp/demo.db\n  evscope --db sqlite:/tmp/demo.db streams"
     )]
     Demo(DemoArgs),
+    /// Rebuild a stream's state by folding its events (time travel)
+    #[command(
+        after_help = "Example:\n  evscope rehydrate account-0001                 # the state now\n  evscope rehydrate account-0001 --at 40         # after version 40\n  evscope rehydrate account-0001 --as-of 2026-07-01 --trace   # one JSON line per event\n  evscope --db postgres://... rehydrate conta-1 --reducers fixtures/reducers/seeds.toml"
+    )]
+    Rehydrate(RehydrateArgs),
     /// Show the connection, the layout in use and the size of the log
     #[command(
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
@@ -200,6 +209,21 @@ pub struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RehydrateArgs {
+    /// The stream id
+    pub stream: String,
+    /// Stop after this stream version
+    #[arg(long, value_name = "VERSION", conflicts_with = "as_of")]
+    pub at: Option<i64>,
+    /// Stop after the last event recorded at or before this time
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub as_of: Option<DateTime<Utc>>,
+    /// One JSON line per event with the change it made, instead of the final state
+    #[arg(long)]
+    pub trace: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct InfoArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: FormatArg,
@@ -287,9 +311,14 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match &cli.command {
         None => {
             let config = Config::load(cli.config.as_deref()).map_err(CliError)?;
+            let target = resolve_target(&cli)?;
+            let source = reducer_source(&cli, &target)?;
+            // A reducer file that does not load is said now, not when time travel starts.
+            source.load().map_err(CliError)?;
             let opts = crate::tui::TuiOptions {
                 theme: cli.theme.clone().or(config.theme.clone()),
                 keys: config.keys.clone(),
+                reducers: source,
             };
             // Theme and keys are checked before the terminal is taken over.
             crate::tui::prepare(&opts).map_err(CliError)?;
@@ -302,6 +331,12 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 .await
                 .map_err(|e| CliError(format!("demo store {}: {e}", path.display())))?;
             output::write_demo(out, &summary, fmt(a.format))?;
+        }
+        Some(Command::Rehydrate(a)) => {
+            let target = resolve_target(&cli)?;
+            let reducers = reducer_source(&cli, &target)?.load().map_err(CliError)?;
+            let store = open(&cli).await?;
+            rehydrate(&store, &reducers, a, out).await?;
         }
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;
@@ -400,6 +435,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 types: filter.types,
                 since: filter.since,
                 until: filter.until,
+                as_of: None,
             };
             let mut events = Vec::new();
             loop {
@@ -417,6 +453,112 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             events.truncate(a.limit as usize);
             output::write_events(out, &events, fmt(a.format))?;
         }
+    }
+    Ok(())
+}
+
+/// Where the reducers come from: --reducers, else the profile's, else the demo's for the
+/// demo store, else none (the default merge fold).
+fn reducer_source(
+    cli: &Cli,
+    target: &Target,
+) -> Result<crate::tui::rehydrate::ReducerSource, CliError> {
+    use crate::tui::rehydrate::ReducerSource;
+    if let Some(p) = &cli.reducers {
+        return Ok(ReducerSource::File(p.clone()));
+    }
+    if matches!(target, Target::Demo(_)) {
+        return Ok(ReducerSource::Demo);
+    }
+    let config = Config::load(cli.config.as_deref()).map_err(CliError)?;
+    if cli.db.is_none() {
+        let profile = cli.profile.clone().or(config.default_profile.clone());
+        if let Some(p) =
+            profile.and_then(|n| config.profiles.get(&n).and_then(|p| p.reducers.clone()))
+        {
+            return Ok(ReducerSource::File(p));
+        }
+    }
+    Ok(ReducerSource::None)
+}
+
+/// Fold a stream page by page (bounded memory) to --at/--as-of or its end.
+async fn rehydrate(
+    store: &Store,
+    reducers: &crate::rehydrate::reducer::Reducers,
+    a: &RehydrateArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    use crate::rehydrate::diff::diff;
+    let fold = reducers.fold_for(&a.stream);
+    let mut state = fold.start(&fold.initial());
+    let mut read = StreamRead {
+        limit: 1000,
+        to_version: a.at,
+        as_of: a.as_of,
+        ..Default::default()
+    };
+    let mut applied = 0usize;
+    loop {
+        let page = store.read_stream(&a.stream, &read).await?;
+        let n = page.len();
+        for e in &page {
+            let before = a.trace.then(|| state.to_json());
+            match fold.apply(state.clone(), e) {
+                Ok(next) => state = next,
+                Err(err) => {
+                    if !a.trace {
+                        serde_json::to_writer_pretty(&mut *out, &state.to_json())
+                            .map_err(|e| CliError(e.to_string()))?;
+                        writeln!(out)?;
+                    }
+                    return Err(CliError(format!(
+                        "{}; the state before it is {}",
+                        err,
+                        if a.trace {
+                            "the last traced one"
+                        } else {
+                            "printed above"
+                        }
+                    )));
+                }
+            }
+            applied += 1;
+            if let Some(before) = before {
+                let line = serde_json::json!({
+                    "stream_version": e.stream_version,
+                    "global_position": e.global_position,
+                    "event_type": e.event_type,
+                    "recorded_at": e.recorded_at.as_ref().map(crate::store::model::format_time),
+                    "changes": diff(&before, &state.to_json()),
+                });
+                serde_json::to_writer(&mut *out, &line).map_err(|e| CliError(e.to_string()))?;
+                writeln!(out)?;
+            }
+        }
+        read.after_version = page.last().map(|e| e.stream_version);
+        if n < 1000 {
+            break;
+        }
+    }
+    if applied == 0 && read.after_version.is_none() {
+        let exists = store
+            .read_stream(
+                &a.stream,
+                &StreamRead {
+                    limit: 1,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if exists.is_empty() {
+            return Err(CliError(format!("stream {} has no events", a.stream)));
+        }
+    }
+    if !a.trace {
+        serde_json::to_writer_pretty(&mut *out, &state.to_json())
+            .map_err(|e| CliError(e.to_string()))?;
+        writeln!(out)?;
     }
     Ok(())
 }

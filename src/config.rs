@@ -27,6 +27,8 @@ pub struct Profile {
     pub db: String,
     pub schema: Option<String>,
     pub mapping: Option<PathBuf>,
+    /// The reducer file for this connection's streams (rehydration, snapshot audit).
+    pub reducers: Option<PathBuf>,
 }
 
 pub fn project_dirs() -> Option<directories::ProjectDirs> {

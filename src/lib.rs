@@ -9,6 +9,7 @@ pub mod demo;
 pub mod filter;
 pub mod output;
 pub mod redact;
+pub mod rehydrate;
 pub mod store;
 pub mod timeparse;
 pub mod tui;

@@ -168,6 +168,8 @@ pub struct StreamRead {
     pub types: Vec<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Events recorded at or before this time (inclusive; time travel's "as of").
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -358,6 +360,9 @@ impl Store {
             ..Default::default()
         };
         Self::push_filter(src, &mut sql, &filter);
+        if let Some(t) = r.as_of {
+            src.push_time_bound(&mut sql, "<=", t);
+        }
         let v = &src.version.sql;
         let dir = r.direction;
         for (bound, op) in [

@@ -64,6 +64,11 @@ pub enum Msg {
     Exported {
         result: Result<(String, usize), String>,
     },
+    /// A time-travel step from the rehydration worker.
+    Step {
+        id: u64,
+        result: Result<Box<super::rehydrate::Shown>, String>,
+    },
 }
 
 /// A row of an event list, with its display strings built once when the page arrives.
@@ -118,6 +123,19 @@ pub enum ViewKind {
     Log,
     Stream,
     Detail,
+    Rehydrate,
+}
+
+/// The time-travel view: a worker owning the stream's timeline, and what it last showed.
+pub struct RehydrateView {
+    pub stream: String,
+    worker: super::rehydrate::Worker,
+    pending: Option<u64>,
+    pub shown: Option<super::rehydrate::Shown>,
+    /// The state's lines, built when a step arrives.
+    pub lines: Vec<Line<'static>>,
+    pub scroll: usize,
+    pub error: Option<String>,
 }
 
 pub struct DetailView {
@@ -158,9 +176,13 @@ pub struct App {
     pub stream: Window<EventRow, i64>,
     pub stream_id: String,
     pub details: Vec<DetailView>,
+    pub rehydrate: Option<RehydrateView>,
+    /// Where the reducers for time travel come from.
+    pub reducers: super::rehydrate::ReducerSource,
     pub query: Query,
     pub input: Option<Input>,
     pub help: bool,
+    pub help_scroll: usize,
     pub following: bool,
     hwm: Option<HighWaterMark>,
     pub head: Option<i64>,
@@ -201,9 +223,12 @@ impl App {
             stream: Window::new(version_key),
             stream_id: String::new(),
             details: Vec::new(),
+            rehydrate: None,
+            reducers: super::rehydrate::ReducerSource::None,
             query: empty_query(),
             input: None,
             help: false,
+            help_scroll: 0,
             following: false,
             hwm: None,
             head: None,
@@ -237,6 +262,7 @@ impl App {
             || self.jump_req.is_some()
             || self.head_req.is_some()
             || self.exporting
+            || self.rehydrate.as_ref().is_some_and(|r| r.pending.is_some())
     }
 
     fn id(&mut self) -> u64 {
@@ -553,7 +579,7 @@ impl App {
                     self.fetch_streams(id, want);
                 }
             }
-            ViewKind::Detail => {}
+            ViewKind::Detail | ViewKind::Rehydrate => {}
         }
     }
 
@@ -629,6 +655,32 @@ impl App {
                         Err(e) => self.set_status(format!("error: {e}"), true),
                     }
                 }
+            }
+            Msg::Step { id, result } => {
+                let theme = self.theme.clone();
+                let Some(r) = &mut self.rehydrate else { return };
+                if r.pending != Some(id) {
+                    return; // superseded
+                }
+                r.pending = None;
+                match result {
+                    Ok(shown) => {
+                        let hl: std::collections::HashSet<String> =
+                            shown.changed.iter().cloned().collect();
+                        r.lines = json::highlighted_lines(&shown.step.state, &theme, &hl);
+                        // Keep the first changed line in view.
+                        if let Some(i) = r.lines.iter().position(|l| l.style == theme.selected) {
+                            let h = self.size.height.saturating_sub(8) as usize;
+                            if i < r.scroll || i >= r.scroll + h {
+                                r.scroll = i.saturating_sub(2);
+                            }
+                        }
+                        r.error = None;
+                        r.shown = Some(*shown);
+                    }
+                    Err(e) => r.error = Some(e),
+                }
+                self.dirty = true;
             }
             Msg::Exported { result } => {
                 self.exporting = false;
@@ -765,6 +817,10 @@ impl App {
             ViewKind::Log => self.log.selected_row().map(|r| &r.event),
             ViewKind::Stream => self.stream.selected_row().map(|r| &r.event),
             ViewKind::Detail => self.details.last().map(|d| &d.event),
+            ViewKind::Rehydrate => self
+                .rehydrate
+                .as_ref()
+                .and_then(|r| r.shown.as_ref()?.step.event.as_ref()),
             ViewKind::Streams => None,
         }
     }
@@ -784,13 +840,26 @@ impl App {
             return;
         }
         if self.help {
-            self.help = false;
+            // The help scrolls with the movement keys; any other key closes it.
+            match self.keys.command(&k) {
+                Some(Command::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+                Some(Command::Down) => self.help_scroll += 1,
+                Some(Command::PageUp) => self.help_scroll = self.help_scroll.saturating_sub(10),
+                Some(Command::PageDown) => self.help_scroll += 10,
+                _ => {
+                    self.help = false;
+                    self.help_scroll = 0;
+                }
+            }
             return;
         }
         let Some(cmd) = self.keys.command(&k) else {
             return;
         };
         self.status = None;
+        if self.view() == ViewKind::Rehydrate && self.on_rehydrate_key(cmd) {
+            return;
+        }
         let h = self.list_height();
         let page = h.max(1) as isize;
         match cmd {
@@ -804,6 +873,7 @@ impl App {
                 ViewKind::Log => self.reset_log(Anchor::Start),
                 ViewKind::Stream => self.reset_stream(Anchor::Start),
                 ViewKind::Streams => self.reset_streams(Anchor::Start),
+                ViewKind::Rehydrate => {}
                 ViewKind::Detail => {
                     if let Some(d) = self.details.last_mut() {
                         d.scroll = 0;
@@ -817,6 +887,7 @@ impl App {
                 }
                 ViewKind::Stream => self.reset_stream(Anchor::End),
                 ViewKind::Streams => self.reset_streams(Anchor::End),
+                ViewKind::Rehydrate => {}
                 ViewKind::Detail => {
                     if let Some(d) = self.details.last_mut() {
                         d.scroll = d.lines.lines.len().saturating_sub(h);
@@ -898,6 +969,8 @@ impl App {
                 _ => self.set_status("nothing to copy here", false),
             },
             Command::Export => self.export(),
+            Command::TimeTravel => self.time_travel(),
+            Command::StepBack | Command::StepForward => {}
             Command::Sort => {
                 if self.view() != ViewKind::Streams {
                     self.set_status(
@@ -932,9 +1005,88 @@ impl App {
                 }
                 ViewKind::Stream => self.reset_stream(Anchor::Start),
                 ViewKind::Streams => self.reset_streams(Anchor::Start),
-                ViewKind::Detail => {}
+                ViewKind::Detail | ViewKind::Rehydrate => {}
             },
         }
+    }
+
+    /// Open the time-travel view on the selected event's stream, at its version.
+    fn time_travel(&mut self) {
+        let (stream, at) = match self.view() {
+            ViewKind::Streams => match self.streams.selected_row() {
+                Some(s) => (s.stream_id.clone(), None),
+                None => return,
+            },
+            _ => match self.selected_event() {
+                Some(e) => (e.stream_id.clone(), Some(e.stream_version)),
+                None => return,
+            },
+        };
+        let id = self.id();
+        let worker = super::rehydrate::start(
+            self.store.clone(),
+            stream.clone(),
+            self.reducers.clone(),
+            at,
+            id,
+            self.tx.clone(),
+        );
+        self.rehydrate = Some(RehydrateView {
+            stream,
+            worker,
+            pending: Some(id),
+            shown: None,
+            lines: vec![],
+            scroll: 0,
+            error: None,
+        });
+        self.views.retain(|v| *v != ViewKind::Rehydrate);
+        self.views.push(ViewKind::Rehydrate);
+        self.dirty = true;
+    }
+
+    fn send_step(&mut self, cmd: super::rehydrate::Cmd) {
+        let id = self.id();
+        if let Some(r) = &mut self.rehydrate {
+            r.pending = Some(id);
+            let _ = r.worker.tx.send((id, cmd));
+        }
+        self.dirty = true;
+    }
+
+    /// Keys of the time-travel view; false when the key is not its own.
+    fn on_rehydrate_key(&mut self, cmd: Command) -> bool {
+        use super::rehydrate::Cmd;
+        let h = self.size.height.saturating_sub(8) as usize;
+        match cmd {
+            Command::StepBack => self.send_step(Cmd::Back),
+            Command::StepForward => self.send_step(Cmd::Forward),
+            Command::Home => self.send_step(Cmd::Start),
+            Command::End => self.send_step(Cmd::End),
+            Command::Refresh => {
+                self.send_step(Cmd::Reload);
+                self.set_status("reloading the reducers (the version is kept)", false);
+            }
+            Command::Up | Command::Down | Command::PageUp | Command::PageDown => {
+                if let Some(r) = &mut self.rehydrate {
+                    let d: isize = match cmd {
+                        Command::Up => -1,
+                        Command::Down => 1,
+                        Command::PageUp => -(h as isize),
+                        _ => h as isize,
+                    };
+                    let max = r.lines.len().saturating_sub(1) as isize;
+                    r.scroll = (r.scroll as isize + d).clamp(0, max) as usize;
+                }
+            }
+            Command::Back => {
+                self.rehydrate = None;
+                self.views.pop();
+            }
+            _ => return false,
+        }
+        self.dirty = true;
+        true
     }
 
     fn switch_to(&mut self, v: ViewKind) {
@@ -966,6 +1118,7 @@ impl App {
             ViewKind::Log => self.log.move_by(delta, h),
             ViewKind::Stream => self.stream.move_by(delta, h),
             ViewKind::Streams => self.streams.move_by(delta, h),
+            ViewKind::Rehydrate => {}
             ViewKind::Detail => {
                 if let Some(d) = self.details.last_mut() {
                     let max = d.lines.lines.len().saturating_sub(1) as isize;
@@ -983,7 +1136,7 @@ impl App {
                     self.open_stream(s);
                 }
             }
-            ViewKind::Log | ViewKind::Stream => {
+            ViewKind::Log | ViewKind::Stream | ViewKind::Rehydrate => {
                 if let Some(e) = self.selected_event().cloned() {
                     self.open_detail(e);
                 }
@@ -1050,6 +1203,10 @@ impl App {
 
     fn jump(&mut self, j: Jump) {
         match (self.view(), j) {
+            (ViewKind::Rehydrate, Jump::Number(v)) => {
+                self.send_step(super::rehydrate::Cmd::Goto(v))
+            }
+            (ViewKind::Rehydrate, Jump::Time(t)) => self.send_step(super::rehydrate::Cmd::AsOf(t)),
             (ViewKind::Stream, Jump::Number(v)) => self.reset_stream(Anchor::At(v)),
             (ViewKind::Stream, Jump::Time(t)) => {
                 // Versions rise with time: the first event at or after t.
@@ -1168,7 +1325,7 @@ impl App {
                             let i = self.streams.top + offset;
                             self.streams.select(i, h)
                         }
-                        ViewKind::Detail => {}
+                        ViewKind::Detail | ViewKind::Rehydrate => {}
                     }
                     self.pump();
                 }
@@ -1204,6 +1361,7 @@ impl App {
             ),
             ViewKind::Streams => self.draw_streams(f, areas.main),
             ViewKind::Detail => self.draw_detail(f, areas.main),
+            ViewKind::Rehydrate => self.draw_rehydrate(f, areas.main),
         }
         if let (Some(input), Some(area)) = (&self.input, areas.input) {
             self.draw_input(f, area, input);
@@ -1400,6 +1558,146 @@ impl App {
         f.render_widget(p, area);
     }
 
+    fn draw_rehydrate(&self, f: &mut Frame, area: Rect) {
+        use crate::rehydrate::diff::Change;
+        use crate::rehydrate::timeline::Origin;
+        let Some(r) = &self.rehydrate else { return };
+        let Some(sh) = &r.shown else {
+            let msg = r.error.clone().unwrap_or_else(|| "folding…".into());
+            let style = if r.error.is_some() {
+                self.theme.error
+            } else {
+                self.theme.loading
+            };
+            let block = self.block(format!(" Time travel · {} ", r.stream));
+            f.render_widget(Paragraph::new(msg).style(style).block(block), area);
+            return;
+        };
+        let step = &sh.step;
+        let at = step
+            .version
+            .map_or("before the first event".to_string(), |v| format!("v{v}"));
+        let title = format!(
+            " Time travel · {} · {at} of v{}..v{} · {} ",
+            r.stream, sh.first_version, sh.last_version, sh.fold_name
+        );
+        let outer = self.block(title);
+        let inner_area = outer.inner(area);
+        f.render_widget(outer, area);
+        let [bar, body] =
+            Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner_area);
+        // The timeline: where this version sits in the stream.
+        let w = bar.width.saturating_sub(2).max(1) as i64;
+        let span = (sh.last_version - sh.first_version).max(1);
+        let pos = step.version.map_or(0, |v| {
+            ((v - sh.first_version) * (w - 1) / span).clamp(0, w - 1)
+        });
+        let track: String = (0..w).map(|i| if i == pos { '●' } else { '─' }).collect();
+        let origin = match &step.origin {
+            Origin::Initial => "from the initial state".to_string(),
+            Origin::Checkpoint { version } => format!("from the checkpoint at v{version}"),
+            Origin::Current { version } => format!("from v{version}"),
+        };
+        let info = format!(
+            " {origin}, {} event(s) folded · ←/→ step · Home/End · g version/time · r reload reducers",
+            step.folded
+        );
+        f.render_widget(
+            Paragraph::new(vec![
+                Line::styled(format!(" {track}"), self.theme.accent),
+                Line::styled(info, self.theme.muted),
+            ]),
+            bar,
+        );
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(body);
+        let h = left.height.saturating_sub(2) as usize;
+        let end = (r.scroll + h).min(r.lines.len());
+        let state_title = if step.error.is_some() {
+            " State before the failing event "
+        } else {
+            " State "
+        };
+        f.render_widget(
+            Paragraph::new(r.lines[r.scroll.min(end)..end].to_vec())
+                .block(self.block(state_title.into())),
+            left,
+        );
+        let mut lines: Vec<Line> = Vec::new();
+        if let Some(e) = &step.event {
+            lines.push(Line::from(vec![
+                Span::styled(e.event_type.clone(), self.theme.accent),
+                Span::raw(format!("  v{}", e.stream_version)),
+            ]));
+            lines.push(Line::styled(
+                format!(
+                    "{} · position {}",
+                    e.recorded_at.as_ref().map_or("?".into(), format_time),
+                    e.global_position.map_or("-".into(), |p| p.to_string())
+                ),
+                self.theme.muted,
+            ));
+            lines.push(Line::raw(clip(&e.data.to_string(), 2000)));
+            lines.push(Line::raw(""));
+        }
+        if let Some(err) = &step.error {
+            lines.push(Line::styled(
+                "The reducer failed on this event:",
+                self.theme.error,
+            ));
+            lines.push(Line::styled(err.message.clone(), self.theme.error));
+            if let Some(src) = &err.filter {
+                lines.push(Line::raw(format!("filter: {src}")));
+            }
+        } else if step.changes.is_empty() {
+            let what = if step.event.is_some() {
+                "no change"
+            } else {
+                "the initial state"
+            };
+            lines.push(Line::styled(what, self.theme.muted));
+        } else {
+            lines.push(Line::styled("Changes", self.theme.header));
+            for c in &step.changes {
+                let (sign, text, style) = match c {
+                    Change::Added { path, new } => (
+                        "+",
+                        format!("{path} = {}", clip(&new.to_string(), 200)),
+                        self.theme.json_string,
+                    ),
+                    Change::Removed { path, old } => (
+                        "-",
+                        format!("{path} (was {})", clip(&old.to_string(), 200)),
+                        self.theme.error,
+                    ),
+                    Change::Changed { path, old, new, .. } => (
+                        "~",
+                        format!(
+                            "{path}: {} → {}",
+                            clip(&old.to_string(), 100),
+                            clip(&new.to_string(), 100)
+                        ),
+                        self.theme.warning,
+                    ),
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{sign} "), style),
+                    Span::raw(text),
+                ]));
+            }
+        }
+        if let Some(e) = &r.error {
+            lines.push(Line::styled(format!("error: {e}"), self.theme.error));
+        }
+        f.render_widget(
+            Paragraph::new(lines)
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .block(self.block(" Event and changes ".into())),
+            right,
+        );
+    }
+
     fn draw_input(&self, f: &mut Frame, area: Rect, input: &Input) {
         let (title, hint) = match input.kind {
             InputKind::Filter => (
@@ -1449,6 +1747,16 @@ impl App {
             ViewKind::Streams => {
                 if let Some(s) = self.streams.selected_row() {
                     left.push_str(&format!("· {} ", s.stream_id));
+                }
+            }
+            ViewKind::Rehydrate => {
+                if let Some(r) = &self.rehydrate {
+                    let v = r.shown.as_ref().and_then(|s| s.step.version);
+                    left.push_str(&format!(
+                        "· time travel {} {} ",
+                        r.stream,
+                        v.map_or("(start)".to_string(), |v| format!("v{v}"))
+                    ));
                 }
             }
             ViewKind::Detail => {}
@@ -1505,12 +1813,19 @@ impl App {
             "  ... | select(.data.amount > 1000)      (a jq predicate on the event)",
         ));
         lines.push(Line::raw(
-            "Mouse: wheel scrolls, click selects. Any key closes this help.",
+            "Mouse: wheel scrolls, click selects. ↑/↓ scroll this help; any other key closes it.",
         ));
+        let inner_h = r.height.saturating_sub(2) as usize;
+        let scroll = self.help_scroll.min(lines.len().saturating_sub(inner_h));
+        let more = if lines.len() > inner_h + scroll {
+            " · ↓ more "
+        } else {
+            " "
+        };
         f.render_widget(Clear, r);
         f.render_widget(
-            Paragraph::new(lines)
-                .block(self.block(format!(" Keys · {:?} view ", self.view())))
+            Paragraph::new(lines[scroll..].to_vec())
+                .block(self.block(format!(" Keys · {:?} view{more}", self.view())))
                 .style(self.theme.base),
             r,
         );
@@ -1527,6 +1842,8 @@ const STREAM_BIT: u64 = 1 << 62;
 
 fn relevant(c: Command, v: ViewKind) -> bool {
     match c {
+        Command::StepBack | Command::StepForward => v == ViewKind::Rehydrate,
+        Command::TimeTravel => v != ViewKind::Rehydrate,
         Command::Follow => matches!(v, ViewKind::Log | ViewKind::Stream),
         Command::Sort => v == ViewKind::Streams,
         Command::Jump => v != ViewKind::Detail,

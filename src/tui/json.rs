@@ -85,7 +85,7 @@ pub fn event_lines(e: &Event, t: &Theme) -> JsonLines {
 fn value_lines(v: &Value, t: &Theme, out: &mut JsonLines, links: bool) {
     let start = out.lines.len();
     let mut cur: Vec<Span<'static>> = Vec::new();
-    write(v, 0, t, out, &mut cur, links, None);
+    write(v, 0, t, out, &mut cur, links, None, &mut Hl::none());
     if !cur.is_empty() {
         out.lines.push(Line::from(cur));
     }
@@ -94,6 +94,13 @@ fn value_lines(v: &Value, t: &Theme, out: &mut JsonLines, links: bool) {
             format!("… cut at {MAX_LINES} lines (y copies the whole event)"),
             t.muted,
         ));
+    }
+}
+
+/// Style the lines from `first` on (a changed member and its subtree) as selected.
+fn mark(out: &mut JsonLines, first: usize, t: &Theme) {
+    for l in &mut out.lines[first..] {
+        *l = std::mem::take(l).style(t.selected);
     }
 }
 
@@ -118,6 +125,65 @@ fn string_span(s: &str, style: Style) -> Span<'static> {
     Span::styled(shown, style)
 }
 
+/// Paths to highlight while writing, and the path being written.
+struct Hl<'a> {
+    paths: Option<&'a std::collections::HashSet<String>>,
+    at: String,
+}
+
+impl Hl<'_> {
+    fn none() -> Hl<'static> {
+        Hl {
+            paths: None,
+            at: String::new(),
+        }
+    }
+    fn hit(&self) -> bool {
+        self.paths
+            .is_some_and(|p| p.contains(if self.at.is_empty() { "." } else { &self.at }))
+    }
+}
+
+/// The path of member `k` under `base`, written as the diff writes paths.
+fn key_path(base: &str, k: &str) -> String {
+    let plain = k
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        format!("{base}.{k}")
+    } else {
+        format!("{base}.{}", serde_json::to_string(k).unwrap_or_default())
+    }
+}
+
+/// A JSON value as lines, with the lines of `highlight`ed paths (as the diff writes them)
+/// in the selection style.
+pub fn highlighted_lines(
+    v: &Value,
+    t: &Theme,
+    highlight: &std::collections::HashSet<String>,
+) -> Vec<Line<'static>> {
+    let mut out = JsonLines {
+        lines: Vec::new(),
+        links: Vec::new(),
+    };
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut hl = Hl {
+        paths: Some(highlight),
+        at: String::new(),
+    };
+    write(v, 0, t, &mut out, &mut cur, false, None, &mut hl);
+    if !cur.is_empty() {
+        out.lines.push(Line::from(cur));
+    }
+    if hl.hit() {
+        out.lines = out.lines.into_iter().map(|l| l.style(t.selected)).collect();
+    }
+    out.lines
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write(
     v: &Value,
@@ -127,6 +193,7 @@ fn write(
     cur: &mut Vec<Span<'static>>,
     links: bool,
     key: Option<&str>,
+    hl: &mut Hl,
 ) {
     if out.lines.len() > MAX_LINES {
         return;
@@ -156,11 +223,18 @@ fn write(
             push_line(out, cur);
             for (i, item) in a.iter().enumerate() {
                 cur.push(Span::raw(pad.clone()));
-                write(item, indent + 1, t, out, cur, links, None);
+                let child = format!("{}[{i}]", hl.at);
+                let saved = std::mem::replace(&mut hl.at, child);
+                let first = out.lines.len();
+                write(item, indent + 1, t, out, cur, links, None, hl);
                 if i + 1 < a.len() {
                     cur.push(Span::styled(",", t.json_punct));
                 }
                 push_line(out, cur);
+                if hl.hit() {
+                    mark(out, first, t);
+                }
+                hl.at = saved;
                 if out.lines.len() > MAX_LINES {
                     return;
                 }
@@ -178,11 +252,18 @@ fn write(
                     t.json_key,
                 ));
                 cur.push(Span::styled(": ", t.json_punct));
-                write(item, indent + 1, t, out, cur, links, Some(k));
+                let child = key_path(&hl.at, k);
+                let saved = std::mem::replace(&mut hl.at, child);
+                let first = out.lines.len();
+                write(item, indent + 1, t, out, cur, links, Some(k), hl);
                 if i + 1 < o.len() {
                     cur.push(Span::styled(",", t.json_punct));
                 }
                 push_line(out, cur);
+                if hl.hit() {
+                    mark(out, first, t);
+                }
+                hl.at = saved;
                 if out.lines.len() > MAX_LINES {
                     return;
                 }
@@ -243,6 +324,26 @@ mod tests {
         // Data values are not links even under a link-like key.
         let e = event(json!({"correlation_id": "zzz"}), Value::Null);
         assert!(event_lines(&e, &Theme::default_dark()).links.is_empty());
+    }
+
+    #[test]
+    fn changed_paths_are_highlighted() {
+        let t = Theme::default_dark();
+        let v = json!({"balance": 10, "owner": {"name": "x"}, "tags": ["a", "b"], "odd key": 1});
+        let hl: std::collections::HashSet<String> = [".balance", ".tags[1]", ".\"odd key\""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let lines = highlighted_lines(&v, &t, &hl);
+        let marked: Vec<String> = lines
+            .iter()
+            .filter(|l| l.style == t.selected)
+            .map(text)
+            .collect();
+        assert_eq!(marked.len(), 3, "{marked:?}");
+        assert!(marked[0].contains("\"balance\": 10"));
+        assert!(marked[1].contains("\"odd key\": 1"));
+        assert!(marked[2].contains("\"b\""));
     }
 
     #[test]

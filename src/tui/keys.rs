@@ -29,6 +29,9 @@ pub enum Command {
     Export,
     Refresh,
     Sort,
+    TimeTravel,
+    StepBack,
+    StepForward,
 }
 
 pub const COMMANDS: &[(&str, Command, &str)] = &[
@@ -59,7 +62,7 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
     (
         "follow",
         Command::Follow,
-        "follow new events (live tail) on/off",
+        "follow new events of the log or this stream (live tail)",
     ),
     (
         "copy",
@@ -76,6 +79,21 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         "sort",
         Command::Sort,
         "stream list order: by id / by recent activity",
+    ),
+    (
+        "time_travel",
+        Command::TimeTravel,
+        "time travel: rebuild the selected stream's state at this event",
+    ),
+    (
+        "step_back",
+        Command::StepBack,
+        "time travel: one event back",
+    ),
+    (
+        "step_forward",
+        Command::StepForward,
+        "time travel: one event forward",
     ),
 ];
 

@@ -6,6 +6,7 @@ pub mod app;
 pub mod export;
 pub mod json;
 pub mod keys;
+pub mod rehydrate;
 pub mod theme;
 pub mod window;
 
@@ -29,12 +30,14 @@ use app::{App, Msg};
 use keys::KeyMap;
 use theme::Theme;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TuiOptions {
     /// A built-in theme name or a theme file.
     pub theme: Option<String>,
     /// Key overrides from the config file.
     pub keys: BTreeMap<String, Vec<String>>,
+    /// The reducers for time travel.
+    pub reducers: rehydrate::ReducerSource,
 }
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -114,12 +117,17 @@ pub async fn run(store: Store, opts: TuiOptions) -> Result<(), String> {
         ));
     }
     let guard = TerminalGuard::enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
-    let result = run_loop(store, theme, keys).await;
+    let result = run_loop(store, theme, keys, opts.reducers).await;
     drop(guard);
     result
 }
 
-async fn run_loop(store: Store, theme: Theme, keys: KeyMap) -> Result<(), String> {
+async fn run_loop(
+    store: Store,
+    theme: Theme,
+    keys: KeyMap,
+    reducers: rehydrate::ReducerSource,
+) -> Result<(), String> {
     let mut terminal = Terminal::new(CrosstermBackend::new(stdout())).map_err(|e| e.to_string())?;
     terminal.clear().map_err(|e| e.to_string())?;
     let size = terminal.size().map_err(|e| e.to_string())?;
@@ -149,6 +157,7 @@ async fn run_loop(store: Store, theme: Theme, keys: KeyMap) -> Result<(), String
         theme,
         Size::new(size.width, size.height),
     );
+    app.reducers = reducers;
     app.start();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -1,0 +1,766 @@
+//! Reducers: how a stream's events fold into state.
+//!
+//! Without a reducer file, the default fold merges each event's data into the state (JSON
+//! merge-patch). A reducer file (TOML) defines, per stream category or stream pattern, an
+//! initial state and, per event type, a jq program (jaq) mapping the current state to the next,
+//! with the event bound as `$event` (type, data, metadata, version, position, time, stream).
+//!
+//! ```toml
+//! [[reducer]]
+//! match = ["account"]            # categories, or stream patterns with `*` ("account-*", "*")
+//! initial = { balance = 0, status = "new" }
+//! unknown = "error"              # event types with no entry and no "*": skip | merge | error
+//! ignore = [".updatedAt"]        # snapshot audit: paths not compared
+//! tolerance = 0.001              # snapshot audit: numbers equal within this
+//! [reducer.on]
+//! AccountOpened = '.owner = $event.data.owner | .status = "open"'
+//! Deposited = '.balance += $event.data.amount'
+//! "*" = '.'                      # any other type
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{Ctx, Vars, data};
+use jaq_json::{Num, Val};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::diff::{DiffOptions, merge_patch};
+use crate::store::Event;
+use crate::store::model::{category, format_time};
+
+type Data = data::JustLut<Val>;
+
+/// What to do with an event type the reducer does not name (and no `*` entry covers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unknown {
+    Skip,
+    Merge,
+    Error,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(rename = "reducer", default)]
+    reducers: Vec<RawReducer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReducer {
+    name: Option<String>,
+    #[serde(rename = "match")]
+    patterns: Patterns,
+    #[serde(default)]
+    initial: Option<toml::Value>,
+    unknown: Unknown,
+    #[serde(default)]
+    on: BTreeMap<String, String>,
+    #[serde(default)]
+    ignore: Vec<String>,
+    #[serde(default)]
+    tolerance: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Patterns {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A jq program mapping (state, $event) to the next state.
+#[derive(Clone)]
+pub struct Program {
+    pub source: String,
+    filter: Arc<jaq_core::Filter<Data>>,
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Program>();
+};
+
+impl fmt::Debug for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Program").field(&self.source).finish()
+    }
+}
+
+impl Program {
+    pub fn compile(src: &str) -> Result<Program, String> {
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs::<Data>()
+            .chain(jaq_std::funs::<Data>())
+            .chain(jaq_json::funs::<Data>());
+        let arena = Arena::default();
+        let modules = Loader::new(defs)
+            .load(
+                &arena,
+                File {
+                    code: src,
+                    path: (),
+                },
+            )
+            .map_err(|errs| {
+                format!(
+                    "jq: cannot parse {src:?} ({} error{})",
+                    errs.len(),
+                    if errs.len() == 1 { "" } else { "s" }
+                )
+            })?;
+        let filter = jaq_core::Compiler::default()
+            .with_funs(funs)
+            .with_global_vars(["$event"])
+            .compile(modules)
+            .map_err(|errs| {
+                let names: Vec<String> = errs
+                    .into_iter()
+                    .flat_map(|(_, e)| e.into_iter().map(|(name, _)| name.to_string()))
+                    .collect();
+                format!("jq: {src:?}: undefined {}", names.join(", "))
+            })?;
+        Ok(Program {
+            source: src.to_string(),
+            filter: Arc::new(filter),
+        })
+    }
+
+    /// Run on `state` with `$event`; exactly one output is the next state.
+    pub fn run(&self, state: Val, event: Val) -> Result<Val, String> {
+        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([event]));
+        let mut outs = self.filter.id.run((ctx, state));
+        let first = match outs.next() {
+            None => return Err("the reducer produced no state (empty output)".into()),
+            Some(r) => r.map_err(exn_text)?,
+        };
+        if let Some(second) = outs.next() {
+            let _ = second;
+            return Err("the reducer produced more than one state".into());
+        }
+        Ok(first)
+    }
+}
+
+fn exn_text(exn: jaq_core::Exn<Val>) -> String {
+    match exn.get_err() {
+        Ok(e) => match e.into_val() {
+            Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(&s).into_owned(),
+            v => v.to_string(),
+        },
+        Err(exn) => match exn.get_halt() {
+            Ok(code) => format!("halt({code}) is not supported in a reducer"),
+            Err(_) => "internal jq error".into(),
+        },
+    }
+}
+
+/// One reducer: the streams it applies to, its initial state and its handlers.
+#[derive(Debug, Clone)]
+pub struct Reducer {
+    pub name: String,
+    patterns: Vec<String>,
+    pub initial: Value,
+    pub on: BTreeMap<String, Program>,
+    pub fallback: Option<Program>,
+    pub unknown: Unknown,
+    pub diff: DiffOptions,
+}
+
+impl Reducer {
+    fn applies_to(&self, stream: &str) -> bool {
+        self.patterns.iter().any(|p| pattern_matches(p, stream))
+    }
+
+    /// The event types this reducer names (for the audit's "unknown types" report).
+    pub fn knows(&self, event_type: &str) -> bool {
+        self.on.contains_key(event_type)
+            || self.fallback.is_some()
+            || self.unknown != Unknown::Error
+    }
+}
+
+/// A category (`account`: the stream's category is exactly it) or a glob with `*`.
+pub fn pattern_matches(pattern: &str, stream: &str) -> bool {
+    if !pattern.contains('*') {
+        return category(stream) == pattern || stream == pattern;
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut rest = stream;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    rest.is_empty()
+}
+
+/// A reducer file: the first reducer whose `match` fits a stream applies to it.
+#[derive(Debug, Clone, Default)]
+pub struct Reducers {
+    pub reducers: Vec<Reducer>,
+    /// Where it came from (for messages).
+    pub origin: String,
+}
+
+fn toml_to_json(v: toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::from(i),
+        toml::Value::Float(f) => Value::from(f),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => {
+            Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        }
+    }
+}
+
+impl Reducers {
+    pub fn parse(text: &str, origin: &str) -> Result<Reducers, String> {
+        let raw: RawFile =
+            toml::from_str(text).map_err(|e| format!("{origin}: {}", e.message()))?;
+        let mut reducers = Vec::new();
+        for (i, r) in raw.reducers.into_iter().enumerate() {
+            let patterns = match r.patterns {
+                Patterns::One(p) => vec![p],
+                Patterns::Many(v) => v,
+            };
+            let name = r.name.unwrap_or_else(|| patterns.join(","));
+            let mut on = BTreeMap::new();
+            let mut fallback = None;
+            for (ty, src) in r.on {
+                let p = Program::compile(&src)
+                    .map_err(|e| format!("{origin}: reducer {name}, {ty}: {e}"))?;
+                if ty == "*" {
+                    fallback = Some(p);
+                } else {
+                    on.insert(ty, p);
+                }
+            }
+            for path in &r.ignore {
+                super::diff::parse_path(path)
+                    .map_err(|e| format!("{origin}: reducer {name}, ignore {path:?}: {e}"))?;
+            }
+            if r.tolerance < 0.0 || !r.tolerance.is_finite() {
+                return Err(format!(
+                    "{origin}: reducer {name}: tolerance must be a number >= 0"
+                ));
+            }
+            let _ = i;
+            reducers.push(Reducer {
+                name,
+                patterns,
+                initial: r
+                    .initial
+                    .map(toml_to_json)
+                    .unwrap_or_else(|| Value::Object(Map::new())),
+                on,
+                fallback,
+                unknown: r.unknown,
+                diff: DiffOptions {
+                    ignore: r.ignore,
+                    tolerance: r.tolerance,
+                },
+            });
+        }
+        Ok(Reducers {
+            reducers,
+            origin: origin.to_string(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Reducers, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read reducers {}: {e}", path.display()))?;
+        Reducers::parse(&text, &path.display().to_string())
+    }
+
+    /// The reducers of the demo store's domain (shipped in fixtures/reducers/demo.toml).
+    pub fn demo() -> Reducers {
+        Reducers::parse(
+            include_str!("../../fixtures/reducers/demo.toml"),
+            "demo reducers",
+        )
+        .expect("the demo reducers parse (tested)")
+    }
+
+    pub fn for_stream(&self, stream: &str) -> Option<&Reducer> {
+        self.reducers.iter().find(|r| r.applies_to(stream))
+    }
+
+    /// The fold for a stream: its reducer, or the default merge fold.
+    pub fn fold_for(&self, stream: &str) -> Fold {
+        match self.for_stream(stream) {
+            Some(r) => Fold::Reducer(Arc::new(r.clone())),
+            None => Fold::Merge,
+        }
+    }
+}
+
+/// How one stream folds.
+#[derive(Debug, Clone)]
+pub enum Fold {
+    /// The default: each event's data merged into the state (JSON merge-patch).
+    Merge,
+    Reducer(Arc<Reducer>),
+}
+
+/// A reducer that failed on an event: the fold stops there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldError {
+    pub stream_version: i64,
+    pub event_type: String,
+    /// The jq program that failed (none for an unknown type under `unknown = "error"`).
+    pub filter: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for FoldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.filter {
+            Some(src) => write!(
+                f,
+                "the reducer failed on {} (version {}): {} — filter: {src}",
+                self.event_type, self.stream_version, self.message
+            ),
+            None => write!(
+                f,
+                "{} (version {}): {}",
+                self.event_type, self.stream_version, self.message
+            ),
+        }
+    }
+}
+
+/// Fold state while folding: serde values for the merge fold, jaq values for jq reducers (no
+/// conversion per event).
+#[derive(Clone, Debug)]
+pub enum State {
+    Json(Value),
+    Jq(Val),
+}
+
+impl State {
+    pub fn to_json(&self) -> Value {
+        match self {
+            State::Json(v) => v.clone(),
+            State::Jq(v) => val_to_json(v),
+        }
+    }
+}
+
+impl Fold {
+    pub fn name(&self) -> String {
+        match self {
+            Fold::Merge => "default merge fold".into(),
+            Fold::Reducer(r) => format!("reducer {}", r.name),
+        }
+    }
+
+    pub fn initial(&self) -> Value {
+        match self {
+            Fold::Merge => Value::Object(Map::new()),
+            Fold::Reducer(r) => r.initial.clone(),
+        }
+    }
+
+    pub fn diff_options(&self) -> DiffOptions {
+        match self {
+            Fold::Merge => DiffOptions::default(),
+            Fold::Reducer(r) => r.diff.clone(),
+        }
+    }
+
+    /// Start folding from a state (the initial state, a checkpoint or a snapshot).
+    pub fn start(&self, state: &Value) -> State {
+        match self {
+            Fold::Merge => State::Json(state.clone()),
+            Fold::Reducer(_) => State::Jq(json_to_val(state)),
+        }
+    }
+
+    /// Apply one event.
+    pub fn apply(&self, state: State, e: &Event) -> Result<State, FoldError> {
+        let err = |filter: Option<&Program>, message: String| FoldError {
+            stream_version: e.stream_version,
+            event_type: e.event_type.clone(),
+            filter: filter.map(|p| p.source.clone()),
+            message,
+        };
+        match (self, state) {
+            (Fold::Merge, State::Json(mut v)) => {
+                merge_patch(&mut v, &e.data);
+                Ok(State::Json(v))
+            }
+            (Fold::Reducer(r), state) => {
+                let val = match state {
+                    State::Jq(v) => v,
+                    State::Json(j) => json_to_val(&j),
+                };
+                let program = r.on.get(&e.event_type).or(r.fallback.as_ref());
+                match program {
+                    Some(p) => p
+                        .run(val, event_val(e))
+                        .map(State::Jq)
+                        .map_err(|m| err(Some(p), m)),
+                    None => match r.unknown {
+                        Unknown::Skip => Ok(State::Jq(val)),
+                        Unknown::Merge => {
+                            let mut j = val_to_json(&val);
+                            merge_patch(&mut j, &e.data);
+                            Ok(State::Jq(json_to_val(&j)))
+                        }
+                        Unknown::Error => Err(err(
+                            None,
+                            format!(
+                                "no reducer handles event type {:?} (unknown = \"error\")",
+                                e.event_type
+                            ),
+                        )),
+                    },
+                }
+            }
+            (Fold::Merge, State::Jq(v)) => {
+                let mut j = val_to_json(&v);
+                merge_patch(&mut j, &e.data);
+                Ok(State::Json(j))
+            }
+        }
+    }
+}
+
+// ---- values ------------------------------------------------------------------------------
+
+fn key(k: &str) -> Val {
+    Val::from(k.to_string())
+}
+
+fn int(i: i64) -> Val {
+    Val::Num(Num::from_integral(i))
+}
+
+/// `$event`: type, data, metadata, version, position, time, stream (and id).
+pub fn event_val(e: &Event) -> Val {
+    let mut m = jaq_json::Map::default();
+    m.insert(key("type"), Val::from(e.event_type.clone()));
+    m.insert(key("data"), json_to_val(&e.data));
+    m.insert(key("metadata"), json_to_val(&e.metadata));
+    m.insert(key("version"), int(e.stream_version));
+    m.insert(key("position"), e.global_position.map_or(Val::Null, int));
+    m.insert(
+        key("time"),
+        e.recorded_at
+            .as_ref()
+            .map_or(Val::Null, |t| Val::from(format_time(t))),
+    );
+    m.insert(key("stream"), Val::from(e.stream_id.clone()));
+    m.insert(key("id"), Val::from(e.event_id.clone()));
+    Val::obj(m)
+}
+
+pub fn json_to_val(v: &Value) -> Val {
+    match v {
+        Value::Null => Val::Null,
+        Value::Bool(b) => Val::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => int(i),
+            (None, Some(u)) => Val::Num(Num::from_integral(u)),
+            _ => n.as_f64().map_or(Val::Null, Val::from),
+        },
+        Value::String(s) => Val::from(s.clone()),
+        Value::Array(a) => a.iter().map(json_to_val).collect(),
+        Value::Object(o) => Val::obj(o.iter().map(|(k, v)| (key(k), json_to_val(v))).collect()),
+    }
+}
+
+pub fn val_to_json(v: &Val) -> Value {
+    match v {
+        Val::Null => Value::Null,
+        Val::Bool(b) => Value::Bool(*b),
+        Val::Num(n) => match n {
+            Num::Int(i) => Value::from(*i as i64),
+            Num::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            other => serde_json::from_str(&other.to_string()).unwrap_or(Value::Null),
+        },
+        Val::TStr(s) | Val::BStr(s) => Value::String(String::from_utf8_lossy(s).into_owned()),
+        Val::Arr(a) => Value::Array(a.iter().map(val_to_json).collect()),
+        Val::Obj(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| {
+                    let k = match k {
+                        Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(s).into_owned(),
+                        other => other.to_string(),
+                    };
+                    (k, val_to_json(v))
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub fn ev(stream: &str, version: i64, ty: &str, data: Value) -> Event {
+        Event {
+            global_position: Some(version),
+            stream_id: stream.into(),
+            stream_version: version,
+            event_id: format!("e-{version}"),
+            event_type: ty.into(),
+            data,
+            metadata: json!({"user": "t"}),
+            recorded_at: Some(format!("2024-01-{:02}T00:00:00Z", version).parse().unwrap()),
+            problems: vec![],
+        }
+    }
+
+    fn fold_all(f: &Fold, events: &[Event]) -> Result<Value, FoldError> {
+        let mut s = f.start(&f.initial());
+        for e in events {
+            s = f.apply(s, e)?;
+        }
+        Ok(s.to_json())
+    }
+
+    #[test]
+    fn the_seed_bank_account_folds_to_1500() {
+        let r =
+            Reducers::parse(include_str!("../../fixtures/reducers/seeds.toml"), "seeds").unwrap();
+        let s = "conta-1";
+        let events = [
+            ev(
+                s,
+                1,
+                "ContaCriada",
+                json!({"titularId": "123", "saldoInicial": 1000.00}),
+            ),
+            ev(
+                s,
+                2,
+                "DepositoRealizado",
+                json!({"valor": 500.00, "origem": "TED"}),
+            ),
+            ev(
+                s,
+                3,
+                "SaqueRealizado",
+                json!({"valor": 200.00, "local": "ATM"}),
+            ),
+            ev(
+                s,
+                4,
+                "DepositoRealizado",
+                json!({"valor": 200.00, "origem": "PIX"}),
+            ),
+        ];
+        let state = fold_all(&r.fold_for(s), &events).unwrap();
+        assert_eq!(state["saldo"].as_f64(), Some(1500.0), "{state}");
+        assert_eq!(state["titularId"], "123");
+        let p = "pagamento-9";
+        let events = [
+            ev(p, 1, "PagamentoCriado", json!({"valor": 100})),
+            ev(p, 2, "PagamentoConfirmado", json!({})),
+            ev(p, 3, "PagamentoEstornado", json!({})),
+        ];
+        let state = fold_all(&r.fold_for(p), &events).unwrap();
+        assert_eq!(state["status"], "estornado", "{state}");
+        assert_eq!(state["valor"], 100);
+    }
+
+    #[test]
+    fn the_demo_reducers_fold_accounts_like_the_demo_generator() {
+        let r = Reducers::demo();
+        let s = "account-0001";
+        let events = [
+            ev(
+                s,
+                1,
+                "AccountOpened",
+                json!({"owner": "Ana", "currency": "BRL"}),
+            ),
+            ev(s, 2, "Deposited", json!({"amount": 100})),
+            ev(s, 3, "Withdrawn", json!({"amount": 30})),
+            ev(s, 4, "AccountClosed", json!({"reason": "x"})),
+        ];
+        let state = fold_all(&r.fold_for(s), &events).unwrap();
+        assert_eq!(state, crate::demo::account_state("Ana", 70, false));
+    }
+
+    #[test]
+    fn default_fold_merges_data() {
+        let f = Reducers::default().fold_for("anything-1");
+        let events = [
+            ev("x-1", 1, "A", json!({"a": 1, "b": {"c": 2}})),
+            ev("x-1", 2, "B", json!({"b": {"c": null, "d": 3}, "e": [1]})),
+        ];
+        assert_eq!(
+            fold_all(&f, &events).unwrap(),
+            json!({"a": 1, "b": {"d": 3}, "e": [1]})
+        );
+    }
+
+    fn one(text: &str) -> Fold {
+        Reducers::parse(text, "t").unwrap().fold_for("acc-1")
+    }
+
+    #[test]
+    fn unknown_types_skip_merge_or_stop_the_fold() {
+        let base = "[[reducer]]\nmatch = \"acc\"\ninitial = { n = 0 }\nunknown = \"UNK\"\n[reducer.on]\nInc = '.n += 1'\n";
+        let events = [
+            ev("acc-1", 1, "Inc", json!({})),
+            ev("acc-1", 2, "Other", json!({"x": 1})),
+            ev("acc-1", 3, "Inc", json!({})),
+        ];
+        assert_eq!(
+            fold_all(&one(&base.replace("UNK", "skip")), &events).unwrap(),
+            json!({"n": 2})
+        );
+        assert_eq!(
+            fold_all(&one(&base.replace("UNK", "merge")), &events).unwrap(),
+            json!({"n": 2, "x": 1})
+        );
+        let e = fold_all(&one(&base.replace("UNK", "error")), &events).unwrap_err();
+        assert_eq!(
+            (e.stream_version, e.event_type.as_str(), e.filter.as_deref()),
+            (2, "Other", None)
+        );
+        // "*" covers what is not named.
+        let star = format!(
+            "{}\"*\" = '.other = $event.type'\n",
+            base.replace("UNK", "error")
+        );
+        assert_eq!(
+            fold_all(&one(&star), &events).unwrap(),
+            json!({"n": 2, "other": "Other"})
+        );
+    }
+
+    #[test]
+    fn a_failing_filter_stops_at_its_event_with_the_filter_and_the_error() {
+        let f = one(
+            "[[reducer]]\nmatch = \"acc\"\nunknown = \"error\"\n[reducer.on]\nA = '.x = 1'\nB = '.x += $event.data.s'\n",
+        );
+        let events = [
+            ev("acc-1", 1, "A", json!({})),
+            ev("acc-1", 2, "B", json!({"s": "text"})),
+        ];
+        let mut s = f.start(&f.initial());
+        s = f.apply(s, &events[0]).unwrap();
+        let before = s.to_json();
+        let e = f.apply(s, &events[1]).unwrap_err();
+        assert_eq!(e.stream_version, 2);
+        assert_eq!(e.filter.as_deref(), Some(".x += $event.data.s"));
+        assert!(
+            e.message.contains("cannot") || e.message.contains("add"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            before,
+            json!({"x": 1}),
+            "the state before the failure stays available"
+        );
+        // Empty and multiple outputs are errors too.
+        let f = one(
+            "[[reducer]]\nmatch = \"acc\"\nunknown = \"error\"\n[reducer.on]\nA = 'empty'\nB = '., .'\n",
+        );
+        assert!(
+            f.apply(f.start(&json!({})), &events[0])
+                .unwrap_err()
+                .message
+                .contains("no state")
+        );
+        assert!(
+            f.apply(f.start(&json!({})), &events[1])
+                .unwrap_err()
+                .message
+                .contains("more than one")
+        );
+    }
+
+    #[test]
+    fn event_fields_are_bound() {
+        let f = one(
+            "[[reducer]]\nmatch = \"acc-*\"\nunknown = \"error\"\n[reducer.on]\nA = '{t: $event.type, v: $event.version, p: $event.position, at: $event.time, s: $event.stream, u: $event.metadata.user}'\n",
+        );
+        let out = f
+            .apply(f.start(&json!({})), &ev("acc-1", 7, "A", json!({})))
+            .unwrap()
+            .to_json();
+        assert_eq!(
+            out,
+            json!({"t": "A", "v": 7, "p": 7, "at": "2024-01-07T00:00:00Z", "s": "acc-1", "u": "t"})
+        );
+    }
+
+    #[test]
+    fn bad_reducer_files_are_refused_with_a_reason() {
+        for (text, want) in [
+            ("[[reducer]]\nmatch = \"a\"\n", "unknown"),
+            (
+                "[[reducer]]\nmatch = \"a\"\nunknown = \"maybe\"\n",
+                "unknown",
+            ),
+            (
+                "[[reducer]]\nmatch = \"a\"\nunknown = \"skip\"\n[reducer.on]\nA = '.x +'\n",
+                "A",
+            ),
+            (
+                "[[reducer]]\nmatch = \"a\"\nunknown = \"skip\"\n[reducer.on]\nA = '$nope'\n",
+                "A",
+            ),
+            (
+                "[[reducer]]\nmatch = \"a\"\nunknown = \"skip\"\nignore = [\"nodot\"]\n",
+                "ignore",
+            ),
+            (
+                "[[reducer]]\nmatch = \"a\"\nunknown = \"skip\"\ncolour = 1\n",
+                "colour",
+            ),
+        ] {
+            let e = Reducers::parse(text, "f.toml").unwrap_err();
+            assert!(e.contains(want) && e.starts_with("f.toml"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn patterns_are_categories_or_globs() {
+        assert!(pattern_matches("account", "account-1"));
+        assert!(pattern_matches("account", "account"));
+        assert!(!pattern_matches("account", "accounts-1"));
+        assert!(pattern_matches("account-*", "account-1"));
+        assert!(pattern_matches("*-1", "account-1"));
+        assert!(pattern_matches("a*t-*", "account-9"));
+        assert!(pattern_matches("*", "x"));
+        assert!(!pattern_matches("pay*", "account-1"));
+    }
+
+    #[test]
+    fn values_round_trip_between_serde_and_jaq() {
+        let v = json!({"a": [1, 2.5, "x", null, true], "b": {"c": -3}, "big": 12345678901234i64});
+        assert_eq!(val_to_json(&json_to_val(&v)), v);
+    }
+}

@@ -1,0 +1,284 @@
+//! Stepping through a stream's history: the state at any version, forward and back, without
+//! refolding from the first event. Checkpoints of the state are kept every `every` events (in
+//! memory, bounded: when there are too many, every other one is dropped and the spacing
+//! doubles); a step back refolds at most `every` events from the nearest checkpoint.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::diff::{Change, diff};
+use super::reducer::{Fold, FoldError, State};
+use crate::store::{Direction, Event, Store, StoreError, StreamRead};
+
+/// Where a fold started.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// The reducer's initial state.
+    Initial,
+    /// An in-memory checkpoint at this version.
+    Checkpoint { version: i64 },
+    /// The state already shown, at this version (a step forward).
+    Current { version: i64 },
+}
+
+/// The state at one point of the stream.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The version of the last applied event (None: before the first event).
+    pub version: Option<i64>,
+    /// The event just applied.
+    pub event: Option<Event>,
+    pub state: Value,
+    /// What the event changed.
+    pub changes: Vec<Change>,
+    /// Where the fold to this step started, and how many events it applied.
+    pub origin: Origin,
+    pub folded: usize,
+    /// The reducer failed at this event: `state` is the state before it.
+    pub error: Option<FoldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TimelineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stream {0} has no events")]
+    Empty(String),
+}
+
+pub struct Timeline {
+    store: Store,
+    pub stream: String,
+    pub fold: Fold,
+    /// (version, state after it), ascending; the initial state is not kept here.
+    checkpoints: Vec<(i64, Value)>,
+    pub every: usize,
+    pub max_checkpoints: usize,
+    pub first_version: i64,
+    pub last_version: i64,
+    pub current: Option<Step>,
+}
+
+const PAGE: u32 = 1000;
+
+impl Timeline {
+    /// Open a stream: its first and last versions.
+    pub async fn open(store: Store, stream: &str, fold: Fold) -> Result<Timeline, TimelineError> {
+        let one = |direction| StreamRead {
+            limit: 1,
+            direction,
+            ..Default::default()
+        };
+        let first = store.read_stream(stream, &one(Direction::Forward)).await?;
+        let last = store.read_stream(stream, &one(Direction::Backward)).await?;
+        let (Some(f), Some(l)) = (first.first(), last.first()) else {
+            return Err(TimelineError::Empty(stream.to_string()));
+        };
+        Ok(Timeline {
+            store,
+            stream: stream.to_string(),
+            fold,
+            checkpoints: Vec::new(),
+            every: 64,
+            max_checkpoints: 4096,
+            first_version: f.stream_version,
+            last_version: l.stream_version,
+            current: None,
+        })
+    }
+
+    /// The number of checkpoints held (bounded by `max_checkpoints`).
+    pub fn checkpoints(&self) -> usize {
+        self.checkpoints.len()
+    }
+
+    /// Keep a checkpoint when `version` is at least `every` past the newest one (checkpoints
+    /// only grow at the frontier; a refold in the middle adds none).
+    fn remember(&mut self, version: i64, state: &State) {
+        let newest = self
+            .checkpoints
+            .last()
+            .map_or(self.first_version - 1, |(v, _)| *v);
+        if version - newest >= self.every as i64 {
+            self.checkpoints.push((version, state.to_json()));
+            if self.checkpoints.len() > self.max_checkpoints {
+                // Thin out: keep every other checkpoint, double the spacing.
+                let kept: Vec<(i64, Value)> = self
+                    .checkpoints
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .cloned()
+                    .collect();
+                self.checkpoints = kept;
+                self.every *= 2;
+            }
+        }
+    }
+
+    /// The state after the event at `version` (clamped to the stream), or before the first
+    /// event when `version` is below it.
+    pub async fn goto(&mut self, version: i64) -> Result<Step, TimelineError> {
+        let target = version.min(self.last_version);
+        if target < self.first_version {
+            let step = Step {
+                version: None,
+                event: None,
+                state: self.fold.initial(),
+                changes: vec![],
+                origin: Origin::Initial,
+                folded: 0,
+                error: None,
+            };
+            self.current = Some(step.clone());
+            return Ok(step);
+        }
+        // One step forward from where we are: just the next event.
+        let start = match &self.current {
+            Some(cur)
+                if cur.error.is_none()
+                    && cur.version.is_some_and(|v| v < target)
+                    && self.is_near(cur, target) =>
+            {
+                (
+                    cur.version,
+                    cur.state.clone(),
+                    Origin::Current {
+                        version: cur.version.unwrap_or(0),
+                    },
+                )
+            }
+            _ => match self.checkpoints.iter().rev().find(|(v, _)| *v < target) {
+                Some((v, s)) => (Some(*v), s.clone(), Origin::Checkpoint { version: *v }),
+                None => (None, self.fold.initial(), Origin::Initial),
+            },
+        };
+        let (from, state0, origin) = start;
+        // The fold state is converted back at each page boundary: jaq's values are not Send,
+        // and this future may move between threads at every await.
+        let mut state_json = state0.clone();
+        let mut before = state0;
+        let mut read = StreamRead {
+            limit: PAGE,
+            after_version: from,
+            to_version: Some(target),
+            ..Default::default()
+        };
+        let mut folded = 0;
+        let mut last_event: Option<Event> = None;
+        loop {
+            let page = self.store.read_stream(&self.stream, &read).await?;
+            let n = page.len();
+            let mut failed: Option<Step> = None;
+            {
+                let mut state = self.fold.start(&state_json);
+                for e in page {
+                    if e.stream_version == target {
+                        before = state.to_json();
+                    }
+                    match self.fold.apply(state.clone(), &e) {
+                        Ok(next) => state = next,
+                        Err(err) => {
+                            failed = Some(Step {
+                                version: Some(e.stream_version),
+                                event: Some(e),
+                                state: state.to_json(),
+                                changes: vec![],
+                                origin: origin.clone(),
+                                folded,
+                                error: Some(err),
+                            });
+                            break;
+                        }
+                    }
+                    folded += 1;
+                    self.remember(e.stream_version, &state);
+                    read.after_version = Some(e.stream_version);
+                    last_event = Some(e);
+                }
+                state_json = state.to_json();
+            }
+            if let Some(step) = failed {
+                self.current = Some(step.clone());
+                return Ok(step);
+            }
+            if n < PAGE as usize || read.after_version >= Some(target) {
+                break;
+            }
+        }
+        let after = state_json;
+        let changes = if last_event
+            .as_ref()
+            .is_some_and(|e| e.stream_version == target)
+        {
+            diff(&before, &after)
+        } else {
+            vec![]
+        };
+        let step = Step {
+            version: last_event.as_ref().map(|e| e.stream_version).or(from),
+            event: last_event,
+            state: after,
+            changes,
+            origin,
+            folded,
+            error: None,
+        };
+        self.current = Some(step.clone());
+        Ok(step)
+    }
+
+    fn is_near(&self, cur: &Step, target: i64) -> bool {
+        // Folding on from the current state beats a checkpoint when it is the nearest start.
+        let from_cp = self
+            .checkpoints
+            .iter()
+            .rev()
+            .find(|(v, _)| *v < target)
+            .map(|(v, _)| *v);
+        cur.version.is_some_and(|v| from_cp.is_none_or(|c| v >= c))
+    }
+
+    pub async fn forward(&mut self) -> Result<Step, TimelineError> {
+        let v = self
+            .current
+            .as_ref()
+            .and_then(|s| s.version)
+            .map_or(self.first_version, |v| v + 1);
+        self.goto(v).await
+    }
+
+    pub async fn back(&mut self) -> Result<Step, TimelineError> {
+        let v = self
+            .current
+            .as_ref()
+            .and_then(|s| s.version)
+            .unwrap_or(self.first_version);
+        self.goto(v - 1).await
+    }
+
+    pub async fn start(&mut self) -> Result<Step, TimelineError> {
+        self.goto(self.first_version).await
+    }
+
+    pub async fn end(&mut self) -> Result<Step, TimelineError> {
+        self.goto(self.last_version).await
+    }
+
+    /// The state as of a time: after the last event recorded at or before it.
+    pub async fn as_of(&mut self, t: DateTime<Utc>) -> Result<Step, TimelineError> {
+        let read = StreamRead {
+            limit: 1,
+            direction: Direction::Backward,
+            as_of: Some(t),
+            ..Default::default()
+        };
+        let last = self.store.read_stream(&self.stream, &read).await?;
+        match last.first() {
+            Some(e) => self.goto(e.stream_version).await,
+            None => self.goto(self.first_version - 1).await,
+        }
+    }
+}
