@@ -221,6 +221,10 @@ pub struct RehydrateArgs {
     /// One JSON line per event with the change it made, instead of the final state
     #[arg(long)]
     pub trace: bool,
+    /// Start from the newest stored snapshot at or before the target instead of the first
+    /// event (only when you trust the snapshots: a drifted one carries its drift forward)
+    #[arg(long)]
+    pub trust_snapshots: bool,
 }
 
 #[derive(Debug, Args)]
@@ -498,6 +502,38 @@ async fn rehydrate(
         as_of: a.as_of,
         ..Default::default()
     };
+    if a.trust_snapshots && !a.trace {
+        let target = match (a.at, a.as_of) {
+            (Some(v), _) => Some(v),
+            (None, Some(t)) => {
+                let last = store
+                    .read_stream(
+                        &a.stream,
+                        &StreamRead {
+                            limit: 1,
+                            direction: Direction::Backward,
+                            as_of: Some(t),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                Some(last.first().map_or(i64::MIN, |e| e.stream_version))
+            }
+            (None, None) => None,
+        };
+        let near = store.snapshots(&a.stream, target, true, 1).await?;
+        match near.into_iter().next() {
+            Some(sn) if sn.problems.is_empty() => {
+                eprintln!(
+                    "started from the stored snapshot at version {}",
+                    sn.stream_version
+                );
+                state = fold.start(&sn.state);
+                read.after_version = Some(sn.stream_version);
+            }
+            _ => eprintln!("no usable snapshot: folded from the first event"),
+        }
+    }
     let mut applied = 0usize;
     loop {
         let page = store.read_stream(&a.stream, &read).await?;
@@ -541,7 +577,7 @@ async fn rehydrate(
             break;
         }
     }
-    if applied == 0 && read.after_version.is_none() {
+    if applied == 0 && read.after_version.is_none() && !a.trust_snapshots {
         let exists = store
             .read_stream(
                 &a.stream,

@@ -254,3 +254,66 @@ async fn demo_snapshots_match_the_demo_reducers_except_the_recorded_drifts() {
     drifted.sort();
     assert_eq!(drifted, recorded);
 }
+
+#[tokio::test]
+async fn trusted_snapshots_are_starting_points_and_say_so() {
+    let db = TempDb::create(Server::Sqlite, "snap").await;
+    db.load("native/sqlite.sql").await;
+    db.load("native/dataset-sqlite.sql").await;
+    let store = Store::open(&OpenOptions {
+        url: db.url.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let fold = Reducers::demo().fold_for("account-1001");
+    let snaps = store
+        .snapshots("account-1001", None, false, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        snaps.iter().map(|s| s.stream_version).collect::<Vec<_>>(),
+        vec![2, 4]
+    );
+    assert_eq!(snaps[0].snapshot_type.as_deref(), Some("Account"));
+    let mut t = Timeline::open(store.clone(), "account-1001", fold.clone())
+        .await
+        .unwrap();
+    let honest = t.goto(3).await.unwrap();
+    assert_eq!(honest.state["balance"], 1500);
+    assert_eq!(honest.origin, Origin::Initial);
+    t.trust_snapshots = true;
+    t.current = None;
+    let s5 = t.goto(5).await.unwrap();
+    assert_eq!(s5.origin, Origin::Snapshot { version: 4 });
+    assert_eq!(s5.folded, 1);
+    assert_eq!(s5.state["balance"], 1500, "1300 at v4 + 200");
+    // The drifted snapshot at v2 (balance 999) carries its drift: why trust is opt-in.
+    t.current = None;
+    let s3 = t.goto(3).await.unwrap();
+    assert_eq!(s3.origin, Origin::Snapshot { version: 2 });
+    assert_eq!(s3.state["balance"], 1499);
+
+    let dir = tempfile::tempdir().unwrap();
+    let demo = common::fixture_path("reducers/demo.toml");
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db.url,
+            "--reducers",
+            demo.to_str().unwrap(),
+            "rehydrate",
+            "account-1001",
+            "--trust-snapshots",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("snapshot at version 4"));
+    let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state["balance"], 1500);
+}

@@ -21,6 +21,8 @@ pub enum Origin {
     Checkpoint { version: i64 },
     /// The state already shown, at this version (a step forward).
     Current { version: i64 },
+    /// The store's snapshot at this version (only when snapshots are trusted).
+    Snapshot { version: i64 },
 }
 
 /// The state at one point of the stream.
@@ -59,6 +61,9 @@ pub struct Timeline {
     pub first_version: i64,
     pub last_version: i64,
     pub current: Option<Step>,
+    /// Start from the store's snapshots when they are nearer than a checkpoint. Off unless
+    /// the operator trusts them (a drifted snapshot would carry its drift forward).
+    pub trust_snapshots: bool,
 }
 
 const PAGE: u32 = 1000;
@@ -86,6 +91,7 @@ impl Timeline {
             first_version: f.stream_version,
             last_version: l.stream_version,
             current: None,
+            trust_snapshots: false,
         })
     }
 
@@ -155,7 +161,22 @@ impl Timeline {
                 None => (None, self.fold.initial(), Origin::Initial),
             },
         };
-        let (from, state0, origin) = start;
+        let (mut from, mut state0, mut origin) = start;
+        if self.trust_snapshots {
+            let near = self
+                .store
+                .snapshots(&self.stream, Some(target - 1), true, 1)
+                .await?;
+            if let Some(sn) = near.into_iter().next() {
+                if sn.problems.is_empty() && from.is_none_or(|f| sn.stream_version > f) {
+                    from = Some(sn.stream_version);
+                    origin = Origin::Snapshot {
+                        version: sn.stream_version,
+                    };
+                    state0 = sn.state;
+                }
+            }
+        }
         // The fold state is converted back at each page boundary: jaq's values are not Send,
         // and this future may move between threads at every await.
         let mut state_json = state0.clone();

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 pub use db::Db;
 pub use layout::Layout;
-pub use model::{Cursor, Event, StreamInfo, category};
+pub use model::{Cursor, Event, Snapshot, StreamInfo, category};
 use sql::{Dialect, Param, Scope, Source, Sql};
 
 use crate::redact::{redact_secrets, redact_url};
@@ -406,6 +406,93 @@ impl Store {
         }
         sql.push(" LIMIT 1");
         Ok(self.fetch_events(src, &sql).await?.into_iter().next())
+    }
+
+    /// A stream's snapshots with versions in `from..=to`, newest first when `newest_first`,
+    /// at most `limit` (empty when the layout keeps no snapshots).
+    pub async fn snapshots(
+        &self,
+        stream: &str,
+        to: Option<i64>,
+        newest_first: bool,
+        limit: u32,
+    ) -> Result<Vec<Snapshot>, StoreError> {
+        let Some(sl) = &self.layout.snapshots else {
+            return Ok(vec![]);
+        };
+        let d = self.dialect();
+        let q = |c: &layout::Column| format!("n.{}", d.quote(&c.name));
+        let col = |c: &layout::Column| d.select_expr(&q(c), c.encoding);
+        let opt = |c: &Option<layout::Column>| c.as_ref().map_or("NULL".to_string(), col);
+        let mut sql = Sql::new(d);
+        sql.push(&format!(
+            "SELECT {}, {}, {}, {}, {}, {} FROM {} n WHERE {} = ",
+            col(&sl.stream),
+            col(&sl.version),
+            col(&sl.state),
+            opt(&sl.taken_at),
+            opt(&sl.snapshot_type),
+            opt(&sl.schema_version),
+            d.table(&sl.table),
+            q(&sl.stream)
+        ));
+        if d == Dialect::Postgres && sl.stream.encoding == layout::Encoding::Uuid {
+            if !sql::looks_like_uuid(stream) {
+                return Ok(vec![]);
+            }
+            sql.push("CAST(")
+                .bind(Param::Text(stream.to_string()))
+                .push(" AS UUID)");
+        } else {
+            sql.bind(Param::Text(stream.to_string()));
+        }
+        if let Some(v) = to {
+            sql.push(&format!(" AND {} <= ", q(&sl.version)))
+                .bind(Param::I64(v));
+        }
+        let order = if newest_first { "DESC" } else { "ASC" };
+        sql.push(&format!(" ORDER BY {} {order} LIMIT ", q(&sl.version)));
+        sql.bind(Param::I64(limit.into()));
+        let time_enc = sl.taken_at.as_ref().map(|c| c.encoding);
+        let enc = [
+            Some(sl.stream.encoding),
+            Some(layout::Encoding::Integer),
+            Some(sl.state.encoding),
+            time_enc,
+            Some(layout::Encoding::Text),
+            Some(layout::Encoding::Integer),
+        ];
+        let rows = self.db.fetch_raw(&sql, &enc).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let mut it = r.into_iter();
+                let mut next = || it.next().unwrap_or(db::Raw::Null);
+                let mut problems = Vec::new();
+                let stream_id = next().text();
+                let stream_version = next().int().unwrap_or(-1);
+                let state = db::json_value(next(), "state", &mut problems);
+                let taken = next();
+                let taken_at = match (taken, time_enc) {
+                    (db::Raw::Null, _) | (_, None) => None,
+                    (t, Some(e)) => db::time_value(t, e, &mut problems),
+                };
+                let snapshot_type = match next() {
+                    db::Raw::Null => None,
+                    t => Some(t.text()),
+                };
+                let schema_version = next().int();
+                Snapshot {
+                    stream_id,
+                    stream_version,
+                    state,
+                    taken_at,
+                    snapshot_type,
+                    schema_version,
+                    problems,
+                }
+            })
+            .collect())
     }
 
     /// The newest global position visible now (None: empty store, or no position column).

@@ -78,6 +78,22 @@ pub struct StreamInfo {
     pub last_position: Option<i64>,
 }
 
+/// A stored snapshot of a stream's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub stream_id: String,
+    pub stream_version: i64,
+    pub state: Value,
+    #[serde(serialize_with = "ser_time")]
+    pub taken_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
 /// RFC 3339 in UTC with a `Z`, fractional seconds only when present.
 pub fn format_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)

@@ -1597,6 +1597,7 @@ impl App {
             Origin::Initial => "from the initial state".to_string(),
             Origin::Checkpoint { version } => format!("from the checkpoint at v{version}"),
             Origin::Current { version } => format!("from v{version}"),
+            Origin::Snapshot { version } => format!("from the store's snapshot at v{version}"),
         };
         let info = format!(
             " {origin}, {} event(s) folded · ←/→ step · Home/End · g version/time · r reload reducers",
