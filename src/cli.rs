@@ -497,7 +497,7 @@ async fn rehydrate(
     let fold = reducers.fold_for(&a.stream);
     let mut state = fold.start(&fold.initial());
     let mut read = StreamRead {
-        limit: 1000,
+        limit: 10_000,
         to_version: a.at,
         as_of: a.as_of,
         ..Default::default()
@@ -535,13 +535,24 @@ async fn rehydrate(
         }
     }
     let mut applied = 0usize;
+    // The next page is read while this one folds: the database and the fold overlap.
+    let fetch = |read: StreamRead| {
+        let (store, stream) = (store.clone(), a.stream.clone());
+        tokio::spawn(async move { store.read_stream(&stream, &read).await })
+    };
+    let mut pending = Some(fetch(read.clone()));
     loop {
-        let page = store.read_stream(&a.stream, &read).await?;
+        let Some(task) = pending.take() else { break };
+        let page = task.await.map_err(|e| CliError(e.to_string()))??;
         let n = page.len();
+        read.after_version = page.last().map(|e| e.stream_version).or(read.after_version);
+        if n >= read.limit as usize {
+            pending = Some(fetch(read.clone()));
+        }
         for e in &page {
             let before = a.trace.then(|| state.to_json());
-            match fold.apply(state.clone(), e) {
-                Ok(next) => state = next,
+            match fold.apply_mut(&mut state, e) {
+                Ok(()) => {}
                 Err(err) => {
                     if !a.trace {
                         serde_json::to_writer_pretty(&mut *out, &state.to_json())
@@ -572,8 +583,7 @@ async fn rehydrate(
                 writeln!(out)?;
             }
         }
-        read.after_version = page.last().map(|e| e.stream_version);
-        if n < 1000 {
+        if n < read.limit as usize {
             break;
         }
     }

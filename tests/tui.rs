@@ -472,6 +472,10 @@ async fn follow_a_stream_and_export_the_view() {
     let status = h.app.status.clone().unwrap().0;
     assert!(status.starts_with("exported "), "{status}");
     let path = status.rsplit(" to ").next().unwrap().to_string();
+    assert!(
+        std::path::Path::new(&path).starts_with(h._dir.path()),
+        "the file goes to the export directory: {path}"
+    );
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
         .unwrap()
         .lines()

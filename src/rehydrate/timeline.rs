@@ -64,9 +64,12 @@ pub struct Timeline {
     /// Start from the store's snapshots when they are nearer than a checkpoint. Off unless
     /// the operator trusts them (a drifted snapshot would carry its drift forward).
     pub trust_snapshots: bool,
+    /// Called after each page of a fold with (version reached, target version).
+    pub progress: Option<std::sync::Arc<dyn Fn(i64, i64) + Send + Sync>>,
 }
 
-const PAGE: u32 = 1000;
+/// Events per read: large pages keep round trips few on long folds.
+const PAGE: u32 = 10_000;
 
 impl Timeline {
     /// Open a stream: its first and last versions.
@@ -92,6 +95,7 @@ impl Timeline {
             last_version: l.stream_version,
             current: None,
             trust_snapshots: false,
+            progress: None,
         })
     }
 
@@ -199,8 +203,8 @@ impl Timeline {
                     if e.stream_version == target {
                         before = state.to_json();
                     }
-                    match self.fold.apply(state.clone(), &e) {
-                        Ok(next) => state = next,
+                    match self.fold.apply_mut(&mut state, &e) {
+                        Ok(()) => {}
                         Err(err) => {
                             failed = Some(Step {
                                 version: Some(e.stream_version),
@@ -224,6 +228,9 @@ impl Timeline {
             if let Some(step) = failed {
                 self.current = Some(step.clone());
                 return Ok(step);
+            }
+            if let (Some(p), Some(v)) = (&self.progress, read.after_version) {
+                p(v, target);
             }
             if n < PAGE as usize || read.after_version >= Some(target) {
                 break;

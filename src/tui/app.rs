@@ -64,6 +64,11 @@ pub enum Msg {
     Exported {
         result: Result<(String, usize), String>,
     },
+    /// How far the rehydration worker's fold has got.
+    FoldProgress {
+        version: i64,
+        target: i64,
+    },
     /// A time-travel step from the rehydration worker.
     Step {
         id: u64,
@@ -136,6 +141,8 @@ pub struct RehydrateView {
     pub lines: Vec<Line<'static>>,
     pub scroll: usize,
     pub error: Option<String>,
+    /// (version reached, target) of a fold in progress.
+    pub progress: Option<(i64, i64)>,
 }
 
 pub struct DetailView {
@@ -656,6 +663,14 @@ impl App {
                     }
                 }
             }
+            Msg::FoldProgress { version, target } => {
+                if let Some(r) = &mut self.rehydrate {
+                    if r.pending.is_some() {
+                        r.progress = Some((version, target));
+                        self.dirty = true;
+                    }
+                }
+            }
             Msg::Step { id, result } => {
                 let theme = self.theme.clone();
                 let Some(r) = &mut self.rehydrate else { return };
@@ -663,6 +678,7 @@ impl App {
                     return; // superseded
                 }
                 r.pending = None;
+                r.progress = None;
                 match result {
                     Ok(shown) => {
                         let hl: std::collections::HashSet<String> =
@@ -1039,6 +1055,7 @@ impl App {
             lines: vec![],
             scroll: 0,
             error: None,
+            progress: None,
         });
         self.views.retain(|v| *v != ViewKind::Rehydrate);
         self.views.push(ViewKind::Rehydrate);
@@ -1282,10 +1299,14 @@ impl App {
             return;
         }
         let (store, tx) = (self.store.clone(), self.tx.clone());
-        let path = format!(
-            "evscope-export-{}.jsonl",
-            Utc::now().format("%Y%m%dT%H%M%S")
-        );
+        let path = self
+            .export_dir
+            .join(format!(
+                "evscope-export-{}.jsonl",
+                Utc::now().format("%Y%m%dT%H%M%S%.3f")
+            ))
+            .display()
+            .to_string();
         let view = self.view();
         let filter = self.query.filter.clone();
         let jq = self.query.jq.clone();
@@ -1562,8 +1583,12 @@ impl App {
         use crate::rehydrate::diff::Change;
         use crate::rehydrate::timeline::Origin;
         let Some(r) = &self.rehydrate else { return };
+        let folding = match r.progress {
+            Some((v, target)) => format!("folding… v{v} of v{target}"),
+            None => "folding…".into(),
+        };
         let Some(sh) = &r.shown else {
-            let msg = r.error.clone().unwrap_or_else(|| "folding…".into());
+            let msg = r.error.clone().unwrap_or(folding);
             let style = if r.error.is_some() {
                 self.theme.error
             } else {
@@ -1599,10 +1624,14 @@ impl App {
             Origin::Current { version } => format!("from v{version}"),
             Origin::Snapshot { version } => format!("from the store's snapshot at v{version}"),
         };
-        let info = format!(
-            " {origin}, {} event(s) folded · ←/→ step · Home/End · g version/time · r reload reducers",
-            step.folded
-        );
+        let info = if r.pending.is_some() && r.progress.is_some() {
+            format!(" {folding}")
+        } else {
+            format!(
+                " {origin}, {} event(s) folded · ←/→ step · Home/End · g version/time · r reload reducers",
+                step.folded
+            )
+        };
         f.render_widget(
             Paragraph::new(vec![
                 Line::styled(format!(" {track}"), self.theme.accent),

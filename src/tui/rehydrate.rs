@@ -95,6 +95,10 @@ async fn run(
         Ok(t) => t,
         Err(e) => return reply(first_id, Err(e.to_string())),
     };
+    let progress_tx = app.clone();
+    t.progress = Some(std::sync::Arc::new(move |version, target| {
+        let _ = progress_tx.send(Msg::FoldProgress { version, target });
+    }));
     let shown = |t: &Timeline, step: Step| Shown {
         changed: step
             .changes
@@ -138,7 +142,8 @@ async fn run(
                     }
                     Ok(r) => {
                         match Timeline::open(store.clone(), &stream, r.fold_for(&stream)).await {
-                            Ok(nt) => {
+                            Ok(mut nt) => {
+                                nt.progress = t.progress.take();
                                 t = nt;
                                 t.goto(version).await
                             }

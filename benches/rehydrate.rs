@@ -1,0 +1,235 @@
+//! Rehydration benchmark: fold a 1,000,000-event stream from PostgreSQL.
+//!
+//!     cargo bench --bench rehydrate
+//!
+//! In one run, on one generated stream (native layout, throwaway database):
+//! - the physical limit: `COPY (SELECT ...) TO STDOUT` of the stream's rows with psql;
+//! - `evscope rehydrate` with the default merge fold, and with a jq reducer (the demo's account
+//!   reducer), end to end as a user runs them (events/s, peak RSS);
+//! - an operator's usual pipeline: `psql -At -c 'SELECT data ...' | jq -s 'reduce ...'`;
+//! - one step back at deep versions with the timeline (median and worst of many).
+//!
+//! Environment: EVSCOPE_BENCH_PG (admin URL), EVSCOPE_BENCH_FOLD_EVENTS (default 1000000).
+//! Writes bench-results/rehydrate.md.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use evscope::rehydrate::reducer::Reducers;
+use evscope::rehydrate::timeline::Timeline;
+use evscope::store::{OpenOptions, Store};
+use sqlx::Connection;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+/// Wall time and peak RSS (MB) of a shell command (GNU time's %M is in KB).
+fn timed(shell: &str) -> (Duration, f64) {
+    let t = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "sh", "-c", shell])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|_| {
+            Command::new("sh")
+                .args(["-c", shell])
+                .stdout(Stdio::null())
+                .output()
+                .expect("sh")
+        });
+    let el = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{shell}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rss = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0);
+    (el, rss)
+}
+
+fn best_of(n: usize, shell: &str) -> (Duration, f64) {
+    (0..n)
+        .map(|_| timed(shell))
+        .min_by_key(|(d, _)| *d)
+        .expect("runs")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let admin = env_or(
+        "EVSCOPE_BENCH_PG",
+        "postgres://postgres@127.0.0.1:5432/test",
+    );
+    let n: i64 = env_or("EVSCOPE_BENCH_FOLD_EVENTS", "1000000")
+        .parse()
+        .expect("count");
+    let name = format!("evscope_fold_{}", std::process::id());
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_string();
+    let url = format!("{base}/{name}");
+    let mut a = sqlx::PgConnection::connect(&admin).await.expect("admin");
+    sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut a)
+        .await
+        .expect("create");
+    let result = std::panic::AssertUnwindSafe(run(&url, n));
+    let outcome = futures_util::FutureExt::catch_unwind(result).await;
+    sqlx::raw_sql(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&mut a)
+        .await
+        .expect("drop");
+    if let Err(p) = outcome {
+        std::panic::resume_unwind(p);
+    }
+}
+
+async fn run(url: &str, n: i64) {
+    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::raw_sql(include_str!("../fixtures/native/postgres.sql"))
+        .execute(&mut c)
+        .await
+        .expect("ddl");
+    let t = Instant::now();
+    sqlx::raw_sql(&format!(
+        "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data, metadata, recorded_at)
+         SELECT 'account-1', i, md5(i::text)::uuid,
+                CASE WHEN i = 1 THEN 'AccountOpened' WHEN i % 3 = 0 THEN 'Withdrawn' ELSE 'Deposited' END,
+                CASE WHEN i = 1 THEN jsonb_build_object('owner', 'Bench Owner', 'currency', 'BRL')
+                     ELSE jsonb_build_object('amount', 1 + i % 97, 'channel', 'PIX') END,
+                jsonb_build_object('correlation_id', md5(i::text)::uuid),
+                timestamptz '2026-01-01' + i * interval '1 second'
+         FROM generate_series(1, {n}) AS i"
+    ))
+    .execute(&mut c)
+    .await
+    .expect("generate");
+    sqlx::raw_sql("VACUUM ANALYZE evscope_events")
+        .execute(&mut c)
+        .await
+        .expect("vacuum");
+    eprintln!(
+        "bench: generated {n} events in one stream in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let bin = env!("CARGO_BIN_EXE_evscope");
+    let reducers = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/reducers/demo.toml");
+    let cols = "global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at";
+    let copy = format!(
+        "psql -X -q -d '{url}' -c \"COPY (SELECT {cols} FROM evscope_events WHERE stream_id = 'account-1' ORDER BY stream_version) TO STDOUT\""
+    );
+    let merge = format!("{bin} --db '{url}' rehydrate account-1");
+    let jq_fold = format!("{bin} --db '{url}' --reducers {reducers} rehydrate account-1");
+    let pipeline = format!(
+        "psql -X -At -d '{url}' -c \"SELECT json_build_object('type', event_type, 'data', data) FROM evscope_events WHERE stream_id = 'account-1' ORDER BY stream_version\" \
+         | jq -s 'reduce .[] as $e ({{balance: 0}}; if $e.type == \"Deposited\" then .balance += $e.data.amount elif $e.type == \"Withdrawn\" then .balance -= $e.data.amount else . + {{owner: $e.data.owner}} end)'"
+    );
+    // Check that the three folds agree before timing them.
+    let state = Command::new("sh")
+        .args(["-c", &jq_fold])
+        .output()
+        .expect("fold");
+    let jq_out = Command::new("sh")
+        .args(["-c", &pipeline])
+        .output()
+        .expect("pipeline");
+    let ours: serde_json::Value = serde_json::from_slice(&state.stdout).expect("evscope state");
+    let theirs: serde_json::Value = serde_json::from_slice(&jq_out.stdout).expect("jq state");
+    assert_eq!(ours["balance"], theirs["balance"], "the folds agree");
+
+    let rows: Vec<(String, Duration, f64)> = vec![
+        (
+            "COPY (SELECT ...) TO STDOUT (read only, the limit)".into(),
+            best_of(3, &copy).0,
+            f64::NAN,
+        ),
+        {
+            let (d, r) = best_of(3, &merge);
+            ("evscope rehydrate, default merge fold".into(), d, r)
+        },
+        {
+            let (d, r) = best_of(3, &jq_fold);
+            (
+                "evscope rehydrate, jq reducer (demo account reducer)".into(),
+                d,
+                r,
+            )
+        },
+        {
+            let (d, r) = best_of(1, &pipeline);
+            ("psql -At ... | jq -s 'reduce ...'".into(), d, r)
+        },
+    ];
+
+    // One step back at deep versions.
+    let store = Store::open(&OpenOptions {
+        url: url.to_string(),
+        ..Default::default()
+    })
+    .await
+    .expect("open");
+    let fold = Reducers::parse(
+        &std::fs::read_to_string(reducers).expect("reducers"),
+        "demo",
+    )
+    .expect("parse")
+    .fold_for("account-1");
+    let mut t = Timeline::open(store, "account-1", fold)
+        .await
+        .expect("timeline");
+    let t0 = Instant::now();
+    t.end().await.expect("fold to the end");
+    let to_end = t0.elapsed();
+    let mut backs = Vec::new();
+    for v in [n / 2, n - 10, n / 10] {
+        t.goto(v).await.expect("goto");
+        for _ in 0..50 {
+            let s = Instant::now();
+            t.back().await.expect("back");
+            backs.push(s.elapsed());
+        }
+    }
+    backs.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let limit = rows[0].1;
+    let mut md = format!(
+        "# evscope rehydration benchmark\n\nOne stream of {n} events, native layout on PostgreSQL (best of 3; the psql|jq pipeline once).\n\n\
+         | fold | seconds | events/s | vs the read-only limit | peak RSS MB |\n|---|---:|---:|---:|---:|\n"
+    );
+    for (what, d, rss) in &rows {
+        md.push_str(&format!(
+            "| {what} | {:.2} | {:.0} | {:.2}x | {} |\n",
+            d.as_secs_f64(),
+            n as f64 / d.as_secs_f64(),
+            d.as_secs_f64() / limit.as_secs_f64(),
+            if rss.is_nan() {
+                "".to_string()
+            } else {
+                format!("{rss:.1}")
+            }
+        ));
+    }
+    md.push_str(&format!(
+        "\njq reducer vs the psql|jq pipeline: {:.1}x faster.\n\nTimeline: fold to the end (from the TUI's worker, checkpoints kept: {}) {:.2} s; one step back at versions {}, {}, {}: median {:.3} ms, worst {:.3} ms over {} steps.\n",
+        rows[3].1.as_secs_f64() / rows[2].1.as_secs_f64(),
+        t.checkpoints(),
+        to_end.as_secs_f64(),
+        n / 2,
+        n - 10,
+        n / 10,
+        ms(backs[backs.len() / 2]),
+        ms(*backs.last().expect("steps")),
+        backs.len()
+    ));
+    println!("{md}");
+    let _ = std::fs::create_dir_all("bench-results");
+    let _ = std::fs::write("bench-results/rehydrate.md", md);
+}
