@@ -32,9 +32,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use jaq_core::load::{self, Arena, File, Loader};
-use jaq_core::{Ctx, Vars, data};
-use jaq_json::{Map, Num, Val};
-use serde_json::Value;
+use jaq_core::{Ctx, Vars};
+use jaq_json::{Map, Val};
 
 use crate::store::model::format_time;
 use crate::store::{Event, EventFilter};
@@ -288,7 +287,7 @@ fn tokenize(input: &str) -> Result<(Vec<Token>, Option<usize>), FilterError> {
     Ok((tokens, pipe))
 }
 
-type Data = data::JustLut<Val>;
+use crate::jq::{Data, exn_text, int, json_to_val, key};
 
 /// A compiled jq program used as a predicate on events.
 ///
@@ -333,12 +332,7 @@ impl JqPredicate {
                 at: Some(0),
             });
         }
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let funs = jaq_core::funs::<Data>()
-            .chain(jaq_std::funs::<Data>())
-            .chain(jaq_json::funs::<Data>());
+        let (defs, funs) = (crate::jq::defs(), crate::jq::funs());
         let arena = Arena::default();
         let modules = Loader::new(defs)
             .load(
@@ -381,18 +375,7 @@ impl JqPredicate {
                 Ok(v) if v.as_bool() => return Ok(true),
                 Ok(_) => {}
                 // Never `unwrap_valr`: it exits the process on `halt`.
-                Err(exn) => {
-                    return Err(match exn.get_err() {
-                        Ok(e) => match e.into_val() {
-                            Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(&s).into_owned(),
-                            v => v.to_string(),
-                        },
-                        Err(exn) => match exn.get_halt() {
-                            Ok(code) => format!("halt({code}) is not supported in a filter"),
-                            Err(_) => "internal jq error".to_string(),
-                        },
-                    });
-                }
+                Err(exn) => return Err(exn_text(exn, "filter")),
             }
         }
         Ok(false)
@@ -490,16 +473,6 @@ fn compile_error(src: &str, errs: jaq_core::compile::Errors<&str, ()>) -> Filter
     }
 }
 
-fn key(k: &str) -> Val {
-    Val::from(k.to_string())
-}
-
-fn int(i: i64) -> Val {
-    Val::Num(Num::from_integral(i))
-}
-
-/// The event as jq sees it: the same object as `serde_json::to_value(event)`, built without
-/// the intermediate `serde_json::Value`.
 fn event_to_val(e: &Event) -> Val {
     // In the order `serde_json::to_value` gives (its maps sort their keys).
     let mut m = Map::default();
@@ -526,25 +499,6 @@ fn event_to_val(e: &Event) -> Val {
     m.insert(key("stream_id"), Val::from(e.stream_id.clone()));
     m.insert(key("stream_version"), int(e.stream_version));
     Val::obj(m)
-}
-
-fn json_to_val(v: &Value) -> Val {
-    match v {
-        Value::Null => Val::Null,
-        Value::Bool(b) => Val::Bool(*b),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                int(i)
-            } else if let Some(u) = n.as_u64() {
-                Val::Num(Num::from_integral(u))
-            } else {
-                n.as_f64().map_or(Val::Null, Val::from)
-            }
-        }
-        Value::String(s) => Val::from(s.clone()),
-        Value::Array(a) => a.iter().map(json_to_val).collect(),
-        Value::Object(o) => Val::obj(o.iter().map(|(k, v)| (key(k), json_to_val(v))).collect()),
-    }
 }
 
 /// How many events a jq-filtered read may scan before it answers with what it found.
@@ -974,7 +928,7 @@ mod tests {
         assert!(jq(".metadata.user.name == \"Ada\"").matches(&e).unwrap());
         assert!(!jq(".metadata.user.name == \"Bob\"").matches(&e).unwrap());
         let mut none = event();
-        none.metadata = Value::Null;
+        none.metadata = serde_json::Value::Null;
         assert!(!jq(".metadata.correlation_id").matches(&none).unwrap());
         assert!(jq(".metadata == null").matches(&none).unwrap());
     }

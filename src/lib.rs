@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod filter;
+pub mod jq;
 pub mod output;
 pub mod redact;
 pub mod rehydrate;

@@ -24,8 +24,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{Ctx, Vars, data};
-use jaq_json::{Num, Val};
+use jaq_core::{Ctx, Vars};
+use jaq_json::Val;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -33,7 +33,8 @@ use super::diff::{DiffOptions, merge_patch};
 use crate::store::Event;
 use crate::store::model::{category, format_time};
 
-type Data = data::JustLut<Val>;
+use crate::jq::{Data, exn_text, int, key};
+pub use crate::jq::{json_to_val, val_to_json};
 
 /// What to do with an event type the reducer does not name (and no `*` entry covers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -95,12 +96,7 @@ impl fmt::Debug for Program {
 
 impl Program {
     pub fn compile(src: &str) -> Result<Program, String> {
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let funs = jaq_core::funs::<Data>()
-            .chain(jaq_std::funs::<Data>())
-            .chain(jaq_json::funs::<Data>());
+        let (defs, funs) = (crate::jq::defs(), crate::jq::funs());
         let arena = Arena::default();
         let modules = Loader::new(defs)
             .load(
@@ -140,26 +136,13 @@ impl Program {
         let mut outs = self.filter.id.run((ctx, state));
         let first = match outs.next() {
             None => return Err("the reducer produced no state (empty output)".into()),
-            Some(r) => r.map_err(exn_text)?,
+            Some(r) => r.map_err(|e| exn_text(e, "reducer"))?,
         };
         if let Some(second) = outs.next() {
             let _ = second;
             return Err("the reducer produced more than one state".into());
         }
         Ok(first)
-    }
-}
-
-fn exn_text(exn: jaq_core::Exn<Val>) -> String {
-    match exn.get_err() {
-        Ok(e) => match e.into_val() {
-            Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(&s).into_owned(),
-            v => v.to_string(),
-        },
-        Err(exn) => match exn.get_halt() {
-            Ok(code) => format!("halt({code}) is not supported in a reducer"),
-            Err(_) => "internal jq error".into(),
-        },
     }
 }
 
@@ -487,14 +470,6 @@ impl Fold {
 
 // ---- values ------------------------------------------------------------------------------
 
-fn key(k: &str) -> Val {
-    Val::from(k.to_string())
-}
-
-fn int(i: i64) -> Val {
-    Val::Num(Num::from_integral(i))
-}
-
 /// `$event`: type, data, metadata, version, position, time, stream (and id).
 pub fn event_val(e: &Event) -> Val {
     let mut m = jaq_json::Map::default();
@@ -512,46 +487,6 @@ pub fn event_val(e: &Event) -> Val {
     m.insert(key("stream"), Val::from(e.stream_id.clone()));
     m.insert(key("id"), Val::from(e.event_id.clone()));
     Val::obj(m)
-}
-
-pub fn json_to_val(v: &Value) -> Val {
-    match v {
-        Value::Null => Val::Null,
-        Value::Bool(b) => Val::Bool(*b),
-        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => int(i),
-            (None, Some(u)) => Val::Num(Num::from_integral(u)),
-            _ => n.as_f64().map_or(Val::Null, Val::from),
-        },
-        Value::String(s) => Val::from(s.clone()),
-        Value::Array(a) => a.iter().map(json_to_val).collect(),
-        Value::Object(o) => Val::obj(o.iter().map(|(k, v)| (key(k), json_to_val(v))).collect()),
-    }
-}
-
-pub fn val_to_json(v: &Val) -> Value {
-    match v {
-        Val::Null => Value::Null,
-        Val::Bool(b) => Value::Bool(*b),
-        Val::Num(n) => match n {
-            Num::Int(i) => Value::from(*i as i64),
-            Num::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
-            other => serde_json::from_str(&other.to_string()).unwrap_or(Value::Null),
-        },
-        Val::TStr(s) | Val::BStr(s) => Value::String(String::from_utf8_lossy(s).into_owned()),
-        Val::Arr(a) => Value::Array(a.iter().map(val_to_json).collect()),
-        Val::Obj(o) => Value::Object(
-            o.iter()
-                .map(|(k, v)| {
-                    let k = match k {
-                        Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(s).into_owned(),
-                        other => other.to_string(),
-                    };
-                    (k, val_to_json(v))
-                })
-                .collect(),
-        ),
-    }
 }
 
 #[cfg(test)]
@@ -792,11 +727,5 @@ mod tests {
         assert!(pattern_matches("a*t-*", "account-9"));
         assert!(pattern_matches("*", "x"));
         assert!(!pattern_matches("pay*", "account-1"));
-    }
-
-    #[test]
-    fn values_round_trip_between_serde_and_jaq() {
-        let v = json!({"a": [1, 2.5, "x", null, true], "b": {"c": -3}, "big": 12345678901234i64});
-        assert_eq!(val_to_json(&json_to_val(&v)), v);
     }
 }
