@@ -671,3 +671,39 @@ async fn time_travel_steps_through_a_stream_with_its_changes() {
     h.key(KeyCode::Esc).await;
     assert_eq!(h.app.view(), ViewKind::Stream);
 }
+
+#[tokio::test]
+async fn a_failing_reducer_shows_the_event_the_filter_and_the_state_before() {
+    let mut h = harness().await;
+    let bad = h._dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[reducer]]\nmatch = \"account\"\nunknown = \"skip\"\n[reducer.on]\nAccountOpened = '{owner: $event.data.owner, balance: 0}'\nDeposited = '.balance += $event.data.source'\n",
+    )
+    .unwrap();
+    h.app.reducers = evscope::tui::rehydrate::ReducerSource::File(bad);
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Enter).await;
+    h.key(KeyCode::Down).await;
+    h.key(KeyCode::Char('t')).await;
+    let shown = h.app.rehydrate.as_ref().unwrap().shown.clone().unwrap();
+    let err = shown.step.error.clone().expect("the fold stopped");
+    assert_eq!(
+        (err.stream_version, err.event_type.as_str()),
+        (2, "Deposited")
+    );
+    assert_eq!(
+        err.filter.as_deref(),
+        Some(".balance += $event.data.source")
+    );
+    assert_eq!(
+        shown.step.state["balance"], 0,
+        "the state before the failing event"
+    );
+    let screen = h.screen();
+    assert!(
+        screen.contains("The reducer failed on this event")
+            && screen.contains("State before the failing event")
+    );
+    insta::assert_snapshot!("time_travel_error", screen);
+}
