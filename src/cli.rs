@@ -84,6 +84,12 @@ pub enum Command {
         after_help = "Example:\n  evscope rehydrate account-0001                 # the state now\n  evscope rehydrate account-0001 --at 40         # after version 40\n  evscope rehydrate account-0001 --as-of 2026-07-01 --trace   # one JSON line per event\n  evscope --db postgres://... rehydrate conta-1 --reducers fixtures/reducers/seeds.toml"
     )]
     Rehydrate(RehydrateArgs),
+    /// Check every stored snapshot against the state recomputed from its events
+    #[command(
+        name = "verify-snapshots",
+        after_help = "Exit code: 0 when every snapshot matches, 1 when any drifted, 2 on an error.\n\nExample:\n  evscope verify-snapshots                          # the whole store\n  evscope verify-snapshots --category account --format json\n  evscope verify-snapshots --stream account-0042 --since 7d"
+    )]
+    VerifySnapshots(VerifyArgs),
     /// Show the connection, the layout in use and the size of the log
     #[command(
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
@@ -228,6 +234,22 @@ pub struct RehydrateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only this stream's snapshots
+    #[arg(long, conflicts_with = "category")]
+    pub stream: Option<String>,
+    /// Only snapshots of streams of this category
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only snapshots taken at or after this time
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// table: one line per drifted or failed snapshot and a summary; json: everything
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
 pub struct InfoArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: FormatArg,
@@ -310,8 +332,9 @@ fn fmt(f: FormatArg) -> Format {
     }
 }
 
-/// Run the command line; returns the process exit code.
-pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+/// Run the command line; Ok carries the exit code (0, or a command's own such as
+/// verify-snapshots' 1 for drift and 2 for errors).
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
     match &cli.command {
         None => {
             let config = Config::load(cli.config.as_deref()).map_err(CliError)?;
@@ -341,6 +364,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let reducers = reducer_source(&cli, &target)?.load().map_err(CliError)?;
             let store = open(&cli).await?;
             rehydrate(&store, &reducers, a, out).await?;
+        }
+        Some(Command::VerifySnapshots(a)) => {
+            return Ok(verify_snapshots(&cli, a, out).await);
         }
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;
@@ -403,7 +429,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 up_to: None,
             };
             if a.follow {
-                return follow(&store, q, jq, fmt(a.format), out).await;
+                return follow(&store, q, jq, fmt(a.format), out).await.map(|()| 0);
             }
             let events = read_filtered(&store, q, jq.as_ref()).await?;
             output::write_events(out, &events, fmt(a.format))?;
@@ -458,7 +484,115 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             output::write_events(out, &events, fmt(a.format))?;
         }
     }
-    Ok(())
+    Ok(0)
+}
+
+/// verify-snapshots: 0 all match, 1 any drift, 2 an error (the message on stderr).
+async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 {
+    use crate::snapshots::{Scope, Status};
+    let result: Result<u8, CliError> = async {
+        let target = resolve_target(cli)?;
+        let reducers = reducer_source(cli, &target)?.load().map_err(CliError)?;
+        let store = open(cli).await?;
+        if store.layout().snapshots.is_none() {
+            return Err(CliError(format!(
+                "the {} layout keeps no snapshots (describe a snapshot table in a mapping file)",
+                store.layout().name
+            )));
+        }
+        let scope = Scope {
+            stream: a.stream.clone(),
+            category: a.category.clone(),
+            since: a.since,
+        };
+        let json = a.format != FormatArg::Table;
+        let mut all = Vec::new();
+        let mut printed = Ok(());
+        let started = std::time::Instant::now();
+        // Progress on stderr, only when someone watches it (cron and CI get the summary).
+        let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let summary = crate::snapshots::verify(&store, &reducers, &scope, |stream, checks| {
+            if progress {
+                eprint!("\rchecked {stream:<40} ({} snapshots)  ", checks.len());
+            }
+            if json {
+                all.extend_from_slice(checks);
+                return;
+            }
+            for c in checks.iter().filter(|c| c.status != Status::Ok) {
+                let line = match c.status {
+                    Status::Error => format!(
+                        "ERROR    {} v{}: {}",
+                        c.stream_id,
+                        c.stream_version,
+                        c.error.clone().unwrap_or_default()
+                    ),
+                    _ => {
+                        let paths: Vec<String> = c
+                            .changes
+                            .iter()
+                            .map(|ch| match ch {
+                                crate::rehydrate::diff::Change::Changed {
+                                    path, old, new, ..
+                                } => {
+                                    format!("{path}: stored {new}, recomputed {old}")
+                                }
+                                crate::rehydrate::diff::Change::Added { path, new } => {
+                                    format!("{path}: stored {new}, recomputed absent")
+                                }
+                                crate::rehydrate::diff::Change::Removed { path, old } => {
+                                    format!("{path}: missing, recomputed {old}")
+                                }
+                            })
+                            .collect();
+                        format!(
+                            "DRIFTED  {} v{}: {}",
+                            c.stream_id,
+                            c.stream_version,
+                            paths.join("; ")
+                        )
+                    }
+                };
+                if printed.is_ok() {
+                    printed = writeln!(out, "{line}");
+                }
+            }
+        })
+        .await?;
+        if progress {
+            eprintln!(
+                "\r{:<70}",
+                format!("done in {:.1}s", started.elapsed().as_secs_f64())
+            );
+        }
+        printed?;
+        if json {
+            let doc = serde_json::json!({"summary": summary, "snapshots": all});
+            serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| CliError(e.to_string()))?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{} snapshots in {} streams: {} ok, {} drifted, {} errors",
+                summary.checked, summary.streams, summary.ok, summary.drifted, summary.errors
+            )?;
+        }
+        Ok(if summary.errors > 0 {
+            2
+        } else if summary.drifted > 0 {
+            1
+        } else {
+            0
+        })
+    }
+    .await;
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
 }
 
 /// Where the reducers come from: --reducers, else the profile's, else the demo's for the

@@ -51,12 +51,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(cli::run(cli, &mut out));
     let flushed = out.flush();
     match result {
-        Ok(()) => match flushed {
+        Ok(code) => match flushed {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                 eprintln!("error: {e}");
                 ExitCode::from(1)
             }
-            _ => ExitCode::SUCCESS,
+            _ => ExitCode::from(code),
         },
         // A reader that went away (`evscope log | head`) is not an error.
         Err(e) if e.0.contains("Broken pipe") => ExitCode::SUCCESS,
