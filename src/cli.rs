@@ -90,6 +90,12 @@ pub enum Command {
         after_help = "Exit code: 0 when every snapshot matches, 1 when any drifted, 2 on an error.\n\nExample:\n  evscope verify-snapshots                          # the whole store\n  evscope verify-snapshots --category account --format json\n  evscope verify-snapshots --stream account-0042 --since 7d"
     )]
     VerifySnapshots(VerifyArgs),
+    /// Report what would make history untrustworthy (version gaps, duplicates, time going
+    /// backwards, invalid JSON, unknown types)
+    #[command(
+        after_help = "Exit code: 0 when nothing is wrong (information only), 1 when a fault is found, 2 on an error.\n\nExample:\n  evscope audit\n  evscope --db postgres://... --reducers bank.toml audit --format json"
+    )]
+    Audit(AuditArgs),
     /// Show the connection, the layout in use and the size of the log
     #[command(
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
@@ -250,6 +256,12 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
 pub struct InfoArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: FormatArg,
@@ -368,6 +380,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         Some(Command::VerifySnapshots(a)) => {
             return Ok(verify_snapshots(&cli, a, out).await);
         }
+        Some(Command::Audit(a)) => {
+            return Ok(audit(&cli, a, out).await);
+        }
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;
             let head = store.max_position().await?;
@@ -485,6 +500,64 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         }
     }
     Ok(0)
+}
+
+/// audit: 0 nothing wrong (information only), 1 faults found, 2 an error.
+async fn audit(cli: &Cli, a: &AuditArgs, out: &mut dyn Write) -> u8 {
+    use crate::snapshots::audit::Severity;
+    let result: Result<u8, CliError> = async {
+        let target = resolve_target(cli)?;
+        let reducers = reducer_source(cli, &target)?.load().map_err(CliError)?;
+        let store = open(cli).await?;
+        let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let (findings, summary) = crate::snapshots::audit::audit(&store, &reducers, |n| {
+            if progress {
+                eprint!("\rread {n} events  ");
+            }
+        })
+        .await?;
+        if progress {
+            eprintln!();
+        }
+        if a.format == FormatArg::Table {
+            for f in &findings {
+                let at = match (&f.stream_id, f.stream_version) {
+                    (Some(s), Some(v)) => format!("{s} v{v}"),
+                    (Some(s), None) => format!("e.g. {s}"),
+                    _ => f.event_id.clone().unwrap_or_default(),
+                };
+                let sev = if f.severity == Severity::Error {
+                    "ERROR"
+                } else {
+                    "info "
+                };
+                writeln!(
+                    out,
+                    "{sev}  {:<18}  {at}: {}",
+                    format!("{:?}", f.kind),
+                    f.detail
+                )?;
+            }
+            writeln!(
+                out,
+                "{} events in {} streams: {} fault(s), {} note(s)",
+                summary.events, summary.streams, summary.errors, summary.infos
+            )?;
+        } else {
+            let doc = serde_json::json!({"summary": summary, "findings": findings});
+            serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| CliError(e.to_string()))?;
+            writeln!(out)?;
+        }
+        Ok(if summary.errors > 0 { 1 } else { 0 })
+    }
+    .await;
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
 }
 
 /// verify-snapshots: 0 all match, 1 any drift, 2 an error (the message on stderr).

@@ -230,3 +230,143 @@ async fn axon_on_mariadb_through_a_mapping_file() {
     );
     assert_eq!(doc["snapshots"][1]["status"], "ok");
 }
+
+const AUDIT_MAPPING: &str = r#"
+name = "audit-test"
+[events]
+table = "audit_events"
+[columns]
+position = { column = "pos" }
+stream = { column = "stream" }
+version = { column = "ver" }
+event_id = { column = "eid" }
+event_type = { column = "ty" }
+data = { column = "data", encoding = "json" }
+recorded_at = { column = "at", encoding = "iso8601" }
+"#;
+
+const AUDIT_REDUCERS: &str = "[[reducer]]\nmatch = [\"a\", \"b\", \"c\", \"d\"]\nunknown = \"skip\"\n[reducer.on]\nOpened = '.'\nDeposited = '.'\n";
+
+/// One of each fault, in a table with no constraints to stop them.
+const AUDIT_ROWS: &str = "
+INSERT INTO audit_events VALUES (1, 'a-1', 1, 'e1', 'Opened', '{}', '2026-01-01T00:00:01Z');
+INSERT INTO audit_events VALUES (2, 'a-1', 2, 'e2', 'Deposited', '{}', '2026-01-01T00:00:02Z');
+INSERT INTO audit_events VALUES (3, 'a-1', 4, 'e3', 'Deposited', '{}', '2026-01-01T00:00:03Z');
+INSERT INTO audit_events VALUES (4, 'b-1', 1, 'e4', 'Opened', '{}', '2026-01-01T00:00:04Z');
+INSERT INTO audit_events VALUES (5, 'b-1', 1, 'e5', 'Opened', '{}', '2026-01-01T00:00:05Z');
+INSERT INTO audit_events VALUES (6, 'b-1', 2, 'e2', 'Deposited', '{}', '2026-01-01T00:00:06Z');
+INSERT INTO audit_events VALUES (7, 'c-1', 1, 'e7', 'Opened', '{}', '2026-01-01T00:00:07Z');
+INSERT INTO audit_events VALUES (8, 'c-1', 2, 'e8', 'Deposited', '{}', '2026-01-01T00:00:01Z');
+INSERT INTO audit_events VALUES (9, 'c-1', 3, 'e9', 'Deposited', '{broken', '2026-01-01T00:00:09Z');
+INSERT INTO audit_events VALUES (10, 'd-1', 1, 'e10', 'Mystery', '{}', '2026-01-01T00:00:10Z');
+";
+
+#[tokio::test]
+async fn audit_finds_exactly_the_faults_inserted_on_every_database() {
+    for (server, ddl) in [
+        (
+            Server::Sqlite,
+            "CREATE TABLE audit_events (pos INTEGER PRIMARY KEY, stream TEXT, ver INTEGER, eid TEXT, ty TEXT, data TEXT, at TEXT);",
+        ),
+        (
+            Server::Postgres,
+            "CREATE TABLE audit_events (pos bigint PRIMARY KEY, stream text, ver bigint, eid text, ty text, data text, at text);",
+        ),
+        (
+            Server::MariaDb,
+            "CREATE TABLE audit_events (pos BIGINT PRIMARY KEY, stream VARCHAR(100), ver BIGINT, eid VARCHAR(64), ty VARCHAR(100), data TEXT, at VARCHAR(40));",
+        ),
+    ] {
+        if !available(server) {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = TempDb::create(server, "audit").await;
+        db.exec(ddl).await;
+        db.exec(AUDIT_ROWS).await;
+        let mapping = dir.path().join("m.toml");
+        std::fs::write(&mapping, AUDIT_MAPPING).unwrap();
+        let red = dir.path().join("r.toml");
+        std::fs::write(&red, AUDIT_REDUCERS).unwrap();
+        let out = evscope(dir.path())
+            .args([
+                "--db",
+                &db.url,
+                "--mapping",
+                mapping.to_str().unwrap(),
+                "--reducers",
+                red.to_str().unwrap(),
+                "audit",
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{server:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut got: Vec<(String, String, i64)> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["kind"].as_str().unwrap().to_string(),
+                    f["stream_id"]
+                        .as_str()
+                        .or(f["event_id"].as_str())
+                        .unwrap_or("")
+                        .to_string(),
+                    f["stream_version"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect();
+        got.sort();
+        let want = vec![
+            ("duplicate_event_id".to_string(), "e2".to_string(), -1),
+            ("duplicate_version".to_string(), "b-1".to_string(), 1),
+            ("invalid_json".to_string(), "c-1".to_string(), 3),
+            ("time_backwards".to_string(), "c-1".to_string(), 2),
+            ("unknown_type".to_string(), "d-1".to_string(), -1),
+            ("version_gap".to_string(), "a-1".to_string(), 4),
+        ];
+        assert_eq!(got, want, "{server:?}: {doc}");
+        assert_eq!(doc["summary"]["errors"], 5);
+        assert_eq!(doc["summary"]["infos"], 1);
+        assert_eq!(doc["summary"]["events"], 10);
+        let unknown = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == "unknown_type")
+            .unwrap();
+        assert_eq!(unknown["severity"], "info");
+        assert!(unknown["detail"].as_str().unwrap().contains("Mystery"));
+    }
+    // A sound store: exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let db = TempDb::create(Server::Sqlite, "sound").await;
+    db.load("native/sqlite.sql").await;
+    db.load("native/dataset-sqlite.sql").await;
+    let demo = common::fixture_path("reducers/demo.toml");
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db.url,
+            "--reducers",
+            demo.to_str().unwrap(),
+            "audit",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

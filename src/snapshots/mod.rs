@@ -4,6 +4,8 @@
 //! once, forward, and compared at each of its snapshots' versions (the fold is shared by all
 //! the snapshots of a stream, so checking a store costs about one read of its events).
 
+pub mod audit;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
