@@ -1,0 +1,94 @@
+//! Snapshot audit benchmark: verify every snapshot of a PostgreSQL store of 1,000,000 events
+//! in 10,000 streams with a snapshot every 10 events (100,000 snapshots, 10 drifted), against
+//! the time to read the events once (`COPY (SELECT ...) TO STDOUT`).
+//!
+//!     cargo bench --bench verify
+//!
+//! Writes bench-results/verify.md.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+
+fn timed(shell: &str) -> (Duration, f64, i32) {
+    let t = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "sh", "-c", shell])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run");
+    let rss = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0);
+    (t.elapsed(), rss, out.status.code().unwrap_or(-1))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let admin = std::env::var("EVSCOPE_BENCH_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("evscope_verify_{}", std::process::id());
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
+    let url = format!("{base}/{name}");
+    let mut a = sqlx::PgConnection::connect(&admin).await.expect("admin");
+    sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\"")).execute(&mut a).await.expect("create");
+    let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::raw_sql(include_str!("../fixtures/native/postgres.sql")).execute(&mut c).await.expect("ddl");
+    let t = Instant::now();
+    // Event i: stream i % 10000, version i / 10000 + 1; the first event of a stream opens it.
+    sqlx::raw_sql(
+        "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data)
+         SELECT i, 'account-' || lpad((i % 10000)::text, 5, '0'), i / 10000 + 1, md5(i::text)::uuid,
+                CASE WHEN i < 10000 THEN 'AccountOpened' WHEN i % 3 = 0 THEN 'Withdrawn' ELSE 'Deposited' END,
+                CASE WHEN i < 10000 THEN jsonb_build_object('owner', 'Owner ' || i, 'currency', 'BRL')
+                     ELSE jsonb_build_object('amount', 1 + i % 50) END
+         FROM generate_series(0, 999999) AS i;
+         INSERT INTO evscope_snapshots (stream_id, stream_version, state)
+         SELECT e.stream_id, e.stream_version,
+                jsonb_build_object('owner', 'Owner ' || substr(e.stream_id, 9)::int, 'currency', 'BRL', 'status', 'open',
+                  'balance', (SELECT sum(CASE x.event_type WHEN 'Deposited' THEN (x.data->>'amount')::int WHEN 'Withdrawn' THEN -(x.data->>'amount')::int ELSE 0 END)
+                              FROM evscope_events x WHERE x.stream_id = e.stream_id AND x.stream_version <= e.stream_version)
+                    + CASE WHEN e.global_position % 100000 = 0 THEN 1 ELSE 0 END)
+         FROM evscope_events e WHERE e.stream_version % 10 = 0;",
+    )
+    .execute(&mut c)
+    .await
+    .expect("generate");
+    // Its own statement: VACUUM cannot run in a multi-statement query's transaction.
+    sqlx::raw_sql("VACUUM ANALYZE").execute(&mut c).await.expect("vacuum");
+    let snapshots: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM evscope_snapshots").fetch_one(&mut c).await.unwrap();
+    eprintln!("bench: generated 1M events and {snapshots} snapshots in {:.1}s", t.elapsed().as_secs_f64());
+    let bin = env!("CARGO_BIN_EXE_evscope");
+    let reducers = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/reducers/demo.toml");
+    let copy = format!("psql -X -q -d '{url}' -c \"COPY (SELECT global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at FROM evscope_events ORDER BY stream_id, stream_version) TO STDOUT\"");
+    let verify = format!("{bin} --db '{url}' --reducers {reducers} verify-snapshots --format json");
+    let (read, _, _) = (0..3).map(|_| timed(&copy)).min_by_key(|r| r.0).unwrap();
+    let (ver, rss, code) = timed(&verify);
+    let drifted: String = String::from_utf8_lossy(
+        &Command::new("sh").args(["-c", &verify]).output().unwrap().stdout,
+    )
+    .lines()
+    .find(|l| l.contains("\"drifted\":"))
+    .unwrap_or("")
+    .trim()
+    .to_string();
+    let md = format!(
+        "# evscope snapshot-audit benchmark\n\n1,000,000 events in 10,000 streams, {snapshots} snapshots (every 10 events).\n\n\
+         | | seconds | per second | peak RSS MB |\n|---|---:|---:|---:|\n\
+         | read the events once: COPY (SELECT ...) TO STDOUT | {:.2} | {:.0} events | |\n\
+         | evscope verify-snapshots (exit {code}; {drifted}) | {:.2} | {:.0} snapshots | {rss:.1} |\n\n\
+         verify-snapshots / one read: {:.1}x\n",
+        read.as_secs_f64(),
+        1e6 / read.as_secs_f64(),
+        ver.as_secs_f64(),
+        snapshots as f64 / ver.as_secs_f64(),
+        ver.as_secs_f64() / read.as_secs_f64()
+    );
+    println!("{md}");
+    let _ = std::fs::create_dir_all("bench-results");
+    let _ = std::fs::write("bench-results/verify.md", md);
+    sqlx::raw_sql(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).execute(&mut a).await.expect("drop");
+}
