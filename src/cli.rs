@@ -579,8 +579,12 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
             since: a.since,
         };
         let json = a.format != FormatArg::Table;
-        let mut all = Vec::new();
         let mut printed = Ok(());
+        // JSON is streamed (the array first, the summary last): memory stays bounded.
+        let mut first = true;
+        if json {
+            printed = write!(out, "{{\"snapshots\": [");
+        }
         let started = std::time::Instant::now();
         // Progress on stderr, only when someone watches it (cron and CI get the summary).
         let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -589,7 +593,15 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
                 eprint!("\rchecked {stream:<40} ({} snapshots)  ", checks.len());
             }
             if json {
-                all.extend_from_slice(checks);
+                for c in checks {
+                    if printed.is_ok() {
+                        let sep = if first { "\n" } else { ",\n" };
+                        first = false;
+                        printed = write!(out, "{sep}").and_then(|()| {
+                            serde_json::to_writer(&mut *out, c).map_err(std::io::Error::other)
+                        });
+                    }
+                }
                 return;
             }
             for c in checks.iter().filter(|c| c.status != Status::Ok) {
@@ -640,9 +652,9 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
         }
         printed?;
         if json {
-            let doc = serde_json::json!({"summary": summary, "snapshots": all});
-            serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| CliError(e.to_string()))?;
-            writeln!(out)?;
+            write!(out, "\n], \"summary\": ")?;
+            serde_json::to_writer(&mut *out, &summary).map_err(|e| CliError(e.to_string()))?;
+            writeln!(out, "}}")?;
         } else {
             writeln!(
                 out,

@@ -422,20 +422,9 @@ impl Store {
         };
         let d = self.dialect();
         let q = |c: &layout::Column| format!("n.{}", d.quote(&c.name));
-        let col = |c: &layout::Column| d.select_expr(&q(c), c.encoding);
-        let opt = |c: &Option<layout::Column>| c.as_ref().map_or("NULL".to_string(), col);
         let mut sql = Sql::new(d);
-        sql.push(&format!(
-            "SELECT {}, {}, {}, {}, {}, {} FROM {} n WHERE {} = ",
-            col(&sl.stream),
-            col(&sl.version),
-            col(&sl.state),
-            opt(&sl.taken_at),
-            opt(&sl.snapshot_type),
-            opt(&sl.schema_version),
-            d.table(&sl.table),
-            q(&sl.stream)
-        ));
+        sql.push(&self.snapshot_select(sl))
+            .push(&format!(" WHERE {} = ", q(&sl.stream)));
         if d == Dialect::Postgres && sl.stream.encoding == layout::Encoding::Uuid {
             if !sql::looks_like_uuid(stream) {
                 return Ok(vec![]);
@@ -453,6 +442,32 @@ impl Store {
         let order = if newest_first { "DESC" } else { "ASC" };
         sql.push(&format!(" ORDER BY {} {order} LIMIT ", q(&sl.version)));
         sql.bind(Param::I64(limit.into()));
+        self.fetch_snapshots(sl, &sql).await
+    }
+
+    /// `SELECT stream, version, state, taken_at, type, schema_version FROM <snapshots> n`.
+    fn snapshot_select(&self, sl: &layout::SnapshotLayout) -> String {
+        let d = self.dialect();
+        let col =
+            |c: &layout::Column| d.select_expr(&format!("n.{}", d.quote(&c.name)), c.encoding);
+        let opt = |c: &Option<layout::Column>| c.as_ref().map_or("NULL".to_string(), col);
+        format!(
+            "SELECT {}, {}, {}, {}, {}, {} FROM {} n",
+            col(&sl.stream),
+            col(&sl.version),
+            col(&sl.state),
+            opt(&sl.taken_at),
+            opt(&sl.snapshot_type),
+            opt(&sl.schema_version),
+            d.table(&sl.table)
+        )
+    }
+
+    async fn fetch_snapshots(
+        &self,
+        sl: &layout::SnapshotLayout,
+        sql: &Sql,
+    ) -> Result<Vec<Snapshot>, StoreError> {
         let time_enc = sl.taken_at.as_ref().map(|c| c.encoding);
         let enc = [
             Some(sl.stream.encoding),
@@ -462,7 +477,7 @@ impl Store {
             Some(layout::Encoding::Text),
             Some(layout::Encoding::Integer),
         ];
-        let rows = self.db.fetch_raw(&sql, &enc).await?;
+        let rows = self.db.fetch_raw(sql, &enc).await?;
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -542,6 +557,124 @@ impl Store {
             .fetch_raw(&sql, &[Some(layout::Encoding::Text)])
             .await?;
         Ok(rows.into_iter().map(|mut r| r.remove(0).text()).collect())
+    }
+
+    /// Keyset condition "(stream, version) after (s, v)" on a stream/version column pair.
+    fn push_pair_after(
+        &self,
+        sql: &mut Sql,
+        stream_col: &str,
+        uuid: bool,
+        version_col: &str,
+        after: (&str, i64),
+    ) {
+        let d = self.dialect();
+        let val = |sql: &mut Sql| {
+            if uuid && d == Dialect::Postgres {
+                sql.push("CAST(")
+                    .bind(Param::Text(after.0.to_string()))
+                    .push(" AS UUID)");
+            } else {
+                sql.bind(Param::Text(after.0.to_string()));
+            }
+        };
+        // The leading `>=` gives the index its range start (an OR alone is scanned from the
+        // beginning of the index on every page); the OR keeps the keyset exact.
+        sql.push(&format!(" AND {stream_col} >= "));
+        val(sql);
+        sql.push(&format!(" AND ({stream_col} > "));
+        val(sql);
+        sql.push(&format!(" OR ({stream_col} = "));
+        val(sql);
+        sql.push(&format!(" AND {version_col} > "))
+            .bind(Param::I64(after.1))
+            .push("))");
+    }
+
+    /// Events in (stream, version) order — every stream, or one category / one stream — after
+    /// a (stream, version) key: the scan a store-wide fold needs (the (stream, version) index).
+    pub async fn read_by_stream(
+        &self,
+        after: Option<(&str, i64)>,
+        limit: u32,
+        category: Option<&str>,
+        stream: Option<&str>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let src = &self.global;
+        let mut sql = Sql::new(self.dialect());
+        sql.push("SELECT ")
+            .push(&src.select_list())
+            .push(" FROM ")
+            .push(&src.from)
+            .push(" WHERE 1=1");
+        src.push_fixed(&mut sql);
+        if let Some(s) = stream {
+            src.push_stream_eq(&mut sql, s);
+        }
+        if let Some(c) = category {
+            src.push_category(&mut sql, c);
+        }
+        if let Some(a) = after {
+            let uuid = src.stream.enc == layout::Encoding::Uuid;
+            self.push_pair_after(
+                &mut sql,
+                &src.stream_raw.clone(),
+                uuid,
+                &src.version.sql.clone(),
+                a,
+            );
+        }
+        sql.push(&format!(
+            " ORDER BY {} ASC, {} ASC LIMIT ",
+            src.stream_raw, src.version.sql
+        ));
+        sql.bind(Param::I64(limit.into()));
+        self.fetch_events(src, &sql).await
+    }
+
+    /// Snapshots in (stream, version) order after a key, every stream or a category / one
+    /// stream (empty when the layout keeps none).
+    pub async fn snapshots_by_stream(
+        &self,
+        after: Option<(&str, i64)>,
+        limit: u32,
+        category: Option<&str>,
+        stream: Option<&str>,
+    ) -> Result<Vec<Snapshot>, StoreError> {
+        let Some(sl) = &self.layout.snapshots else {
+            return Ok(vec![]);
+        };
+        let d = self.dialect();
+        let q = |c: &layout::Column| format!("n.{}", d.quote(&c.name));
+        let uuid = sl.stream.encoding == layout::Encoding::Uuid;
+        let text_col = if uuid && d == Dialect::Postgres {
+            format!("CAST({} AS TEXT)", q(&sl.stream))
+        } else {
+            q(&sl.stream)
+        };
+        let mut sql = Sql::new(d);
+        sql.push(&self.snapshot_select(sl)).push(" WHERE 1=1");
+        if let Some(s) = stream {
+            sql.push(&format!(" AND {text_col} = "))
+                .bind(Param::Text(s.to_string()));
+        }
+        if let Some(c) = category {
+            sql.push(&format!(" AND ({text_col} = "))
+                .bind(Param::Text(c.to_string()))
+                .push(&format!(" OR {text_col} LIKE "))
+                .bind(Param::Text(sql::like_prefix(&format!("{c}-"))))
+                .push(" ESCAPE '!')");
+        }
+        if let Some(a) = after {
+            self.push_pair_after(&mut sql, &q(&sl.stream), uuid, &q(&sl.version), a);
+        }
+        sql.push(&format!(
+            " ORDER BY {} ASC, {} ASC LIMIT ",
+            q(&sl.stream),
+            q(&sl.version)
+        ));
+        sql.bind(Param::I64(limit.into()));
+        self.fetch_snapshots(sl, &sql).await
     }
 
     /// The newest global position visible now (None: empty store, or no position column).
