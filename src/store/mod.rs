@@ -510,55 +510,6 @@ impl Store {
             .collect())
     }
 
-    /// Streams that have snapshots, in id order, after `after`, at most `limit`; with a
-    /// category or an exact stream to narrow them.
-    pub async fn snapshot_streams(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-        category: Option<&str>,
-        stream: Option<&str>,
-    ) -> Result<Vec<String>, StoreError> {
-        let Some(sl) = &self.layout.snapshots else {
-            return Ok(vec![]);
-        };
-        let d = self.dialect();
-        let col = format!("n.{}", d.quote(&sl.stream.name));
-        let text_col = if d == Dialect::Postgres && sl.stream.encoding == layout::Encoding::Uuid {
-            format!("CAST({col} AS TEXT)")
-        } else {
-            col.clone()
-        };
-        let mut sql = Sql::new(d);
-        sql.push(&format!(
-            "SELECT {} FROM {} n WHERE 1=1",
-            d.select_expr(&col, layout::Encoding::Text),
-            d.table(&sl.table)
-        ));
-        if let Some(a) = after {
-            sql.push(&format!(" AND {text_col} > "))
-                .bind(Param::Text(a.to_string()));
-        }
-        if let Some(s) = stream {
-            sql.push(&format!(" AND {text_col} = "))
-                .bind(Param::Text(s.to_string()));
-        }
-        if let Some(c) = category {
-            sql.push(&format!(" AND ({text_col} = "))
-                .bind(Param::Text(c.to_string()))
-                .push(&format!(" OR {text_col} LIKE "))
-                .bind(Param::Text(sql::like_prefix(&format!("{c}-"))))
-                .push(" ESCAPE '!')");
-        }
-        sql.push(&format!(" GROUP BY {col} ORDER BY {col} LIMIT "));
-        sql.bind(Param::I64(limit.into()));
-        let rows = self
-            .db
-            .fetch_raw(&sql, &[Some(layout::Encoding::Text)])
-            .await?;
-        Ok(rows.into_iter().map(|mut r| r.remove(0).text()).collect())
-    }
-
     /// Keyset condition "(stream, version) after (s, v)" on a stream/version column pair.
     fn push_pair_after(
         &self,
