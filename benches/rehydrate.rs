@@ -12,7 +12,10 @@
 //! Environment: EVSCOPE_BENCH_PG (admin URL), EVSCOPE_BENCH_FOLD_EVENTS (default 1000000).
 //! Writes bench-results/rehydrate.md.
 
-use std::process::{Command, Stdio};
+#[path = "support/mod.rs"]
+mod support;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use evscope::rehydrate::reducer::Reducers;
@@ -24,33 +27,11 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
 
-/// Wall time and peak RSS (MB) of a shell command (GNU time's %M is in KB).
+/// Wall time and peak RSS (MB) of a shell command that must succeed.
 fn timed(shell: &str) -> (Duration, f64) {
-    let t = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "sh", "-c", shell])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap_or_else(|_| {
-            Command::new("sh")
-                .args(["-c", shell])
-                .stdout(Stdio::null())
-                .output()
-                .expect("sh")
-        });
-    let el = t.elapsed();
-    assert!(
-        out.status.success(),
-        "{shell}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rss = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0);
-    (el, rss)
+    let (d, rss, code) = support::timed(shell);
+    assert_eq!(code, 0, "{shell} failed");
+    (d, rss)
 }
 
 fn best_of(n: usize, shell: &str) -> (Duration, f64) {

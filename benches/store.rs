@@ -13,6 +13,10 @@
 //! (and the process's peak RSS) can be compared as the store grows. Results go to stdout and
 //! to bench-results/store.md.
 
+#[path = "support/mod.rs"]
+mod support;
+use support::peak_rss_mb;
+
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -34,16 +38,6 @@ fn env_or(name: &str, default: &str) -> String {
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
     v[v.len() / 2].as_secs_f64() * 1000.0
-}
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// psql's median time for `sqls` (run in sequence, summed), over `runs` runs.

@@ -10,6 +10,10 @@
 //! the peak RSS after scrolling through 100,000 events. Writes bench-results/tui.md.
 //! (A real terminal adds the write of the changed cells, not measured here.)
 
+#[path = "support/mod.rs"]
+mod support;
+use support::peak_rss_mb;
+
 use std::time::{Duration, Instant};
 
 use evscope::store::{OpenOptions, Store};
@@ -24,15 +28,6 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 const W: u16 = 160;
 const H: u16 = 50;
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 struct Bench {
     app: App,
