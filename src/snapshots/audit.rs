@@ -153,10 +153,7 @@ pub async fn audit(
                 }
             }
             let (who, known) = match reducers.for_stream(&e.stream_id) {
-                Some(r) => (
-                    format!("reducer {}", r.name),
-                    r.on.contains_key(&e.event_type) || r.fallback.is_some(),
-                ),
+                Some(r) => (format!("reducer {}", r.name), r.names(&e.event_type)),
                 None => (
                     format!(
                         "category {} (no reducer)",

@@ -264,13 +264,7 @@ impl Store {
     /// One page of the global log, in position order (keyset paging, never OFFSET).
     pub async fn read_log(&self, q: &LogQuery) -> Result<Vec<Event>, StoreError> {
         let src = &self.global;
-        let mut sql = Sql::new(self.dialect());
-        sql.push("SELECT ")
-            .push(&src.select_list())
-            .push(" FROM ")
-            .push(&src.from)
-            .push(" WHERE 1=1");
-        src.push_fixed(&mut sql);
+        let mut sql = src.select_where(&src.select_list());
         Self::push_filter(src, &mut sql, &q.filter);
         let fwd = q.direction == Direction::Forward;
         let asc = q.direction.order();
@@ -345,13 +339,7 @@ impl Store {
         r: &StreamRead,
     ) -> Result<Vec<Event>, StoreError> {
         let src = &self.stream;
-        let mut sql = Sql::new(self.dialect());
-        sql.push("SELECT ")
-            .push(&src.select_list())
-            .push(" FROM ")
-            .push(&src.from)
-            .push(" WHERE 1=1");
-        src.push_fixed(&mut sql);
+        let mut sql = src.select_where(&src.select_list());
         src.push_stream_eq(&mut sql, stream);
         let filter = EventFilter {
             types: r.types.clone(),
@@ -389,13 +377,7 @@ impl Store {
         if uuid_col && !sql::looks_like_uuid(event_id) {
             return Ok(None);
         }
-        let mut sql = Sql::new(d);
-        sql.push("SELECT ")
-            .push(&src.select_list())
-            .push(" FROM ")
-            .push(&src.from)
-            .push(" WHERE 1=1");
-        src.push_fixed(&mut sql);
+        let mut sql = src.select_where(&src.select_list());
         sql.push(" AND ").push(&col.sql).push(" = ");
         if uuid_col {
             sql.push("CAST(")
@@ -552,13 +534,7 @@ impl Store {
         stream: Option<&str>,
     ) -> Result<Vec<Event>, StoreError> {
         let src = &self.global;
-        let mut sql = Sql::new(self.dialect());
-        sql.push("SELECT ")
-            .push(&src.select_list())
-            .push(" FROM ")
-            .push(&src.from)
-            .push(" WHERE 1=1");
-        src.push_fixed(&mut sql);
+        let mut sql = src.select_where(&src.select_list());
         if let Some(s) = stream {
             src.push_stream_eq(&mut sql, s);
         }
@@ -634,13 +610,7 @@ impl Store {
         let Some(pos) = &src.position else {
             return Ok(None);
         };
-        let mut sql = Sql::new(self.dialect());
-        sql.push("SELECT ")
-            .push(&self.dialect().select_expr(&pos.sql, pos.enc))
-            .push(" FROM ")
-            .push(&src.from)
-            .push(" WHERE 1=1");
-        src.push_fixed(&mut sql);
+        let mut sql = src.select_where(&self.dialect().select_expr(&pos.sql, pos.enc));
         sql.push(" ORDER BY ").push(&pos.sql).push(" DESC LIMIT 1");
         let rows = self.db.fetch_raw(&sql, &[Some(pos.enc)]).await?;
         Ok(rows.into_iter().next().and_then(|r| r[0].int()))
@@ -773,11 +743,7 @@ impl Store {
 
     async fn stream_exists(&self, stream: &str) -> Result<bool, StoreError> {
         let src = &self.stream;
-        let mut sql = Sql::new(self.dialect());
-        sql.push("SELECT 1 FROM ")
-            .push(&src.from)
-            .push(" WHERE 1=1");
-        src.push_fixed(&mut sql);
+        let mut sql = src.select_where("1");
         src.push_stream_eq(&mut sql, stream);
         sql.push(" LIMIT 1");
         Ok(!self.db.fetch_raw(&sql, &[None]).await?.is_empty())

@@ -325,6 +325,19 @@ impl Source {
         ]
     }
 
+    /// `SELECT <what> FROM <source> WHERE 1=1` with the fixed conditions: the start of every
+    /// read over this source.
+    pub fn select_where(&self, what: &str) -> Sql {
+        let mut sql = Sql::new(self.dialect);
+        sql.push("SELECT ")
+            .push(what)
+            .push(" FROM ")
+            .push(&self.from)
+            .push(" WHERE 1=1");
+        self.push_fixed(&mut sql);
+        sql
+    }
+
     /// Append ` AND cond` for each fixed condition.
     pub fn push_fixed(&self, sql: &mut Sql) {
         for (col, v) in &self.fixed {
