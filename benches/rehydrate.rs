@@ -43,33 +43,10 @@ fn best_of(n: usize, shell: &str) -> (Duration, f64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let admin = env_or(
-        "EVSCOPE_BENCH_PG",
-        "postgres://postgres@127.0.0.1:5432/test",
-    );
     let n: i64 = env_or("EVSCOPE_BENCH_FOLD_EVENTS", "1000000")
         .parse()
         .expect("count");
-    let name = format!("evscope_fold_{}", std::process::id());
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(b, _)| b)
-        .to_string();
-    let url = format!("{base}/{name}");
-    let mut a = sqlx::PgConnection::connect(&admin).await.expect("admin");
-    sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut a)
-        .await
-        .expect("create");
-    let result = std::panic::AssertUnwindSafe(run(&url, n));
-    let outcome = futures_util::FutureExt::catch_unwind(result).await;
-    sqlx::raw_sql(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-        .execute(&mut a)
-        .await
-        .expect("drop");
-    if let Err(p) = outcome {
-        std::panic::resume_unwind(p);
-    }
+    support::with_throwaway_db("evscope_fold", |url| async move { run(&url, n).await }).await;
 }
 
 async fn run(url: &str, n: i64) {

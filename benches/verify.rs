@@ -18,20 +18,11 @@ use sqlx::Connection;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let admin = std::env::var("EVSCOPE_BENCH_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("evscope_verify_{}", std::process::id());
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(b, _)| b)
-        .to_string();
-    let url = format!("{base}/{name}");
-    let mut a = sqlx::PgConnection::connect(&admin).await.expect("admin");
-    sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut a)
-        .await
-        .expect("create");
-    let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+    support::with_throwaway_db("evscope_verify", |url| async move { run(&url).await }).await;
+}
+
+async fn run(url: &str) {
+    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
     sqlx::raw_sql(include_str!("../fixtures/native/postgres.sql"))
         .execute(&mut c)
         .await
@@ -104,8 +95,4 @@ async fn main() {
     println!("{md}");
     let _ = std::fs::create_dir_all("bench-results");
     let _ = std::fs::write("bench-results/verify.md", md);
-    sqlx::raw_sql(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-        .execute(&mut a)
-        .await
-        .expect("drop");
 }

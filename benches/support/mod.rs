@@ -30,3 +30,34 @@ pub fn timed(shell: &str) -> (Duration, f64, i32) {
         .map_or(f64::NAN, |kb| kb / 1024.0);
     (t.elapsed(), rss, out.status.code().unwrap_or(-1))
 }
+
+/// Run `body` with the URL of a PostgreSQL database created for it (named `prefix_<pid>`,
+/// beside `$EVSCOPE_BENCH_PG`'s) and dropped afterwards, also when `body` panics.
+pub async fn with_throwaway_db<F, Fut>(prefix: &str, body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use sqlx::Connection;
+    let admin = std::env::var("EVSCOPE_BENCH_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("{prefix}_{}", std::process::id());
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    let url = format!("{base}/{name}");
+    let mut a = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("admin connection");
+    sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut a)
+        .await
+        .expect("create the bench database");
+    let outcome =
+        futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(body(url))).await;
+    sqlx::raw_sql(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&mut a)
+        .await
+        .expect("drop the bench database");
+    if let Err(p) = outcome {
+        std::panic::resume_unwind(p);
+    }
+}
