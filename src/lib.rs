@@ -11,6 +11,7 @@ pub mod jq;
 pub mod output;
 pub mod redact;
 pub mod rehydrate;
+pub mod replay;
 pub mod snapshots;
 pub mod store;
 pub mod timeparse;

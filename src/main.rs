@@ -46,8 +46,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Not locked for the whole run: a replay to `jsonl:-` writes to stdout from its sink.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
     let result = runtime.block_on(cli::run(cli, &mut out));
     let flushed = out.flush();
     match result {

@@ -36,6 +36,17 @@ pub fn available(server: Server) -> bool {
     let Some(addr) = server.addr() else {
         return true;
     };
+    reachable(&format!("{server:?}"), addr)
+}
+
+pub const NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// Whether NATS (with JetStream) is up; under CI=true a server that is down fails the test.
+pub fn nats_available() -> bool {
+    reachable("NATS", "127.0.0.1:4222")
+}
+
+fn reachable(server: &str, addr: &str) -> bool {
     let ok = addr
         .to_socket_addrs()
         .ok()
@@ -43,11 +54,9 @@ pub fn available(server: Server) -> bool {
         .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
     if !ok {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{server:?} at {addr} is unreachable, and CI=true requires it");
+            panic!("{server} at {addr} is unreachable, and CI=true requires it");
         }
-        eprintln!(
-            "\n!!! SKIPPED: {server:?} at {addr} is unreachable; this test did not run !!!\n"
-        );
+        eprintln!("\n!!! SKIPPED: {server} at {addr} is unreachable; this test did not run !!!\n");
     }
     ok
 }

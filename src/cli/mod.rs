@@ -14,6 +14,8 @@ use crate::store::{
 };
 use crate::timeparse::parse_time;
 
+pub mod replay;
+
 const ABOUT: &str =
     "Look inside an event store (PostgreSQL, MySQL/MariaDB, SQLite) and act on it safely.";
 
@@ -96,6 +98,8 @@ pub enum Command {
         after_help = "Exit code: 0 when nothing is wrong (information only), 1 when a fault is found, 2 on an error.\n\nExample:\n  evscope audit\n  evscope --db postgres://... --reducers bank.toml audit --format json"
     )]
     Audit(AuditArgs),
+    #[command(about = replay::ABOUT, after_help = replay::HELP)]
+    Replay(Box<replay::ReplayArgs>),
     /// Show the connection, the layout in use and the size of the log
     #[command(
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
@@ -319,7 +323,7 @@ pub fn resolve_target(cli: &Cli) -> Result<Target, CliError> {
     Ok(Target::Demo(crate::demo::default_path()))
 }
 
-async fn open(cli: &Cli) -> Result<Store, CliError> {
+pub(crate) async fn open(cli: &Cli) -> Result<Store, CliError> {
     match resolve_target(cli)? {
         Target::Url(opts) => Ok(Store::open(&opts).await?),
         Target::Demo(path) => {
@@ -382,6 +386,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         }
         Some(Command::Audit(a)) => {
             return Ok(audit(&cli, a, out).await);
+        }
+        Some(Command::Replay(a)) => {
+            return replay::replay(&cli, a, out).await;
         }
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;
@@ -829,14 +836,14 @@ async fn rehydrate(
 }
 
 /// A `--where` value must parse (a bad filter is a usage error, exit code 2).
-fn check_where(s: &str) -> Result<String, String> {
+pub(crate) fn check_where(s: &str) -> Result<String, String> {
     crate::filter::parse(s, chrono::Utc::now())
         .map(|_| s.to_string())
         .map_err(|e| e.to_string())
 }
 
 /// The flags and `--where` together: flags add types and override single values.
-fn merge_filter(
+pub(crate) fn merge_filter(
     flags: &FilterArgs,
     where_: Option<&str>,
 ) -> Result<(EventFilter, Option<crate::filter::JqPredicate>), CliError> {

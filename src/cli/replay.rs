@@ -1,0 +1,836 @@
+//! `evscope replay`: plan, start, resume, cancel and list re-publication jobs.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::{CliError, FilterArgs, FormatArg, check_where, merge_filter, open};
+use crate::redact::redact_url;
+use crate::replay::job::{self, Checkpoint, Job, JobStore, Status};
+use crate::replay::sink::{self, SinkErrorKind};
+use crate::replay::{self, Control, Plan, Progress, Range, SinkSpec};
+use crate::store::Store;
+
+pub const ABOUT: &str = "Re-publish a range of events to a message bus (NATS JetStream) or a JSONL file, as a resumable, audited job";
+
+pub const HELP: &str = "\
+The range is fixed when the job is created (events appended later are not in it). Events go out
+in global-log order, so each stream's in version order. Every job has an id; its checkpoint (the
+last event the sink acknowledged) is saved after each batch in <data dir>/replay, with an audit
+log (audit.jsonl) of who started, paused, resumed or cancelled what.
+
+Exit code: 0 done (or a dry run), 1 failed, 2 usage (also: neither --yes nor --dry-run),
+130 stopped by Ctrl-C or cancelled (the checkpoint is written; `replay resume ID` continues).
+
+Examples:
+  evscope replay --category account --sink nats://127.0.0.1:4222 --dry-run
+  evscope replay --from-position 1000 --to-position 2000 --sink nats://127.0.0.1:4222 \\
+      --subject 'rebuild.{category}.{type}' --rate 500 --yes
+  evscope replay --stream account-0042 --from-version 10 --sink jsonl:/tmp/a42.jsonl --yes
+  evscope replay jobs
+  evscope replay resume r20261123-101500-3fa9
+  evscope replay cancel r20261123-101500-3fa9";
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReplayArgs {
+    #[command(subcommand)]
+    pub action: Option<ReplayAction>,
+    #[command(flatten)]
+    pub start: StartArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplayAction {
+    /// List replay jobs, newest first
+    Jobs {
+        #[arg(long, value_enum, default_value_t)]
+        format: FormatArg,
+    },
+    /// One job in full, with its audit trail
+    Show {
+        id: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: FormatArg,
+    },
+    /// Continue a job just after its last acknowledged event
+    Resume {
+        id: String,
+        #[command(flatten)]
+        control: RunArgs,
+    },
+    /// Cancel a job (a running one stops at its next checkpoint)
+    Cancel { id: String },
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct RunArgs {
+    /// At most this many events per second (default: as fast as the sink acknowledges)
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// At most this many events published and not yet acknowledged
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_in_flight: Option<u64>,
+    /// No progress on stderr
+    #[arg(long)]
+    pub quiet: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct StartArgs {
+    /// From this global position (included)
+    #[arg(long, value_name = "POSITION")]
+    pub from_position: Option<i64>,
+    /// To this global position (included; default: the head when the job is created)
+    #[arg(long, value_name = "POSITION")]
+    pub to_position: Option<i64>,
+    /// Only this stream (with --from-version/--to-version)
+    #[arg(long)]
+    pub stream: Option<String>,
+    #[arg(long, value_name = "VERSION", requires = "stream")]
+    pub from_version: Option<i64>,
+    #[arg(long, value_name = "VERSION", requires = "stream")]
+    pub to_version: Option<i64>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The TUI's filter language, e.g. 'type:Deposited | select(.data.amount > 100)'
+    #[arg(long = "where", value_name = "FILTER", value_parser = check_where)]
+    pub where_: Option<String>,
+    /// nats://HOST:PORT, jsonl:PATH or jsonl:- (standard output)
+    #[arg(long)]
+    pub sink: Option<String>,
+    /// NATS subject template: {category} {type} {stream} {version} {position} {job}
+    #[arg(long, value_name = "TEMPLATE")]
+    pub subject: Option<String>,
+    /// Plan only: count, histograms, first and last event, estimated duration
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+    /// Publish without asking (headless runs need it)
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+fn jobs_store() -> Result<JobStore, CliError> {
+    JobStore::open(JobStore::default_dir()).map_err(CliError)
+}
+
+pub async fn replay(cli: &super::Cli, a: &ReplayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    match &a.action {
+        None => start(cli, &a.start, out).await,
+        Some(ReplayAction::Jobs { format }) => list(out, *format).map(|()| 0),
+        Some(ReplayAction::Show { id, format }) => show(out, id, *format).map(|()| 0),
+        Some(ReplayAction::Resume { id, control }) => resume(cli, id, control, out).await,
+        Some(ReplayAction::Cancel { id }) => cancel(id, out).await,
+    }
+}
+
+/// The range the flags describe.
+fn range_of(a: &StartArgs) -> Result<Range, CliError> {
+    let (filter, jq) = merge_filter(&a.filter, a.where_.as_deref())?;
+    let stream = match (&a.stream, &filter.stream) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(s)) if !s.contains('*') => Some(s.clone()),
+        (None, Some(s)) => {
+            return Err(CliError(format!(
+                "stream:{s} in --where: use --stream-prefix or --category for several streams"
+            )));
+        }
+        (None, None) => None,
+    };
+    Ok(Range {
+        from_position: a.from_position,
+        to_position: a.to_position,
+        stream,
+        from_version: a.from_version,
+        to_version: a.to_version,
+        category: filter.category,
+        stream_prefix: filter.stream_prefix,
+        types: filter.types,
+        since: filter.since,
+        until: filter.until,
+        jq: jq.map(|j| j.source().to_string()),
+    })
+}
+
+/// What the bus says about the subject of the first event, for the plan.
+#[derive(Debug, Serialize)]
+struct BusCheck {
+    subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_window_secs: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+    #[serde(skip)]
+    fatal: bool,
+}
+
+async fn check_bus(spec: &SinkSpec, plan: &Plan) -> Option<BusCheck> {
+    let SinkSpec::Nats { url, subject } = spec else {
+        return None;
+    };
+    let first = plan.first.as_ref()?;
+    let t = sink::Template::parse(subject).ok()?;
+    let e = crate::store::Event {
+        global_position: first.global_position,
+        stream_id: first.stream_id.clone(),
+        stream_version: first.stream_version,
+        event_id: first.event_id.clone(),
+        event_type: first.event_type.clone(),
+        data: serde_json::Value::Null,
+        metadata: serde_json::Value::Null,
+        recorded_at: first.recorded_at,
+        problems: vec![],
+    };
+    let subject = t.render(&e, "job");
+    Some(match sink::nats_target(url, &subject).await {
+        Ok((stream, window)) => BusCheck {
+            subject,
+            stream: Some(stream),
+            duplicate_window_secs: Some(window.as_secs_f64()),
+            problem: None,
+            fatal: false,
+        },
+        Err(e) => BusCheck {
+            subject,
+            stream: None,
+            duplicate_window_secs: None,
+            fatal: true,
+            problem: Some(match e.kind {
+                SinkErrorKind::Unavailable => format!("the bus cannot be reached: {e}"),
+                _ => e.message,
+            }),
+        },
+    })
+}
+
+#[derive(Serialize)]
+struct PlanOut<'a> {
+    range: &'a Range,
+    range_text: String,
+    sink: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bus: Option<&'a BusCheck>,
+    rate: Option<f64>,
+    max_in_flight: usize,
+    estimated_secs: Option<f64>,
+    #[serde(flatten)]
+    plan: &'a Plan,
+}
+
+fn human_secs(s: f64) -> String {
+    let s = s.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn write_plan(out: &mut dyn Write, p: &PlanOut, format: FormatArg) -> std::io::Result<()> {
+    if format != FormatArg::Table {
+        serde_json::to_writer_pretty(&mut *out, p)?;
+        return writeln!(out);
+    }
+    let fmt_ref = |e: &Option<replay::range::EventRef>| match e {
+        None => "-".to_string(),
+        Some(e) => format!(
+            "{}{}@{} {} {}",
+            e.global_position
+                .map_or(String::new(), |p| format!("#{p} ")),
+            e.stream_id,
+            e.stream_version,
+            e.event_type,
+            e.recorded_at
+                .as_ref()
+                .map_or("?".into(), crate::store::model::format_time)
+        ),
+    };
+    writeln!(out, "replay plan")?;
+    writeln!(out, "  range      {}", p.range_text)?;
+    writeln!(out, "  sink       {}", p.sink)?;
+    if let Some(b) = p.bus {
+        match (&b.stream, &b.problem) {
+            (Some(s), _) => writeln!(
+                out,
+                "  bus        JetStream stream {s} captures {}; duplicate window {}",
+                b.subject,
+                human_secs(b.duplicate_window_secs.unwrap_or(0.0))
+            )?,
+            (None, Some(problem)) => writeln!(out, "  bus        PROBLEM: {problem}")?,
+            _ => {}
+        }
+    }
+    writeln!(out, "  events     {}", p.plan.total)?;
+    writeln!(out, "  first      {}", fmt_ref(&p.plan.first))?;
+    writeln!(out, "  last       {}", fmt_ref(&p.plan.last))?;
+    match (p.rate, p.estimated_secs) {
+        (Some(r), Some(s)) => writeln!(out, "  rate       {r}/s, about {}", human_secs(s))?,
+        _ => writeln!(
+            out,
+            "  rate       unlimited (as fast as the sink acknowledges)"
+        )?,
+    }
+    writeln!(out, "  in flight  at most {}", p.max_in_flight)?;
+    let hist = |out: &mut dyn Write, title: &str, m: &std::collections::BTreeMap<String, u64>| {
+        let mut v: Vec<_> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        writeln!(out, "{title}")?;
+        let w = v.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+        for (k, n) in v {
+            writeln!(out, "  {k:<w$}  {n}")?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    if p.plan.total > 0 {
+        hist(out, "by type", &p.plan.by_type)?;
+        hist(out, "by category", &p.plan.by_category)?;
+    }
+    Ok(())
+}
+
+async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let Some(sink_text) = &a.sink else {
+        return Err(CliError(
+            "replay needs --sink nats://HOST:PORT, jsonl:PATH or jsonl:- (see evscope replay --help)"
+                .into(),
+        ));
+    };
+    let spec = SinkSpec::parse(sink_text, a.subject.as_deref()).map_err(CliError)?;
+    if let Some(r) = a.run.rate {
+        if !(r > 0.0 && r.is_finite()) {
+            return Err(CliError("--rate must be a positive number".into()));
+        }
+    }
+    let store = open(cli).await?;
+    let mut range = range_of(a)?;
+    range.validate(&store).map_err(CliError)?;
+    range.freeze(&store).await?;
+    let progress = !a.run.quiet && std::io::stderr().is_terminal();
+    let plan = replay::plan(&store, &range, |n| {
+        if progress {
+            eprint!("\r\x1b[Kcounting the range: {n} events");
+        }
+    })
+    .await?;
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let bus = check_bus(&spec, &plan).await;
+    let max_in_flight = a
+        .run
+        .max_in_flight
+        .map_or(replay::DEFAULT_MAX_IN_FLIGHT, |n| n as usize);
+    let plan_out = PlanOut {
+        range: &range,
+        range_text: range.describe(),
+        sink: spec.describe(),
+        bus: bus.as_ref(),
+        rate: a.run.rate,
+        max_in_flight,
+        estimated_secs: plan.estimate_secs(a.run.rate),
+        plan: &plan,
+    };
+    // With the events on standard output, everything else goes to stderr.
+    let to_stdout = matches!(spec, SinkSpec::Jsonl { path: None });
+    let mut stderr = std::io::stderr();
+    let info: &mut dyn Write = if to_stdout { &mut stderr } else { out };
+    // With --yes, JSON output is one document at the end: {"plan", "job"}.
+    let plan_json = serde_json::to_value(&plan_out).map_err(|e| CliError(e.to_string()))?;
+    if a.run.format == FormatArg::Table || !a.yes {
+        write_plan(info, &plan_out, a.run.format)?;
+        info.flush()?;
+    }
+    if a.dry_run {
+        return Ok(0);
+    }
+    if !a.yes {
+        eprintln!(
+            "nothing published: add --yes to publish these {} events (or --dry-run to only plan)",
+            plan.total
+        );
+        return Ok(2);
+    }
+    if plan.total == 0 {
+        eprintln!("nothing to replay: the range is empty");
+        return Ok(0);
+    }
+    if let Some(b) = bus.as_ref().filter(|b| b.fatal) {
+        return Err(CliError(b.problem.clone().unwrap_or_default()));
+    }
+    let jobs = jobs_store()?;
+    let now = Utc::now();
+    let mut job = Job {
+        id: job::new_id(now),
+        created_at: now,
+        created_by: job::whoami(),
+        store: redact_url(store.url()),
+        layout: store.layout().name.clone(),
+        range,
+        sink: spec,
+        rate: a.run.rate,
+        max_in_flight,
+        total: plan.total,
+        status: Status::Created,
+        checkpoint: Checkpoint::default(),
+        updated_at: now,
+        finished_at: None,
+    };
+    let mut sink = job.sink.open(None).map_err(|e| CliError(e.message))?;
+    jobs.save(&mut job).map_err(CliError)?;
+    let _lock = jobs.lock(&job.id).map_err(CliError)?;
+    jobs.audit(
+        &job,
+        "created",
+        Some(format!(
+            "{} → {} ({} events)",
+            job.range.describe(),
+            job.sink.describe(),
+            job.total
+        )),
+    )
+    .map_err(CliError)?;
+    eprintln!(
+        "replay job {} created: {} events → {}",
+        job.id,
+        job.total,
+        job.sink.describe()
+    );
+    execute(
+        &store,
+        &jobs,
+        &mut job,
+        sink.as_mut(),
+        &a.run,
+        out,
+        to_stdout,
+        Some(plan_json),
+    )
+    .await
+}
+
+async fn resume(
+    cli: &super::Cli,
+    id: &str,
+    run: &RunArgs,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let jobs = jobs_store()?;
+    let mut job = jobs.load(id).map_err(CliError)?;
+    if !job.status.resumable() {
+        return Err(CliError(format!(
+            "job {id} is {}: nothing to resume",
+            job.status.label()
+        )));
+    }
+    let _lock = jobs.lock(id).map_err(CliError)?;
+    // Without a connection named, the job's own store (when its URL holds no secret).
+    let named = cli.db.as_deref().is_some_and(|d| !d.is_empty()) || cli.profile.is_some();
+    let store = if !named
+        && !job.store.contains("***")
+        && matches!(super::resolve_target(cli)?, super::Target::Demo(_))
+    {
+        Store::open(&crate::store::OpenOptions {
+            url: job.store.clone(),
+            schema: cli.schema.clone(),
+            mapping: cli.mapping.clone(),
+        })
+        .await?
+    } else {
+        open(cli).await?
+    };
+    let here = redact_url(store.url());
+    if here != job.store {
+        return Err(CliError(format!(
+            "job {id} was created on {}, but this is {here}: pass the same --db (or profile)",
+            job.store
+        )));
+    }
+    if let Some(r) = run.rate {
+        if !(r > 0.0 && r.is_finite()) {
+            return Err(CliError("--rate must be a positive number".into()));
+        }
+        job.rate = Some(r);
+    }
+    if let Some(n) = run.max_in_flight {
+        job.max_in_flight = n as usize;
+    }
+    let mut sink = job
+        .sink
+        .open(job.checkpoint.sink_offset)
+        .map_err(|e| CliError(e.message))?;
+    eprintln!(
+        "resuming replay job {} at {} of {} ({})",
+        job.id,
+        job.checkpoint.done,
+        job.total,
+        job.checkpoint
+            .mark
+            .as_ref()
+            .map_or("from the start".into(), |m| format!(
+                "after {}",
+                m.describe()
+            ))
+    );
+    let to_stdout = matches!(job.sink, SinkSpec::Jsonl { path: None });
+    execute(
+        &store,
+        &jobs,
+        &mut job,
+        sink.as_mut(),
+        run,
+        out,
+        to_stdout,
+        None,
+    )
+    .await
+}
+
+/// Run a job with progress on stderr and Ctrl-C / SIGTERM as a clean stop.
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    store: &Store,
+    jobs: &JobStore,
+    job: &mut Job,
+    sink: &mut dyn sink::Sink,
+    run: &RunArgs,
+    out: &mut dyn Write,
+    to_stdout: bool,
+    plan: Option<serde_json::Value>,
+) -> Result<u8, CliError> {
+    let (tx, rx) = watch::channel(Control::Run);
+    let signals = tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let term = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(Control::Stop);
+    });
+    let tty = std::io::stderr().is_terminal();
+    let quiet = run.quiet;
+    let mut last_line = Instant::now() - Duration::from_secs(10);
+    let mut last_status = String::new();
+    let mut report = move |p: &Progress| {
+        if quiet {
+            return;
+        }
+        let status = p.status.label().to_string();
+        let changed = status != last_status;
+        if !changed && last_line.elapsed() < Duration::from_millis(if tty { 200 } else { 2000 }) {
+            return;
+        }
+        last_line = Instant::now();
+        last_status = status;
+        let line = progress_line(p);
+        if tty {
+            eprint!("\r\x1b[K{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    };
+    let started = Instant::now();
+    let start_done = job.checkpoint.done;
+    let status = replay::run(store, jobs, job, sink, rx, &mut report).await;
+    signals.abort();
+    if tty && !quiet {
+        eprintln!();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let sent = job.checkpoint.done.saturating_sub(start_done);
+    let mut stderr = std::io::stderr();
+    let info: &mut dyn Write = if to_stdout { &mut stderr } else { out };
+    if run.format == FormatArg::Table {
+        writeln!(
+            info,
+            "job {} {}: {} of {} events acknowledged ({} this run in {:.1}s, {:.0}/s), {} duplicates absorbed",
+            job.id,
+            status.label(),
+            job.checkpoint.done,
+            job.total,
+            sent,
+            secs,
+            if secs > 0.0 { sent as f64 / secs } else { 0.0 },
+            job.checkpoint.duplicates
+        )?;
+    } else {
+        let mut doc = serde_json::json!({ "job": &*job });
+        if let Some(p) = plan {
+            doc["plan"] = p;
+        }
+        serde_json::to_writer_pretty(&mut *info, &doc).map_err(|e| CliError(e.to_string()))?;
+        writeln!(info)?;
+    }
+    info.flush()?;
+    match &status {
+        Status::Completed => Ok(0),
+        Status::Failed { error } => Err(CliError(format!("replay job {} failed: {error}", job.id))),
+        _ => {
+            eprintln!(
+                "stopped at {} of {}; continue with: evscope replay resume {}",
+                job.checkpoint.done, job.total, job.id
+            );
+            Ok(130)
+        }
+    }
+}
+
+fn progress_line(p: &Progress) -> String {
+    let pct = if p.total > 0 {
+        p.done as f64 * 100.0 / p.total as f64
+    } else {
+        100.0
+    };
+    let mut s = format!(
+        "{} {}  {}/{} ({pct:.1}%)  {:.0}/s",
+        p.job,
+        p.status.label(),
+        p.done,
+        p.total,
+        p.rate
+    );
+    if let Some(eta) = p.eta_secs {
+        s.push_str(&format!("  ETA {}", human_secs(eta)));
+    }
+    if p.duplicates > 0 {
+        s.push_str(&format!("  dup {}", p.duplicates));
+    }
+    if p.errors > 0 {
+        s.push_str(&format!("  errors {}", p.errors));
+    }
+    if let Status::Retrying { attempt, error } = &p.status {
+        s.push_str(&format!("  (attempt {attempt}: {error})"));
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct JobRow<'a> {
+    #[serde(flatten)]
+    job: &'a Job,
+    /// Whether a live process holds it.
+    alive: bool,
+}
+
+fn status_shown(job: &Job, alive: bool) -> String {
+    match &job.status {
+        Status::Running | Status::Retrying { .. } | Status::Paused if !alive => {
+            "interrupted (process gone)".into()
+        }
+        s => s.label().into(),
+    }
+}
+
+fn list(out: &mut dyn Write, format: FormatArg) -> Result<(), CliError> {
+    let jobs = jobs_store()?;
+    let all = jobs.list().map_err(CliError)?;
+    if format != FormatArg::Table {
+        let rows: Vec<_> = all
+            .iter()
+            .filter_map(|j| j.as_ref().ok())
+            .map(|j| JobRow {
+                job: j,
+                alive: jobs.holder(&j.id).is_some(),
+            })
+            .collect();
+        if format == FormatArg::Json {
+            serde_json::to_writer_pretty(&mut *out, &rows).map_err(|e| CliError(e.to_string()))?;
+            writeln!(out)?;
+        } else {
+            for r in rows {
+                serde_json::to_writer(&mut *out, &r).map_err(|e| CliError(e.to_string()))?;
+                writeln!(out)?;
+            }
+        }
+        for e in all.iter().filter_map(|j| j.as_ref().err()) {
+            eprintln!("warning: {e}");
+        }
+        return Ok(());
+    }
+    if all.is_empty() {
+        writeln!(out, "no replay jobs (in {})", jobs.dir().display())?;
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for j in &all {
+        match j {
+            Ok(j) => rows.push(vec![
+                j.id.clone(),
+                status_shown(j, jobs.holder(&j.id).is_some()),
+                format!("{}/{}", j.checkpoint.done, j.total),
+                j.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                j.created_by.clone(),
+                j.sink.describe(),
+                j.range.describe(),
+            ]),
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
+    crate::output::table(
+        out,
+        &["ID", "STATUS", "DONE", "CREATED", "BY", "SINK", "RANGE"],
+        &rows,
+    )?;
+    Ok(())
+}
+
+fn show(out: &mut dyn Write, id: &str, format: FormatArg) -> Result<(), CliError> {
+    let jobs = jobs_store()?;
+    let job = jobs.load(id).map_err(CliError)?;
+    let alive = jobs.holder(id).is_some();
+    let history = jobs.history(Some(id)).map_err(CliError)?;
+    if format != FormatArg::Table {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            #[serde(flatten)]
+            job: &'a Job,
+            alive: bool,
+            history: &'a [job::AuditEntry],
+        }
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &Shown {
+                job: &job,
+                alive,
+                history: &history,
+            },
+        )
+        .map_err(|e| CliError(e.to_string()))?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let t = |d: &DateTime<Utc>| d.format("%Y-%m-%d %H:%M:%S%.3f").to_string();
+    writeln!(out, "job        {}", job.id)?;
+    writeln!(out, "status     {}", status_shown(&job, alive))?;
+    if let Status::Failed { error } | Status::Retrying { error, .. } = &job.status {
+        writeln!(out, "error      {error}")?;
+    }
+    writeln!(
+        out,
+        "created    {} by {}",
+        t(&job.created_at),
+        job.created_by
+    )?;
+    writeln!(out, "store      {} ({})", job.store, job.layout)?;
+    writeln!(out, "range      {}", job.range.describe())?;
+    writeln!(out, "sink       {}", job.sink.describe())?;
+    writeln!(
+        out,
+        "progress   {} of {} acknowledged, {} duplicates{}",
+        job.checkpoint.done,
+        job.total,
+        job.checkpoint.duplicates,
+        job.checkpoint
+            .mark
+            .as_ref()
+            .map_or(String::new(), |m| format!(", last at {}", m.describe()))
+    )?;
+    writeln!(
+        out,
+        "rate       {}, at most {} in flight",
+        job.rate.map_or("unlimited".into(), |r| format!("{r}/s")),
+        job.max_in_flight
+    )?;
+    writeln!(out, "history")?;
+    for h in &history {
+        writeln!(
+            out,
+            "  {}  {:<11}  {}  {}/{}{}",
+            t(&h.at),
+            h.event,
+            h.by,
+            h.done,
+            h.total,
+            h.detail
+                .as_ref()
+                .map_or(String::new(), |d| format!("  {d}"))
+        )?;
+    }
+    Ok(())
+}
+
+async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
+    let jobs = jobs_store()?;
+    let mut job = jobs.load(id).map_err(CliError)?;
+    if !job.status.resumable() {
+        return Err(CliError(format!(
+            "job {id} is already {}",
+            job.status.label()
+        )));
+    }
+    if let Some(pid) = jobs.holder(id) {
+        jobs.request_cancel(id).map_err(CliError)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Ok(j) = jobs.load(id) {
+                if j.status == Status::Cancelled {
+                    writeln!(
+                        out,
+                        "job {id} cancelled at {} of {}",
+                        j.checkpoint.done, j.total
+                    )?;
+                    return Ok(0);
+                }
+            }
+            if jobs.holder(id).is_none() {
+                break;
+            }
+        }
+        let j = jobs.load(id).map_err(CliError)?;
+        if j.status == Status::Cancelled {
+            writeln!(
+                out,
+                "job {id} cancelled at {} of {}",
+                j.checkpoint.done, j.total
+            )?;
+            return Ok(0);
+        }
+        return Err(CliError(format!(
+            "asked process {pid} to cancel job {id}, but it has not confirmed yet (status {})",
+            j.status.label()
+        )));
+    }
+    let _lock = jobs.lock(id).map_err(CliError)?;
+    job.status = Status::Cancelled;
+    job.finished_at = Some(Utc::now());
+    jobs.save(&mut job).map_err(CliError)?;
+    jobs.audit(
+        &job,
+        "cancelled",
+        Some(format!(
+            "{} of {} acknowledged",
+            job.checkpoint.done, job.total
+        )),
+    )
+    .map_err(CliError)?;
+    writeln!(
+        out,
+        "job {id} cancelled at {} of {}",
+        job.checkpoint.done, job.total
+    )?;
+    Ok(0)
+}

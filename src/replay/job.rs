@@ -1,0 +1,395 @@
+//! Replay jobs on disk: one JSON file per job (range, sink, status, checkpoint), replaced
+//! atomically after each acknowledged batch; a lock file while a process runs it; and an
+//! append-only audit log of who did what to which job. All in the user's data directory,
+//! never in the event store.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::range::{Mark, Range};
+use super::sink::SinkSpec;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Status {
+    /// Planned, not started.
+    Created,
+    Running,
+    Paused,
+    /// The bus is unavailable; the job retries with backoff.
+    Retrying {
+        attempt: u32,
+        error: String,
+    },
+    /// Stopped by Ctrl-C or a signal (or its process died): resumable.
+    Interrupted,
+    Cancelled,
+    Failed {
+        error: String,
+    },
+    Completed,
+}
+
+impl Status {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Retrying { .. } => "retrying",
+            Status::Interrupted => "interrupted",
+            Status::Cancelled => "cancelled",
+            Status::Failed { .. } => "failed",
+            Status::Completed => "completed",
+        }
+    }
+
+    /// Whether `replay resume` may continue it.
+    pub fn resumable(&self) -> bool {
+        !matches!(self, Status::Cancelled | Status::Completed)
+    }
+}
+
+/// The last event the sink acknowledged, and the counts up to it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub mark: Option<Mark>,
+    /// Events acknowledged (the job's progress).
+    pub done: u64,
+    /// Of those, how many the bus reported as duplicates (re-sends it had already).
+    pub duplicates: u64,
+    /// The sink's own resume point (a JSONL file's length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink_offset: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// user@host of whoever created it.
+    pub created_by: String,
+    /// The store's URL, password redacted.
+    pub store: String,
+    pub layout: String,
+    pub range: Range,
+    pub sink: SinkSpec,
+    /// Events per second; None is as fast as the sink acknowledges.
+    pub rate: Option<f64>,
+    pub max_in_flight: usize,
+    /// Events in the range, from the plan.
+    pub total: u64,
+    pub status: Status,
+    pub checkpoint: Checkpoint,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub job: String,
+    /// created, started, resumed, paused, retrying, interrupted, cancelled, failed, completed
+    pub event: String,
+    pub by: String,
+    pub pid: u32,
+    pub done: u64,
+    pub total: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// user@host for the audit trail.
+pub fn whoami() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host}")
+}
+
+/// A new job id: the creation time and a random suffix, e.g. `r20261123-142501-3fa9`.
+pub fn new_id(now: DateTime<Utc>) -> String {
+    format!("r{}-{:04x}", now.format("%Y%m%d-%H%M%S"), fastrand::u16(..))
+}
+
+#[derive(Debug, Clone)]
+pub struct JobStore {
+    dir: PathBuf,
+}
+
+/// Held while a process runs a job; removed on drop.
+#[derive(Debug)]
+pub struct JobLock {
+    path: PathBuf,
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc = Path::new("/proc");
+    if !proc.exists() {
+        // Without /proc there is no cheap check: assume alive, so a lock is never stolen.
+        return true;
+    }
+    // A zombie (killed, not yet reaped) holds no lock.
+    match fs::read_to_string(proc.join(pid.to_string()).join("stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+impl JobStore {
+    /// `<data dir>/replay`.
+    pub fn default_dir() -> PathBuf {
+        crate::config::data_dir().join("replay")
+    }
+
+    pub fn open(dir: PathBuf) -> Result<JobStore, String> {
+        fs::create_dir_all(dir.join("jobs"))
+            .map_err(|e| format!("replay jobs {}: {e}", dir.display()))?;
+        Ok(JobStore { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join("jobs").join(format!("{id}.json"))
+    }
+
+    fn lock_path(&self, id: &str) -> PathBuf {
+        self.dir.join("jobs").join(format!("{id}.lock"))
+    }
+
+    fn cancel_path(&self, id: &str) -> PathBuf {
+        self.dir.join("jobs").join(format!("{id}.cancel"))
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.join("audit.jsonl")
+    }
+
+    fn check_id(id: &str) -> Result<(), String> {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!("{id:?} is not a job id"));
+        }
+        Ok(())
+    }
+
+    /// Write the job file atomically: a temporary file, fsync, rename, fsync of the directory.
+    pub fn save(&self, job: &mut Job) -> Result<(), String> {
+        job.updated_at = Utc::now();
+        let path = self.path(&job.id);
+        let tmp = path.with_extension("json.tmp");
+        let err = |e: std::io::Error| format!("saving job {}: {e}", job.id);
+        let mut f = File::create(&tmp).map_err(err)?;
+        let text = serde_json::to_vec_pretty(job).map_err(|e| e.to_string())?;
+        f.write_all(&text).map_err(err)?;
+        f.write_all(b"\n").map_err(err)?;
+        f.sync_all().map_err(err)?;
+        fs::rename(&tmp, &path).map_err(err)?;
+        if let Ok(d) = File::open(self.dir.join("jobs")) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    pub fn load(&self, id: &str) -> Result<Job, String> {
+        Self::check_id(id)?;
+        let path = self.path(id);
+        let text = fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("no replay job {id} (see `evscope replay jobs`)")
+            }
+            _ => format!("job {id}: {e}"),
+        })?;
+        serde_json::from_slice(&text)
+            .map_err(|e| format!("job {id}: {} is damaged: {e}", path.display()))
+    }
+
+    /// Every job, newest first. Damaged files are reported, not skipped silently.
+    pub fn list(&self) -> Result<Vec<Result<Job, String>>, String> {
+        let mut out = Vec::new();
+        let rd = fs::read_dir(self.dir.join("jobs")).map_err(|e| e.to_string())?;
+        for entry in rd.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Some(id) = name.strip_suffix(".json") {
+                out.push(self.load(id));
+            }
+        }
+        out.sort_by(|a, b| match (a, b) {
+            (Ok(a), Ok(b)) => b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)),
+            (Err(_), Ok(_)) => std::cmp::Ordering::Less,
+            (Ok(_), Err(_)) => std::cmp::Ordering::Greater,
+            (Err(a), Err(b)) => a.cmp(b),
+        });
+        Ok(out)
+    }
+
+    /// The process holding the job, if one is alive.
+    pub fn holder(&self, id: &str) -> Option<u32> {
+        let pid: u32 = fs::read_to_string(self.lock_path(id))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        pid_alive(pid).then_some(pid)
+    }
+
+    /// Take the job for this process. A lock left by a dead process (kill -9) is taken over.
+    pub fn lock(&self, id: &str) -> Result<JobLock, String> {
+        Self::check_id(id)?;
+        let path = self.lock_path(id);
+        for _ in 0..2 {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    write!(f, "{}", std::process::id()).map_err(|e| e.to_string())?;
+                    let _ = fs::remove_file(self.cancel_path(id));
+                    return Ok(JobLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if let Some(pid) = self.holder(id) {
+                        return Err(format!("job {id} is running in process {pid}"));
+                    }
+                    let _ = fs::remove_file(&path);
+                }
+                Err(e) => return Err(format!("locking job {id}: {e}")),
+            }
+        }
+        Err(format!("could not lock job {id}"))
+    }
+
+    /// Ask the process running a job to cancel it (it checks at each checkpoint).
+    pub fn request_cancel(&self, id: &str) -> Result<(), String> {
+        Self::check_id(id)?;
+        File::create(self.cancel_path(id))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn cancel_requested(&self, id: &str) -> bool {
+        self.cancel_path(id).exists()
+    }
+
+    pub fn audit(&self, job: &Job, event: &str, detail: Option<String>) -> Result<(), String> {
+        let entry = AuditEntry {
+            at: Utc::now(),
+            job: job.id.clone(),
+            event: event.to_string(),
+            by: whoami(),
+            pid: std::process::id(),
+            done: job.checkpoint.done,
+            total: job.total,
+            detail,
+        };
+        let mut line = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.audit_path())
+            .map_err(|e| format!("audit log: {e}"))?;
+        // One write of one line: appends from several processes do not interleave.
+        f.write_all(&line).map_err(|e| format!("audit log: {e}"))?;
+        f.sync_data().map_err(|e| format!("audit log: {e}"))
+    }
+
+    /// The audit entries, of one job or all.
+    pub fn history(&self, id: Option<&str>) -> Result<Vec<AuditEntry>, String> {
+        let text = match fs::read_to_string(self.audit_path()) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(format!("audit log: {e}")),
+        };
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let e: AuditEntry =
+                serde_json::from_str(line).map_err(|e| format!("audit log line {}: {e}", i + 1))?;
+            if id.is_none_or(|id| e.job == id) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str) -> Job {
+        let now = Utc::now();
+        Job {
+            id: id.into(),
+            created_at: now,
+            created_by: whoami(),
+            store: "sqlite:x".into(),
+            layout: "native".into(),
+            range: Range::default(),
+            sink: SinkSpec::Jsonl { path: None },
+            rate: None,
+            max_in_flight: 10,
+            total: 5,
+            status: Status::Created,
+            checkpoint: Checkpoint::default(),
+            updated_at: now,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn jobs_round_trip_and_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path().to_path_buf()).unwrap();
+        let mut j = job("r1");
+        j.checkpoint.mark = Some(Mark::Position { position: 42 });
+        store.save(&mut j).unwrap();
+        assert_eq!(store.load("r1").unwrap(), j);
+        assert_eq!(store.list().unwrap().len(), 1);
+        assert!(store.load("../etc/passwd").is_err());
+        assert!(store.load("nope").unwrap_err().contains("no replay job"));
+
+        let lock = store.lock("r1").unwrap();
+        assert!(store.lock("r1").unwrap_err().contains("running in process"));
+        drop(lock);
+        // A lock left by a dead process is taken over.
+        fs::write(store.lock_path("r1"), "999999999").unwrap();
+        let _lock = store.lock("r1").unwrap();
+
+        store.audit(&j, "created", Some("x".into())).unwrap();
+        store.audit(&job("r2"), "created", None).unwrap();
+        assert_eq!(store.history(Some("r1")).unwrap().len(), 1);
+        assert_eq!(store.history(None).unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,548 @@
+//! Controlled re-publication of a range of events to a sink (NATS JetStream, JSONL), as a job
+//! that survives a crash: the range is fixed when the job is created, events go out in log
+//! order (so each stream's in version order) at a chosen rate with a bound on events in
+//! flight, and the last acknowledged event is checkpointed after each batch. Resuming starts
+//! just after the checkpoint; the events re-sent after a crash carry the same `Nats-Msg-Id`,
+//! so JetStream's duplicate window absorbs them.
+//!
+//! The TUI and the CLI drive the same [`run`]: a [`Control`] channel to pause, resume, cancel
+//! or stop, and [`Progress`] reports back.
+
+pub mod job;
+pub mod range;
+pub mod sink;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::store::{Event, Store};
+use job::{Job, JobStore, Status};
+use range::{Mark, Reader};
+use sink::{Acked, Sink, SinkError, SinkErrorKind};
+
+pub use job::Checkpoint;
+pub use range::{Plan, Range, plan};
+pub use sink::SinkSpec;
+
+/// The default bound on events published and not yet acknowledged.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+/// Save the checkpoint after this many acknowledgements, or after [`SAVE_INTERVAL`].
+const SAVE_EVERY: u64 = 2000;
+const SAVE_INTERVAL: Duration = Duration::from_millis(250);
+const REPORT_INTERVAL: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What the operator wants of a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Run,
+    Pause,
+    /// Stop for good (status cancelled; not resumable).
+    Cancel,
+    /// Stop here, resumable (Ctrl-C, a signal, the TUI closing).
+    Stop,
+}
+
+/// A report on a running job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    pub job: String,
+    pub status: Status,
+    pub done: u64,
+    pub total: u64,
+    pub duplicates: u64,
+    /// Failed attempts (bus unavailable) so far in this run.
+    pub errors: u64,
+    /// Events acknowledged per second, over the last few seconds.
+    pub rate: f64,
+    pub eta_secs: Option<f64>,
+    pub last: Option<String>,
+}
+
+enum Outcome {
+    Done,
+    Stopped(Control),
+    Unavailable(String),
+    Failed(String),
+}
+
+/// One event sent and not yet acknowledged.
+struct Sent {
+    mark: Mark,
+    id: String,
+    what: String,
+}
+
+type Ack = BoxFuture<'static, (Sent, Result<Acked, SinkError>)>;
+
+/// Spaces sends at `rate` per second (bursts of at most a few milliseconds).
+struct Pacer {
+    rate: Option<f64>,
+    start: Instant,
+    sent: u64,
+}
+
+impl Pacer {
+    fn new(rate: Option<f64>) -> Pacer {
+        Pacer {
+            rate: rate.filter(|r| *r > 0.0),
+            start: Instant::now(),
+            sent: 0,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.start = Instant::now();
+        self.sent = 0;
+    }
+
+    /// When the next event may go, if not now.
+    fn due(&mut self) -> Option<Instant> {
+        let rate = self.rate?;
+        let due = self.start + Duration::from_secs_f64(self.sent as f64 / rate);
+        self.sent += 1;
+        (due > Instant::now() + Duration::from_millis(2)).then_some(due)
+    }
+}
+
+/// Acknowledgements per second over a sliding window.
+struct Meter {
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl Meter {
+    fn rate(&mut self, done: u64) -> f64 {
+        let now = Instant::now();
+        self.samples.push_back((now, done));
+        while self.samples.len() > 2
+            && now.duration_since(self.samples[0].0) > Duration::from_secs(3)
+        {
+            self.samples.pop_front();
+        }
+        let (t0, d0) = self.samples[0];
+        let dt = now.duration_since(t0).as_secs_f64();
+        if dt < 0.05 {
+            return 0.0;
+        }
+        done.saturating_sub(d0) as f64 / dt
+    }
+}
+
+struct Runner<'a> {
+    store: &'a Store,
+    jobs: &'a JobStore,
+    job: &'a mut Job,
+    sink: &'a mut dyn Sink,
+    ctl: watch::Receiver<Control>,
+    report: &'a mut (dyn FnMut(&Progress) + Send),
+    inflight: FuturesOrdered<Ack>,
+    pacer: Pacer,
+    meter: Meter,
+    since_save: u64,
+    last_save: Instant,
+    last_report: Instant,
+    errors: u64,
+    /// Consecutive failed attempts (reset by an acknowledgement).
+    attempt: u32,
+}
+
+/// Run (or resume) a job to its end, a stop, a cancel or a failure; returns the final status,
+/// which is also saved and written to the audit log.
+pub async fn run(
+    store: &Store,
+    jobs: &JobStore,
+    job: &mut Job,
+    sink: &mut dyn Sink,
+    ctl: watch::Receiver<Control>,
+    report: &mut (dyn FnMut(&Progress) + Send),
+) -> Status {
+    let resumed = job.status != Status::Created;
+    let rate = job.rate;
+    let mut r = Runner {
+        store,
+        jobs,
+        job,
+        sink,
+        ctl,
+        report,
+        inflight: FuturesOrdered::new(),
+        pacer: Pacer::new(rate),
+        meter: Meter {
+            samples: VecDeque::new(),
+        },
+        since_save: 0,
+        last_save: Instant::now(),
+        last_report: Instant::now(),
+        errors: 0,
+        attempt: 0,
+    };
+    r.job.status = Status::Running;
+    r.job.finished_at = None;
+    let detail = resumed.then(|| {
+        r.job
+            .checkpoint
+            .mark
+            .as_ref()
+            .map_or("from the start".into(), |m| {
+                format!("after {}", m.describe())
+            })
+    });
+    r.log(if resumed { "resumed" } else { "started" }, detail);
+    r.save();
+    r.progress(true);
+    loop {
+        let outcome = r.attempt_run().await;
+        r.inflight = FuturesOrdered::new();
+        let status = match outcome {
+            Outcome::Done => Status::Completed,
+            Outcome::Stopped(Control::Cancel) => Status::Cancelled,
+            Outcome::Stopped(_) => Status::Interrupted,
+            Outcome::Failed(e) => Status::Failed { error: e },
+            Outcome::Unavailable(e) => {
+                r.errors += 1;
+                r.attempt += 1;
+                let first = r.attempt == 1;
+                r.job.status = Status::Retrying {
+                    attempt: r.attempt,
+                    error: e.clone(),
+                };
+                if first {
+                    r.log("retrying", Some(e));
+                }
+                r.save();
+                r.progress(true);
+                let backoff = Duration::from_millis(250)
+                    .saturating_mul(1 << r.attempt.min(10))
+                    .min(MAX_BACKOFF);
+                match r.sleep(backoff).await {
+                    Some(c) => match c {
+                        Control::Cancel => Status::Cancelled,
+                        _ => Status::Interrupted,
+                    },
+                    None => continue,
+                }
+            }
+        };
+        return r.finish(status);
+    }
+}
+
+impl Runner<'_> {
+    fn log(&mut self, event: &str, detail: Option<String>) {
+        if let Err(e) = self.jobs.audit(self.job, event, detail) {
+            tracing::warn!("replay audit log: {e}");
+        }
+    }
+
+    fn save(&mut self) {
+        if let Err(e) = self.jobs.save(self.job) {
+            tracing::error!("{e}");
+        }
+    }
+
+    fn finish(&mut self, status: Status) -> Status {
+        let (event, detail) = match &status {
+            Status::Completed => ("completed", None),
+            Status::Cancelled => ("cancelled", None),
+            Status::Interrupted => ("interrupted", None),
+            Status::Failed { error } => ("failed", Some(error.clone())),
+            _ => ("stopped", None),
+        };
+        self.job.status = status.clone();
+        if matches!(status, Status::Completed | Status::Cancelled) {
+            self.job.finished_at = Some(Utc::now());
+        }
+        self.save();
+        let detail = detail.or_else(|| {
+            Some(format!(
+                "{} of {} acknowledged, {} duplicates",
+                self.job.checkpoint.done, self.job.total, self.job.checkpoint.duplicates
+            ))
+        });
+        self.log(event, detail);
+        self.progress(true);
+        status
+    }
+
+    fn progress(&mut self, force: bool) {
+        if !force && self.last_report.elapsed() < REPORT_INTERVAL {
+            return;
+        }
+        self.last_report = Instant::now();
+        let done = self.job.checkpoint.done;
+        let rate = self.meter.rate(done);
+        let left = self.job.total.saturating_sub(done);
+        let p = Progress {
+            job: self.job.id.clone(),
+            status: self.job.status.clone(),
+            done,
+            total: self.job.total,
+            duplicates: self.job.checkpoint.duplicates,
+            errors: self.errors,
+            rate,
+            eta_secs: (rate > 0.0).then(|| left as f64 / rate),
+            last: self.job.checkpoint.mark.as_ref().map(Mark::describe),
+        };
+        (self.report)(&p);
+    }
+
+    /// Sleep, unless the operator stops or cancels first (then that).
+    async fn sleep(&mut self, d: Duration) -> Option<Control> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return None,
+                r = self.ctl.changed() => {
+                    let c = if r.is_err() { Control::Stop } else { *self.ctl.borrow_and_update() };
+                    if matches!(c, Control::Cancel | Control::Stop) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Persist the checkpoint: the sink first makes what it acknowledged durable.
+    async fn checkpoint(&mut self) -> Result<(), Outcome> {
+        self.sink.sync().await.map_err(classify)?;
+        self.since_save = 0;
+        self.last_save = Instant::now();
+        self.save();
+        self.progress(false);
+        Ok(())
+    }
+
+    fn applied(&mut self, sent: Sent, r: Result<Acked, SinkError>) -> Result<(), Outcome> {
+        match r {
+            Ok(a) => {
+                let cp = &mut self.job.checkpoint;
+                cp.mark = Some(sent.mark);
+                cp.done += 1;
+                if a.duplicate {
+                    cp.duplicates += 1;
+                }
+                if a.offset.is_some() {
+                    cp.sink_offset = a.offset;
+                }
+                cp.last_event_id = Some(sent.id);
+                self.since_save += 1;
+                if self.attempt > 0 {
+                    self.attempt = 0;
+                    self.job.status = Status::Running;
+                    self.log("running", Some("the sink answers again".into()));
+                    self.progress(true);
+                }
+                Ok(())
+            }
+            Err(e) => Err(match e.kind {
+                SinkErrorKind::Unavailable => Outcome::Unavailable(e.message),
+                SinkErrorKind::Rejected => Outcome::Failed(format!(
+                    "the sink rejected event {}: {}",
+                    sent.what, e.message
+                )),
+                SinkErrorKind::Fatal => {
+                    Outcome::Failed(format!("{} (at event {})", e.message, sent.what))
+                }
+            }),
+        }
+    }
+
+    async fn after_acks(&mut self) -> Result<(), Outcome> {
+        if self.since_save >= SAVE_EVERY
+            || (self.since_save > 0 && self.last_save.elapsed() >= SAVE_INTERVAL)
+        {
+            self.checkpoint().await?;
+            if self.jobs.cancel_requested(&self.job.id) {
+                return Err(Outcome::Stopped(Control::Cancel));
+            }
+        } else {
+            self.progress(false);
+        }
+        Ok(())
+    }
+
+    async fn drain(&mut self) -> Result<(), Outcome> {
+        while let Some((sent, r)) = self.inflight.next().await {
+            self.applied(sent, r)?;
+        }
+        self.checkpoint().await
+    }
+
+    /// Honour the control channel: pause here (everything in flight acknowledged and
+    /// checkpointed first) until resumed; Err to stop.
+    async fn control(&mut self) -> Result<(), Outcome> {
+        let c = *self.ctl.borrow_and_update();
+        if c == Control::Run {
+            return Ok(());
+        }
+        self.drain().await?;
+        if c != Control::Pause {
+            return Err(Outcome::Stopped(c));
+        }
+        self.job.status = Status::Paused;
+        self.save();
+        self.log("paused", None);
+        self.progress(true);
+        loop {
+            if self.ctl.changed().await.is_err() {
+                return Err(Outcome::Stopped(Control::Stop));
+            }
+            match *self.ctl.borrow_and_update() {
+                Control::Pause => {}
+                Control::Run => break,
+                other => return Err(Outcome::Stopped(other)),
+            }
+        }
+        self.job.status = Status::Running;
+        self.save();
+        self.log("unpaused", None);
+        self.pacer.reset();
+        self.progress(true);
+        Ok(())
+    }
+
+    async fn attempt_run(&mut self) -> Outcome {
+        match self.attempt_inner().await {
+            Ok(()) => Outcome::Done,
+            Err(o) => o,
+        }
+    }
+
+    async fn attempt_inner(&mut self) -> Result<(), Outcome> {
+        self.control().await?;
+        self.sink.connect().await.map_err(classify)?;
+        let reader = Reader::new(
+            self.store.clone(),
+            self.job.range.clone(),
+            self.job.checkpoint.mark.clone(),
+        )
+        .map_err(Outcome::Failed)?;
+        let (tx, mut rx) = mpsc::channel(2);
+        let task = tokio::spawn(read_ahead(reader, tx));
+        let _abort = AbortOnDrop(task);
+        self.pacer.reset();
+        let max = self.job.max_in_flight.max(1);
+        while let Some(page) = rx.recv().await {
+            let page = page.map_err(|e| Outcome::Failed(format!("reading the store: {e}")))?;
+            for e in &page {
+                if self.ctl.has_changed().unwrap_or(true) {
+                    self.control().await?;
+                }
+                if let Some(due) = self.pacer.due() {
+                    if let Some(c) = self.sleep_until(due).await {
+                        if c != Control::Run {
+                            self.control().await?;
+                        }
+                    }
+                }
+                while self.inflight.len() >= max {
+                    if let Some((sent, r)) = self.inflight.next().await {
+                        self.applied(sent, r)?;
+                    }
+                }
+                let mut any = false;
+                while let Some(Some((sent, r))) = self.inflight.next().now_or_never() {
+                    self.applied(sent, r)?;
+                    any = true;
+                }
+                if any {
+                    self.after_acks().await?;
+                }
+                let pending = self.sink.send(e, &self.job.id).await.map_err(classify)?;
+                let sent = Sent {
+                    mark: Mark::of(&self.job.range, e),
+                    id: e.event_id.clone(),
+                    what: describe_event(e),
+                };
+                self.inflight
+                    .push_back(Box::pin(pending.map(move |r| (sent, r))));
+            }
+        }
+        self.drain().await
+    }
+
+    /// Wait until `due`; a control change ends the wait early with the new value.
+    async fn sleep_until(&mut self, due: Instant) -> Option<Control> {
+        tokio::select! {
+            _ = tokio::time::sleep_until(due.into()) => None,
+            r = self.ctl.changed() => Some(if r.is_err() { Control::Stop } else { *self.ctl.borrow() }),
+        }
+    }
+}
+
+fn classify(e: SinkError) -> Outcome {
+    match e.kind {
+        SinkErrorKind::Unavailable => Outcome::Unavailable(e.message),
+        _ => Outcome::Failed(e.message),
+    }
+}
+
+/// "id (stream@version, position p, Type)" for messages.
+pub fn describe_event(e: &Event) -> String {
+    let pos = e
+        .global_position
+        .map_or(String::new(), |p| format!(", position {p}"));
+    format!(
+        "{} ({}@{}{pos}, {})",
+        e.event_id, e.stream_id, e.stream_version, e.event_type
+    )
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Read the range ahead of the publisher (two pages), so the store and the bus work at once.
+async fn read_ahead(
+    mut reader: Reader,
+    tx: mpsc::Sender<Result<Vec<Event>, crate::store::StoreError>>,
+) {
+    loop {
+        match reader.next_page().await {
+            Ok(Some(p)) => {
+                if tx.send(Ok(p)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pacer_spaces_sends() {
+        let mut p = Pacer::new(Some(100.0));
+        // The first goes at once; the tenth is due ~90 ms after the start.
+        assert!(p.due().is_none());
+        for _ in 0..8 {
+            p.due();
+        }
+        let due = p.due().expect("throttled");
+        let wait = due.duration_since(Instant::now());
+        assert!(
+            wait > Duration::from_millis(70) && wait <= Duration::from_millis(90),
+            "{wait:?}"
+        );
+        assert!(Pacer::new(None).due().is_none());
+    }
+}

@@ -1,0 +1,408 @@
+//! What a replay publishes: a range of the log, fixed when the job is created, read page by
+//! page from a mark (the last event the sink acknowledged).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::filter::JqPredicate;
+use crate::store::{
+    Cursor, Direction, Event, EventFilter, LogQuery, Start, Store, StoreError, StreamRead,
+};
+
+/// Events per read.
+pub const PAGE: u32 = 2000;
+
+/// A range of events. Every part narrows it; positions and versions are inclusive, `until` is
+/// exclusive (as everywhere in evscope).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Range {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_position: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_position: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    /// A jq predicate every event must pass (the TUI's filter in force, or `--where ... | jq`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jq: Option<String>,
+}
+
+impl Range {
+    /// Refuse what cannot be read: versions without a stream, positions on a layout without
+    /// them, bounds the wrong way round.
+    pub fn validate(&self, store: &Store) -> Result<(), String> {
+        if self.stream.is_none() && (self.from_version.is_some() || self.to_version.is_some()) {
+            return Err("--from-version/--to-version need --stream".into());
+        }
+        if self.stream.is_some()
+            && (self.category.is_some()
+                || self.stream_prefix.is_some()
+                || self.from_position.is_some()
+                || self.to_position.is_some())
+        {
+            return Err(
+                "--stream selects by version: it does not combine with --category, --stream-prefix or positions"
+                    .into(),
+            );
+        }
+        if (self.from_position.is_some() || self.to_position.is_some())
+            && store.layout().position.is_none()
+        {
+            return Err(format!(
+                "the {} layout has no global position: choose the range by --since/--until, --stream or --category",
+                store.layout().name
+            ));
+        }
+        if let (Some(a), Some(b)) = (self.from_position, self.to_position) {
+            if a > b {
+                return Err(format!("--from-position {a} is after --to-position {b}"));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.from_version, self.to_version) {
+            if a > b {
+                return Err(format!("--from-version {a} is after --to-version {b}"));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.since, self.until) {
+            if a >= b {
+                return Err("--since is not before --until".into());
+            }
+        }
+        if let Some(j) = &self.jq {
+            JqPredicate::compile(j).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Fix the open upper end at the store's head now, so that a job means the same events
+    /// when it is resumed later: events appended after the job was created are not in it.
+    pub async fn freeze(&mut self, store: &Store) -> Result<(), StoreError> {
+        if let Some(stream) = &self.stream {
+            if self.to_version.is_none() {
+                let last = store
+                    .read_stream(
+                        stream,
+                        &StreamRead {
+                            direction: Direction::Backward,
+                            limit: 1,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                self.to_version = Some(last.first().map_or(-1, |e| e.stream_version));
+            }
+        } else if store.layout().position.is_some() {
+            if self.to_position.is_none() {
+                self.to_position = Some(store.max_position().await?.unwrap_or(0));
+            }
+        } else if self.until.is_none() {
+            self.until = Some(Utc::now());
+        }
+        Ok(())
+    }
+
+    /// One line for people: "positions 1..500 · category account · types A, B".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let span = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (Some(a), Some(b)) => format!("{a}..{b}"),
+            (Some(a), None) => format!("{a}.."),
+            (None, Some(b)) => format!("..{b}"),
+            (None, None) => "all".into(),
+        };
+        if let Some(s) = &self.stream {
+            parts.push(format!(
+                "stream {s} versions {}",
+                span(self.from_version, self.to_version)
+            ));
+        } else if self.from_position.is_some() || self.to_position.is_some() {
+            parts.push(format!(
+                "positions {}",
+                span(self.from_position, self.to_position)
+            ));
+        } else {
+            parts.push("whole log".into());
+        }
+        if let Some(c) = &self.category {
+            parts.push(format!("category {c}"));
+        }
+        if let Some(p) = &self.stream_prefix {
+            parts.push(format!("streams {p}*"));
+        }
+        if !self.types.is_empty() {
+            parts.push(format!("types {}", self.types.join(", ")));
+        }
+        if let Some(t) = self.since {
+            parts.push(format!("since {}", t.to_rfc3339()));
+        }
+        if let Some(t) = self.until {
+            parts.push(format!("until {}", t.to_rfc3339()));
+        }
+        if let Some(j) = &self.jq {
+            parts.push(format!("| {j}"));
+        }
+        parts.join(" · ")
+    }
+
+    fn filter(&self) -> EventFilter {
+        EventFilter {
+            types: self.types.clone(),
+            stream: None,
+            category: self.category.clone(),
+            stream_prefix: self.stream_prefix.clone(),
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+/// Where a replay stands: the last event of the range the sink acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mark {
+    Position {
+        position: i64,
+    },
+    Version {
+        version: i64,
+    },
+    /// Layouts without a global position, ordered by (time, stream, version).
+    Ordered {
+        at: Option<DateTime<Utc>>,
+        stream: String,
+        version: i64,
+    },
+}
+
+impl Mark {
+    pub fn of(range: &Range, e: &Event) -> Mark {
+        if range.stream.is_some() {
+            return Mark::Version {
+                version: e.stream_version,
+            };
+        }
+        match e.cursor() {
+            Cursor::Position(p) => Mark::Position { position: p },
+            Cursor::Ordered {
+                at,
+                stream,
+                version,
+            } => Mark::Ordered {
+                at,
+                stream,
+                version,
+            },
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Mark::Position { position } => format!("position {position}"),
+            Mark::Version { version } => format!("version {version}"),
+            Mark::Ordered {
+                stream, version, ..
+            } => format!("{stream}@{version}"),
+        }
+    }
+}
+
+/// Reads a range forward in pages, from just after a mark.
+pub struct Reader {
+    store: Store,
+    range: Range,
+    jq: Option<JqPredicate>,
+    /// The last row read (matching or not), where the next page starts.
+    scanned: Option<Mark>,
+    done: bool,
+    page: u32,
+}
+
+impl Reader {
+    pub fn new(store: Store, range: Range, after: Option<Mark>) -> Result<Reader, String> {
+        let jq = match &range.jq {
+            Some(j) => Some(JqPredicate::compile(j).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        Ok(Reader {
+            store,
+            range,
+            jq,
+            scanned: after,
+            done: false,
+            page: PAGE,
+        })
+    }
+
+    pub fn with_page(mut self, page: u32) -> Reader {
+        self.page = page.max(1);
+        self
+    }
+
+    /// The next events of the range (never an empty page), or None at its end.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Event>>, StoreError> {
+        while !self.done {
+            let page = self.read_raw().await?;
+            if (page.len() as u32) < self.page {
+                self.done = true;
+            }
+            let Some(last) = page.last() else {
+                break;
+            };
+            self.scanned = Some(Mark::of(&self.range, last));
+            let page = match &self.jq {
+                Some(jq) => crate::filter::keep_matching(jq, page).await,
+                None => page,
+            };
+            if !page.is_empty() {
+                return Ok(Some(page));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn read_raw(&self) -> Result<Vec<Event>, StoreError> {
+        let r = &self.range;
+        if let Some(stream) = &r.stream {
+            let after = match &self.scanned {
+                Some(Mark::Version { version }) => Some(*version),
+                Some(_) => {
+                    return Err(StoreError::BadInput(
+                        "the checkpoint is not a stream version".into(),
+                    ));
+                }
+                None => None,
+            };
+            let q = StreamRead {
+                from_version: r.from_version,
+                to_version: r.to_version,
+                after_version: after,
+                direction: Direction::Forward,
+                limit: self.page,
+                types: r.types.clone(),
+                since: r.since,
+                until: r.until,
+                as_of: None,
+            };
+            return self.store.read_stream(stream, &q).await;
+        }
+        let start = match &self.scanned {
+            Some(Mark::Position { position }) => Start::After(Cursor::Position(*position)),
+            Some(Mark::Ordered {
+                at,
+                stream,
+                version,
+            }) => Start::After(Cursor::Ordered {
+                at: *at,
+                stream: stream.clone(),
+                version: *version,
+            }),
+            Some(Mark::Version { .. }) => {
+                return Err(StoreError::BadInput(
+                    "the checkpoint is a stream version, but the range is not one stream".into(),
+                ));
+            }
+            None => r
+                .from_position
+                .map_or(Start::End, |p| Start::At(Cursor::Position(p))),
+        };
+        let q = LogQuery {
+            filter: r.filter(),
+            start,
+            direction: Direction::Forward,
+            limit: self.page,
+            up_to: r.to_position,
+        };
+        self.store.read_log(&q).await
+    }
+}
+
+/// The first or last event of a plan, in short.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_position: Option<i64>,
+    pub stream_id: String,
+    pub stream_version: i64,
+    pub event_type: String,
+    pub event_id: String,
+    #[serde(serialize_with = "crate::store::model::ser_time")]
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Event> for EventRef {
+    fn from(e: &Event) -> EventRef {
+        EventRef {
+            global_position: e.global_position,
+            stream_id: e.stream_id.clone(),
+            stream_version: e.stream_version,
+            event_type: e.event_type.clone(),
+            event_id: e.event_id.clone(),
+            recorded_at: e.recorded_at,
+        }
+    }
+}
+
+/// What a replay would publish: the dry run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub total: u64,
+    pub by_type: BTreeMap<String, u64>,
+    pub by_category: BTreeMap<String, u64>,
+    pub first: Option<EventRef>,
+    pub last: Option<EventRef>,
+}
+
+impl Plan {
+    pub fn add(&mut self, e: &Event) {
+        self.total += 1;
+        *self.by_type.entry(e.event_type.clone()).or_default() += 1;
+        *self
+            .by_category
+            .entry(e.category().to_string())
+            .or_default() += 1;
+        if self.first.is_none() {
+            self.first = Some(e.into());
+        }
+        self.last = Some(e.into());
+    }
+
+    /// Seconds at `rate` events per second; None without a rate.
+    pub fn estimate_secs(&self, rate: Option<f64>) -> Option<f64> {
+        rate.filter(|r| *r > 0.0).map(|r| self.total as f64 / r)
+    }
+}
+
+/// Count the range (one read of it), with histograms and its ends; `progress` is called
+/// with the count after each page.
+pub async fn plan(
+    store: &Store,
+    range: &Range,
+    mut progress: impl FnMut(u64),
+) -> Result<Plan, StoreError> {
+    let mut reader =
+        Reader::new(store.clone(), range.clone(), None).map_err(StoreError::BadInput)?;
+    let mut plan = Plan::default();
+    while let Some(page) = reader.next_page().await? {
+        for e in &page {
+            plan.add(e);
+        }
+        progress(plan.total);
+    }
+    Ok(plan)
+}

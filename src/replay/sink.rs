@@ -1,0 +1,656 @@
+//! Where a replay publishes. A sink takes events one at a time and answers each with a
+//! future that resolves when the far side has acknowledged it; the job logic (order, rate,
+//! checkpoints, retries) knows nothing else about it, so Kafka, RabbitMQ or a webhook are one
+//! more implementation of [`Sink`].
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::redact::redact_url;
+use crate::store::Event;
+
+/// The default NATS subject template.
+pub const DEFAULT_SUBJECT: &str = "replay.{category}.{type}";
+
+/// How long the bus may take to acknowledge one publish before it counts as unavailable.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A sink as a job records it (no secrets: NATS credentials are not part of the URL form
+/// evscope accepts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SinkSpec {
+    Nats {
+        url: String,
+        subject: String,
+    },
+    /// `path: None` is standard output.
+    Jsonl {
+        path: Option<PathBuf>,
+    },
+}
+
+impl SinkSpec {
+    /// `nats://HOST:PORT` (with `subject`, default [`DEFAULT_SUBJECT`]), `jsonl:PATH`, `jsonl:-`.
+    pub fn parse(s: &str, subject: Option<&str>) -> Result<SinkSpec, String> {
+        if let Some(rest) = s.strip_prefix("jsonl:") {
+            if subject.is_some() {
+                return Err("--subject is for the nats sink".into());
+            }
+            if rest.is_empty() {
+                return Err("jsonl: needs a path, or - for standard output".into());
+            }
+            return Ok(SinkSpec::Jsonl {
+                path: (rest != "-").then(|| PathBuf::from(rest)),
+            });
+        }
+        if s.starts_with("nats://") || s.starts_with("tls://") {
+            let u = url::Url::parse(s).map_err(|e| format!("sink {}: {e}", redact_url(s)))?;
+            if u.host_str().is_none_or(str::is_empty) {
+                return Err(format!("sink {}: no host", redact_url(s)));
+            }
+            let subject = subject.unwrap_or(DEFAULT_SUBJECT).to_string();
+            Template::parse(&subject)?;
+            return Ok(SinkSpec::Nats {
+                url: s.to_string(),
+                subject,
+            });
+        }
+        Err(format!(
+            "unknown sink {:?}: use nats://HOST:PORT, jsonl:PATH or jsonl:- (standard output)",
+            redact_url(s)
+        ))
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            SinkSpec::Nats { url, subject } => format!("{} subject {subject}", redact_url(url)),
+            SinkSpec::Jsonl { path: None } => "jsonl:- (standard output)".into(),
+            SinkSpec::Jsonl { path: Some(p) } => format!("jsonl:{}", p.display()),
+        }
+    }
+
+    /// Open the sink. `resume` is the sink's own position at the checkpoint (a file's length).
+    pub fn open(&self, resume: Option<u64>) -> Result<Box<dyn Sink>, SinkError> {
+        match self {
+            SinkSpec::Nats { url, subject } => Ok(Box::new(NatsSink::new(url, subject)?)),
+            SinkSpec::Jsonl { path } => Ok(Box::new(JsonlSink::open(path.clone(), resume)?)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkErrorKind {
+    /// The bus cannot be reached or did not answer in time: retry later, nothing is lost.
+    Unavailable,
+    /// The bus refused this event.
+    Rejected,
+    /// Retrying will not help (no stream for the subject, a file that cannot be written).
+    Fatal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkError {
+    pub kind: SinkErrorKind,
+    pub message: String,
+}
+
+impl SinkError {
+    pub fn new(kind: SinkErrorKind, message: impl Into<String>) -> SinkError {
+        SinkError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A sink's answer for one event.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Acked {
+    /// The bus already had it (JetStream's duplicate window absorbed a re-send).
+    pub duplicate: bool,
+    /// The sink's own resume point just after this event (a file's length), if it has one.
+    pub offset: Option<u64>,
+}
+
+pub type Pending = BoxFuture<'static, Result<Acked, SinkError>>;
+
+pub trait Sink: Send {
+    /// Connect, or connect afresh after [`SinkErrorKind::Unavailable`]: nothing sent on an
+    /// earlier connection may arrive after this returns.
+    fn connect(&mut self) -> BoxFuture<'_, Result<(), SinkError>>;
+    /// Hand one event over; the returned future resolves when it is acknowledged.
+    fn send<'a>(
+        &'a mut self,
+        event: &'a Event,
+        job: &'a str,
+    ) -> BoxFuture<'a, Result<Pending, SinkError>>;
+    /// Make everything acknowledged so far durable (before a checkpoint names it).
+    fn sync(&mut self) -> BoxFuture<'_, Result<(), SinkError>>;
+}
+
+// ---- subject templates ----
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Text(String),
+    Category,
+    Type,
+    Stream,
+    Version,
+    Position,
+    Job,
+}
+
+/// A subject template: `{category}`, `{type}`, `{stream}`, `{version}`, `{position}`, `{job}`.
+/// Values are made into single subject tokens: every character outside `A-Za-z0-9_-` becomes `_`
+/// (so a `.` in a type name does not split the subject, and no value is a wildcard).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    pub fn parse(s: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut rest = s;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_string()));
+            }
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("subject {s:?}: '{{' without '}}'"))?;
+            let name = &rest[open + 1..open + close];
+            parts.push(match name {
+                "category" => Part::Category,
+                "type" => Part::Type,
+                "stream" => Part::Stream,
+                "version" => Part::Version,
+                "position" => Part::Position,
+                "job" => Part::Job,
+                other => {
+                    return Err(format!(
+                        "subject {s:?}: unknown {{{other}}}; use {{category}}, {{type}}, {{stream}}, {{version}}, {{position}} or {{job}}"
+                    ))
+                }
+            });
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_string()));
+        }
+        for p in &parts {
+            if let Part::Text(t) = p {
+                if t.contains('}') || t.chars().any(|c| c.is_whitespace() || c == '*' || c == '>') {
+                    return Err(format!(
+                        "subject {s:?}: no spaces, wildcards (* >) or stray braces"
+                    ));
+                }
+            }
+        }
+        let t = Template { parts };
+        // Every token must be non-empty whatever the values are.
+        let sample = t.render_with("c", "t", "s", 1, Some(1), "j");
+        if sample.is_empty() || sample.split('.').any(str::is_empty) {
+            return Err(format!("subject {s:?}: empty token"));
+        }
+        Ok(t)
+    }
+
+    pub fn render(&self, e: &Event, job: &str) -> String {
+        self.render_with(
+            e.category(),
+            &e.event_type,
+            &e.stream_id,
+            e.stream_version,
+            e.global_position,
+            job,
+        )
+    }
+
+    fn render_with(
+        &self,
+        category: &str,
+        ty: &str,
+        stream: &str,
+        version: i64,
+        position: Option<i64>,
+        job: &str,
+    ) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => out.push_str(t),
+                Part::Category => token(&mut out, category),
+                Part::Type => token(&mut out, ty),
+                Part::Stream => token(&mut out, stream),
+                Part::Version => out.push_str(&version.to_string()),
+                Part::Position => match position {
+                    Some(p) => out.push_str(&p.to_string()),
+                    None => out.push('_'),
+                },
+                Part::Job => token(&mut out, job),
+            }
+        }
+        out
+    }
+}
+
+fn token(out: &mut String, v: &str) {
+    if v.is_empty() {
+        out.push('_');
+        return;
+    }
+    out.extend(v.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            c
+        } else {
+            '_'
+        }
+    }));
+}
+
+// ---- JSONL ----
+
+/// One event per line, the same bytes as `evscope log --format jsonl`. A file sink keeps its
+/// length in the checkpoint, so a resumed job first cuts what was written after it: the file
+/// then holds every event of the range exactly once.
+pub struct JsonlSink {
+    out: BufWriter<Box<dyn Write + Send>>,
+    file: Option<File>,
+    offset: u64,
+    line: Vec<u8>,
+}
+
+impl JsonlSink {
+    pub fn open(path: Option<PathBuf>, resume: Option<u64>) -> Result<JsonlSink, SinkError> {
+        let fatal = |what: &str, p: &PathBuf, e: std::io::Error| {
+            SinkError::new(SinkErrorKind::Fatal, format!("{what} {}: {e}", p.display()))
+        };
+        let Some(path) = path else {
+            return Ok(JsonlSink {
+                out: BufWriter::with_capacity(1 << 16, Box::new(std::io::stdout())),
+                file: None,
+                offset: 0,
+                line: Vec::new(),
+            });
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| fatal("cannot open", &path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| fatal("cannot read", &path, e))?
+            .len();
+        let offset = match resume {
+            Some(at) if at > len => {
+                return Err(SinkError::new(
+                    SinkErrorKind::Fatal,
+                    format!(
+                        "{} is {len} bytes, shorter than the checkpoint's {at}: it was changed since; not resuming into it",
+                        path.display()
+                    ),
+                ));
+            }
+            Some(at) => {
+                file.set_len(at)
+                    .map_err(|e| fatal("cannot cut", &path, e))?;
+                at
+            }
+            None if len > 0 => {
+                return Err(SinkError::new(
+                    SinkErrorKind::Fatal,
+                    format!(
+                        "{} exists and is not empty: remove it or choose another file",
+                        path.display()
+                    ),
+                ));
+            }
+            None => 0,
+        };
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| fatal("cannot seek", &path, e))?;
+        let writer = file
+            .try_clone()
+            .map_err(|e| fatal("cannot open", &path, e))?;
+        Ok(JsonlSink {
+            out: BufWriter::with_capacity(1 << 16, Box::new(writer)),
+            file: Some(file),
+            offset,
+            line: Vec::new(),
+        })
+    }
+
+    fn io(e: std::io::Error) -> SinkError {
+        SinkError::new(SinkErrorKind::Fatal, format!("jsonl: {e}"))
+    }
+}
+
+impl Sink for JsonlSink {
+    fn connect(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn send<'a>(
+        &'a mut self,
+        event: &'a Event,
+        _job: &'a str,
+    ) -> BoxFuture<'a, Result<Pending, SinkError>> {
+        Box::pin(async move {
+            self.line.clear();
+            serde_json::to_writer(&mut self.line, event)
+                .map_err(|e| SinkError::new(SinkErrorKind::Fatal, e.to_string()))?;
+            self.line.push(b'\n');
+            self.out.write_all(&self.line).map_err(Self::io)?;
+            self.offset += self.line.len() as u64;
+            let acked = Acked {
+                duplicate: false,
+                offset: self.file.as_ref().map(|_| self.offset),
+            };
+            let p: Pending = Box::pin(async move { Ok(acked) });
+            Ok(p)
+        })
+    }
+
+    fn sync(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
+        Box::pin(async move {
+            self.out.flush().map_err(Self::io)?;
+            if let Some(f) = &self.file {
+                f.sync_data().map_err(Self::io)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+// ---- NATS JetStream ----
+
+/// Publishes to JetStream: one message per event, the event's JSON (as in JSONL) as payload,
+/// `Nats-Msg-Id` = the event id (so the stream's duplicate window absorbs re-sends) and
+/// `Evscope-*` headers for the stream, version, position, type and job.
+pub struct NatsSink {
+    url: String,
+    template: Template,
+    js: Option<async_nats::jetstream::Context>,
+    client: Option<async_nats::Client>,
+    payload: Vec<u8>,
+}
+
+impl NatsSink {
+    pub fn new(url: &str, subject: &str) -> Result<NatsSink, SinkError> {
+        Ok(NatsSink {
+            url: url.to_string(),
+            template: Template::parse(subject)
+                .map_err(|e| SinkError::new(SinkErrorKind::Fatal, e))?,
+            js: None,
+            client: None,
+            payload: Vec::new(),
+        })
+    }
+}
+
+/// Connect to NATS for a replay. The client never reconnects on its own: a connection that
+/// breaks is dropped with whatever it still buffered, and the job starts a new one from its
+/// checkpoint, so that messages of a broken connection cannot land after newer ones.
+pub async fn connect_nats(url: &str) -> Result<async_nats::Client, SinkError> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // async-nats has no "never reconnect" setting: once connected, the one reconnect it is
+    // allowed waits a year (the connection is long dropped by then); the first connect does
+    // not wait.
+    let connected = Arc::new(AtomicBool::new(false));
+    let flag = connected.clone();
+    let client = async_nats::ConnectOptions::new()
+        .name("evscope replay")
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(1)
+        .reconnect_delay_callback(move |_| {
+            if flag.load(Ordering::SeqCst) {
+                Duration::from_secs(365 * 24 * 3600)
+            } else {
+                Duration::ZERO
+            }
+        })
+        .connect(url)
+        .await
+        .map_err(|e| {
+            SinkError::new(
+                SinkErrorKind::Unavailable,
+                format!("NATS {}: {e}", redact_url(url)),
+            )
+        })?;
+    connected.store(true, Ordering::SeqCst);
+    Ok(client)
+}
+
+fn publish_error(
+    e: async_nats::jetstream::context::PublishError,
+    subject: &str,
+    connected: bool,
+) -> SinkError {
+    use async_nats::jetstream::context::PublishErrorKind as K;
+    let kind = match e.kind() {
+        _ if !connected => SinkErrorKind::Unavailable,
+        K::TimedOut | K::BrokenPipe | K::MaxAckPending => SinkErrorKind::Unavailable,
+        K::StreamNotFound => {
+            return SinkError::new(
+                SinkErrorKind::Fatal,
+                format!(
+                    "no JetStream stream captures subject {subject}: create one first (e.g. nats stream add --subjects 'replay.>')"
+                ),
+            );
+        }
+        _ => SinkErrorKind::Rejected,
+    };
+    SinkError::new(kind, format!("{e} (subject {subject})"))
+}
+
+impl Sink for NatsSink {
+    fn connect(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
+        Box::pin(async move {
+            self.js = None;
+            self.client = None;
+            let client = connect_nats(&self.url).await?;
+            let js = async_nats::jetstream::context::ContextBuilder::new()
+                .timeout(ACK_TIMEOUT)
+                .build(client.clone());
+            self.client = Some(client);
+            self.js = Some(js);
+            Ok(())
+        })
+    }
+
+    fn send<'a>(
+        &'a mut self,
+        e: &'a Event,
+        job: &'a str,
+    ) -> BoxFuture<'a, Result<Pending, SinkError>> {
+        Box::pin(async move {
+            let (Some(js), Some(client)) = (&self.js, &self.client) else {
+                return Err(SinkError::new(SinkErrorKind::Unavailable, "not connected"));
+            };
+            let subject = self.template.render(e, job);
+            let mut h = async_nats::HeaderMap::new();
+            let id = if e.event_id.is_empty() {
+                format!("{}@{}", e.stream_id, e.stream_version)
+            } else {
+                e.event_id.clone()
+            };
+            h.insert("Nats-Msg-Id", id.as_str());
+            h.insert("Evscope-Stream", e.stream_id.as_str());
+            h.insert("Evscope-Version", e.stream_version.to_string().as_str());
+            if let Some(p) = e.global_position {
+                h.insert("Evscope-Position", p.to_string().as_str());
+            }
+            h.insert("Evscope-Type", e.event_type.as_str());
+            h.insert("Evscope-Job", job);
+            h.insert("Content-Type", "application/json");
+            self.payload.clear();
+            serde_json::to_writer(&mut self.payload, e)
+                .map_err(|err| SinkError::new(SinkErrorKind::Fatal, err.to_string()))?;
+            let payload = bytes::Bytes::copy_from_slice(&self.payload);
+            let connected =
+                || client.connection_state() == async_nats::connection::State::Connected;
+            let ack = js
+                .publish_with_headers(subject.clone(), h, payload)
+                .await
+                .map_err(|err| publish_error(err, &subject, connected()))?;
+            let client = client.clone();
+            let p: Pending = Box::pin(async move {
+                match ack.await {
+                    Ok(a) => Ok(Acked {
+                        duplicate: a.duplicate,
+                        offset: None,
+                    }),
+                    Err(err) => {
+                        let up =
+                            client.connection_state() == async_nats::connection::State::Connected;
+                        Err(publish_error(err, &subject, up))
+                    }
+                }
+            });
+            Ok(p)
+        })
+    }
+
+    fn sync(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
+        // An acknowledged publish is stored by the server: nothing to flush.
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// What the bus says about the stream that would receive `subject`: its name and duplicate
+/// window, for the dry run. Err when no stream captures it or the bus cannot be reached.
+pub async fn nats_target(url: &str, subject: &str) -> Result<(String, Duration), SinkError> {
+    let client = connect_nats(url).await?;
+    let js = async_nats::jetstream::new(client);
+    let name = js.stream_by_subject(subject).await.map_err(|e| {
+        SinkError::new(
+            SinkErrorKind::Fatal,
+            format!("no JetStream stream captures subject {subject} ({e})"),
+        )
+    })?;
+    let mut stream = js
+        .get_stream(&name)
+        .await
+        .map_err(|e| SinkError::new(SinkErrorKind::Unavailable, e.to_string()))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| SinkError::new(SinkErrorKind::Unavailable, e.to_string()))?;
+    Ok((name, info.config.duplicate_window))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(stream: &str, ty: &str) -> Event {
+        Event {
+            global_position: Some(7),
+            stream_id: stream.into(),
+            stream_version: 3,
+            event_id: "id-1".into(),
+            event_type: ty.into(),
+            data: serde_json::json!({}),
+            metadata: serde_json::Value::Null,
+            recorded_at: None,
+            problems: vec![],
+        }
+    }
+
+    #[test]
+    fn templates_render_one_token_per_value() {
+        let t = Template::parse("replay.{category}.{type}").unwrap();
+        assert_eq!(
+            t.render(&ev("account-1", "Bank.Deposited v2"), "j"),
+            "replay.account.Bank_Deposited_v2"
+        );
+        let t = Template::parse("x.{stream}.{version}.{position}.{job}").unwrap();
+        assert_eq!(t.render(&ev("a-1", "T"), "r1"), "x.a-1.3.7.r1");
+        assert_eq!(
+            t.render(&ev("a.*>", "T"), "r1"),
+            "x.a___.3.7.r1",
+            "no wildcard or extra token"
+        );
+    }
+
+    #[test]
+    fn bad_templates_are_refused() {
+        for bad in [
+            "replay.{kind}",
+            "replay.{type",
+            "a..{type}",
+            "a.*",
+            "a b",
+            "",
+            "{type}.",
+        ] {
+            assert!(Template::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn sink_specs_parse() {
+        assert_eq!(
+            SinkSpec::parse("jsonl:-", None).unwrap(),
+            SinkSpec::Jsonl { path: None }
+        );
+        assert_eq!(
+            SinkSpec::parse("jsonl:/tmp/x.jsonl", None).unwrap(),
+            SinkSpec::Jsonl {
+                path: Some("/tmp/x.jsonl".into())
+            }
+        );
+        assert_eq!(
+            SinkSpec::parse("nats://127.0.0.1:4222", None).unwrap(),
+            SinkSpec::Nats {
+                url: "nats://127.0.0.1:4222".into(),
+                subject: DEFAULT_SUBJECT.into()
+            }
+        );
+        assert!(SinkSpec::parse("kafka://x", None).is_err());
+        assert!(SinkSpec::parse("jsonl:", None).is_err());
+        assert!(SinkSpec::parse("nats://h:1", Some("a.{nope}")).is_err());
+    }
+
+    #[test]
+    fn a_file_sink_resumes_by_cutting_after_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.jsonl");
+        std::fs::write(&p, "line one\npartial li").unwrap();
+        // A new job refuses a file with content.
+        assert!(JsonlSink::open(Some(p.clone()), None).is_err());
+        // Resuming at 9 bytes cuts the partial line.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut s = JsonlSink::open(Some(p.clone()), Some(9)).unwrap();
+            let e = ev("a-1", "T");
+            let acked = s.send(&e, "j").await.unwrap().await.unwrap();
+            s.sync().await.unwrap();
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(text.starts_with("line one\n{"), "{text}");
+            assert_eq!(acked.offset, Some(text.len() as u64));
+        });
+        // A checkpoint past the end means the file was changed.
+        assert!(JsonlSink::open(Some(p.clone()), Some(1 << 20)).is_err());
+    }
+}

@@ -1,0 +1,733 @@
+//! Replay against the real NATS JetStream server: publish and read back with a durable
+//! consumer, SIGKILL at random points and resume, the bus going away mid-run, rejected
+//! publishes, and the JSONL sink byte for byte.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, stream};
+use common::*;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+/// A JetStream stream for one test, deleted at the end.
+struct JsStream {
+    url: String,
+    name: String,
+    prefix: String,
+}
+
+impl JsStream {
+    async fn create(url: &str, tag: &str, configure: impl FnOnce(&mut stream::Config)) -> JsStream {
+        let name = unique_name(tag).to_uppercase();
+        let prefix = name.to_lowercase();
+        let js = jetstream::new(async_nats::connect(url).await.expect("NATS"));
+        let mut config = stream::Config {
+            name: name.clone(),
+            subjects: vec![format!("{prefix}.>")],
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        configure(&mut config);
+        js.create_stream(config).await.expect("create stream");
+        JsStream {
+            url: url.into(),
+            name,
+            prefix,
+        }
+    }
+
+    fn subject(&self) -> String {
+        format!("{}.{{category}}.{{type}}", self.prefix)
+    }
+
+    /// Every message in the stream, in stream order, through a durable pull consumer.
+    async fn consume_all(&self) -> Vec<(String, BTreeMap<String, String>, Value)> {
+        let js = jetstream::new(async_nats::connect(&self.url).await.unwrap());
+        let mut s = js.get_stream(&self.name).await.unwrap();
+        let expected = s.info().await.unwrap().state.messages as usize;
+        let consumer: jetstream::consumer::PullConsumer = s
+            .create_consumer(jetstream::consumer::pull::Config {
+                durable_name: Some("evscope-test".into()),
+                ack_policy: jetstream::consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while out.len() < expected && Instant::now() < deadline {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1000)
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await
+                .unwrap();
+            while let Some(m) = batch.next().await {
+                let m = m.unwrap();
+                let headers = m
+                    .headers
+                    .as_ref()
+                    .map(|h| {
+                        h.iter()
+                            .map(|(k, v)| (k.to_string(), v[0].to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let v: Value = serde_json::from_slice(&m.payload).unwrap();
+                out.push((m.subject.to_string(), headers, v));
+            }
+        }
+        assert_eq!(
+            out.len(),
+            expected,
+            "the consumer read every stored message"
+        );
+        out
+    }
+
+    async fn messages(&self) -> u64 {
+        let js = jetstream::new(async_nats::connect(&self.url).await.unwrap());
+        let mut s = js.get_stream(&self.name).await.unwrap();
+        s.info().await.unwrap().state.messages
+    }
+}
+
+impl Drop for JsStream {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(c) = async_nats::connect(&url).await {
+                    let _ = jetstream::new(c).delete_stream(&name).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn demo(dir: &Path, accounts: u32) -> String {
+    let path = dir.join("store.db");
+    evscope::demo::ensure(&path, accounts, false).await.unwrap();
+    evscope::demo::url_for(&path)
+}
+
+/// The events `log --format jsonl` prints for the same selection: what a replay must send.
+fn expected(dir: &Path, db: &str, args: &[&str]) -> (String, Vec<Value>) {
+    let out = evscope(dir)
+        .args(["--db", db, "log", "--format", "jsonl", "--limit", "1000000"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v = jsonl(&text);
+    (text, v)
+}
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("evscope")
+}
+
+fn spawn(dir: &Path, args: &[&str]) -> Child {
+    Command::new(bin())
+        .env_remove("DATABASE_URL")
+        .env("EVSCOPE_CONFIG", dir.join("no-config.toml"))
+        .env("EVSCOPE_DATA_DIR", dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn jobs(dir: &Path) -> Vec<Value> {
+    let out = evscope(dir)
+        .args(["replay", "jobs", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+}
+
+fn wait(child: &mut Child, limit: Duration) -> i32 {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("evscope did not finish in {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The consumer saw exactly the expected events, each once, in log order (so every stream's
+/// in version order), with the headers evscope promises.
+fn assert_exactly_once(
+    got: &[(String, BTreeMap<String, String>, Value)],
+    want: &[Value],
+    prefix: &str,
+) {
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|(_, h, _)| h["Nats-Msg-Id"].as_str())
+        .collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "no event stored twice");
+    let want_ids: Vec<&str> = want
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), want_ids.len(), "every event, nothing else");
+    assert_eq!(ids, want_ids, "in log order");
+    let mut last: BTreeMap<&str, i64> = BTreeMap::new();
+    for ((subject, h, payload), w) in got.iter().zip(want) {
+        assert_eq!(payload, w, "the payload is the event as JSONL prints it");
+        let stream = w["stream_id"].as_str().unwrap();
+        let version = w["stream_version"].as_i64().unwrap();
+        if let Some(prev) = last.insert(stream, version) {
+            assert!(version > prev, "{stream}: {version} after {prev}");
+        }
+        assert_eq!(h["Evscope-Stream"], stream);
+        assert_eq!(h["Evscope-Version"], version.to_string());
+        assert_eq!(
+            h["Evscope-Position"],
+            w["global_position"].as_i64().unwrap().to_string()
+        );
+        assert_eq!(h["Evscope-Type"], w["event_type"].as_str().unwrap());
+        assert!(h.contains_key("Evscope-Job"));
+        let category = stream.split('-').next().unwrap();
+        assert_eq!(
+            subject,
+            &format!("{prefix}.{category}.{}", w["event_type"].as_str().unwrap())
+        );
+    }
+}
+
+#[tokio::test]
+async fn publishes_a_range_and_a_durable_consumer_reads_it_back() {
+    if !nats_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path(), 4).await;
+    let js = JsStream::create(NATS_URL, "replay_basic", |_| {}).await;
+    let (_, want) = expected(
+        dir.path(),
+        &db,
+        &[
+            "--category",
+            "account",
+            "--from",
+            "20",
+            "--type",
+            "Deposited",
+            "--type",
+            "Withdrawn",
+        ],
+    );
+    let subject = js.subject();
+    let run = |extra: &[&str]| {
+        evscope(dir.path())
+            .args([
+                "--db",
+                &db,
+                "replay",
+                "--category",
+                "account",
+                "--from-position",
+                "20",
+            ])
+            .args(["--type", "Deposited", "--type", "Withdrawn"])
+            .args(["--sink", NATS_URL, "--subject", &subject, "--quiet"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Without --yes nothing is published and no job is made.
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --yes"));
+    assert!(jobs(dir.path()).is_empty());
+    // The dry run names the stream that will receive the events.
+    let out = run(&["--dry-run", "--format", "json"]);
+    assert!(out.status.success());
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["total"].as_u64().unwrap() as usize, want.len());
+    assert_eq!(plan["bus"]["stream"], js.name.as_str());
+    assert_eq!(plan["bus"]["duplicate_window_secs"], 120.0);
+    assert!(js.messages().await == 0);
+
+    let out = run(&["--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = js.consume_all().await;
+    assert_exactly_once(&got, &want, &js.prefix);
+    let j = &jobs(dir.path())[0];
+    assert_eq!(j["status"]["state"], "completed");
+    assert_eq!(
+        j["checkpoint"]["done"].as_u64().unwrap() as usize,
+        want.len()
+    );
+
+    // The same range again: JetStream's duplicate window absorbs every message.
+    let out = run(&["--yes", "--format", "json"]);
+    assert!(out.status.success());
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        job["job"]["checkpoint"]["duplicates"].as_u64().unwrap() as usize,
+        want.len()
+    );
+    assert_eq!(js.messages().await as usize, want.len());
+
+    // The audit trail names both jobs from creation to completion.
+    let out = evscope(dir.path())
+        .args([
+            "replay",
+            "show",
+            j["id"].as_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let events: Vec<&str> = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["created", "started", "completed"]);
+}
+
+/// Start a replay, SIGKILL it at random moments, resume until it finishes.
+fn run_with_kills(dir: &Path, start: &[&str], kills: usize) -> String {
+    let mut killed = 0;
+    let mut id: Option<String> = None;
+    let before: HashSet<String> = jobs(dir)
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect();
+    loop {
+        let mut child = match &id {
+            None => spawn(dir, start),
+            Some(id) => spawn(dir, &["replay", "resume", id, "--quiet"]),
+        };
+        if killed < kills {
+            std::thread::sleep(Duration::from_millis(fastrand::u64(150..900)));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                killed += 1;
+            } else {
+                let code = child.wait().unwrap().code();
+                let mut err = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                assert!(
+                    matches!(code, Some(0)),
+                    "replay exited with {code:?} before it was killed: {err}"
+                );
+            }
+        } else {
+            let code = wait(&mut child, Duration::from_secs(120));
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            assert_eq!(code, 0, "{err}");
+        }
+        if id.is_none() {
+            // Killed before the job was saved: start over.
+            id = jobs(dir)
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().to_string())
+                .find(|i| !before.contains(i));
+        }
+        if let Some(i) = &id {
+            let j = jobs(dir)
+                .into_iter()
+                .find(|j| j["id"] == i.as_str())
+                .unwrap();
+            if j["status"]["state"] == "completed" {
+                return i.clone();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn kill_9_at_random_points_then_resume_publishes_everything_exactly_once() {
+    if !nats_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path(), 30).await;
+    let js = JsStream::create(NATS_URL, "replay_kill", |_| {}).await;
+    let (_, want) = expected(dir.path(), &db, &[]);
+    assert!(want.len() > 3000, "{}", want.len());
+    let subject = js.subject();
+    let id = run_with_kills(
+        dir.path(),
+        &[
+            "--db",
+            &db,
+            "replay",
+            "--sink",
+            NATS_URL,
+            "--subject",
+            &subject,
+            "--rate",
+            "4000",
+            "--yes",
+            "--quiet",
+        ],
+        5,
+    );
+    let got = js.consume_all().await;
+    assert_exactly_once(&got, &want, &js.prefix);
+    let out = evscope(dir.path())
+        .args(["replay", "show", &id, "--format", "json"])
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let resumed = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["event"] == "resumed")
+        .count();
+    assert!(resumed >= 1, "the job was resumed: {shown}");
+}
+
+#[tokio::test]
+async fn jsonl_sinks_are_byte_exact_even_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path(), 20).await;
+    let (text, _) = expected(dir.path(), &db, &["--category", "account"]);
+    // Standard output, one run.
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db,
+            "replay",
+            "--category",
+            "account",
+            "--sink",
+            "jsonl:-",
+            "--yes",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout == text.as_bytes(),
+        "jsonl:- differs from log --format jsonl"
+    );
+    // A file, killed and resumed: the file holds every event once.
+    let file = dir.path().join("out.jsonl");
+    let sink = format!("jsonl:{}", file.display());
+    run_with_kills(
+        dir.path(),
+        &[
+            "--db",
+            &db,
+            "replay",
+            "--category",
+            "account",
+            "--sink",
+            &sink,
+            "--rate",
+            "3000",
+            "--yes",
+            "--quiet",
+        ],
+        3,
+    );
+    let written = std::fs::read(&file).unwrap();
+    assert!(
+        written == text.as_bytes(),
+        "the file differs from log --format jsonl"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+fn start_nats(port: u16, store: &Path) -> Child {
+    let child = Command::new(NATS_SERVER)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+#[tokio::test]
+async fn the_bus_going_away_makes_the_job_retry_and_finish_when_it_is_back() {
+    if !Path::new(NATS_SERVER).exists() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{NATS_SERVER} is missing, and CI=true requires it");
+        }
+        eprintln!("\n!!! SKIPPED: {NATS_SERVER} is missing; this test did not run !!!\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path(), 20).await;
+    let (_, want) = expected(dir.path(), &db, &[]);
+    // A private server, so that stopping it disturbs no other test.
+    let port = free_port();
+    let store = dir.path().join("nats");
+    let mut server = start_nats(port, &store);
+    let url = format!("nats://127.0.0.1:{port}");
+    let js = JsStream::create(&url, "replay_outage", |_| {}).await;
+    let subject = js.subject();
+    let mut replay = spawn(
+        dir.path(),
+        &[
+            "--db",
+            &db,
+            "replay",
+            "--sink",
+            &url,
+            "--subject",
+            &subject,
+            "--rate",
+            "1000",
+            "--yes",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // The job says it is retrying, with the reason.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let j = &jobs(dir.path())[0];
+        if j["status"]["state"] == "retrying" {
+            assert!(j["status"]["error"].as_str().unwrap().len() > 3, "{j}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never retrying: {j}");
+        if replay.try_wait().unwrap().is_some() {
+            let mut err = String::new();
+            use std::io::Read;
+            replay
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("replay gave up: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut server = start_nats(port, &store);
+    let code = wait(&mut replay, Duration::from_secs(120));
+    let mut err = String::new();
+    use std::io::Read;
+    replay
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("retrying"), "progress said so: {err}");
+    let got = js.consume_all().await;
+    assert_exactly_once(&got, &want, &js.prefix);
+    drop(js);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_rejected_publish_fails_the_job_naming_the_event() {
+    if !nats_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path(), 3).await;
+    let js = JsStream::create(NATS_URL, "replay_reject", |c| c.max_message_size = 64).await;
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db,
+            "replay",
+            "--stream",
+            "account-0001",
+            "--sink",
+            NATS_URL,
+        ])
+        .args(["--subject", &js.subject(), "--yes", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rejected event") && err.contains("account-0001@1"),
+        "{err}"
+    );
+    let j = &jobs(dir.path())[0];
+    assert_eq!(j["status"]["state"], "failed");
+    assert_eq!(j["checkpoint"]["done"], 0);
+
+    // No stream for the subject: the dry run says so, and --yes refuses.
+    let subject = format!("{}x.{{type}}", js.prefix);
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db,
+            "replay",
+            "--stream",
+            "account-0001",
+            "--sink",
+            NATS_URL,
+        ])
+        .args(["--subject", &subject, "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PROBLEM: no JetStream stream captures"));
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db,
+            "replay",
+            "--stream",
+            "account-0001",
+            "--sink",
+            NATS_URL,
+        ])
+        .args(["--subject", &subject, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no JetStream stream captures"));
+}
+
+#[tokio::test]
+async fn jobs_can_be_cancelled_running_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path(), 10).await;
+    let file = dir.path().join("slow.jsonl");
+    let sink = format!("jsonl:{}", file.display());
+    let mut child = spawn(
+        dir.path(),
+        &[
+            "--db", &db, "replay", "--sink", &sink, "--rate", "200", "--yes", "--quiet",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        if let Some(j) = jobs(dir.path()).first() {
+            if j["status"]["state"] == "running" && j["alive"] == true {
+                break j["id"].as_str().unwrap().to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "the job never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // A second process cannot take a running job.
+    let out = evscope(dir.path())
+        .args(["--db", &db, "replay", "resume", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is running in process"));
+    // Cancelling it from another process stops it at its next checkpoint.
+    let out = evscope(dir.path())
+        .args(["replay", "cancel", &id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(wait(&mut child, Duration::from_secs(20)), 130);
+    let j = &jobs(dir.path())[0];
+    assert_eq!(j["status"]["state"], "cancelled");
+    let done = j["checkpoint"]["done"].as_u64().unwrap();
+    assert!(done > 0 && done < j["total"].as_u64().unwrap());
+    // The file holds exactly the acknowledged events.
+    let lines = std::fs::read_to_string(&file).unwrap().lines().count() as u64;
+    assert_eq!(lines, done);
+    // A cancelled job is not resumable.
+    let out = evscope(dir.path())
+        .args(["--db", &db, "replay", "resume", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is cancelled"));
+    // Resuming needs the same store.
+    std::fs::create_dir_all(dir.path().join("other")).unwrap();
+    let other = demo(&dir.path().join("other"), 2).await;
+    let mut child = spawn(
+        dir.path(),
+        &[
+            "--db", &db, "replay", "--sink", "jsonl:-", "--rate", "100", "--yes", "--quiet",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let id2 = jobs(dir.path())[0]["id"].as_str().unwrap().to_string();
+    assert_ne!(id, id2);
+    let out = evscope(dir.path())
+        .args(["--db", &other, "replay", "resume", &id2])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was created on"));
+    // A job whose process died can be cancelled directly.
+    let out = evscope(dir.path())
+        .args(["replay", "cancel", &id2])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(jobs(dir.path())[0]["status"]["state"], "cancelled");
+}
