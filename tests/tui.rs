@@ -974,3 +974,71 @@ async fn the_audit_lists_the_findings_and_opens_a_finding_stream() {
     assert_eq!(h.app.view(), ViewKind::Log);
     assert!(h.app.audit.is_none());
 }
+
+#[tokio::test]
+async fn snapshots_that_cannot_be_recomputed_are_errors_with_the_reason() {
+    let mut h = harness().await;
+    // A reducer that fails on the second event: no snapshot can be recomputed.
+    let bad = h._dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[reducer]]\nmatch = \"account\"\nunknown = \"skip\"\n[reducer.on]\nAccountOpened = '{owner: $event.data.owner, balance: 0}'\nDeposited = '.balance += $event.data.source'\n",
+    )
+    .unwrap();
+    h.app.reducers = evscope::tui::rehydrate::ReducerSource::File(bad);
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Enter).await;
+    h.key(KeyCode::Char('S')).await;
+    let list = h.app.snapshot_list.as_ref().unwrap();
+    let checks = &list.checked.as_ref().unwrap().checks;
+    assert!(!checks.is_empty());
+    for c in checks {
+        assert_eq!(c.status, evscope::snapshots::Status::Error);
+        assert!(
+            c.error.as_deref().unwrap().starts_with("cannot recompute"),
+            "{c:?}"
+        );
+    }
+    let screen = h.screen();
+    assert!(screen.contains("0 ok, 0 drifted, 6 error(s)"), "{screen}");
+    // The diff says why on the recomputed side, and still shows the stored state.
+    h.key(KeyCode::Enter).await;
+    let d = h.app.snapshot_diff.as_ref().unwrap();
+    let c = d.compared.as_ref().unwrap();
+    assert_eq!(c.status(), evscope::snapshots::Status::Error);
+    let screen = h.screen();
+    assert!(screen.contains("cannot recompute"), "{screen}");
+    assert!(screen.contains("\"balance\""), "{screen}");
+    assert!(
+        screen.contains("Snapshot · account-0001 v20 · error"),
+        "{screen}"
+    );
+    // n with no difference: a message, no crash.
+    h.key(KeyCode::Char('n')).await;
+    assert_eq!(h.app.status.as_ref().unwrap().0, "no difference to go to");
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Esc).await;
+    // A reducer file that cannot be read: the list says so.
+    h.app.reducers = evscope::tui::rehydrate::ReducerSource::File("/nonexistent/r.toml".into());
+    h.key(KeyCode::Char('S')).await;
+    let list = h.app.snapshot_list.as_ref().unwrap();
+    assert!(list.checked.is_none());
+    let err = list.error.clone().unwrap();
+    assert!(err.contains("cannot read reducers"), "{err}");
+    assert!(h.screen().contains("error: cannot read reducers"));
+    // S outside a stream is a hint, not a view.
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Char('2')).await;
+    assert_eq!(h.app.view(), ViewKind::Log);
+    h.key(KeyCode::Char('S')).await;
+    assert_eq!(h.app.view(), ViewKind::Log);
+    assert!(
+        h.app
+            .status
+            .as_ref()
+            .unwrap()
+            .0
+            .contains("open a stream first")
+    );
+}

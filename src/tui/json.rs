@@ -100,7 +100,16 @@ fn value_lines(v: &Value, t: &Theme, out: &mut JsonLines, links: bool) {
 /// Style the lines from `first` on (a changed member and its subtree) as selected.
 fn mark(out: &mut JsonLines, first: usize, t: &Theme) {
     for l in &mut out.lines[first..] {
-        *l = std::mem::take(l).style(t.selected);
+        select(l, t);
+    }
+}
+
+/// The selection style on a line and on each of its spans (a span's own colour would
+/// otherwise win over the line's, e.g. a cyan key on the cyan selection).
+fn select(l: &mut Line<'static>, t: &Theme) {
+    l.style = t.selected;
+    for s in &mut l.spans {
+        s.style = s.style.patch(t.selected);
     }
 }
 
@@ -196,7 +205,7 @@ pub fn highlighted_lines_indexed(
         out.lines.push(Line::from(cur));
     }
     if hl.hit() {
-        out.lines = out.lines.into_iter().map(|l| l.style(t.selected)).collect();
+        mark(&mut out, 0, t);
     }
     (out.lines, hl.found.into_iter().collect())
 }
@@ -384,6 +393,13 @@ mod tests {
         assert!(line(".b.c[0]").contains("10"));
         assert!(line(".b.c[1].d").contains("\"d\": 2"));
         assert_eq!(lines[at[".b.c[1].d"]].style, t.selected);
+        // Every span of a marked line takes the selection's colours (readable on it).
+        assert!(
+            lines[at[".b.c[1].d"]]
+                .spans
+                .iter()
+                .all(|s| s.style.fg == t.selected.fg && s.style.bg == t.selected.bg)
+        );
         assert!(line(".\"odd key\"").contains("null"));
         assert!(!at.contains_key(".missing"));
     }

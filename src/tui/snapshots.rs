@@ -896,3 +896,145 @@ pub fn draw_audit(f: &mut Frame, area: Rect, v: &AuditView, t: &Theme) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn compared(stored: Value, recomputed: Value) -> Compared {
+        Compared {
+            stream: "account-1".into(),
+            version: 20,
+            fold_name: "reducer account".into(),
+            changes: crate::rehydrate::diff::diff(&recomputed, &stored),
+            stored: Some(Snapshot {
+                stream_id: "account-1".into(),
+                stream_version: 20,
+                state: stored,
+                taken_at: None,
+                snapshot_type: None,
+                schema_version: None,
+                problems: vec![],
+            }),
+            recomputed: Ok(recomputed),
+        }
+    }
+
+    fn view() -> DiffView {
+        let (cancel, _) = oneshot::channel();
+        DiffView {
+            stream: "account-1".into(),
+            version: 20,
+            pending: None,
+            _cancel: cancel,
+            compared: None,
+            error: None,
+            panes: Default::default(),
+            at: vec![],
+            current: 0,
+        }
+    }
+
+    #[test]
+    fn changes_read_stored_then_recomputed() {
+        let c = compared(
+            json!({"balance": 9165, "n": "7", "extra": true}),
+            json!({"balance": 9200, "n": 7, "gone": [1]}),
+        );
+        let lines: Vec<String> = c
+            .changes
+            .iter()
+            .map(|ch| {
+                let (sign, text) = describe(ch);
+                format!("{sign} {text}")
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "~ .balance: 9165 → 9200  Δ -35 (stored − recomputed)",
+                "+ .extra: true → absent (only in the stored snapshot)",
+                "- .gone: absent → [1] (missing from the stored snapshot)",
+                "~ .n: \"7\" → 7  type string → number",
+            ]
+        );
+        assert_eq!(c.status(), Status::Drifted);
+        assert_eq!(
+            compared(json!({"a": 1}), json!({"a": 1})).status(),
+            Status::Ok
+        );
+        let mut broken = compared(json!({"a": 1}), json!({"a": 1}));
+        broken.recomputed = Err("cannot recompute: boom".into());
+        assert_eq!(broken.status(), Status::Error);
+        assert_eq!(broken.problem().as_deref(), Some("cannot recompute: boom"));
+        assert_eq!(number(0.5), "+0.5");
+    }
+
+    #[test]
+    fn differences_are_aligned_across_the_panes_and_wrap() {
+        let t = Theme::default_dark();
+        let mut v = view();
+        // The stored side has an extra array above .z: the same path is lower on the left.
+        let filler: Vec<Value> = (0..40).map(Value::from).collect();
+        v.show(
+            compared(
+                json!({"a": filler, "m": {"deep": 1}, "z": 2}),
+                json!({"m": {"deep": 2}, "z": 3, "only_recomputed": {"x": 1}}),
+            ),
+            &t,
+        );
+        let paths: Vec<&str> = v
+            .compared
+            .as_ref()
+            .unwrap()
+            .changes
+            .iter()
+            .map(Change::path)
+            .collect();
+        assert_eq!(paths, [".a", ".m.deep", ".only_recomputed", ".z"]);
+        let h = 20;
+        v.reveal(h);
+        // .a is only on the left: the right side shows its nearest ancestor, the root.
+        assert_eq!(
+            v.at[0][1],
+            Mark {
+                line: 0,
+                exact: false
+            }
+        );
+        for want in [1, 2, 3, 0, 1] {
+            assert!(v.jump(1, h));
+            assert_eq!(v.current, want);
+            let [l, r] = v.at[v.current];
+            if l.exact && r.exact {
+                // The difference is on the same row of both panes.
+                assert_eq!(l.line - v.panes[0].scroll, r.line - v.panes[1].scroll);
+                assert!(l.line - v.panes[0].scroll <= (h - 1) / 3);
+            }
+        }
+        assert_eq!(v.current, 1);
+        let [l, r] = v.at[1];
+        assert!(l.exact && r.exact && l.line > r.line + 40);
+        assert!(v.jump(-2, h));
+        assert_eq!(v.current, 3);
+        // Scrolling moves both panes together; each stops at its last line.
+        v.home();
+        v.scroll_by(5);
+        assert_eq!([v.panes[0].scroll, v.panes[1].scroll], [5, 5]);
+        v.scroll_by(1000);
+        assert_eq!(v.panes[0].scroll, v.panes[0].lines.len() - 1);
+        assert_eq!(v.panes[1].scroll, v.panes[1].lines.len() - 1);
+        let mut none = view();
+        none.show(compared(json!({"a": 1}), json!({"a": 1})), &t);
+        assert!(!none.jump(1, h));
+    }
+
+    #[test]
+    fn the_selection_stays_in_view() {
+        assert_eq!(follow(0, 0, 10), 0);
+        assert_eq!(follow(12, 0, 10), 3);
+        assert_eq!(follow(2, 5, 10), 2);
+        assert_eq!(follow(7, 5, 10), 5);
+    }
+}
