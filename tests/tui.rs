@@ -1042,3 +1042,78 @@ async fn snapshots_that_cannot_be_recomputed_are_errors_with_the_reason() {
             .contains("open a stream first")
     );
 }
+
+#[tokio::test]
+async fn leaving_the_views_before_their_answers_drops_them() {
+    let mut h = harness().await;
+    h.app.reducers = evscope::tui::rehydrate::ReducerSource::Demo;
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Enter).await;
+    let press = |h: &mut Harness, c: KeyCode| {
+        h.app
+            .update(Msg::Term(Event::Key(KeyEvent::new(c, KeyModifiers::NONE))))
+    };
+    // S, then Esc at once: the check stops, its answer (if any) is dropped.
+    press(&mut h, KeyCode::Char('S'));
+    assert!(h.app.is_loading());
+    press(&mut h, KeyCode::Esc);
+    h.settle().await;
+    assert_eq!(h.app.view(), ViewKind::Stream);
+    assert!(h.app.snapshot_list.is_none());
+    // Re-checks in a row: only the newest answer is taken.
+    press(&mut h, KeyCode::Char('S'));
+    press(&mut h, KeyCode::Char('r'));
+    press(&mut h, KeyCode::Char('r'));
+    let newest = h.app.snapshot_list.as_ref().unwrap().pending;
+    h.settle().await;
+    let l = h.app.snapshot_list.as_ref().unwrap();
+    assert!(l.pending.is_none() && l.checked.is_some(), "{newest:?}");
+    // The same for the audit.
+    press(&mut h, KeyCode::Char('A'));
+    press(&mut h, KeyCode::Esc);
+    h.settle().await;
+    assert!(h.app.audit.is_none());
+    assert_eq!(h.app.view(), ViewKind::Snapshots);
+    assert!(h.screen().contains("Snapshots · account-0001"));
+}
+
+#[tokio::test]
+async fn a_layout_without_snapshots_says_so() {
+    if !common::available(common::Server::Postgres) {
+        return;
+    }
+    let db = common::TempDb::create(common::Server::Postgres, "nosnap").await;
+    db.load("message-db/postgres.sql").await;
+    let store = Store::open(&OpenOptions {
+        url: db.url.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (tx, rx) = unbounded_channel();
+    let mut app = App::new(
+        store,
+        tx,
+        KeyMap::new(&Default::default()).unwrap(),
+        Theme::default_dark(),
+        Size::new(W, H),
+    );
+    app.start();
+    let mut h = Harness {
+        app,
+        rx,
+        path: String::new(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    h.settle().await;
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Char('S')).await;
+    assert_eq!(h.app.view(), ViewKind::Streams);
+    let (msg, _) = h.app.status.clone().unwrap();
+    assert!(msg.contains("keeps no snapshots"), "{msg}");
+    // The audit works on any layout.
+    h.key(KeyCode::Char('A')).await;
+    let a = h.app.audit.as_ref().unwrap();
+    assert!(a.error.is_none(), "{:?}", a.error);
+    assert_eq!(a.summary.as_ref().unwrap().events, 10);
+}
