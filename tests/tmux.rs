@@ -202,3 +202,80 @@ fn a_bad_theme_fails_before_the_terminal_is_touched() {
         "no alternate screen"
     );
 }
+
+#[test]
+fn a_drifted_snapshot_in_a_real_terminal() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Create the demo store first, to know which snapshots it drifted on purpose.
+    let out = common::evscope(dir.path())
+        .args(["demo", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &doc["drifted"][0];
+    let stream = d["stream_id"].as_str().unwrap().to_string();
+    let version = d["stream_version"].as_i64().unwrap();
+    let path = d["path"].as_str().unwrap().to_string();
+    let (stored, expected) = (d["stored"].to_string(), d["expected"].to_string());
+    let dd = dir.path().display();
+    let t = Tmux::start(&format!(
+        "env -u DATABASE_URL EVSCOPE_DATA_DIR={dd} EVSCOPE_CONFIG={dd}/none.toml {} ",
+        bin()
+    ));
+    t.wait("the log with data", |s| {
+        s.contains("Global log") && position(s).is_some()
+    });
+    // The stream list, narrowed to the stream, then the stream.
+    t.keys(&["1"]);
+    t.wait("the stream list", |s| s.contains("LAST VERSION"));
+    t.keys(&["/"]);
+    t.wait("the filter input", |s| s.contains("Filter"));
+    t.literal(&format!("stream:{stream}"));
+    t.keys(&["Enter"]);
+    t.wait("the stream in the list", |s| {
+        s.contains(&format!("Streams · stream:{stream}")) && !s.contains("loading")
+    });
+    t.keys(&["Enter"]);
+    t.wait("the stream", |s| s.contains(&format!("Stream {stream}")));
+    // S: its snapshots, each checked against the events.
+    t.keys(&["S"]);
+    let s = t.wait("the snapshot list", |s| {
+        s.contains(&format!("Snapshots · {stream}")) && s.contains("snapshot(s):")
+    });
+    let row = s
+        .lines()
+        .find(|l| l.starts_with(&format!("│{version} ")))
+        .unwrap_or_else(|| panic!("a row for v{version}:\n{s}"));
+    assert!(row.contains("drifted") && row.contains(&path), "{row}\n{s}");
+    // Enter: the drifted one (selected first) side by side.
+    t.keys(&["Enter"]);
+    let s = t.wait("the diff", |s| {
+        s.contains("Stored snapshot") && s.contains("Recomputed from the events")
+    });
+    assert!(
+        s.contains(&format!("Snapshot · {stream} v{version} · drifted")),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!("{path}: {stored} → {expected}")),
+        "the summary, stored → recomputed:\n{s}"
+    );
+    // The differing line is marked in both panes, on the same row.
+    let key = &path[1..];
+    let marked = s
+        .lines()
+        .find(|l| l.matches('▶').count() == 2)
+        .unwrap_or_else(|| panic!("a row marked in both panes:\n{s}"));
+    assert!(
+        marked.contains(&format!("\"{key}\": {stored}"))
+            && marked.contains(&format!("\"{key}\": {expected}")),
+        "{marked}\n{s}"
+    );
+    t.keys(&["q"]);
+    let s = t.wait("exit", |s| s.contains("EXITED="));
+    assert!(s.contains("EXITED=0"), "{s}");
+}

@@ -707,3 +707,413 @@ async fn a_failing_reducer_shows_the_event_the_filter_and_the_state_before() {
     );
     insta::assert_snapshot!("time_travel_error", screen);
 }
+
+/// The demo's record of the snapshots it drifted on purpose.
+async fn drifted(h: &Harness) -> Vec<evscope::demo::DriftRecord> {
+    evscope::demo::ensure(std::path::Path::new(&h.path), 6, false)
+        .await
+        .unwrap()
+        .drifted
+}
+
+#[tokio::test]
+async fn snapshot_list_and_diff_of_a_drifted_snapshot_then_time_travel_there() {
+    let mut h = harness().await;
+    h.app.reducers = evscope::tui::rehydrate::ReducerSource::Demo;
+    let d = drifted(&h)
+        .await
+        .into_iter()
+        .find(|d| d.stream_id == "account-0001")
+        .expect("the demo drifts a snapshot of account-0001");
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.stream_id, "account-0001");
+    h.key(KeyCode::Char('S')).await;
+    assert_eq!(h.app.view(), ViewKind::Snapshots);
+    // The same checks as the domain's (and the CLI's) verify_stream.
+    let want = evscope::snapshots::verify_stream(
+        &h.app.store,
+        &evscope::rehydrate::reducer::Reducers::demo(),
+        "account-0001",
+        None,
+    )
+    .await
+    .unwrap();
+    let list = h.app.snapshot_list.as_ref().unwrap();
+    let checked = list.checked.as_ref().expect("checked");
+    assert_eq!(checked.checks, want);
+    assert!(checked.checks.len() > 2);
+    // The first snapshot that is not ok is selected: the drifted one.
+    let sel = list.selected_check().unwrap();
+    assert_eq!(sel.stream_version, d.stream_version);
+    assert_eq!(sel.status, evscope::snapshots::Status::Drifted);
+    insta::assert_snapshot!("snapshot_list", h.screen());
+
+    // Enter: stored and recomputed side by side.
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.view(), ViewKind::SnapshotDiff);
+    let diff = h.app.snapshot_diff.as_ref().unwrap();
+    let c = diff.compared.as_ref().expect("compared");
+    assert_eq!(c.status(), evscope::snapshots::Status::Drifted);
+    assert_eq!(c.changes, sel_changes(&want, d.stream_version));
+    assert_eq!(c.changes.len(), 1);
+    assert_eq!(c.changes[0].path(), d.path);
+    let key = &d.path[1..];
+    assert_eq!(c.stored.as_ref().unwrap().state[key], d.stored);
+    assert_eq!(c.recomputed.as_ref().unwrap()[key], d.expected);
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!("{}: {} → {}", d.path, d.stored, d.expected)),
+        "{screen}"
+    );
+    insta::assert_snapshot!("snapshot_diff", screen);
+
+    // t: the time-travel view at the snapshot's version, with the recomputed state.
+    let recomputed = c.recomputed.clone().unwrap();
+    h.key(KeyCode::Char('t')).await;
+    assert_eq!(h.app.view(), ViewKind::Rehydrate);
+    let shown = h.app.rehydrate.as_ref().unwrap().shown.clone().unwrap();
+    assert_eq!(shown.step.version, Some(d.stream_version));
+    assert_eq!(shown.step.state, recomputed);
+    // Esc goes back down the views: the diff, the list, the stream.
+    h.key(KeyCode::Esc).await;
+    assert_eq!(h.app.view(), ViewKind::SnapshotDiff);
+    h.key(KeyCode::Esc).await;
+    assert_eq!(h.app.view(), ViewKind::Snapshots);
+    // t from the list too.
+    h.key(KeyCode::Char('t')).await;
+    assert_eq!(
+        h.app
+            .rehydrate
+            .as_ref()
+            .unwrap()
+            .shown
+            .as_ref()
+            .unwrap()
+            .step
+            .version,
+        Some(d.stream_version)
+    );
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Esc).await;
+    assert_eq!(h.app.view(), ViewKind::Stream);
+    assert!(h.app.snapshot_list.is_none() && h.app.snapshot_diff.is_none());
+}
+
+fn sel_changes(
+    checks: &[evscope::snapshots::Check],
+    version: i64,
+) -> Vec<evscope::rehydrate::diff::Change> {
+    checks
+        .iter()
+        .find(|c| c.stream_version == version)
+        .unwrap()
+        .changes
+        .clone()
+}
+
+#[tokio::test]
+async fn a_snapshot_wrong_in_several_ways_steps_through_its_differences() {
+    let mut h = harness().await;
+    h.app.reducers = evscope::tui::rehydrate::ReducerSource::Demo;
+    // Rewrite account-0002's first snapshot: a type change, a missing key, an extra key, a
+    // changed string.
+    let url = format!("sqlite://{}?mode=rw", h.path);
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE evscope_snapshots SET state = '{\"balance\": \"lots\", \"extra\": [1, 2], \"owner\": \"Somebody Else\", \"status\": \"open\"}' WHERE stream_id = 'account-0002' AND stream_version = 20")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Down).await;
+    assert_eq!(
+        h.app.streams.selected_row().unwrap().stream_id,
+        "account-0002"
+    );
+    // S works from the stream list on the selected stream.
+    h.key(KeyCode::Char('S')).await;
+    let list = h.app.snapshot_list.as_ref().unwrap();
+    assert_eq!(list.stream, "account-0002");
+    assert_eq!(list.selected_check().unwrap().stream_version, 20);
+    h.key(KeyCode::Enter).await;
+    let diff = h.app.snapshot_diff.as_ref().unwrap();
+    let c = diff.compared.as_ref().unwrap();
+    let paths: Vec<&str> = c.changes.iter().map(|c| c.path()).collect();
+    assert_eq!(paths, [".balance", ".currency", ".extra", ".owner"]);
+    assert!(matches!(
+        c.changes[0],
+        evscope::rehydrate::diff::Change::Changed {
+            type_changed: true,
+            ..
+        }
+    ));
+    let screen = h.screen();
+    assert!(screen.contains("difference 1 of 4"), "{screen}");
+    assert!(screen.contains("type string → number"), "{screen}");
+    assert!(
+        screen.contains("(missing from the stored snapshot)")
+            && screen.contains("(only in the stored snapshot)"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("snapshot_diff_kinds", screen);
+    // n / N move between the differences, wrapping.
+    let current = |h: &Harness| h.app.snapshot_diff.as_ref().unwrap().current;
+    for want in [1, 2, 3, 0] {
+        h.key(KeyCode::Char('n')).await;
+        assert_eq!(current(&h), want);
+    }
+    h.key(KeyCode::Char('N')).await;
+    assert_eq!(current(&h), 3);
+    assert!(h.screen().contains("difference 4 of 4"));
+    // The marker is on the current difference's line on both sides (.owner).
+    let screen = h.screen();
+    let marked: Vec<&str> = screen.lines().filter(|l| l.contains("▶ ")).collect();
+    assert!(
+        marked.iter().any(|l| l.contains("~ .owner")),
+        "the summary marks .owner: {screen}"
+    );
+    assert!(
+        marked
+            .iter()
+            .any(|l| l.contains("\"owner\": \"Somebody Else\"") && l.matches("▶").count() == 2),
+        "both panes mark .owner: {screen}"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_lists_the_findings_and_opens_a_finding_stream() {
+    let mut h = harness().await;
+    h.app.reducers = evscope::tui::rehydrate::ReducerSource::Demo;
+    // Faults written behind the demo's back: a version gap, a time going backwards with data
+    // that is not JSON, and an event type no reducer names.
+    let url = format!("sqlite://{}?mode=rw", h.path);
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let last: i64 = sqlx::query_scalar(
+        "SELECT MAX(stream_version) FROM evscope_events WHERE stream_id = 'account-0003'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    for (v, id, ty, data, at) in [
+        (
+            last + 3,
+            "audit-1",
+            "Deposited",
+            "{\"amount\": 5}",
+            "2026-11-01T00:00:00.000000Z",
+        ),
+        (
+            last + 4,
+            "audit-2",
+            "Deposited",
+            "not json",
+            "2026-10-01T00:00:00.000000Z",
+        ),
+    ] {
+        sqlx::query("INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data, recorded_at) VALUES ('account-0003', ?, ?, ?, ?, ?)")
+            .bind(v)
+            .bind(id)
+            .bind(ty)
+            .bind(data)
+            .bind(at)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    sqlx::query("INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data, recorded_at) VALUES ('ledger-1', 1, 'audit-3', 'Mystery', '{}', '2026-11-02T00:00:00.000000Z')")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    h.key(KeyCode::Char('A')).await;
+    assert_eq!(h.app.view(), ViewKind::Audit);
+    let (want, summary) = evscope::snapshots::audit::audit(
+        &h.app.store,
+        &evscope::rehydrate::reducer::Reducers::demo(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let a = h.app.audit.as_ref().unwrap();
+    assert_eq!(a.findings, want, "the same findings as the domain's audit");
+    assert_eq!(a.summary.as_ref(), Some(&summary));
+    use evscope::snapshots::audit::Kind;
+    let kinds: Vec<Kind> = a.findings.iter().map(|f| f.kind).collect();
+    for k in [
+        Kind::VersionGap,
+        Kind::TimeBackwards,
+        Kind::InvalidJson,
+        Kind::UnknownType,
+    ] {
+        assert!(kinds.contains(&k), "{k:?} in {kinds:?}");
+    }
+    insta::assert_snapshot!("audit", h.screen());
+    // Enter on the gap opens account-0003 at the version after it.
+    let gap = a
+        .findings
+        .iter()
+        .position(|f| f.kind == Kind::VersionGap)
+        .unwrap();
+    for _ in 0..gap {
+        h.key(KeyCode::Down).await;
+    }
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.view(), ViewKind::Stream);
+    assert_eq!(h.app.stream_id, "account-0003");
+    assert_eq!(
+        h.app.stream.selected_row().unwrap().event.stream_version,
+        last + 3
+    );
+    // Back to the audit, and back to the log.
+    h.key(KeyCode::Esc).await;
+    assert_eq!(h.app.view(), ViewKind::Audit);
+    h.key(KeyCode::Esc).await;
+    assert_eq!(h.app.view(), ViewKind::Log);
+    assert!(h.app.audit.is_none());
+}
+
+#[tokio::test]
+async fn snapshots_that_cannot_be_recomputed_are_errors_with_the_reason() {
+    let mut h = harness().await;
+    // A reducer that fails on the second event: no snapshot can be recomputed.
+    let bad = h._dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[reducer]]\nmatch = \"account\"\nunknown = \"skip\"\n[reducer.on]\nAccountOpened = '{owner: $event.data.owner, balance: 0}'\nDeposited = '.balance += $event.data.source'\n",
+    )
+    .unwrap();
+    h.app.reducers = evscope::tui::rehydrate::ReducerSource::File(bad);
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Enter).await;
+    h.key(KeyCode::Char('S')).await;
+    let list = h.app.snapshot_list.as_ref().unwrap();
+    let checks = &list.checked.as_ref().unwrap().checks;
+    assert!(!checks.is_empty());
+    for c in checks {
+        assert_eq!(c.status, evscope::snapshots::Status::Error);
+        assert!(
+            c.error.as_deref().unwrap().starts_with("cannot recompute"),
+            "{c:?}"
+        );
+    }
+    let screen = h.screen();
+    assert!(screen.contains("0 ok, 0 drifted, 6 error(s)"), "{screen}");
+    // The diff says why on the recomputed side, and still shows the stored state.
+    h.key(KeyCode::Enter).await;
+    let d = h.app.snapshot_diff.as_ref().unwrap();
+    let c = d.compared.as_ref().unwrap();
+    assert_eq!(c.status(), evscope::snapshots::Status::Error);
+    let screen = h.screen();
+    assert!(screen.contains("cannot recompute"), "{screen}");
+    assert!(screen.contains("\"balance\""), "{screen}");
+    assert!(
+        screen.contains("Snapshot · account-0001 v20 · error"),
+        "{screen}"
+    );
+    // n with no difference: a message, no crash.
+    h.key(KeyCode::Char('n')).await;
+    assert_eq!(h.app.status.as_ref().unwrap().0, "no difference to go to");
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Esc).await;
+    // A reducer file that cannot be read: the list says so.
+    h.app.reducers = evscope::tui::rehydrate::ReducerSource::File("/nonexistent/r.toml".into());
+    h.key(KeyCode::Char('S')).await;
+    let list = h.app.snapshot_list.as_ref().unwrap();
+    assert!(list.checked.is_none());
+    let err = list.error.clone().unwrap();
+    assert!(err.contains("cannot read reducers"), "{err}");
+    assert!(h.screen().contains("error: cannot read reducers"));
+    // S outside a stream is a hint, not a view.
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Char('2')).await;
+    assert_eq!(h.app.view(), ViewKind::Log);
+    h.key(KeyCode::Char('S')).await;
+    assert_eq!(h.app.view(), ViewKind::Log);
+    assert!(
+        h.app
+            .status
+            .as_ref()
+            .unwrap()
+            .0
+            .contains("open a stream first")
+    );
+}
+
+#[tokio::test]
+async fn leaving_the_views_before_their_answers_drops_them() {
+    let mut h = harness().await;
+    h.app.reducers = evscope::tui::rehydrate::ReducerSource::Demo;
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Enter).await;
+    let press = |h: &mut Harness, c: KeyCode| {
+        h.app
+            .update(Msg::Term(Event::Key(KeyEvent::new(c, KeyModifiers::NONE))))
+    };
+    // S, then Esc at once: the check stops, its answer (if any) is dropped.
+    press(&mut h, KeyCode::Char('S'));
+    assert!(h.app.is_loading());
+    press(&mut h, KeyCode::Esc);
+    h.settle().await;
+    assert_eq!(h.app.view(), ViewKind::Stream);
+    assert!(h.app.snapshot_list.is_none());
+    // Re-checks in a row: only the newest answer is taken.
+    press(&mut h, KeyCode::Char('S'));
+    press(&mut h, KeyCode::Char('r'));
+    press(&mut h, KeyCode::Char('r'));
+    let newest = h.app.snapshot_list.as_ref().unwrap().pending;
+    h.settle().await;
+    let l = h.app.snapshot_list.as_ref().unwrap();
+    assert!(l.pending.is_none() && l.checked.is_some(), "{newest:?}");
+    // The same for the audit.
+    press(&mut h, KeyCode::Char('A'));
+    press(&mut h, KeyCode::Esc);
+    h.settle().await;
+    assert!(h.app.audit.is_none());
+    assert_eq!(h.app.view(), ViewKind::Snapshots);
+    assert!(h.screen().contains("Snapshots · account-0001"));
+}
+
+#[tokio::test]
+async fn a_layout_without_snapshots_says_so() {
+    if !common::available(common::Server::Postgres) {
+        return;
+    }
+    let db = common::TempDb::create(common::Server::Postgres, "nosnap").await;
+    db.load("message-db/postgres.sql").await;
+    let store = Store::open(&OpenOptions {
+        url: db.url.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (tx, rx) = unbounded_channel();
+    let mut app = App::new(
+        store,
+        tx,
+        KeyMap::new(&Default::default()).unwrap(),
+        Theme::default_dark(),
+        Size::new(W, H),
+    );
+    app.start();
+    let mut h = Harness {
+        app,
+        rx,
+        path: String::new(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    h.settle().await;
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Char('S')).await;
+    assert_eq!(h.app.view(), ViewKind::Streams);
+    let (msg, _) = h.app.status.clone().unwrap();
+    assert!(msg.contains("keeps no snapshots"), "{msg}");
+    // The audit works on any layout.
+    h.key(KeyCode::Char('A')).await;
+    let a = h.app.audit.as_ref().unwrap();
+    assert!(a.error.is_none(), "{:?}", a.error);
+    assert_eq!(a.summary.as_ref().unwrap().events, 10);
+}

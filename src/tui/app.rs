@@ -74,6 +74,31 @@ pub enum Msg {
         id: u64,
         result: Result<Box<super::rehydrate::Shown>, String>,
     },
+    /// A stream's snapshots checked against its events.
+    SnapshotChecks {
+        id: u64,
+        result: Result<super::snapshots::Checked, String>,
+    },
+    /// One snapshot and the state recomputed at its version.
+    SnapshotDiff {
+        id: u64,
+        result: Result<Box<super::snapshots::Compared>, String>,
+    },
+    /// How far the audit has read.
+    AuditProgress {
+        id: u64,
+        events: u64,
+    },
+    Audit {
+        id: u64,
+        result: Result<
+            (
+                Vec<crate::snapshots::audit::Finding>,
+                crate::snapshots::audit::AuditSummary,
+            ),
+            String,
+        >,
+    },
 }
 
 /// A row of an event list, with its display strings built once when the page arrives.
@@ -129,6 +154,12 @@ pub enum ViewKind {
     Stream,
     Detail,
     Rehydrate,
+    /// A stream's snapshots, each checked against the events.
+    Snapshots,
+    /// One snapshot: stored vs recomputed, side by side.
+    SnapshotDiff,
+    /// The store's integrity audit.
+    Audit,
 }
 
 /// The time-travel view: a worker owning the stream's timeline, and what it last showed.
@@ -184,7 +215,10 @@ pub struct App {
     pub stream_id: String,
     pub details: Vec<DetailView>,
     pub rehydrate: Option<RehydrateView>,
-    /// Where the reducers for time travel come from.
+    pub snapshot_list: Option<super::snapshots::SnapshotList>,
+    pub snapshot_diff: Option<super::snapshots::DiffView>,
+    pub audit: Option<super::snapshots::AuditView>,
+    /// Where the reducers for time travel (and the snapshot checks) come from.
     pub reducers: super::rehydrate::ReducerSource,
     pub query: Query,
     pub input: Option<Input>,
@@ -231,6 +265,9 @@ impl App {
             stream_id: String::new(),
             details: Vec::new(),
             rehydrate: None,
+            snapshot_list: None,
+            snapshot_diff: None,
+            audit: None,
             reducers: super::rehydrate::ReducerSource::None,
             query: empty_query(),
             input: None,
@@ -270,6 +307,15 @@ impl App {
             || self.head_req.is_some()
             || self.exporting
             || self.rehydrate.as_ref().is_some_and(|r| r.pending.is_some())
+            || self
+                .snapshot_list
+                .as_ref()
+                .is_some_and(|l| l.pending.is_some())
+            || self
+                .snapshot_diff
+                .as_ref()
+                .is_some_and(|d| d.pending.is_some())
+            || self.audit.as_ref().is_some_and(|a| a.pending.is_some())
     }
 
     fn id(&mut self) -> u64 {
@@ -386,10 +432,15 @@ impl App {
     }
 
     fn open_stream(&mut self, stream: String) {
+        self.open_stream_at(stream, Anchor::Start);
+    }
+
+    /// Open a stream at a version (or its start, or its end).
+    fn open_stream_at(&mut self, stream: String, anchor: Anchor<i64>) {
         self.stream_id = stream;
         self.stream = Window::new(version_key);
         let id = self.id();
-        let want = self.stream.reset(Anchor::Start, id);
+        let want = self.stream.reset(anchor, id);
         self.fetch_stream(id, want);
         self.push_view(ViewKind::Stream);
     }
@@ -586,7 +637,11 @@ impl App {
                     self.fetch_streams(id, want);
                 }
             }
-            ViewKind::Detail | ViewKind::Rehydrate => {}
+            ViewKind::Detail
+            | ViewKind::Rehydrate
+            | ViewKind::Snapshots
+            | ViewKind::SnapshotDiff
+            | ViewKind::Audit => {}
         }
     }
 
@@ -695,6 +750,76 @@ impl App {
                         r.shown = Some(*shown);
                     }
                     Err(e) => r.error = Some(e),
+                }
+                self.dirty = true;
+            }
+            Msg::SnapshotChecks { id, result } => {
+                let Some(l) = &mut self.snapshot_list else {
+                    return;
+                };
+                if l.pending != Some(id) {
+                    return; // superseded
+                }
+                l.pending = None;
+                match result {
+                    Ok(c) => {
+                        // Start at the first snapshot that is not ok: that is what one looks for.
+                        l.selected = c
+                            .checks
+                            .iter()
+                            .position(|c| c.status != crate::snapshots::Status::Ok)
+                            .unwrap_or(0);
+                        l.checked = Some(c);
+                        let h = self.snapshot_rows();
+                        if let Some(l) = &mut self.snapshot_list {
+                            l.top = super::snapshots::follow(l.selected, 0, h);
+                        }
+                    }
+                    Err(e) => l.error = Some(e),
+                }
+                self.dirty = true;
+            }
+            Msg::SnapshotDiff { id, result } => {
+                let h = self.diff_height();
+                let Some(d) = &mut self.snapshot_diff else {
+                    return;
+                };
+                if d.pending != Some(id) {
+                    return; // superseded
+                }
+                d.pending = None;
+                match result {
+                    Ok(c) => {
+                        d.show(*c, &self.theme);
+                        let h = h(d);
+                        d.reveal(h);
+                    }
+                    Err(e) => d.error = Some(e),
+                }
+                self.dirty = true;
+            }
+            Msg::AuditProgress { id, events } => {
+                if let Some(a) = &mut self.audit {
+                    if a.pending == Some(id) {
+                        a.read = events;
+                        self.dirty = true;
+                    }
+                }
+            }
+            Msg::Audit { id, result } => {
+                let Some(a) = &mut self.audit else { return };
+                if a.pending != Some(id) {
+                    return; // superseded
+                }
+                a.pending = None;
+                match result {
+                    Ok((findings, summary)) => {
+                        a.findings = findings;
+                        a.summary = Some(summary);
+                        a.selected = 0;
+                        a.top = 0;
+                    }
+                    Err(e) => a.error = Some(e),
                 }
                 self.dirty = true;
             }
@@ -837,7 +962,9 @@ impl App {
                 .rehydrate
                 .as_ref()
                 .and_then(|r| r.shown.as_ref()?.step.event.as_ref()),
-            ViewKind::Streams => None,
+            ViewKind::Streams | ViewKind::Snapshots | ViewKind::SnapshotDiff | ViewKind::Audit => {
+                None
+            }
         }
     }
 
@@ -876,6 +1003,15 @@ impl App {
         if self.view() == ViewKind::Rehydrate && self.on_rehydrate_key(cmd) {
             return;
         }
+        let own = match self.view() {
+            ViewKind::Snapshots => self.on_snapshots_key(cmd),
+            ViewKind::SnapshotDiff => self.on_diff_key(cmd),
+            ViewKind::Audit => self.on_audit_key(cmd),
+            _ => false,
+        };
+        if own {
+            return;
+        }
         let h = self.list_height();
         let page = h.max(1) as isize;
         match cmd {
@@ -889,7 +1025,10 @@ impl App {
                 ViewKind::Log => self.reset_log(Anchor::Start),
                 ViewKind::Stream => self.reset_stream(Anchor::Start),
                 ViewKind::Streams => self.reset_streams(Anchor::Start),
-                ViewKind::Rehydrate => {}
+                ViewKind::Rehydrate
+                | ViewKind::Snapshots
+                | ViewKind::SnapshotDiff
+                | ViewKind::Audit => {}
                 ViewKind::Detail => {
                     if let Some(d) = self.details.last_mut() {
                         d.scroll = 0;
@@ -903,7 +1042,10 @@ impl App {
                 }
                 ViewKind::Stream => self.reset_stream(Anchor::End),
                 ViewKind::Streams => self.reset_streams(Anchor::End),
-                ViewKind::Rehydrate => {}
+                ViewKind::Rehydrate
+                | ViewKind::Snapshots
+                | ViewKind::SnapshotDiff
+                | ViewKind::Audit => {}
                 ViewKind::Detail => {
                     if let Some(d) = self.details.last_mut() {
                         d.scroll = d.lines.lines.len().saturating_sub(h);
@@ -987,6 +1129,12 @@ impl App {
             Command::Export => self.export(),
             Command::TimeTravel => self.time_travel(),
             Command::StepBack | Command::StepForward => {}
+            Command::Snapshots => self.open_snapshots(),
+            Command::Audit => self.open_audit(),
+            Command::NextDiff | Command::PrevDiff => self.set_status(
+                "n / N move between the differences of a snapshot (S lists a stream's snapshots)",
+                false,
+            ),
             Command::Sort => {
                 if self.view() != ViewKind::Streams {
                     self.set_status(
@@ -1021,7 +1169,11 @@ impl App {
                 }
                 ViewKind::Stream => self.reset_stream(Anchor::Start),
                 ViewKind::Streams => self.reset_streams(Anchor::Start),
-                ViewKind::Detail | ViewKind::Rehydrate => {}
+                ViewKind::Detail
+                | ViewKind::Rehydrate
+                | ViewKind::Snapshots
+                | ViewKind::SnapshotDiff
+                | ViewKind::Audit => {}
             },
         }
     }
@@ -1038,6 +1190,11 @@ impl App {
                 None => return,
             },
         };
+        self.open_time_travel(stream, at);
+    }
+
+    /// The time-travel view on `stream`, at version `at` (its last when None).
+    fn open_time_travel(&mut self, stream: String, at: Option<i64>) {
         let id = self.id();
         let worker = super::rehydrate::start(
             self.store.clone(),
@@ -1106,6 +1263,225 @@ impl App {
         true
     }
 
+    // ---- snapshots and audit -------------------------------------------------------------
+
+    /// Rows of the snapshot list and of the audit list.
+    fn snapshot_rows(&self) -> usize {
+        let areas = Areas::new(
+            Rect::new(0, 0, self.size.width, self.size.height),
+            self.input.is_some(),
+        );
+        super::snapshots::list_rows(areas.main)
+    }
+
+    /// The height of the diff view's panes, for a given diff (its summary takes some rows).
+    fn diff_height(&self) -> impl Fn(&super::snapshots::DiffView) -> usize + use<> {
+        let main = Areas::new(
+            Rect::new(0, 0, self.size.width, self.size.height),
+            self.input.is_some(),
+        )
+        .main;
+        move |d| {
+            let n = d.compared.as_ref().map_or(0, |c| c.changes.len());
+            super::snapshots::pane_height(&super::snapshots::diff_areas(main, n))
+        }
+    }
+
+    /// `S`: the snapshots of the stream shown (or selected in the stream list).
+    fn open_snapshots(&mut self) {
+        let stream = match self.view() {
+            ViewKind::Stream => self.stream_id.clone(),
+            ViewKind::Streams => match self.streams.selected_row() {
+                Some(s) => s.stream_id.clone(),
+                None => return,
+            },
+            _ => {
+                self.set_status(
+                    "S lists the snapshots of a stream: open a stream first (1, then Enter)",
+                    false,
+                );
+                return;
+            }
+        };
+        if self.store.layout().snapshots.is_none() {
+            self.set_status(
+                format!(
+                    "the {} layout keeps no snapshots (describe a snapshot table in a mapping file)",
+                    self.store.layout().name
+                ),
+                false,
+            );
+            return;
+        }
+        self.check_snapshots(stream);
+        self.snapshot_diff = None;
+        self.views
+            .retain(|v| !matches!(v, ViewKind::Snapshots | ViewKind::SnapshotDiff));
+        self.views.push(ViewKind::Snapshots);
+    }
+
+    /// (Re)check a stream's snapshots; a check still running for the view it replaces stops.
+    fn check_snapshots(&mut self, stream: String) {
+        let id = self.id();
+        self.snapshot_list = Some(super::snapshots::start_list(
+            self.store.clone(),
+            self.reducers.clone(),
+            stream,
+            id,
+            self.tx.clone(),
+        ));
+        self.dirty = true;
+    }
+
+    fn open_diff(&mut self, stream: String, version: i64) {
+        let id = self.id();
+        self.snapshot_diff = Some(super::snapshots::start_diff(
+            self.store.clone(),
+            self.reducers.clone(),
+            stream,
+            version,
+            id,
+            self.tx.clone(),
+        ));
+        self.views.retain(|v| *v != ViewKind::SnapshotDiff);
+        self.views.push(ViewKind::SnapshotDiff);
+        self.dirty = true;
+    }
+
+    /// `A`: audit the whole store (each time: the store may have changed).
+    fn open_audit(&mut self) {
+        let id = self.id();
+        self.audit = Some(super::snapshots::start_audit(
+            self.store.clone(),
+            self.reducers.clone(),
+            id,
+            self.tx.clone(),
+        ));
+        self.views.retain(|v| *v != ViewKind::Audit);
+        self.views.push(ViewKind::Audit);
+        self.dirty = true;
+    }
+
+    /// Keys of the snapshot list; false when the key is not its own.
+    fn on_snapshots_key(&mut self, cmd: Command) -> bool {
+        let h = self.snapshot_rows();
+        let Some(l) = &mut self.snapshot_list else {
+            return false;
+        };
+        let n = l.checked.as_ref().map_or(0, |c| c.checks.len());
+        let selected = l
+            .selected_check()
+            .map(|c| (c.stream_id.clone(), c.stream_version));
+        match cmd {
+            Command::Home => {
+                l.selected = 0;
+                l.top = 0;
+            }
+            Command::End => {
+                l.selected = n.saturating_sub(1);
+                l.top = super::snapshots::follow(l.selected, l.top, h);
+            }
+            Command::Open => {
+                if let Some((stream, v)) = selected {
+                    self.open_diff(stream, v);
+                }
+            }
+            Command::TimeTravel => {
+                if let Some((stream, v)) = selected {
+                    self.open_time_travel(stream, Some(v));
+                }
+            }
+            Command::Refresh => {
+                let stream = l.stream.clone();
+                self.check_snapshots(stream);
+            }
+            Command::Back => {
+                self.snapshot_list = None;
+                self.views.pop();
+            }
+            _ => return false,
+        }
+        self.dirty = true;
+        true
+    }
+
+    /// Keys of the snapshot diff; false when the key is not its own.
+    fn on_diff_key(&mut self, cmd: Command) -> bool {
+        let h = self.diff_height();
+        let Some(d) = &mut self.snapshot_diff else {
+            return false;
+        };
+        let h = h(d);
+        match cmd {
+            Command::NextDiff | Command::PrevDiff => {
+                let delta = if cmd == Command::NextDiff { 1 } else { -1 };
+                if !d.jump(delta, h) {
+                    self.set_status("no difference to go to", false);
+                }
+            }
+            Command::Home => d.home(),
+            Command::End => d.end(h),
+            Command::TimeTravel => {
+                let (stream, v) = (d.stream.clone(), d.version);
+                self.open_time_travel(stream, Some(v));
+            }
+            Command::Refresh => {
+                let (stream, v) = (d.stream.clone(), d.version);
+                self.open_diff(stream, v);
+            }
+            Command::Back => {
+                self.snapshot_diff = None;
+                self.views.pop();
+            }
+            Command::Open => {}
+            _ => return false,
+        }
+        self.dirty = true;
+        true
+    }
+
+    /// Keys of the audit; false when the key is not its own.
+    fn on_audit_key(&mut self, cmd: Command) -> bool {
+        let h = self.snapshot_rows();
+        let Some(a) = &mut self.audit else {
+            return false;
+        };
+        let at = a
+            .selected_finding()
+            .map(|f| (f.stream_id.clone(), f.stream_version));
+        match cmd {
+            Command::Home => {
+                a.selected = 0;
+                a.top = 0;
+            }
+            Command::End => {
+                a.selected = a.findings.len().saturating_sub(1);
+                a.top = super::snapshots::follow(a.selected, a.top, h);
+            }
+            Command::Open | Command::TimeTravel => match at {
+                Some((Some(stream), v)) => {
+                    if cmd == Command::Open {
+                        self.open_stream_at(stream, v.map_or(Anchor::Start, Anchor::At));
+                    } else {
+                        self.open_time_travel(stream, v);
+                    }
+                }
+                Some((None, _)) => {
+                    self.set_status("this finding names no stream (only an event id)", false)
+                }
+                None => {}
+            },
+            Command::Refresh => self.open_audit(),
+            Command::Back => {
+                self.audit = None;
+                self.views.pop();
+            }
+            _ => return false,
+        }
+        self.dirty = true;
+        true
+    }
+
     fn switch_to(&mut self, v: ViewKind) {
         match v {
             ViewKind::Streams if self.streams.rows.is_empty() && !self.streams.is_loading() => {
@@ -1136,6 +1512,26 @@ impl App {
             ViewKind::Stream => self.stream.move_by(delta, h),
             ViewKind::Streams => self.streams.move_by(delta, h),
             ViewKind::Rehydrate => {}
+            ViewKind::Snapshots => {
+                let h = self.snapshot_rows();
+                if let Some(l) = &mut self.snapshot_list {
+                    let n = l.checked.as_ref().map_or(0, |c| c.checks.len());
+                    l.selected = step(l.selected, delta, n);
+                    l.top = super::snapshots::follow(l.selected, l.top, h);
+                }
+            }
+            ViewKind::SnapshotDiff => {
+                if let Some(d) = &mut self.snapshot_diff {
+                    d.scroll_by(delta);
+                }
+            }
+            ViewKind::Audit => {
+                let h = self.snapshot_rows();
+                if let Some(a) = &mut self.audit {
+                    a.selected = step(a.selected, delta, a.findings.len());
+                    a.top = super::snapshots::follow(a.selected, a.top, h);
+                }
+            }
             ViewKind::Detail => {
                 if let Some(d) = self.details.last_mut() {
                     let max = d.lines.lines.len().saturating_sub(1) as isize;
@@ -1158,6 +1554,8 @@ impl App {
                     self.open_detail(e);
                 }
             }
+            // Their own keys handle Enter.
+            ViewKind::Snapshots | ViewKind::SnapshotDiff | ViewKind::Audit => {}
             ViewKind::Detail => {
                 let Some(link) = self
                     .details
@@ -1346,7 +1744,25 @@ impl App {
                             let i = self.streams.top + offset;
                             self.streams.select(i, h)
                         }
-                        ViewKind::Detail | ViewKind::Rehydrate => {}
+                        // These lists have a summary line above their header.
+                        ViewKind::Snapshots => {
+                            if let Some(l) = &mut self.snapshot_list {
+                                let n = l.checked.as_ref().map_or(0, |c| c.checks.len());
+                                let i = (l.top + offset).checked_sub(1);
+                                if let Some(i) = i.filter(|i| *i < n) {
+                                    l.selected = i;
+                                }
+                            }
+                        }
+                        ViewKind::Audit => {
+                            if let Some(a) = &mut self.audit {
+                                let i = (a.top + offset).checked_sub(1);
+                                if let Some(i) = i.filter(|i| *i < a.findings.len()) {
+                                    a.selected = i;
+                                }
+                            }
+                        }
+                        ViewKind::Detail | ViewKind::Rehydrate | ViewKind::SnapshotDiff => {}
                     }
                     self.pump();
                 }
@@ -1383,6 +1799,21 @@ impl App {
             ViewKind::Streams => self.draw_streams(f, areas.main),
             ViewKind::Detail => self.draw_detail(f, areas.main),
             ViewKind::Rehydrate => self.draw_rehydrate(f, areas.main),
+            ViewKind::Snapshots => {
+                if let Some(l) = &self.snapshot_list {
+                    super::snapshots::draw_list(f, areas.main, l, &self.theme)
+                }
+            }
+            ViewKind::SnapshotDiff => {
+                if let Some(d) = &self.snapshot_diff {
+                    super::snapshots::draw_diff(f, areas.main, d, &self.theme)
+                }
+            }
+            ViewKind::Audit => {
+                if let Some(a) = &self.audit {
+                    super::snapshots::draw_audit(f, areas.main, a, &self.theme)
+                }
+            }
         }
         if let (Some(input), Some(area)) = (&self.input, areas.input) {
             self.draw_input(f, area, input);
@@ -1789,6 +2220,20 @@ impl App {
                     ));
                 }
             }
+            ViewKind::Snapshots => {
+                if let Some(l) = &self.snapshot_list {
+                    left.push_str(&format!("· snapshots of {} ", l.stream));
+                    if let Some(c) = l.selected_check() {
+                        left.push_str(&format!("v{} ", c.stream_version));
+                    }
+                }
+            }
+            ViewKind::SnapshotDiff => {
+                if let Some(d) = &self.snapshot_diff {
+                    left.push_str(&format!("· snapshot {} v{} ", d.stream, d.version));
+                }
+            }
+            ViewKind::Audit => left.push_str("· audit "),
             ViewKind::Detail => {}
         }
         let right = match (&self.status, self.is_loading()) {
@@ -1871,15 +2316,26 @@ fn empty_query() -> Query {
 const STREAM_BIT: u64 = 1 << 62;
 
 fn relevant(c: Command, v: ViewKind) -> bool {
+    use ViewKind::*;
     match c {
-        Command::StepBack | Command::StepForward => v == ViewKind::Rehydrate,
-        Command::TimeTravel => v != ViewKind::Rehydrate,
-        Command::Follow => matches!(v, ViewKind::Log | ViewKind::Stream),
-        Command::Sort => v == ViewKind::Streams,
-        Command::Jump => v != ViewKind::Detail,
-        Command::Copy => v != ViewKind::Streams,
+        Command::StepBack | Command::StepForward => v == Rehydrate,
+        Command::TimeTravel => v != Rehydrate,
+        Command::Follow => matches!(v, Log | Stream),
+        Command::Sort => v == Streams,
+        Command::Jump => !matches!(v, Detail | Snapshots | SnapshotDiff | Audit),
+        Command::Copy => !matches!(v, Streams | Snapshots | SnapshotDiff | Audit),
+        Command::Filter | Command::ClearFilter | Command::Export => {
+            !matches!(v, Snapshots | SnapshotDiff | Audit)
+        }
+        Command::Snapshots => matches!(v, Streams | Stream),
+        Command::NextDiff | Command::PrevDiff => v == SnapshotDiff,
         _ => true,
     }
+}
+
+/// `i` moved by `delta` within `0..n`.
+fn step(i: usize, delta: isize, n: usize) -> usize {
+    (i as isize + delta).clamp(0, n.saturating_sub(1) as isize) as usize
 }
 
 fn inner(area: Rect, dy: u16) -> Rect {

@@ -100,7 +100,16 @@ fn value_lines(v: &Value, t: &Theme, out: &mut JsonLines, links: bool) {
 /// Style the lines from `first` on (a changed member and its subtree) as selected.
 fn mark(out: &mut JsonLines, first: usize, t: &Theme) {
     for l in &mut out.lines[first..] {
-        *l = std::mem::take(l).style(t.selected);
+        select(l, t);
+    }
+}
+
+/// The selection style on a line and on each of its spans (a span's own colour would
+/// otherwise win over the line's, e.g. a cyan key on the cyan selection).
+fn select(l: &mut Line<'static>, t: &Theme) {
+    l.style = t.selected;
+    for s in &mut l.spans {
+        s.style = s.style.patch(t.selected);
     }
 }
 
@@ -129,6 +138,9 @@ fn string_span(s: &str, style: Style) -> Span<'static> {
 struct Hl<'a> {
     paths: Option<&'a std::collections::HashSet<String>>,
     at: String,
+    /// With `index`: the first line of every member written (for jumping to a path).
+    index: bool,
+    found: Vec<(String, usize)>,
 }
 
 impl Hl<'_> {
@@ -136,6 +148,8 @@ impl Hl<'_> {
         Hl {
             paths: None,
             at: String::new(),
+            index: false,
+            found: Vec::new(),
         }
     }
     fn hit(&self) -> bool {
@@ -165,6 +179,16 @@ pub fn highlighted_lines(
     t: &Theme,
     highlight: &std::collections::HashSet<String>,
 ) -> Vec<Line<'static>> {
+    highlighted_lines_indexed(v, t, highlight).0
+}
+
+/// [`highlighted_lines`], with the first line of every path the value has (`.` for the root;
+/// paths as the diff writes them).
+pub fn highlighted_lines_indexed(
+    v: &Value,
+    t: &Theme,
+    highlight: &std::collections::HashSet<String>,
+) -> (Vec<Line<'static>>, std::collections::HashMap<String, usize>) {
     let mut out = JsonLines {
         lines: Vec::new(),
         links: Vec::new(),
@@ -173,15 +197,17 @@ pub fn highlighted_lines(
     let mut hl = Hl {
         paths: Some(highlight),
         at: String::new(),
+        index: true,
+        found: vec![(".".to_string(), 0)],
     };
     write(v, 0, t, &mut out, &mut cur, false, None, &mut hl);
     if !cur.is_empty() {
         out.lines.push(Line::from(cur));
     }
     if hl.hit() {
-        out.lines = out.lines.into_iter().map(|l| l.style(t.selected)).collect();
+        mark(&mut out, 0, t);
     }
-    out.lines
+    (out.lines, hl.found.into_iter().collect())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -234,6 +260,9 @@ fn write(
                 if hl.hit() {
                     mark(out, first, t);
                 }
+                if hl.index {
+                    hl.found.push((hl.at.clone(), first));
+                }
                 hl.at = saved;
                 if out.lines.len() > MAX_LINES {
                     return;
@@ -262,6 +291,9 @@ fn write(
                 push_line(out, cur);
                 if hl.hit() {
                     mark(out, first, t);
+                }
+                if hl.index {
+                    hl.found.push((hl.at.clone(), first));
                 }
                 hl.at = saved;
                 if out.lines.len() > MAX_LINES {
@@ -344,6 +376,32 @@ mod tests {
         assert!(marked[0].contains("\"balance\": 10"));
         assert!(marked[1].contains("\"odd key\": 1"));
         assert!(marked[2].contains("\"b\""));
+    }
+
+    #[test]
+    fn the_index_gives_the_first_line_of_every_path() {
+        let t = Theme::default_dark();
+        let v = json!({"a": 1, "b": {"c": [10, {"d": 2}]}, "odd key": null});
+        let hl: std::collections::HashSet<String> =
+            [".b.c[1].d"].iter().map(|s| s.to_string()).collect();
+        let (lines, at) = highlighted_lines_indexed(&v, &t, &hl);
+        assert_eq!(lines, highlighted_lines(&v, &t, &hl));
+        let line = |p: &str| text(&lines[at[p]]);
+        assert_eq!(at["."], 0);
+        assert!(line(".a").contains("\"a\": 1"));
+        assert!(line(".b").contains("\"b\": {"));
+        assert!(line(".b.c[0]").contains("10"));
+        assert!(line(".b.c[1].d").contains("\"d\": 2"));
+        assert_eq!(lines[at[".b.c[1].d"]].style, t.selected);
+        // Every span of a marked line takes the selection's colours (readable on it).
+        assert!(
+            lines[at[".b.c[1].d"]]
+                .spans
+                .iter()
+                .all(|s| s.style.fg == t.selected.fg && s.style.bg == t.selected.bg)
+        );
+        assert!(line(".\"odd key\"").contains("null"));
+        assert!(!at.contains_key(".missing"));
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub enum Command {
     TimeTravel,
     StepBack,
     StepForward,
+    Snapshots,
+    NextDiff,
+    PrevDiff,
+    Audit,
 }
 
 pub const COMMANDS: &[(&str, Command, &str)] = &[
@@ -94,6 +98,26 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         "step_forward",
         Command::StepForward,
         "time travel: one event forward",
+    ),
+    (
+        "snapshots",
+        Command::Snapshots,
+        "the stream's snapshots, each checked against its events",
+    ),
+    (
+        "next_difference",
+        Command::NextDiff,
+        "snapshot diff: next difference",
+    ),
+    (
+        "previous_difference",
+        Command::PrevDiff,
+        "snapshot diff: previous difference",
+    ),
+    (
+        "audit",
+        Command::Audit,
+        "audit the whole store (version gaps, duplicates, invalid JSON...)",
     ),
 ];
 

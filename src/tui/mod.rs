@@ -7,6 +7,7 @@ pub mod export;
 pub mod json;
 pub mod keys;
 pub mod rehydrate;
+pub mod snapshots;
 pub mod theme;
 pub mod window;
 
