@@ -279,3 +279,52 @@ fn a_drifted_snapshot_in_a_real_terminal() {
     let s = t.wait("exit", |s| s.contains("EXITED="));
     assert!(s.contains("EXITED=0"), "{s}");
 }
+
+#[test]
+fn replay_from_the_tui_in_a_real_terminal() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let out = dir.path().join("replayed.jsonl");
+    let t = Tmux::start(&format!(
+        "env -u DATABASE_URL EVSCOPE_DATA_DIR={d} EVSCOPE_CONFIG={d}/none.toml {} ",
+        bin()
+    ));
+    t.wait("the log with data", |s| {
+        s.contains("Global log") && position(s).is_some()
+    });
+    // Mark the newest event and the one nine above it: ten positions.
+    t.keys(&["m"]);
+    for _ in 0..9 {
+        t.keys(&["Up"]);
+    }
+    t.keys(&["m"]);
+    t.wait("the marks", |s| s.contains("marked: R to replay it"));
+    t.keys(&["R"]);
+    t.wait("the replay dialog", |s| s.contains("Replay · marked range"));
+    for _ in 0..30 {
+        t.keys(&["BSpace"]);
+    }
+    t.literal(&format!("jsonl:{}", out.display()));
+    t.keys(&["Enter"]);
+    let s = t.wait("the dry run", |s| s.contains("Type 10 to publish them"));
+    assert!(s.contains("events   10"), "{s}");
+    t.literal("10");
+    t.keys(&["Enter"]);
+    let s = t.wait("the job to finish", |s| s.contains("· completed"));
+    assert!(s.contains("10/10 (100.0%)"), "{s}");
+    let lines = std::fs::read_to_string(&out).unwrap().lines().count();
+    assert_eq!(lines, 10);
+    // The job is listed by the CLI, with its audit trail.
+    let listed = common::evscope(dir.path())
+        .args(["replay", "jobs", "--format", "json"])
+        .output()
+        .unwrap();
+    let jobs: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["status"]["state"], "completed");
+    t.keys(&["Escape"]);
+    t.wait("the panel closed", |s| !s.contains("· completed"));
+}

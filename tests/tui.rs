@@ -1117,3 +1117,193 @@ async fn a_layout_without_snapshots_says_so() {
     assert!(a.error.is_none(), "{:?}", a.error);
     assert_eq!(a.summary.as_ref().unwrap().events, 10);
 }
+
+impl Harness {
+    /// Feed answers until `done` holds (for work `is_loading` does not cover: replay).
+    async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !done(&self.app) {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(m)) => self.app.update(m),
+                _ => panic!("never: {what}"),
+            }
+        }
+    }
+}
+
+/// The screen with a replay's volatile parts masked: the job id, the rate, the temp dir.
+fn masked_replay(h: &Harness, dir: &std::path::Path) -> String {
+    let mut s = h.screen().replace(&dir.display().to_string(), "<DIR>");
+    if let Some(j) = &h.app.replay_job {
+        s = s.replace(&j.id, "<JOB>");
+    }
+    // "rate 123/s" → "rate <N>/s" (measured, so it varies)
+    let mut out = String::new();
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("rate ") {
+        let (head, tail) = rest.split_at(i + 5);
+        out.push_str(head);
+        let digits = tail.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits > 0 && tail[digits..].starts_with("/s ·") {
+            out.push_str("<N>");
+            rest = &tail[digits..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn replay_dialog_marks_a_range_plans_it_confirms_by_count_and_runs_it() {
+    use evscope::tui::replay::Stage;
+    let mut h = harness().await;
+    let jobs = tempfile::tempdir().unwrap();
+    h.app.replay_dir = jobs.path().join("replay");
+    // Mark the newest event and the fourth newest: a range of four positions.
+    h.key(KeyCode::Char('m')).await;
+    for _ in 0..3 {
+        h.key(KeyCode::Up).await;
+    }
+    h.key(KeyCode::Char('m')).await;
+    assert!(h.screen().contains("marked: R to replay it"));
+    h.key(KeyCode::Char('R')).await;
+    insta::assert_snapshot!("replay_form", h.screen());
+    // A sink the TUI refuses: standard output is the terminal.
+    for _ in 0..30 {
+        h.key(KeyCode::Backspace).await;
+    }
+    h.type_text("jsonl:-").await;
+    h.key(KeyCode::Enter).await;
+    assert!(h.screen().contains("jsonl:- is the terminal here"));
+    for _ in 0..7 {
+        h.key(KeyCode::Backspace).await;
+    }
+    let file = jobs.path().join("out.jsonl");
+    h.type_text(&format!("jsonl:{}", file.display())).await;
+    h.key(KeyCode::Enter).await;
+    h.until("the plan", |a| {
+        matches!(
+            a.replay.as_ref().map(|d| &d.stage),
+            Some(Stage::Confirm { .. })
+        )
+    })
+    .await;
+    insta::assert_snapshot!("replay_confirm", masked_replay(&h, jobs.path()));
+    // The wrong count does not start it.
+    h.type_text("3").await;
+    h.key(KeyCode::Enter).await;
+    assert!(
+        h.screen()
+            .contains("type 4 (the number of events) to publish them")
+    );
+    assert!(h.app.replay_job.is_none() && !file.exists());
+    h.key(KeyCode::Backspace).await;
+    h.type_text("4").await;
+    h.key(KeyCode::Enter).await;
+    h.until("the end of the job", |a| {
+        a.replay_job.as_ref().is_some_and(|j| j.done.is_some())
+            && a.replay_job
+                .as_ref()
+                .and_then(|j| j.progress.as_ref())
+                .is_some_and(|p| p.done == 4)
+    })
+    .await;
+    insta::assert_snapshot!("replay_done", masked_replay(&h, jobs.path()));
+    // The file holds the four newest events, as `log --format jsonl` writes them.
+    let newest = h.app.log.rows[h.app.log.rows.len() - 4..].to_vec();
+    let mut want = String::new();
+    for r in &newest {
+        want.push_str(&serde_json::to_string(&r.event).unwrap());
+        want.push('\n');
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), want);
+    // The job and its audit trail are in the job directory.
+    let store = evscope::replay::job::JobStore::open(h.app.replay_dir.clone()).unwrap();
+    let id = h.app.replay_job.as_ref().unwrap().id.clone();
+    let job = store.load(&id).unwrap();
+    assert_eq!(job.status, evscope::replay::job::Status::Completed);
+    let events: Vec<String> = store
+        .history(Some(&id))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events, ["created", "started", "completed"]);
+    // Esc closes the finished panel.
+    h.key(KeyCode::Esc).await;
+    assert!(h.app.replay_job.is_none());
+}
+
+#[tokio::test]
+async fn replay_panel_pauses_resumes_and_cancels() {
+    use evscope::replay::job::Status;
+    let mut h = harness().await;
+    let jobs = tempfile::tempdir().unwrap();
+    h.app.replay_dir = jobs.path().join("replay");
+    h.key(KeyCode::Char('R')).await;
+    for _ in 0..30 {
+        h.key(KeyCode::Backspace).await;
+    }
+    let file = jobs.path().join("all.jsonl");
+    h.type_text(&format!("jsonl:{}", file.display())).await;
+    h.key(KeyCode::Tab).await;
+    h.key(KeyCode::Tab).await;
+    h.type_text("50").await;
+    h.key(KeyCode::Enter).await;
+    h.until("the plan", |a| {
+        matches!(
+            a.replay.as_ref().map(|d| &d.stage),
+            Some(evscope::tui::replay::Stage::Confirm { .. })
+        )
+    })
+    .await;
+    let total = match &h.app.replay.as_ref().unwrap().stage {
+        evscope::tui::replay::Stage::Confirm { ready, .. } => ready.plan.total,
+        _ => unreachable!(),
+    };
+    h.type_text(&total.to_string()).await;
+    h.key(KeyCode::Enter).await;
+    h.until("some progress", |a| {
+        a.replay_job
+            .as_ref()
+            .and_then(|j| j.progress.as_ref())
+            .is_some_and(|p| p.done > 0)
+    })
+    .await;
+    h.key(KeyCode::Char('p')).await;
+    h.until("paused", |a| {
+        a.replay_job
+            .as_ref()
+            .and_then(|j| j.progress.as_ref())
+            .is_some_and(|p| p.status == Status::Paused)
+    })
+    .await;
+    assert!(h.screen().contains("p resume"));
+    h.key(KeyCode::Char('p')).await;
+    h.until("running again", |a| {
+        a.replay_job
+            .as_ref()
+            .and_then(|j| j.progress.as_ref())
+            .is_some_and(|p| p.status == Status::Running)
+    })
+    .await;
+    // Hidden, the job goes on and the status bar tells.
+    h.key(KeyCode::Esc).await;
+    assert!(h.screen().contains("(R shows it)"));
+    h.key(KeyCode::Char('R')).await;
+    h.key(KeyCode::Char('c')).await;
+    h.until("cancelled", |a| {
+        a.replay_job.as_ref().is_some_and(|j| j.done.is_some())
+    })
+    .await;
+    let j = h.app.replay_job.as_ref().unwrap();
+    assert_eq!(j.done, Some(Ok(Status::Cancelled)));
+    let done = j.progress.as_ref().unwrap().done;
+    assert!(done > 0 && done < total);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().lines().count() as u64,
+        done
+    );
+}

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 
 use super::{CliError, FilterArgs, FormatArg, check_where, merge_filter, open};
 use crate::redact::redact_url;
-use crate::replay::job::{self, Checkpoint, Job, JobStore, Status};
-use crate::replay::sink::{self, SinkErrorKind};
+use crate::replay::job::{self, Job, JobStore, Status};
+use crate::replay::sink;
 use crate::replay::{self, Control, Plan, Progress, Range, SinkSpec};
 use crate::store::Store;
 
@@ -160,66 +160,13 @@ fn range_of(a: &StartArgs) -> Result<Range, CliError> {
     })
 }
 
-/// What the bus says about the subject of the first event, for the plan.
-#[derive(Debug, Serialize)]
-struct BusCheck {
-    subject: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    duplicate_window_secs: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problem: Option<String>,
-    #[serde(skip)]
-    fatal: bool,
-}
-
-async fn check_bus(spec: &SinkSpec, plan: &Plan) -> Option<BusCheck> {
-    let SinkSpec::Nats { url, subject } = spec else {
-        return None;
-    };
-    let first = plan.first.as_ref()?;
-    let t = sink::Template::parse(subject).ok()?;
-    let e = crate::store::Event {
-        global_position: first.global_position,
-        stream_id: first.stream_id.clone(),
-        stream_version: first.stream_version,
-        event_id: first.event_id.clone(),
-        event_type: first.event_type.clone(),
-        data: serde_json::Value::Null,
-        metadata: serde_json::Value::Null,
-        recorded_at: first.recorded_at,
-        problems: vec![],
-    };
-    let subject = t.render(&e, "job");
-    Some(match sink::nats_target(url, &subject).await {
-        Ok((stream, window)) => BusCheck {
-            subject,
-            stream: Some(stream),
-            duplicate_window_secs: Some(window.as_secs_f64()),
-            problem: None,
-            fatal: false,
-        },
-        Err(e) => BusCheck {
-            subject,
-            stream: None,
-            duplicate_window_secs: None,
-            fatal: true,
-            problem: Some(match e.kind {
-                SinkErrorKind::Unavailable => format!("the bus cannot be reached: {e}"),
-                _ => e.message,
-            }),
-        },
-    })
-}
-
 #[derive(Serialize)]
 struct PlanOut<'a> {
     range: &'a Range,
     range_text: String,
     sink: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    bus: Option<&'a BusCheck>,
+    bus: Option<&'a replay::BusCheck>,
     rate: Option<f64>,
     max_in_flight: usize,
     estimated_secs: Option<f64>,
@@ -325,7 +272,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
     if progress {
         eprint!("\r\x1b[K");
     }
-    let bus = check_bus(&spec, &plan).await;
+    let bus = replay::check_bus(&spec, &plan).await;
     let max_in_flight = a
         .run
         .max_in_flight
@@ -368,23 +315,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
         return Err(CliError(b.problem.clone().unwrap_or_default()));
     }
     let jobs = jobs_store()?;
-    let now = Utc::now();
-    let mut job = Job {
-        id: job::new_id(now),
-        created_at: now,
-        created_by: job::whoami(),
-        store: redact_url(store.url()),
-        layout: store.layout().name.clone(),
-        range,
-        sink: spec,
-        rate: a.run.rate,
-        max_in_flight,
-        total: plan.total,
-        status: Status::Created,
-        checkpoint: Checkpoint::default(),
-        updated_at: now,
-        finished_at: None,
-    };
+    let mut job = Job::new(&store, range, spec, a.run.rate, max_in_flight, plan.total);
     let mut sink = job.sink.open(None).map_err(|e| CliError(e.message))?;
     jobs.save(&mut job).map_err(CliError)?;
     let _lock = jobs.lock(&job.id).map_err(CliError)?;

@@ -92,6 +92,36 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl Job {
+    /// A new job on `store` (its URL kept redacted), not yet saved.
+    pub fn new(
+        store: &crate::store::Store,
+        range: Range,
+        sink: SinkSpec,
+        rate: Option<f64>,
+        max_in_flight: usize,
+        total: u64,
+    ) -> Job {
+        let now = Utc::now();
+        Job {
+            id: new_id(now),
+            created_at: now,
+            created_by: whoami(),
+            store: crate::redact::redact_url(store.url()),
+            layout: store.layout().name.clone(),
+            range,
+            sink,
+            rate,
+            max_in_flight,
+            total,
+            status: Status::Created,
+            checkpoint: Checkpoint::default(),
+            updated_at: now,
+            finished_at: None,
+        }
+    }
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {

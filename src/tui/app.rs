@@ -69,6 +69,20 @@ pub enum Msg {
         version: i64,
         target: i64,
     },
+    /// The replay dry run has counted this many events so far.
+    ReplayCounted {
+        id: u64,
+        n: u64,
+    },
+    ReplayPlanned {
+        id: u64,
+        result: Result<Box<super::replay::Ready>, String>,
+    },
+    ReplayProgress(Box<crate::replay::Progress>),
+    /// The replay job ended (its final status), or could not start.
+    ReplayDone {
+        result: Result<crate::replay::job::Status, String>,
+    },
     /// A time-travel step from the rehydration worker.
     Step {
         id: u64,
@@ -176,6 +190,13 @@ pub struct RehydrateView {
     pub progress: Option<(i64, i64)>,
 }
 
+/// One end of a replay range, marked with `m` in the log (`stream` None) or in a stream.
+#[derive(Debug, Clone)]
+pub struct Marked {
+    pub stream: Option<String>,
+    pub event: Event,
+}
+
 pub struct DetailView {
     pub event: Event,
     pub lines: JsonLines,
@@ -215,6 +236,19 @@ pub struct App {
     pub stream_id: String,
     pub details: Vec<DetailView>,
     pub rehydrate: Option<RehydrateView>,
+    /// The replay dialog, while open.
+    pub replay: Option<super::replay::Dialog>,
+    /// The replay job started from here, while it runs and until its panel is closed.
+    pub replay_job: Option<super::replay::Running>,
+    /// The sink fields last used.
+    pub replay_choice: super::replay::Choice,
+    /// Ends of a replay range marked with `m`.
+    pub marks: Vec<Marked>,
+    replay_plan: Option<JoinHandle<()>>,
+    /// Where replay jobs are kept (the data directory's `replay`).
+    pub replay_dir: std::path::PathBuf,
+    /// `q` was pressed once while a replay runs.
+    quit_armed: bool,
     pub snapshot_list: Option<super::snapshots::SnapshotList>,
     pub snapshot_diff: Option<super::snapshots::DiffView>,
     pub audit: Option<super::snapshots::AuditView>,
@@ -268,6 +302,13 @@ impl App {
             snapshot_list: None,
             snapshot_diff: None,
             audit: None,
+            replay: None,
+            replay_job: None,
+            replay_choice: Default::default(),
+            marks: Vec::new(),
+            replay_plan: None,
+            replay_dir: crate::replay::job::JobStore::default_dir(),
+            quit_armed: false,
             reducers: super::rehydrate::ReducerSource::None,
             query: empty_query(),
             input: None,
@@ -726,6 +767,57 @@ impl App {
                     }
                 }
             }
+            Msg::ReplayCounted { id, n } => {
+                if let Some(d) = &mut self.replay {
+                    if let super::replay::Stage::Planning { id: cur, counted } = &mut d.stage {
+                        if *cur == id {
+                            *counted = n;
+                            self.dirty = true;
+                        }
+                    }
+                }
+            }
+            Msg::ReplayPlanned { id, result } => {
+                if let Some(d) = &mut self.replay {
+                    if matches!(d.stage, super::replay::Stage::Planning { id: cur, .. } if cur == id)
+                    {
+                        match result {
+                            Ok(ready) => {
+                                d.stage = super::replay::Stage::Confirm {
+                                    ready,
+                                    typed: TextArea::default(),
+                                    error: None,
+                                }
+                            }
+                            Err(e) => d.back_to_form(Some(e)),
+                        }
+                        self.dirty = true;
+                    }
+                }
+            }
+            Msg::ReplayProgress(p) => {
+                if let Some(j) = &mut self.replay_job {
+                    if p.job == j.id {
+                        j.progress = Some(*p);
+                        self.dirty = true;
+                    }
+                }
+            }
+            Msg::ReplayDone { result } => {
+                if let Some(j) = &mut self.replay_job {
+                    if !j.shown {
+                        let text = match &result {
+                            Ok(s) => format!("replay {} {}", j.id, s.label()),
+                            Err(e) => format!("replay could not start: {e}"),
+                        };
+                        let failed = !matches!(result, Ok(crate::replay::job::Status::Completed));
+                        self.status = Some((text, failed));
+                    }
+                    j.done = Some(result);
+                    self.quit_armed = false;
+                    self.dirty = true;
+                }
+            }
             Msg::Step { id, result } => {
                 let theme = self.theme.clone();
                 let Some(r) = &mut self.rehydrate else { return };
@@ -982,6 +1074,14 @@ impl App {
             }
             return;
         }
+        if self.replay.is_some() {
+            self.on_replay_key(k);
+            return;
+        }
+        if self.replay_job.as_ref().is_some_and(|j| j.shown) {
+            self.on_replay_panel_key(k);
+            return;
+        }
         if self.help {
             // The help scrolls with the movement keys; any other key closes it.
             match self.keys.command(&k) {
@@ -1015,7 +1115,20 @@ impl App {
         let h = self.list_height();
         let page = h.max(1) as isize;
         match cmd {
-            Command::Quit => self.quit = true,
+            Command::Quit => {
+                let running = self.replay_job.as_ref().filter(|j| j.is_active());
+                match running {
+                    Some(j) if !self.quit_armed => {
+                        let id = j.id.clone();
+                        self.quit_armed = true;
+                        self.set_status(
+                            format!("a replay is running: q again stops it at its checkpoint (evscope replay resume {id} continues it)"),
+                            true,
+                        );
+                    }
+                    _ => self.quit = true,
+                }
+            }
             Command::Help => self.help = true,
             Command::Up => self.move_by(-1),
             Command::Down => self.move_by(1),
@@ -1131,6 +1244,8 @@ impl App {
             Command::StepBack | Command::StepForward => {}
             Command::Snapshots => self.open_snapshots(),
             Command::Audit => self.open_audit(),
+            Command::Mark => self.mark(),
+            Command::Replay => self.open_replay(),
             Command::NextDiff | Command::PrevDiff => self.set_status(
                 "n / N move between the differences of a snapshot (S lists a stream's snapshots)",
                 false,
@@ -1346,6 +1461,219 @@ impl App {
         self.views.retain(|v| *v != ViewKind::SnapshotDiff);
         self.views.push(ViewKind::SnapshotDiff);
         self.dirty = true;
+    }
+
+    // ---- replay ----------------------------------------------------------------------------
+
+    /// `m`: mark the selected event as one end of a replay range; a third mark starts again,
+    /// and marking a marked event removes it.
+    fn mark(&mut self) {
+        let (stream, event) = match self.view() {
+            ViewKind::Log => (None, self.log.selected_row().map(|r| r.event.clone())),
+            ViewKind::Stream => (
+                Some(self.stream_id.clone()),
+                self.stream.selected_row().map(|r| r.event.clone()),
+            ),
+            _ => {
+                self.set_status(
+                    "m marks the ends of a replay range in the log or a stream",
+                    false,
+                );
+                return;
+            }
+        };
+        let Some(event) = event else { return };
+        if self.marks.len() >= 2 || self.marks.first().is_some_and(|m| m.stream != stream) {
+            self.marks.clear();
+        }
+        let same = |m: &Marked| {
+            m.event.stream_id == event.stream_id && m.event.stream_version == event.stream_version
+        };
+        if let Some(i) = self.marks.iter().position(same) {
+            self.marks.remove(i);
+            self.set_status("mark removed", false);
+            return;
+        }
+        self.marks.push(Marked { stream, event });
+        self.marks
+            .sort_by_key(|m| (m.event.global_position, m.event.stream_version));
+        let text = match self.marks.as_slice() {
+            [a] => format!(
+                "replay from {}: m on the last event, or R to replay from here",
+                mark_text(a)
+            ),
+            [a, b] => format!(
+                "replay range {} … {} marked: R to replay it",
+                mark_text(a),
+                mark_text(b)
+            ),
+            _ => String::new(),
+        };
+        self.set_status(text, false);
+    }
+
+    /// The range `R` offers: the marked events (one mark: from it on), within the filter in
+    /// force; without marks, everything the view shows.
+    fn replay_range(&self) -> Result<(crate::replay::Range, String), String> {
+        let f = &self.query.filter;
+        let mut range = crate::replay::Range {
+            types: f.types.clone(),
+            category: f.category.clone(),
+            stream_prefix: f.stream_prefix.clone(),
+            since: f.since,
+            until: f.until,
+            jq: self.query.jq.as_ref().map(|j| j.source().to_string()),
+            ..Default::default()
+        };
+        let here = match self.view() {
+            ViewKind::Log => f.stream.clone(),
+            ViewKind::Stream => Some(self.stream_id.clone()),
+            _ => return Err("R replays from the global log or a stream".into()),
+        };
+        if let Some(s) = &here {
+            range.stream = Some(s.clone());
+            range.category = None;
+            range.stream_prefix = None;
+        }
+        let marks: Vec<&Marked> = self
+            .marks
+            .iter()
+            .filter(|m| match self.view() {
+                ViewKind::Stream => m.stream.as_deref() == Some(self.stream_id.as_str()),
+                _ => m.stream.is_none(),
+            })
+            .collect();
+        let filtered = !self.query.is_empty();
+        let mut source = match (&here, filtered) {
+            (Some(s), false) => format!("stream {s}"),
+            (Some(s), true) => format!("stream {s}, filter in force"),
+            (None, false) => "the whole log".to_string(),
+            (None, true) => "the filter in force".to_string(),
+        };
+        if !marks.is_empty() {
+            if range.stream.is_some() {
+                let v: Vec<i64> = marks.iter().map(|m| m.event.stream_version).collect();
+                range.from_version = v.iter().min().copied();
+                range.to_version = (v.len() > 1).then(|| v.iter().max().copied()).flatten();
+            } else {
+                let p: Vec<i64> = marks
+                    .iter()
+                    .map(|m| m.event.global_position)
+                    .collect::<Option<_>>()
+                    .ok_or(
+                        "this layout has no global positions: replay by filter (R without marks)",
+                    )?;
+                range.from_position = p.iter().min().copied();
+                range.to_position = (p.len() > 1).then(|| p.iter().max().copied()).flatten();
+            }
+            source = format!("marked range of {source}");
+        }
+        Ok((range, source))
+    }
+
+    /// `R`: the replay dialog, or the panel of the job already started from here.
+    fn open_replay(&mut self) {
+        if let Some(j) = &mut self.replay_job {
+            j.shown = true;
+            return;
+        }
+        match self.replay_range() {
+            Ok((range, source)) => {
+                self.replay = Some(super::replay::Dialog::new(
+                    range,
+                    source,
+                    self.replay_choice.clone(),
+                ));
+            }
+            Err(e) => self.set_status(e, true),
+        }
+    }
+
+    fn on_replay_key(&mut self, k: KeyEvent) {
+        use super::replay::{Action, Stage};
+        let Some(d) = &mut self.replay else { return };
+        match d.on_key(k) {
+            Action::None => {
+                if matches!(d.stage, Stage::Form { .. }) {
+                    if let Some(t) = self.replay_plan.take() {
+                        t.abort();
+                    }
+                }
+            }
+            Action::Close => {
+                self.replay = None;
+                if let Some(t) = self.replay_plan.take() {
+                    t.abort();
+                }
+            }
+            Action::Plan(what) => {
+                self.replay_choice = d.choice.clone();
+                self.next_id += 1;
+                let id = self.next_id;
+                if let Some(d) = &mut self.replay {
+                    d.stage = Stage::Planning { id, counted: 0 };
+                }
+                if let Some(t) = self.replay_plan.take() {
+                    t.abort();
+                }
+                self.replay_plan = Some(super::replay::spawn_plan(
+                    self.store.clone(),
+                    self.tx.clone(),
+                    id,
+                    *what,
+                ));
+            }
+            Action::Start(ready) => {
+                self.replay = None;
+                self.marks.clear();
+                self.replay_job = Some(super::replay::spawn_run(
+                    self.store.clone(),
+                    self.tx.clone(),
+                    self.replay_dir.clone(),
+                    *ready,
+                ));
+            }
+        }
+    }
+
+    /// The progress panel: p pause/resume, c cancel, Esc hide (or close once it ended).
+    fn on_replay_panel_key(&mut self, k: KeyEvent) {
+        use crate::replay::Control;
+        use ratatui::crossterm::event::KeyCode;
+        let Some(j) = &mut self.replay_job else {
+            return;
+        };
+        match k.code {
+            KeyCode::Char('p') if j.is_active() => {
+                let next = if j.paused() {
+                    Control::Run
+                } else {
+                    Control::Pause
+                };
+                let _ = j.ctl.send(next);
+            }
+            KeyCode::Char('c') if j.is_active() => {
+                let _ = j.ctl.send(Control::Cancel);
+            }
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => {
+                if j.is_active() {
+                    j.shown = false;
+                } else {
+                    self.replay_job = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Stop a running replay at its checkpoint (on quit); the task to wait for.
+    pub fn stop_replay(&mut self) -> Option<JoinHandle<()>> {
+        let j = self.replay_job.take()?;
+        if !j.is_active() {
+            return None;
+        }
+        let _ = j.ctl.send(crate::replay::Control::Stop);
+        Some(j.handle)
     }
 
     /// `A`: audit the whole store (each time: the store may have changed).
@@ -1819,6 +2147,11 @@ impl App {
             self.draw_input(f, area, input);
         }
         self.draw_status(f, areas.status);
+        if let Some(d) = &self.replay {
+            super::replay::draw_dialog(f, f.area(), d, &self.theme);
+        } else if let Some(j) = self.replay_job.as_ref().filter(|j| j.shown) {
+            super::replay::draw_panel(f, f.area(), j, &self.theme);
+        }
         if self.help {
             self.draw_help(f, f.area());
         }
@@ -1876,10 +2209,23 @@ impl App {
                     style = self.theme.selected;
                 }
                 let mut cells = vec![];
+                let marked = self.marks.iter().any(|m| {
+                    m.event.stream_id == r.event.stream_id
+                        && m.event.stream_version == r.event.stream_version
+                });
+                let mark = |s: &str| -> Cell {
+                    if marked {
+                        Cell::from(format!("▶{s}")).style(self.theme.warning)
+                    } else {
+                        Cell::from(s.to_string())
+                    }
+                };
                 if global {
-                    cells.push(Cell::from(r.position.as_str()));
+                    cells.push(mark(&r.position));
+                    cells.push(Cell::from(r.time.as_str()));
+                } else {
+                    cells.push(mark(&r.time));
                 }
-                cells.push(Cell::from(r.time.as_str()));
                 if global {
                     cells.push(Cell::from(r.event.stream_id.as_str()));
                 }
@@ -2240,6 +2586,16 @@ impl App {
             (Some((s, true)), _) => Span::styled(format!(" {s} "), self.theme.error),
             (Some((s, false)), _) => Span::raw(format!(" {s} ")),
             (None, true) => Span::styled(" loading… ", self.theme.loading),
+            (None, _) if self.replay_job.as_ref().is_some_and(|j| !j.shown) => Span::styled(
+                format!(
+                    " {} ",
+                    self.replay_job
+                        .as_ref()
+                        .map(|j| j.summary())
+                        .unwrap_or_default()
+                ),
+                self.theme.accent,
+            ),
             (None, false) => Span::styled(" ? help · q quit ", self.theme.muted),
         };
         let [l_area, r_area] = Layout::horizontal([
@@ -2307,6 +2663,13 @@ impl App {
     }
 }
 
+fn mark_text(m: &Marked) -> String {
+    match (&m.stream, m.event.global_position) {
+        (None, Some(p)) => format!("#{p}"),
+        _ => format!("{}@{}", m.event.stream_id, m.event.stream_version),
+    }
+}
+
 /// No filter.
 fn empty_query() -> Query {
     filter::parse("", Utc::now()).expect("the empty filter parses")
@@ -2328,6 +2691,7 @@ fn relevant(c: Command, v: ViewKind) -> bool {
             !matches!(v, Snapshots | SnapshotDiff | Audit)
         }
         Command::Snapshots => matches!(v, Streams | Stream),
+        Command::Mark | Command::Replay => matches!(v, Log | Stream),
         Command::NextDiff | Command::PrevDiff => v == SnapshotDiff,
         _ => true,
     }

@@ -36,6 +36,8 @@ pub enum Command {
     NextDiff,
     PrevDiff,
     Audit,
+    Mark,
+    Replay,
 }
 
 pub const COMMANDS: &[(&str, Command, &str)] = &[
@@ -118,6 +120,16 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         "audit",
         Command::Audit,
         "audit the whole store (version gaps, duplicates, invalid JSON...)",
+    ),
+    (
+        "mark",
+        Command::Mark,
+        "mark one end of a replay range (m again: the other end)",
+    ),
+    (
+        "replay",
+        Command::Replay,
+        "replay the marked range, or the events in view, to a bus or a file",
     ),
 ];
 

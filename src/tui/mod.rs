@@ -7,6 +7,7 @@ pub mod export;
 pub mod json;
 pub mod keys;
 pub mod rehydrate;
+pub mod replay;
 pub mod snapshots;
 pub mod theme;
 pub mod window;
@@ -184,6 +185,10 @@ async fn run_loop(
         if app.quit {
             break;
         }
+    }
+    // A replay still running stops at its checkpoint (resumable with `evscope replay resume`).
+    if let Some(job) = app.stop_replay() {
+        let _ = tokio::time::timeout(Duration::from_secs(15), job).await;
     }
     Ok(())
 }
