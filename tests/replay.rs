@@ -731,3 +731,72 @@ async fn jobs_can_be_cancelled_running_or_not() {
     assert!(out.status.success());
     assert_eq!(jobs(dir.path())[0]["status"]["state"], "cancelled");
 }
+
+#[tokio::test]
+async fn ctrl_c_stops_at_a_checkpoint_and_resume_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path(), 6).await;
+    let (text, _) = expected(dir.path(), &db, &[]);
+    let file = dir.path().join("int.jsonl");
+    let sink = format!("jsonl:{}", file.display());
+    let mut child = spawn(
+        dir.path(),
+        &[
+            "--db", &db, "replay", "--sink", &sink, "--rate", "300", "--yes",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        if let Some(j) = jobs(dir.path()).first() {
+            if j["checkpoint"]["done"].as_u64().unwrap_or(0) > 0 {
+                break j["id"].as_str().unwrap().to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "the job never made progress");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(wait(&mut child, Duration::from_secs(20)), 130);
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains(&format!("evscope replay resume {id}")),
+        "{err}"
+    );
+    let j = &jobs(dir.path())[0];
+    assert_eq!(j["status"]["state"], "interrupted");
+    let done = j["checkpoint"]["done"].as_u64().unwrap() as usize;
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().lines().count(),
+        done
+    );
+    // Resume (the job's own store: no --db) finishes it, byte for byte.
+    let out = evscope(dir.path())
+        .args(["replay", "resume", &id, "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(&file).unwrap() == text.as_bytes());
+    let out = evscope(dir.path())
+        .args(["replay", "show", &id])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    for e in ["created", "started", "interrupted", "resumed", "completed"] {
+        assert!(shown.contains(e), "history lacks {e}: {shown}");
+    }
+}

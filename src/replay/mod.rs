@@ -36,7 +36,7 @@ pub use sink::SinkSpec;
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// Save the checkpoint after this many acknowledgements, or after [`SAVE_INTERVAL`].
-const SAVE_EVERY: u64 = 2000;
+const SAVE_EVERY: u64 = 10_000;
 const SAVE_INTERVAL: Duration = Duration::from_millis(250);
 const REPORT_INTERVAL: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
