@@ -539,7 +539,20 @@ async fn the_bus_going_away_makes_the_job_retry_and_finish_when_it_is_back() {
             "--yes",
         ],
     );
-    std::thread::sleep(Duration::from_millis(800));
+    // Stop the server once the job has published some (not all) of the range.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = jobs(dir.path())
+            .first()
+            .and_then(|j| j["checkpoint"]["done"].as_u64())
+            .unwrap_or(0);
+        if done > 0 {
+            assert!((done as usize) < want.len(), "the job finished before the outage");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job never made progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.kill().unwrap();
     server.wait().unwrap();
     // The job says it is retrying, with the reason.
