@@ -14,5 +14,6 @@ pub mod rehydrate;
 pub mod replay;
 pub mod snapshots;
 pub mod store;
+pub mod task;
 pub mod timeparse;
 pub mod tui;

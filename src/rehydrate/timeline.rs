@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::diff::{Change, diff};
 use super::reducer::{Fold, FoldError, State};
 use crate::store::{Direction, Event, Store, StoreError, StreamRead};
+use crate::task::AbortOnDrop;
 
 /// Where a fold started.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,9 +194,17 @@ impl Timeline {
         };
         let mut folded = 0;
         let mut last_event: Option<Event> = None;
-        loop {
-            let page = self.store.read_stream(&self.stream, &read).await?;
-            let n = page.len();
+        // The next page is read while this one is folded.
+        let (tx, mut pages) = tokio::sync::mpsc::channel(1);
+        let _reader = AbortOnDrop(tokio::spawn(read_ahead(
+            self.store.clone(),
+            self.stream.clone(),
+            read.clone(),
+            target,
+            tx,
+        )));
+        while let Some(page) = pages.recv().await {
+            let page = page?;
             let mut failed: Option<Step> = None;
             {
                 let mut state = self.fold.start(&state_json);
@@ -231,9 +240,6 @@ impl Timeline {
             }
             if let (Some(p), Some(v)) = (&self.progress, read.after_version) {
                 p(v, target);
-            }
-            if n < PAGE as usize || read.after_version >= Some(target) {
-                break;
             }
         }
         let after = state_json;
@@ -310,3 +316,31 @@ impl Timeline {
         }
     }
 }
+
+/// Read a stream's pages from `read` up to `target` into `tx`, one page ahead of the fold.
+async fn read_ahead(
+    store: Store,
+    stream: String,
+    mut read: StreamRead,
+    target: i64,
+    tx: tokio::sync::mpsc::Sender<Result<Vec<Event>, crate::store::StoreError>>,
+) {
+    loop {
+        let page = match store.read_stream(&stream, &read).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        let n = page.len();
+        read.after_version = page.last().map(|e| e.stream_version).or(read.after_version);
+        if tx.send(Ok(page)).await.is_err() {
+            return;
+        }
+        if n < read.limit as usize || read.after_version >= Some(target) {
+            return;
+        }
+    }
+}
+

@@ -24,6 +24,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::store::{Event, Store};
+use crate::task::AbortOnDrop;
 use job::{Job, JobStore, Status};
 use range::{Mark, Reader};
 use sink::{Acked, Sink, SinkError, SinkErrorKind};
@@ -550,14 +551,6 @@ pub fn describe_event(e: &Event) -> String {
         "{} ({}@{}{pos}, {})",
         e.event_id, e.stream_id, e.stream_version, e.event_type
     )
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Read the range ahead of the publisher (two pages), so the store and the bus work at once.
