@@ -31,6 +31,16 @@ fn write_json<T: Serialize>(out: &mut dyn Write, items: &[T], f: Format) -> io::
     }
 }
 
+/// A duration for people: 42s, 3m07s, 2h05m.
+pub fn human_secs(s: f64) -> String {
+    let s = s.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
 /// Cut `s` to `width` characters, with an ellipsis when cut; control characters shown as spaces.
 pub fn clip(s: &str, width: usize) -> String {
     let clean = s.chars().map(|c| if c.is_control() { ' ' } else { c });

@@ -174,54 +174,31 @@ struct PlanOut<'a> {
     plan: &'a Plan,
 }
 
-fn human_secs(s: f64) -> String {
-    let s = s.round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
-
 fn write_plan(out: &mut dyn Write, p: &PlanOut, format: FormatArg) -> std::io::Result<()> {
     if format != FormatArg::Table {
         serde_json::to_writer_pretty(&mut *out, p)?;
         return writeln!(out);
     }
-    let fmt_ref = |e: &Option<replay::range::EventRef>| match e {
-        None => "-".to_string(),
-        Some(e) => format!(
-            "{}{}@{} {} {}",
-            e.global_position
-                .map_or(String::new(), |p| format!("#{p} ")),
-            e.stream_id,
-            e.stream_version,
-            e.event_type,
-            e.recorded_at
-                .as_ref()
-                .map_or("?".into(), crate::store::model::format_time)
-        ),
-    };
+    let fmt_ref =
+        |e: &Option<replay::range::EventRef>| e.as_ref().map_or("-".to_string(), |e| e.describe());
     writeln!(out, "replay plan")?;
     writeln!(out, "  range      {}", p.range_text)?;
     writeln!(out, "  sink       {}", p.sink)?;
     if let Some(b) = p.bus {
-        match (&b.stream, &b.problem) {
-            (Some(s), _) => writeln!(
-                out,
-                "  bus        JetStream stream {s} captures {}; duplicate window {}",
-                b.subject,
-                human_secs(b.duplicate_window_secs.unwrap_or(0.0))
-            )?,
-            (None, Some(problem)) => writeln!(out, "  bus        PROBLEM: {problem}")?,
-            _ => {}
+        match b.describe() {
+            Ok(text) => writeln!(out, "  bus        {text}")?,
+            Err(problem) => writeln!(out, "  bus        PROBLEM: {problem}")?,
         }
     }
     writeln!(out, "  events     {}", p.plan.total)?;
     writeln!(out, "  first      {}", fmt_ref(&p.plan.first))?;
     writeln!(out, "  last       {}", fmt_ref(&p.plan.last))?;
     match (p.rate, p.estimated_secs) {
-        (Some(r), Some(s)) => writeln!(out, "  rate       {r}/s, about {}", human_secs(s))?,
+        (Some(r), Some(s)) => writeln!(
+            out,
+            "  rate       {r}/s, about {}",
+            crate::output::human_secs(s)
+        )?,
         _ => writeln!(
             out,
             "  rate       unlimited (as fast as the sink acknowledges)"
@@ -229,8 +206,7 @@ fn write_plan(out: &mut dyn Write, p: &PlanOut, format: FormatArg) -> std::io::R
     }
     writeln!(out, "  in flight  at most {}", p.max_in_flight)?;
     let hist = |out: &mut dyn Write, title: &str, m: &std::collections::BTreeMap<String, u64>| {
-        let mut v: Vec<_> = m.iter().collect();
-        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let v = Plan::ranked(m);
         writeln!(out, "{title}")?;
         let w = v.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
         for (k, n) in v {
@@ -544,7 +520,7 @@ fn progress_line(p: &Progress) -> String {
         p.rate
     );
     if let Some(eta) = p.eta_secs {
-        s.push_str(&format!("  ETA {}", human_secs(eta)));
+        s.push_str(&format!("  ETA {}", crate::output::human_secs(eta)));
     }
     if p.duplicates > 0 {
         s.push_str(&format!("  dup {}", p.duplicates));
@@ -714,20 +690,11 @@ async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
     }
     if let Some(pid) = jobs.holder(id) {
         jobs.request_cancel(id).map_err(CliError)?;
+        // Until the running process confirms, or goes away.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
+        while Instant::now() < deadline && jobs.holder(id).is_some() {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            if let Ok(j) = jobs.load(id) {
-                if j.status == Status::Cancelled {
-                    writeln!(
-                        out,
-                        "job {id} cancelled at {} of {}",
-                        j.checkpoint.done, j.total
-                    )?;
-                    return Ok(0);
-                }
-            }
-            if jobs.holder(id).is_none() {
+            if jobs.load(id).is_ok_and(|j| j.status == Status::Cancelled) {
                 break;
             }
         }

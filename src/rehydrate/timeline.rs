@@ -343,4 +343,3 @@ async fn read_ahead(
         }
     }
 }
-

@@ -535,6 +535,20 @@ pub async fn check_bus(spec: &SinkSpec, plan: &Plan) -> Option<BusCheck> {
     })
 }
 
+impl BusCheck {
+    /// "JetStream stream S captures SUBJECT; duplicate window 2m00s", or Err(the problem).
+    pub fn describe(&self) -> Result<String, String> {
+        match (&self.stream, &self.problem) {
+            (Some(s), _) => Ok(format!(
+                "JetStream stream {s} captures {}; duplicate window {}",
+                self.subject,
+                crate::output::human_secs(self.duplicate_window_secs.unwrap_or(0.0))
+            )),
+            (None, p) => Err(p.clone().unwrap_or_default()),
+        }
+    }
+}
+
 fn classify(e: SinkError) -> Outcome {
     match e.kind {
         SinkErrorKind::Unavailable => Outcome::Unavailable(e.message),

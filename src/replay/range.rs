@@ -345,6 +345,23 @@ pub struct EventRef {
     pub recorded_at: Option<DateTime<Utc>>,
 }
 
+impl EventRef {
+    /// "#p stream@v Type time" (no position where the layout has none).
+    pub fn describe(&self) -> String {
+        format!(
+            "{}{}@{} {} {}",
+            self.global_position
+                .map_or(String::new(), |p| format!("#{p} ")),
+            self.stream_id,
+            self.stream_version,
+            self.event_type,
+            self.recorded_at
+                .as_ref()
+                .map_or("?".into(), crate::store::model::format_time)
+        )
+    }
+}
+
 impl From<&Event> for EventRef {
     fn from(e: &Event) -> EventRef {
         EventRef {
@@ -380,6 +397,13 @@ impl Plan {
             self.first = Some(e.into());
         }
         self.last = Some(e.into());
+    }
+
+    /// A histogram, most frequent first (ties by name).
+    pub fn ranked(m: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
+        let mut v: Vec<(&str, u64)> = m.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v
     }
 
     /// Seconds at `rate` events per second; None without a rate.

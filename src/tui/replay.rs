@@ -401,27 +401,10 @@ fn block(theme: &Theme, title: String) -> Block<'static> {
 }
 
 fn event_ref(e: &Option<EventRef>) -> String {
-    match e {
-        None => "-".into(),
-        Some(e) => format!(
-            "{}{}@{} {}",
-            e.global_position
-                .map_or(String::new(), |p| format!("#{p} ")),
-            e.stream_id,
-            e.stream_version,
-            e.event_type
-        ),
-    }
+    e.as_ref().map_or("-".into(), EventRef::describe)
 }
 
-fn secs(s: f64) -> String {
-    let s = s.round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
+use crate::output::human_secs as secs;
 
 pub fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
     let h = match d.stage {
@@ -522,21 +505,11 @@ fn draw_confirm(
         kv("sink", r.spec.describe()),
     ];
     if let Some(b) = &r.bus {
-        lines.push(match (&b.stream, &b.problem) {
-            (Some(s), _) => kv(
-                "bus",
-                format!(
-                    "JetStream stream {s} captures {}; duplicate window {}",
-                    b.subject,
-                    secs(b.duplicate_window_secs.unwrap_or(0.0))
-                ),
-            ),
-            (None, p) => Line::from(vec![
+        lines.push(match b.describe() {
+            Ok(text) => kv("bus", text),
+            Err(p) => Line::from(vec![
                 Span::styled(format!("{:<9}", "bus"), theme.muted),
-                Span::styled(
-                    format!("PROBLEM: {}", p.clone().unwrap_or_default()),
-                    theme.error,
-                ),
+                Span::styled(format!("PROBLEM: {p}"), theme.error),
             ]),
         });
     }
@@ -558,9 +531,8 @@ fn draw_confirm(
         },
     ));
     let top = |m: &std::collections::BTreeMap<String, u64>| {
-        let mut v: Vec<_> = m.iter().collect();
-        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        v.into_iter()
+        Plan::ranked(m)
+            .into_iter()
             .take(6)
             .map(|(k, n)| format!("{:<22} {n}", crate::output::clip(k, 22)))
             .collect::<Vec<_>>()
