@@ -349,7 +349,8 @@ fn run_with_kills(dir: &Path, start: &[&str], kills: usize) -> String {
                     .unwrap();
                 assert!(
                     matches!(code, Some(0)),
-                    "replay exited with {code:?} before it was killed: {err}"
+                    "replay exited with {code:?} before it was killed: {err}; job {id:?} after {killed} kills; jobs: {:?}",
+                    jobs(dir)
                 );
             }
         } else {

@@ -371,9 +371,11 @@ async fn resume(
     if let Some(n) = run.max_in_flight {
         job.max_in_flight = n as usize;
     }
+    // A resumed sink starts from its checkpoint; before the first one, from its beginning
+    // (a file is cut back to empty: nothing in it was acknowledged).
     let mut sink = job
         .sink
-        .open(job.checkpoint.sink_offset)
+        .open(Some(job.checkpoint.sink_offset.unwrap_or(0)))
         .map_err(|e| CliError(e.message))?;
     eprintln!(
         "resuming replay job {} at {} of {} ({})",

@@ -75,7 +75,8 @@ impl SinkSpec {
         }
     }
 
-    /// Open the sink. `resume` is the sink's own position at the checkpoint (a file's length).
+    /// Open the sink: `resume` None for a new job, else the sink's own position at the
+    /// checkpoint (a file's length; 0 before the first checkpoint).
     pub fn open(&self, resume: Option<u64>) -> Result<Box<dyn Sink>, SinkError> {
         match self {
             SinkSpec::Nats { url, subject } => Ok(Box::new(NatsSink::new(url, subject)?)),
