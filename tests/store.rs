@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Server, TempDb, available, evscope, jsonl};
-use evscope::store::head::HighWaterMark;
+use evscope::store::head::{HighWaterMark, settled_head};
 use evscope::store::sql::Sql;
 use evscope::store::{OpenOptions, Store};
 use sqlx::Connection;
@@ -123,7 +123,7 @@ async fn a_select_only_postgres_role_is_enough_for_every_reading_feature() {
         .output()
         .unwrap();
     assert_eq!(jsonl(&String::from_utf8_lossy(&out.stdout)).len(), 10);
-    // The safe head works for the role too (it reads pg_current_snapshot only).
+    // The safe head works for the role too (pg_stat_activity and pg_prepared_xacts are readable).
     let store = open(&url).await;
     let mut hwm = HighWaterMark::new(0);
     assert_eq!(hwm.advance(&store).await.unwrap(), 10);
@@ -303,4 +303,101 @@ async fn commanded_bytea_data_and_the_all_stream() {
         page.iter()
             .all(|e| e.data.is_object() && e.problems.is_empty())
     );
+}
+
+/// A position handed out before its transaction had an id, whose id then comes after every
+/// finished transaction's: `pg_current_snapshot()` does not list it (it is at or past the
+/// snapshot's xmax), yet it can still commit the missing position.
+#[tokio::test]
+async fn postgres_safe_head_waits_for_a_holder_newer_than_the_snapshot() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "hwm_xmax").await;
+    db.load("native/postgres.sql").await;
+    db.load("native/dataset-postgres.sql").await;
+    let store = open(&db.url).await;
+    let mut hwm = HighWaterMark::new(0);
+    assert_eq!(hwm.advance(&store).await.unwrap(), 10);
+    let mut h = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    // C has a transaction id before H has one...
+    sqlx::raw_sql("BEGIN").execute(&mut c).await.unwrap();
+    sqlx::raw_sql("SELECT pg_current_xact_id()")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut h).await.unwrap();
+    // ...then H takes position 11 from the sequence (and its id, newer than C's).
+    let p: i64 = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('evscope_events', 'global_position'))",
+    )
+    .fetch_one(&mut h)
+    .await
+    .unwrap();
+    assert_eq!(p, 11);
+    // C takes 12 and commits: the newest finished id is C's, older than H's, so H is at or
+    // past the snapshot's xmax. H writes 11 and stays open.
+    let q: i64 = sqlx::query_scalar(INSERT_PG)
+        .bind("c")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(q, 12);
+    sqlx::raw_sql("COMMIT").execute(&mut c).await.unwrap();
+    sqlx::query(
+        "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data) \
+         VALUES ($1, 'h', 1, gen_random_uuid(), 'Tested', '{}')",
+    )
+    .bind(p)
+    .execute(&mut h)
+    .await
+    .unwrap();
+    assert_eq!(hwm.advance(&store).await.unwrap(), 10);
+    tokio::time::sleep(hwm.pg_grace * 2).await;
+    assert_eq!(
+        hwm.advance(&store).await.unwrap(),
+        10,
+        "must not pass a gap whose holder is still running"
+    );
+    sqlx::raw_sql("COMMIT").execute(&mut h).await.unwrap();
+    assert_eq!(hwm.advance(&store).await.unwrap(), 12);
+}
+
+/// A replay's "up to now" waits for the transactions that may still commit below the head.
+#[tokio::test]
+async fn postgres_settled_head_waits_for_open_writers() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "settled").await;
+    db.load("native/postgres.sql").await;
+    db.load("native/dataset-postgres.sql").await;
+    let store = open(&db.url).await;
+    let short = Duration::from_millis(600);
+    assert_eq!(settled_head(&store, short).await.unwrap(), Some(10));
+    let mut h = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut h).await.unwrap();
+    let p: i64 = sqlx::query_scalar(INSERT_PG)
+        .bind("h")
+        .fetch_one(&mut h)
+        .await
+        .unwrap();
+    let q: i64 = sqlx::query_scalar(INSERT_PG)
+        .bind("c")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!((p, q), (11, 12));
+    // While H is open, 11 may still appear: no head is settled.
+    let err = settled_head(&store, short).await.unwrap_err().to_string();
+    assert!(err.contains("--to-position"), "{err}");
+    // H commits while the head waits: then 12 is settled.
+    let commit = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        sqlx::raw_sql("COMMIT").execute(&mut h).await.unwrap();
+    };
+    let (head, ()) = tokio::join!(settled_head(&store, Duration::from_secs(10)), commit);
+    assert_eq!(head.unwrap(), Some(12));
 }

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -109,7 +111,10 @@ impl Range {
             }
         } else if store.layout().position.is_some() {
             if self.to_position.is_none() {
-                self.to_position = Some(store.max_position().await?.unwrap_or(0));
+                // Not merely the newest visible position: one that an open transaction may
+                // still commit below would be missed.
+                let head = crate::store::head::settled_head(store, Duration::from_secs(30)).await?;
+                self.to_position = Some(head.unwrap_or(0));
             }
         } else if self.until.is_none() {
             self.until = Some(Utc::now());

@@ -8,9 +8,10 @@
 //! - SQLite serializes writers, and a transaction holds the write lock from its first insert to
 //!   its commit, so any visible gap is already permanent (a rolled-back insert).
 //! - PostgreSQL: the missing position was handed to a transaction that was running when the
-//!   gap was first seen. The gap is passed once every transaction in progress at that moment
-//!   has finished (from `pg_current_snapshot()`) and a grace period has elapsed (it covers a
-//!   transaction that took its position before it had a transaction id), re-reading after.
+//!   gap was first seen. The gap is passed once every transaction of this database in progress
+//!   at that moment has finished (backend transaction ids from `pg_stat_activity`, and prepared
+//!   transactions) and a grace period has elapsed (it covers a transaction that took its
+//!   position before it had a transaction id), re-reading after.
 //! - MySQL/MariaDB: in-progress transactions are not visible to a SELECT-only user, so a gap
 //!   is passed after the stale threshold (Marten's approach).
 
@@ -26,8 +27,10 @@ struct PendingGap {
     /// The first missing position.
     missing: i64,
     seen_at: Instant,
-    /// PostgreSQL: transaction ids in progress when the gap was first seen.
+    /// PostgreSQL: transaction ids in progress when the gap was first seen, and again once
+    /// the grace period is over (a holder without an id at first has one by then).
     in_flight: Vec<i64>,
+    rechecked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -69,12 +72,20 @@ impl HighWaterMark {
         let dialect = store.dialect();
         // Check the in-flight transactions BEFORE reading positions: a transaction that was
         // holding the missing position and has finished by now is visible to the read below.
-        let gap_settled = match (&self.gap, dialect) {
+        let gap_settled = match (&mut self.gap, dialect) {
             (None, _) => false,
             (Some(_), Dialect::Sqlite) => true,
             (Some(g), Dialect::Postgres) => {
-                let now = pg_in_flight(store).await?;
-                g.seen_at.elapsed() >= self.pg_grace && !g.in_flight.iter().any(|x| now.contains(x))
+                if g.seen_at.elapsed() < self.pg_grace {
+                    false
+                } else {
+                    let now = pg_in_flight(store).await?;
+                    if !g.rechecked {
+                        g.in_flight.extend(now.iter().copied());
+                        g.rechecked = true;
+                    }
+                    !g.in_flight.iter().any(|x| now.contains(x))
+                }
             }
             (Some(g), Dialect::MySql) => g.seen_at.elapsed() >= self.stale_after,
         };
@@ -107,6 +118,7 @@ impl HighWaterMark {
                         missing,
                         seen_at: Instant::now(),
                         in_flight,
+                        rechecked: false,
                     });
                 }
                 return Ok(self.safe);
@@ -118,11 +130,62 @@ impl HighWaterMark {
     }
 }
 
-/// Transaction ids in progress now (PostgreSQL 13+).
+/// The newest position once nothing at or below it can still commit: what a range "up to
+/// now" may end at. PostgreSQL waits (up to `limit`) until the transactions of this database in
+/// progress now, and those that have an id once the grace period is over, have finished;
+/// MySQL/MariaDB wait the stale threshold when the newest positions have a gap; SQLite's
+/// gaps are final at once. None for an empty log.
+pub async fn settled_head(store: &Store, limit: Duration) -> Result<Option<i64>, StoreError> {
+    let hwm = HighWaterMark::new(0);
+    match store.dialect() {
+        Dialect::Sqlite => store.max_position().await,
+        Dialect::MySql => {
+            let head = store.max_position().await?;
+            if let Some(h) = head {
+                let from = (h - i64::from(hwm.batch)).max(0);
+                let seen = store.positions_after(from, hwm.batch).await?;
+                if (seen.len() as i64) < h - from {
+                    tokio::time::sleep(hwm.stale_after).await;
+                }
+            }
+            Ok(head)
+        }
+        Dialect::Postgres => {
+            let mut waiting = pg_in_flight(store).await?;
+            let head = store.max_position().await?;
+            tokio::time::sleep(hwm.pg_grace).await;
+            waiting.extend(pg_in_flight(store).await?);
+            let deadline = Instant::now() + limit;
+            loop {
+                let now = pg_in_flight(store).await?;
+                if !waiting.iter().any(|x| now.contains(x)) {
+                    return Ok(head);
+                }
+                if Instant::now() >= deadline {
+                    return Err(StoreError::BadInput(format!(
+                        "transactions open for over {}s may still commit events below position {}: give the range an explicit end (--to-position)",
+                        limit.as_secs(),
+                        head.unwrap_or(0)
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Transaction ids in progress now in this database: every backend's, and prepared (two-phase)
+/// transactions'. Not `pg_current_snapshot()`'s list: it leaves out transactions whose id is at
+/// or past its xmax (newer than the newest finished one), and one of those can hold a missing
+/// position; and it spans the whole cluster, so a long transaction in another database would
+/// hold the mark for nothing. Readable by any role (backend_xid and datname are not hidden).
 async fn pg_in_flight(store: &Store) -> Result<Vec<i64>, StoreError> {
     let mut sql = Sql::new(Dialect::Postgres);
     sql.push(
-        "SELECT CAST(CAST(x AS TEXT) AS BIGINT) FROM pg_snapshot_xip(pg_current_snapshot()) AS x",
+        "SELECT CAST(CAST(backend_xid AS TEXT) AS BIGINT) FROM pg_stat_activity \
+         WHERE datname = current_database() AND backend_xid IS NOT NULL \
+         UNION SELECT CAST(CAST(transaction AS TEXT) AS BIGINT) FROM pg_prepared_xacts \
+         WHERE database = current_database()",
     );
     let rows = store
         .db()
