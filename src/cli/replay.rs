@@ -93,8 +93,10 @@ pub struct StartArgs {
     /// Only this stream (with --from-version/--to-version)
     #[arg(long)]
     pub stream: Option<String>,
+    /// From this version of --stream (included)
     #[arg(long, value_name = "VERSION", requires = "stream")]
     pub from_version: Option<i64>,
+    /// To this version of --stream (included; default: its last when the job is created)
     #[arg(long, value_name = "VERSION", requires = "stream")]
     pub to_version: Option<i64>,
     #[command(flatten)]
