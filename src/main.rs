@@ -5,6 +5,12 @@ use clap::Parser;
 
 use evscope::cli::{self, Cli};
 
+// The store-wide folds (verify-snapshots, audit) allocate and free a few small values per
+// event, often on another thread than the one that read it: mimalloc's thread-local free
+// lists make that about twice as cheap as the system allocator.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging() {
     // Logs go to a file, only when asked for: the terminal belongs to the output (and the TUI).
     let Some(filter) = std::env::var_os("EVSCOPE_LOG") else {

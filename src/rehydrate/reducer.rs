@@ -33,7 +33,7 @@ use super::diff::{DiffOptions, merge_patch};
 use crate::store::Event;
 use crate::store::model::{category, format_time};
 
-use crate::jq::{Data, exn_text, int, key};
+use crate::jq::{Data, exn_text, int};
 pub use crate::jq::{json_to_val, val_to_json};
 
 /// What to do with an event type the reducer does not name (and no `*` entry covers).
@@ -81,6 +81,8 @@ enum Patterns {
 pub struct Program {
     pub source: String,
     filter: Arc<jaq_core::Filter<Data>>,
+    /// The fields of `$event` it reads: only those are built for each event.
+    reads: EventFields,
 }
 
 const _: () = {
@@ -127,7 +129,13 @@ impl Program {
         Ok(Program {
             source: src.to_string(),
             filter: Arc::new(filter),
+            reads: EventFields::read_by(src),
         })
+    }
+
+    /// Run on `state` with `$event` built from `e`; exactly one output is the next state.
+    pub fn run_on(&self, state: Val, e: &Event) -> Result<Val, String> {
+        self.run(state, event_val(e, self.reads))
     }
 
     /// Run on `state` with `$event`; exactly one output is the next state.
@@ -389,7 +397,7 @@ impl Fold {
         // The fast paths: a jq handler on a jq state, a merge on a JSON state.
         if let (Fold::Reducer(r), State::Jq(val)) = (self, &mut *state) {
             if let Some(p) = r.on.get(&e.event_type).or(r.fallback.as_ref()) {
-                let next = p.run(val.clone(), event_val(e)).map_err(|m| FoldError {
+                let next = p.run_on(val.clone(), e).map_err(|m| FoldError {
                     stream_version: e.stream_version,
                     event_type: e.event_type.clone(),
                     filter: Some(p.source.clone()),
@@ -437,10 +445,7 @@ impl Fold {
                 };
                 let program = r.on.get(&e.event_type).or(r.fallback.as_ref());
                 match program {
-                    Some(p) => p
-                        .run(val, event_val(e))
-                        .map(State::Jq)
-                        .map_err(|m| err(Some(p), m)),
+                    Some(p) => p.run_on(val, e).map(State::Jq).map_err(|m| err(Some(p), m)),
                     None => match r.unknown {
                         Unknown::Skip => Ok(State::Jq(val)),
                         Unknown::Merge => {
@@ -469,22 +474,77 @@ impl Fold {
 
 // ---- values ------------------------------------------------------------------------------
 
-/// `$event`: type, data, metadata, version, position, time, stream (and id).
-pub fn event_val(e: &Event) -> Val {
+/// Which fields of `$event` a program reads (type, data, metadata, version, position, time,
+/// stream, id), found in its source: when every `$event` in it is followed by `.name`, only
+/// those names are read; any other use (`$event` alone, `$event[..]`, `{$event}`, ...) reads
+/// them all. Conservative: a `$event` in a string or a comment counts as a use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventFields(u8);
+
+/// The fields of `$event`, in the order they are built.
+const EVENT_FIELDS: [&str; 8] = [
+    "type", "data", "metadata", "version", "position", "time", "stream", "id",
+];
+
+impl EventFields {
+    pub const ALL: EventFields = EventFields(u8::MAX);
+
+    pub fn read_by(src: &str) -> EventFields {
+        const VAR: &str = "$event";
+        let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let mut bits = 0u8;
+        let mut rest = src;
+        while let Some(at) = rest.find(VAR) {
+            rest = &rest[at + VAR.len()..];
+            if rest.starts_with(ident) {
+                continue; // another variable ($events, $event_x)
+            }
+            let Some(field) = rest.strip_prefix('.') else {
+                return EventFields::ALL;
+            };
+            let name = &field[..field.find(|c: char| !ident(c)).unwrap_or(field.len())];
+            if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+                return EventFields::ALL;
+            }
+            // A name that is not a field is null whether or not the others are built.
+            if let Some(i) = EVENT_FIELDS.iter().position(|f| *f == name) {
+                bits |= 1 << i;
+            }
+        }
+        EventFields(bits)
+    }
+
+    pub fn has(self, field: &str) -> bool {
+        EVENT_FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+}
+
+/// `$event`: type, data, metadata, version, position, time, stream and id, those of `fields`.
+pub fn event_val(e: &Event, fields: EventFields) -> Val {
     let mut m = jaq_json::Map::default();
-    m.insert(key("type"), Val::from(e.event_type.clone()));
-    m.insert(key("data"), json_to_val(&e.data));
-    m.insert(key("metadata"), json_to_val(&e.metadata));
-    m.insert(key("version"), int(e.stream_version));
-    m.insert(key("position"), e.global_position.map_or(Val::Null, int));
-    m.insert(
-        key("time"),
-        e.recorded_at
-            .as_ref()
-            .map_or(Val::Null, |t| Val::from(format_time(t))),
-    );
-    m.insert(key("stream"), Val::from(e.stream_id.clone()));
-    m.insert(key("id"), Val::from(e.event_id.clone()));
+    for (i, name) in EVENT_FIELDS.into_iter().enumerate() {
+        if fields.0 & (1 << i) == 0 {
+            continue;
+        }
+        let v = match name {
+            "type" => Val::from(e.event_type.clone()),
+            "data" => json_to_val(&e.data),
+            "metadata" => json_to_val(&e.metadata),
+            "version" => int(e.stream_version),
+            "position" => e.global_position.map_or(Val::Null, int),
+            "time" => e
+                .recorded_at
+                .as_ref()
+                .map_or(Val::Null, |t| Val::from(format_time(t))),
+            "stream" => Val::from(e.stream_id.clone()),
+            _ => Val::from(e.event_id.clone()),
+        };
+        // The names are static: no allocation for the text of the key.
+        m.insert(Val::utf8_str(bytes::Bytes::from_static(name.as_bytes())), v);
+    }
     Val::obj(m)
 }
 
@@ -684,6 +744,53 @@ mod tests {
             out,
             json!({"t": "A", "v": 7, "p": 7, "at": "2024-01-07T00:00:00Z", "s": "acc-1", "u": "t"})
         );
+    }
+
+    #[test]
+    fn only_the_event_fields_a_program_reads_are_built() {
+        let read = |src: &str| {
+            let f = EventFields::read_by(src);
+            EVENT_FIELDS
+                .iter()
+                .filter(|n| f.has(n))
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(read(".balance += $event.data.amount"), ["data"]);
+        assert_eq!(
+            read(".x = $event.type | .at = $event.time | .n = $event.data.n"),
+            ["type", "data", "time"]
+        );
+        assert_eq!(read(". + {v: $event.version, u: $event.nope}"), ["version"]);
+        assert!(read(".").is_empty());
+        // Any other use of $event reads every field.
+        for src in [
+            ".e = $event",
+            "$event | keys",
+            "{$event}",
+            ".m = $event[\"metadata\"]",
+            ".m = $event.\"metadata\"",
+            ".m = $event?.metadata",
+            "def f: $event; f.metadata",
+        ] {
+            assert_eq!(EventFields::read_by(src), EventFields::ALL, "{src}");
+        }
+        // Another variable that starts alike is not $event.
+        assert!(read("$events | .x = $event.id").contains(&"id"));
+        // What a program sees does not depend on the fields left out.
+        let e = ev("acc-1", 3, "A", json!({"n": 2}));
+        for src in [".x = $event.data.n", "[$event.type, $event.metadata.user]"] {
+            let p = Program::compile(src).unwrap();
+            assert_eq!(
+                p.run_on(Val::obj(Default::default()), &e).unwrap(),
+                p.run(
+                    Val::obj(Default::default()),
+                    event_val(&e, EventFields::ALL)
+                )
+                .unwrap(),
+                "{src}"
+            );
+        }
     }
 
     #[test]

@@ -5,13 +5,15 @@
 //! the snapshots of a stream, so checking a store costs about one read of its events).
 
 pub mod audit;
+pub mod scan;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::rehydrate::diff::{Change, diff_with};
-use crate::rehydrate::reducer::Reducers;
-use crate::store::{Snapshot, Store, StoreError};
+use crate::rehydrate::reducer::{Reducers, State};
+use crate::store::{Event, Snapshot, Store, StoreError};
+use scan::{Filter, Scan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,7 +67,9 @@ pub struct Scope {
     pub since: Option<DateTime<Utc>>,
 }
 
-const PAGE: u32 = 10_000;
+/// Rows per page of each scan (a page of each is in memory, and one more on its way).
+const EVENT_PAGE: u32 = 10_000;
+const SNAPSHOT_PAGE: u32 = 5_000;
 
 /// Check every snapshot of one stream (the same merge as [`verify`], narrowed to it).
 pub async fn verify_stream(
@@ -87,73 +91,23 @@ pub async fn verify_stream(
     Ok(out)
 }
 
-/// Events in (stream, version) order, read in pages, that can jump ahead to a stream.
-struct EventScan<'a> {
-    store: &'a Store,
-    buf: std::collections::VecDeque<crate::store::Event>,
-    after: Option<(String, i64)>,
-    done: bool,
-    category: Option<&'a str>,
-    stream: Option<&'a str>,
-}
-
-impl EventScan<'_> {
-    async fn peek(&mut self) -> Result<Option<&crate::store::Event>, StoreError> {
-        if self.buf.is_empty() && !self.done {
-            let after = self.after.as_ref().map(|(s, v)| (s.as_str(), *v));
-            let page = self
-                .store
-                .read_by_stream(after, PAGE, self.category, self.stream)
-                .await?;
-            self.done = page.len() < PAGE as usize;
-            if let Some(e) = page.last() {
-                self.after = Some((e.stream_id.clone(), e.stream_version));
-            }
-            self.buf.extend(page);
-        }
-        Ok(self.buf.front())
-    }
-
-    /// Drop what comes before `stream`; when that empties the buffer, restart the scan at it
-    /// (streams without snapshots are not read at all).
-    fn seek(&mut self, stream: &str) {
-        while self
-            .buf
-            .front()
-            .is_some_and(|e| e.stream_id.as_str() < stream)
-        {
-            self.buf.pop_front();
-        }
-        if self.buf.is_empty() {
-            self.after = Some((stream.to_string(), i64::MIN));
-            self.done = false;
-        }
-    }
-}
-
 /// Check every snapshot in scope with two ordered scans merged: snapshots and events, both in
 /// (stream, version) order, each stream folded once from its first event to its last snapshot
-/// (about one read of those events; memory: one page of each). `on_stream` gets each stream's
-/// checks as they are done.
+/// (about one read of those events; memory: two pages of each, the next one being read while
+/// this one is folded, see [`scan`]). `on_stream` gets each stream's checks as they are done.
 pub async fn verify(
     store: &Store,
     reducers: &Reducers,
     scope: &Scope,
     mut on_stream: impl FnMut(&str, &[Check]),
 ) -> Result<Summary, StoreError> {
-    let (cat, one) = (scope.category.as_deref(), scope.stream.as_deref());
-    let mut summary = Summary::default();
-    let mut snaps: std::collections::VecDeque<Snapshot> = Default::default();
-    let mut snap_after: Option<(String, i64)> = None;
-    let mut snaps_done = false;
-    let mut events = EventScan {
-        store,
-        buf: Default::default(),
-        after: None,
-        done: false,
-        category: cat,
-        stream: one,
+    let filter = Filter {
+        category: scope.category.clone(),
+        stream: scope.stream.clone(),
     };
+    let mut summary = Summary::default();
+    let mut snaps = Scan::<Snapshot>::new(store, filter.clone(), SNAPSHOT_PAGE);
+    let mut events = Scan::<Event>::new(store, filter, EVENT_PAGE);
     let check = |s: &Snapshot, status: Status, changes: Vec<Change>, error: Option<String>| Check {
         stream_id: s.stream_id.clone(),
         stream_version: s.stream_version,
@@ -165,22 +119,11 @@ pub async fn verify(
     loop {
         // This stream's snapshots (they may span pages).
         let mut mine: Vec<Snapshot> = Vec::new();
-        loop {
-            if snaps.is_empty() && !snaps_done {
-                let after = snap_after.as_ref().map(|(s, v)| (s.as_str(), *v));
-                let page = store.snapshots_by_stream(after, 5000, cat, one).await?;
-                snaps_done = page.len() < 5000;
-                if let Some(l) = page.last() {
-                    snap_after = Some((l.stream_id.clone(), l.stream_version));
-                }
-                snaps.extend(page);
+        while let Some(s) = snaps.peek().await? {
+            if mine.first().is_some_and(|m| m.stream_id != s.stream_id) {
+                break;
             }
-            match snaps.front() {
-                Some(s) if mine.first().is_none_or(|m| m.stream_id == s.stream_id) => {
-                    mine.extend(snaps.pop_front());
-                }
-                _ => break,
-            }
+            mine.extend(snaps.pop());
         }
         let Some(first) = mine.first() else { break };
         let stream = first.stream_id.clone();
@@ -191,12 +134,12 @@ pub async fn verify(
         let mut checks = Vec::with_capacity(mine.len());
         let mut i = 0;
         let mut failed: Option<String> = None;
-        events.seek(&stream);
+        events.seek(&stream).await?;
         while let Some(e) = events.peek().await? {
             if e.stream_id != stream || i >= mine.len() || e.stream_version > last_version {
                 break;
             }
-            let e = events.buf.pop_front().expect("peeked");
+            let e = events.pop().expect("peeked");
             if failed.is_some() {
                 continue;
             }
@@ -208,9 +151,15 @@ pub async fn verify(
                 checks.push(check(&mine[i], Status::Error, vec![], Some(why)));
                 i += 1;
             }
-            if let Err(err) = fold.apply_mut(&mut state, &e) {
-                failed = Some(err.to_string());
-                continue;
+            // By value: nothing needs the state after a failure, and a state held once is
+            // updated in place by the reducer (no copy of it per event).
+            let held = std::mem::replace(&mut state, State::Json(serde_json::Value::Null));
+            match fold.apply(held, &e) {
+                Ok(next) => state = next,
+                Err(err) => {
+                    failed = Some(err.to_string());
+                    continue;
+                }
             }
             while i < mine.len() && mine[i].stream_version == e.stream_version {
                 let s = &mine[i];
