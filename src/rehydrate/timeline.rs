@@ -194,16 +194,22 @@ impl Timeline {
         };
         let mut folded = 0;
         let mut last_event: Option<Event> = None;
-        // The next page is read while this one is folded.
-        let (tx, mut pages) = tokio::sync::mpsc::channel(1);
-        let _reader = AbortOnDrop(tokio::spawn(read_ahead(
-            self.store.clone(),
-            self.stream.clone(),
-            read.clone(),
+        let pages = Pages::Inline {
+            store: self.store.clone(),
+            stream: self.stream.clone(),
+            read: read.clone(),
             target,
-            tx,
-        )));
-        while let Some(page) = pages.recv().await {
+            done: false,
+        };
+        // A long fold reads the next page while this one is folded; a step (one page at most)
+        // reads inline, without a task to schedule.
+        let span = target - from.unwrap_or(self.first_version - 1);
+        let mut pages = if span > i64::from(PAGE) {
+            pages.ahead()
+        } else {
+            pages
+        };
+        while let Some(page) = pages.next().await {
             let page = page?;
             let mut failed: Option<Step> = None;
             {
@@ -317,29 +323,66 @@ impl Timeline {
     }
 }
 
-/// Read a stream's pages from `read` up to `target` into `tx`, one page ahead of the fold.
-async fn read_ahead(
-    store: Store,
-    stream: String,
-    mut read: StreamRead,
-    target: i64,
-    tx: tokio::sync::mpsc::Sender<Result<Vec<Event>, crate::store::StoreError>>,
-) {
-    loop {
-        let page = match store.read_stream(&stream, &read).await {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
+/// The pages of a fold up to `target`: read inline, or by a task one page ahead.
+// One per fold, on the stack: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Pages {
+    Inline {
+        store: Store,
+        stream: String,
+        read: StreamRead,
+        target: i64,
+        done: bool,
+    },
+    Ahead {
+        pages: tokio::sync::mpsc::Receiver<Result<Vec<Event>, StoreError>>,
+        /// Aborts the reading task when the fold stops early.
+        _reader: AbortOnDrop,
+    },
+}
+
+impl Pages {
+    /// The same pages, read on a task that stays one page ahead (stopped when dropped).
+    fn ahead(mut self) -> Pages {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            while let Some(page) = self.next().await {
+                if tx.send(page).await.is_err() {
+                    return;
+                }
             }
-        };
-        let n = page.len();
-        read.after_version = page.last().map(|e| e.stream_version).or(read.after_version);
-        if tx.send(Ok(page)).await.is_err() {
-            return;
+        });
+        Pages::Ahead {
+            pages: rx,
+            _reader: AbortOnDrop(task),
         }
-        if n < read.limit as usize || read.after_version >= Some(target) {
-            return;
+    }
+
+    async fn next(&mut self) -> Option<Result<Vec<Event>, StoreError>> {
+        match self {
+            Pages::Ahead { pages, .. } => pages.recv().await,
+            Pages::Inline {
+                store,
+                stream,
+                read,
+                target,
+                done,
+            } => {
+                if *done {
+                    return None;
+                }
+                let page = store.read_stream(stream, read).await;
+                match &page {
+                    Ok(p) => {
+                        read.after_version =
+                            p.last().map(|e| e.stream_version).or(read.after_version);
+                        *done =
+                            p.len() < read.limit as usize || read.after_version >= Some(*target);
+                    }
+                    Err(_) => *done = true,
+                }
+                Some(page)
+            }
         }
     }
 }
