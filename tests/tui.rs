@@ -1236,17 +1236,12 @@ async fn replay_dialog_marks_a_range_plans_it_confirms_by_count_and_runs_it() {
     assert!(h.app.replay_job.is_none());
 }
 
-#[tokio::test]
-async fn replay_panel_pauses_resumes_and_cancels() {
-    use evscope::replay::job::Status;
-    let mut h = harness().await;
-    let jobs = tempfile::tempdir().unwrap();
-    h.app.replay_dir = jobs.path().join("replay");
+/// Open the replay dialog on the whole log, to `file` at 50 events/s, and start it; the total.
+async fn start_slow_replay(h: &mut Harness, file: &std::path::Path) -> u64 {
     h.key(KeyCode::Char('R')).await;
     for _ in 0..30 {
         h.key(KeyCode::Backspace).await;
     }
-    let file = jobs.path().join("all.jsonl");
     h.type_text(&format!("jsonl:{}", file.display())).await;
     h.key(KeyCode::Tab).await;
     h.key(KeyCode::Tab).await;
@@ -1265,6 +1260,17 @@ async fn replay_panel_pauses_resumes_and_cancels() {
     };
     h.type_text(&total.to_string()).await;
     h.key(KeyCode::Enter).await;
+    total
+}
+
+#[tokio::test]
+async fn replay_panel_pauses_resumes_and_cancels() {
+    use evscope::replay::job::Status;
+    let mut h = harness().await;
+    let jobs = tempfile::tempdir().unwrap();
+    h.app.replay_dir = jobs.path().join("replay");
+    let file = jobs.path().join("all.jsonl");
+    let total = start_slow_replay(&mut h, &file).await;
     h.until("some progress", |a| {
         a.replay_job
             .as_ref()
@@ -1305,5 +1311,43 @@ async fn replay_panel_pauses_resumes_and_cancels() {
     assert_eq!(
         std::fs::read_to_string(&file).unwrap().lines().count() as u64,
         done
+    );
+}
+
+#[tokio::test]
+async fn a_paused_replay_is_cancelled_from_another_process() {
+    use evscope::replay::job::{JobStore, Status};
+    let mut h = harness().await;
+    let jobs = tempfile::tempdir().unwrap();
+    h.app.replay_dir = jobs.path().join("replay");
+    start_slow_replay(&mut h, &jobs.path().join("p.jsonl")).await;
+    h.until("some progress", |a| {
+        a.replay_job
+            .as_ref()
+            .and_then(|j| j.progress.as_ref())
+            .is_some_and(|p| p.done > 0)
+    })
+    .await;
+    h.key(KeyCode::Char('p')).await;
+    h.until("paused", |a| {
+        a.replay_job
+            .as_ref()
+            .and_then(|j| j.progress.as_ref())
+            .is_some_and(|p| p.status == Status::Paused)
+    })
+    .await;
+    // `evscope replay cancel ID` does this.
+    let id = h.app.replay_job.as_ref().unwrap().id.clone();
+    JobStore::open(h.app.replay_dir.clone())
+        .unwrap()
+        .request_cancel(&id)
+        .unwrap();
+    h.until("cancelled", |a| {
+        a.replay_job.as_ref().is_some_and(|j| j.done.is_some())
+    })
+    .await;
+    assert_eq!(
+        h.app.replay_job.as_ref().unwrap().done,
+        Some(Ok(Status::Cancelled))
     );
 }

@@ -394,8 +394,19 @@ impl Runner<'_> {
         self.log("paused", None);
         self.progress(true);
         loop {
-            if self.ctl.changed().await.is_err() {
-                return Err(Outcome::Stopped(Control::Stop));
+            // While paused, a `replay cancel` from another process is looked for every second.
+            tokio::select! {
+                r = self.ctl.changed() => {
+                    if r.is_err() {
+                        return Err(Outcome::Stopped(Control::Stop));
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    if self.jobs.cancel_requested(&self.job.id) {
+                        return Err(Outcome::Stopped(Control::Cancel));
+                    }
+                    continue;
+                }
             }
             match *self.ctl.borrow_and_update() {
                 Control::Pause => {}
