@@ -136,6 +136,14 @@ fn expected(dir: &Path, db: &str, args: &[&str]) -> (String, Vec<Value>) {
     (text, v)
 }
 
+/// Run evscope and check that it refuses: exit code 1, and stderr says `says`.
+fn refused(dir: &Path, args: &[&str], says: &str) {
+    let out = evscope(dir).args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(says), "{args:?}: {err}");
+}
+
 fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("evscope")
 }
@@ -689,12 +697,11 @@ async fn jobs_can_be_cancelled_running_or_not() {
         std::thread::sleep(Duration::from_millis(50));
     };
     // A second process cannot take a running job.
-    let out = evscope(dir.path())
-        .args(["--db", &db, "replay", "resume", &id])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is running in process"));
+    refused(
+        dir.path(),
+        &["--db", &db, "replay", "resume", &id],
+        "is running in process",
+    );
     // Cancelling it from another process stops it at its next checkpoint.
     let out = evscope(dir.path())
         .args(["replay", "cancel", &id])
@@ -714,12 +721,11 @@ async fn jobs_can_be_cancelled_running_or_not() {
     let lines = std::fs::read_to_string(&file).unwrap().lines().count() as u64;
     assert_eq!(lines, done);
     // A cancelled job is not resumable.
-    let out = evscope(dir.path())
-        .args(["--db", &db, "replay", "resume", &id])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is cancelled"));
+    refused(
+        dir.path(),
+        &["--db", &db, "replay", "resume", &id],
+        "is cancelled",
+    );
     // Resuming needs the same store.
     std::fs::create_dir_all(dir.path().join("other")).unwrap();
     let other = demo(&dir.path().join("other"), 2).await;
@@ -734,12 +740,11 @@ async fn jobs_can_be_cancelled_running_or_not() {
     child.wait().unwrap();
     let id2 = jobs(dir.path())[0]["id"].as_str().unwrap().to_string();
     assert_ne!(id, id2);
-    let out = evscope(dir.path())
-        .args(["--db", &other, "replay", "resume", &id2])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("was created on"));
+    refused(
+        dir.path(),
+        &["--db", &other, "replay", "resume", &id2],
+        "was created on",
+    );
     // A job whose process died can be cancelled directly.
     let out = evscope(dir.path())
         .args(["replay", "cancel", &id2])
