@@ -931,3 +931,34 @@ async fn every_layout_replays_byte_exact() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_where_filter_with_jq_selects_what_log_selects() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path(), 5).await;
+    let filter = "type:Deposited,Withdrawn | select(.data.amount > 1000)";
+    let (text, want) = expected(dir.path(), &db, &["--where", filter]);
+    assert!(want.len() > 10, "{}", want.len());
+    let out = evscope(dir.path())
+        .args(["--db", &db, "replay", "--where", filter])
+        .args(["--sink", "jsonl:-", "--yes", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout == text.as_bytes());
+    // The plan counts the same events (types from the filter, the jq predicate applied).
+    let out = evscope(dir.path())
+        .args(["--db", &db, "replay", "--where", filter])
+        .args(["--sink", "jsonl:-", "--dry-run", "--format", "json"])
+        .output()
+        .unwrap();
+    // With jsonl:- standard output is for events: the plan goes to stderr.
+    assert!(out.status.success() && out.stdout.is_empty());
+    let plan: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(plan["total"].as_u64().unwrap() as usize, want.len());
+    assert!(plan["range"]["jq"].as_str().unwrap().contains("select"));
+}

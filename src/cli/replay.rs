@@ -523,7 +523,7 @@ fn progress_line(p: &Progress) -> String {
         p.total,
         p.rate
     );
-    if let Some(eta) = p.eta_secs {
+    if let Some(eta) = p.eta_secs.filter(|_| p.status == Status::Running) {
         s.push_str(&format!("  ETA {}", crate::output::human_secs(eta)));
     }
     if p.duplicates > 0 {
