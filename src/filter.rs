@@ -31,7 +31,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use jaq_core::load::{self, Arena, File, Loader};
+use jaq_core::load;
 use jaq_core::{Ctx, Vars};
 use jaq_json::{Map, Val};
 
@@ -332,21 +332,12 @@ impl JqPredicate {
                 at: Some(0),
             });
         }
-        let (defs, funs) = (crate::jq::defs(), crate::jq::funs());
-        let arena = Arena::default();
-        let modules = Loader::new(defs)
-            .load(
-                &arena,
-                File {
-                    code: src,
-                    path: (),
-                },
-            )
-            .map_err(|errs| load_error(src, errs))?;
-        let filter = jaq_core::Compiler::default()
-            .with_funs(funs)
-            .compile(modules)
-            .map_err(|errs| compile_error(src, errs))?;
+        let filter = crate::jq::compile(
+            src,
+            &[],
+            |errs| load_error(src, errs),
+            |errs| compile_error(src, errs),
+        )?;
         Ok(JqPredicate {
             inner: Arc::new(Compiled {
                 source: src.to_string(),

@@ -24,6 +24,33 @@ pub fn funs() -> impl Iterator<Item = jaq_core::native::Fun<Data>> {
         .chain(jaq_json::funs::<Data>())
 }
 
+/// Parse and compile `src` with [`defs`] and [`funs`], and `vars` as global variables. The
+/// caller words the errors: `load_err` when it does not parse, `compile_err` when it names
+/// what is not defined (the errors borrow from the parse, so they are turned into `E` here).
+pub fn compile<E>(
+    src: &str,
+    vars: &[&'static str],
+    load_err: impl FnOnce(jaq_core::load::Errors<&str, ()>) -> E,
+    compile_err: impl FnOnce(jaq_core::compile::Errors<&str, ()>) -> E,
+) -> Result<jaq_core::Filter<Data>, E> {
+    use jaq_core::load::{Arena, File, Loader};
+    let arena = Arena::default();
+    let modules = Loader::new(defs())
+        .load(
+            &arena,
+            File {
+                code: src,
+                path: (),
+            },
+        )
+        .map_err(load_err)?;
+    jaq_core::Compiler::default()
+        .with_funs(funs())
+        .with_global_vars(vars.iter().copied())
+        .compile(modules)
+        .map_err(compile_err)
+}
+
 pub fn key(k: &str) -> Val {
     Val::from(k.to_string())
 }

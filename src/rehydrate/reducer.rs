@@ -23,7 +23,6 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Ctx, Vars};
 use jaq_json::Val;
 use serde::Deserialize;
@@ -98,34 +97,24 @@ impl fmt::Debug for Program {
 
 impl Program {
     pub fn compile(src: &str) -> Result<Program, String> {
-        let (defs, funs) = (crate::jq::defs(), crate::jq::funs());
-        let arena = Arena::default();
-        let modules = Loader::new(defs)
-            .load(
-                &arena,
-                File {
-                    code: src,
-                    path: (),
-                },
-            )
-            .map_err(|errs| {
+        let filter = crate::jq::compile(
+            src,
+            &["$event"],
+            |errs| {
                 format!(
                     "jq: cannot parse {src:?} ({} error{})",
                     errs.len(),
                     if errs.len() == 1 { "" } else { "s" }
                 )
-            })?;
-        let filter = jaq_core::Compiler::default()
-            .with_funs(funs)
-            .with_global_vars(["$event"])
-            .compile(modules)
-            .map_err(|errs| {
+            },
+            |errs| {
                 let names: Vec<String> = errs
                     .into_iter()
                     .flat_map(|(_, e)| e.into_iter().map(|(name, _)| name.to_string()))
                     .collect();
                 format!("jq: {src:?}: undefined {}", names.join(", "))
-            })?;
+            },
+        )?;
         Ok(Program {
             source: src.to_string(),
             filter: Arc::new(filter),
