@@ -136,6 +136,19 @@ fn expected(dir: &Path, db: &str, args: &[&str]) -> (String, Vec<Value>) {
     (text, v)
 }
 
+/// Everything a finished child wrote to its (piped) stderr.
+fn stderr_of(child: &mut Child) -> String {
+    use std::io::Read;
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
 /// Run evscope and check that it refuses: exit code 1, and stderr says `says`.
 fn refused(dir: &Path, args: &[&str], says: &str) {
     let out = evscope(dir).args(args).output().unwrap();
@@ -347,14 +360,7 @@ fn run_with_kills(dir: &Path, start: &[&str], kills: usize) -> String {
                 killed += 1;
             } else {
                 let code = child.wait().unwrap().code();
-                let mut err = String::new();
-                use std::io::Read;
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                let err = stderr_of(&mut child);
                 assert!(
                     matches!(code, Some(0)),
                     "replay exited with {code:?} before it was killed: {err}; job {id:?} after {killed} kills; jobs: {:?}",
@@ -363,14 +369,7 @@ fn run_with_kills(dir: &Path, start: &[&str], kills: usize) -> String {
             }
         } else {
             let code = wait(&mut child, Duration::from_secs(120));
-            let mut err = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
+            let err = stderr_of(&mut child);
             assert_eq!(code, 0, "{err}");
         }
         if id.is_none() {
@@ -577,14 +576,7 @@ async fn the_bus_going_away_makes_the_job_retry_and_finish_when_it_is_back() {
         }
         assert!(Instant::now() < deadline, "never retrying: {j}");
         if replay.try_wait().unwrap().is_some() {
-            let mut err = String::new();
-            use std::io::Read;
-            replay
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
+            let err = stderr_of(&mut replay);
             panic!("replay gave up: {err}");
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -592,14 +584,7 @@ async fn the_bus_going_away_makes_the_job_retry_and_finish_when_it_is_back() {
     std::thread::sleep(Duration::from_millis(1500));
     let mut server = start_nats(port, &store);
     let code = wait(&mut replay, Duration::from_secs(120));
-    let mut err = String::new();
-    use std::io::Read;
-    replay
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut replay);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("retrying"), "progress said so: {err}");
     let got = js.consume_all().await;
@@ -783,14 +768,7 @@ async fn ctrl_c_stops_at_a_checkpoint_and_resume_finishes() {
         .unwrap();
     assert!(status.success());
     assert_eq!(wait(&mut child, Duration::from_secs(20)), 130);
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut child);
     assert!(
         err.contains(&format!("evscope replay resume {id}")),
         "{err}"
