@@ -33,8 +33,14 @@ async fn harness() -> Harness {
     let path = dir.path().join("demo.db");
     evscope::demo::ensure(&path, 6, false).await.unwrap();
     let url = evscope::demo::url_for(&path);
+    let path = path.display().to_string();
+    harness_on(&url, path, dir).await
+}
+
+/// The app on the store at `url`, started and settled; `path` is masked in screens.
+async fn harness_on(url: &str, path: String, dir: tempfile::TempDir) -> Harness {
     let store = Store::open(&OpenOptions {
-        url,
+        url: url.to_string(),
         ..Default::default()
     })
     .await
@@ -46,7 +52,7 @@ async fn harness() -> Harness {
     let mut h = Harness {
         app,
         rx,
-        path: path.display().to_string(),
+        path,
         _dir: dir,
     };
     h.settle().await;
@@ -505,29 +511,7 @@ async fn a_database_that_goes_away_is_an_error_in_the_status_bar_and_keys_keep_w
     }
     let db = common::TempDb::create(common::Server::Postgres, "dies").await;
     db.load("message-db/postgres.sql").await;
-    let store = Store::open(&OpenOptions {
-        url: db.url.clone(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let (tx, rx) = unbounded_channel();
-    let mut app = App::new(
-        store,
-        tx,
-        KeyMap::new(&Default::default()).unwrap(),
-        Theme::default_dark(),
-        Size::new(W, H),
-    );
-    app.start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness {
-        app,
-        rx,
-        path: String::new(),
-        _dir: dir,
-    };
-    h.settle().await;
+    let mut h = harness_on(&db.url, String::new(), tempfile::tempdir().unwrap()).await;
     assert_eq!(h.app.log.rows.len(), 10);
     // The database goes away under the running app.
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN)
@@ -1084,28 +1068,7 @@ async fn a_layout_without_snapshots_says_so() {
     }
     let db = common::TempDb::create(common::Server::Postgres, "nosnap").await;
     db.load("message-db/postgres.sql").await;
-    let store = Store::open(&OpenOptions {
-        url: db.url.clone(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let (tx, rx) = unbounded_channel();
-    let mut app = App::new(
-        store,
-        tx,
-        KeyMap::new(&Default::default()).unwrap(),
-        Theme::default_dark(),
-        Size::new(W, H),
-    );
-    app.start();
-    let mut h = Harness {
-        app,
-        rx,
-        path: String::new(),
-        _dir: tempfile::tempdir().unwrap(),
-    };
-    h.settle().await;
+    let mut h = harness_on(&db.url, String::new(), tempfile::tempdir().unwrap()).await;
     h.key(KeyCode::Char('1')).await;
     h.key(KeyCode::Char('S')).await;
     assert_eq!(h.app.view(), ViewKind::Streams);
