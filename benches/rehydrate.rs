@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use evscope::rehydrate::reducer::Reducers;
 use evscope::rehydrate::timeline::Timeline;
 use evscope::store::{OpenOptions, Store};
-use sqlx::Connection;
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -50,11 +49,7 @@ async fn main() {
 }
 
 async fn run(url: &str, n: i64) {
-    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
-    sqlx::raw_sql(include_str!("../fixtures/native/postgres.sql"))
-        .execute(&mut c)
-        .await
-        .expect("ddl");
+    let mut c = support::native_store(url).await;
     let t = Instant::now();
     sqlx::raw_sql(&format!(
         "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data, metadata, recorded_at)

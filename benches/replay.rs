@@ -18,7 +18,6 @@ use evscope::replay::range::{Range, Reader};
 use evscope::replay::sink::Template;
 use evscope::store::{OpenOptions, Store};
 use futures_util::stream::{FuturesOrdered, StreamExt};
-use sqlx::Connection;
 use std::future::IntoFuture;
 
 const EVENTS: i64 = 1_000_000;
@@ -45,11 +44,7 @@ async fn make_stream(js: &jetstream::Context, name: &str, prefix: &str) {
 async fn run(url: &str) {
     let nats =
         std::env::var("EVSCOPE_BENCH_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
-    sqlx::raw_sql(include_str!("../fixtures/native/postgres.sql"))
-        .execute(&mut c)
-        .await
-        .expect("ddl");
+    let mut c = support::native_store(url).await;
     let t = Instant::now();
     sqlx::raw_sql(&format!(
         "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata)

@@ -198,11 +198,7 @@ async fn main() {
             .execute(&mut a)
             .await
             .expect("create db");
-        let mut c = sqlx::PgConnection::connect(&db_url).await.expect("connect");
-        sqlx::raw_sql(include_str!("../fixtures/native/postgres.sql"))
-            .execute(&mut c)
-            .await
-            .expect("native DDL");
+        support::native_store(&db_url).await;
     }
 
     let stages: Vec<u64> = [1_000_000u64.min(total), total]

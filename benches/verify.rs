@@ -14,19 +14,13 @@ use std::time::Instant;
 
 use support::timed;
 
-use sqlx::Connection;
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     support::with_throwaway_db("evscope_verify", |url| async move { run(&url).await }).await;
 }
 
 async fn run(url: &str) {
-    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
-    sqlx::raw_sql(include_str!("../fixtures/native/postgres.sql"))
-        .execute(&mut c)
-        .await
-        .expect("ddl");
+    let mut c = support::native_store(url).await;
     let t = Instant::now();
     // Event i: stream i % 10000, version i / 10000 + 1; the first event of a stream opens it.
     sqlx::raw_sql(

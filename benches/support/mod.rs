@@ -31,6 +31,17 @@ pub fn timed(shell: &str) -> (Duration, f64, i32) {
     (t.elapsed(), rss, out.status.code().unwrap_or(-1))
 }
 
+/// A connection to the (empty) database at `url` with the native layout's tables created.
+pub async fn native_store(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::raw_sql(include_str!("../../fixtures/native/postgres.sql"))
+        .execute(&mut c)
+        .await
+        .expect("ddl");
+    c
+}
+
 /// Run `body` with the URL of a PostgreSQL database created for it (named `prefix_<pid>`,
 /// beside `$EVSCOPE_BENCH_PG`'s) and dropped afterwards, also when `body` panics.
 pub async fn with_throwaway_db<F, Fut>(prefix: &str, body: F)
