@@ -13,6 +13,7 @@ pub mod range;
 pub mod sink;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -76,11 +77,17 @@ enum Outcome {
     Failed(String),
 }
 
-/// One event sent and not yet acknowledged.
+/// One event sent and not yet acknowledged: its page (shared, not copied) and its place in
+/// it. The mark, id and description are derived only when needed.
 struct Sent {
-    mark: Mark,
-    id: String,
-    what: String,
+    page: Arc<Vec<Event>>,
+    i: usize,
+}
+
+impl Sent {
+    fn event(&self) -> &Event {
+        &self.page[self.i]
+    }
 }
 
 type Ack = BoxFuture<'static, (Sent, Result<Acked, SinkError>)>;
@@ -154,6 +161,8 @@ struct Runner<'a> {
     errors: u64,
     /// Consecutive failed attempts (reset by an acknowledgement).
     attempt: u32,
+    /// The last acknowledged event, not yet written into the checkpoint's mark.
+    last_acked: Option<Sent>,
 }
 
 /// Run (or resume) a job to its end, a stop, a cancel or a failure; returns the final status,
@@ -185,6 +194,7 @@ pub async fn run(
         last_report: Instant::now(),
         errors: 0,
         attempt: 0,
+        last_acked: None,
     };
     r.job.status = Status::Running;
     r.job.finished_at = None;
@@ -245,6 +255,11 @@ impl Runner<'_> {
     }
 
     fn save(&mut self) {
+        if let Some(sent) = self.last_acked.take() {
+            let e = sent.event();
+            self.job.checkpoint.mark = Some(Mark::of(&self.job.range, e));
+            self.job.checkpoint.last_event_id = Some(e.event_id.clone());
+        }
         if let Err(e) = self.jobs.save(self.job) {
             tracing::error!("{e}");
         }
@@ -291,7 +306,10 @@ impl Runner<'_> {
             errors: self.errors,
             rate,
             eta_secs: (rate > 0.0).then(|| left as f64 / rate),
-            last: self.job.checkpoint.mark.as_ref().map(Mark::describe),
+            last: match &self.last_acked {
+                Some(s) => Some(Mark::of(&self.job.range, s.event()).describe()),
+                None => self.job.checkpoint.mark.as_ref().map(Mark::describe),
+            },
         };
         (self.report)(&p);
     }
@@ -326,7 +344,6 @@ impl Runner<'_> {
         match r {
             Ok(a) => {
                 let cp = &mut self.job.checkpoint;
-                cp.mark = Some(sent.mark);
                 cp.done += 1;
                 if a.duplicate {
                     cp.duplicates += 1;
@@ -334,7 +351,7 @@ impl Runner<'_> {
                 if a.offset.is_some() {
                     cp.sink_offset = a.offset;
                 }
-                cp.last_event_id = Some(sent.id);
+                self.last_acked = Some(sent);
                 self.since_save += 1;
                 if self.attempt > 0 {
                     self.attempt = 0;
@@ -348,11 +365,14 @@ impl Runner<'_> {
                 SinkErrorKind::Unavailable => Outcome::Unavailable(e.message),
                 SinkErrorKind::Rejected => Outcome::Failed(format!(
                     "the sink rejected event {}: {}",
-                    sent.what, e.message
+                    describe_event(sent.event()),
+                    e.message
                 )),
-                SinkErrorKind::Fatal => {
-                    Outcome::Failed(format!("{} (at event {})", e.message, sent.what))
-                }
+                SinkErrorKind::Fatal => Outcome::Failed(format!(
+                    "{} (at event {})",
+                    e.message,
+                    describe_event(sent.event())
+                )),
             }),
         }
     }
@@ -444,8 +464,9 @@ impl Runner<'_> {
         self.pacer.reset();
         let max = self.job.max_in_flight.max(1);
         while let Some(page) = rx.recv().await {
-            let page = page.map_err(|e| Outcome::Failed(format!("reading the store: {e}")))?;
-            for e in &page {
+            let page =
+                Arc::new(page.map_err(|e| Outcome::Failed(format!("reading the store: {e}")))?);
+            for (i, e) in page.iter().enumerate() {
                 if self.ctl.has_changed().unwrap_or(true) {
                     self.control().await?;
                 }
@@ -471,9 +492,8 @@ impl Runner<'_> {
                 }
                 let pending = self.sink.send(e, &self.job.id).await.map_err(classify)?;
                 let sent = Sent {
-                    mark: Mark::of(&self.job.range, e),
-                    id: e.event_id.clone(),
-                    what: describe_event(e),
+                    page: page.clone(),
+                    i,
                 };
                 self.inflight
                     .push_back(Box::pin(pending.map(move |r| (sent, r))));
