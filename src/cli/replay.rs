@@ -294,20 +294,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
     }
     let jobs = jobs_store()?;
     let mut job = Job::new(&store, range, spec, a.run.rate, max_in_flight, plan.total);
-    let mut sink = job.sink.open(None).map_err(|e| CliError(e.message))?;
-    jobs.save(&mut job).map_err(CliError)?;
-    let _lock = jobs.lock(&job.id).map_err(CliError)?;
-    jobs.audit(
-        &job,
-        "created",
-        Some(format!(
-            "{} → {} ({} events)",
-            job.range.describe(),
-            job.sink.describe(),
-            job.total
-        )),
-    )
-    .map_err(CliError)?;
+    let (mut sink, _lock) = jobs.create(&mut job, None).map_err(CliError)?;
     eprintln!(
         "replay job {} created: {} events → {}",
         job.id,

@@ -317,6 +317,31 @@ impl JobStore {
         Err(format!("could not lock job {id}"))
     }
 
+    /// Start a new job: open its sink (a file sink refuses a file with content), save the
+    /// job, take its lock and write `created` (with `via`, e.g. "from the TUI") to the audit
+    /// log. The sink and the lock are the caller's to run the job with.
+    pub fn create(
+        &self,
+        job: &mut Job,
+        via: Option<&str>,
+    ) -> Result<(Box<dyn super::sink::Sink>, JobLock), String> {
+        let sink = job.sink.open(None).map_err(|e| e.message)?;
+        self.save(job)?;
+        let lock = self.lock(&job.id)?;
+        let via = via.map_or(String::new(), |v| format!(", {v}"));
+        self.audit(
+            job,
+            "created",
+            Some(format!(
+                "{} → {} ({} events{via})",
+                job.range.describe(),
+                job.sink.describe(),
+                job.total
+            )),
+        )?;
+        Ok((sink, lock))
+    }
+
     /// Ask the process running a job to cancel it (it checks at each checkpoint).
     pub fn request_cancel(&self, id: &str) -> Result<(), String> {
         Self::check_id(id)?;

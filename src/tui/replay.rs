@@ -342,19 +342,7 @@ pub fn spawn_run(
     let handle = tokio::spawn(async move {
         let result = async {
             let jobs = JobStore::open(jobs_dir)?;
-            let mut sink = job.sink.open(None).map_err(|e| e.message)?;
-            jobs.save(&mut job)?;
-            let _lock = jobs.lock(&job.id)?;
-            jobs.audit(
-                &job,
-                "created",
-                Some(format!(
-                    "{} → {} ({} events, from the TUI)",
-                    job.range.describe(),
-                    job.sink.describe(),
-                    job.total
-                )),
-            )?;
+            let (mut sink, _lock) = jobs.create(&mut job, Some("from the TUI"))?;
             let progress = tx.clone();
             let mut report = move |p: &Progress| {
                 let _ = progress.send(Msg::ReplayProgress(Box::new(p.clone())));
