@@ -15,7 +15,8 @@ pub enum Format {
     Jsonl,
 }
 
-fn write_json<T: Serialize>(out: &mut dyn Write, items: &[T], f: Format) -> io::Result<()> {
+/// Items as one JSON array (`json`) or one object per line (`jsonl`).
+pub fn write_json<T: Serialize>(out: &mut dyn Write, items: &[T], f: Format) -> io::Result<()> {
     match f {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, items)?;

@@ -120,6 +120,15 @@ pub struct StartArgs {
     pub run: RunArgs,
 }
 
+fn check_rate(rate: Option<f64>) -> Result<(), CliError> {
+    match rate {
+        Some(r) if !(r > 0.0 && r.is_finite()) => {
+            Err(CliError("--rate must be a positive number".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn jobs_store() -> Result<JobStore, CliError> {
     JobStore::open(JobStore::default_dir()).map_err(CliError)
 }
@@ -231,11 +240,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
         ));
     };
     let spec = SinkSpec::parse(sink_text, a.subject.as_deref()).map_err(CliError)?;
-    if let Some(r) = a.run.rate {
-        if !(r > 0.0 && r.is_finite()) {
-            return Err(CliError("--rate must be a positive number".into()));
-        }
-    }
+    check_rate(a.run.rate)?;
     let store = open(cli).await?;
     let mut range = range_of(a)?;
     range.validate(&store).map_err(CliError)?;
@@ -351,10 +356,8 @@ async fn resume(
             job.store
         )));
     }
+    check_rate(run.rate)?;
     if let Some(r) = run.rate {
-        if !(r > 0.0 && r.is_finite()) {
-            return Err(CliError("--rate must be a positive number".into()));
-        }
         job.rate = Some(r);
     }
     if let Some(n) = run.max_in_flight {
@@ -554,15 +557,7 @@ fn list(out: &mut dyn Write, format: FormatArg) -> Result<(), CliError> {
                 alive: jobs.holder(&j.id).is_some(),
             })
             .collect();
-        if format == FormatArg::Json {
-            serde_json::to_writer_pretty(&mut *out, &rows).map_err(|e| CliError(e.to_string()))?;
-            writeln!(out)?;
-        } else {
-            for r in rows {
-                serde_json::to_writer(&mut *out, &r).map_err(|e| CliError(e.to_string()))?;
-                writeln!(out)?;
-            }
-        }
+        crate::output::write_json(out, &rows, super::fmt(format))?;
         for e in all.iter().filter_map(|j| j.as_ref().err()) {
             eprintln!("warning: {e}");
         }
@@ -689,33 +684,28 @@ async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
                 break;
             }
         }
-        let j = jobs.load(id).map_err(CliError)?;
-        if j.status == Status::Cancelled {
-            writeln!(
-                out,
-                "job {id} cancelled at {} of {}",
-                j.checkpoint.done, j.total
-            )?;
-            return Ok(0);
+        job = jobs.load(id).map_err(CliError)?;
+        if job.status != Status::Cancelled {
+            return Err(CliError(format!(
+                "asked process {pid} to cancel job {id}, but it has not confirmed yet (status {})",
+                job.status.label()
+            )));
         }
-        return Err(CliError(format!(
-            "asked process {pid} to cancel job {id}, but it has not confirmed yet (status {})",
-            j.status.label()
-        )));
+    } else {
+        let _lock = jobs.lock(id).map_err(CliError)?;
+        job.status = Status::Cancelled;
+        job.finished_at = Some(Utc::now());
+        jobs.save(&mut job).map_err(CliError)?;
+        jobs.audit(
+            &job,
+            "cancelled",
+            Some(format!(
+                "{} of {} acknowledged",
+                job.checkpoint.done, job.total
+            )),
+        )
+        .map_err(CliError)?;
     }
-    let _lock = jobs.lock(id).map_err(CliError)?;
-    job.status = Status::Cancelled;
-    job.finished_at = Some(Utc::now());
-    jobs.save(&mut job).map_err(CliError)?;
-    jobs.audit(
-        &job,
-        "cancelled",
-        Some(format!(
-            "{} of {} acknowledged",
-            job.checkpoint.done, job.total
-        )),
-    )
-    .map_err(CliError)?;
     writeln!(
         out,
         "job {id} cancelled at {} of {}",

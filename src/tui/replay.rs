@@ -98,24 +98,17 @@ fn field(text: &str) -> TextArea<'static> {
 
 impl Dialog {
     pub fn new(range: Range, source: String, choice: Choice) -> Dialog {
-        let fields = vec![
-            field(&choice.sink),
-            field(&choice.subject),
-            field(&choice.rate),
-            field(&choice.max_in_flight),
-        ];
-        Dialog {
+        let mut d = Dialog {
             range,
             source,
             choice,
-            stage: Stage::Form {
-                fields,
-                focus: 0,
-                error: None,
-            },
-        }
+            stage: Stage::Planning { id: 0, counted: 0 },
+        };
+        d.back_to_form(None);
+        d
     }
 
+    /// The form, filled with the current choice.
     pub fn back_to_form(&mut self, error: Option<String>) {
         let c = &self.choice;
         self.stage = Stage::Form {
