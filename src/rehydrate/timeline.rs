@@ -354,7 +354,7 @@ impl Pages {
         });
         Pages::Ahead {
             pages: rx,
-            _reader: AbortOnDrop(task),
+            _reader: AbortOnDrop::new(task),
         }
     }
 

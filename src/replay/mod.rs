@@ -460,7 +460,7 @@ impl Runner<'_> {
         .map_err(Outcome::Failed)?;
         let (tx, mut rx) = mpsc::channel(2);
         let task = tokio::spawn(read_ahead(reader, tx));
-        let _abort = AbortOnDrop(task);
+        let _abort = AbortOnDrop::new(task);
         self.pacer.reset();
         let max = self.job.max_in_flight.max(1);
         while let Some(page) = rx.recv().await {

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 
-use tokio::task::JoinHandle;
+use crate::task::AbortOnDrop;
 
 use crate::store::{Event, Snapshot, Store, StoreError};
 
@@ -78,8 +78,8 @@ pub struct Scan<T: Keyed> {
     filter: Filter,
     page: u32,
     buf: VecDeque<T>,
-    /// The page after the buffer's, being read on a task of its own.
-    ahead: Option<JoinHandle<Result<Vec<T>, StoreError>>>,
+    /// The page after the buffer's, being read on a task of its own (aborted when dropped).
+    ahead: Option<AbortOnDrop<Result<Vec<T>, StoreError>>>,
     /// The next page starts after this key (None: at the first row).
     after: Option<(String, i64)>,
     /// Whether a next page may exist (the last one read was full).
@@ -122,9 +122,7 @@ impl<T: Keyed> Scan<T> {
             self.drop_before(stream);
         }
         if self.buf.is_empty() && self.more {
-            if let Some(task) = self.ahead.take() {
-                task.abort();
-            }
+            self.ahead = None; // aborted
             self.after = Some((stream.to_string(), i64::MIN));
             self.fill(false).await?;
         }
@@ -137,14 +135,14 @@ impl<T: Keyed> Scan<T> {
         }
     }
 
-    fn start_read(&self) -> JoinHandle<Result<Vec<T>, StoreError>> {
+    fn start_read(&self) -> AbortOnDrop<Result<Vec<T>, StoreError>> {
         let read = T::read(
             self.store.clone(),
             self.filter.clone(),
             self.after.clone(),
             self.page,
         );
-        tokio::spawn(read)
+        AbortOnDrop::new(tokio::spawn(read))
     }
 
     /// Append the next page (the one on its way, or read now); with `read_ahead`, start
@@ -152,6 +150,7 @@ impl<T: Keyed> Scan<T> {
     async fn fill(&mut self, read_ahead: bool) -> Result<(), StoreError> {
         let page = match self.ahead.take() {
             Some(task) => task
+                .join()
                 .await
                 .map_err(|e| StoreError::Query(format!("reading a page failed: {e}")))??,
             None if self.more => {
@@ -174,15 +173,6 @@ impl<T: Keyed> Scan<T> {
         }
         self.buf.extend(page);
         Ok(())
-    }
-}
-
-impl<T: Keyed> Drop for Scan<T> {
-    fn drop(&mut self) {
-        // A scan left early (an error, a cancelled view) reads no more.
-        if let Some(task) = self.ahead.take() {
-            task.abort();
-        }
     }
 }
 
