@@ -390,7 +390,6 @@ pub struct NatsSink {
     template: Template,
     js: Option<async_nats::jetstream::Context>,
     client: Option<async_nats::Client>,
-    payload: Vec<u8>,
 }
 
 impl NatsSink {
@@ -401,7 +400,6 @@ impl NatsSink {
                 .map_err(|e| SinkError::new(SinkErrorKind::Fatal, e))?,
             js: None,
             client: None,
-            payload: Vec::new(),
         })
     }
 }
@@ -502,10 +500,11 @@ impl Sink for NatsSink {
             h.insert("Evscope-Type", e.event_type.as_str());
             h.insert("Evscope-Job", job);
             h.insert("Content-Type", "application/json");
-            self.payload.clear();
-            serde_json::to_writer(&mut self.payload, e)
-                .map_err(|err| SinkError::new(SinkErrorKind::Fatal, err.to_string()))?;
-            let payload = bytes::Bytes::copy_from_slice(&self.payload);
+            // Serialized straight into the message's buffer (no copy).
+            let payload = bytes::Bytes::from(
+                serde_json::to_vec(e)
+                    .map_err(|err| SinkError::new(SinkErrorKind::Fatal, err.to_string()))?,
+            );
             let connected =
                 || client.connection_state() == async_nats::connection::State::Connected;
             let ack = js
