@@ -36,7 +36,22 @@ fn init_logging() {
         .try_init();
 }
 
+/// Transparent huge pages off for this process. On a machine whose kernel gives them to every
+/// large enough mapping (`always`), the allocator's regions are backed by 2 MB pages that are
+/// mostly empty: the store-wide folds' memory was counted ~40% higher than what they use
+/// (verify-snapshots: 87 MB with, 62 MB without), for no measurable speed.
+#[cfg(target_os = "linux")]
+fn no_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes an integer flag and no pointers; it only sets a flag of
+    // this process (failure, e.g. an old kernel, leaves things as they were).
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(target_os = "linux")]
+    no_transparent_huge_pages();
     // Panics are reported by color-eyre's hook (no backtrace unless RUST_BACKTRACE is set).
     let _ = color_eyre::install();
     let cli = Cli::parse(); // usage errors exit with code 2

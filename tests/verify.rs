@@ -370,3 +370,115 @@ async fn audit_finds_exactly_the_faults_inserted_on_every_database() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A store big enough for several parts checked at once (`--jobs`): the report is the same,
+/// in the same order, as one part after the other, and holds exactly the planted faults.
+#[tokio::test]
+async fn parts_checked_at_once_report_exactly_what_one_at_a_time_does() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = TempDb::create(Server::Postgres, "vjobs").await;
+    db.load("native/postgres.sql").await;
+    // 400 streams of 30 events (account-0100 has no version 10); every 10th stream has no
+    // snapshot, the others one every 3 versions; the balance of version 15 is one too high in
+    // every 37th stream; account-0005 has a snapshot past its end, account-0100 one at its gap.
+    db.exec(
+        "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data)
+         SELECT 'account-' || lpad(s::text, 4, '0'), v, md5(s || '/' || v)::uuid,
+                CASE WHEN v = 1 THEN 'AccountOpened' ELSE 'Deposited' END,
+                CASE WHEN v = 1 THEN jsonb_build_object('owner', 'O' || s, 'currency', 'BRL')
+                     ELSE jsonb_build_object('amount', (s + v) % 7 + 1) END
+         FROM generate_series(0, 399) s, generate_series(1, 30) v
+         WHERE NOT (s = 100 AND v = 10)
+         ORDER BY v, s;
+         INSERT INTO evscope_snapshots (stream_id, stream_version, state)
+         SELECT e.stream_id, e.stream_version, jsonb_build_object(
+                  'owner', 'O' || substr(e.stream_id, 9)::int, 'currency', 'BRL',
+                  'balance', (SELECT coalesce(sum((x.data->>'amount')::int), 0) FROM evscope_events x
+                              WHERE x.stream_id = e.stream_id AND x.stream_version <= e.stream_version)
+                    + CASE WHEN substr(e.stream_id, 9)::int % 37 = 0 AND e.stream_version = 15
+                           THEN 1 ELSE 0 END)
+         FROM evscope_events e
+         WHERE e.stream_version % 3 = 0 AND substr(e.stream_id, 9)::int % 10 <> 9;
+         INSERT INTO evscope_snapshots (stream_id, stream_version, state) VALUES
+           ('account-0005', 40, '{}'), ('account-0100', 10, '{}');",
+    )
+    .await;
+    let r = reducers(dir.path(), "");
+    let run = |jobs: &str| {
+        let out = evscope(dir.path())
+            .args(["--db", &db.url, "--reducers", &r, "verify-snapshots"])
+            .args(["--format", "json", "--jobs", jobs])
+            .output()
+            .unwrap();
+        (out.status.code(), out.stdout)
+    };
+    // Exit 2: two snapshots cannot be checked (errors outrank drifts).
+    let (code, one) = run("1");
+    assert_eq!(code, Some(2));
+    for jobs in ["2", "3", "0"] {
+        let (code, many) = run(jobs);
+        assert_eq!(code, Some(2), "--jobs {jobs}");
+        assert!(many == one, "--jobs {jobs} reports differently");
+    }
+    let doc: Value = serde_json::from_slice(&one).unwrap();
+    let want: Vec<(String, i64)> = (0..400)
+        .filter(|s| s % 37 == 0 && s % 10 != 9)
+        .map(|s| (format!("account-{s:04}"), 15))
+        .collect();
+    assert_eq!(drifted(&doc), want);
+    let errors: Vec<(String, i64, String)> = doc["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "error")
+        .map(|c| {
+            (
+                c["stream_id"].as_str().unwrap().to_string(),
+                c["stream_version"].as_i64().unwrap(),
+                c["error"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (
+                "account-0005".to_string(),
+                40,
+                "the stream ends before version 40".to_string()
+            ),
+            (
+                "account-0100".to_string(),
+                10,
+                "the stream has no event at version 10".to_string()
+            ),
+        ]
+    );
+    assert_eq!(doc["summary"]["checked"], 360 * 10 + 2);
+    assert_eq!(doc["summary"]["streams"], 360);
+    // In (stream, version) order.
+    let keys: Vec<(String, i64)> = doc["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["stream_id"].as_str().unwrap().to_string(),
+                c["stream_version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    // --category narrows to a part of those (and still agrees).
+    let out = evscope(dir.path())
+        .args(["--db", &db.url, "--reducers", &r, "verify-snapshots"])
+        .args(["--format", "json", "--jobs", "3", "--category", "account"])
+        .output()
+        .unwrap();
+    assert!(out.stdout == one);
+}

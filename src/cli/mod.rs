@@ -254,6 +254,10 @@ pub struct VerifyArgs {
     /// Only snapshots taken at or after this time
     #[arg(long, value_parser = parse_time)]
     pub since: Option<DateTime<Utc>>,
+    /// Parts of the store checked at once, each with its own thread and reads (0: one per
+    /// CPU, at most 4; 1 keeps the load on the database to one query at a time)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub jobs: u16,
     /// table: one line per drifted or failed snapshot and a summary; json: everything
     #[arg(long, value_enum, default_value_t)]
     pub format: FormatArg,
@@ -584,6 +588,7 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
             stream: a.stream.clone(),
             category: a.category.clone(),
             since: a.since,
+            jobs: a.jobs.into(),
         };
         let json = a.format != FormatArg::Table;
         let mut printed = Ok(());

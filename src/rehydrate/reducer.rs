@@ -287,6 +287,23 @@ impl Reducers {
         self.reducers.iter().find(|r| r.applies_to(stream))
     }
 
+    /// The columns of an event that folding with these reducers reads (the merge fold reads
+    /// only the data; a program what its `$event` uses).
+    pub fn columns(&self) -> crate::store::Columns {
+        let mut read = EventFields(0);
+        for r in &self.reducers {
+            for p in r.on.values().chain(&r.fallback) {
+                read.0 |= p.reads.0;
+            }
+        }
+        crate::store::Columns {
+            position: read.has("position"),
+            id: read.has("id"),
+            metadata: read.has("metadata"),
+            time: read.has("time"),
+        }
+    }
+
     /// The fold for a stream: its reducer, or the default merge fold.
     pub fn fold_for(&self, stream: &str) -> Fold {
         match self.for_stream(stream) {

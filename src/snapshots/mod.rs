@@ -7,8 +7,14 @@
 pub mod audit;
 pub mod scan;
 
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::mpsc;
 
 use crate::rehydrate::diff::{Change, diff_with};
 use crate::rehydrate::reducer::{Reducers, State};
@@ -65,11 +71,32 @@ pub struct Scope {
     pub category: Option<String>,
     /// Only snapshots taken at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Parts of the store checked at once, each on a thread of its own with its own reads
+    /// (0: one per CPU, at most [`MAX_AUTO_JOBS`]; one stream is always checked by one).
+    pub jobs: usize,
+}
+
+impl Scope {
+    fn jobs(&self) -> usize {
+        if self.stream.is_some() {
+            return 1;
+        }
+        match self.jobs {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_AUTO_JOBS),
+            n => n,
+        }
+    }
 }
 
 /// Rows per page of each scan (a page of each is in memory, and one more on its way).
-const EVENT_PAGE: u32 = 10_000;
-const SNAPSHOT_PAGE: u32 = 5_000;
+const EVENT_PAGE: u32 = 2_000;
+const SNAPSHOT_PAGE: u32 = 2_000;
+/// Snapshots per part of a store-wide check (a part ends with its last stream's snapshots).
+const PART_SNAPSHOTS: usize = 1_000;
+/// The default number of parts checked at once on a machine with many CPUs.
+pub const MAX_AUTO_JOBS: usize = 4;
 
 /// Check every snapshot of one stream (the same merge as [`verify`], narrowed to it).
 pub async fn verify_stream(
@@ -80,8 +107,8 @@ pub async fn verify_stream(
 ) -> Result<Vec<Check>, StoreError> {
     let scope = Scope {
         stream: Some(stream.to_string()),
-        category: None,
         since,
+        ..Scope::default()
     };
     let mut out = Vec::new();
     verify(store, reducers, &scope, |_, checks| {
@@ -91,10 +118,48 @@ pub async fn verify_stream(
     Ok(out)
 }
 
+/// A run of whole streams' snapshots, with the scan of their events (already reading).
+struct Part {
+    snapshots: Vec<Snapshot>,
+    events: Scan<Event>,
+}
+
+/// Each stream of a part with its checks, in order.
+type Checked = Vec<(String, Vec<Check>)>;
+
+/// The next part: at least [`PART_SNAPSHOTS`] snapshots (fewer at the end) and always every
+/// snapshot of its last stream; its events' first page starts being read now.
+async fn next_part(
+    store: &Store,
+    filter: &Filter,
+    snaps: &mut Scan<Snapshot>,
+) -> Result<Option<Part>, StoreError> {
+    let mut snapshots: Vec<Snapshot> = Vec::new();
+    while let Some(s) = snaps.peek().await? {
+        if snapshots.len() >= PART_SNAPSHOTS
+            && snapshots.last().is_some_and(|l| l.stream_id != s.stream_id)
+        {
+            break;
+        }
+        snapshots.extend(snaps.pop());
+    }
+    let (Some(first), Some(last)) = (snapshots.first(), snapshots.last()) else {
+        return Ok(None);
+    };
+    let events = Filter {
+        up_to: Some(last.stream_id.clone()),
+        ..filter.clone()
+    };
+    let events = Scan::starting_at(store, events, EVENT_PAGE, &first.stream_id);
+    Ok(Some(Part { snapshots, events }))
+}
+
 /// Check every snapshot in scope with two ordered scans merged: snapshots and events, both in
 /// (stream, version) order, each stream folded once from its first event to its last snapshot
-/// (about one read of those events; memory: two pages of each, the next one being read while
-/// this one is folded, see [`scan`]). `on_stream` gets each stream's checks as they are done.
+/// (about one read of those events). The snapshots are cut into parts of whole streams, and
+/// [`Scope::jobs`] parts are checked at once, each on a thread of its own reading its own
+/// events (the next page read while this one is folded, see [`scan`]); `on_stream` gets each
+/// stream's checks in (stream) order. Memory: a few parts and two pages of events per part.
 pub async fn verify(
     store: &Store,
     reducers: &Reducers,
@@ -104,10 +169,134 @@ pub async fn verify(
     let filter = Filter {
         category: scope.category.clone(),
         stream: scope.stream.clone(),
+        up_to: None,
+        // Only the columns the folds read (an event id or a time per event is a good part of
+        // reading and decoding it).
+        columns: reducers.columns(),
     };
-    let mut summary = Summary::default();
     let mut snaps = Scan::<Snapshot>::new(store, filter.clone(), SNAPSHOT_PAGE);
-    let mut events = Scan::<Event>::new(store, filter, EVENT_PAGE);
+    let mut summary = Summary::default();
+    let mut emit = |checked: Checked| {
+        for (stream, checks) in checked {
+            summary.streams += 1;
+            for c in &checks {
+                summary.add(c);
+            }
+            on_stream(&stream, &checks);
+        }
+    };
+    let jobs = scope.jobs();
+    if jobs <= 1 {
+        // Here, the next part's first page is read while this one is checked.
+        let mut next = next_part(store, &filter, &mut snaps).await?;
+        while let Some(part) = next {
+            next = next_part(store, &filter, &mut snaps).await?;
+            emit(check_part(reducers, scope.since, part, &AtomicBool::new(false)).await?);
+        }
+        return Ok(summary);
+    }
+    let mut workers = Workers::start(jobs, reducers, scope.since);
+    // Parts given out but not reported yet: bounds what waits behind a slow part.
+    let window = jobs * 4;
+    let (mut given, mut reported, mut done) = (0, 0, false);
+    let mut waiting: BTreeMap<usize, Result<Checked, StoreError>> = BTreeMap::new();
+    loop {
+        if !done && given < reported + window {
+            // A place in the queue first (every worker busy and one part queued: wait), then
+            // the part, whose reads start now: no more than one part waits with its events.
+            let slot = workers.parts.reserve().await.map_err(|_| workers_gone())?;
+            match next_part(store, &filter, &mut snaps).await? {
+                Some(part) => {
+                    slot.send((given, part));
+                    given += 1;
+                    continue;
+                }
+                None => done = true,
+            }
+        }
+        if reported == given {
+            break;
+        }
+        let (i, checked) = workers.results.recv().await.ok_or_else(workers_gone)?;
+        waiting.insert(i, checked);
+        while let Some(checked) = waiting.remove(&reported) {
+            reported += 1;
+            emit(checked?);
+        }
+    }
+    Ok(summary)
+}
+
+fn workers_gone() -> StoreError {
+    StoreError::Query("the snapshot checks stopped (a worker thread ended)".into())
+}
+
+/// Threads that check parts (a fold's state is not `Send`: each part is folded on one
+/// thread, its reads are tasks of the runtime). Dropping this stops them after the stream
+/// they are on.
+struct Workers {
+    parts: mpsc::Sender<(usize, Part)>,
+    results: mpsc::UnboundedReceiver<(usize, Result<Checked, StoreError>)>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Workers {
+    fn start(jobs: usize, reducers: &Reducers, since: Option<DateTime<Utc>>) -> Workers {
+        let (parts, queue) = mpsc::channel::<(usize, Part)>(1);
+        let queue = Arc::new(Mutex::new(queue));
+        let (report, results) = mpsc::unbounded_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let runtime = tokio::runtime::Handle::current();
+        for _ in 0..jobs {
+            let (queue, report, stop) = (queue.clone(), report.clone(), stop.clone());
+            let (runtime, reducers) = (runtime.clone(), reducers.clone());
+            tokio::task::spawn_blocking(move || {
+                loop {
+                    let next = queue
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .blocking_recv();
+                    let Some((i, part)) = next else { break };
+                    let checked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        runtime.block_on(check_part(&reducers, since, part, &stop))
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(StoreError::Query(
+                            "checking snapshots failed (a worker panicked)".into(),
+                        ))
+                    });
+                    if report.send((i, checked)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Workers {
+            parts,
+            results,
+            stop,
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Check one part: each of its streams folded once, forward, from its first event, and
+/// compared at each of its snapshots' versions. Stops early (with what it has) on `stop`.
+async fn check_part(
+    reducers: &Reducers,
+    since: Option<DateTime<Utc>>,
+    part: Part,
+    stop: &AtomicBool,
+) -> Result<Checked, StoreError> {
+    let Part {
+        snapshots,
+        mut events,
+    } = part;
     let check = |s: &Snapshot, status: Status, changes: Vec<Change>, error: Option<String>| Check {
         stream_id: s.stream_id.clone(),
         stream_version: s.stream_version,
@@ -116,16 +305,19 @@ pub async fn verify(
         error,
         taken_at: s.taken_at.as_ref().map(crate::store::model::format_time),
     };
-    loop {
-        // This stream's snapshots (they may span pages).
-        let mut mine: Vec<Snapshot> = Vec::new();
-        while let Some(s) = snaps.peek().await? {
-            if mine.first().is_some_and(|m| m.stream_id != s.stream_id) {
-                break;
-            }
-            mine.extend(snaps.pop());
+    let mut out = Vec::new();
+    let mut rest = &snapshots[..];
+    while let Some(first) = rest.first() {
+        if stop.load(Ordering::Relaxed) {
+            break;
         }
-        let Some(first) = mine.first() else { break };
+        // This stream's snapshots.
+        let n = rest
+            .iter()
+            .position(|s| s.stream_id != first.stream_id)
+            .unwrap_or(rest.len());
+        let (mine, after) = rest.split_at(n);
+        rest = after;
         let stream = first.stream_id.clone();
         let last_version = mine.last().map_or(i64::MIN, |s| s.stream_version);
         let fold = reducers.fold_for(&stream);
@@ -185,19 +377,11 @@ pub async fn verify(
             };
             checks.push(check(s, Status::Error, vec![], Some(why)));
         }
-        if let Some(t) = scope.since {
-            let keep: Vec<bool> = mine
-                .iter()
-                .map(|s| s.taken_at.is_some_and(|at| at >= t))
-                .collect();
-            let mut k = keep.into_iter();
-            checks.retain(|_| k.next().unwrap_or(false));
+        if let Some(t) = since {
+            let mut keep = mine.iter().map(|s| s.taken_at.is_some_and(|at| at >= t));
+            checks.retain(|_| keep.next().unwrap_or(false));
         }
-        summary.streams += 1;
-        for c in &checks {
-            summary.add(c);
-        }
-        on_stream(&stream, &checks);
+        out.push((stream, checks));
     }
-    Ok(summary)
+    Ok(out)
 }

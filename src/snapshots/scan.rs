@@ -12,12 +12,9 @@ use crate::task::AbortOnDrop;
 
 use crate::store::{Event, Snapshot, Store, StoreError};
 
-/// What a scan reads: every stream, one category or one stream.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub category: Option<String>,
-    pub stream: Option<String>,
-}
+/// What a scan reads: every stream, one category or one stream (events only: up to a last
+/// stream, and some of their columns).
+pub use crate::store::ByStream as Filter;
 
 /// A row of a scan in (stream, version) order, and how a page of them is read.
 pub trait Keyed: Sized + Send + 'static {
@@ -46,9 +43,7 @@ impl Keyed for Event {
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
         let after = after.as_ref().map(|(s, v)| (s.as_str(), *v));
-        store
-            .read_by_stream(after, limit, f.category.as_deref(), f.stream.as_deref())
-            .await
+        store.read_by_stream(after, limit, &f).await
     }
 }
 
@@ -97,6 +92,15 @@ impl<T: Keyed> Scan<T> {
             after: None,
             more: true,
         }
+    }
+
+    /// A scan from `stream` on whose first page is being read already (for a part of the
+    /// store that will be read through: nothing waits for its first page later).
+    pub fn starting_at(store: &Store, filter: Filter, page: u32, stream: &str) -> Scan<T> {
+        let mut scan = Scan::new(store, filter, page);
+        scan.after = Some((stream.to_string(), i64::MIN));
+        scan.ahead = Some(scan.start_read());
+        scan
     }
 
     /// The next row, reading a page when the buffer is used up.

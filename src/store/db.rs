@@ -126,6 +126,29 @@ impl Db {
         sql: &Sql,
         encodings: &[Option<Encoding>],
     ) -> Result<Vec<Vec<Raw>>, StoreError> {
+        map_rows!(self, sql, |row| encodings
+            .iter()
+            .enumerate()
+            .map(|(i, enc)| get_raw(row, i, *enc))
+            .collect())
+    }
+
+    /// Run a query selecting the eight canonical columns (see `Source::select_list`, encoded
+    /// as given) and build each row's event as it arrives.
+    pub async fn fetch_events(
+        &self,
+        sql: &Sql,
+        encodings: &[Option<Encoding>; 8],
+        time_enc: Encoding,
+    ) -> Result<Vec<Event>, StoreError> {
+        map_rows!(self, sql, |row| event_from_row(row, encodings, time_enc))
+    }
+}
+
+/// Run `$sql` on `$db` and map each row (a `&Row` of whichever database) with `$map`.
+macro_rules! map_rows {
+    ($db:expr, $sql:expr, |$row:ident| $map:expr) => {{
+        let sql: &Sql = $sql;
         tracing::debug!(sql = %sql.text, params = ?sql.params, "query");
         if CAPTURING.load(Ordering::Relaxed) {
             CAPTURED
@@ -147,24 +170,20 @@ impl Db {
                 let mut rows = q.fetch($pool);
                 let mut out = Vec::new();
                 while let Some(row) = rows.try_next().await.map_err(StoreError::query)? {
-                    out.push(
-                        encodings
-                            .iter()
-                            .enumerate()
-                            .map(|(i, enc)| get_raw(&row, i, *enc))
-                            .collect(),
-                    );
+                    let $row = &row;
+                    out.push($map);
                 }
                 Ok(out)
             }};
         }
-        match self {
+        match $db {
             Db::Postgres(p) => run!(p),
             Db::MySql(p) => run!(p),
             Db::Sqlite(p) => run!(p),
         }
-    }
+    }};
 }
+use map_rows;
 
 /// Decode column `i` as the encoding says, trying the wire types each database may use.
 fn get_raw<'r, R>(row: &'r R, i: usize, enc: Option<Encoding>) -> Raw
@@ -233,6 +252,45 @@ impl Raw {
     }
 }
 
+/// A JSON column read from the row's own buffer when it is text (no copy of the text); other
+/// types as [`json_value`] reads them.
+fn json_column<'r, R>(
+    row: &'r R,
+    i: usize,
+    enc: Option<Encoding>,
+    field: &str,
+    problems: &mut Vec<String>,
+) -> Value
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    &'r str: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    i32: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+    DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+    NaiveDateTime: Decode<'r, R::Database> + Type<R::Database>,
+{
+    if enc != Some(Encoding::Bytes) {
+        if let Ok(text) = row.try_get::<Option<&str>, _>(i) {
+            return match text {
+                None => Value::Null,
+                Some(t) => serde_json::from_str(t).unwrap_or_else(|e| {
+                    problems.push(not_json(field, &e));
+                    Value::String(t.to_string())
+                }),
+            };
+        }
+    }
+    json_value(get_raw(row, i, enc), field, problems)
+}
+
+fn not_json(field: &str, e: &serde_json::Error) -> String {
+    format!("{field} is not valid JSON ({e})")
+}
+
 /// Parse a JSON value; on failure keep the raw text and describe the problem.
 pub fn json_value(raw: Raw, field: &str, problems: &mut Vec<String>) -> Value {
     let parsed = match &raw {
@@ -245,7 +303,7 @@ pub fn json_value(raw: Raw, field: &str, problems: &mut Vec<String>) -> Value {
     match parsed {
         Ok(v) => v,
         Err(e) => {
-            problems.push(format!("{field} is not valid JSON ({e})"));
+            problems.push(not_json(field, &e));
             Value::String(raw.text())
         }
     }
@@ -287,14 +345,25 @@ pub fn parse_time_text(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
-/// Build an event from the eight canonical columns (see `Source::select_list`).
-pub fn event_from_row(row: Vec<Raw>, time_enc: Encoding) -> Event {
-    let mut it = row.into_iter();
-    let mut next = || it.next().unwrap_or(Raw::Null);
+/// Build an event from a row of the eight canonical columns (see `Source::select_list`).
+fn event_from_row<'r, R>(row: &'r R, enc: &[Option<Encoding>; 8], time_enc: Encoding) -> Event
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    &'r str: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    i32: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+    DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+    NaiveDateTime: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let col = |i: usize| get_raw(row, i, enc[i]);
     let mut problems = Vec::new();
-    let position = next().int();
-    let stream_id = next().text();
-    let version_raw = next();
+    let position = col(0).int();
+    let stream_id = col(1).text();
+    let version_raw = col(2);
     let stream_version = version_raw.int().unwrap_or_else(|| {
         problems.push(format!(
             "stream_version {:?} is not an integer",
@@ -302,11 +371,14 @@ pub fn event_from_row(row: Vec<Raw>, time_enc: Encoding) -> Event {
         ));
         -1
     });
-    let event_id = next().text().to_lowercase();
-    let event_type = next().text();
-    let data = json_value(next(), "data", &mut problems);
-    let metadata = json_value(next(), "metadata", &mut problems);
-    let recorded_at = time_value(next(), time_enc, &mut problems);
+    let mut event_id = col(3).text();
+    if event_id.chars().any(char::is_uppercase) {
+        event_id = event_id.to_lowercase();
+    }
+    let event_type = col(4).text();
+    let data = json_column(row, 5, enc[5], "data", &mut problems);
+    let metadata = json_column(row, 6, enc[6], "metadata", &mut problems);
+    let recorded_at = time_value(col(7), time_enc, &mut problems);
     Event {
         global_position: position,
         stream_id,

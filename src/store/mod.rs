@@ -135,6 +135,42 @@ impl Direction {
     }
 }
 
+/// The columns of an event a read fetches besides stream, version, type and data (always
+/// read); one left out comes back empty: no position, an empty id, null metadata, no time.
+/// A store-wide fold reads only what its reducers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Columns {
+    pub position: bool,
+    pub id: bool,
+    pub metadata: bool,
+    pub time: bool,
+}
+
+impl Columns {
+    pub const ALL: Columns = Columns {
+        position: true,
+        id: true,
+        metadata: true,
+        time: true,
+    };
+}
+
+impl Default for Columns {
+    fn default() -> Columns {
+        Columns::ALL
+    }
+}
+
+/// What a read in (stream, version) order covers: every stream, one category or one stream,
+/// up to a last stream (included), and the columns it fetches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ByStream {
+    pub category: Option<String>,
+    pub stream: Option<String>,
+    pub up_to: Option<String>,
+    pub columns: Columns,
+}
+
 /// Filters on events (all optional, combined with AND).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventFilter {
@@ -226,11 +262,9 @@ impl Store {
     }
 
     async fn fetch_events(&self, src: &Source, sql: &Sql) -> Result<Vec<Event>, StoreError> {
-        let rows = self.db.fetch_raw(sql, &src.encodings()).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| db::event_from_row(r, src.recorded_at.enc))
-            .collect())
+        self.db
+            .fetch_events(sql, &src.encodings(), src.recorded_at.enc)
+            .await
     }
 
     fn push_filter(src: &Source, sql: &mut Sql, f: &EventFilter) {
@@ -493,6 +527,17 @@ impl Store {
     }
 
     /// Keyset condition "(stream, version) after (s, v)" on a stream/version column pair.
+    /// A stream id as a value comparable with a (stream, version) key's stream column.
+    fn push_key(&self, sql: &mut Sql, uuid: bool, stream: &str) {
+        if uuid && self.dialect() == Dialect::Postgres {
+            sql.push("CAST(")
+                .bind(Param::Text(stream.to_string()))
+                .push(" AS UUID)");
+        } else {
+            sql.bind(Param::Text(stream.to_string()));
+        }
+    }
+
     fn push_pair_after(
         &self,
         sql: &mut Sql,
@@ -501,16 +546,7 @@ impl Store {
         version_col: &str,
         after: (&str, i64),
     ) {
-        let d = self.dialect();
-        let val = |sql: &mut Sql| {
-            if uuid && d == Dialect::Postgres {
-                sql.push("CAST(")
-                    .bind(Param::Text(after.0.to_string()))
-                    .push(" AS UUID)");
-            } else {
-                sql.bind(Param::Text(after.0.to_string()));
-            }
-        };
+        let val = |sql: &mut Sql| self.push_key(sql, uuid, after.0);
         // The leading `>=` gives the index its range start (an OR alone is scanned from the
         // beginning of the index on every page); the OR keeps the keyset exact.
         sql.push(&format!(" AND {stream_col} >= "));
@@ -524,25 +560,28 @@ impl Store {
             .push("))");
     }
 
-    /// Events in (stream, version) order — every stream, or one category / one stream — after
-    /// a (stream, version) key: the scan a store-wide fold needs (the (stream, version) index).
+    /// Events in (stream, version) order after a (stream, version) key, as `what` says: the
+    /// scan a store-wide fold needs (the (stream, version) index).
     pub async fn read_by_stream(
         &self,
         after: Option<(&str, i64)>,
         limit: u32,
-        category: Option<&str>,
-        stream: Option<&str>,
+        what: &ByStream,
     ) -> Result<Vec<Event>, StoreError> {
         let src = &self.global;
-        let mut sql = src.select_where(&src.select_list());
-        if let Some(s) = stream {
+        let mut sql = src.select_where(&src.select_columns(what.columns));
+        if let Some(s) = &what.stream {
             src.push_stream_eq(&mut sql, s);
         }
-        if let Some(c) = category {
+        if let Some(c) = &what.category {
             src.push_category(&mut sql, c);
         }
+        let uuid = src.stream.enc == layout::Encoding::Uuid;
+        if let Some(last) = &what.up_to {
+            sql.push(&format!(" AND {} <= ", src.stream_raw));
+            self.push_key(&mut sql, uuid, last);
+        }
         if let Some(a) = after {
-            let uuid = src.stream.enc == layout::Encoding::Uuid;
             self.push_pair_after(
                 &mut sql,
                 &src.stream_raw.clone(),

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::Columns;
 use super::layout::{Column, Encoding, FixedValue, Ident, Layout, Side, Special, TableRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,17 +297,24 @@ impl Source {
 
     /// The eight canonical columns, in the order the decoder reads them.
     pub fn select_list(&self) -> String {
+        self.select_columns(Columns::ALL)
+    }
+
+    /// [`Self::select_list`] with the columns left out of `cols` selected as NULL.
+    pub fn select_columns(&self, cols: Columns) -> String {
         let d = self.dialect;
         let s = |x: &Expr| d.select_expr(&x.sql, x.enc);
+        let null = || "NULL".to_string();
+        let opt = |x: Option<&Expr>, read: bool| x.filter(|_| read).map_or_else(null, &s);
         [
-            self.position.as_ref().map_or("NULL".to_string(), &s),
+            opt(self.position.as_ref(), cols.position),
             s(&self.stream),
             s(&self.version),
-            s(&self.event_id),
+            opt(Some(&self.event_id), cols.id),
             s(&self.event_type),
             s(&self.data),
-            self.metadata.as_ref().map_or("NULL".to_string(), &s),
-            s(&self.recorded_at),
+            opt(self.metadata.as_ref(), cols.metadata),
+            opt(Some(&self.recorded_at), cols.time),
         ]
         .join(", ")
     }
