@@ -1010,13 +1010,21 @@ async fn snapshots_that_cannot_be_recomputed_are_errors_with_the_reason() {
     let err = list.error.clone().unwrap();
     assert!(err.contains("cannot read reducers"), "{err}");
     assert!(h.screen().contains("error: cannot read reducers"));
-    // S outside a stream is a hint, not a view.
+    // S in the log: the snapshots of the selected event's stream.
     h.key(KeyCode::Esc).await;
     h.key(KeyCode::Esc).await;
     h.key(KeyCode::Char('2')).await;
     assert_eq!(h.app.view(), ViewKind::Log);
+    let selected = h.app.log.selected_row().unwrap().event.stream_id.clone();
     h.key(KeyCode::Char('S')).await;
-    assert_eq!(h.app.view(), ViewKind::Log);
+    assert_eq!(h.app.view(), ViewKind::Snapshots);
+    assert_eq!(h.app.snapshot_list.as_ref().unwrap().stream, selected);
+    // S where no stream is in view (the audit's findings) is a hint, not a view.
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Char('A')).await;
+    assert_eq!(h.app.view(), ViewKind::Audit);
+    h.key(KeyCode::Char('S')).await;
+    assert_eq!(h.app.view(), ViewKind::Audit);
     assert!(
         h.app
             .status

@@ -1402,12 +1402,17 @@ impl App {
         }
     }
 
-    /// `S`: the snapshots of the stream shown (or selected in the stream list).
+    /// `S`: the snapshots of the stream shown (or selected in the stream list, or of the
+    /// event selected in the log or shown in the detail).
     fn open_snapshots(&mut self) {
         let stream = match self.view() {
             ViewKind::Stream => self.stream_id.clone(),
             ViewKind::Streams => match self.streams.selected_row() {
                 Some(s) => s.stream_id.clone(),
+                None => return,
+            },
+            ViewKind::Log | ViewKind::Detail => match self.selected_event() {
+                Some(e) => e.stream_id.clone(),
                 None => return,
             },
             _ => {
