@@ -252,41 +252,6 @@ impl Raw {
     }
 }
 
-/// A JSON column read from the row's own buffer when it is text (no copy of the text); other
-/// types as [`json_value`] reads them.
-fn json_column<'r, R>(
-    row: &'r R,
-    i: usize,
-    enc: Option<Encoding>,
-    field: &str,
-    problems: &mut Vec<String>,
-) -> Value
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    &'r str: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    i32: Decode<'r, R::Database> + Type<R::Database>,
-    bool: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-    DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
-    NaiveDateTime: Decode<'r, R::Database> + Type<R::Database>,
-{
-    if enc != Some(Encoding::Bytes) {
-        if let Ok(text) = row.try_get::<Option<&str>, _>(i) {
-            return match text {
-                None => Value::Null,
-                Some(t) => serde_json::from_str(t).unwrap_or_else(|e| {
-                    problems.push(not_json(field, &e));
-                    Value::String(t.to_string())
-                }),
-            };
-        }
-    }
-    json_value(get_raw(row, i, enc), field, problems)
-}
-
 fn not_json(field: &str, e: &serde_json::Error) -> String {
     format!("{field} is not valid JSON ({e})")
 }
@@ -360,6 +325,22 @@ where
     NaiveDateTime: Decode<'r, R::Database> + Type<R::Database>,
 {
     let col = |i: usize| get_raw(row, i, enc[i]);
+    // A JSON column is parsed from the row's own buffer when it is text (no copy of the
+    // text); other types as [`json_value`] reads them.
+    let json = |i: usize, field: &str, problems: &mut Vec<String>| {
+        if enc[i] != Some(Encoding::Bytes) {
+            if let Ok(text) = row.try_get::<Option<&str>, _>(i) {
+                return match text {
+                    None => Value::Null,
+                    Some(t) => serde_json::from_str(t).unwrap_or_else(|e| {
+                        problems.push(not_json(field, &e));
+                        Value::String(t.to_string())
+                    }),
+                };
+            }
+        }
+        json_value(col(i), field, problems)
+    };
     let mut problems = Vec::new();
     let position = col(0).int();
     let stream_id = col(1).text();
@@ -376,8 +357,8 @@ where
         event_id = event_id.to_lowercase();
     }
     let event_type = col(4).text();
-    let data = json_column(row, 5, enc[5], "data", &mut problems);
-    let metadata = json_column(row, 6, enc[6], "metadata", &mut problems);
+    let data = json(5, "data", &mut problems);
+    let metadata = json(6, "metadata", &mut problems);
     let recorded_at = time_value(col(7), time_enc, &mut problems);
     Event {
         global_position: position,
