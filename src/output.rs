@@ -56,32 +56,144 @@ pub fn clip(s: &str, width: usize) -> String {
 }
 
 pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let widths = widths(header, rows);
+    table_line(out, header, &widths)?;
+    for r in rows {
+        table_line(out, r, &widths)?;
+    }
+    Ok(())
+}
+
+/// Column widths: the widest of the header and the rows.
+fn widths(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let line = |out: &mut dyn Write, cells: Vec<&str>| -> io::Result<()> {
-        let n = cells.len();
-        let mut s = String::new();
-        for (i, (c, w)) in cells.into_iter().zip(&widths).enumerate() {
-            s.push_str(c);
-            if i + 1 < n {
-                s.push_str(&" ".repeat(w - c.chars().count() + 2));
-            }
+    widths
+}
+
+/// One line of a table (a cell wider than its column pushes the rest of its line only).
+fn table_line<S: AsRef<str>>(out: &mut dyn Write, cells: &[S], widths: &[usize]) -> io::Result<()> {
+    let n = cells.len();
+    let mut s = String::new();
+    for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+        let c = c.as_ref();
+        s.push_str(c);
+        if i + 1 < n {
+            s.push_str(&" ".repeat(w.saturating_sub(c.chars().count()) + 2));
         }
-        writeln!(out, "{}", s.trim_end())
-    };
-    line(out, header.to_vec())?;
-    for r in rows {
-        line(out, r.iter().map(String::as_str).collect())?;
     }
-    Ok(())
+    writeln!(out, "{}", s.trim_end())
 }
 
 pub fn write_events(out: &mut dyn Write, events: &[Event], f: Format) -> io::Result<()> {
     write_events_with(out, events, f, true)
+}
+
+const EVENT_HEADER: [&str; 6] = ["POSITION", "TIME", "STREAM", "VERSION", "TYPE", "DATA"];
+
+/// An event's cells in a table.
+fn event_row(e: &Event) -> Vec<String> {
+    let data = match &e.data {
+        serde_json::Value::String(s) if !e.problems.is_empty() => format!("! {s}"),
+        v => v.to_string(),
+    };
+    vec![
+        e.global_position.map_or("-".into(), |p| p.to_string()),
+        e.recorded_at.as_ref().map_or("?".into(), format_time),
+        clip(&e.stream_id, 40),
+        e.stream_version.to_string(),
+        clip(&e.event_type, 32),
+        clip(&data, 60),
+    ]
+}
+
+/// The problems of the events that have some, one line each (after a table's rows).
+fn write_problems(out: &mut dyn Write, events: &[Event]) -> io::Result<()> {
+    for e in events.iter().filter(|e| !e.problems.is_empty()) {
+        writeln!(
+            out,
+            "! {} v{}: {}",
+            e.stream_id,
+            e.stream_version,
+            e.problems.join("; ")
+        )?;
+    }
+    Ok(())
+}
+
+/// Events written page by page as they are read, whatever the format: memory holds a page,
+/// not the whole result. The output is the same as [`write_events`] of all the pages, except
+/// that a table's columns are as wide as its first page needs (a wider cell later pushes the
+/// rest of its own line) and the problems of rows are listed after each page.
+pub struct EventWriter<'a> {
+    out: &'a mut dyn Write,
+    format: Format,
+    /// A table's column widths, once its header is written.
+    widths: Option<Vec<usize>>,
+    /// Events written so far.
+    written: usize,
+}
+
+impl<'a> EventWriter<'a> {
+    pub fn new(out: &'a mut dyn Write, format: Format) -> EventWriter<'a> {
+        EventWriter {
+            out,
+            format,
+            widths: None,
+            written: 0,
+        }
+    }
+
+    pub fn page(&mut self, events: &[Event]) -> io::Result<()> {
+        match self.format {
+            Format::Jsonl => write_json(self.out, events, Format::Jsonl)?,
+            Format::Json => {
+                // As `to_writer_pretty` writes an array: its items one level in.
+                for (i, e) in events.iter().enumerate() {
+                    let sep = if self.written + i == 0 {
+                        "[\n  "
+                    } else {
+                        ",\n  "
+                    };
+                    self.out.write_all(sep.as_bytes())?;
+                    let item = serde_json::to_string_pretty(e)?;
+                    // JSON text holds no raw newline inside a string: each one starts a line.
+                    self.out.write_all(item.replace('\n', "\n  ").as_bytes())?;
+                }
+            }
+            Format::Table => {
+                let rows: Vec<Vec<String>> = events.iter().map(event_row).collect();
+                let widths = match &self.widths {
+                    Some(w) => w,
+                    None => {
+                        let w = widths(&EVENT_HEADER, &rows);
+                        table_line(self.out, &EVENT_HEADER, &w)?;
+                        self.widths.insert(w)
+                    }
+                };
+                for r in &rows {
+                    table_line(self.out, r, widths)?;
+                }
+                write_problems(self.out, events)?;
+            }
+        }
+        self.written += events.len();
+        Ok(())
+    }
+
+    /// Close what the format opened (a JSON array; a table's header when there was no row).
+    pub fn finish(mut self) -> io::Result<()> {
+        match self.format {
+            Format::Json if self.written == 0 => writeln!(self.out, "[]"),
+            Format::Json => writeln!(self.out, "\n]"),
+            Format::Table if self.widths.is_none() => self.page(&[]),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Events in a format; `header` says whether a table starts with its header line (a follow
@@ -95,29 +207,9 @@ pub fn write_events_with(
     if f != Format::Table {
         return write_json(out, events, f);
     }
-    let rows: Vec<Vec<String>> = events
-        .iter()
-        .map(|e| {
-            let data = match &e.data {
-                serde_json::Value::String(s) if !e.problems.is_empty() => format!("! {s}"),
-                v => v.to_string(),
-            };
-            vec![
-                e.global_position.map_or("-".into(), |p| p.to_string()),
-                e.recorded_at.as_ref().map_or("?".into(), format_time),
-                clip(&e.stream_id, 40),
-                e.stream_version.to_string(),
-                clip(&e.event_type, 32),
-                clip(&data, 60),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = events.iter().map(event_row).collect();
     if header {
-        table(
-            out,
-            &["POSITION", "TIME", "STREAM", "VERSION", "TYPE", "DATA"],
-            &rows,
-        )?;
+        table(out, &EVENT_HEADER, &rows)?;
     } else {
         // Fixed widths, so that rows printed batch by batch line up.
         for r in &rows {
@@ -128,16 +220,7 @@ pub fn write_events_with(
             )?;
         }
     }
-    for e in events.iter().filter(|e| !e.problems.is_empty()) {
-        writeln!(
-            out,
-            "! {} v{}: {}",
-            e.stream_id,
-            e.stream_version,
-            e.problems.join("; ")
-        )?;
-    }
-    Ok(())
+    write_problems(out, events)
 }
 
 pub fn write_streams(out: &mut dyn Write, streams: &[StreamInfo], f: Format) -> io::Result<()> {

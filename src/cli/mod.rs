@@ -457,8 +457,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
             if a.follow {
                 return follow(&store, q, jq, fmt(a.format), out).await.map(|()| 0);
             }
-            let events = read_filtered(&store, q, jq.as_ref()).await?;
-            output::write_events(out, &events, fmt(a.format))?;
+            write_filtered(&store, q, jq.as_ref(), out, fmt(a.format)).await?;
         }
         Some(Command::Events(a)) => {
             let store = open(&cli).await?;
@@ -493,21 +492,26 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 until: filter.until,
                 as_of: None,
             };
-            let mut events = Vec::new();
-            loop {
+            // Page by page, each written as it comes: memory holds one page of the result.
+            r.limit = r.limit.min(OUTPUT_PAGE);
+            let mut left = a.limit as usize;
+            let mut w = output::EventWriter::new(out, fmt(a.format));
+            while left > 0 {
                 let page = store.read_stream(&a.stream, &r).await?;
                 let full = page.len() as u32 == r.limit;
                 r.after_version = page.last().map(|e| e.stream_version);
-                match &jq {
-                    Some(p) => events.extend(crate::filter::keep_matching(p, page).await),
-                    None => events.extend(page),
-                }
-                if jq.is_none() || !full || events.len() >= a.limit as usize {
+                let mut page = match &jq {
+                    Some(p) => crate::filter::keep_matching(p, page).await,
+                    None => page,
+                };
+                page.truncate(left);
+                left -= page.len();
+                w.page(&page)?;
+                if !full {
                     break;
                 }
             }
-            events.truncate(a.limit as usize);
-            output::write_events(out, &events, fmt(a.format))?;
+            w.finish()?;
         }
     }
     Ok(0)
@@ -872,31 +876,40 @@ pub(crate) fn merge_filter(
     Ok((f, parsed.jq))
 }
 
-/// One page of the log through the jq predicate (if any): up to `limit` matching events.
-async fn read_filtered(
+/// Events read and written per page by `log` and `events` (whatever their --limit).
+const OUTPUT_PAGE: u32 = 5_000;
+
+/// Up to `q.limit` events of the log through the jq predicate (if any), read and written a
+/// page at a time.
+async fn write_filtered(
     store: &Store,
     q: LogQuery,
     jq: Option<&crate::filter::JqPredicate>,
-) -> Result<Vec<crate::store::Event>, CliError> {
-    let limit = q.limit as usize;
+    out: &mut dyn Write,
+    format: output::Format,
+) -> Result<(), CliError> {
+    let mut left = q.limit as usize;
     let mut q = q;
-    let mut out = Vec::new();
-    loop {
-        let (page, full) = crate::filter::fetch_filtered(jq, q.clone(), |q| {
+    q.limit = q.limit.min(OUTPUT_PAGE);
+    let mut w = output::EventWriter::new(out, format);
+    while left > 0 {
+        let (mut page, full) = crate::filter::fetch_filtered(jq, q.clone(), |q| {
             let store = store.clone();
             async move { store.read_log(&q).await }
         })
         .await
         .map_err(CliError)?;
         let last = page.last().map(crate::store::Event::cursor);
-        out.extend(page);
+        page.truncate(left);
+        left -= page.len();
+        w.page(&page)?;
         match last {
-            Some(c) if full && out.len() < limit => q.start = Start::After(c),
+            Some(c) if full => q.start = Start::After(c),
             _ => break,
         }
     }
-    out.truncate(limit);
-    Ok(out)
+    w.finish()?;
+    Ok(())
 }
 
 /// `log --follow`: print what matches from the start point, then every new event as it
