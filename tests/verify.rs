@@ -482,3 +482,55 @@ async fn parts_checked_at_once_report_exactly_what_one_at_a_time_does() {
         .unwrap();
     assert!(out.stdout == one);
 }
+
+/// Stream ids ordered by the database's collation, not byte by byte (an ICU collation puts
+/// `a-1` before `B-1`): the merge of snapshots and events follows the database's order.
+#[tokio::test]
+async fn a_collation_that_is_not_bytewise_changes_nothing() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = TempDb::create(Server::Postgres, "vicu").await;
+    db.load("native/postgres.sql").await;
+    db.exec(
+        "ALTER TABLE evscope_events ALTER COLUMN stream_id TYPE text COLLATE \"und-x-icu\";
+         ALTER TABLE evscope_snapshots ALTER COLUMN stream_id TYPE text COLLATE \"und-x-icu\";
+         INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data)
+         SELECT s, v, md5(s || v)::uuid, CASE WHEN v = 1 THEN 'AccountOpened' ELSE 'Deposited' END,
+                CASE WHEN v = 1 THEN '{\"owner\": \"o\", \"currency\": \"BRL\"}'::jsonb
+                     ELSE jsonb_build_object('amount', v) END
+         FROM unnest(ARRAY['a-1', 'B-1', 'b-2', 'C-1', 'c-2']) s, generate_series(1, 4) v;
+         INSERT INTO evscope_snapshots (stream_id, stream_version, state)
+         SELECT s, 4, '{\"owner\": \"o\", \"currency\": \"BRL\", \"balance\": 9}'
+         FROM unnest(ARRAY['B-1', 'C-1', 'c-2']) s;",
+    )
+    .await;
+    let r = dir.path().join("abc.toml");
+    std::fs::write(
+        &r,
+        REDUCERS.replace("TUNING", "").replace(
+            "match = \"account\"",
+            "match = [\"a\", \"b\", \"c\", \"B\", \"C\"]",
+        ),
+    )
+    .unwrap();
+    let r = r.display().to_string();
+    for jobs in ["1", "2"] {
+        let out = evscope(dir.path())
+            .args([
+                "--db",
+                &db.url,
+                "--reducers",
+                &r,
+                "verify-snapshots",
+                "--jobs",
+                jobs,
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "--jobs {jobs}: {text}");
+        assert!(text.contains("3 snapshots in 3 streams: 3 ok"), "{text}");
+    }
+}

@@ -116,8 +116,9 @@ impl<T: Keyed> Scan<T> {
         self.buf.pop_front()
     }
 
-    /// Skip what comes before `stream`. When that uses up the buffer and the page on its way
-    /// starts past it too, the scan restarts at `stream`: the streams in between are not read.
+    /// Skip what comes before `stream` (which must not be behind the scan). When that uses
+    /// up the buffer and the page on its way, the scan restarts at `stream`: the streams in
+    /// between are not read.
     pub async fn seek(&mut self, stream: &str) -> Result<(), StoreError> {
         self.drop_before(stream);
         if self.buf.is_empty() && self.ahead.is_some() {
@@ -133,8 +134,12 @@ impl<T: Keyed> Scan<T> {
         Ok(())
     }
 
+    /// Drop rows up to the first of `stream`. By equality, never by comparing ids here: the
+    /// rows come in the database's order, which is the column's collation (an ICU or a
+    /// language collation puts `a-1` before `B-1`, bytes put it after). A stream that has no
+    /// row empties the buffer, and [`Self::seek`] asks the database from it.
     fn drop_before(&mut self, stream: &str) {
-        while self.buf.front().is_some_and(|r| r.stream() < stream) {
+        while self.buf.front().is_some_and(|r| r.stream() != stream) {
             self.buf.pop_front();
         }
     }
