@@ -255,8 +255,8 @@ pub struct VerifyArgs {
     #[arg(long, value_parser = parse_time)]
     pub since: Option<DateTime<Utc>>,
     /// Parts of the store checked at once, each with its own thread and reads (0: one per
-    /// CPU, at most 4; 1 keeps the load on the database to one query at a time)
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    /// CPU, at most 4; 1 keeps the load on the database to one query at a time; at most 8)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=8))]
     pub jobs: u16,
     /// table: one line per drifted or failed snapshot and a summary; json: everything
     #[arg(long, value_enum, default_value_t)]

@@ -30,6 +30,10 @@ pub fn capture(on: bool) -> Vec<Sql> {
     std::mem::take(&mut *CAPTURED.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
+/// Connections per pool, opened when needed: enough for `verify-snapshots --jobs 8` (a read
+/// per part being checked, one for the part queued next and one for the snapshots).
+pub const MAX_CONNECTIONS: u32 = 10;
+
 /// A pool on one of the three databases.
 #[derive(Debug, Clone)]
 pub enum Db {
@@ -61,7 +65,7 @@ impl Db {
                 .application_name("evscope")
                 .options([("default_transaction_read_only", "on"), ("TimeZone", "UTC")]);
             let pool = PgPoolOptions::new()
-                .max_connections(4)
+                .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await
@@ -71,7 +75,7 @@ impl Db {
             let url2 = url.replacen("mariadb://", "mysql://", 1);
             let opts = MySqlConnectOptions::from_str(&url2).map_err(err)?;
             let pool = MySqlPoolOptions::new()
-                .max_connections(4)
+                .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(Duration::from_secs(10))
                 .after_connect(|conn, _| {
                     Box::pin(async move {
@@ -99,7 +103,7 @@ impl Db {
                 )));
             }
             let pool = SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(MAX_CONNECTIONS)
                 .connect_with(opts)
                 .await
                 .map_err(err)?;
