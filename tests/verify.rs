@@ -534,3 +534,80 @@ async fn a_collation_that_is_not_bytewise_changes_nothing() {
         assert!(text.contains("3 snapshots in 3 streams: 3 ok"), "{text}");
     }
 }
+
+/// A stream with more snapshots than a part holds is cut between parts, its fold handed from
+/// one to the next: the same report as one part after the other, a drift on either side of a
+/// cut found, a fold that failed before a cut reported after it too, the stream counted once.
+#[tokio::test]
+async fn a_stream_with_many_snapshots_is_cut_between_parts() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = TempDb::create(Server::Postgres, "vcut").await;
+    db.load("native/postgres.sql").await;
+    // account-1: 12,000 events, a snapshot at each (7,000 and 11,000 drifted); account-2:
+    // 6,000 events whose 3,000th cannot be folded (an amount that is text), a snapshot at
+    // each; account-3: 30 events, a snapshot every 10.
+    db.exec(
+        "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data)
+         SELECT s, v, md5(s || '/' || v)::uuid,
+                CASE WHEN v = 1 THEN 'AccountOpened' ELSE 'Deposited' END,
+                CASE WHEN v = 1 THEN '{\"owner\": \"o\", \"currency\": \"BRL\"}'::jsonb
+                     WHEN s = 'account-2' AND v = 3000 THEN '{\"amount\": \"x\"}'::jsonb
+                     ELSE jsonb_build_object('amount', v % 10) END
+         FROM (VALUES ('account-1', 12000), ('account-2', 6000), ('account-3', 30)) AS n(s, len),
+              generate_series(1, len) v;
+         INSERT INTO evscope_snapshots (stream_id, stream_version, state)
+         SELECT stream_id, stream_version,
+                jsonb_build_object('owner', 'o', 'currency', 'BRL', 'balance',
+                  balance + CASE WHEN stream_id = 'account-1' AND stream_version IN (7000, 11000)
+                                 THEN 1 ELSE 0 END)
+         FROM (SELECT stream_id, stream_version, sum(CASE WHEN stream_version = 1 OR data->>'amount' = 'x'
+                                                          THEN 0 ELSE (data->>'amount')::int END)
+                        OVER (PARTITION BY stream_id ORDER BY stream_version) AS balance
+               FROM evscope_events) b
+         WHERE stream_id <> 'account-3' OR stream_version % 10 = 0;",
+    )
+    .await;
+    let r = reducers(dir.path(), "");
+    let run = |jobs: &str| {
+        let out = evscope(dir.path())
+            .args(["--db", &db.url, "--reducers", &r, "verify-snapshots"])
+            .args(["--format", "json", "--jobs", jobs])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--jobs {jobs}: errors");
+        out.stdout
+    };
+    let one = run("1");
+    for jobs in ["2", "3"] {
+        assert!(run(jobs) == one, "--jobs {jobs} reports differently");
+    }
+    let doc: Value = serde_json::from_slice(&one).unwrap();
+    assert_eq!(
+        drifted(&doc),
+        vec![
+            ("account-1".to_string(), 7000),
+            ("account-1".to_string(), 11000)
+        ]
+    );
+    let errors: Vec<i64> = doc["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "error")
+        .map(|c| {
+            assert_eq!(c["stream_id"], "account-2");
+            let why = c["error"].as_str().unwrap();
+            assert!(why.starts_with("cannot recompute: "), "{why}");
+            assert!(why.contains("version 3000"), "{why}");
+            c["stream_version"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(errors, (3000..=6000).collect::<Vec<_>>());
+    let s = &doc["summary"];
+    assert_eq!(s["checked"], 12000 + 6000 + 3);
+    assert_eq!(s["ok"], 12000 + 6000 + 3 - 2 - 3001);
+    assert_eq!(s["streams"], 3);
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::rehydrate::diff::{Change, diff_with};
 use crate::rehydrate::reducer::{Reducers, State};
@@ -93,8 +93,11 @@ impl Scope {
 /// Rows per page of each scan (a page of each is in memory, and one more on its way).
 const EVENT_PAGE: u32 = 2_000;
 const SNAPSHOT_PAGE: u32 = 2_000;
-/// Snapshots per part of a store-wide check (a part ends with its last stream's snapshots).
+/// Snapshots per part of a store-wide check (a part ends with its last stream's snapshots)...
 const PART_SNAPSHOTS: usize = 1_000;
+/// ...unless one stream has more than this: then it is cut, and its fold goes on in the next
+/// part (memory stays bounded however many snapshots a stream has).
+const PART_MAX_SNAPSHOTS: usize = 5_000;
 /// The default number of parts checked at once on a machine with many CPUs.
 pub const MAX_AUTO_JOBS: usize = 4;
 
@@ -118,40 +121,78 @@ pub async fn verify_stream(
     Ok(out)
 }
 
-/// A run of whole streams' snapshots, with the scan of their events (already reading).
+/// A run of snapshots in (stream, version) order, with the scan of their events (already
+/// reading). Its first and last streams may be cut: see [`Carry`].
 struct Part {
     snapshots: Vec<Snapshot>,
     events: Scan<Event>,
+    /// The first stream goes on from the part before: its fold up to this version, handed
+    /// over when that part is done.
+    carried_in: Option<(i64, oneshot::Receiver<Carry>)>,
+    /// The last stream goes on in the next part: where its fold is handed.
+    carry_out: Option<oneshot::Sender<Carry>>,
 }
+
+/// The fold of a stream cut between two parts, from the first to the next: the state at the
+/// first part's last snapshot (as JSON: a fold's state stays on its thread), or why it could
+/// not be recomputed.
+type Carry = Result<serde_json::Value, String>;
 
 /// Each stream of a part with its checks, in order.
 type Checked = Vec<(String, Vec<Check>)>;
 
-/// The next part: at least [`PART_SNAPSHOTS`] snapshots (fewer at the end) and always every
-/// snapshot of its last stream; its events' first page starts being read now.
-async fn next_part(
-    store: &Store,
-    filter: &Filter,
-    snaps: &mut Scan<Snapshot>,
-) -> Result<Option<Part>, StoreError> {
-    let mut snapshots: Vec<Snapshot> = Vec::new();
-    while let Some(s) = snaps.peek().await? {
-        if snapshots.len() >= PART_SNAPSHOTS
-            && snapshots.last().is_some_and(|l| l.stream_id != s.stream_id)
-        {
-            break;
+/// The snapshots in scope, cut into parts.
+struct Parts {
+    snapshots: Scan<Snapshot>,
+    filter: Filter,
+    /// The fold the next part goes on with (the last part's last stream was cut).
+    carry: Option<(i64, oneshot::Receiver<Carry>)>,
+}
+
+impl Parts {
+    /// The next part: at least [`PART_SNAPSHOTS`] snapshots (fewer at the end) and every
+    /// snapshot of its last stream, unless that makes more than [`PART_MAX_SNAPSHOTS`]; its
+    /// events' first page starts being read now.
+    async fn next(&mut self, store: &Store) -> Result<Option<Part>, StoreError> {
+        let mut snapshots: Vec<Snapshot> = Vec::new();
+        let mut cut = false;
+        while let Some(s) = self.snapshots.peek().await? {
+            if let Some(last) = snapshots.last() {
+                let same = last.stream_id == s.stream_id;
+                if snapshots.len() >= PART_SNAPSHOTS && !same {
+                    break;
+                }
+                // (Between two versions: the next part's events start after the last one.)
+                if snapshots.len() >= PART_MAX_SNAPSHOTS && last.stream_version != s.stream_version
+                {
+                    cut = true;
+                    break;
+                }
+            }
+            snapshots.extend(self.snapshots.pop());
         }
-        snapshots.extend(snaps.pop());
+        let (Some(first), Some(last)) = (snapshots.first(), snapshots.last()) else {
+            return Ok(None);
+        };
+        let carried_in = self.carry.take();
+        let carry_out = cut.then(|| {
+            let (tx, rx) = oneshot::channel();
+            self.carry = Some((last.stream_version, rx));
+            tx
+        });
+        let events = Filter {
+            up_to: Some(last.stream_id.clone()),
+            ..self.filter.clone()
+        };
+        let from = carried_in.as_ref().map_or(i64::MIN, |(v, _)| *v);
+        let events = Scan::starting_at(store, events, EVENT_PAGE, (&first.stream_id, from));
+        Ok(Some(Part {
+            snapshots,
+            events,
+            carried_in,
+            carry_out,
+        }))
     }
-    let (Some(first), Some(last)) = (snapshots.first(), snapshots.last()) else {
-        return Ok(None);
-    };
-    let events = Filter {
-        up_to: Some(last.stream_id.clone()),
-        ..filter.clone()
-    };
-    let events = Scan::starting_at(store, events, EVENT_PAGE, &first.stream_id);
-    Ok(Some(Part { snapshots, events }))
 }
 
 /// Check every snapshot in scope with two ordered scans merged: snapshots and events, both in
@@ -174,11 +215,20 @@ pub async fn verify(
         // reading and decoding it).
         columns: reducers.columns(),
     };
-    let mut snaps = Scan::<Snapshot>::new(store, filter.clone(), SNAPSHOT_PAGE);
+    let mut parts = Parts {
+        snapshots: Scan::<Snapshot>::new(store, filter.clone(), SNAPSHOT_PAGE),
+        filter,
+        carry: None,
+    };
     let mut summary = Summary::default();
+    let mut last_stream = String::new();
     let mut emit = |checked: Checked| {
         for (stream, checks) in checked {
-            summary.streams += 1;
+            // A stream cut between two parts comes in two pieces.
+            if stream != last_stream {
+                summary.streams += 1;
+                last_stream.clone_from(&stream);
+            }
             for c in &checks {
                 summary.add(c);
             }
@@ -188,9 +238,9 @@ pub async fn verify(
     let jobs = scope.jobs();
     if jobs <= 1 {
         // Here, the next part's first page is read while this one is checked.
-        let mut next = next_part(store, &filter, &mut snaps).await?;
+        let mut next = parts.next(store).await?;
         while let Some(part) = next {
-            next = next_part(store, &filter, &mut snaps).await?;
+            next = parts.next(store).await?;
             emit(check_part(reducers, scope.since, part, &AtomicBool::new(false)).await?);
         }
         return Ok(summary);
@@ -205,7 +255,7 @@ pub async fn verify(
             // A place in the queue first (every worker busy and one part queued: wait), then
             // the part, whose reads start now: no more than one part waits with its events.
             let slot = workers.parts.reserve().await.map_err(|_| workers_gone())?;
-            match next_part(store, &filter, &mut snaps).await? {
+            match parts.next(store).await? {
                 Some(part) => {
                     slot.send((given, part));
                     given += 1;
@@ -285,8 +335,9 @@ impl Drop for Workers {
     }
 }
 
-/// Check one part: each of its streams folded once, forward, from its first event, and
-/// compared at each of its snapshots' versions. Stops early (with what it has) on `stop`.
+/// Check one part: each of its streams folded once, forward, from its first event (or from
+/// where the part before stopped), and compared at each of its snapshots' versions. Stops
+/// early (with what it has) on `stop`.
 async fn check_part(
     reducers: &Reducers,
     since: Option<DateTime<Utc>>,
@@ -296,6 +347,8 @@ async fn check_part(
     let Part {
         snapshots,
         mut events,
+        mut carried_in,
+        mut carry_out,
     } = part;
     let check = |s: &Snapshot, status: Status, changes: Vec<Change>, error: Option<String>| Check {
         stream_id: s.stream_id.clone(),
@@ -323,9 +376,16 @@ async fn check_part(
         let fold = reducers.fold_for(&stream);
         let opts = fold.diff_options();
         let mut state = fold.start(&fold.initial());
+        let mut failed: Option<String> = None;
+        if let Some((_, handed)) = carried_in.take() {
+            match handed.await {
+                Ok(Ok(v)) => state = fold.start(&v),
+                Ok(Err(why)) => failed = Some(why),
+                Err(_) => failed = Some("the check of its earlier snapshots stopped".into()),
+            }
+        }
         let mut checks = Vec::with_capacity(mine.len());
         let mut i = 0;
-        let mut failed: Option<String> = None;
         events.seek(&stream).await?;
         while let Some(e) = events.peek().await? {
             if e.stream_id != stream || i >= mine.len() || e.stream_version > last_version {
@@ -368,6 +428,14 @@ async fn check_part(
                     check(s, status, changes, None)
                 });
                 i += 1;
+            }
+        }
+        if rest.is_empty() {
+            if let Some(next) = carry_out.take() {
+                let _ = next.send(match &failed {
+                    Some(why) => Err(why.clone()),
+                    None => Ok(state.to_json()),
+                });
             }
         }
         for s in &mine[i..] {

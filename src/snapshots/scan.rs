@@ -94,11 +94,12 @@ impl<T: Keyed> Scan<T> {
         }
     }
 
-    /// A scan from `stream` on whose first page is being read already (for a part of the
-    /// store that will be read through: nothing waits for its first page later).
-    pub fn starting_at(store: &Store, filter: Filter, page: u32, stream: &str) -> Scan<T> {
+    /// A scan from after a (stream, version) key on whose first page is being read already
+    /// (for a part of the store that will be read through: nothing waits for its first page
+    /// later).
+    pub fn starting_at(store: &Store, filter: Filter, page: u32, after: (&str, i64)) -> Scan<T> {
         let mut scan = Scan::new(store, filter, page);
-        scan.after = Some((stream.to_string(), i64::MIN));
+        scan.after = Some((after.0.to_string(), after.1));
         scan.ahead = Some(scan.start_read());
         scan
     }
