@@ -778,7 +778,12 @@ async fn snapshot_list_and_diff_of_a_drifted_snapshot_then_time_travel_there() {
             .version,
         Some(d.stream_version)
     );
+    // S in time travel: the snapshots of the stream travelled, on top of it.
+    h.key(KeyCode::Char('S')).await;
+    assert_eq!(h.app.view(), ViewKind::Snapshots);
+    assert_eq!(h.app.snapshot_list.as_ref().unwrap().stream, d.stream_id);
     h.key(KeyCode::Esc).await;
+    assert_eq!(h.app.view(), ViewKind::Rehydrate);
     h.key(KeyCode::Esc).await;
     assert_eq!(h.app.view(), ViewKind::Stream);
     assert!(h.app.snapshot_list.is_none() && h.app.snapshot_diff.is_none());

@@ -1402,8 +1402,8 @@ impl App {
         }
     }
 
-    /// `S`: the snapshots of the stream shown (or selected in the stream list, or of the
-    /// event selected in the log or shown in the detail).
+    /// `S`: the snapshots of the stream shown (or rehydrated, or selected in the stream list,
+    /// or of the event selected in the log or shown in the detail).
     fn open_snapshots(&mut self) {
         let stream = match self.view() {
             ViewKind::Stream => self.stream_id.clone(),
@@ -1413,6 +1413,10 @@ impl App {
             },
             ViewKind::Log | ViewKind::Detail => match self.selected_event() {
                 Some(e) => e.stream_id.clone(),
+                None => return,
+            },
+            ViewKind::Rehydrate => match &self.rehydrate {
+                Some(r) => r.stream.clone(),
                 None => return,
             },
             _ => {
