@@ -453,3 +453,72 @@ async fn check_part(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OpenOptions;
+
+    /// Every way of running the check gives the same report: one job or several, on a runtime
+    /// with one thread (the workers' reads are then driven by the thread waiting for them) or
+    /// with several; and the demo store's recorded drifts are exactly what it finds.
+    #[test]
+    fn jobs_and_runtimes_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.db");
+        let single = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let summary = single
+            .block_on(crate::demo::ensure(&path, 250, false))
+            .unwrap();
+        assert!(summary.snapshots > PART_SNAPSHOTS as i64, "several parts");
+        let run = |rt: &tokio::runtime::Runtime, jobs: usize| {
+            rt.block_on(async {
+                let store = Store::open(&OpenOptions {
+                    url: crate::demo::url_for(&path),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+                let scope = Scope {
+                    jobs,
+                    ..Scope::default()
+                };
+                let mut all = Vec::new();
+                let s = verify(&store, &Reducers::demo(), &scope, |_, c| {
+                    all.extend_from_slice(c)
+                })
+                .await
+                .unwrap();
+                (s, all)
+            })
+        };
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (want_summary, want) = run(&single, 1);
+        assert_eq!(want_summary.checked as i64, summary.snapshots);
+        let mut drifted: Vec<(String, i64)> = want
+            .iter()
+            .filter(|c| c.status == Status::Drifted)
+            .map(|c| (c.stream_id.clone(), c.stream_version))
+            .collect();
+        drifted.sort();
+        let mut recorded: Vec<(String, i64)> = summary
+            .drifted
+            .iter()
+            .map(|d| (d.stream_id.clone(), d.stream_version))
+            .collect();
+        recorded.sort();
+        assert_eq!(drifted, recorded);
+        for (rt, jobs) in [(&single, 3), (&multi, 1), (&multi, 2), (&multi, 4)] {
+            let (s, got) = run(rt, jobs);
+            assert_eq!(s, want_summary, "jobs {jobs}");
+            assert!(got == want, "jobs {jobs}");
+        }
+    }
+}
