@@ -322,6 +322,62 @@ pub fn write_demo(out: &mut dyn Write, s: &DemoSummary, f: Format) -> io::Result
 mod tests {
     use super::*;
 
+    fn event(i: i64) -> Event {
+        Event {
+            global_position: Some(i),
+            stream_id: format!("s-{}", i % 3),
+            stream_version: i,
+            event_id: format!("id-{i}"),
+            event_type: "T".into(),
+            data: serde_json::json!({"n": i, "text": "two\nlines \"quoted\"", "nested": {"a": [1, {"b": null}]}, "ü": "é"}),
+            metadata: serde_json::Value::Null,
+            recorded_at: None,
+            problems: if i == 4 {
+                vec!["data is not valid JSON".into()]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    /// Written page by page, in any cut, the output is what one call writes for all of it.
+    #[test]
+    fn events_written_by_pages_are_the_same_text() {
+        for n in [0, 1, 7] {
+            let events: Vec<Event> = (0..n).map(event).collect();
+            for f in [Format::Json, Format::Jsonl, Format::Table] {
+                let mut whole = Vec::new();
+                write_events(&mut whole, &events, f).unwrap();
+                for size in [1, 2, 3, 100] {
+                    let mut paged = Vec::new();
+                    let mut w = EventWriter::new(&mut paged, f);
+                    for page in events.chunks(size) {
+                        w.page(page).unwrap();
+                    }
+                    w.finish().unwrap();
+                    if f == Format::Table && size < n as usize {
+                        // Problems come after the page of their row, not after the table.
+                        let lines = |b: &[u8]| {
+                            let mut v: Vec<String> = String::from_utf8_lossy(b)
+                                .lines()
+                                .map(String::from)
+                                .collect();
+                            v.sort();
+                            v
+                        };
+                        assert_eq!(lines(&paged), lines(&whole), "{n} by {size}");
+                    } else {
+                        assert_eq!(
+                            String::from_utf8_lossy(&paged),
+                            String::from_utf8_lossy(&whole),
+                            "{f:?}, {n} events by {size}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn clip_cuts_with_an_ellipsis() {
         assert_eq!(clip("abcdef", 4), "abc…");
