@@ -490,7 +490,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 types: filter.types,
                 since: filter.since,
                 until: filter.until,
-                as_of: None,
+                ..Default::default()
             };
             // Page by page, each written as it comes: memory holds one page of the result.
             r.limit = r.limit.min(OUTPUT_PAGE);
@@ -735,6 +735,13 @@ async fn rehydrate(
         limit: 10_000,
         to_version: a.at,
         as_of: a.as_of,
+        // The trace prints each event's position and time; the state alone needs only what
+        // the reducers read.
+        columns: if a.trace {
+            crate::store::Columns::ALL
+        } else {
+            reducers.columns()
+        },
         ..Default::default()
     };
     if a.trust_snapshots && !a.trace {

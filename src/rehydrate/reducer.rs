@@ -753,6 +753,44 @@ mod tests {
     }
 
     #[test]
+    fn the_columns_read_are_what_some_program_uses() {
+        let cols = |on: &str| {
+            Reducers::parse(
+                &format!("[[reducer]]\nmatch = \"a\"\nunknown = \"skip\"\n[reducer.on]\n{on}\n[[reducer]]\nmatch = \"b\"\nunknown = \"merge\"\n[reducer.on]\nX = '.'\n"),
+                "test",
+            )
+            .unwrap()
+            .columns()
+        };
+        let none = crate::store::Columns {
+            position: false,
+            id: false,
+            metadata: false,
+            time: false,
+        };
+        assert_eq!(cols("A = '.n += $event.data.n'"), none);
+        assert_eq!(
+            cols("A = '.at = $event.time'\nB = '.by = $event.metadata.user'"),
+            crate::store::Columns {
+                time: true,
+                metadata: true,
+                ..none
+            }
+        );
+        assert_eq!(
+            cols("\"*\" = '.last = $event.id | .p = $event.position'"),
+            crate::store::Columns {
+                id: true,
+                position: true,
+                ..none
+            }
+        );
+        assert_eq!(cols("A = '.e = $event'"), crate::store::Columns::ALL);
+        // No reducer file: the merge fold reads the data only.
+        assert_eq!(Reducers::default().columns(), none);
+    }
+
+    #[test]
     fn only_the_event_fields_a_program_reads_are_built() {
         let read = |src: &str| {
             let f = EventFields::read_by(src);

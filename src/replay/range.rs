@@ -302,7 +302,7 @@ impl Reader {
                 types: r.types.clone(),
                 since: r.since,
                 until: r.until,
-                as_of: None,
+                ..Default::default()
             };
             return self.store.read_stream(stream, &q).await;
         }

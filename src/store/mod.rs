@@ -206,6 +206,8 @@ pub struct StreamRead {
     pub until: Option<DateTime<Utc>>,
     /// Events recorded at or before this time (inclusive; time travel's "as of").
     pub as_of: Option<DateTime<Utc>>,
+    /// The columns read (a fold that prints only its end state reads what its reducer uses).
+    pub columns: Columns,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -373,7 +375,7 @@ impl Store {
         r: &StreamRead,
     ) -> Result<Vec<Event>, StoreError> {
         let src = &self.stream;
-        let mut sql = src.select_where(&src.select_list());
+        let mut sql = src.select_where(&src.select_columns(r.columns));
         src.push_stream_eq(&mut sql, stream);
         let filter = EventFilter {
             types: r.types.clone(),
