@@ -81,9 +81,7 @@ async fn run(url: &str) {
     let (ver, rss, code) = best(1);
     let (ver1, rss1, code1) = best(2);
     let (read_used, _, _) = best(3);
-    let jobs = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(evscope::snapshots::MAX_AUTO_JOBS);
+    let jobs = evscope::snapshots::Scope::default().jobs();
     let doc: serde_json::Value = serde_json::from_slice(
         &Command::new("sh")
             .args(["-c", &verify])

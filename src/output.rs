@@ -89,10 +89,6 @@ fn table_line<S: AsRef<str>>(out: &mut dyn Write, cells: &[S], widths: &[usize])
     writeln!(out, "{}", s.trim_end())
 }
 
-pub fn write_events(out: &mut dyn Write, events: &[Event], f: Format) -> io::Result<()> {
-    write_events_with(out, events, f, true)
-}
-
 const EVENT_HEADER: [&str; 6] = ["POSITION", "TIME", "STREAM", "VERSION", "TYPE", "DATA"];
 
 /// An event's cells in a table.
@@ -126,9 +122,10 @@ fn write_problems(out: &mut dyn Write, events: &[Event]) -> io::Result<()> {
 }
 
 /// Events written page by page as they are read, whatever the format: memory holds a page,
-/// not the whole result. The output is the same as [`write_events`] of all the pages, except
-/// that a table's columns are as wide as its first page needs (a wider cell later pushes the
-/// rest of its own line) and the problems of rows are listed after each page.
+/// not the whole result. The output is the same as [`write_events_with`] of all the pages
+/// (with the header), except that a table's columns are as wide as its first page needs (a
+/// wider cell later pushes the rest of its own line) and the problems of rows are listed
+/// after each page.
 pub struct EventWriter<'a> {
     out: &'a mut dyn Write,
     format: Format,
@@ -347,7 +344,7 @@ mod tests {
             let events: Vec<Event> = (0..n).map(event).collect();
             for f in [Format::Json, Format::Jsonl, Format::Table] {
                 let mut whole = Vec::new();
-                write_events(&mut whole, &events, f).unwrap();
+                write_events_with(&mut whole, &events, f, true).unwrap();
                 for size in [1, 2, 3, 100] {
                     let mut paged = Vec::new();
                     let mut w = EventWriter::new(&mut paged, f);

@@ -77,7 +77,8 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn jobs(&self) -> usize {
+    /// How many parts are checked at once for this scope.
+    pub fn jobs(&self) -> usize {
         if self.stream.is_some() {
             return 1;
         }
