@@ -47,6 +47,20 @@ fn verify(dir: &std::path::Path, db: &str, extra: &[&str]) -> (i32, Value) {
     (code, doc)
 }
 
+/// Run `verify-snapshots ARGS` on `db` with the reducer file `reducers`.
+fn verify_with(
+    dir: &std::path::Path,
+    db: &str,
+    reducers: &str,
+    args: &[&str],
+) -> std::process::Output {
+    evscope(dir)
+        .args(["--db", db, "--reducers", reducers, "verify-snapshots"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn drifted(doc: &Value) -> Vec<(String, i64)> {
     let mut v: Vec<(String, i64)> = doc["snapshots"]
         .as_array()
@@ -447,11 +461,12 @@ fn assert_parts_agree(db: &TempDb) {
     let dir = tempfile::tempdir().unwrap();
     let r = reducers(dir.path(), "");
     let run = |jobs: &str| {
-        let out = evscope(dir.path())
-            .args(["--db", &db.url, "--reducers", &r, "verify-snapshots"])
-            .args(["--format", "json", "--jobs", jobs])
-            .output()
-            .unwrap();
+        let out = verify_with(
+            dir.path(),
+            &db.url,
+            &r,
+            &["--format", "json", "--jobs", jobs],
+        );
         (out.status.code(), out.stdout)
     };
     // Exit 2: two snapshots cannot be checked (errors outrank drifts).
@@ -514,12 +529,8 @@ fn assert_parts_agree(db: &TempDb) {
     sorted.sort();
     assert_eq!(keys, sorted);
     // --category narrows to a part of those (and still agrees).
-    let out = evscope(dir.path())
-        .args(["--db", &db.url, "--reducers", &r, "verify-snapshots"])
-        .args(["--format", "json", "--jobs", "3", "--category", "account"])
-        .output()
-        .unwrap();
-    assert!(out.stdout == one);
+    let args = ["--format", "json", "--jobs", "3", "--category", "account"];
+    assert!(verify_with(dir.path(), &db.url, &r, &args).stdout == one);
 }
 
 /// Stream ids ordered by the database's collation, not byte by byte (an ICU collation puts
@@ -556,18 +567,7 @@ async fn a_collation_that_is_not_bytewise_changes_nothing() {
     .unwrap();
     let r = r.display().to_string();
     for jobs in ["1", "2"] {
-        let out = evscope(dir.path())
-            .args([
-                "--db",
-                &db.url,
-                "--reducers",
-                &r,
-                "verify-snapshots",
-                "--jobs",
-                jobs,
-            ])
-            .output()
-            .unwrap();
+        let out = verify_with(dir.path(), &db.url, &r, &["--jobs", jobs]);
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "--jobs {jobs}: {text}");
         assert!(text.contains("3 snapshots in 3 streams: 3 ok"), "{text}");
@@ -611,11 +611,12 @@ async fn a_stream_with_many_snapshots_is_cut_between_parts() {
     .await;
     let r = reducers(dir.path(), "");
     let run = |jobs: &str| {
-        let out = evscope(dir.path())
-            .args(["--db", &db.url, "--reducers", &r, "verify-snapshots"])
-            .args(["--format", "json", "--jobs", jobs])
-            .output()
-            .unwrap();
+        let out = verify_with(
+            dir.path(),
+            &db.url,
+            &r,
+            &["--format", "json", "--jobs", jobs],
+        );
         assert_eq!(out.status.code(), Some(2), "--jobs {jobs}: errors");
         out.stdout
     };
