@@ -1212,6 +1212,25 @@ async fn replay_dialog_marks_a_range_plans_it_confirms_by_count_and_runs_it() {
     assert!(h.app.replay_job.is_none());
 }
 
+/// Once the running replay has published something, `p`, and wait until it is paused.
+async fn pause_once_going(h: &mut Harness) {
+    h.until("some progress", |a| {
+        a.replay_job
+            .as_ref()
+            .and_then(|j| j.progress.as_ref())
+            .is_some_and(|p| p.done > 0)
+    })
+    .await;
+    h.key(KeyCode::Char('p')).await;
+    h.until("paused", |a| {
+        a.replay_job
+            .as_ref()
+            .and_then(|j| j.progress.as_ref())
+            .is_some_and(|p| p.status == evscope::replay::job::Status::Paused)
+    })
+    .await;
+}
+
 /// Open the replay dialog on the whole log, to `file` at 50 events/s, and start it; the total.
 async fn start_slow_replay(h: &mut Harness, file: &std::path::Path) -> u64 {
     h.key(KeyCode::Char('R')).await;
@@ -1247,21 +1266,7 @@ async fn replay_panel_pauses_resumes_and_cancels() {
     h.app.replay_dir = jobs.path().join("replay");
     let file = jobs.path().join("all.jsonl");
     let total = start_slow_replay(&mut h, &file).await;
-    h.until("some progress", |a| {
-        a.replay_job
-            .as_ref()
-            .and_then(|j| j.progress.as_ref())
-            .is_some_and(|p| p.done > 0)
-    })
-    .await;
-    h.key(KeyCode::Char('p')).await;
-    h.until("paused", |a| {
-        a.replay_job
-            .as_ref()
-            .and_then(|j| j.progress.as_ref())
-            .is_some_and(|p| p.status == Status::Paused)
-    })
-    .await;
+    pause_once_going(&mut h).await;
     assert!(h.screen().contains("p resume"));
     h.key(KeyCode::Char('p')).await;
     h.until("running again", |a| {
@@ -1297,21 +1302,7 @@ async fn a_paused_replay_is_cancelled_from_another_process() {
     let jobs = tempfile::tempdir().unwrap();
     h.app.replay_dir = jobs.path().join("replay");
     start_slow_replay(&mut h, &jobs.path().join("p.jsonl")).await;
-    h.until("some progress", |a| {
-        a.replay_job
-            .as_ref()
-            .and_then(|j| j.progress.as_ref())
-            .is_some_and(|p| p.done > 0)
-    })
-    .await;
-    h.key(KeyCode::Char('p')).await;
-    h.until("paused", |a| {
-        a.replay_job
-            .as_ref()
-            .and_then(|j| j.progress.as_ref())
-            .is_some_and(|p| p.status == Status::Paused)
-    })
-    .await;
+    pause_once_going(&mut h).await;
     // `evscope replay cancel ID` does this.
     let id = h.app.replay_job.as_ref().unwrap().id.clone();
     JobStore::open(h.app.replay_dir.clone())
