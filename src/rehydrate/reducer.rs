@@ -395,10 +395,11 @@ impl Fold {
         }
     }
 
-    /// Apply one event.
     /// Apply one event in place; on error the state is left as it was (the state before the
-    /// failing event). The hot path of every fold: no copy of the state per event (a jq
-    /// state is shared, `Rc`, until the program returns the next one).
+    /// failing event). No conversion of the state per event; but keeping the state before
+    /// the event means a jq program gets a shared (`Rc`) state and copies the objects it
+    /// updates. A fold that needs nothing after a failure (the snapshot audit) uses
+    /// [`Self::apply`], by value, and the program updates in place.
     pub fn apply_mut(&self, state: &mut State, e: &Event) -> Result<(), FoldError> {
         // The fast paths: a jq handler on a jq state, a merge on a JSON state.
         if let (Fold::Reducer(r), State::Jq(val)) = (self, &mut *state) {
