@@ -777,21 +777,13 @@ async fn rehydrate(
         }
     }
     let mut applied = 0usize;
-    // The next page is read while this one folds: the database and the fold overlap.
-    let fetch = |read: StreamRead| {
-        let (store, stream) = (store.clone(), a.stream.clone());
-        tokio::spawn(async move { store.read_stream(&stream, &read).await })
-    };
-    let mut pending = Some(fetch(read.clone()));
-    loop {
-        let Some(task) = pending.take() else { break };
-        let page = task.await.map_err(|e| CliError(e.to_string()))??;
-        let n = page.len();
-        read.after_version = page.last().map(|e| e.stream_version).or(read.after_version);
-        if n >= read.limit as usize {
-            pending = Some(fetch(read.clone()));
-        }
-        for e in &page {
+    // The next page is read while this one folds (the time-travel view's pages, up to the
+    // end: `--at` is the read's last version).
+    let mut pages =
+        crate::rehydrate::timeline::Pages::new(store.clone(), a.stream.clone(), read, i64::MAX)
+            .ahead();
+    while let Some(page) = pages.next().await {
+        for e in &page? {
             let before = a.trace.then(|| state.to_json());
             match fold.apply_mut(&mut state, e) {
                 Ok(()) => {}
@@ -825,11 +817,9 @@ async fn rehydrate(
                 writeln!(out)?;
             }
         }
-        if n < read.limit as usize {
-            break;
-        }
     }
-    if applied == 0 && read.after_version.is_none() && !a.trust_snapshots {
+    // Nothing folded and no snapshot to start from: is there such a stream at all?
+    if applied == 0 && !a.trust_snapshots {
         let exists = store
             .read_stream(
                 &a.stream,

@@ -194,13 +194,12 @@ impl Timeline {
         };
         let mut folded = 0;
         let mut last_event: Option<Event> = None;
-        let pages = Pages::Inline {
-            store: self.store.clone(),
-            stream: self.stream.clone(),
-            read: read.clone(),
+        let pages = Pages::new(
+            self.store.clone(),
+            self.stream.clone(),
+            read.clone(),
             target,
-            done: false,
-        };
+        );
         // A long fold reads the next page while this one is folded; a step (one page at most)
         // reads inline, without a task to schedule.
         let span = target - from.unwrap_or(self.first_version - 1);
@@ -326,7 +325,7 @@ impl Timeline {
 /// The pages of a fold up to `target`: read inline, or by a task one page ahead.
 // One per fold, on the stack: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
-enum Pages {
+pub(crate) enum Pages {
     Inline {
         store: Store,
         stream: String,
@@ -342,8 +341,19 @@ enum Pages {
 }
 
 impl Pages {
+    /// The pages of `stream` from `read` on, up to version `target`, read when asked for.
+    pub(crate) fn new(store: Store, stream: String, read: StreamRead, target: i64) -> Pages {
+        Pages::Inline {
+            store,
+            stream,
+            read,
+            target,
+            done: false,
+        }
+    }
+
     /// The same pages, read on a task that stays one page ahead (stopped when dropped).
-    fn ahead(mut self) -> Pages {
+    pub(crate) fn ahead(mut self) -> Pages {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let task = tokio::spawn(async move {
             while let Some(page) = self.next().await {
@@ -358,7 +368,7 @@ impl Pages {
         }
     }
 
-    async fn next(&mut self) -> Option<Result<Vec<Event>, StoreError>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<Vec<Event>, StoreError>> {
         match self {
             Pages::Ahead { pages, .. } => pages.recv().await,
             Pages::Inline {
