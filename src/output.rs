@@ -252,12 +252,14 @@ struct Info<'a> {
     has_global_position: bool,
     has_snapshots: bool,
     head_position: Option<i64>,
+    server: &'a crate::store::role::ServerRole,
 }
 
 pub fn write_info(
     out: &mut dyn Write,
     store: &Store,
     head: Option<i64>,
+    server: &crate::store::role::ServerRole,
     f: Format,
 ) -> io::Result<()> {
     let l = store.layout();
@@ -269,6 +271,7 @@ pub fn write_info(
         has_global_position: l.position.is_some(),
         has_snapshots: l.snapshots.is_some(),
         head_position: head,
+        server,
     };
     if f != Format::Table {
         serde_json::to_writer_pretty(&mut *out, &info)?;
@@ -276,6 +279,7 @@ pub fn write_info(
     }
     writeln!(out, "database   {}", info.database)?;
     writeln!(out, "dialect    {}", info.dialect)?;
+    writeln!(out, "server     {}", server.describe())?;
     writeln!(
         out,
         "layout     {} (events in {})",

@@ -21,15 +21,17 @@ pub fn parse_time_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     if let (Ok(n), false) = (num.parse::<i64>(), num.is_empty()) {
         let d = match unit {
-            "s" => Some(Duration::seconds(n)),
-            "m" => Some(Duration::minutes(n)),
-            "h" => Some(Duration::hours(n)),
-            "d" => Some(Duration::days(n)),
-            "w" => Some(Duration::weeks(n)),
+            "s" => Some(Duration::try_seconds(n)),
+            "m" => Some(Duration::try_minutes(n)),
+            "h" => Some(Duration::try_hours(n)),
+            "d" => Some(Duration::try_days(n)),
+            "w" => Some(Duration::try_weeks(n)),
             _ => None,
         };
         if let Some(d) = d {
-            return Ok(now - d);
+            return d
+                .and_then(|d| now.checked_sub_signed(d))
+                .ok_or_else(|| format!("{s:?} is too far back: times start at year -262143"));
         }
     }
     Err(format!(
@@ -40,6 +42,28 @@ pub fn parse_time_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
 
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     parse_time_at(s, Utc::now())
+}
+
+/// A length of time typed by people: `300` or `300s`, `500ms`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration: use 90, 90s, 500ms, 5m or 1h"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration: use 90, 90s, 500ms, 5m or 1h"
+            ));
+        }
+    };
+    ms.map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("{s:?} is too long"))
 }
 
 #[cfg(test)]
@@ -57,6 +81,32 @@ mod tests {
         assert_eq!(p("7d"), "2026-02-22T12:00:00+00:00");
         for bad in ["", "yesterday", "2h ago", "12x", "2026-13-01"] {
             assert!(parse_time_at(bad, now).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ages_too_far_back_are_errors_not_panics() {
+        let now: DateTime<Utc> = "2026-03-01T12:00:00Z".parse().unwrap();
+        for bad in [
+            "99999999d",
+            "9999999999999w",
+            "9223372036854775807s",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_time_at(bad, now).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let d = |s| parse_duration(s).unwrap().as_millis();
+        assert_eq!(d("90"), 90_000);
+        assert_eq!(d("90s"), 90_000);
+        assert_eq!(d("500ms"), 500);
+        assert_eq!(d("5m"), 300_000);
+        assert_eq!(d("1h"), 3_600_000);
+        for bad in ["", "m", "5x", "-5s", "99999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -401,3 +401,45 @@ async fn postgres_settled_head_waits_for_open_writers() {
     let (head, ()) = tokio::join!(settled_head(&store, Duration::from_secs(10)), commit);
     assert_eq!(head.unwrap(), Some(12));
 }
+
+/// Gaps seen at one moment share one wait: a stretch of history with many permanent gaps
+/// (rolled-back positions) costs one grace period on PostgreSQL and one stale threshold on
+/// MariaDB, not one per gap.
+#[tokio::test]
+async fn many_old_gaps_are_passed_with_one_wait() {
+    for server in [Server::Postgres, Server::MariaDb] {
+        if !available(server) {
+            continue;
+        }
+        let db = TempDb::create(server, "gaps").await;
+        let (ddl, insert) = match server {
+            Server::Postgres => (
+                "native/postgres.sql",
+                "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data) \
+                 SELECT i * 3, 's-' || i, 1, gen_random_uuid(), 'T', '{}' FROM generate_series(1, 200) AS i",
+            ),
+            _ => (
+                "native/mysql.sql",
+                "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data) \
+                 SELECT seq * 3, CONCAT('s-', seq), 1, UUID(), 'T', '{}' FROM seq_1_to_200",
+            ),
+        };
+        db.load(ddl).await;
+        db.exec(insert).await;
+        let store = open(&db.url).await;
+        let mut hwm = HighWaterMark::new(0);
+        hwm.stale_after = Duration::from_millis(500);
+        assert_eq!(hwm.advance(&store).await.unwrap(), 0, "{server:?}");
+        let started = std::time::Instant::now();
+        let mut safe = 0;
+        while safe < 600 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            safe = hwm.advance(&store).await.unwrap();
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{server:?}: 199 old gaps must share one wait (at {safe})"
+            );
+        }
+        assert!(hwm.waiting_at().is_none());
+    }
+}

@@ -397,7 +397,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;
             let head = store.max_position().await?;
-            output::write_info(out, &store, head, fmt(a.format))?;
+            let server = store.server_role().await?;
+            output::write_info(out, &store, head, &server, fmt(a.format))?;
         }
         Some(Command::Streams(a)) => {
             let store = open(&cli).await?;

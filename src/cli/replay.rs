@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::{CliError, FilterArgs, FormatArg, check_where, merge_filter, open};
 use crate::redact::redact_url;
 use crate::replay::job::{self, Job, JobStore, Status};
+use crate::replay::range::PlanProgress;
 use crate::replay::sink;
 use crate::replay::{self, Control, Plan, Progress, Range, SinkSpec};
 use crate::store::Store;
@@ -75,6 +76,10 @@ pub struct RunArgs {
     /// At most this many events published and not yet acknowledged
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_in_flight: Option<u64>,
+    /// Fail when positions of the range stay held by open transactions (or its end stays
+    /// beyond the head) this long: 90, 90s, 5m, 1h (default 5m)
+    #[arg(long, value_name = "DURATION", value_parser = crate::timeparse::parse_duration)]
+    pub max_wait: Option<Duration>,
     /// No progress on stderr
     #[arg(long)]
     pub quiet: bool,
@@ -201,6 +206,14 @@ fn write_plan(out: &mut dyn Write, p: &PlanOut, format: FormatArg) -> std::io::R
             Err(problem) => writeln!(out, "  bus        PROBLEM: {problem}")?,
         }
     }
+    match (p.plan.settled_through, p.plan.head) {
+        (Some(s), Some(h)) => writeln!(
+            out,
+            "  settled    through position {s} (every position up to it committed or gone for good; head at {h})"
+        )?,
+        (Some(s), None) => writeln!(out, "  settled    through position {s}")?,
+        _ => {}
+    }
     writeln!(out, "  events     {}", p.plan.total)?;
     writeln!(out, "  first      {}", fmt_ref(&p.plan.first))?;
     writeln!(out, "  last       {}", fmt_ref(&p.plan.last))?;
@@ -244,15 +257,26 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
     let store = open(cli).await?;
     let mut range = range_of(a)?;
     range.validate(&store).map_err(CliError)?;
-    range.freeze(&store).await?;
-    let progress = !a.run.quiet && std::io::stderr().is_terminal();
-    let plan = replay::plan(&store, &range, |n| {
-        if progress {
+    let max_wait = a.run.max_wait.unwrap_or(replay::range::DEFAULT_MAX_WAIT);
+    range.freeze(&store, max_wait).await?;
+    let tty = std::io::stderr().is_terminal();
+    let quiet = a.run.quiet;
+    let plan = replay::plan(&store, &range, max_wait, move |p| match p {
+        PlanProgress::Counted(n) if tty && !quiet => {
             eprint!("\r\x1b[Kcounting the range: {n} events");
         }
+        PlanProgress::Waiting(w) if !quiet => {
+            let text = crate::output::clip(&w.describe(), 300);
+            if tty {
+                eprint!("\r\x1b[Kwaiting: {text}");
+            } else {
+                eprintln!("waiting: {text}");
+            }
+        }
+        _ => {}
     })
     .await?;
-    if progress {
+    if tty && !quiet {
         eprint!("\r\x1b[K");
     }
     let bus = replay::check_bus(&spec, &plan).await;
@@ -281,6 +305,15 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
         info.flush()?;
     }
     if a.dry_run {
+        // A dry run that found a problem (no stream for the subject, the bus unreachable)
+        // says so in its exit code too.
+        if let Some(b) = bus.as_ref().filter(|b| b.fatal) {
+            eprintln!(
+                "the replay could not start: {}",
+                b.problem.clone().unwrap_or_default()
+            );
+            return Ok(1);
+        }
         return Ok(0);
     }
     if !a.yes {
@@ -299,6 +332,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
     }
     let jobs = jobs_store()?;
     let mut job = Job::new(&store, range, spec, a.run.rate, max_in_flight, plan.total);
+    job.max_wait_secs = a.run.max_wait.map(|d| d.as_secs_f64());
     let (mut sink, _lock) = jobs.create(&mut job, None).map_err(CliError)?;
     eprintln!(
         "replay job {} created: {} events → {}",
@@ -362,6 +396,9 @@ async fn resume(
     }
     if let Some(n) = run.max_in_flight {
         job.max_in_flight = n as usize;
+    }
+    if let Some(d) = run.max_wait {
+        job.max_wait_secs = Some(d.as_secs_f64());
     }
     // A resumed sink starts from its checkpoint; before the first one, from its beginning
     // (a file is cut back to empty: nothing in it was acknowledged).
@@ -521,6 +558,9 @@ fn progress_line(p: &Progress) -> String {
     }
     if p.errors > 0 {
         s.push_str(&format!("  errors {}", p.errors));
+    }
+    if let Status::Waiting { detail, .. } = &p.status {
+        s.push_str(&format!("  ({})", crate::output::clip(detail, 200)));
     }
     if let Status::Retrying { attempt, error } = &p.status {
         s.push_str(&format!("  (attempt {attempt}: {error})"));

@@ -20,6 +20,12 @@ pub enum Status {
     Created,
     Running,
     Paused,
+    /// Positions of the range are still held by open transactions (or its explicit end is
+    /// beyond the head): nothing past them is sent until they settle or `max_wait` passes.
+    Waiting {
+        position: i64,
+        detail: String,
+    },
     /// The bus is unavailable; the job retries with backoff.
     Retrying {
         attempt: u32,
@@ -40,6 +46,7 @@ impl Status {
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
+            Status::Waiting { .. } => "waiting",
             Status::Retrying { .. } => "retrying",
             Status::Interrupted => "interrupted",
             Status::Cancelled => "cancelled",
@@ -83,6 +90,9 @@ pub struct Job {
     /// Events per second; None is as fast as the sink acknowledges.
     pub rate: Option<f64>,
     pub max_in_flight: usize,
+    /// How long to wait for held positions before failing (None: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_secs: Option<f64>,
     /// Events in the range, from the plan.
     pub total: u64,
     pub status: Status,
@@ -113,6 +123,7 @@ impl Job {
             sink,
             rate,
             max_in_flight,
+            max_wait_secs: None,
             total,
             status: Status::Created,
             checkpoint: Checkpoint::default(),
@@ -122,12 +133,25 @@ impl Job {
     }
 }
 
+impl Job {
+    /// How long the job waits for held positions before it fails.
+    pub fn max_wait(&self) -> std::time::Duration {
+        self.max_wait_secs
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map_or(
+                super::range::DEFAULT_MAX_WAIT,
+                std::time::Duration::from_secs_f64,
+            )
+    }
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub job: String,
-    /// created, started, resumed, paused, retrying, interrupted, cancelled, failed, completed
+    /// created, started, resumed, paused, waiting, settled, retrying, running, interrupted,
+    /// cancelled, failed, completed
     pub event: String,
     pub by: String,
     pub pid: u32,
@@ -415,6 +439,7 @@ mod tests {
             sink: SinkSpec::Jsonl { path: None },
             rate: None,
             max_in_flight: 10,
+            max_wait_secs: None,
             total: 5,
             status: Status::Created,
             checkpoint: Checkpoint::default(),

@@ -314,6 +314,20 @@ impl Runner<'_> {
         (self.report)(&p);
     }
 
+    /// The read waits for held positions: say so (the audit trail once per wait).
+    fn waiting(&mut self, w: &crate::store::head::Waiting) {
+        let first = !matches!(self.job.status, Status::Waiting { .. });
+        self.job.status = Status::Waiting {
+            position: w.position,
+            detail: w.describe(),
+        };
+        if first {
+            self.log("waiting", Some(w.describe()));
+            self.save();
+        }
+        self.progress(true);
+    }
+
     /// Sleep, unless the operator stops or cancels first (then that).
     async fn sleep(&mut self, d: Duration) -> Option<Control> {
         let deadline = tokio::time::Instant::now() + d;
@@ -452,20 +466,39 @@ impl Runner<'_> {
     async fn attempt_inner(&mut self) -> Result<(), Outcome> {
         self.control().await?;
         self.sink.connect().await.map_err(classify)?;
+        let (tx, mut rx) = mpsc::channel(2);
+        let waits = tx.clone();
         let reader = Reader::new(
             self.store.clone(),
             self.job.range.clone(),
             self.job.checkpoint.mark.clone(),
         )
-        .map_err(Outcome::Failed)?;
-        let (tx, mut rx) = mpsc::channel(2);
+        .map_err(Outcome::Failed)?
+        .with_max_wait(self.job.max_wait())
+        .on_wait(move |w| {
+            let _ = waits.try_send(Ahead::Waiting(w.clone()));
+        });
         let task = tokio::spawn(read_ahead(reader, tx));
         let _abort = AbortOnDrop::new(task);
         self.pacer.reset();
         let max = self.job.max_in_flight.max(1);
-        while let Some(page) = rx.recv().await {
-            let page =
-                Arc::new(page.map_err(|e| Outcome::Failed(format!("reading the store: {e}")))?);
+        while let Some(item) = rx.recv().await {
+            let page = match item {
+                Ahead::Page(p) => p,
+                Ahead::Waiting(w) => {
+                    self.waiting(&w);
+                    continue;
+                }
+                Ahead::Failed(e) => {
+                    return Err(Outcome::Failed(format!("reading the store: {e}")));
+                }
+            };
+            if matches!(self.job.status, Status::Waiting { .. }) {
+                self.job.status = Status::Running;
+                self.log("settled", Some("the held positions are settled".into()));
+                self.progress(true);
+            }
+            let page = Arc::new(page);
             for (i, e) in page.iter().enumerate() {
                 if self.ctl.has_changed().unwrap_or(true) {
                     self.control().await?;
@@ -598,21 +631,26 @@ pub fn describe_event(e: &Event) -> String {
     )
 }
 
+/// What the read-ahead task hands the publisher.
+enum Ahead {
+    Page(Vec<Event>),
+    /// The read waits for held positions (reported about once a second).
+    Waiting(crate::store::head::Waiting),
+    Failed(crate::store::StoreError),
+}
+
 /// Read the range ahead of the publisher (two pages), so the store and the bus work at once.
-async fn read_ahead(
-    mut reader: Reader,
-    tx: mpsc::Sender<Result<Vec<Event>, crate::store::StoreError>>,
-) {
+async fn read_ahead(mut reader: Reader, tx: mpsc::Sender<Ahead>) {
     loop {
         match reader.next_page().await {
             Ok(Some(p)) => {
-                if tx.send(Ok(p)).await.is_err() {
+                if tx.send(Ahead::Page(p)).await.is_err() {
                     return;
                 }
             }
             Ok(None) => return,
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
+                let _ = tx.send(Ahead::Failed(e)).await;
                 return;
             }
         }

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::filter::JqPredicate;
+use crate::store::head::{HighWaterMark, Waiting};
 use crate::store::{
     Cursor, Direction, Event, EventFilter, LogQuery, Start, Store, StoreError, StreamRead,
 };
@@ -94,7 +95,8 @@ impl Range {
 
     /// Fix the open upper end at the store's head now, so that a job means the same events
     /// when it is resumed later: events appended after the job was created are not in it.
-    pub async fn freeze(&mut self, store: &Store) -> Result<(), StoreError> {
+    /// A `--until` still in the future is waited for (at most `max_wait`).
+    pub async fn freeze(&mut self, store: &Store, max_wait: Duration) -> Result<(), StoreError> {
         if let Some(stream) = &self.stream {
             if self.to_version.is_none() {
                 let last = store
@@ -111,9 +113,28 @@ impl Range {
             }
         } else if store.layout().position.is_some() {
             if self.to_position.is_none() {
-                // Not merely the newest visible position: one that an open transaction may
-                // still commit below would be missed.
-                let head = crate::store::head::settled_head(store, Duration::from_secs(30)).await?;
+                // The newest visible position: the reader then waits, through the safe head,
+                // for any position below it still held by an open transaction. A range bounded
+                // by time must also hold the events of transactions running now that took a
+                // position above the visible head with a time before --until: its end is the
+                // head once those have finished.
+                let head = match self.until {
+                    Some(until) => {
+                        let wait = until - Utc::now();
+                        if let Ok(w) = wait.to_std() {
+                            if w > max_wait {
+                                return Err(StoreError::Unsettled(format!(
+                                    "--until {} is more than {} away (--max-wait)",
+                                    until.to_rfc3339(),
+                                    crate::output::human_secs(max_wait.as_secs_f64())
+                                )));
+                            }
+                            tokio::time::sleep(w).await;
+                        }
+                        crate::store::head::settled_head(store, max_wait).await?
+                    }
+                    None => store.max_position().await?,
+                };
                 self.to_position = Some(head.unwrap_or(0));
             }
         } else if self.until.is_none() {
@@ -227,7 +248,21 @@ impl Mark {
     }
 }
 
+/// How long a replay (or its dry run) waits, by default, for positions of its range that are
+/// still held by open transactions before it fails with what holds them.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// What a reader calls while it waits for held positions.
+type OnWait = Box<dyn FnMut(&Waiting) + Send + Sync>;
+
 /// Reads a range forward in pages, from just after a mark.
+///
+/// A range over global positions is read only as far as the store's safe head
+/// ([`HighWaterMark`]): a position that an open transaction still holds is waited for, whether
+/// the range's end is open (frozen at the head when the job was created) or explicit, and the
+/// wait is reported through [`Reader::on_wait`]; after `max_wait` the read fails with what it
+/// waits on. A range without a global position (one stream by version, or a layout ordered by
+/// time) is read as stored.
 pub struct Reader {
     store: Store,
     range: Range,
@@ -236,6 +271,14 @@ pub struct Reader {
     scanned: Option<Mark>,
     done: bool,
     page: u32,
+    /// The safe head, for ranges over global positions.
+    gate: Option<HighWaterMark>,
+    /// How far past the last row read the safe head is looked for (grows when pages are sparse).
+    span: i64,
+    max_wait: Duration,
+    waiting_since: Option<Instant>,
+    last_report: Option<Instant>,
+    on_wait: Option<OnWait>,
 }
 
 impl Reader {
@@ -244,6 +287,13 @@ impl Reader {
             Some(j) => Some(JqPredicate::compile(j).map_err(|e| e.to_string())?),
             None => None,
         };
+        let gate = (range.stream.is_none() && store.layout().position.is_some()).then(|| {
+            let start = match &after {
+                Some(Mark::Position { position }) => *position,
+                _ => range.from_position.map_or(0, |p| p.saturating_sub(1)),
+            };
+            HighWaterMark::new(start)
+        });
         Ok(Reader {
             store,
             range,
@@ -251,25 +301,59 @@ impl Reader {
             scanned: after,
             done: false,
             page: PAGE,
+            gate,
+            span: i64::from(PAGE) * 4,
+            max_wait: DEFAULT_MAX_WAIT,
+            waiting_since: None,
+            last_report: None,
+            on_wait: None,
         })
     }
 
     pub fn with_page(mut self, page: u32) -> Reader {
         self.page = page.max(1);
+        self.span = i64::from(self.page) * 4;
         self
+    }
+
+    /// Fail after waiting this long for held positions (default [`DEFAULT_MAX_WAIT`]).
+    pub fn with_max_wait(mut self, d: Duration) -> Reader {
+        self.max_wait = d;
+        self
+    }
+
+    /// Called while the read waits for held positions (about once a second), and once with
+    /// nothing more to say when it goes on.
+    pub fn on_wait(mut self, f: impl FnMut(&Waiting) + Send + Sync + 'static) -> Reader {
+        self.on_wait = Some(Box::new(f));
+        self
+    }
+
+    /// The position up to which the range has been proven complete (None: not a range over
+    /// global positions).
+    pub fn settled_through(&self) -> Option<i64> {
+        self.gate.as_ref().map(HighWaterMark::safe)
     }
 
     /// The next events of the range (never an empty page), or None at its end.
     pub async fn next_page(&mut self) -> Result<Option<Vec<Event>>, StoreError> {
         while !self.done {
-            let page = self.read_raw().await?;
-            if (page.len() as u32) < self.page {
-                self.done = true;
-            }
-            let Some(last) = page.last() else {
-                break;
+            let page = match self.gate.is_some() {
+                true => match self.read_settled().await? {
+                    Some(p) => p,
+                    None => continue,
+                },
+                false => {
+                    let page = self.read_raw(None).await?;
+                    if (page.len() as u32) < self.page {
+                        self.done = true;
+                    }
+                    if let Some(last) = page.last() {
+                        self.scanned = Some(Mark::of(&self.range, last));
+                    }
+                    page
+                }
             };
-            self.scanned = Some(Mark::of(&self.range, last));
             let page = match &self.jq {
                 Some(jq) => crate::filter::keep_matching(jq, page).await,
                 None => page,
@@ -281,7 +365,100 @@ impl Reader {
         Ok(None)
     }
 
-    async fn read_raw(&self) -> Result<Vec<Event>, StoreError> {
+    /// One page of a range over positions, read only below the safe head; None when it had
+    /// to wait (the caller asks again).
+    async fn read_settled(&mut self) -> Result<Option<Vec<Event>>, StoreError> {
+        let target = self.range.to_position.unwrap_or(i64::MAX);
+        let at = match &self.scanned {
+            Some(Mark::Position { position }) => *position,
+            _ => self.range.from_position.map_or(0, |p| p.saturating_sub(1)),
+        };
+        if at >= target {
+            self.done = true;
+            return Ok(Some(vec![]));
+        }
+        let gate = self.gate.as_mut().expect("a gated range");
+        if gate.safe() < target && gate.safe() < at.saturating_add(self.span / 2) {
+            let cap = target.min(at.saturating_add(self.span));
+            gate.advance_to(&self.store, cap).await?;
+        }
+        let safe = gate.safe().min(target);
+        if safe <= at {
+            if gate.waiting_at().is_none() {
+                // Nothing held, nothing newer: an open range ends here; an explicit end that
+                // lies beyond the head waits for the head to reach it.
+                if self.range.to_position.is_none() {
+                    self.done = true;
+                    return Ok(Some(vec![]));
+                }
+            }
+            self.wait().await?;
+            return Ok(None);
+        }
+        if self.waiting_since.take().is_some() {
+            self.last_report = None;
+        }
+        let page = self.read_raw(Some(safe)).await?;
+        let full = page.len() as u32 >= self.page;
+        self.scanned = Some(match (full, page.last()) {
+            (true, Some(last)) => Mark::of(&self.range, last),
+            // Everything up to the safe head has been read, matching or not.
+            _ => Mark::Position { position: safe },
+        });
+        if !full {
+            if safe >= target {
+                self.done = true;
+            } else if safe == at.saturating_add(self.span) {
+                // The page was cut by how far the head was looked for: look further next time.
+                self.span = self.span.saturating_mul(2).min(1 << 40);
+            }
+        }
+        Ok(Some(page))
+    }
+
+    async fn wait(&mut self) -> Result<(), StoreError> {
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
+        let gate = self.gate.as_ref().expect("a gated range");
+        let report = self
+            .last_report
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        let timed_out = since.elapsed() >= self.max_wait;
+        if report || timed_out {
+            self.last_report = Some(Instant::now());
+            let w = match gate.waiting(&self.store).await? {
+                Some(w) => w,
+                None => Waiting {
+                    position: gate.safe() + 1,
+                    secs: since.elapsed().as_secs_f64(),
+                    dialect: self.store.dialect().name(),
+                    standby: false,
+                    holders: vec![],
+                },
+            };
+            if timed_out {
+                return Err(StoreError::Unsettled(format!(
+                    "gave up after waiting {}: {}",
+                    crate::output::human_secs(self.max_wait.as_secs_f64()),
+                    if gate.waiting_at().is_some() {
+                        w.describe()
+                    } else {
+                        format!(
+                            "the range ends at position {} but the log's head is at {}",
+                            self.range.to_position.unwrap_or_default(),
+                            gate.safe()
+                        )
+                    }
+                )));
+            }
+            if let Some(f) = &mut self.on_wait {
+                f(&w);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok(())
+    }
+
+    async fn read_raw(&self, up_to: Option<i64>) -> Result<Vec<Event>, StoreError> {
         let r = &self.range;
         if let Some(stream) = &r.stream {
             let after = match &self.scanned {
@@ -331,7 +508,7 @@ impl Reader {
             start,
             direction: Direction::Forward,
             limit: self.page,
-            up_to: r.to_position,
+            up_to: up_to.or(r.to_position),
         };
         self.store.read_log(&q).await
     }
@@ -388,6 +565,13 @@ pub struct Plan {
     pub by_category: BTreeMap<String, u64>,
     pub first: Option<EventRef>,
     pub last: Option<EventRef>,
+    /// The position up to which the range was proven complete: every position at or below it
+    /// is committed or can no longer appear (None: a range not read by global position).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_through: Option<i64>,
+    /// The newest visible position when the plan was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<i64>,
 }
 
 impl Plan {
@@ -417,21 +601,49 @@ impl Plan {
     }
 }
 
-/// Count the range (one read of it), with histograms and its ends; `progress` is called
-/// with the count after each page.
+/// What a dry run reports while it reads.
+#[derive(Debug, Clone)]
+pub enum PlanProgress {
+    /// Events counted so far.
+    Counted(u64),
+    /// The read waits for positions still held by open transactions.
+    Waiting(Waiting),
+}
+
+/// Count the range (one read of it, through the safe head: a held position is waited for, at
+/// most `max_wait`), with histograms, its ends and how far it was proven complete; `progress`
+/// is called after each page and while waiting.
 pub async fn plan(
     store: &Store,
     range: &Range,
-    mut progress: impl FnMut(u64),
+    max_wait: Duration,
+    progress: impl FnMut(PlanProgress) + Send + 'static,
 ) -> Result<Plan, StoreError> {
-    let mut reader =
-        Reader::new(store.clone(), range.clone(), None).map_err(StoreError::BadInput)?;
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(progress));
+    let on_wait = progress.clone();
+    let mut reader = Reader::new(store.clone(), range.clone(), None)
+        .map_err(StoreError::BadInput)?
+        .with_max_wait(max_wait)
+        .on_wait(move |w| {
+            if let Ok(mut f) = on_wait.lock() {
+                f(PlanProgress::Waiting(w.clone()));
+            }
+        });
     let mut plan = Plan::default();
     while let Some(page) = reader.next_page().await? {
         for e in &page {
             plan.add(e);
         }
-        progress(plan.total);
+        if let Ok(mut f) = progress.lock() {
+            f(PlanProgress::Counted(plan.total));
+        }
+    }
+    plan.settled_through = reader.settled_through().map(|s| match range.to_position {
+        Some(to) => s.min(to),
+        None => s,
+    });
+    if store.layout().position.is_some() {
+        plan.head = store.max_position().await?;
     }
     Ok(plan)
 }

@@ -7,6 +7,7 @@ pub mod detect;
 pub mod head;
 pub mod layout;
 pub mod model;
+pub mod role;
 pub mod sql;
 
 use std::path::PathBuf;
@@ -36,6 +37,9 @@ pub enum StoreError {
     BadInput(String),
     #[error("query failed: {0}")]
     Query(String),
+    /// A complete read could not be proven complete in time (positions still held open).
+    #[error("{0}")]
+    Unsettled(String),
 }
 
 impl StoreError {

@@ -74,6 +74,11 @@ pub enum Msg {
         id: u64,
         n: u64,
     },
+    /// The replay dry run waits for positions held by open transactions.
+    ReplayWaiting {
+        id: u64,
+        detail: String,
+    },
     ReplayPlanned {
         id: u64,
         result: Result<Box<super::replay::Ready>, String>,
@@ -769,9 +774,25 @@ impl App {
             }
             Msg::ReplayCounted { id, n } => {
                 if let Some(d) = &mut self.replay {
-                    if let super::replay::Stage::Planning { id: cur, counted } = &mut d.stage {
+                    if let super::replay::Stage::Planning {
+                        id: cur, counted, ..
+                    } = &mut d.stage
+                    {
                         if *cur == id {
                             *counted = n;
+                            self.dirty = true;
+                        }
+                    }
+                }
+            }
+            Msg::ReplayWaiting { id, detail } => {
+                if let Some(d) = &mut self.replay {
+                    if let super::replay::Stage::Planning {
+                        id: cur, waiting, ..
+                    } = &mut d.stage
+                    {
+                        if *cur == id {
+                            *waiting = Some(detail);
                             self.dirty = true;
                         }
                     }
@@ -1620,7 +1641,11 @@ impl App {
                 self.next_id += 1;
                 let id = self.next_id;
                 if let Some(d) = &mut self.replay {
-                    d.stage = Stage::Planning { id, counted: 0 };
+                    d.stage = Stage::Planning {
+                        id,
+                        counted: 0,
+                        waiting: None,
+                    };
                 }
                 if let Some(t) = self.replay_plan.take() {
                     t.abort();

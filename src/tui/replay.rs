@@ -65,6 +65,8 @@ pub enum Stage {
     Planning {
         id: u64,
         counted: u64,
+        /// What the count waits for (positions held by open transactions).
+        waiting: Option<String>,
     },
     Confirm {
         ready: Box<Ready>,
@@ -102,7 +104,11 @@ impl Dialog {
             range,
             source,
             choice,
-            stage: Stage::Planning { id: 0, counted: 0 },
+            stage: Stage::Planning {
+                id: 0,
+                counted: 0,
+                waiting: None,
+            },
         };
         d.back_to_form(None);
         d
@@ -196,9 +202,14 @@ impl Dialog {
                         ));
                         return Action::None;
                     }
-                    let Stage::Confirm { ready, .. } =
-                        std::mem::replace(&mut self.stage, Stage::Planning { id: 0, counted: 0 })
-                    else {
+                    let Stage::Confirm { ready, .. } = std::mem::replace(
+                        &mut self.stage,
+                        Stage::Planning {
+                            id: 0,
+                            counted: 0,
+                            waiting: None,
+                        },
+                    ) else {
                         unreachable!()
                     };
                     Action::Start(ready)
@@ -252,10 +263,20 @@ pub fn spawn_plan(
         let (mut range, spec, rate, max_in_flight) = what;
         let result = async {
             range.validate(&store)?;
-            range.freeze(&store).await.map_err(|e| e.to_string())?;
+            let max_wait = replay::range::DEFAULT_MAX_WAIT;
+            range
+                .freeze(&store, max_wait)
+                .await
+                .map_err(|e| e.to_string())?;
             let counter = tx.clone();
-            let plan = replay::plan(&store, &range, |n| {
-                let _ = counter.send(Msg::ReplayCounted { id, n });
+            let plan = replay::plan(&store, &range, max_wait, move |p| {
+                let _ = counter.send(match p {
+                    replay::range::PlanProgress::Counted(n) => Msg::ReplayCounted { id, n },
+                    replay::range::PlanProgress::Waiting(w) => Msg::ReplayWaiting {
+                        id,
+                        detail: w.describe(),
+                    },
+                });
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -446,17 +467,23 @@ pub fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
             };
             f.render_widget(Paragraph::new(bottom), parts[7]);
         }
-        Stage::Planning { counted, .. } => {
-            let p = Paragraph::new(vec![
+        Stage::Planning {
+            counted, waiting, ..
+        } => {
+            let mut lines = vec![
                 range,
                 Line::raw(""),
                 Line::styled(
                     format!("dry run: counting the range… {counted} events"),
                     theme.loading,
                 ),
-                Line::raw(""),
-                Line::styled("Esc back", theme.muted),
-            ]);
+            ];
+            if let Some(w) = waiting {
+                lines.push(Line::styled(format!("waiting: {w}"), theme.warning));
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("Esc back", theme.muted));
+            let p = Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true });
             f.render_widget(p, inner);
         }
         Stage::Confirm {

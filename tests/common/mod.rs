@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
+pub mod topology;
+
 pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const MY_ADMIN: &str = "mysql://root@127.0.0.1:3306/test";
 
@@ -233,6 +235,18 @@ pub fn evscope(data_dir: &Path) -> assert_cmd::Command {
         .env_remove("EVSCOPE_LOG")
         .env("NO_COLOR", "1")
         .timeout(Duration::from_secs(60));
+    c
+}
+
+/// The evscope binary as a process of its own (to run beside the test, read as it goes, or
+/// kill), with the same clean environment as [`evscope`].
+pub fn evscope_process(data_dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("evscope"));
+    c.env_remove("DATABASE_URL")
+        .env("EVSCOPE_CONFIG", data_dir.join("no-config.toml"))
+        .env("EVSCOPE_DATA_DIR", data_dir)
+        .env_remove("EVSCOPE_LOG")
+        .env("NO_COLOR", "1");
     c
 }
 
