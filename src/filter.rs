@@ -495,21 +495,60 @@ fn event_to_val(e: &Event) -> Val {
 /// How many events a jq-filtered read may scan before it answers with what it found.
 pub const SCAN_BUDGET: usize = 20_000;
 
-/// The events of `page` that the predicate accepts. jq runs on the blocking pool: a slow (or
-/// endless) program occupies a blocking thread, never one of the runtime's workers, so the UI
-/// keeps answering keys.
+/// A jq program that failed on an event at run time: an error, never "no match" — an event it
+/// cannot judge (often a row whose data could not be read) is reported, not skipped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "the filter failed on event {event}: {message} (to count such events as not matching, make the failing step optional, e.g. .data.amount?)"
+)]
+pub struct JqRunError {
+    /// "id (stream@version, position p, Type)", and its problems when the row was unreadable.
+    pub event: String,
+    pub message: String,
+}
+
+impl JqRunError {
+    fn of(e: &Event, message: String) -> JqRunError {
+        let pos = e
+            .global_position
+            .map_or(String::new(), |p| format!(", position {p}"));
+        let mut event = format!(
+            "{} ({}@{}{pos}, {})",
+            e.event_id, e.stream_id, e.stream_version, e.event_type
+        );
+        if !e.problems.is_empty() {
+            event.push_str(&format!(" [unreadable row: {}]", e.problems.join("; ")));
+        }
+        JqRunError { event, message }
+    }
+}
+
+/// The events of `page` that the predicate accepts; the first event the program fails on is
+/// an error naming it. jq runs on the blocking pool: a slow (or endless) program occupies a
+/// blocking thread, never one of the runtime's workers, so the UI keeps answering keys.
 pub async fn keep_matching(
     jq: &JqPredicate,
     page: Vec<crate::store::Event>,
-) -> Vec<crate::store::Event> {
+) -> Result<Vec<crate::store::Event>, JqRunError> {
     let jq = jq.clone();
     tokio::task::spawn_blocking(move || {
-        page.into_iter()
-            .filter(|e| jq.matches(e).unwrap_or(false))
-            .collect()
+        let mut out = Vec::with_capacity(page.len());
+        for e in page {
+            match jq.matches(&e) {
+                Ok(true) => out.push(e),
+                Ok(false) => {}
+                Err(m) => return Err(JqRunError::of(&e, m)),
+            }
+        }
+        Ok(out)
     })
     .await
-    .unwrap_or_default()
+    .unwrap_or_else(|e| {
+        Err(JqRunError {
+            event: "?".into(),
+            message: format!("the filter's worker ended: {e}"),
+        })
+    })
 }
 
 /// Read pages until `limit` events pass the jq predicate, or the store runs out, or the scan
@@ -537,7 +576,7 @@ where
         let full = page.len() >= limit;
         scanned += page.len();
         let last = page.last().map(crate::store::Event::cursor);
-        out.extend(keep_matching(jq, page).await);
+        out.extend(keep_matching(jq, page).await.map_err(|e| e.to_string())?);
         // Past the scan budget, answer with what was found — but never with nothing while the
         // log goes on (the caller continues from the last row it got; the task is abortable).
         if !full || out.len() >= limit || (scanned >= SCAN_BUDGET && !out.is_empty()) {

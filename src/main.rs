@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             _ => ExitCode::from(code),
         },
         // A reader that went away (`evscope log | head`) is not an error.
-        Err(e) if e.0.contains("Broken pipe") => ExitCode::SUCCESS,
+        Err(e) if e.0 == evscope::cli::OUTPUT_CLOSED => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("error: {e}");

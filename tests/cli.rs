@@ -794,3 +794,69 @@ async fn results_of_many_pages_come_out_whole_and_in_order() {
     ]));
     assert_eq!(odd_log.len(), 6173 + 100);
 }
+
+/// A jq error at run time is an error naming the event, never "no match"; a row whose data
+/// cannot be read is reported under a filter, not dropped (log, events, a replay's dry run);
+/// the merge fold stops at it instead of taking its raw text as the whole state.
+#[test]
+fn unreadable_rows_and_jq_errors_under_a_filter_are_reported_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.db");
+    let mut ddl = std::fs::read_to_string(common::fixture_path("native/sqlite.sql")).unwrap();
+    ddl.push_str(
+        "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) VALUES \
+         ('acct-1', 1, 'e1', 'Opened', '{\"owner\": \"Ana\", \"amount\": 0}'), \
+         ('acct-1', 2, 'e2', 'Deposited', '{\"amount\": 5'), \
+         ('acct-1', 3, 'e3', 'Deposited', 'not json'), \
+         ('acct-1', 4, 'e4', 'Deposited', '{\"amount\": 7');",
+    );
+    sqlite3(&path, &ddl);
+    let db = format!("sqlite://{}", path.display());
+    for args in [
+        vec!["log", "--where", "| .data.amount >= 0"],
+        vec!["events", "acct-1", "--where", "| .data.amount >= 0"],
+        vec![
+            "replay",
+            "--where",
+            "| .data.amount >= 0",
+            "--sink",
+            "jsonl:-",
+            "--dry-run",
+        ],
+    ] {
+        let mut all = vec!["--db", db.as_str()];
+        all.extend(args.iter().copied());
+        let err = runtime_error(dir.path(), &all);
+        assert!(
+            err.contains("e2 (acct-1@2") && err.contains("unreadable row"),
+            "{args:?}: {err}"
+        );
+    }
+    let err = runtime_error(
+        dir.path(),
+        &["--db", &db, "log", "--where", "| error(\"boom\")"],
+    );
+    assert!(
+        err.contains("boom") && err.contains("e1 (acct-1@1"),
+        "{err}"
+    );
+    // Asked to, the failing step counts as not matching: the readable row alone.
+    let out = evscope(dir.path())
+        .args(["--db", &db, "log", "--format", "jsonl"])
+        .args(["--where", "| .data.amount? >= 0"])
+        .output()
+        .unwrap();
+    assert_eq!(positions(&out), vec![1]);
+    // The merge fold stops at the unreadable row, with the state before it.
+    let out = evscope(dir.path())
+        .args(["--db", &db, "rehydrate", "acct-1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("not valid JSON") && err.contains("version 2"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"amount\": 5"));
+}

@@ -780,6 +780,65 @@ async fn ctrl_c_stops_at_a_checkpoint_and_resume_finishes() {
         std::fs::read_to_string(&file).unwrap().lines().count(),
         done
     );
+    // A checkpoint that lies is refused, naming what differs, and nothing is written.
+    let job_file = dir.path().join("replay/jobs").join(format!("{id}.json"));
+    let original = std::fs::read_to_string(&job_file).unwrap();
+    let written = std::fs::read(&file).unwrap();
+    type Edit = (&'static str, fn(&mut Value), &'static str);
+    let edits: [Edit; 4] = [
+        (
+            "position moved back",
+            |j| {
+                let p = &mut j["checkpoint"]["mark"]["position"];
+                *p = (p.as_i64().unwrap() - 5).into();
+            },
+            "which holds event",
+        ),
+        (
+            "position moved forward",
+            |j| {
+                let p = &mut j["checkpoint"]["mark"]["position"];
+                *p = (p.as_i64().unwrap() + 5).into();
+            },
+            "which holds event",
+        ),
+        (
+            "offset mid-line",
+            |j| {
+                let o = &mut j["checkpoint"]["sink_offset"];
+                *o = (o.as_u64().unwrap() - 3).into();
+            },
+            "not at the end of a line",
+        ),
+        (
+            "offset past the file",
+            |j| {
+                let o = &mut j["checkpoint"]["sink_offset"];
+                *o = (o.as_u64().unwrap() + 100).into();
+            },
+            "the file has",
+        ),
+    ];
+    for (what, edit, says) in edits {
+        let mut j: Value = serde_json::from_str(&original).unwrap();
+        edit(&mut j);
+        std::fs::write(&job_file, serde_json::to_string_pretty(&j).unwrap()).unwrap();
+        let out = evscope(dir.path())
+            .args(["replay", "resume", &id, "--quiet"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(
+            err.contains(says) && err.contains("not resuming"),
+            "{what}: {err}"
+        );
+        assert!(
+            std::fs::read(&file).unwrap() == written,
+            "{what}: the file was touched"
+        );
+    }
+    std::fs::write(&job_file, &original).unwrap();
     // Resume (the job's own store: no --db) finishes it, byte for byte.
     let out = evscope(dir.path())
         .args(["replay", "resume", &id, "--quiet"])

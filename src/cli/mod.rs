@@ -286,8 +286,16 @@ impl From<crate::store::StoreError> for CliError {
     }
 }
 
+/// The message of the one error that is not a failure: the reader of evscope's output went
+/// away (`evscope log | head`). Only a write to the command's own output gives it; a replay
+/// whose sink is standard output fails for real when its reader goes (the job is `failed`).
+pub const OUTPUT_CLOSED: &str = "the reader of the output went away";
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return CliError(OUTPUT_CLOSED.into());
+        }
         CliError(e.to_string())
     }
 }
@@ -502,7 +510,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 let full = page.len() as u32 == r.limit;
                 r.after_version = page.last().map(|e| e.stream_version);
                 let mut page = match &jq {
-                    Some(p) => crate::filter::keep_matching(p, page).await,
+                    Some(p) => crate::filter::keep_matching(p, page)
+                        .await
+                        .map_err(|e| CliError(e.to_string()))?,
                     None => page,
                 };
                 page.truncate(left);
@@ -542,6 +552,7 @@ async fn audit(cli: &Cli, a: &AuditArgs, out: &mut dyn Write) -> u8 {
                     (Some(s), None) => format!("e.g. {s}"),
                     _ => f.event_id.clone().unwrap_or_default(),
                 };
+                let at = shown(&at);
                 let sev = if f.severity == Severity::Error {
                     "ERROR"
                 } else {
@@ -551,7 +562,7 @@ async fn audit(cli: &Cli, a: &AuditArgs, out: &mut dyn Write) -> u8 {
                     out,
                     "{sev}  {:<18}  {at}: {}",
                     format!("{:?}", f.kind),
-                    f.detail
+                    output::clip(&f.detail, 1000)
                 )?;
             }
             writeln!(
@@ -574,6 +585,29 @@ async fn audit(cli: &Cli, a: &AuditArgs, out: &mut dyn Write) -> u8 {
             2
         }
     }
+}
+
+/// Text from the store for a table line: control characters (escape sequences) shown as
+/// spaces, cut at 200 characters.
+fn shown(s: &str) -> String {
+    output::clip(s, 200)
+}
+
+/// A value for a table line, as compact JSON cut at 200 characters, saying how much was cut
+/// (the JSON formats give it whole).
+fn cut_value(v: &serde_json::Value) -> String {
+    const MAX: usize = 200;
+    let text = v.to_string();
+    let n = text.chars().count();
+    if n <= MAX {
+        return output::clip(&text, MAX);
+    }
+    let head: String = text.chars().take(MAX).collect();
+    format!(
+        "{}… ({} more characters; --format json has it whole)",
+        output::clip(&head, MAX),
+        n - MAX
+    )
 }
 
 /// verify-snapshots: 0 all match, 1 any drift, 2 an error (the message on stderr).
@@ -625,9 +659,9 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
                 let line = match c.status {
                     Status::Error => format!(
                         "ERROR    {} v{}: {}",
-                        c.stream_id,
+                        shown(&c.stream_id),
                         c.stream_version,
-                        c.error.clone().unwrap_or_default()
+                        output::clip(&c.error.clone().unwrap_or_default(), 1000)
                     ),
                     _ => {
                         let paths: Vec<String> = c
@@ -637,19 +671,32 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
                                 crate::rehydrate::diff::Change::Changed {
                                     path, old, new, ..
                                 } => {
-                                    format!("{path}: stored {new}, recomputed {old}")
+                                    format!(
+                                        "{}: stored {}, recomputed {}",
+                                        shown(path),
+                                        cut_value(new),
+                                        cut_value(old)
+                                    )
                                 }
                                 crate::rehydrate::diff::Change::Added { path, new } => {
-                                    format!("{path}: stored {new}, recomputed absent")
+                                    format!(
+                                        "{}: stored {}, recomputed absent",
+                                        shown(path),
+                                        cut_value(new)
+                                    )
                                 }
                                 crate::rehydrate::diff::Change::Removed { path, old } => {
-                                    format!("{path}: missing, recomputed {old}")
+                                    format!(
+                                        "{}: missing, recomputed {}",
+                                        shown(path),
+                                        cut_value(old)
+                                    )
                                 }
                             })
                             .collect();
                         format!(
                             "DRIFTED  {} v{}: {}",
-                            c.stream_id,
+                            shown(&c.stream_id),
                             c.stream_version,
                             paths.join("; ")
                         )

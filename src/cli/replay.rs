@@ -195,10 +195,15 @@ fn write_plan(out: &mut dyn Write, p: &PlanOut, format: FormatArg) -> std::io::R
         serde_json::to_writer_pretty(&mut *out, p)?;
         return writeln!(out);
     }
-    let fmt_ref =
-        |e: &Option<replay::range::EventRef>| e.as_ref().map_or("-".to_string(), |e| e.describe());
+    // Stream ids, types and categories come from the store: cut, and control characters
+    // (escape sequences) never reach the terminal.
+    let clip = crate::output::clip;
+    let fmt_ref = |e: &Option<replay::range::EventRef>| {
+        e.as_ref()
+            .map_or("-".to_string(), |e| clip(&e.describe(), 300))
+    };
     writeln!(out, "replay plan")?;
-    writeln!(out, "  range      {}", p.range_text)?;
+    writeln!(out, "  range      {}", clip(&p.range_text, 500))?;
     writeln!(out, "  sink       {}", p.sink)?;
     if let Some(b) = p.bus {
         match b.describe() {
@@ -230,11 +235,15 @@ fn write_plan(out: &mut dyn Write, p: &PlanOut, format: FormatArg) -> std::io::R
     }
     writeln!(out, "  in flight  at most {}", p.max_in_flight)?;
     let hist = |out: &mut dyn Write, title: &str, m: &std::collections::BTreeMap<String, u64>| {
-        let v = Plan::ranked(m);
+        let v: Vec<(String, u64)> = Plan::ranked(m)
+            .into_iter()
+            .map(|(k, n)| (clip(k, 80), n))
+            .collect();
         writeln!(out, "{title}")?;
         let w = v.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
         for (k, n) in v {
-            writeln!(out, "  {k:<w$}  {n}")?;
+            let pad = " ".repeat(w - k.chars().count());
+            writeln!(out, "  {k}{pad}  {n}")?;
         }
         Ok::<(), std::io::Error>(())
     };
@@ -370,6 +379,15 @@ async fn resume(
     let _lock = jobs.lock(id).map_err(CliError)?;
     // Without a connection named, the job's own store (when its URL holds no secret).
     let named = cli.db.as_deref().is_some_and(|d| !d.is_empty()) || cli.profile.is_some();
+    if !named
+        && job.store.contains("***")
+        && matches!(super::resolve_target(cli)?, super::Target::Demo(_))
+    {
+        return Err(CliError(format!(
+            "job {id} reads {}, whose password is not kept: give the URL with its password (--db, DATABASE_URL or a profile)",
+            job.store
+        )));
+    }
     let store = if !named
         && !job.store.contains("***")
         && matches!(super::resolve_target(cli)?, super::Target::Demo(_))
@@ -391,6 +409,7 @@ async fn resume(
         )));
     }
     check_rate(run.rate)?;
+    job.verify_checkpoint(&store).await.map_err(CliError)?;
     if let Some(r) = run.rate {
         job.rate = Some(r);
     }

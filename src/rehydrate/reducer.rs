@@ -415,8 +415,12 @@ impl Fold {
             }
         }
         if let (Fold::Merge, State::Json(v)) = (self, &mut *state) {
-            merge_patch(v, &e.data);
-            return Ok(());
+            return merge_event(v, e).map_err(|m| FoldError {
+                stream_version: e.stream_version,
+                event_type: e.event_type.clone(),
+                filter: None,
+                message: m,
+            });
         }
         // Everything else (unknown types, a state of the other kind): by value, and the state
         // is put back when the event fails.
@@ -442,7 +446,7 @@ impl Fold {
         };
         match (self, state) {
             (Fold::Merge, State::Json(mut v)) => {
-                merge_patch(&mut v, &e.data);
+                merge_event(&mut v, e).map_err(|m| err(None, m))?;
                 Ok(State::Json(v))
             }
             (Fold::Reducer(r), state) => {
@@ -457,7 +461,7 @@ impl Fold {
                         Unknown::Skip => Ok(State::Jq(val)),
                         Unknown::Merge => {
                             let mut j = val_to_json(&val);
-                            merge_patch(&mut j, &e.data);
+                            merge_event(&mut j, e).map_err(|m| err(None, m))?;
                             Ok(State::Jq(json_to_val(&j)))
                         }
                         Unknown::Error => Err(err(
@@ -472,11 +476,26 @@ impl Fold {
             }
             (Fold::Merge, State::Jq(v)) => {
                 let mut j = val_to_json(&v);
-                merge_patch(&mut j, &e.data);
+                merge_event(&mut j, e).map_err(|m| err(None, m))?;
                 Ok(State::Json(j))
             }
         }
     }
+}
+
+/// Merge an event's data into the state (JSON merge-patch). An event whose data could not be
+/// read stops the fold: its raw text would otherwise replace the whole state. An event with
+/// no data (NULL) changes nothing.
+fn merge_event(state: &mut Value, e: &Event) -> Result<(), String> {
+    if let Some(p) = e.problems.iter().find(|p| p.starts_with("data")) {
+        return Err(format!(
+            "the event's {p}: the merge fold cannot apply it (the state before it is kept)"
+        ));
+    }
+    if !e.data.is_null() {
+        merge_patch(state, &e.data);
+    }
+    Ok(())
 }
 
 // ---- values ------------------------------------------------------------------------------
@@ -644,6 +663,43 @@ mod tests {
         ];
         let state = fold_all(&r.fold_for(s), &events).unwrap();
         assert_eq!(state, crate::demo::account_state("Ana", 70, false));
+    }
+
+    #[test]
+    fn the_merge_fold_stops_at_unreadable_data_and_ignores_null_data() {
+        let fold = Fold::Merge;
+        let ev = |v: i64, data: Value, problems: Vec<String>| Event {
+            global_position: Some(v),
+            stream_id: "a-1".into(),
+            stream_version: v,
+            event_id: format!("e{v}"),
+            event_type: "T".into(),
+            data,
+            metadata: Value::Null,
+            recorded_at: None,
+            problems,
+        };
+        let mut state = State::Json(json!({}));
+        fold.apply_mut(
+            &mut state,
+            &ev(1, json!({"owner": "Ana", "amount": 1}), vec![]),
+        )
+        .unwrap();
+        fold.apply_mut(&mut state, &ev(2, Value::Null, vec![]))
+            .unwrap();
+        let bad = ev(
+            3,
+            Value::String("{\"amount\": 5".into()),
+            vec!["data is not valid JSON (EOF while parsing)".into()],
+        );
+        let err = fold.apply_mut(&mut state, &bad).unwrap_err();
+        assert_eq!(err.stream_version, 3);
+        assert!(err.message.contains("not valid JSON"), "{}", err.message);
+        let State::Json(v) = &state else {
+            panic!("a JSON state")
+        };
+        assert_eq!(v, &json!({"owner": "Ana", "amount": 1}));
+        assert!(fold.apply(state, &bad).is_err());
     }
 
     #[test]

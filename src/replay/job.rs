@@ -134,6 +134,124 @@ impl Job {
 }
 
 impl Job {
+    /// Cross-check the checkpoint against what it records, before a resume trusts it: the
+    /// event at its mark must be the one it names (`last_event_id`), and a JSONL file must end,
+    /// at the recorded length, with a whole line holding that event. A job file edited by hand
+    /// (the mark moved back or forward, an offset in the middle of a line) or a store that
+    /// changed under the job is refused, naming what differs — a resume would otherwise
+    /// re-send or skip events while reporting success.
+    pub async fn verify_checkpoint(&self, store: &crate::store::Store) -> Result<(), String> {
+        use crate::store::{Cursor, Direction, LogQuery, Start, StreamRead};
+        let cp = &self.checkpoint;
+        let Some(mark) = &cp.mark else {
+            if cp.done > 0 {
+                return Err(format!(
+                    "job {}'s checkpoint counts {} events sent but names none",
+                    self.id, cp.done
+                ));
+            }
+            return Ok(());
+        };
+        let Some(want) = &cp.last_event_id else {
+            return Err(format!(
+                "job {}'s checkpoint is at {} but does not name the event there (last_event_id)",
+                self.id,
+                mark.describe()
+            ));
+        };
+        let found = match (mark, &self.range.stream) {
+            (Mark::Version { version }, Some(stream)) => store
+                .read_stream(
+                    stream,
+                    &StreamRead {
+                        from_version: Some(*version),
+                        to_version: Some(*version),
+                        direction: Direction::Forward,
+                        limit: 1,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?,
+            (Mark::Position { position }, None) => store
+                .read_log(&LogQuery {
+                    start: Start::At(Cursor::Position(*position)),
+                    direction: Direction::Forward,
+                    limit: 1,
+                    up_to: Some(*position),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?,
+            (
+                Mark::Ordered {
+                    at,
+                    stream,
+                    version,
+                },
+                None,
+            ) => store
+                .read_log(&LogQuery {
+                    start: Start::At(Cursor::Ordered {
+                        at: *at,
+                        stream: stream.clone(),
+                        version: *version,
+                    }),
+                    direction: Direction::Forward,
+                    limit: 1,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|e| &e.stream_id == stream && e.stream_version == *version)
+                .collect(),
+            _ => {
+                return Err(format!(
+                    "job {}'s checkpoint ({}) does not fit its range ({})",
+                    self.id,
+                    mark.describe(),
+                    self.range.describe()
+                ));
+            }
+        };
+        match found.first() {
+            None => {
+                return Err(format!(
+                    "job {}'s checkpoint is at {}, where the store has no event (it should be {want}): the job file was edited or the store changed; not resuming",
+                    self.id,
+                    mark.describe()
+                ));
+            }
+            Some(e) if &e.event_id != want => {
+                return Err(format!(
+                    "job {}'s checkpoint is at {}, which holds event {} in the store, but the checkpoint names {want}: the job file was edited or the store changed; not resuming",
+                    self.id,
+                    mark.describe(),
+                    e.event_id
+                ));
+            }
+            Some(_) => {}
+        }
+        if let SinkSpec::Jsonl { path: Some(path) } = &self.sink {
+            let offset = cp.sink_offset.ok_or_else(|| {
+                format!(
+                    "job {}'s checkpoint has sent events to {} but records no file length",
+                    self.id,
+                    path.display()
+                )
+            })?;
+            check_jsonl_tail(path, offset, want).map_err(|why| {
+                format!(
+                    "job {}'s checkpoint does not agree with {}: {why}; not resuming",
+                    self.id,
+                    path.display()
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// How long the job waits for held positions before it fails.
     pub fn max_wait(&self) -> std::time::Duration {
         self.max_wait_secs
@@ -142,6 +260,50 @@ impl Job {
                 super::range::DEFAULT_MAX_WAIT,
                 std::time::Duration::from_secs_f64,
             )
+    }
+}
+
+/// The JSONL file must be at least `offset` bytes long, and its bytes up to `offset` must end
+/// with a whole line that is the event `event_id`.
+fn check_jsonl_tail(path: &Path, offset: u64, event_id: &str) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    if len < offset {
+        return Err(format!(
+            "the checkpoint records {offset} bytes written, the file has {len}"
+        ));
+    }
+    if offset == 0 {
+        return Err("the checkpoint records events sent but 0 bytes written".into());
+    }
+    // The last line before the offset (events are at most a few MB; read back up to 64 MB).
+    let back = offset.min(64 << 20);
+    f.seek(SeekFrom::Start(offset - back))
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0; back as usize];
+    f.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    if buf.last() != Some(&b'\n') {
+        return Err(format!(
+            "byte {offset} is not at the end of a line (the recorded length cuts a line)"
+        ));
+    }
+    let body = &buf[..buf.len() - 1];
+    let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if start == 0 && back < offset {
+        return Err("the last line before the recorded length is longer than 64 MB".into());
+    }
+    let line = &body[start..];
+    let v: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|e| format!("the line that ends at byte {offset} is not an event ({e})"))?;
+    match v.get("event_id").and_then(|i| i.as_str()) {
+        Some(id) if id == event_id => Ok(()),
+        Some(id) => Err(format!(
+            "the line that ends at byte {offset} is event {id}, the checkpoint names {event_id}"
+        )),
+        None => Err(format!(
+            "the line that ends at byte {offset} has no event_id"
+        )),
     }
 }
 

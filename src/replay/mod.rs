@@ -92,33 +92,45 @@ impl Sent {
 
 type Ack = BoxFuture<'static, (Sent, Result<Acked, SinkError>)>;
 
-/// Spaces sends at `rate` per second (bursts of at most a few milliseconds).
+/// Spaces sends at `rate` per second. Time lost (a pause, a slow bus, the process stopped by
+/// SIGSTOP) is never caught up with a burst: a send that is late by more than a small slack
+/// moves the schedule forward instead, so over any one-second window at most `rate` events go
+/// out, plus the slack's worth (2 ms of sends, at least one) that absorbs timer lateness.
 struct Pacer {
     rate: Option<f64>,
-    start: Instant,
-    sent: u64,
+    /// When the next event may go.
+    next: Instant,
 }
 
 impl Pacer {
     fn new(rate: Option<f64>) -> Pacer {
         Pacer {
             rate: rate.filter(|r| *r > 0.0),
-            start: Instant::now(),
-            sent: 0,
+            next: Instant::now(),
         }
     }
 
     fn reset(&mut self) {
-        self.start = Instant::now();
-        self.sent = 0;
+        self.next = Instant::now();
     }
 
     /// When the next event may go, if not now.
     fn due(&mut self) -> Option<Instant> {
+        self.due_at(Instant::now())
+    }
+
+    fn due_at(&mut self, now: Instant) -> Option<Instant> {
         let rate = self.rate?;
-        let due = self.start + Duration::from_secs_f64(self.sent as f64 / rate);
-        self.sent += 1;
-        (due > Instant::now() + Duration::from_millis(2)).then_some(due)
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let slack = interval.max(Duration::from_millis(2));
+        if let Some(earliest) = now.checked_sub(slack) {
+            if self.next < earliest {
+                self.next = earliest;
+            }
+        }
+        let due = self.next;
+        self.next += interval;
+        (due > now).then_some(due)
     }
 }
 
@@ -676,5 +688,41 @@ mod tests {
             "{wait:?}"
         );
         assert!(Pacer::new(None).due().is_none());
+    }
+
+    /// After a pause (or SIGSTOP) the sends do not catch up: at 1000/s, a 5 s stop is followed
+    /// by at most 1000 + the slack in the next second, not 5,000 at once.
+    #[test]
+    fn the_pacer_does_not_burst_after_a_pause() {
+        let mut p = Pacer::new(Some(1000.0));
+        let t0 = Instant::now();
+        let mut now = t0;
+        for _ in 0..100 {
+            if let Some(d) = p.due_at(now) {
+                now = d;
+            }
+        }
+        // Stopped for 5 s, then every due send goes the moment it is due.
+        now += Duration::from_secs(5);
+        let resumed = now;
+        let mut sent_at = vec![];
+        while now < resumed + Duration::from_secs(2) {
+            if let Some(d) = p.due_at(now) {
+                now = d;
+            }
+            sent_at.push(now);
+        }
+        for start in &sent_at {
+            let in_window = sent_at
+                .iter()
+                .filter(|t| **t >= *start && **t < *start + Duration::from_secs(1))
+                .count();
+            assert!(in_window <= 1003, "{in_window} sends in one second");
+        }
+        let first_second = sent_at
+            .iter()
+            .filter(|t| **t < resumed + Duration::from_secs(1))
+            .count();
+        assert!(first_second >= 995, "{first_second}: the rate holds");
     }
 }

@@ -355,7 +355,9 @@ impl Reader {
                 }
             };
             let page = match &self.jq {
-                Some(jq) => crate::filter::keep_matching(jq, page).await,
+                Some(jq) => crate::filter::keep_matching(jq, page)
+                    .await
+                    .map_err(|e| StoreError::Filter(e.to_string()))?,
                 None => page,
             };
             if !page.is_empty() {

@@ -549,7 +549,10 @@ impl App {
                         scanned += page.len();
                         let last = page.last().map(|e| e.stream_version);
                         match &jq {
-                            Some(p) => out.extend(keep_matching(p, page).await),
+                            Some(p) => match keep_matching(p, page).await {
+                                Ok(kept) => out.extend(kept),
+                                Err(e) => break Err(e.to_string()),
+                            },
                             None => out.extend(page),
                         }
                         if !full

@@ -43,7 +43,7 @@ pub async fn run(
             let full = page.len() == 1000;
             read.after_version = page.last().map(|e| e.stream_version);
             let kept = match &jq {
-                Some(p) => keep_matching(p, page).await,
+                Some(p) => keep_matching(p, page).await.map_err(|e| e.to_string())?,
                 None => page,
             };
             write(&kept)?;
