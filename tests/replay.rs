@@ -594,6 +594,47 @@ async fn the_bus_going_away_makes_the_job_retry_and_finish_when_it_is_back() {
     server.wait().unwrap();
 }
 
+/// An event the client refuses to send (over the server's max_payload) fails the job naming
+/// it — after the events sent before it are acknowledged and counted (the job said 0 of 20
+/// while 15 were stored).
+#[tokio::test]
+async fn a_message_too_big_to_send_fails_the_job_after_counting_what_went_before() {
+    if !nats_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = TempDb::create(Server::Sqlite, "too_big").await;
+    db.load("native/sqlite.sql").await;
+    let big = "x".repeat(1_200_000);
+    let mut sql = String::new();
+    for v in 1..=20 {
+        let data = if v == 16 {
+            format!("{{\"blob\": \"{big}\"}}")
+        } else {
+            format!("{{\"n\": {v}}}")
+        };
+        sql.push_str(&format!(
+            "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) \
+             VALUES ('acct-1', {v}, 'e{v}', 'T', '{data}');\n"
+        ));
+    }
+    db.exec(&sql).await;
+    let js = JsStream::create(NATS_URL, "replay_big", |_| {}).await;
+    let out = evscope(dir.path())
+        .args(["--db", &db.url, "replay", "--sink", NATS_URL])
+        .args(["--subject", &js.subject(), "--yes", "--quiet"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("e16 (acct-1@16, position 16, T)"), "{err}");
+    let j = &jobs(dir.path())[0];
+    assert_eq!(j["status"]["state"], "failed");
+    assert_eq!(j["checkpoint"]["done"], 15, "{j}");
+    assert_eq!(j["checkpoint"]["last_event_id"], "e15", "{j}");
+    assert_eq!(js.messages().await, 15);
+}
+
 #[tokio::test]
 async fn a_rejected_publish_fails_the_job_naming_the_event() {
     if !nats_available() {
@@ -640,7 +681,7 @@ async fn a_rejected_publish_fails_the_job_naming_the_event() {
         .args(["--subject", &subject, "--dry-run"])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a dry run that finds a problem");
     assert!(String::from_utf8_lossy(&out.stdout).contains("PROBLEM: no JetStream stream captures"));
     let out = evscope(dir.path())
         .args([

@@ -387,19 +387,7 @@ impl Runner<'_> {
                 }
                 Ok(())
             }
-            Err(e) => Err(match e.kind {
-                SinkErrorKind::Unavailable => Outcome::Unavailable(e.message),
-                SinkErrorKind::Rejected => Outcome::Failed(format!(
-                    "the sink rejected event {}: {}",
-                    describe_event(sent.event()),
-                    e.message
-                )),
-                SinkErrorKind::Fatal => Outcome::Failed(format!(
-                    "{} (at event {})",
-                    e.message,
-                    describe_event(sent.event())
-                )),
-            }),
+            Err(e) => Err(outcome_at(e, sent.event())),
         }
     }
 
@@ -535,7 +523,16 @@ impl Runner<'_> {
                 if any {
                     self.after_acks().await?;
                 }
-                let pending = self.sink.send(e, &self.job.id).await.map_err(classify)?;
+                let pending = match self.sink.send(e, &self.job.id).await {
+                    Ok(p) => p,
+                    Err(err) => {
+                        // What was sent before this event counts: its acknowledgements are
+                        // taken (and checkpointed) before the job stops on this one.
+                        let outcome = outcome_at(err, e);
+                        self.drain().await?;
+                        return Err(outcome);
+                    }
+                };
                 let sent = Sent {
                     page: page.clone(),
                     i,
@@ -629,6 +626,21 @@ fn classify(e: SinkError) -> Outcome {
     match e.kind {
         SinkErrorKind::Unavailable => Outcome::Unavailable(e.message),
         _ => Outcome::Failed(e.message),
+    }
+}
+
+/// What a sink's failure on event `e` means for the job, naming the event.
+fn outcome_at(e: SinkError, ev: &Event) -> Outcome {
+    match e.kind {
+        SinkErrorKind::Unavailable => Outcome::Unavailable(e.message),
+        SinkErrorKind::Rejected => Outcome::Failed(format!(
+            "the sink rejected event {}: {}",
+            describe_event(ev),
+            e.message
+        )),
+        SinkErrorKind::Fatal => {
+            Outcome::Failed(format!("{} (at event {})", e.message, describe_event(ev)))
+        }
     }
 }
 
