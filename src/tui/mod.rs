@@ -44,6 +44,14 @@ pub struct TuiOptions {
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// The first panic anywhere while the TUI runs (a spawned task's included): the loop ends on
+/// it the way it ends on a panic of its own, instead of running on behind a restored screen.
+static PANICKED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn take_panic() -> Option<String> {
+    PANICKED.lock().ok().and_then(|mut p| p.take())
+}
+
 /// Put the terminal back as it was: the one routine used on quit, on error and on panic.
 /// Safe to call more than once.
 pub fn restore() {
@@ -66,6 +74,20 @@ impl TerminalGuard {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore();
+            if let Ok(mut p) = PANICKED.lock() {
+                if p.is_none() {
+                    let what = info
+                        .payload()
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into());
+                    let at = info
+                        .location()
+                        .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+                    *p = Some(format!("{what}{at}"));
+                }
+            }
             previous(info);
         }));
         enable_raw_mode()?;
@@ -184,6 +206,14 @@ async fn run_loop(
         }
         if app.quit {
             break;
+        }
+        if let Some(p) = take_panic() {
+            if let Some(job) = app.stop_replay() {
+                let _ = tokio::time::timeout(Duration::from_secs(15), job).await;
+            }
+            return Err(format!(
+                "internal error, the TUI stopped (please report it): {p}"
+            ));
         }
     }
     // A replay still running stops at its checkpoint (resumable with `evscope replay resume`).
