@@ -185,6 +185,23 @@ async fn unknown_ambiguous_and_misnamed_schemas_say_what_was_found() {
         &["--db", &db.url, "--mapping", bad.to_str().unwrap(), "log"],
     );
     assert!(err.contains("json_payload"), "{err}");
+    // A column that differs only in case: PostgreSQL's quoted names are case-sensitive, so it
+    // is refused when the store is opened, not at the first query.
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(common::fixture_path("mappings/eventuous.toml"))
+            .unwrap()
+            .replace("\"json_data\"", "\"JSON_DATA\""),
+    )
+    .unwrap();
+    let err = runtime_error(
+        dir.path(),
+        &["--db", &db.url, "--mapping", bad.to_str().unwrap(), "log"],
+    );
+    assert!(
+        err.contains("JSON_DATA") && err.contains("case-sensitive"),
+        "{err}"
+    );
     std::fs::write(
         &bad,
         "name = \"x\"\n[events]\ntable = \"a; drop table b\"\n",

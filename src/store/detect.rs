@@ -12,7 +12,11 @@ use super::{OpenOptions, StoreError};
 pub struct CatTable {
     pub schema: Option<String>,
     pub table: String,
+    /// Column name, lowercased, to its type.
     pub columns: BTreeMap<String, String>,
+    /// Column name, lowercased, to the name as the database has it (PostgreSQL's quoted names
+    /// are case-sensitive: a mapping must name them exactly).
+    pub exact: BTreeMap<String, String>,
 }
 
 /// A layout found in the database.
@@ -73,16 +77,19 @@ pub async fn catalog(db: &Db) -> Result<Vec<CatTable>, StoreError> {
         // MySQL: the "schema" is the database; layouts never qualify tables there.
         let schema = if d == Dialect::Postgres { schema } else { None };
         let table = it.next().map(Raw::text).unwrap_or_default();
-        let column = it.next().map(Raw::text).unwrap_or_default().to_lowercase();
+        let name = it.next().map(Raw::text).unwrap_or_default();
+        let column = name.to_lowercase();
         let ty = it.next().map(Raw::text).unwrap_or_default().to_lowercase();
         match out.last_mut() {
             Some(last) if last.schema == schema && last.table == table => {
-                last.columns.insert(column, ty);
+                last.columns.insert(column.clone(), ty);
+                last.exact.insert(column, name);
             }
             _ => out.push(CatTable {
                 schema,
                 table,
-                columns: BTreeMap::from([(column, ty)]),
+                columns: BTreeMap::from([(column.clone(), ty)]),
+                exact: BTreeMap::from([(column, name)]),
             }),
         }
     }
@@ -268,7 +275,15 @@ pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), 
             }
             _ => find(cat, None, t.table.as_str()),
         };
-        found.ok_or_else(|| StoreError::MissingTable(format!("{t} (layout {})", layout.name)))
+        let found = found
+            .ok_or_else(|| StoreError::MissingTable(format!("{t} (layout {})", layout.name)))?;
+        if dialect == Dialect::Postgres && found.table != t.table.as_str() {
+            return Err(StoreError::MissingTable(format!(
+                "{t} (layout {}): the database has {:?} — PostgreSQL names are case-sensitive",
+                layout.name, found.table
+            )));
+        }
+        Ok(found)
     };
     let events = lookup(&layout.events)?;
     let streams = layout
@@ -280,35 +295,49 @@ pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), 
         return Ok(());
     }
     let mut missing = Vec::new();
+    // PostgreSQL: evscope quotes every name, and a quoted name is case-sensitive, so a column
+    // that differs only in case would pass here and fail at the first query.
+    let mut check_col = |t: &CatTable, name: &str, what: String| {
+        let lower = name.to_lowercase();
+        match t.exact.get(&lower) {
+            None if !t.columns.contains_key(&lower) => missing.push(what),
+            Some(real) if dialect == Dialect::Postgres && real != name => missing.push(format!(
+                "{what} (the table has {real:?}: PostgreSQL names are case-sensitive)"
+            )),
+            _ => {}
+        }
+    };
     for (field, c) in layout.columns() {
         let table = if c.side == Side::Streams {
             streams.unwrap_or(events)
         } else {
             events
         };
-        if !table.columns.contains_key(&c.name.as_str().to_lowercase()) {
-            missing.push(format!("{field} -> {}.{}", table.table, c.name));
-        }
+        check_col(
+            table,
+            c.name.as_str(),
+            format!("{field} -> {}.{}", table.table, c.name),
+        );
     }
     for (c, _) in &layout.filter {
-        if !events.columns.contains_key(&c.as_str().to_lowercase()) {
-            missing.push(format!("filter -> {}.{c}", events.table));
-        }
+        check_col(
+            events,
+            c.as_str(),
+            format!("filter -> {}.{c}", events.table),
+        );
     }
     if let Some(j) = &layout.streams {
         let st = streams.unwrap_or(events);
-        if !st.columns.contains_key(&j.key.as_str().to_lowercase()) {
-            missing.push(format!("streams.key -> {}.{}", st.table, j.key));
-        }
-        if !events
-            .columns
-            .contains_key(&j.events_key.as_str().to_lowercase())
-        {
-            missing.push(format!(
-                "streams.events_key -> {}.{}",
-                events.table, j.events_key
-            ));
-        }
+        check_col(
+            st,
+            j.key.as_str(),
+            format!("streams.key -> {}.{}", st.table, j.key),
+        );
+        check_col(
+            events,
+            j.events_key.as_str(),
+            format!("streams.events_key -> {}.{}", events.table, j.events_key),
+        );
     }
     if let Some(s) = &layout.snapshots {
         let st = lookup(&s.table)?;
@@ -321,9 +350,11 @@ pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), 
         .into_iter()
         .flatten()
         {
-            if !st.columns.contains_key(&c.name.as_str().to_lowercase()) {
-                missing.push(format!("snapshots -> {}.{}", st.table, c.name));
-            }
+            check_col(
+                st,
+                c.name.as_str(),
+                format!("snapshots -> {}.{}", st.table, c.name),
+            );
         }
     }
     if missing.is_empty() {
@@ -460,7 +491,11 @@ mod tests {
             table: name.into(),
             columns: cols
                 .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .map(|(a, b)| (a.to_lowercase(), b.to_string()))
+                .collect(),
+            exact: cols
+                .iter()
+                .map(|(a, _)| (a.to_lowercase(), a.to_string()))
                 .collect(),
         }
     }
@@ -514,5 +549,49 @@ mod tests {
         assert_eq!(encoding_for("text", Encoding::Timestamp), Encoding::Iso8601);
         assert_eq!(encoding_for("json", Encoding::Json), Encoding::Jsonb);
         assert_eq!(encoding_for("bytea", Encoding::Jsonb), Encoding::Bytes);
+    }
+
+    #[test]
+    fn a_mapped_name_that_differs_only_in_case_is_refused_on_postgres() {
+        let mapping = |data: &str, table: &str| {
+            Layout::from_toml(&format!(
+                "name = \"m\"\n[events]\ntable = \"{table}\"\n[columns]\n\
+                 position = {{ column = \"pos\" }}\nstream = {{ column = \"stream\" }}\n\
+                 version = {{ column = \"version\" }}\nevent_id = {{ column = \"id\" }}\n\
+                 event_type = {{ column = \"type\" }}\ndata = {{ column = \"{data}\", encoding = \"json\" }}\n\
+                 recorded_at = {{ column = \"at\", encoding = \"timestamp\" }}\n"
+            ))
+            .unwrap()
+        };
+        let cat = vec![table(
+            Some("public"),
+            "events",
+            &[
+                ("pos", "bigint"),
+                ("stream", "text"),
+                ("version", "bigint"),
+                ("id", "text"),
+                ("type", "text"),
+                ("Data", "text"),
+                ("at", "timestamp"),
+            ],
+        )];
+        assert!(check(&mapping("Data", "events"), &cat, Dialect::Postgres).is_ok());
+        let err = check(&mapping("data", "events"), &cat, Dialect::Postgres)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("data") && err.contains("case-sensitive"),
+            "{err}"
+        );
+        let err = check(&mapping("Data", "Events"), &cat, Dialect::Postgres)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("case-sensitive"), "{err}");
+        // MySQL and SQLite compare column names without case.
+        let mut my = cat.clone();
+        my[0].schema = None;
+        assert!(check(&mapping("data", "events"), &my, Dialect::MySql).is_ok());
+        assert!(check(&mapping("DATA", "events"), &my, Dialect::Sqlite).is_ok());
     }
 }
