@@ -1,12 +1,79 @@
 //! Passwords never leave evscope: every URL shown or logged goes through [`redact_url`], and
 //! every error message through [`redact_secrets`].
 
-/// The URL with its password (and any `password=` query parameter) replaced by `***`.
+/// The URL with its password (and any `password=` query parameter) replaced by `***`. A NATS
+/// server list (`nats://a:4222,nats://u:p@b:4222,c:4222`) is redacted server by server.
 pub fn redact_url(url: &str) -> String {
+    if let Some(servers) = server_list(url) {
+        return redact_list(url, &servers);
+    }
+    redact_one(url)
+}
+
+/// The schemes whose URLs may be comma-separated server lists (NATS clients take them so).
+const LIST_SCHEMES: [&str; 4] = ["nats://", "tls://", "ws://", "wss://"];
+
+/// The servers of a NATS server list, each a full URL (a bare `host:port` after the first
+/// takes the first one's scheme); None when `url` is not a list.
+fn server_list(url: &str) -> Option<Vec<String>> {
+    let scheme = LIST_SCHEMES.iter().find(|s| url.starts_with(*s))?;
+    if !url.contains(',') {
+        return None;
+    }
+    Some(
+        url.split(',')
+            .map(|p| {
+                let p = p.trim();
+                if p.contains("://") {
+                    p.to_string()
+                } else {
+                    format!("{scheme}{p}")
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Redact a server list: server by server when every one of them is a URL with a host (the
+/// password of each hidden); otherwise (a raw ',' inside a password, say) everything between
+/// a "://" and the last '@' that follows it is hidden.
+fn redact_list(url: &str, servers: &[String]) -> String {
+    let clean = servers
+        .iter()
+        .all(|s| url::Url::parse(s).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty())));
+    if clean {
+        return url
+            .split(',')
+            .zip(servers)
+            .map(|(raw, full)| {
+                let raw = raw.trim();
+                let shown = redact_one(full);
+                if raw.contains("://") {
+                    shown
+                } else {
+                    // Shown as written: without the scheme it was given.
+                    shown
+                        .split_once("://")
+                        .map_or(shown.clone(), |(_, rest)| rest.to_string())
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    match (url.find("://"), url.rfind('@')) {
+        (Some(a), Some(b)) if b > a => format!("{}***{}", &url[..a + 3], &url[b..]),
+        _ => url.to_string(),
+    }
+}
+
+fn redact_one(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
+            } else if !u.username().is_empty() && LIST_SCHEMES.iter().any(|s| url.starts_with(*s)) {
+                // nats://TOKEN@host: a NATS URL's lone user name is a token.
+                let _ = u.set_username("***");
             }
             let pairs: Vec<(String, String)> = u
                 .query_pairs()
@@ -39,9 +106,19 @@ pub fn redact_url(url: &str) -> String {
 /// Remove the password of `url` (raw and percent-decoded) from a message.
 pub fn redact_secrets(message: &str, url: &str) -> String {
     let mut out = message.replace(url, &redact_url(url));
-    if let Ok(u) = url::Url::parse(url) {
-        let mut secrets: Vec<String> = Vec::new();
-        if let Some(p) = u.password() {
+    let urls = server_list(url).unwrap_or_else(|| vec![url.to_string()]);
+    for u in &urls {
+        if u != url {
+            out = out.replace(u.as_str(), &redact_one(u));
+        }
+    }
+    let mut secrets: Vec<String> = Vec::new();
+    for u in urls.iter().filter_map(|u| url::Url::parse(u).ok()) {
+        let token = LIST_SCHEMES
+            .iter()
+            .any(|s| s.strip_suffix("://") == Some(u.scheme()))
+            && !u.username().is_empty();
+        if let Some(p) = u.password().or(token.then(|| u.username())) {
             secrets.push(p.to_string());
             if let Ok(d) = urlencoding_decode(p) {
                 secrets.push(d);
@@ -52,9 +129,9 @@ pub fn redact_secrets(message: &str, url: &str) -> String {
                 secrets.push(v.into_owned());
             }
         }
-        for s in secrets.into_iter().filter(|s| s.len() >= 2) {
-            out = out.replace(&s, "***");
-        }
+    }
+    for s in secrets.into_iter().filter(|s| s.len() >= 2) {
+        out = out.replace(&s, "***");
     }
     out
 }
@@ -89,6 +166,39 @@ mod tests {
         assert!(!r.contains("hunter2") && r.contains("password=***"), "{r}");
         let odd = redact_url("postgres://a:b:c@@host/db");
         assert!(!odd.contains("b:c"), "{odd}");
+    }
+
+    #[test]
+    fn server_lists_are_redacted_server_by_server() {
+        assert_eq!(
+            redact_url("nats://a:4222,nats://b:4222"),
+            "nats://a:4222,nats://b:4222"
+        );
+        assert_eq!(
+            redact_url("nats://u:s3cret@a:4222,nats://v:hunter2@b:4222,c:4222"),
+            "nats://u:***@a:4222,nats://v:***@b:4222,c:4222"
+        );
+        assert_eq!(
+            redact_url("nats://a:4222,u:hunter2@b:4222"),
+            "nats://a:4222,u:***@b:4222"
+        );
+        // A raw ',' in a password: not a clean list, so everything up to the '@' goes.
+        let odd = redact_url("nats://u:pa,ss@a:4222");
+        assert!(!odd.contains("pa") && !odd.contains("ss@"), "{odd}");
+        // A lone user name in a NATS URL is a token.
+        assert_eq!(redact_url("nats://t0ken@a:4222"), "nats://***@a:4222");
+        assert_eq!(
+            redact_url("nats://a:4222,t0ken@b:4222"),
+            "nats://a:4222,***@b:4222"
+        );
+        // Not a NATS URL: a comma is not a list separator.
+        assert_eq!(
+            redact_url("postgres://alice:a,b@db/app"),
+            "postgres://alice:***@db/app"
+        );
+        let url = "nats://u:s3cret@a:4222,v:hunter2@b:4222";
+        let r = redact_secrets("auth failed for v:hunter2@b:4222 (s3cret)", url);
+        assert!(!r.contains("hunter2") && !r.contains("s3cret"), "{r}");
     }
 
     #[test]

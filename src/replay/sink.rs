@@ -6,12 +6,13 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::redact::redact_url;
+use crate::redact::{redact_secrets, redact_url};
 use crate::store::Event;
 
 /// The default NATS subject template.
@@ -20,23 +21,27 @@ pub const DEFAULT_SUBJECT: &str = "replay.{category}.{type}";
 /// How long the bus may take to acknowledge one publish before it counts as unavailable.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A sink as a job records it (no secrets: NATS credentials are not part of the URL form
-/// evscope accepts).
+/// How long the dry run's look at the target stream waits out a stream without a leader.
+const TARGET_WAIT: Duration = Duration::from_secs(10);
+
+/// A sink as a job records it. Shown only through [`SinkSpec::describe`], which hides any
+/// password of its URLs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SinkSpec {
     Nats {
+        /// One server URL or a comma-separated list of them (every one a full URL, as
+        /// [`nats_servers`] checked it).
         url: String,
         subject: String,
     },
     /// `path: None` is standard output.
-    Jsonl {
-        path: Option<PathBuf>,
-    },
+    Jsonl { path: Option<PathBuf> },
 }
 
 impl SinkSpec {
-    /// `nats://HOST:PORT` (with `subject`, default [`DEFAULT_SUBJECT`]), `jsonl:PATH`, `jsonl:-`.
+    /// `nats://HOST:PORT` or a server list `nats://A:4222,nats://B:4222` (`nats://A:4222,B:4222`
+    /// too), with `subject` (default [`DEFAULT_SUBJECT`]); `jsonl:PATH`, `jsonl:-`.
     pub fn parse(s: &str, subject: Option<&str>) -> Result<SinkSpec, String> {
         if let Some(rest) = s.strip_prefix("jsonl:") {
             if subject.is_some() {
@@ -50,19 +55,16 @@ impl SinkSpec {
             });
         }
         if s.starts_with("nats://") || s.starts_with("tls://") {
-            let u = url::Url::parse(s).map_err(|e| format!("sink {}: {e}", redact_url(s)))?;
-            if u.host_str().is_none_or(str::is_empty) {
-                return Err(format!("sink {}: no host", redact_url(s)));
-            }
+            let servers = nats_servers(s)?;
             let subject = subject.unwrap_or(DEFAULT_SUBJECT).to_string();
             Template::parse(&subject)?;
             return Ok(SinkSpec::Nats {
-                url: s.to_string(),
+                url: servers.join(","),
                 subject,
             });
         }
         Err(format!(
-            "unknown sink {:?}: use nats://HOST:PORT, jsonl:PATH or jsonl:- (standard output)",
+            "unknown sink {:?}: use nats://HOST:PORT (or a list nats://HOST:PORT,HOST:PORT), jsonl:PATH or jsonl:- (standard output)",
             redact_url(s)
         ))
     }
@@ -382,14 +384,64 @@ impl Sink for JsonlSink {
 
 // ---- NATS JetStream ----
 
+/// The servers of a NATS sink, each a full URL: `nats://a:4222`, a list
+/// `nats://a:4222,nats://b:4222`, or `nats://a:4222,b:4222` (a server written without a scheme
+/// takes the first one's). Errors name the sink with its passwords hidden.
+pub fn nats_servers(list: &str) -> Result<Vec<String>, String> {
+    let shown = redact_url(list);
+    let scheme = list
+        .split_once("://")
+        .map(|(s, _)| s)
+        .filter(|s| matches!(*s, "nats" | "tls"))
+        .ok_or_else(|| format!("sink {shown}: a NATS server URL starts with nats:// or tls://"))?;
+    let mut servers = Vec::new();
+    for raw in list.split(',').map(str::trim) {
+        if raw.is_empty() {
+            return Err(format!("sink {shown}: an empty entry in the server list"));
+        }
+        let full = if raw.contains("://") {
+            raw.to_string()
+        } else {
+            format!("{scheme}://{raw}")
+        };
+        let bad = |why: String| {
+            if servers.is_empty() && !list.contains(',') {
+                format!("sink {shown}: {why}")
+            } else {
+                format!("sink {shown}: server {}: {why}", redact_url(&full))
+            }
+        };
+        let u = url::Url::parse(&full).map_err(|e| bad(e.to_string()))?;
+        if !matches!(u.scheme(), "nats" | "tls") {
+            return Err(bad("use nats:// or tls://".into()));
+        }
+        if u.host_str().is_none_or(str::is_empty) {
+            return Err(bad("no host".into()));
+        }
+        servers.push(full);
+    }
+    Ok(servers)
+}
+
 /// Publishes to JetStream: one message per event, the event's JSON (as in JSONL) as payload,
 /// `Nats-Msg-Id` = the event id (so the stream's duplicate window absorbs re-sends) and
 /// `Evscope-*` headers for the stream, version, position, type and job.
+///
+/// A cluster's failover is waited out, never taken for a missing stream: JetStream answers a
+/// publish with "no responders" both when no stream captures its subject and when the stream
+/// that does has no leader for a moment (an election after its leader went away). Such a
+/// publish fails the attempt as [`SinkErrorKind::Unavailable`], and the next connection asks
+/// the cluster which stream captures the subject: only its definite answer "none" is fatal.
 pub struct NatsSink {
     url: String,
     template: Template,
     js: Option<async_nats::jetstream::Context>,
     client: Option<async_nats::Client>,
+    /// The first publish that failed on this connection: nothing more is published on it, so
+    /// that no later event is stored before the failed one is sent again.
+    failed: Arc<Mutex<Option<SinkError>>>,
+    /// A subject whose publish found no responders, for the next connection to look up.
+    unanswered: Arc<Mutex<Option<String>>>,
 }
 
 impl NatsSink {
@@ -400,25 +452,45 @@ impl NatsSink {
                 .map_err(|e| SinkError::new(SinkErrorKind::Fatal, e))?,
             js: None,
             client: None,
+            failed: Arc::default(),
+            unanswered: Arc::default(),
         })
     }
 }
 
-/// Connect to NATS for a replay. The client never reconnects on its own: a connection that
-/// breaks is dropped with whatever it still buffered, and the job starts a new one from its
-/// checkpoint, so that messages of a broken connection cannot land after newer ones.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Connect to NATS for a replay: to any one server of the list (`url` is one URL or several,
+/// comma-separated), tried in random order as NATS clients do, each once. The client never
+/// reconnects on its own: a connection that breaks is dropped with whatever it still
+/// buffered, and the job starts a new one (to whichever server answers) from its checkpoint,
+/// so that messages of a broken connection cannot land after newer ones.
 pub async fn connect_nats(url: &str) -> Result<async_nats::Client, SinkError> {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    // async-nats has no "never reconnect" setting: once connected, the one reconnect it is
-    // allowed waits a year (the connection is long dropped by then); the first connect does
-    // not wait.
+    let shown = redact_url(url);
+    let servers = nats_servers(url).map_err(|e| SinkError::new(SinkErrorKind::Fatal, e))?;
+    let addrs = servers
+        .iter()
+        .map(|s| s.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            SinkError::new(
+                SinkErrorKind::Fatal,
+                format!("NATS {shown}: {}", redact_secrets(&e.to_string(), url)),
+            )
+        })?;
+    // async-nats has no "never reconnect" setting: it counts every server it tries as an
+    // attempt, so the first connect may try each server of the list once, without waiting;
+    // once connected, the reconnect it is allowed waits a year (the connection is long
+    // dropped by then).
     let connected = Arc::new(AtomicBool::new(false));
     let flag = connected.clone();
     let client = async_nats::ConnectOptions::new()
         .name("evscope replay")
         .connection_timeout(Duration::from_secs(5))
-        .max_reconnects(1)
+        .max_reconnects(addrs.len())
         .reconnect_delay_callback(move |_| {
             if flag.load(Ordering::SeqCst) {
                 Duration::from_secs(365 * 24 * 3600)
@@ -426,38 +498,127 @@ pub async fn connect_nats(url: &str) -> Result<async_nats::Client, SinkError> {
                 Duration::ZERO
             }
         })
-        .connect(url)
+        .connect(addrs)
         .await
         .map_err(|e| {
             SinkError::new(
                 SinkErrorKind::Unavailable,
-                format!("NATS {}: {e}", redact_url(url)),
+                format!("NATS {shown}: {}", redact_secrets(&e.to_string(), url)),
             )
         })?;
     connected.store(true, Ordering::SeqCst);
     Ok(client)
 }
 
+fn context(client: async_nats::Client) -> async_nats::jetstream::Context {
+    async_nats::jetstream::context::ContextBuilder::new()
+        .timeout(ACK_TIMEOUT)
+        .build(client)
+}
+
+fn no_stream(subject: &str) -> String {
+    format!(
+        "no JetStream stream captures subject {subject}: create one first (e.g. nats stream add --subjects 'replay.>')"
+    )
+}
+
+/// The JetStream API's error answer in an error's sources, if it was one.
+fn api_error<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a async_nats::jetstream::Error> {
+    let mut at = Some(e);
+    while let Some(e) = at {
+        if let Some(j) = e.downcast_ref::<async_nats::jetstream::Error>() {
+            return Some(j);
+        }
+        at = e.source();
+    }
+    None
+}
+
+/// An answer of the JetStream API that means "not now": the cluster (or the stream's group)
+/// has no leader at the moment, or the stream is offline.
+fn transient(e: &async_nats::jetstream::Error) -> bool {
+    use async_nats::jetstream::ErrorCode as C;
+    e.code() == 503
+        || [
+            C::CLUSTER_NOT_AVAILABLE,
+            C::CLUSTER_NOT_ACTIVE,
+            C::CLUSTER_NOT_ASSIGNED,
+            C::CLUSTER_NOT_LEADER,
+            C::STREAM_OFFLINE,
+        ]
+        .contains(&e.error_code())
+}
+
+/// The stream that captures `subject`, as the cluster answers. Only its answer that none does
+/// is fatal; no answer (no responders, 503 during an election, a timeout) is unavailable.
+async fn stream_for(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+) -> Result<String, SinkError> {
+    use async_nats::jetstream::context::GetStreamByNameErrorKind as K;
+    js.stream_by_subject(subject)
+        .await
+        .map_err(|e| match e.kind() {
+            K::NotFound => SinkError::new(SinkErrorKind::Fatal, no_stream(subject)),
+            K::InvalidSubject => {
+                SinkError::new(SinkErrorKind::Fatal, format!("subject {subject}: {e}"))
+            }
+            _ => match api_error(&e) {
+                Some(j) if !transient(j) => SinkError::new(
+                    SinkErrorKind::Fatal,
+                    format!(
+                        "JetStream refused to say which stream captures subject {subject}: {j}"
+                    ),
+                ),
+                _ => SinkError::new(
+                    SinkErrorKind::Unavailable,
+                    format!("JetStream did not say which stream captures subject {subject}: {e}"),
+                ),
+            },
+        })
+}
+
 fn publish_error(
     e: async_nats::jetstream::context::PublishError,
     subject: &str,
     connected: bool,
+    unanswered: &Mutex<Option<String>>,
 ) -> SinkError {
     use async_nats::jetstream::context::PublishErrorKind as K;
-    let kind = match e.kind() {
-        _ if !connected => SinkErrorKind::Unavailable,
-        K::TimedOut | K::BrokenPipe | K::MaxAckPending => SinkErrorKind::Unavailable,
+    let unavailable = |m: String| SinkError::new(SinkErrorKind::Unavailable, m);
+    if !connected {
+        return unavailable(format!(
+            "the NATS connection broke: {e} (subject {subject})"
+        ));
+    }
+    let api = api_error(&e);
+    match e.kind() {
+        K::TimedOut => unavailable(format!(
+            "no acknowledgement within {}s (subject {subject})",
+            ACK_TIMEOUT.as_secs()
+        )),
+        K::BrokenPipe | K::MaxAckPending => unavailable(format!("{e} (subject {subject})")),
+        // "No responders": no stream captures the subject, or its stream is electing a
+        // leader. The next connection asks which.
         K::StreamNotFound => {
-            return SinkError::new(
-                SinkErrorKind::Fatal,
-                format!(
-                    "no JetStream stream captures subject {subject}: create one first (e.g. nats stream add --subjects 'replay.>')"
-                ),
-            );
+            *lock(unanswered) = Some(subject.to_string());
+            unavailable(format!(
+                "no responders for subject {subject}: its stream has no leader at the moment, or no stream captures it"
+            ))
         }
-        _ => SinkErrorKind::Rejected,
-    };
-    SinkError::new(kind, format!("{e} (subject {subject})"))
+        K::Other
+            if api.is_some_and(|j| {
+                j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND
+            }) =>
+        {
+            *lock(unanswered) = Some(subject.to_string());
+            unavailable(format!("{e} (subject {subject})"))
+        }
+        K::Other if api.is_some_and(transient) => unavailable(format!("{e} (subject {subject})")),
+        _ => SinkError::new(SinkErrorKind::Rejected, format!("{e} (subject {subject})")),
+    }
 }
 
 impl Sink for NatsSink {
@@ -466,9 +627,16 @@ impl Sink for NatsSink {
             self.js = None;
             self.client = None;
             let client = connect_nats(&self.url).await?;
-            let js = async_nats::jetstream::context::ContextBuilder::new()
-                .timeout(ACK_TIMEOUT)
-                .build(client.clone());
+            let js = context(client.clone());
+            // A publish found no responders: a stream without a leader for a moment is waited
+            // out (the job retries), a subject that no stream captures fails the job.
+            let unanswered = lock(&self.unanswered).clone();
+            if let Some(subject) = unanswered {
+                let stream = stream_for(&js, &subject).await?;
+                tracing::info!("stream {stream} captures {subject}: it was without a leader");
+                *lock(&self.unanswered) = None;
+            }
+            self.failed = Arc::default();
             self.client = Some(client);
             self.js = Some(js);
             Ok(())
@@ -484,6 +652,18 @@ impl Sink for NatsSink {
             let (Some(js), Some(client)) = (&self.js, &self.client) else {
                 return Err(SinkError::new(SinkErrorKind::Unavailable, "not connected"));
             };
+            if let Some(first) = lock(&self.failed).clone() {
+                // Not published: an earlier event failed on this connection, and this one must
+                // not be stored before that one's re-send. The job sees the earlier failure
+                // first (acknowledgements are taken in order) and never this answer.
+                let p: Pending = Box::pin(async move {
+                    Err(SinkError::new(
+                        SinkErrorKind::Unavailable,
+                        format!("not sent after an earlier failure: {}", first.message),
+                    ))
+                });
+                return Ok(p);
+            }
             let subject = self.template.render(e, job);
             let mut h = async_nats::HeaderMap::new();
             let id = if e.event_id.is_empty() {
@@ -510,8 +690,10 @@ impl Sink for NatsSink {
             let ack = js
                 .publish_with_headers(subject.clone(), h, payload)
                 .await
-                .map_err(|err| publish_error(err, &subject, connected()))?;
+                .map_err(|err| publish_error(err, &subject, connected(), &self.unanswered))?;
             let client = client.clone();
+            let failed = self.failed.clone();
+            let unanswered = self.unanswered.clone();
             let p: Pending = Box::pin(async move {
                 match ack.await {
                     Ok(a) => Ok(Acked {
@@ -521,7 +703,9 @@ impl Sink for NatsSink {
                     Err(err) => {
                         let up =
                             client.connection_state() == async_nats::connection::State::Connected;
-                        Err(publish_error(err, &subject, up))
+                        let e = publish_error(err, &subject, up, &unanswered);
+                        lock(&failed).get_or_insert_with(|| e.clone());
+                        Err(e)
                     }
                 }
             });
@@ -536,25 +720,48 @@ impl Sink for NatsSink {
 }
 
 /// What the bus says about the stream that would receive `subject`: its name and duplicate
-/// window, for the dry run. Err when no stream captures it or the bus cannot be reached.
+/// window, for the dry run. Err when no stream captures it (Fatal) or the bus cannot be
+/// reached or does not answer (Unavailable); a stream without a leader is waited for a while
+/// ([`TARGET_WAIT`]) first.
 pub async fn nats_target(url: &str, subject: &str) -> Result<(String, Duration), SinkError> {
-    let client = connect_nats(url).await?;
-    let js = async_nats::jetstream::new(client);
-    let name = js.stream_by_subject(subject).await.map_err(|e| {
-        SinkError::new(
+    let js = context(connect_nats(url).await?);
+    let deadline = tokio::time::Instant::now() + TARGET_WAIT;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match target(&js, subject).await {
+            Err(e)
+                if e.kind == SinkErrorKind::Unavailable
+                    && tokio::time::Instant::now() + delay < deadline =>
+            {
+                tracing::debug!("waiting for JetStream: {e}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn target(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+) -> Result<(String, Duration), SinkError> {
+    use async_nats::jetstream::context::GetStreamErrorKind as K;
+    let name = stream_for(js, subject).await?;
+    let stream = js.get_stream(&name).await.map_err(|e| match e.kind() {
+        K::JetStream(j) if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND => {
+            SinkError::new(SinkErrorKind::Fatal, no_stream(subject))
+        }
+        K::JetStream(j) if !transient(&j) => SinkError::new(
             SinkErrorKind::Fatal,
-            format!("no JetStream stream captures subject {subject} ({e})"),
-        )
+            format!("stream {name} (for subject {subject}): {j}"),
+        ),
+        _ => SinkError::new(
+            SinkErrorKind::Unavailable,
+            format!("stream {name} captures subject {subject} but does not answer: {e}"),
+        ),
     })?;
-    let mut stream = js
-        .get_stream(&name)
-        .await
-        .map_err(|e| SinkError::new(SinkErrorKind::Unavailable, e.to_string()))?;
-    let info = stream
-        .info()
-        .await
-        .map_err(|e| SinkError::new(SinkErrorKind::Unavailable, e.to_string()))?;
-    Ok((name, info.config.duplicate_window))
+    Ok((name, stream.cached_info().config.duplicate_window))
 }
 
 #[cfg(test)]
@@ -628,6 +835,109 @@ mod tests {
         assert!(SinkSpec::parse("kafka://x", None).is_err());
         assert!(SinkSpec::parse("jsonl:", None).is_err());
         assert!(SinkSpec::parse("nats://h:1", Some("a.{nope}")).is_err());
+    }
+
+    #[test]
+    fn nats_sinks_take_a_server_list() {
+        let nats = |s: &str| match SinkSpec::parse(s, None) {
+            Ok(SinkSpec::Nats { url, .. }) => Ok(url),
+            other => Err(format!("{other:?}")),
+        };
+        assert_eq!(
+            nats("nats://a:4222,nats://b:4222,nats://c:4222").unwrap(),
+            "nats://a:4222,nats://b:4222,nats://c:4222"
+        );
+        // A server without a scheme takes the first one's; spaces around commas are dropped.
+        assert_eq!(
+            nats("nats://a:4222, b:4222,c").unwrap(),
+            "nats://a:4222,nats://b:4222,nats://c"
+        );
+        assert_eq!(
+            nats_servers("tls://a:4222,b:4223").unwrap(),
+            ["tls://a:4222", "tls://b:4223"]
+        );
+        for bad in [
+            "nats://a:4222,",
+            "nats://a:4222,,b:4222",
+            "nats://a:4222,b:99999",
+            "nats://a:4222,http://b:80",
+            "nats://",
+        ] {
+            assert!(SinkSpec::parse(bad, None).is_err(), "{bad:?} accepted");
+        }
+        // Every server of the list becomes an address async-nats connects to.
+        for s in nats_servers("nats://a:4222,b:4222").unwrap() {
+            s.parse::<async_nats::ServerAddr>().unwrap();
+        }
+    }
+
+    #[test]
+    fn passwords_in_a_server_list_are_hidden() {
+        let spec = SinkSpec::parse("nats://u:s3cret@a:4222,v:hunter2@b:4222,c:4222", None).unwrap();
+        let shown = spec.describe();
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("nats://u:***@a:4222") && shown.contains("v:***@b:4222"),
+            "{shown}"
+        );
+        let err = SinkSpec::parse("nats://u:s3cret@a:4222,v:hunter2@b:x", None).unwrap_err();
+        assert!(!err.contains("s3cret") && !err.contains("hunter2"), "{err}");
+        assert!(err.contains("b:x") || err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn a_stream_without_a_leader_is_unavailable_not_missing() {
+        use async_nats::jetstream::context::{PublishError, PublishErrorKind as K};
+        let unanswered = Mutex::new(None);
+        // "No responders": transient; the next connection asks whether a stream captures it.
+        let e = publish_error(
+            PublishError::new(K::StreamNotFound),
+            "replay.a.T",
+            true,
+            &unanswered,
+        );
+        assert_eq!(e.kind, SinkErrorKind::Unavailable, "{e}");
+        assert_eq!(lock(&unanswered).as_deref(), Some("replay.a.T"));
+        let e = publish_error(
+            PublishError::new(K::TimedOut),
+            "replay.a.T",
+            true,
+            &unanswered,
+        );
+        assert_eq!(e.kind, SinkErrorKind::Unavailable, "{e}");
+        let api = |json: &str| {
+            let j: async_nats::jetstream::Error = serde_json::from_str(json).unwrap();
+            PublishError::with_source(K::Other, j)
+        };
+        let e = publish_error(
+            api(
+                r#"{"code":503,"err_code":10008,"description":"JetStream system temporarily unavailable"}"#,
+            ),
+            "replay.a.T",
+            true,
+            &unanswered,
+        );
+        assert_eq!(e.kind, SinkErrorKind::Unavailable, "{e}");
+        let e = publish_error(
+            api(
+                r#"{"code":400,"err_code":10054,"description":"message size exceeds maximum allowed"}"#,
+            ),
+            "replay.a.T",
+            true,
+            &unanswered,
+        );
+        assert_eq!(e.kind, SinkErrorKind::Rejected, "{e}");
+        // Anything on a broken connection is transient.
+        let e = publish_error(
+            PublishError::new(K::Other),
+            "replay.a.T",
+            false,
+            &unanswered,
+        );
+        assert_eq!(e.kind, SinkErrorKind::Unavailable, "{e}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
+pub mod nats_cluster;
 pub mod topology;
 
 pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
