@@ -252,6 +252,42 @@ async fn main() {
                 add(format!("log page at {depth} ({dir:?}, keyset)"), r);
             }
         }
+        // The safe head's cost: a replay's page (2,000 events, read only below the high-water
+        // mark, which first checks those positions are contiguous) beside the same page read
+        // plainly.
+        for &depth in &depths {
+            let from = depth.max(1) as i64;
+            let page = evscope::replay::range::PAGE;
+            let q = LogQuery {
+                start: Start::At(Cursor::Position(from)),
+                direction: Direction::Forward,
+                limit: page,
+                up_to: Some(from + i64::from(page) - 1),
+                ..Default::default()
+            };
+            let plain = measure(&db_url, RUNS, || async {
+                let p = store.read_log(&q).await.expect("read_log");
+                assert_eq!(p.len(), page as usize);
+            })
+            .await;
+            add(format!("{page}-event page at {depth}, plain"), plain);
+            let range = evscope::replay::Range {
+                from_position: Some(from),
+                to_position: Some(from + i64::from(page) - 1),
+                ..Default::default()
+            };
+            let gated = measure(&db_url, RUNS, || async {
+                let mut r = evscope::replay::range::Reader::new(store.clone(), range.clone(), None)
+                    .expect("reader");
+                let p = r.next_page().await.expect("page").expect("events");
+                assert_eq!(p.len(), page as usize);
+            })
+            .await;
+            add(
+                format!("{page}-event page at {depth}, through the safe head"),
+                gated,
+            );
+        }
         let sel = "global_position, stream_id, stream_version, CAST(event_id AS TEXT), event_type, CAST(data AS TEXT), CAST(metadata AS TEXT), recorded_at";
         let enc = [
             Some(Encoding::Integer),
