@@ -1012,9 +1012,12 @@ async fn follow(
                 last = Cursor::Position(safe);
             }
         }
+        // Waiting at a gap, look again soon: the held event is printed moments after it
+        // commits; otherwise poll twice a second.
+        let pause = if hwm.waiting_at().is_some() { 50 } else { 500 };
         tokio::select! {
             _ = &mut ctrl_c => return Ok(()),
-            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(pause)) => {}
         }
     }
 }
