@@ -3,12 +3,19 @@
 //! against a plain async-nats publisher pushing the same messages from memory with the same
 //! number in flight — the bus's limit on this machine — in one run.
 //!
+//! Then the same against an R3 stream on a 3-node JetStream cluster the bench starts itself
+//! (EVSCOPE_BENCH_CLUSTER=0 skips it).
+//!
 //!     cargo bench --bench replay          (NATS at $EVSCOPE_BENCH_NATS or 127.0.0.1:4222)
 //!
 //! Writes bench-results/replay.md.
 
 #[path = "support/mod.rs"]
 mod support;
+
+#[path = "../tests/common/nats_cluster.rs"]
+#[allow(dead_code)]
+mod nats_cluster;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,18 +35,31 @@ async fn main() {
     support::with_throwaway_db("evscope_replay", |url| async move { run(&url).await }).await;
 }
 
-async fn make_stream(js: &jetstream::Context, name: &str, prefix: &str) {
+async fn make_stream(js: &jetstream::Context, name: &str, prefix: &str, replicas: usize) {
     let _ = js.delete_stream(name).await;
     js.create_stream(stream::Config {
         name: name.into(),
         subjects: vec![format!("{prefix}.>")],
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(120),
+        num_replicas: replicas,
         ..Default::default()
     })
     .await
     .expect("create stream");
 }
+
+/// One bus's figures: the evscope job, the whole command, its RSS, and the plain publisher.
+struct Figures {
+    secs: f64,
+    rate: f64,
+    cli_secs: f64,
+    rss: f64,
+    base_secs: f64,
+    base_rate: f64,
+}
+
+type Message = (String, async_nats::HeaderMap, bytes::Bytes);
 
 async fn run(url: &str) {
     let nats =
@@ -67,14 +87,102 @@ async fn run(url: &str) {
         "bench: generated {EVENTS} events in {:.1}s",
         t.elapsed().as_secs_f64()
     );
+    // The same messages, prepared in memory (not timed), for the plain publisher.
+    let store = Store::open(&OpenOptions {
+        url: url.to_string(),
+        schema: None,
+        mapping: None,
+    })
+    .await
+    .unwrap();
+    let mut reader = Reader::new(store, Range::default(), None).unwrap();
+    let mut events = Vec::with_capacity(EVENTS as usize);
+    while let Some(page) = reader.next_page().await.unwrap() {
+        events.extend(page);
+    }
+    let messages = |prefix: &str| -> Vec<Message> {
+        let template = Template::parse(&format!("{prefix}.{{category}}.{{type}}")).unwrap();
+        events
+            .iter()
+            .map(|e| {
+                let mut h = async_nats::HeaderMap::new();
+                h.insert("Nats-Msg-Id", e.event_id.as_str());
+                h.insert("Evscope-Stream", e.stream_id.as_str());
+                h.insert("Evscope-Version", e.stream_version.to_string().as_str());
+                h.insert(
+                    "Evscope-Position",
+                    e.global_position.unwrap().to_string().as_str(),
+                );
+                h.insert("Evscope-Type", e.event_type.as_str());
+                h.insert("Evscope-Job", "bench");
+                h.insert("Content-Type", "application/json");
+                let payload = bytes::Bytes::from(serde_json::to_vec(e).unwrap());
+                (template.render(e, "bench"), h, payload)
+            })
+            .collect()
+    };
 
-    let client = async_nats::connect(&nats).await.expect("NATS");
+    let single = bus(url, &nats, 1, &messages).await;
+    let mut md = format!(
+        "# replay: 1,000,000 events, PostgreSQL → NATS JetStream (file storage, acknowledged, {IN_FLIGHT} in flight)\n\n\
+         | bus | | time | events/s | peak RSS |\n|---|---|---|---|---|\n{}",
+        rows("one server, R1 stream", &single)
+    );
+    let cluster_too = std::env::var("EVSCOPE_BENCH_CLUSTER").map_or(true, |v| v != "0");
+    let clustered = if cluster_too && std::path::Path::new(nats_cluster::NATS_SERVER).exists() {
+        let cluster = nats_cluster::NatsCluster::start(3);
+        cluster.wait_ready(Duration::from_secs(30)).await;
+        let urls = cluster.urls(&[0, 1, 2]);
+        let f = bus(url, &urls, 3, &messages).await;
+        md.push_str(&rows("3-node cluster, R3 stream", &f));
+        Some(f)
+    } else {
+        None
+    };
+    md.push_str(&format!(
+        "\nevscope reaches **{:.0}%** of the plain publisher's rate on one server (target: 95%){}, every range read through the safe head.\n",
+        single.rate / single.base_rate * 100.0,
+        clustered.as_ref().map_or(String::new(), |f| format!(
+            " and **{:.0}%** on the R3 stream of the 3-node cluster",
+            f.rate / f.base_rate * 100.0
+        ))
+    ));
+    print!("{md}");
+    let _ = std::fs::create_dir_all("bench-results");
+    let _ = std::fs::write("bench-results/replay.md", md);
+}
+
+fn rows(label: &str, f: &Figures) -> String {
+    format!(
+        "| {label} | plain async-nats publisher, messages prepared in memory (the bus's limit) | {:.2} s | {:.0} | (bench process) |\n\
+         | {label} | `evscope replay --yes`: the job (read, publish, acks, checkpoints) | {:.2} s | {:.0} | {:.1} MB |\n\
+         | {label} | `evscope replay --yes`: whole command (incl. the dry-run count) | {:.2} s | | |\n",
+        f.base_secs, f.base_rate, f.secs, f.rate, f.rss, f.cli_secs
+    )
+}
+
+/// evscope's replay into a fresh stream with `replicas` replicas on `nats` (one URL or a
+/// list), then the plain publisher into another.
+async fn bus(
+    url: &str,
+    nats: &str,
+    replicas: usize,
+    messages: &dyn Fn(&str) -> Vec<Message>,
+) -> Figures {
+    let first = nats.split(',').next().unwrap();
+    let client = async_nats::connect(first).await.expect("NATS");
     let js = jetstream::new(client.clone());
     let pid = std::process::id();
-    let (replay_stream, replay_prefix) = (format!("EVB_REPLAY_{pid}"), format!("evbr{pid}"));
-    let (base_stream, base_prefix) = (format!("EVB_BASE_{pid}"), format!("evbb{pid}"));
-    make_stream(&js, &replay_stream, &replay_prefix).await;
-    make_stream(&js, &base_stream, &base_prefix).await;
+    let (replay_stream, replay_prefix) = (
+        format!("EVB_REPLAY_{pid}_{replicas}"),
+        format!("evbr{pid}r{replicas}"),
+    );
+    let (base_stream, base_prefix) = (
+        format!("EVB_BASE_{pid}_{replicas}"),
+        format!("evbb{pid}r{replicas}"),
+    );
+    make_stream(&js, &replay_stream, &replay_prefix, replicas).await;
+    make_stream(&js, &base_stream, &base_prefix, replicas).await;
 
     // 1. evscope replay, as an operator runs it.
     let data = tempfile::tempdir().unwrap();
@@ -83,15 +191,7 @@ async fn run(url: &str) {
     let out = Command::new("/usr/bin/time")
         .args(["-f", "%M"])
         .arg(env!("CARGO_BIN_EXE_evscope"))
-        .args([
-            "--db",
-            url,
-            "replay",
-            "--sink",
-            &nats,
-            "--subject",
-            &subject,
-        ])
+        .args(["--db", url, "replay", "--sink", nats, "--subject", &subject])
         .args([
             "--max-in-flight",
             &IN_FLIGHT.to_string(),
@@ -106,7 +206,7 @@ async fn run(url: &str) {
         .stderr(Stdio::piped())
         .output()
         .expect("run evscope");
-    let cli_total = t.elapsed();
+    let cli_secs = t.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "replay failed: {stderr}");
     let rss = stderr
@@ -114,7 +214,6 @@ async fn run(url: &str) {
         .last()
         .and_then(|l| l.trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0);
-    // "... (N this run in S s, R/s) ..." is in the table form; the JSON form has the job.
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let job = &doc["job"];
     let secs = (chrono::DateTime::parse_from_rfc3339(job["finished_at"].as_str().unwrap()).unwrap()
@@ -125,44 +224,17 @@ async fn run(url: &str) {
     assert_eq!(done as i64, EVENTS, "every event acknowledged");
     let mut s = js.get_stream(&replay_stream).await.unwrap();
     assert_eq!(s.info().await.unwrap().state.messages as i64, EVENTS);
-    let replay_rate = done as f64 / secs;
+    let rate = done as f64 / secs;
     eprintln!(
-        "bench: evscope replay {done} in {secs:.2}s ({replay_rate:.0}/s), whole command {:.2}s, peak RSS {rss:.1} MB",
-        cli_total.as_secs_f64()
+        "bench: R{replicas}: evscope replay {done} in {secs:.2}s ({rate:.0}/s), whole command {cli_secs:.2}s, peak RSS {rss:.1} MB"
     );
 
-    // 2. The same messages, prepared in memory (not timed), pushed by a plain publisher.
-    let store = Store::open(&OpenOptions {
-        url: url.to_string(),
-        schema: None,
-        mapping: None,
-    })
-    .await
-    .unwrap();
-    let template = Template::parse(&format!("{base_prefix}.{{category}}.{{type}}")).unwrap();
-    let mut reader = Reader::new(store, Range::default(), None).unwrap();
-    let mut messages = Vec::with_capacity(EVENTS as usize);
-    while let Some(page) = reader.next_page().await.unwrap() {
-        for e in &page {
-            let mut h = async_nats::HeaderMap::new();
-            h.insert("Nats-Msg-Id", e.event_id.as_str());
-            h.insert("Evscope-Stream", e.stream_id.as_str());
-            h.insert("Evscope-Version", e.stream_version.to_string().as_str());
-            h.insert(
-                "Evscope-Position",
-                e.global_position.unwrap().to_string().as_str(),
-            );
-            h.insert("Evscope-Type", e.event_type.as_str());
-            h.insert("Evscope-Job", "bench");
-            h.insert("Content-Type", "application/json");
-            let payload = bytes::Bytes::from(serde_json::to_vec(e).unwrap());
-            messages.push((template.render(e, "bench"), h, payload));
-        }
-    }
+    // 2. The same messages, pushed by a plain publisher with the same bound in flight.
+    let prepared = messages(&base_prefix);
     let t = Instant::now();
     type AckFut = <async_nats::jetstream::context::PublishAckFuture as IntoFuture>::IntoFuture;
     let mut inflight: FuturesOrdered<AckFut> = FuturesOrdered::new();
-    for (subject, h, payload) in messages {
+    for (subject, h, payload) in prepared {
         if inflight.len() >= IN_FLIGHT {
             inflight.next().await.unwrap().expect("ack");
         }
@@ -177,23 +249,17 @@ async fn run(url: &str) {
     }
     let base_secs = t.elapsed().as_secs_f64();
     let base_rate = EVENTS as f64 / base_secs;
-    eprintln!("bench: plain publisher {EVENTS} in {base_secs:.2}s ({base_rate:.0}/s)");
+    eprintln!("bench: R{replicas}: plain publisher {EVENTS} in {base_secs:.2}s ({base_rate:.0}/s)");
     let _ = js.delete_stream(&replay_stream).await;
     let _ = js.delete_stream(&base_stream).await;
-
-    let md = format!(
-        "# replay: 1,000,000 events, PostgreSQL → NATS JetStream (file storage, acknowledged, {IN_FLIGHT} in flight)\n\n\
-         | | time | events/s | peak RSS |\n|---|---|---|---|\n\
-         | plain async-nats publisher, messages prepared in memory (the bus's limit) | {base_secs:.2} s | {base_rate:.0} | (bench process) |\n\
-         | `evscope replay --yes`: the job (read, publish, acks, checkpoints) | {secs:.2} s | {replay_rate:.0} | {rss:.1} MB |\n\
-         | `evscope replay --yes`: whole command (incl. the dry-run count) | {:.2} s | | |\n\n\
-         evscope reaches **{:.0}%** of the plain publisher's rate (target: at least 70%).\n",
-        cli_total.as_secs_f64(),
-        replay_rate / base_rate * 100.0
-    );
-    print!("{md}");
-    let _ = std::fs::create_dir_all("bench-results");
-    let _ = std::fs::write("bench-results/replay.md", md);
+    Figures {
+        secs,
+        rate,
+        cli_secs,
+        rss,
+        base_secs,
+        base_rate,
+    }
 }
 
 /// When the job started, from its audit log ("started").

@@ -455,7 +455,7 @@ pub fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
                 }
             }
             let help = Paragraph::new(vec![
-                Line::raw("sink: nats://HOST:PORT or jsonl:/path/file.jsonl"),
+                Line::raw("sink: nats://HOST:PORT (or a list, nats://A:4222,B:4222) or jsonl:/path/file.jsonl"),
                 Line::raw("subject: {category} {type} {stream} {version} {position} {job}"),
                 Line::raw("rate: empty for as fast as the sink acknowledges"),
             ])
