@@ -363,8 +363,40 @@ async fn mariadb_replica_and_its_primary_hold_a_gap_for_the_stale_threshold() {
         let sql = std::fs::read_to_string(fixture_path(f)).unwrap();
         sqlx::raw_sql(&sql).execute(&mut p).await.unwrap();
     }
+    // A reader with SELECT only (created on the primary, replicated).
+    sqlx::raw_sql(
+        "CREATE USER 'reader'@'%' IDENTIFIED BY 'r3ad'; GRANT SELECT ON ev.* TO 'reader'@'%'; \
+         CREATE USER 'reader'@'localhost' IDENTIFIED BY 'r3ad'; GRANT SELECT ON ev.* TO 'reader'@'localhost';",
+    )
+    .execute(&mut p)
+    .await
+    .unwrap();
     pair.catch_up().await;
     let dir = tempfile::tempdir().unwrap();
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &format!("mysql://reader:r3ad@127.0.0.1:{}/ev", pair.replica),
+        ])
+        .args(["info", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["server"]["role"], "replica", "{v}");
+    assert!(v["server"]["lag_secs"].is_null(), "{v}");
+    assert!(
+        v["server"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("lag unknown"),
+        "{v}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("r3ad"));
     for (url, role) in [(&replica, "replica"), (&primary, "primary")] {
         let out = evscope(dir.path())
             .args(["--db", url, "info", "--format", "json"])
