@@ -1,4 +1,5 @@
-//! The config file: named connection profiles (and, later, themes and keys).
+//! The config file: named connection profiles, named sinks (`[sinks.NAME]`, for `replay
+//! --sink-profile NAME`), the theme and keys.
 //!
 //! Location: `--config FILE`, else `$EVSCOPE_CONFIG`, else `<config dir>/evscope/config.toml`.
 
@@ -19,6 +20,40 @@ pub struct Config {
     /// Key overrides for the TUI: action = ["key", ...] (see src/tui/keys.toml).
     #[serde(default)]
     pub keys: BTreeMap<String, Vec<String>>,
+    /// Named replay sinks: `replay --sink-profile NAME`.
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkProfile>,
+}
+
+/// A replay sink with its credentials and TLS files. Only references to secrets (files,
+/// environment variable names, a `nats` context), never a secret itself: config files get
+/// copied, shared and committed. Flags given beside `--sink-profile` win, field by field.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkProfile {
+    /// nats://HOST:PORT, tls://HOST:PORT, a server list, or jsonl:PATH (optional with
+    /// `context`, which names the servers then).
+    pub url: Option<String>,
+    /// The subject template.
+    pub subject: Option<String>,
+    /// A `nats` CLI context (`~/.config/nats/context/NAME.json`) for what is not set here.
+    pub context: Option<String>,
+    /// A `.creds` file (user JWT and NKey seed).
+    pub creds: Option<PathBuf>,
+    /// A file holding an NKey seed.
+    pub nkey: Option<PathBuf>,
+    /// A file holding a token.
+    pub token_file: Option<PathBuf>,
+    /// An environment variable holding a token.
+    pub token_env: Option<String>,
+    pub user: Option<String>,
+    /// The environment variable holding `user`'s password (default EVSCOPE_NATS_PASSWORD).
+    pub password_env: Option<String>,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_first: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -75,6 +110,20 @@ impl Config {
         toml::from_str(text).map_err(|e| e.message().to_string())
     }
 
+    pub fn sink(&self, name: &str) -> Result<&SinkProfile, String> {
+        self.sinks.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.sinks.keys().map(String::as_str).collect();
+            format!(
+                "no sink profile {name:?} in the config file ([sinks.NAME]; sinks: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })
+    }
+
     pub fn profile(&self, name: &str) -> Result<&Profile, String> {
         self.profiles.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
@@ -115,5 +164,28 @@ mapping = "fixtures/mappings/axon.toml"
         );
         assert!(c.profile("nope").unwrap_err().contains("axon, local"));
         assert!(Config::parse("[profiles.x]\nurl = 1").is_err());
+    }
+
+    #[test]
+    fn sink_profiles_parse_and_take_no_secret() {
+        let c = Config::parse(
+            r#"
+[sinks.prod]
+url = "tls://nats.example:4222"
+subject = "rebuild.{category}.{type}"
+creds = "/etc/evscope/replay.creds"
+tls_ca = "/etc/ssl/nats-ca.pem"
+[sinks.ctx]
+context = "prod"
+"#,
+        )
+        .unwrap();
+        let p = c.sink("prod").unwrap();
+        assert_eq!(p.url.as_deref(), Some("tls://nats.example:4222"));
+        assert_eq!(p.tls_ca.as_deref(), Some(Path::new("/etc/ssl/nats-ca.pem")));
+        assert!(c.sink("nope").unwrap_err().contains("ctx, prod"));
+        // A secret has no field: references only.
+        assert!(Config::parse("[sinks.x]\ntoken = \"s3cret\"").is_err());
+        assert!(Config::parse("[sinks.x]\npassword = \"s3cret\"").is_err());
     }
 }

@@ -287,7 +287,7 @@ fn tokenize(input: &str) -> Result<(Vec<Token>, Option<usize>), FilterError> {
     Ok((tokens, pipe))
 }
 
-use crate::jq::{Data, exn_text, int, json_to_val, key};
+use crate::jq::{Data, data_val, exn_text, int, key, metadata_val};
 
 /// A compiled jq program used as a predicate on events.
 ///
@@ -467,14 +467,14 @@ fn compile_error(src: &str, errs: jaq_core::compile::Errors<&str, ()>) -> Filter
 fn event_to_val(e: &Event) -> Val {
     // In the order `serde_json::to_value` gives (its maps sort their keys).
     let mut m = Map::default();
-    m.insert(key("data"), json_to_val(&e.data));
+    m.insert(key("data"), data_val(e));
     m.insert(key("event_id"), Val::from(e.event_id.clone()));
     m.insert(key("event_type"), Val::from(e.event_type.clone()));
     m.insert(
         key("global_position"),
         e.global_position.map_or(Val::Null, int),
     );
-    m.insert(key("metadata"), json_to_val(&e.metadata));
+    m.insert(key("metadata"), metadata_val(e));
     if !e.problems.is_empty() {
         m.insert(
             key("problems"),
@@ -592,6 +592,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jq::json_to_val;
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
@@ -623,6 +624,7 @@ mod tests {
             data: json!({"amount": 1500, "currency": "EUR", "tags": ["atm", "night"], "fee": 1.5}),
             metadata: json!({"correlation_id": "c-77", "user": {"name": "Ada"}}),
             recorded_at: Some(t("2026-01-05T10:01:00.250Z")),
+            exact: None,
             problems: vec![],
         }
     }

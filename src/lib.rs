@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod exact;
 pub mod filter;
 pub mod jq;
 pub mod output;

@@ -333,6 +333,7 @@ mod tests {
             data: serde_json::json!({"n": i, "text": "two\nlines \"quoted\"", "nested": {"a": [1, {"b": null}]}, "ü": "é"}),
             metadata: serde_json::Value::Null,
             recorded_at: None,
+            exact: None,
             problems: if i == 4 {
                 vec!["data is not valid JSON".into()]
             } else {

@@ -120,6 +120,7 @@ pub fn redact_secrets(message: &str, url: &str) -> String {
             && !u.username().is_empty();
         if let Some(p) = u.password().or(token.then(|| u.username())) {
             secrets.push(p.to_string());
+            secrets.push(percent_decode(p));
             if let Ok(d) = urlencoding_decode(p) {
                 secrets.push(d);
             }
@@ -134,6 +135,32 @@ pub fn redact_secrets(message: &str, url: &str) -> String {
         out = out.replace(&s, "***");
     }
     out
+}
+
+/// `%XX` escapes decoded (as a URL's user name and password are written); a malformed escape
+/// is kept as it is, and bytes that are not UTF-8 become U+FFFD.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn urlencoding_decode(s: &str) -> Result<String, std::str::Utf8Error> {
@@ -199,6 +226,14 @@ mod tests {
         let url = "nats://u:s3cret@a:4222,v:hunter2@b:4222";
         let r = redact_secrets("auth failed for v:hunter2@b:4222 (s3cret)", url);
         assert!(!r.contains("hunter2") && !r.contains("s3cret"), "{r}");
+    }
+
+    #[test]
+    fn percent_escapes_are_decoded() {
+        assert_eq!(percent_decode("p%40ss%2Cw+rd%zz%4"), "p@ss,w+rd%zz%4");
+        assert_eq!(percent_decode("%E2%9C%93"), "\u{2713}");
+        let r = redact_secrets("refused a+b@c", "nats://u:a+b%40c@h:4222");
+        assert!(!r.contains("a+b@c"), "{r}");
     }
 
     #[test]

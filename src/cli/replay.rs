@@ -1,6 +1,7 @@
 //! `evscope replay`: plan, start, resume, cancel and list re-publication jobs.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -12,7 +13,7 @@ use super::{CliError, FilterArgs, FormatArg, check_where, merge_filter, open};
 use crate::redact::redact_url;
 use crate::replay::job::{self, Job, JobStore, Status};
 use crate::replay::range::PlanProgress;
-use crate::replay::sink;
+use crate::replay::sink::{self, NatsAuth, SinkChoice};
 use crate::replay::{self, Control, Plan, Progress, Range, SinkSpec};
 use crate::store::Store;
 
@@ -24,6 +25,12 @@ in global-log order, so each stream's in version order. Every job has an id; its
 last event the sink acknowledged) is saved after each batch in <data dir>/replay, with an audit
 log (audit.jsonl) of who started, paused, resumed or cancelled what.
 
+NATS credentials: in the URL (nats://USER:PASSWORD@HOST, nats://TOKEN@HOST), --nats-creds,
+--nats-nkey, --nats-token-file, $EVSCOPE_NATS_TOKEN, --nats-user with $EVSCOPE_NATS_PASSWORD, a
+--sink-profile or a --sink-context. The job file keeps the URL redacted and only where the
+credentials come from (files, context, variable names); `replay resume` reads them there again,
+and asks for a URL's password (--sink URL or $EVSCOPE_NATS_PASSWORD).
+
 Exit code: 0 done (or a dry run), 1 failed, 2 usage (also: neither --yes nor --dry-run),
 130 stopped by Ctrl-C or cancelled (the checkpoint is written; `replay resume ID` continues).
 
@@ -32,6 +39,10 @@ Examples:
   evscope replay --from-position 1000 --to-position 2000 --sink nats://127.0.0.1:4222 \\
       --subject 'rebuild.{category}.{type}' --rate 500 --yes
   evscope replay --stream account-0042 --from-version 10 --sink jsonl:/tmp/a42.jsonl --yes
+  evscope replay --sink tls://nats.prod:4222 --nats-creds ~/.nkeys/replay.creds \\
+      --nats-tls-ca /etc/ssl/nats-ca.pem --category account --yes
+  evscope replay --sink-context prod --category account --yes     # a `nats` CLI context
+  evscope replay --sink-profile bus --category account --yes       # [sinks.bus] of the config
   evscope replay jobs
   evscope replay resume r20261123-101500-3fa9
   evscope replay cancel r20261123-101500-3fa9";
@@ -61,6 +72,10 @@ pub enum ReplayAction {
     /// Continue a job just after its last acknowledged event
     Resume {
         id: String,
+        /// The job's NATS URL with its password (or token), which the job file does not keep
+        /// (else $EVSCOPE_NATS_PASSWORD, or $EVSCOPE_NATS_TOKEN for a token)
+        #[arg(long, value_name = "URL")]
+        sink: Option<String>,
         #[command(flatten)]
         control: RunArgs,
     },
@@ -109,7 +124,8 @@ pub struct StartArgs {
     /// The TUI's filter language, e.g. 'type:Deposited | select(.data.amount > 100)'
     #[arg(long = "where", value_name = "FILTER", value_parser = check_where)]
     pub where_: Option<String>,
-    /// nats://HOST:PORT, jsonl:PATH or jsonl:- (standard output)
+    /// nats://HOST:PORT (tls:// for TLS; a list nats://A:4222,B:4222), jsonl:PATH or jsonl:-
+    /// (standard output)
     #[arg(long)]
     pub sink: Option<String>,
     /// NATS subject template: {category} {type} {stream} {version} {position} {job}
@@ -123,6 +139,95 @@ pub struct StartArgs {
     pub yes: bool,
     #[command(flatten)]
     pub run: RunArgs,
+    // Last: its help heading would take the flags after it.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
+/// Where the NATS sink's servers, credentials and TLS files come from. The job file keeps
+/// these references (paths made absolute, the context's name, variable names), never what
+/// they hold.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "NATS sink")]
+pub struct NatsArgs {
+    /// A `nats` CLI context ($XDG_CONFIG_HOME/nats/context/NAME.json, else ~/.config/...):
+    /// its servers (when --sink is not given), credentials and TLS files
+    #[arg(long, value_name = "NAME")]
+    pub sink_context: Option<String>,
+    /// A [sinks.NAME] table of the config file (url, subject, creds, tls_ca, ...); flags given
+    /// beside it win
+    #[arg(long, value_name = "NAME")]
+    pub sink_profile: Option<String>,
+    /// A .creds file (a user JWT and its NKey seed)
+    #[arg(long, value_name = "FILE", group = "nats_credential")]
+    pub nats_creds: Option<PathBuf>,
+    /// A file holding an NKey seed (SU..., as `nk -gen user` writes it)
+    #[arg(long, value_name = "FILE", group = "nats_credential")]
+    pub nats_nkey: Option<PathBuf>,
+    /// A file holding a token (without any credential named: $EVSCOPE_NATS_TOKEN)
+    #[arg(long, value_name = "FILE", group = "nats_credential")]
+    pub nats_token_file: Option<PathBuf>,
+    /// A user name; its password is read from $EVSCOPE_NATS_PASSWORD
+    #[arg(long, value_name = "NAME", group = "nats_credential")]
+    pub nats_user: Option<String>,
+    /// CA certificates (PEM) to verify the servers with, instead of the system's (TLS is then
+    /// required)
+    #[arg(long, value_name = "FILE")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for servers that verify clients, with --nats-tls-key
+    #[arg(long, value_name = "FILE", requires = "nats_tls_key")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "nats_tls_cert")]
+    pub nats_tls_key: Option<PathBuf>,
+}
+
+/// A path as the job file keeps it: absolute, so that a resume from another directory finds
+/// the same file.
+fn absolute(p: &Option<PathBuf>) -> Option<PathBuf> {
+    p.as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+}
+
+/// The sink the flags (and the sink profile they name) describe.
+fn sink_of(cli: &super::Cli, a: &StartArgs) -> Result<SinkSpec, CliError> {
+    let n = &a.nats;
+    let profile = match &n.sink_profile {
+        Some(name) => {
+            let config = crate::config::Config::load(cli.config.as_deref()).map_err(CliError)?;
+            let mut p = config.sink(name).map_err(CliError)?.clone();
+            for f in [
+                &mut p.creds,
+                &mut p.nkey,
+                &mut p.token_file,
+                &mut p.tls_ca,
+                &mut p.tls_cert,
+                &mut p.tls_key,
+            ] {
+                *f = absolute(f);
+            }
+            Some((name.clone(), p))
+        }
+        None => None,
+    };
+    SinkChoice {
+        sink: a.sink.clone(),
+        subject: a.subject.clone(),
+        profile,
+        auth: NatsAuth {
+            context: n.sink_context.clone(),
+            creds: absolute(&n.nats_creds),
+            nkey: absolute(&n.nats_nkey),
+            token_file: absolute(&n.nats_token_file),
+            user: n.nats_user.clone(),
+            tls_ca: absolute(&n.nats_tls_ca),
+            tls_cert: absolute(&n.nats_tls_cert),
+            tls_key: absolute(&n.nats_tls_key),
+            ..NatsAuth::default()
+        },
+    }
+    .resolve()
+    .map_err(CliError)
 }
 
 fn check_rate(rate: Option<f64>) -> Result<(), CliError> {
@@ -143,7 +248,9 @@ pub async fn replay(cli: &super::Cli, a: &ReplayArgs, out: &mut dyn Write) -> Re
         None => start(cli, &a.start, out).await,
         Some(ReplayAction::Jobs { format }) => list(out, *format).map(|()| 0),
         Some(ReplayAction::Show { id, format }) => show(out, id, *format).map(|()| 0),
-        Some(ReplayAction::Resume { id, control }) => resume(cli, id, control, out).await,
+        Some(ReplayAction::Resume { id, sink, control }) => {
+            resume(cli, id, sink.as_deref(), control, out).await
+        }
         Some(ReplayAction::Cancel { id }) => cancel(id, out).await,
     }
 }
@@ -255,13 +362,7 @@ fn write_plan(out: &mut dyn Write, p: &PlanOut, format: FormatArg) -> std::io::R
 }
 
 async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let Some(sink_text) = &a.sink else {
-        return Err(CliError(
-            "replay needs --sink nats://HOST:PORT, jsonl:PATH or jsonl:- (see evscope replay --help)"
-                .into(),
-        ));
-    };
-    let spec = SinkSpec::parse(sink_text, a.subject.as_deref()).map_err(CliError)?;
+    let spec = sink_of(cli, a)?;
     check_rate(a.run.rate)?;
     let store = open(cli).await?;
     let mut range = range_of(a)?;
@@ -365,6 +466,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
 async fn resume(
     cli: &super::Cli,
     id: &str,
+    sink: Option<&str>,
     run: &RunArgs,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
@@ -377,6 +479,25 @@ async fn resume(
         )));
     }
     let _lock = jobs.lock(id).map_err(CliError)?;
+    // The bus's credentials are found where the job says they are; a password of its URL is
+    // asked for again (the job file does not keep it).
+    match &mut job.sink {
+        SinkSpec::Nats { url, .. } => {
+            let profile_url = url.auth.profile.as_ref().and_then(|n| {
+                let config = crate::config::Config::load(cli.config.as_deref()).ok()?;
+                config.sinks.get(n)?.url.clone()
+            });
+            url.recover(sink, profile_url.as_deref())
+                .map_err(|e| CliError(format!("job {id}: {e}")))?;
+        }
+        SinkSpec::Jsonl { .. } if sink.is_some() => {
+            return Err(CliError(format!(
+                "job {id} writes to {}: --sink gives a NATS job's URL again",
+                job.sink.describe()
+            )));
+        }
+        SinkSpec::Jsonl { .. } => {}
+    }
     // Without a connection named, the job's own store (when its URL holds no secret).
     let named = cli.db.as_deref().is_some_and(|d| !d.is_empty()) || cli.profile.is_some();
     if !named

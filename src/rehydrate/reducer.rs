@@ -557,8 +557,8 @@ pub fn event_val(e: &Event, fields: EventFields) -> Val {
         }
         let v = match name {
             "type" => Val::from(e.event_type.clone()),
-            "data" => json_to_val(&e.data),
-            "metadata" => json_to_val(&e.metadata),
+            "data" => crate::jq::data_val(e),
+            "metadata" => crate::jq::metadata_val(e),
             "version" => int(e.stream_version),
             "position" => e.global_position.map_or(Val::Null, int),
             "time" => e
@@ -589,6 +589,7 @@ mod tests {
             data,
             metadata: json!({"user": "t"}),
             recorded_at: Some(format!("2024-01-{:02}T00:00:00Z", version).parse().unwrap()),
+            exact: None,
             problems: vec![],
         }
     }
@@ -677,6 +678,7 @@ mod tests {
             data,
             metadata: Value::Null,
             recorded_at: None,
+            exact: None,
             problems,
         };
         let mut state = State::Json(json!({}));

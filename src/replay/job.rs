@@ -1,7 +1,9 @@
 //! Replay jobs on disk: one JSON file per job (range, sink, status, checkpoint), replaced
 //! atomically after each acknowledged batch; a lock file while a process runs it; and an
 //! append-only audit log of who did what to which job. All in the user's data directory,
-//! never in the event store.
+//! never in the event store. The directories are 0700 and every file 0600 (owner only): a
+//! job file names a store and a bus (redacted URLs, and only where the bus's credentials come
+//! from — never a password, token or seed).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -377,6 +379,38 @@ fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// Create `dir` (and its parents) if missing; `dir` itself is made 0700.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        // One made by an older version, or before the umask was tightened.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    fs::create_dir_all(dir)
+}
+
+/// Open (creating it 0600 if missing) a file of the job store; one that exists is made 0600
+/// too (files written by older versions were 0644).
+fn private_file(path: &Path, how: &mut OpenOptions) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let f = how.mode(0o600).open(path)?;
+        if f.metadata()?.permissions().mode() & 0o077 != 0 {
+            f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(f)
+    }
+    #[cfg(not(unix))]
+    how.open(path)
+}
+
 impl JobStore {
     /// `<data dir>/replay`.
     pub fn default_dir() -> PathBuf {
@@ -384,7 +418,8 @@ impl JobStore {
     }
 
     pub fn open(dir: PathBuf) -> Result<JobStore, String> {
-        fs::create_dir_all(dir.join("jobs"))
+        private_dir(&dir)
+            .and_then(|()| private_dir(&dir.join("jobs")))
             .map_err(|e| format!("replay jobs {}: {e}", dir.display()))?;
         Ok(JobStore { dir })
     }
@@ -426,7 +461,11 @@ impl JobStore {
         let path = self.path(&job.id);
         let tmp = path.with_extension("json.tmp");
         let err = |e: std::io::Error| format!("saving job {}: {e}", job.id);
-        let mut f = File::create(&tmp).map_err(err)?;
+        let mut f = private_file(
+            &tmp,
+            OpenOptions::new().write(true).create(true).truncate(true),
+        )
+        .map_err(err)?;
         let text = serde_json::to_vec_pretty(job).map_err(|e| e.to_string())?;
         f.write_all(&text).map_err(err)?;
         f.write_all(b"\n").map_err(err)?;
@@ -485,7 +524,7 @@ impl JobStore {
         Self::check_id(id)?;
         let path = self.lock_path(id);
         for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
+            match private_file(&path, OpenOptions::new().write(true).create_new(true)) {
                 Ok(mut f) => {
                     write!(f, "{}", std::process::id()).map_err(|e| e.to_string())?;
                     let _ = fs::remove_file(self.cancel_path(id));
@@ -531,9 +570,12 @@ impl JobStore {
     /// Ask the process running a job to cancel it (it checks at each checkpoint).
     pub fn request_cancel(&self, id: &str) -> Result<(), String> {
         Self::check_id(id)?;
-        File::create(self.cancel_path(id))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        private_file(
+            &self.cancel_path(id),
+            OpenOptions::new().write(true).create(true).truncate(true),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 
     pub fn cancel_requested(&self, id: &str) -> bool {
@@ -553,11 +595,11 @@ impl JobStore {
         };
         let mut line = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
         line.push(b'\n');
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.audit_path())
-            .map_err(|e| format!("audit log: {e}"))?;
+        let mut f = private_file(
+            &self.audit_path(),
+            OpenOptions::new().create(true).append(true),
+        )
+        .map_err(|e| format!("audit log: {e}"))?;
         // One write of one line: appends from several processes do not interleave.
         f.write_all(&line).map_err(|e| format!("audit log: {e}"))?;
         f.sync_data().map_err(|e| format!("audit log: {e}"))
@@ -633,5 +675,42 @@ mod tests {
         store.audit(&job("r2"), "created", None).unwrap();
         assert_eq!(store.history(Some("r1")).unwrap().len(), 1);
         assert_eq!(store.history(None).unwrap().len(), 2);
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&store.path("r1")), 0o600);
+            assert_eq!(mode(&store.audit_path()), 0o600);
+            assert_eq!(mode(dir.path()), 0o700);
+            assert_eq!(mode(&dir.path().join("jobs")), 0o700);
+            // Files an older version left 0644 are made 0600 when next written.
+            fs::set_permissions(store.audit_path(), fs::Permissions::from_mode(0o644)).unwrap();
+            store.audit(&j, "resumed", None).unwrap();
+            assert_eq!(mode(&store.audit_path()), 0o600);
+        }
+    }
+
+    #[test]
+    fn a_job_file_keeps_no_nats_secret_and_old_ones_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path().to_path_buf()).unwrap();
+        let mut j = job("r3");
+        j.sink = SinkSpec::parse("nats://alice:s3cret@127.0.0.1:4222", None).unwrap();
+        store.save(&mut j).unwrap();
+        let text = fs::read_to_string(store.path("r3")).unwrap();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("nats://alice:***@127.0.0.1:4222"), "{text}");
+        let SinkSpec::Nats { url, .. } = store.load("r3").unwrap().sink else {
+            panic!("a nats sink")
+        };
+        assert_eq!(url.missing(), Some("password"));
+        // A job file written before URLs were redacted loads with its URL as it was.
+        let old = text.replace("alice:***@", "alice:s3cret@");
+        fs::write(store.path("r3"), old).unwrap();
+        let SinkSpec::Nats { url, .. } = store.load("r3").unwrap().sink else {
+            panic!("a nats sink")
+        };
+        assert_eq!(url.missing(), None);
     }
 }

@@ -584,6 +584,7 @@ pub async fn check_bus(spec: &SinkSpec, plan: &Plan) -> Option<BusCheck> {
         data: serde_json::Value::Null,
         metadata: serde_json::Value::Null,
         recorded_at: first.recorded_at,
+        exact: None,
         problems: vec![],
     };
     let subject = t.render(&e, "job");

@@ -5,14 +5,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::redact::{redact_secrets, redact_url};
+use crate::redact::{percent_decode, redact_url};
 use crate::store::Event;
 
 /// The default NATS subject template.
@@ -25,23 +25,68 @@ pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 const TARGET_WAIT: Duration = Duration::from_secs(10);
 
 /// A sink as a job records it. Shown only through [`SinkSpec::describe`], which hides any
-/// password of its URLs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// password of its URLs; a job file keeps the URLs redacted too, and of the NATS credentials
+/// only where they come from (see [`NatsAuth`]).
+// One per job: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SinkSpec {
     Nats {
-        /// One server URL or a comma-separated list of them (every one a full URL, as
-        /// [`nats_servers`] checked it).
-        url: String,
+        /// The servers and where their credentials come from.
+        url: NatsTarget,
         subject: String,
     },
     /// `path: None` is standard output.
     Jsonl { path: Option<PathBuf> },
 }
 
+/// How a sink is written in a job file: the URL redacted, the credentials as references.
+#[allow(clippy::large_enum_variant)]
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum SinkFile {
+    Nats {
+        url: String,
+        subject: String,
+        #[serde(default, skip_serializing_if = "NatsAuth::is_empty")]
+        auth: NatsAuth,
+    },
+    Jsonl {
+        path: Option<PathBuf>,
+    },
+}
+
+impl Serialize for SinkSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SinkSpec::Nats { url, subject } => SinkFile::Nats {
+                url: redact_url(&url.servers),
+                subject: subject.clone(),
+                auth: url.auth.clone(),
+            },
+            SinkSpec::Jsonl { path } => SinkFile::Jsonl { path: path.clone() },
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SinkSpec {
+    /// A job file written before URLs were redacted still loads (its URL with the password).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SinkSpec, D::Error> {
+        Ok(match SinkFile::deserialize(d)? {
+            SinkFile::Nats { url, subject, auth } => SinkSpec::Nats {
+                url: NatsTarget { servers: url, auth },
+                subject,
+            },
+            SinkFile::Jsonl { path } => SinkSpec::Jsonl { path },
+        })
+    }
+}
+
 impl SinkSpec {
     /// `nats://HOST:PORT` or a server list `nats://A:4222,nats://B:4222` (`nats://A:4222,B:4222`
-    /// too), with `subject` (default [`DEFAULT_SUBJECT`]); `jsonl:PATH`, `jsonl:-`.
+    /// too), with `subject` (default [`DEFAULT_SUBJECT`]); `jsonl:PATH`, `jsonl:-`. Credentials in
+    /// a NATS URL (`nats://USER:PASSWORD@HOST`, `nats://TOKEN@HOST`) are used to connect.
     pub fn parse(s: &str, subject: Option<&str>) -> Result<SinkSpec, String> {
         if let Some(rest) = s.strip_prefix("jsonl:") {
             if subject.is_some() {
@@ -59,7 +104,10 @@ impl SinkSpec {
             let subject = subject.unwrap_or(DEFAULT_SUBJECT).to_string();
             Template::parse(&subject)?;
             return Ok(SinkSpec::Nats {
-                url: servers.join(","),
+                url: NatsTarget {
+                    servers: servers.join(","),
+                    auth: NatsAuth::default(),
+                },
                 subject,
             });
         }
@@ -71,17 +119,29 @@ impl SinkSpec {
 
     pub fn describe(&self) -> String {
         match self {
-            SinkSpec::Nats { url, subject } => format!("{} subject {subject}", redact_url(url)),
+            SinkSpec::Nats { url, subject } => {
+                let auth = url.auth.describe();
+                let mut s = format!("{} subject {subject}", redact_url(&url.servers));
+                if !auth.is_empty() {
+                    s.push_str(&format!(" ({auth})"));
+                }
+                s
+            }
             SinkSpec::Jsonl { path: None } => "jsonl:- (standard output)".into(),
             SinkSpec::Jsonl { path: Some(p) } => format!("jsonl:{}", p.display()),
         }
     }
 
     /// Open the sink: `resume` None for a new job, else the sink's own position at the
-    /// checkpoint (a file's length; 0 before the first checkpoint).
+    /// checkpoint (a file's length; 0 before the first checkpoint). A NATS sink finds its
+    /// credentials here first (a file that cannot be read, an unset variable: Fatal), and again
+    /// at every connection.
     pub fn open(&self, resume: Option<u64>) -> Result<Box<dyn Sink>, SinkError> {
         match self {
-            SinkSpec::Nats { url, subject } => Ok(Box::new(NatsSink::new(url, subject)?)),
+            SinkSpec::Nats { url, subject } => {
+                Resolved::new(url)?;
+                Ok(Box::new(NatsSink::new(url, subject)?))
+            }
             SinkSpec::Jsonl { path } => Ok(Box::new(JsonlSink::open(path.clone(), resume)?)),
         }
     }
@@ -423,6 +483,956 @@ pub fn nats_servers(list: &str) -> Result<Vec<String>, String> {
     Ok(servers)
 }
 
+// ---- NATS credentials and TLS ----
+
+/// The environment variable a token is read from when nothing else names a credential.
+pub const TOKEN_ENV: &str = "EVSCOPE_NATS_TOKEN";
+/// The environment variable holding the password of `--nats-user` (or of a resumed job's URL).
+pub const PASSWORD_ENV: &str = "EVSCOPE_NATS_PASSWORD";
+
+/// The servers of a NATS sink and where its credentials come from. `servers` may hold a
+/// password (`nats://u:p@h`) or a token (`nats://t@h`) in memory; a job file keeps it redacted
+/// (`***`), and a resumed job is given it again ([`NatsTarget::recover`]).
+#[derive(Clone, PartialEq)]
+pub struct NatsTarget {
+    /// Full URLs, comma-separated (as [`nats_servers`] made them).
+    servers: String,
+    pub auth: NatsAuth,
+}
+
+impl std::fmt::Debug for NatsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsTarget")
+            .field("servers", &redact_url(&self.servers))
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+/// Where a NATS sink's credentials and TLS files come from — references only (file paths, a
+/// context's name, environment variable names), never a secret, so that a job file can keep
+/// them and a resumed job finds its credentials the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatsAuth {
+    /// A `nats` CLI context (`$XDG_CONFIG_HOME/nats/context/NAME.json`), read at every
+    /// connection: what the fields below leave unset comes from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// The config file's `[sinks.NAME]` this came from (for the record; its settings are
+    /// copied into the fields below).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// A `.creds` file: a user JWT and its NKey seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creds: Option<PathBuf>,
+    /// A file holding an NKey seed (`SU…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nkey: Option<PathBuf>,
+    /// A file holding the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// The environment variable holding the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The environment variable holding `user`'s password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// CA certificates (PEM) to trust for the servers' certificates, instead of the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) and its key, for servers that verify clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS before the server's INFO (servers with `handshake_first`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_first: bool,
+}
+
+impl NatsAuth {
+    pub fn is_empty(&self) -> bool {
+        self == &NatsAuth::default()
+    }
+
+    /// The credentials it names, by their flags (for messages).
+    fn credentials(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.creds.is_some() {
+            v.push("--nats-creds");
+        }
+        if self.nkey.is_some() {
+            v.push("--nats-nkey");
+        }
+        if self.token_file.is_some() {
+            v.push("--nats-token-file");
+        }
+        if self.token_env.is_some() {
+            v.push("token_env");
+        }
+        if self.user.is_some() {
+            v.push("--nats-user");
+        }
+        v
+    }
+
+    /// Where the credentials come from, for the job's description: "context prod, token from
+    /// $EVSCOPE_NATS_TOKEN, TLS CA /etc/ca.pem".
+    pub fn describe(&self) -> String {
+        let mut v = Vec::new();
+        let p = |p: &PathBuf| p.display().to_string();
+        if let Some(n) = &self.profile {
+            v.push(format!("profile {n}"));
+        }
+        if let Some(n) = &self.context {
+            v.push(format!("context {n}"));
+        }
+        if let Some(f) = &self.creds {
+            v.push(format!("creds {}", p(f)));
+        }
+        if let Some(f) = &self.nkey {
+            v.push(format!("nkey {}", p(f)));
+        }
+        if let Some(f) = &self.token_file {
+            v.push(format!("token from {}", p(f)));
+        }
+        if let Some(e) = &self.token_env {
+            v.push(format!("token from ${e}"));
+        }
+        if let Some(u) = &self.user {
+            let env = self.password_env.as_deref().unwrap_or(PASSWORD_ENV);
+            v.push(format!("user {u}, password from ${env}"));
+        }
+        if let Some(f) = &self.tls_ca {
+            v.push(format!("TLS CA {}", p(f)));
+        }
+        if let Some(f) = &self.tls_cert {
+            v.push(format!("client certificate {}", p(f)));
+        }
+        if self.tls_first {
+            v.push("TLS first".into());
+        }
+        v.join(", ")
+    }
+}
+
+/// What names a NATS sink: the flags (`--sink`, `--subject`, `--sink-context`, `--nats-*`),
+/// a config profile (`[sinks.NAME]`), or both (the flags win, field by field; a credential
+/// named by a flag replaces the profile's).
+#[derive(Debug, Clone, Default)]
+pub struct SinkChoice {
+    pub sink: Option<String>,
+    pub subject: Option<String>,
+    pub profile: Option<(String, crate::config::SinkProfile)>,
+    /// From the flags; `context` included.
+    pub auth: NatsAuth,
+}
+
+impl SinkChoice {
+    /// The sink these name. With no credential named anywhere (flags, profile, URL, context),
+    /// a token in [`TOKEN_ENV`] is used.
+    pub fn resolve(self) -> Result<SinkSpec, String> {
+        let flags = self.auth;
+        let flag_creds = flags.credentials();
+        if flag_creds.len() > 1 {
+            return Err(format!(
+                "{}: choose one credential for the NATS sink",
+                flag_creds.join(" and ")
+            ));
+        }
+        let mut auth = flags.clone();
+        let mut sink = self.sink;
+        let mut subject = self.subject;
+        if let Some((name, p)) = &self.profile {
+            let profile_auth = NatsAuth {
+                creds: p.creds.clone(),
+                nkey: p.nkey.clone(),
+                token_file: p.token_file.clone(),
+                token_env: p.token_env.clone(),
+                user: p.user.clone(),
+                password_env: p.password_env.clone(),
+                ..NatsAuth::default()
+            };
+            let theirs = profile_auth.credentials();
+            if theirs.len() > 1 {
+                return Err(format!(
+                    "sink profile {name}: one credential at most (creds, nkey, token_file/token_env or user)"
+                ));
+            }
+            if p.password_env.is_some() && p.user.is_none() {
+                return Err(format!(
+                    "sink profile {name}: password_env is the password of `user`, which is not set"
+                ));
+            }
+            if flag_creds.is_empty() {
+                auth.creds = profile_auth.creds;
+                auth.nkey = profile_auth.nkey;
+                auth.token_file = profile_auth.token_file;
+                auth.token_env = profile_auth.token_env;
+                auth.user = profile_auth.user;
+                auth.password_env = profile_auth.password_env;
+            }
+            auth.profile = Some(name.clone());
+            auth.context = auth.context.or(p.context.clone());
+            auth.tls_ca = auth.tls_ca.or(p.tls_ca.clone());
+            auth.tls_cert = auth.tls_cert.or(p.tls_cert.clone());
+            auth.tls_key = auth.tls_key.or(p.tls_key.clone());
+            auth.tls_first |= p.tls_first;
+            sink = sink.or(p.url.clone());
+            subject = subject.or(p.subject.clone());
+        }
+        if auth.user.is_some() && auth.password_env.is_none() {
+            auth.password_env = Some(PASSWORD_ENV.into());
+        }
+        if sink.is_none() {
+            if let Some(name) = &auth.context {
+                sink = Some(NatsContext::load(name)?.url()?);
+            }
+        }
+        let Some(sink) = sink else {
+            return Err(
+                "replay needs --sink nats://HOST:PORT, jsonl:PATH or jsonl:- (or --sink-profile NAME, --sink-context NAME; see evscope replay --help)"
+                    .into(),
+            );
+        };
+        let mut spec = SinkSpec::parse(&sink, subject.as_deref())?;
+        match &mut spec {
+            SinkSpec::Jsonl { .. } => {
+                let named = NatsAuth {
+                    profile: None,
+                    ..auth.clone()
+                };
+                if !named.is_empty() {
+                    return Err(format!(
+                        "{}: NATS credentials, TLS files and contexts are for a nats:// sink",
+                        redact_url(&sink)
+                    ));
+                }
+            }
+            SinkSpec::Nats { url, .. } => {
+                let in_url = url_credential(&url.servers)?;
+                if in_url.is_some() && !auth.credentials().is_empty() {
+                    return Err(format!(
+                        "the sink {} holds a credential and {} names another: choose one",
+                        redact_url(&sink),
+                        auth.credentials().join(", ")
+                    ));
+                }
+                if in_url.is_none()
+                    && auth.credentials().is_empty()
+                    && auth.context.is_none()
+                    && std::env::var(TOKEN_ENV).is_ok_and(|t| !t.is_empty())
+                {
+                    auth.token_env = Some(TOKEN_ENV.into());
+                }
+                if auth.tls_cert.is_some() != auth.tls_key.is_some() {
+                    return Err(
+                        "--nats-tls-cert and --nats-tls-key go together (a client certificate and its key)"
+                            .into(),
+                    );
+                }
+                url.auth = auth;
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// A credential written in a server URL.
+#[derive(Clone, PartialEq)]
+enum UrlCredential {
+    UserPassword(String, String),
+    /// `nats://TOKEN@host`: a lone user name is a token.
+    Token(String),
+}
+
+/// The credential the servers' URLs hold (the same in each one that has one).
+fn url_credential(servers: &str) -> Result<Option<UrlCredential>, String> {
+    let mut found: Option<UrlCredential> = None;
+    for s in servers.split(',') {
+        let u = url::Url::parse(s).map_err(|e| format!("sink {}: {e}", redact_url(servers)))?;
+        if u.username().is_empty() && u.password().is_none() {
+            continue;
+        }
+        let user = percent_decode(u.username());
+        let this = match u.password() {
+            Some(p) => UrlCredential::UserPassword(user, percent_decode(p)),
+            None => UrlCredential::Token(user),
+        };
+        match &found {
+            Some(f) if f != &this => {
+                return Err(format!(
+                    "sink {}: its servers hold different credentials, but one connection uses one",
+                    redact_url(servers)
+                ));
+            }
+            _ => found = Some(this),
+        }
+    }
+    Ok(found)
+}
+
+/// The servers without their credentials: what async-nats is given (it would not use them,
+/// and it logs server addresses with their passwords at debug level).
+fn bare_servers(servers: &str) -> Result<Vec<String>, String> {
+    servers
+        .split(',')
+        .map(|s| {
+            let mut u =
+                url::Url::parse(s).map_err(|e| format!("sink {}: {e}", redact_url(servers)))?;
+            let _ = u.set_password(None);
+            let _ = u.set_username("");
+            Ok(u.to_string())
+        })
+        .collect()
+}
+
+impl NatsTarget {
+    /// The servers, with their passwords hidden.
+    pub fn shown(&self) -> String {
+        redact_url(&self.servers)
+    }
+
+    /// What of the URL's credential a job file does not keep: "password" or "token".
+    pub fn missing(&self) -> Option<&'static str> {
+        self.servers.split(',').find_map(|s| {
+            let u = url::Url::parse(s).ok()?;
+            match u.password() {
+                Some("***") => Some("password"),
+                None if u.username() == "***" => Some("token"),
+                _ => None,
+            }
+        })
+    }
+
+    /// Give a resumed job's URL its password (or token) again, which the job file does not
+    /// keep: from `given` (the URL with it, which must be the job's once redacted), else the
+    /// sink profile's URL (`profile_url`) or the context's, when it is the job's, else
+    /// [`PASSWORD_ENV`] ([`TOKEN_ENV`] for a token). Err names what is missing and where to
+    /// give it.
+    pub fn recover(
+        &mut self,
+        given: Option<&str>,
+        profile_url: Option<&str>,
+    ) -> Result<(), String> {
+        let shown = self.shown();
+        if let Some(g) = given {
+            let full = nats_servers(g)?.join(",");
+            if redact_url(&full) != shown {
+                return Err(format!(
+                    "--sink {} is not the job's sink, {shown}",
+                    redact_url(g)
+                ));
+            }
+            self.servers = full;
+        }
+        let Some(what) = self.missing() else {
+            return Ok(());
+        };
+        let context_url = self
+            .auth
+            .context
+            .as_deref()
+            .and_then(|n| NatsContext::load(n).ok())
+            .and_then(|c| c.url().ok());
+        for candidate in [profile_url.map(str::to_string), context_url]
+            .into_iter()
+            .flatten()
+        {
+            if let Ok(list) = nats_servers(&candidate) {
+                let full = list.join(",");
+                if redact_url(&full) == shown && url_credential(&full).is_ok() {
+                    self.servers = full;
+                    if self.missing().is_none() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        let env = if what == "password" {
+            PASSWORD_ENV
+        } else {
+            TOKEN_ENV
+        };
+        if let Some(secret) = std::env::var(env).ok().filter(|v| !v.is_empty()) {
+            let mut out = Vec::new();
+            for s in self.servers.split(',') {
+                let mut u = url::Url::parse(s).map_err(|e| e.to_string())?;
+                if u.password() == Some("***") {
+                    let _ = u.set_password(Some(&secret));
+                } else if u.password().is_none() && u.username() == "***" {
+                    let _ = u.set_username(&secret);
+                }
+                out.push(u.to_string());
+            }
+            self.servers = out.join(",");
+            return Ok(());
+        }
+        let with = shown.replacen(
+            "***",
+            if what == "password" {
+                "PASSWORD"
+            } else {
+                "TOKEN"
+            },
+            1,
+        );
+        Err(format!(
+            "its sink is {shown}, whose {what} is not kept in the job file: give it again with --sink '{with}' or in ${env}"
+        ))
+    }
+}
+
+/// Where the `nats` CLI keeps context NAME: `$XDG_CONFIG_HOME/nats/context/NAME.json`, else
+/// `~/.config/nats/context/NAME.json`.
+pub fn context_path(name: &str) -> Result<PathBuf, String> {
+    if name.is_empty() || name.contains("..") || name.contains('/') || name.contains('\\') {
+        return Err(format!("{name:?} is not a nats context name"));
+    }
+    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(x) => PathBuf::from(x),
+        None => std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|h| PathBuf::from(h).join(".config"))
+            .ok_or("no $HOME to find nats contexts in")?,
+    };
+    Ok(base
+        .join("nats")
+        .join("context")
+        .join(format!("{name}.json")))
+}
+
+/// A context as the `nats` CLI writes it (`nats context save`): the fields evscope uses;
+/// others (description, color_scheme, …) are ignored. Values are never Debug-printed.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct NatsContext {
+    #[serde(skip)]
+    name: String,
+    url: String,
+    token: String,
+    user: String,
+    password: String,
+    creds: String,
+    nkey: String,
+    user_jwt: String,
+    cert: String,
+    key: String,
+    ca: String,
+    nsc: String,
+    socks_proxy: String,
+    inbox_prefix: String,
+    jetstream_domain: String,
+    jetstream_api_prefix: String,
+    tls_first: bool,
+}
+
+impl std::fmt::Debug for NatsContext {
+    /// Its name only: its fields may hold a password or a token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NatsContext({})", self.name)
+    }
+}
+
+impl NatsContext {
+    fn load(name: &str) -> Result<NatsContext, String> {
+        let path = context_path(name)?;
+        let text = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "no nats context {name} ({} does not exist; `nats context ls` lists them)",
+                path.display()
+            ),
+            _ => format!("nats context {name}: {}: {e}", path.display()),
+        })?;
+        NatsContext::parse(name, &path, &text)
+    }
+
+    /// A context file's text. The nsc lookup and SOCKS proxies are refused (evscope does
+    /// neither).
+    fn parse(name: &str, path: &Path, text: &[u8]) -> Result<NatsContext, String> {
+        // The parser's message could quote a value: only where it failed is told.
+        let mut c: NatsContext = serde_json::from_slice(text).map_err(|e| {
+            format!(
+                "nats context {name}: {} is not a context file (line {}, column {})",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        c.name = name.to_string();
+        if !c.nsc.is_empty() {
+            return Err(format!(
+                "nats context {name} takes its credentials from nsc, which evscope does not run: give the user's creds file with --nats-creds (nsc generate creds)"
+            ));
+        }
+        if !c.socks_proxy.is_empty() {
+            return Err(format!(
+                "nats context {name} connects through a SOCKS proxy, which evscope does not support"
+            ));
+        }
+        Ok(c)
+    }
+
+    /// Its servers (the nats CLI's default when it names none), each with a scheme.
+    fn url(&self) -> Result<String, String> {
+        let u = self.url.trim();
+        if u.is_empty() {
+            return Ok("nats://127.0.0.1:4222".into());
+        }
+        let full = if u.contains("://") {
+            u.to_string()
+        } else {
+            format!("nats://{u}")
+        };
+        nats_servers(&full)
+            .map(|s| s.join(","))
+            .map_err(|e| format!("nats context {}: {e}", self.name))
+    }
+
+    /// A file named by the context: `file://` and `~/` as the nats CLI takes them.
+    fn path(&self, v: &str) -> Option<PathBuf> {
+        let v = v.trim();
+        if v.is_empty() {
+            return None;
+        }
+        let v = v.strip_prefix("file://").unwrap_or(v);
+        Some(match v.strip_prefix("~/") {
+            Some(rest) => std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(rest))
+                .unwrap_or_else(|| PathBuf::from(v)),
+            None => PathBuf::from(v),
+        })
+    }
+
+    /// A secret field: the value itself, `env://VAR` or `file://PATH`.
+    fn secret(&self, field: &str, v: &str) -> Result<Option<(String, String)>, String> {
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let name = &self.name;
+        if let Some(var) = v.strip_prefix("env://") {
+            return match std::env::var(var) {
+                Ok(s) if !s.is_empty() => {
+                    Ok(Some((s, format!("context {name}'s {field} (${var})"))))
+                }
+                _ => Err(format!(
+                    "nats context {name}: its {field} is read from ${var}, which is not set"
+                )),
+            };
+        }
+        if let Some(p) = v.strip_prefix("file://") {
+            let p = self.path(p).unwrap_or_default();
+            let s = std::fs::read_to_string(&p).map_err(|e| {
+                format!("nats context {name}: its {field} file {}: {e}", p.display())
+            })?;
+            return Ok(Some((
+                s.trim().to_string(),
+                format!("context {name}'s {field} ({})", p.display()),
+            )));
+        }
+        if let Some((scheme, _)) = v.split_once("://") {
+            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(format!(
+                    "nats context {name}: its {field} is a {scheme}:// reference, which evscope cannot look up (env:// and file:// it can)"
+                ));
+            }
+        }
+        Ok(Some((v.to_string(), format!("context {name}'s {field}"))))
+    }
+}
+
+/// A credential read from where it is kept, for one connection. Never Debug-printed.
+enum Secret {
+    UserPassword(String, String),
+    Token(String),
+    NKey(String),
+    /// A `.creds` file's text (the user JWT and its seed).
+    Creds(String),
+}
+
+/// Everything one connection needs, read afresh each time (a rotated token or creds file is
+/// picked up at the next connection).
+struct Resolved {
+    addrs: Vec<async_nats::ServerAddr>,
+    /// The servers with their passwords hidden.
+    shown: String,
+    secret: Option<Secret>,
+    /// Where the credential came from, for messages: "the token in $EVSCOPE_NATS_TOKEN".
+    from: Option<String>,
+    ca: Option<PathBuf>,
+    client_cert: Option<(PathBuf, PathBuf)>,
+    tls: bool,
+    tls_first: bool,
+    inbox_prefix: Option<String>,
+    js_prefix: Option<String>,
+    /// Every secret value, to cut from any message.
+    secrets: Vec<String>,
+}
+
+/// The NKey seed in a seed file (`nk -gen user`, or a decorated one): its first word that
+/// looks like one (`S` then base32).
+fn seed_in(text: &str) -> Option<&str> {
+    text.split_whitespace().find(|w| {
+        w.len() >= 50
+            && w.starts_with('S')
+            && w.chars()
+                .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+    })
+}
+
+impl Resolved {
+    fn new(t: &NatsTarget) -> Result<Resolved, SinkError> {
+        let fatal = |m: String| SinkError::new(SinkErrorKind::Fatal, m);
+        let shown = t.shown();
+        if let Some(what) = t.missing() {
+            let env = if what == "password" {
+                PASSWORD_ENV
+            } else {
+                TOKEN_ENV
+            };
+            return Err(fatal(format!(
+                "NATS {shown}: the {what} of the URL is not known (a job file does not keep it): give the URL with it (--sink) or put it in ${env}"
+            )));
+        }
+        let in_url = url_credential(&t.servers).map_err(fatal)?;
+        let addrs = bare_servers(&t.servers)
+            .map_err(fatal)?
+            .iter()
+            .map(|s| s.parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| fatal(format!("NATS {shown}: {e}")))?;
+        let a = &t.auth;
+        let ctx = match &a.context {
+            Some(n) => Some(NatsContext::load(n).map_err(fatal)?),
+            None => None,
+        };
+        let read = |what: &str, p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| {
+                fatal(format!(
+                    "NATS {shown}: cannot read {what} {}: {e}",
+                    p.display()
+                ))
+            })
+        };
+        let env = |var: &str, what: &str| {
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    fatal(format!(
+                        "NATS {shown}: {what} is read from ${var}, which is not set"
+                    ))
+                })
+        };
+        let seed = |text: &str, p: &Path| {
+            seed_in(text).map(str::to_string).ok_or_else(|| {
+                fatal(format!(
+                    "NATS {shown}: {} holds no NKey seed (a line SU…, as `nk -gen user` writes it)",
+                    p.display()
+                ))
+            })
+        };
+        let (secret, from) = if let Some(p) = &a.creds {
+            (
+                Some(Secret::Creds(read("the creds file", p)?)),
+                Some(format!("the creds file {}", p.display())),
+            )
+        } else if let Some(p) = &a.nkey {
+            let text = read("the NKey seed file", p)?;
+            (
+                Some(Secret::NKey(seed(&text, p)?)),
+                Some(format!("the NKey seed in {}", p.display())),
+            )
+        } else if let Some(p) = &a.token_file {
+            let token = read("the token file", p)?.trim().to_string();
+            if token.is_empty() {
+                return Err(fatal(format!(
+                    "NATS {shown}: the token file {} is empty",
+                    p.display()
+                )));
+            }
+            (
+                Some(Secret::Token(token)),
+                Some(format!("the token in {}", p.display())),
+            )
+        } else if let Some(var) = &a.token_env {
+            (
+                Some(Secret::Token(env(var, "the token")?)),
+                Some(format!("the token in ${var}")),
+            )
+        } else if let Some(user) = &a.user {
+            let var = a.password_env.as_deref().unwrap_or(PASSWORD_ENV);
+            let pass = env(var, &format!("the password of user {user}"))?;
+            (
+                Some(Secret::UserPassword(user.clone(), pass)),
+                Some(format!("user {user} (password in ${var})")),
+            )
+        } else if let Some(c) = in_url {
+            match c {
+                UrlCredential::UserPassword(u, p) => (
+                    Some(Secret::UserPassword(u.clone(), p)),
+                    Some(format!("user {u} of the URL")),
+                ),
+                UrlCredential::Token(t) => (Some(Secret::Token(t)), Some("the URL's token".into())),
+            }
+        } else if let Some(c) = &ctx {
+            // As the nats CLI takes them: a user, else a creds file, else an NKey; else a token.
+            let n = &c.name;
+            if !c.user.is_empty() {
+                let pass = c.secret("password", &c.password).map_err(fatal)?;
+                (
+                    Some(Secret::UserPassword(
+                        c.user.clone(),
+                        pass.map(|p| p.0).unwrap_or_default(),
+                    )),
+                    Some(format!("context {n}'s user {}", c.user)),
+                )
+            } else if let Some(p) = c.path(&c.creds) {
+                (
+                    Some(Secret::Creds(read(
+                        &format!("context {n}'s creds file"),
+                        &p,
+                    )?)),
+                    Some(format!("context {n}'s creds file {}", p.display())),
+                )
+            } else if let Some(p) = c.path(&c.nkey) {
+                let text = read(&format!("context {n}'s NKey seed file"), &p)?;
+                let s = seed(&text, &p)?;
+                if c.user_jwt.trim().is_empty() {
+                    (
+                        Some(Secret::NKey(s)),
+                        Some(format!("context {n}'s NKey seed in {}", p.display())),
+                    )
+                } else {
+                    // A user JWT signed with that seed: the same as a creds file.
+                    let creds = format!(
+                        "-----BEGIN NATS USER JWT-----\n{}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n{s}\n------END USER NKEY SEED------\n",
+                        c.user_jwt.trim()
+                    );
+                    (
+                        Some(Secret::Creds(creds)),
+                        Some(format!("context {n}'s user JWT and seed {}", p.display())),
+                    )
+                }
+            } else if let Some((tok, from)) = c.secret("token", &c.token).map_err(fatal)? {
+                (
+                    Some(Secret::Token(tok)),
+                    Some(format!("the token of {from}")),
+                )
+            } else {
+                (None, None)
+            }
+        } else {
+            (None, None)
+        };
+        let mut secrets = Vec::new();
+        match &secret {
+            Some(Secret::UserPassword(_, p)) => secrets.push(p.clone()),
+            Some(Secret::Token(t)) => secrets.push(t.clone()),
+            Some(Secret::NKey(s)) => secrets.push(s.clone()),
+            Some(Secret::Creds(text)) => {
+                // Checked now, so that a file that is not one fails before anything starts.
+                if let Err(e) = async_nats::ConnectOptions::new().credentials(text) {
+                    return Err(fatal(format!(
+                        "NATS {shown}: {} does not hold a user JWT and its NKey seed (as `nsc generate creds` writes them): {e}",
+                        from.as_deref().unwrap_or("the creds file")
+                    )));
+                }
+                secrets.extend(
+                    text.split_whitespace()
+                        .filter(|w| w.len() >= 20)
+                        .map(str::to_string),
+                );
+            }
+            None => {}
+        }
+        if let Some(c) = &ctx {
+            secrets.extend(
+                [c.password.clone(), c.token.clone()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty()),
+            );
+        }
+        // Any password in the URLs too (raw and percent-encoded).
+        for s in t.servers.split(',') {
+            if let Ok(u) = url::Url::parse(s) {
+                if let Some(p) = u.password() {
+                    secrets.push(p.to_string());
+                    secrets.push(percent_decode(p));
+                } else if !u.username().is_empty() {
+                    secrets.push(u.username().to_string());
+                    secrets.push(percent_decode(u.username()));
+                }
+            }
+        }
+        secrets.retain(|s| s.len() >= 3 && s != "***");
+        let file = |flag: &str, p: Option<PathBuf>| -> Result<Option<PathBuf>, SinkError> {
+            match p {
+                Some(p) => match std::fs::File::open(&p) {
+                    Ok(_) => Ok(Some(p)),
+                    Err(e) => Err(fatal(format!(
+                        "NATS {shown}: cannot read {flag} {}: {e}",
+                        p.display()
+                    ))),
+                },
+                None => Ok(None),
+            }
+        };
+        let from_ctx = |f: fn(&NatsContext) -> &String| ctx.as_ref().and_then(|c| c.path(f(c)));
+        let ca = file(
+            "the TLS CA",
+            a.tls_ca.clone().or_else(|| from_ctx(|c| &c.ca)),
+        )?;
+        let cert = file(
+            "the client certificate",
+            a.tls_cert.clone().or_else(|| from_ctx(|c| &c.cert)),
+        )?;
+        let key = file(
+            "the client key",
+            a.tls_key.clone().or_else(|| from_ctx(|c| &c.key)),
+        )?;
+        let client_cert = match (cert, key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(fatal(format!(
+                    "NATS {shown}: a client certificate goes with its key (--nats-tls-cert and --nats-tls-key)"
+                )));
+            }
+        };
+        let tls_first = a.tls_first || ctx.as_ref().is_some_and(|c| c.tls_first);
+        let nonempty = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let (inbox_prefix, js_prefix) = match &ctx {
+            Some(c) => (
+                nonempty(&c.inbox_prefix),
+                nonempty(&c.jetstream_api_prefix)
+                    .or_else(|| nonempty(&c.jetstream_domain).map(|d| format!("$JS.{d}.API"))),
+            ),
+            None => (None, None),
+        };
+        Ok(Resolved {
+            tls: ca.is_some() || client_cert.is_some() || tls_first,
+            addrs,
+            shown,
+            secret,
+            from,
+            ca,
+            client_cert,
+            tls_first,
+            inbox_prefix,
+            js_prefix,
+            secrets,
+        })
+    }
+
+    /// A message with every secret of this connection cut out.
+    fn scrub(&self, message: &str) -> String {
+        let mut out = message.to_string();
+        let mut secrets = self.secrets.clone();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for s in &secrets {
+            out = out.replace(s.as_str(), "***");
+        }
+        out
+    }
+
+    fn options(&self) -> async_nats::ConnectOptions {
+        let mut o = async_nats::ConnectOptions::new();
+        match &self.secret {
+            Some(Secret::UserPassword(u, p)) => o = o.user_and_password(u.clone(), p.clone()),
+            Some(Secret::Token(t)) => o = o.token(t.clone()),
+            Some(Secret::NKey(s)) => o = o.nkey(s.clone()),
+            // Checked in Resolved::new.
+            Some(Secret::Creds(text)) => {
+                if let Ok(with) = o.clone().credentials(text) {
+                    o = with;
+                }
+            }
+            None => {}
+        }
+        if let Some(ca) = &self.ca {
+            o = o.add_root_certificates(ca.clone());
+        }
+        if let Some((cert, key)) = &self.client_cert {
+            o = o.add_client_certificate(cert.clone(), key.clone());
+        }
+        if self.tls {
+            o = o.require_tls(true);
+        }
+        if self.tls_first {
+            o = o.tls_first();
+        }
+        if let Some(p) = &self.inbox_prefix {
+            o = o.custom_inbox_prefix(p);
+        }
+        o
+    }
+
+    /// What a failed connection means: a refused credential or a TLS problem is fatal
+    /// (retrying does not help), anything else (refused, timed out) unavailable.
+    fn connect_error(&self, e: async_nats::ConnectError) -> SinkError {
+        use async_nats::ConnectErrorKind as K;
+        let shown = &self.shown;
+        let fatal = |m: String| SinkError::new(SinkErrorKind::Fatal, m);
+        let text = self.scrub(&e.to_string());
+        match e.kind() {
+            K::AuthorizationViolation => fatal(match &self.from {
+                Some(f) => {
+                    format!("NATS {shown}: the server refused {f} (authorization violation)")
+                }
+                None => format!(
+                    "NATS {shown}: the server wants credentials (authorization violation): give them in the URL, with --nats-creds, --nats-nkey, --nats-token-file (or ${TOKEN_ENV}), --nats-user (password in ${PASSWORD_ENV}), --sink-profile or --sink-context"
+                ),
+            }),
+            K::Authentication => fatal(format!(
+                "NATS {shown}: could not sign the server's challenge with {}: is it a valid NKey seed? ({text})",
+                self.from.as_deref().unwrap_or("the credential")
+            )),
+            K::Tls => fatal(format!("NATS {shown}: TLS: {text}")),
+            _ => match tls_problem(&e) {
+                Some(hint) => fatal(format!("NATS {shown}: TLS: {text}{hint}")),
+                None => SinkError::new(SinkErrorKind::Unavailable, format!("NATS {shown}: {text}")),
+            },
+        }
+    }
+}
+
+/// A TLS failure in an error's sources (a handshake's error comes as an I/O error), with a
+/// hint at what to give.
+fn tls_problem(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use async_nats::rustls::{AlertDescription as A, CertificateError as C, Error as R};
+    let mut at = Some(e);
+    while let Some(e) = at {
+        let tls = e.downcast_ref::<R>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<R>())
+        });
+        if let Some(t) = tls {
+            return Some(match t {
+                R::InvalidCertificate(C::UnknownIssuer) => {
+                    ": the server's certificate is not signed by a CA evscope trusts (give its CA with --nats-tls-ca FILE)"
+                }
+                R::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+                    ": the server's certificate is not for the host name (or IP address) of the URL"
+                }
+                R::AlertReceived(
+                    A::CertificateRequired | A::BadCertificate | A::UnknownCA | A::HandshakeFailure,
+                ) => {
+                    ": the server wants a client certificate it trusts (--nats-tls-cert FILE --nats-tls-key FILE)"
+                }
+                R::InvalidMessage(_) => ": does the server speak TLS there?",
+                _ => "",
+            });
+        }
+        at = e.source();
+    }
+    None
+}
+
 /// Publishes to JetStream: one message per event, the event's JSON (as in JSONL) as payload,
 /// `Nats-Msg-Id` = the event id (so the stream's duplicate window absorbs re-sends) and
 /// `Evscope-*` headers for the stream, version, position, type and job.
@@ -433,7 +1443,7 @@ pub fn nats_servers(list: &str) -> Result<Vec<String>, String> {
 /// publish fails the attempt as [`SinkErrorKind::Unavailable`], and the next connection asks
 /// the cluster which stream captures the subject: only its definite answer "none" is fatal.
 pub struct NatsSink {
-    url: String,
+    target: NatsTarget,
     template: Template,
     js: Option<async_nats::jetstream::Context>,
     client: Option<async_nats::Client>,
@@ -445,9 +1455,9 @@ pub struct NatsSink {
 }
 
 impl NatsSink {
-    pub fn new(url: &str, subject: &str) -> Result<NatsSink, SinkError> {
+    pub fn new(target: &NatsTarget, subject: &str) -> Result<NatsSink, SinkError> {
         Ok(NatsSink {
-            url: url.to_string(),
+            target: target.clone(),
             template: Template::parse(subject)
                 .map_err(|e| SinkError::new(SinkErrorKind::Fatal, e))?,
             js: None,
@@ -462,35 +1472,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Connect to NATS for a replay: to any one server of the list (`url` is one URL or several,
-/// comma-separated), tried in random order as NATS clients do, each once. The client never
-/// reconnects on its own: a connection that breaks is dropped with whatever it still
+/// Connect to NATS for a replay: to any one server of the list (one URL or several,
+/// comma-separated), tried in random order as NATS clients do, each once, with the
+/// credentials and TLS files `target` names (read now, from where they are kept). The client
+/// never reconnects on its own: a connection that breaks is dropped with whatever it still
 /// buffered, and the job starts a new one (to whichever server answers) from its checkpoint,
 /// so that messages of a broken connection cannot land after newer ones.
-pub async fn connect_nats(url: &str) -> Result<async_nats::Client, SinkError> {
+///
+/// async-nats is given the server addresses without their credentials (it logs addresses,
+/// passwords included, at debug level, and does not use a URL's credentials anyway): they go
+/// in its options, which it never prints.
+pub async fn connect_nats(
+    target: &NatsTarget,
+) -> Result<(async_nats::Client, async_nats::jetstream::Context), SinkError> {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let shown = redact_url(url);
-    let servers = nats_servers(url).map_err(|e| SinkError::new(SinkErrorKind::Fatal, e))?;
-    let addrs = servers
-        .iter()
-        .map(|s| s.parse::<async_nats::ServerAddr>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            SinkError::new(
-                SinkErrorKind::Fatal,
-                format!("NATS {shown}: {}", redact_secrets(&e.to_string(), url)),
-            )
-        })?;
+    let r = Resolved::new(target)?;
     // async-nats has no "never reconnect" setting: it counts every server it tries as an
     // attempt, so the first connect may try each server of the list once, without waiting;
     // once connected, the reconnect it is allowed waits a year (the connection is long
     // dropped by then).
     let connected = Arc::new(AtomicBool::new(false));
     let flag = connected.clone();
-    let client = async_nats::ConnectOptions::new()
+    let client = r
+        .options()
         .name("evscope replay")
         .connection_timeout(Duration::from_secs(5))
-        .max_reconnects(addrs.len())
+        .max_reconnects(r.addrs.len())
         .reconnect_delay_callback(move |_| {
             if flag.load(Ordering::SeqCst) {
                 Duration::from_secs(365 * 24 * 3600)
@@ -498,22 +1505,20 @@ pub async fn connect_nats(url: &str) -> Result<async_nats::Client, SinkError> {
                 Duration::ZERO
             }
         })
-        .connect(addrs)
+        .connect(r.addrs.clone())
         .await
-        .map_err(|e| {
-            SinkError::new(
-                SinkErrorKind::Unavailable,
-                format!("NATS {shown}: {}", redact_secrets(&e.to_string(), url)),
-            )
-        })?;
+        .map_err(|e| r.connect_error(e))?;
     connected.store(true, Ordering::SeqCst);
-    Ok(client)
-}
-
-fn context(client: async_nats::Client) -> async_nats::jetstream::Context {
-    async_nats::jetstream::context::ContextBuilder::new()
-        .timeout(ACK_TIMEOUT)
-        .build(client)
+    let js = match &r.js_prefix {
+        Some(p) => async_nats::jetstream::context::ContextBuilder::new()
+            .api_prefix(p.clone())
+            .timeout(ACK_TIMEOUT)
+            .build(client.clone()),
+        None => async_nats::jetstream::context::ContextBuilder::new()
+            .timeout(ACK_TIMEOUT)
+            .build(client.clone()),
+    };
+    Ok((client, js))
 }
 
 fn no_stream(subject: &str) -> String {
@@ -626,8 +1631,7 @@ impl Sink for NatsSink {
         Box::pin(async move {
             self.js = None;
             self.client = None;
-            let client = connect_nats(&self.url).await?;
-            let js = context(client.clone());
+            let (client, js) = connect_nats(&self.target).await?;
             // A publish found no responders: a stream without a leader for a moment is waited
             // out (the job retries), a subject that no stream captures fails the job.
             let unanswered = lock(&self.unanswered).clone();
@@ -723,8 +1727,8 @@ impl Sink for NatsSink {
 /// window, for the dry run. Err when no stream captures it (Fatal) or the bus cannot be
 /// reached or does not answer (Unavailable); a stream without a leader is waited for a while
 /// ([`TARGET_WAIT`]) first.
-pub async fn nats_target(url: &str, subject: &str) -> Result<(String, Duration), SinkError> {
-    let js = context(connect_nats(url).await?);
+pub async fn nats_target(bus: &NatsTarget, subject: &str) -> Result<(String, Duration), SinkError> {
+    let (_client, js) = connect_nats(bus).await?;
     let deadline = tokio::time::Instant::now() + TARGET_WAIT;
     let mut delay = Duration::from_millis(250);
     loop {
@@ -778,6 +1782,7 @@ mod tests {
             data: serde_json::json!({}),
             metadata: serde_json::Value::Null,
             recorded_at: None,
+            exact: None,
             problems: vec![],
         }
     }
@@ -828,7 +1833,10 @@ mod tests {
         assert_eq!(
             SinkSpec::parse("nats://127.0.0.1:4222", None).unwrap(),
             SinkSpec::Nats {
-                url: "nats://127.0.0.1:4222".into(),
+                url: NatsTarget {
+                    servers: "nats://127.0.0.1:4222".into(),
+                    auth: NatsAuth::default()
+                },
                 subject: DEFAULT_SUBJECT.into()
             }
         );
@@ -840,7 +1848,7 @@ mod tests {
     #[test]
     fn nats_sinks_take_a_server_list() {
         let nats = |s: &str| match SinkSpec::parse(s, None) {
-            Ok(SinkSpec::Nats { url, .. }) => Ok(url),
+            Ok(SinkSpec::Nats { url, .. }) => Ok(url.servers),
             other => Err(format!("{other:?}")),
         };
         assert_eq!(
@@ -886,6 +1894,280 @@ mod tests {
         let err = SinkSpec::parse("nats://u:s3cret@a:4222,v:hunter2@b:x", None).unwrap_err();
         assert!(!err.contains("s3cret") && !err.contains("hunter2"), "{err}");
         assert!(err.contains("b:x") || err.contains("port"), "{err}");
+    }
+
+    fn nats(url: &str) -> NatsTarget {
+        match SinkSpec::parse(url, None).unwrap() {
+            SinkSpec::Nats { url, .. } => url,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_job_file_keeps_the_url_redacted_and_credentials_as_references() {
+        let mut spec = SinkSpec::parse("nats://alice:s3cr%40t@a:4222,b:4222", None).unwrap();
+        if let SinkSpec::Nats { url, .. } = &mut spec {
+            url.auth.tls_ca = Some("/etc/ca.pem".into());
+            url.auth.context = Some("prod".into());
+        }
+        let text = serde_json::to_string(&spec).unwrap();
+        assert!(!text.contains("s3cr"), "{text}");
+        assert!(text.contains("nats://alice:***@a:4222"), "{text}");
+        assert!(
+            text.contains(r#""tls_ca":"/etc/ca.pem""#) && text.contains(r#""context":"prod""#),
+            "{text}"
+        );
+        let debug = format!("{spec:?}");
+        assert!(!debug.contains("s3cr"), "{debug}");
+        let back: SinkSpec = serde_json::from_str(&text).unwrap();
+        let SinkSpec::Nats { url, .. } = &back else {
+            panic!("{back:?}")
+        };
+        assert_eq!(url.missing(), Some("password"));
+        assert_eq!(url.auth.context.as_deref(), Some("prod"));
+        // A job file of an earlier version: no auth, the URL as it was given.
+        let old: SinkSpec = serde_json::from_str(
+            r#"{"kind":"nats","url":"nats://alice:s3cret@a:4222","subject":"replay.{type}"}"#,
+        )
+        .unwrap();
+        let SinkSpec::Nats { url, .. } = &old else {
+            panic!("{old:?}")
+        };
+        assert_eq!(url.missing(), None);
+        assert!(url.auth.is_empty());
+        // Without credentials, nothing more than before is written.
+        let plain =
+            serde_json::to_string(&SinkSpec::parse("nats://a:4222", None).unwrap()).unwrap();
+        assert!(!plain.contains("auth"), "{plain}");
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_used_decoded_and_never_given_to_async_nats() {
+        let c = url_credential("nats://alice:p%40ss%3Aw@a:4222,nats://b:4222").unwrap();
+        assert!(c == Some(UrlCredential::UserPassword("alice".into(), "p@ss:w".into())));
+        let c = url_credential("nats://t0k3n@a:4222").unwrap();
+        assert!(c == Some(UrlCredential::Token("t0k3n".into())));
+        assert!(url_credential("nats://a:4222").unwrap().is_none());
+        let e = url_credential("nats://u:one@a:4222,nats://u:two@b:4222")
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("different credentials") && !e.contains("one@"),
+            "{e}"
+        );
+        assert_eq!(
+            bare_servers("nats://alice:pw@a:4222,nats://tok@b:4222").unwrap(),
+            ["nats://a:4222", "nats://b:4222"]
+        );
+        let r = Resolved::new(&nats("nats://alice:p%40ss%3Aw@127.0.0.1:4222")).unwrap();
+        assert!(
+            matches!(&r.secret, Some(Secret::UserPassword(u, p)) if u == "alice" && p == "p@ss:w")
+        );
+        assert!(!format!("{:?}", r.addrs).contains("p%40ss"));
+        let cut = r.scrub("refused p@ss:w (p%40ss%3Aw)");
+        assert!(!cut.contains("p@ss") && !cut.contains("p%40ss"), "{cut}");
+    }
+
+    #[test]
+    fn a_resumed_job_is_given_its_password_again() {
+        let mut t = nats("nats://alice:***@127.0.0.1:4222");
+        assert_eq!(t.missing(), Some("password"));
+        assert_eq!(nats("nats://***@127.0.0.1:4222").missing(), Some("token"));
+        if std::env::var_os(PASSWORD_ENV).is_none() {
+            let e = t.recover(None, None).unwrap_err();
+            assert!(
+                e.contains("--sink 'nats://alice:PASSWORD@127.0.0.1:4222'")
+                    && e.contains(PASSWORD_ENV),
+                "{e}"
+            );
+            assert!(Resolved::new(&t).is_err());
+        }
+        let e = t
+            .recover(Some("nats://bob:pw@127.0.0.1:4222"), None)
+            .unwrap_err();
+        assert!(
+            e.contains("not the job's sink") && !e.contains("pw@"),
+            "{e}"
+        );
+        let mut given = t.clone();
+        given
+            .recover(Some("nats://alice:pw@127.0.0.1:4222"), None)
+            .unwrap();
+        assert_eq!(given.missing(), None);
+        // The sink profile's URL, when it is the job's.
+        let mut from_profile = t.clone();
+        from_profile
+            .recover(None, Some("nats://alice:pw@127.0.0.1:4222"))
+            .unwrap();
+        assert!(matches!(
+            Resolved::new(&from_profile).unwrap().secret,
+            Some(Secret::UserPassword(_, p)) if p == "pw"
+        ));
+        // Nothing to give: nothing asked.
+        nats("nats://127.0.0.1:4222").recover(None, None).unwrap();
+    }
+
+    #[test]
+    fn a_sink_is_named_by_flags_a_profile_or_both() {
+        let choice = |sink: &str, auth: NatsAuth| SinkChoice {
+            sink: Some(sink.into()),
+            auth,
+            ..Default::default()
+        };
+        let two = NatsAuth {
+            creds: Some("/a.creds".into()),
+            user: Some("alice".into()),
+            ..Default::default()
+        };
+        assert!(
+            choice("nats://h:1", two)
+                .resolve()
+                .unwrap_err()
+                .contains("choose one")
+        );
+        let token = NatsAuth {
+            token_file: Some("/t".into()),
+            ..Default::default()
+        };
+        let e = choice("nats://u:pw@h:1", token.clone())
+            .resolve()
+            .unwrap_err();
+        assert!(e.contains("choose one") && !e.contains("pw@"), "{e}");
+        let e = choice("jsonl:/tmp/x", token.clone()).resolve().unwrap_err();
+        assert!(e.contains("for a nats:// sink"), "{e}");
+        let half = NatsAuth {
+            tls_cert: Some("/c.pem".into()),
+            ..Default::default()
+        };
+        assert!(
+            choice("tls://h:1", half)
+                .resolve()
+                .unwrap_err()
+                .contains("--nats-tls-key")
+        );
+        let user = NatsAuth {
+            user: Some("alice".into()),
+            ..Default::default()
+        };
+        let SinkSpec::Nats { url, .. } = choice("nats://h:1", user).resolve().unwrap() else {
+            panic!()
+        };
+        assert_eq!(url.auth.password_env.as_deref(), Some(PASSWORD_ENV));
+        assert!(
+            url.auth
+                .describe()
+                .contains("user alice, password from $EVSCOPE_NATS_PASSWORD")
+        );
+        // A profile: its settings, unless a flag says otherwise (a flag's credential replaces
+        // the profile's whole).
+        let profile = crate::config::SinkProfile {
+            url: Some("tls://bus:4222".into()),
+            subject: Some("x.{type}".into()),
+            creds: Some("/p.creds".into()),
+            tls_ca: Some("/p-ca.pem".into()),
+            ..Default::default()
+        };
+        let with = |auth: NatsAuth, sink: Option<&str>| SinkChoice {
+            sink: sink.map(str::to_string),
+            subject: None,
+            profile: Some(("bus".into(), profile.clone())),
+            auth,
+        };
+        let SinkSpec::Nats { url, subject } = with(NatsAuth::default(), None).resolve().unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (url.shown().as_str(), subject.as_str()),
+            ("tls://bus:4222", "x.{type}")
+        );
+        assert_eq!(url.auth.creds.as_deref(), Some(Path::new("/p.creds")));
+        assert_eq!(url.auth.profile.as_deref(), Some("bus"));
+        let SinkSpec::Nats { url, .. } = with(token, Some("nats://other:4222")).resolve().unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(url.shown(), "nats://other:4222");
+        assert_eq!(
+            (url.auth.creds, url.auth.token_file.as_deref()),
+            (None, Some(Path::new("/t")))
+        );
+        assert_eq!(url.auth.tls_ca.as_deref(), Some(Path::new("/p-ca.pem")));
+        let greedy = crate::config::SinkProfile {
+            nkey: Some("/n".into()),
+            token_env: Some("T".into()),
+            ..profile.clone()
+        };
+        let e = SinkChoice {
+            profile: Some(("bus".into(), greedy)),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.contains("one credential at most"), "{e}");
+        assert!(
+            SinkChoice::default()
+                .resolve()
+                .unwrap_err()
+                .contains("--sink-context")
+        );
+    }
+
+    #[test]
+    fn contexts_are_read_as_the_nats_cli_writes_them() {
+        let parse =
+            |json: &str| NatsContext::parse("prod", Path::new("/c/prod.json"), json.as_bytes());
+        let c = parse(
+            r#"{"description":"","url":"demo.nats.io","socks_proxy":"","token":"","user":"u",
+               "password":"env://EVSCOPE_TEST_SURELY_UNSET_4711","creds":"","nkey":"",
+               "cert":"","key":"","ca":"file:///etc/ca.pem","nsc":"","jetstream_domain":"hub",
+               "jetstream_api_prefix":"","jetstream_event_prefix":"","inbox_prefix":"",
+               "user_jwt":"","color_scheme":"","tls_first":false,"windows_cert_store":""}"#,
+        )
+        .unwrap();
+        assert_eq!(c.url().unwrap(), "nats://demo.nats.io");
+        assert_eq!(c.path(&c.ca), Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(c.path(""), None);
+        let e = c.secret("password", &c.password).unwrap_err();
+        assert!(
+            e.contains("$EVSCOPE_TEST_SURELY_UNSET_4711") && e.contains("not set"),
+            "{e}"
+        );
+        assert!(
+            c.secret("token", "op://vault/nats/token")
+                .unwrap_err()
+                .contains("op://")
+        );
+        let (v, from) = c.secret("token", "plain-t0k3n").unwrap().unwrap();
+        assert_eq!(v, "plain-t0k3n");
+        assert!(!from.contains("plain-t0k3n"), "{from}");
+        assert_eq!(
+            parse(r#"{"url":"a:4222,b:4223"}"#).unwrap().url().unwrap(),
+            "nats://a:4222,nats://b:4223"
+        );
+        assert_eq!(parse("{}").unwrap().url().unwrap(), "nats://127.0.0.1:4222");
+        assert!(
+            parse(r#"{"nsc":"nsc://op/acc/user"}"#)
+                .unwrap_err()
+                .contains("--nats-creds")
+        );
+        let e = parse(r#"{"password": 12345678}"#).unwrap_err();
+        assert!(e.contains("line 1") && !e.contains("12345678"), "{e}");
+        assert!(context_path("../etc").is_err() && context_path("a/b").is_err());
+    }
+
+    #[test]
+    fn seeds_are_found_in_seed_files() {
+        let seed = "SUAIO3FHUX5PNV2LQIIP7TZ3N4L7TX3W53MQGEIVYFIGA635OZCKEYHFLM";
+        assert_eq!(seed_in(&format!("{seed}\n")), Some(seed));
+        let decorated =
+            format!("-----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n");
+        assert_eq!(seed_in(&decorated), Some(seed));
+        assert_eq!(
+            seed_in("UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"),
+            None
+        );
+        assert_eq!(seed_in("not a seed"), None);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Connections (read-only by construction) and row decoding for the three databases.
 
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -15,8 +15,9 @@ use sqlx::{ColumnIndex, Decode, Executor, Row, Type};
 
 use super::StoreError;
 use super::layout::Encoding;
-use super::model::Event;
+use super::model::{Event, Exact};
 use super::sql::{Dialect, Param, Sql};
+use crate::exact::{self, ExactJson};
 use crate::redact::redact_url;
 
 /// Queries captured for benchmarks (see [`capture`]); off unless asked for.
@@ -190,6 +191,8 @@ macro_rules! map_rows {
 use map_rows;
 
 /// Decode column `i` as the encoding says, trying the wire types each database may use.
+/// (Inlined: a row decodes eight columns, and the call per column is measurable.)
+#[inline(always)]
 fn get_raw<'r, R>(row: &'r R, i: usize, enc: Option<Encoding>) -> Raw
 where
     R: Row,
@@ -262,20 +265,25 @@ fn not_json(field: &str, e: &serde_json::Error) -> String {
 
 /// Parse a JSON value; on failure keep the raw text and describe the problem.
 pub fn json_value(raw: Raw, field: &str, problems: &mut Vec<String>) -> Value {
+    json_exact(raw, field, problems).0
+}
+
+/// [`json_value`], and the stored text when the value does not hold its numbers exactly.
+pub fn json_exact(raw: Raw, field: &str, problems: &mut Vec<String>) -> (Value, Option<ExactJson>) {
     let parsed = match &raw {
-        Raw::Null => return Value::Null,
-        Raw::Text(t) => serde_json::from_str(t),
-        Raw::Bytes(b) => serde_json::from_slice(b),
-        Raw::Int(i) => return Value::from(*i),
-        Raw::Time(t) => return Value::String(super::model::format_time(t)),
+        Raw::Null => return (Value::Null, None),
+        Raw::Text(t) => exact::parse(t),
+        Raw::Bytes(b) => match std::str::from_utf8(b) {
+            Ok(t) => exact::parse(t),
+            Err(_) => serde_json::from_slice(b).map(|v| (v, None)),
+        },
+        Raw::Int(i) => return (Value::from(*i), None),
+        Raw::Time(t) => return (Value::String(super::model::format_time(t)), None),
     };
-    match parsed {
-        Ok(v) => v,
-        Err(e) => {
-            problems.push(not_json(field, &e));
-            Value::String(raw.text())
-        }
-    }
+    parsed.unwrap_or_else(|e| {
+        problems.push(not_json(field, &e));
+        (Value::String(raw.text()), None)
+    })
 }
 
 /// Parse a time in the given encoding.
@@ -330,20 +338,20 @@ where
 {
     let col = |i: usize| get_raw(row, i, enc[i]);
     // A JSON column is parsed from the row's own buffer when it is text (no copy of the
-    // text); other types as [`json_value`] reads them.
+    // text); other types as [`json_exact`] reads them.
     let json = |i: usize, field: &str, problems: &mut Vec<String>| {
         if enc[i] != Some(Encoding::Bytes) {
             if let Ok(text) = row.try_get::<Option<&str>, _>(i) {
                 return match text {
-                    None => Value::Null,
-                    Some(t) => serde_json::from_str(t).unwrap_or_else(|e| {
+                    None => (Value::Null, None),
+                    Some(t) => exact::parse(t).unwrap_or_else(|e| {
                         problems.push(not_json(field, &e));
-                        Value::String(t.to_string())
+                        (Value::String(t.to_string()), None)
                     }),
                 };
             }
         }
-        json_value(col(i), field, problems)
+        json_exact(col(i), field, problems)
     };
     let mut problems = Vec::new();
     let position = col(0).int();
@@ -361,8 +369,14 @@ where
         event_id = event_id.to_lowercase();
     }
     let event_type = col(4).text();
-    let data = json(5, "data", &mut problems);
-    let metadata = json(6, "metadata", &mut problems);
+    let (data, data_text) = json(5, "data", &mut problems);
+    let (metadata, metadata_text) = json(6, "metadata", &mut problems);
+    let exact = (data_text.is_some() || metadata_text.is_some()).then(|| {
+        Arc::new(Exact {
+            data: data_text,
+            metadata: metadata_text,
+        })
+    });
     let recorded_at = time_value(col(7), time_enc, &mut problems);
     Event {
         global_position: position,
@@ -374,6 +388,7 @@ where
         metadata,
         recorded_at,
         problems,
+        exact,
     }
 }
 

@@ -1,11 +1,20 @@
 //! The canonical event model every layer above the store works with.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-/// One event, whatever layout it was read from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+use crate::exact::ExactJson;
+
+/// One event, whatever layout it was read from. It serializes (JSON, JSON lines, the replay
+/// sinks) as its fields, in order, with `problems` left out when empty, and `data` and
+/// `metadata` written as their stored text when that holds numbers a `Value` cannot (see
+/// [`Exact`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Position in the global log. `None` for layouts without one (classic), whose global
     /// order is (recorded_at, stream_id, stream_version).
@@ -21,14 +30,45 @@ pub struct Event {
     pub data: Value,
     /// `null` when the layout keeps no metadata.
     pub metadata: Value,
-    #[serde(serialize_with = "ser_time")]
     pub recorded_at: Option<DateTime<Utc>>,
     /// What was wrong with the row (invalid JSON, unreadable time). Omitted when empty.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// The stored text of `data` and `metadata`, when it holds a number their `Value` does not
+    /// hold exactly (`None` for almost every event; not serialized as a field).
+    pub exact: Option<Arc<Exact>>,
+}
+
+/// The stored JSON text of an event's fields whose numbers a [`Value`] changes (more digits
+/// than an `f64` keeps, beyond its range, a negative zero): what the event is written with,
+/// and what jq reads. A text stands for its field only while the field holds the value it
+/// was read as, so changing `data` or `metadata` drops it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Exact {
+    pub data: Option<ExactJson>,
+    pub metadata: Option<ExactJson>,
 }
 
 impl Event {
+    /// The stored text of `data`, when it holds numbers the `Value` does not hold exactly.
+    pub fn data_text(&self) -> Option<&str> {
+        self.data_exact().map(ExactJson::text)
+    }
+
+    /// The stored text of `metadata`, when it holds numbers the `Value` does not hold exactly.
+    pub fn metadata_text(&self) -> Option<&str> {
+        self.metadata_exact().map(ExactJson::text)
+    }
+
+    fn data_exact(&self) -> Option<&ExactJson> {
+        let x = self.exact.as_deref()?.data.as_ref()?;
+        x.stands_for(&self.data).then_some(x)
+    }
+
+    fn metadata_exact(&self) -> Option<&ExactJson> {
+        let x = self.exact.as_deref()?.metadata.as_ref()?;
+        x.stands_for(&self.metadata).then_some(x)
+    }
+
     pub fn category(&self) -> &str {
         category(&self.stream_id)
     }
@@ -43,6 +83,43 @@ impl Event {
                 version: self.stream_version,
             },
         }
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// A JSON field: its stored text when there is one, else its value.
+        struct Json<'a>(&'a Value, Option<&'a ExactJson>);
+        impl Serialize for Json<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self.1 {
+                    Some(x) => <RawValue as Serialize>::serialize(x.raw(), s),
+                    None => self.0.serialize(s),
+                }
+            }
+        }
+        struct Time<'a>(&'a Option<DateTime<Utc>>);
+        impl Serialize for Time<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                ser_time(self.0, s)
+            }
+        }
+        let problems = !self.problems.is_empty();
+        let mut st = s.serialize_struct("Event", 8 + usize::from(problems))?;
+        st.serialize_field("global_position", &self.global_position)?;
+        st.serialize_field("stream_id", &self.stream_id)?;
+        st.serialize_field("stream_version", &self.stream_version)?;
+        st.serialize_field("event_id", &self.event_id)?;
+        st.serialize_field("event_type", &self.event_type)?;
+        st.serialize_field("data", &Json(&self.data, self.data_exact()))?;
+        st.serialize_field("metadata", &Json(&self.metadata, self.metadata_exact()))?;
+        st.serialize_field("recorded_at", &Time(&self.recorded_at))?;
+        if problems {
+            st.serialize_field("problems", &self.problems)?;
+        } else {
+            st.skip_field("problems")?;
+        }
+        st.end()
     }
 }
 
@@ -131,6 +208,7 @@ mod tests {
             metadata: Value::Null,
             recorded_at: Some("2026-01-05T10:01:00.250Z".parse().unwrap()),
             problems: vec![],
+            exact: None,
         };
         let s = serde_json::to_string(&e).unwrap();
         assert_eq!(
@@ -138,5 +216,47 @@ mod tests {
             r#"{"global_position":7,"stream_id":"account-1","stream_version":2,"event_id":"e","event_type":"Deposited","data":{"amount":5},"metadata":null,"recorded_at":"2026-01-05T10:01:00.250Z"}"#
         );
         assert_eq!(e.cursor(), Cursor::Position(7));
+    }
+
+    #[test]
+    fn the_stored_text_of_exact_numbers_is_written_in_place_of_the_value() {
+        let text = "{\"amount\": 123456789012345678901234567890.123456789,\n \"i\": 42}";
+        let (data, kept) = crate::exact::parse(text).unwrap();
+        let mut e = Event {
+            global_position: Some(7),
+            stream_id: "account-1".into(),
+            stream_version: 2,
+            event_id: "e".into(),
+            event_type: "Deposited".into(),
+            data,
+            metadata: Value::Null,
+            recorded_at: None,
+            problems: vec![],
+            exact: Some(Arc::new(Exact {
+                data: kept,
+                metadata: None,
+            })),
+        };
+        let want =
+            r#""data":{"amount":123456789012345678901234567890.123456789,"i":42},"metadata":null"#;
+        assert!(serde_json::to_string(&e).unwrap().contains(want));
+        let pretty = serde_json::to_string_pretty(&e).unwrap();
+        assert!(
+            pretty
+                .contains(r#""data": {"amount":123456789012345678901234567890.123456789,"i":42},"#),
+            "{pretty}"
+        );
+        assert_eq!(
+            e.data_text(),
+            Some(r#"{"amount":123456789012345678901234567890.123456789,"i":42}"#)
+        );
+        // A changed field is written as it now is.
+        e.data = serde_json::json!({"amount": 1});
+        assert_eq!(e.data_text(), None);
+        assert!(
+            serde_json::to_string(&e)
+                .unwrap()
+                .contains(r#""data":{"amount":1},"#)
+        );
     }
 }

@@ -321,6 +321,7 @@ mod tests {
             data,
             metadata,
             recorded_at: None,
+            exact: None,
             problems: vec![],
         }
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
+pub mod nats_auth;
 pub mod nats_cluster;
 pub mod topology;
 
