@@ -355,10 +355,12 @@ impl JqPredicate {
     /// (stopping at the first such output). `Err` is the text of a jq runtime error raised
     /// before any such output (the event then counts as not matching).
     ///
-    /// The program runs to completion on the calling thread: a program that never ends
-    /// (`last(repeat(1))`) never returns.
+    /// The program runs on the calling thread, bounded (see [`crate::jq::bounded`]): a
+    /// recursion without an end (`def f: f; f`, `last(repeat(1))`) is an error after
+    /// [`crate::jq::RUN_TIME`] or once it is too deep, never a hang or a stack overflow.
     pub fn matches(&self, event: &Event) -> Result<bool, String> {
         use jaq_core::ValT as _;
+        let _bound = crate::jq::bounded();
         let filter = &self.inner.filter;
         let ctx = Ctx::<Data>::new(&filter.lut, Vars::new([]));
         for out in filter.id.run((ctx, event_to_val(event))) {

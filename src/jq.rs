@@ -13,18 +13,270 @@ use crate::store::Event;
 /// The data kind every evscope jq program runs on.
 pub type Data = data::JustLut<Val>;
 
-/// jq's, jaq's standard and jaq-json's definitions (`select`, `map`, `test`, ...).
+/// jq's, jaq's standard and jaq-json's definitions (`select`, `map`, `test`, ...); every
+/// recursive one (`repeat`, `recurse`, `until`, ...) checks the run's bound at each step.
 pub fn defs() -> impl Iterator<Item = jaq_core::load::parse::Def<&'static str>> {
     jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs())
+        .map(bound_def)
 }
 
-/// The native functions that go with [`defs`].
+/// The native functions that go with [`defs`], and the bound's check.
 pub fn funs() -> impl Iterator<Item = jaq_core::native::Fun<Data>> {
     jaq_core::funs::<Data>()
         .chain(jaq_std::funs::<Data>())
         .chain(jaq_json::funs::<Data>())
+        .chain([tick_fun()])
+}
+
+// ---- the bound on a run ------------------------------------------------------------------
+//
+// A jq program can recurse for ever (`def f: f; f` loops, `def f: 1 + f; f` overflows the
+// stack, which aborts the process). Every recursive definition — the standard ones and the
+// program's own — starts with a call to a native check, `__evscope_tick`, that fails the run
+// with a clear error once it has taken longer than its time or reached deeper into the stack
+// than its limit. Non-recursive definitions are left alone (they cost nothing more).
+
+/// How long one run (a filter on one event, a reducer on one event) may take.
+pub const RUN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+/// How much stack the recursion of one run may use (threads that run jq have 2 MiB or more).
+pub const RUN_STACK: usize = 768 * 1024;
+
+const TICK: &str = "__evscope_tick";
+
+thread_local! {
+    /// The running bound on this thread: its deadline and the stack address it started at.
+    static BOUND: std::cell::Cell<Option<(std::time::Instant, usize)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// An approximation of the current stack address (the stack grows down on every platform
+/// evscope runs on).
+#[inline(never)]
+fn stack_here() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// The bound of one run on this thread, from now; the previous one is restored on drop.
+pub struct Bounded(Option<(std::time::Instant, usize)>);
+
+/// Start bounding a run (see [`RUN_TIME`], [`RUN_STACK`]).
+pub fn bounded() -> Bounded {
+    let now = (std::time::Instant::now() + RUN_TIME, stack_here());
+    Bounded(BOUND.with(|b| b.replace(Some(now))))
+}
+
+impl Drop for Bounded {
+    fn drop(&mut self) {
+        BOUND.with(|b| b.set(self.0));
+    }
+}
+
+fn check() -> Result<(), jaq_core::Error<Val>> {
+    let Some((deadline, base)) = BOUND.with(|b| b.get()) else {
+        return Ok(());
+    };
+    if base.saturating_sub(stack_here()) > RUN_STACK {
+        return Err(jaq_core::Error::str(format!(
+            "the program recursed too deeply (over {} KiB of stack): a recursive definition without an end?",
+            RUN_STACK / 1024
+        )));
+    }
+    if std::time::Instant::now() > deadline {
+        return Err(jaq_core::Error::str(format!(
+            "the program ran for over {}s on one event: a recursion without an end?",
+            RUN_TIME.as_secs()
+        )));
+    }
+    Ok(())
+}
+
+fn tick_fun() -> jaq_core::native::Fun<Data> {
+    use jaq_core::box_iter::box_once;
+    use jaq_core::{Exn, Native};
+    let native = Native::new(|cv| box_once(check().map(|()| cv.1).map_err(Exn::from)))
+        .with_paths(|cv| box_once(check().map(|()| cv.1).map_err(Exn::from)))
+        .with_update(|cv, f| match check() {
+            Ok(()) => f(cv.1),
+            Err(e) => box_once(Err(Exn::from(e))),
+        });
+    (TICK, jaq_core::native::v(0), native)
+}
+
+type Def = jaq_core::load::parse::Def<&'static str>;
+type Term = jaq_core::load::parse::Term<&'static str>;
+
+/// A definition with the check prepended to its body when it is recursive (its body calls
+/// its own name), and to every recursive definition nested in it (`def repeat(f): def rec:
+/// f, rec; rec;`).
+fn bound_def(mut d: Def) -> Def {
+    use jaq_core::load::parse::BinaryOp;
+    bound_term(&mut d.body);
+    if format!("{:?}", d.body).contains(&format!("Call({:?}", d.name)) {
+        let body = std::mem::take(&mut d.body);
+        d.body = Term::BinOp(
+            Box::new(Term::Call(TICK, vec![])),
+            BinaryOp::Pipe(None),
+            Box::new(body),
+        );
+    }
+    d
+}
+
+/// [`bound_def`] for every definition nested in `t`.
+fn bound_term(t: &mut Term) {
+    use jaq_core::load::lex::StrPart;
+    use jaq_core::path::Part;
+    let each = |ts: &mut dyn Iterator<Item = &mut Term>| ts.for_each(bound_term);
+    match t {
+        Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {}
+        Term::Str(_, parts) => {
+            for p in parts {
+                if let StrPart::Term(t) = p {
+                    bound_term(t);
+                }
+            }
+        }
+        Term::Arr(a) => each(&mut a.iter_mut().map(|b| &mut **b)),
+        Term::Obj(kvs) => {
+            for (k, v) in kvs {
+                bound_term(k);
+                if let Some(v) = v {
+                    bound_term(v);
+                }
+            }
+        }
+        Term::Neg(a) | Term::Label(_, a) => bound_term(a),
+        Term::BinOp(a, _, b) => {
+            bound_term(a);
+            bound_term(b);
+        }
+        Term::Fold(_, a, _, args) => {
+            bound_term(a);
+            each(&mut args.iter_mut());
+        }
+        Term::TryCatch(a, b) => {
+            bound_term(a);
+            if let Some(b) = b {
+                bound_term(b);
+            }
+        }
+        Term::IfThenElse(arms, els) => {
+            for (c, x) in arms {
+                bound_term(c);
+                bound_term(x);
+            }
+            if let Some(e) = els {
+                bound_term(e);
+            }
+        }
+        Term::Def(defs, rest) => {
+            let owned = std::mem::take(defs);
+            *defs = owned.into_iter().map(bound_def).collect();
+            bound_term(rest);
+        }
+        Term::Call(_, args) => each(&mut args.iter_mut()),
+        Term::Path(a, path) => {
+            bound_term(a);
+            for (part, _) in &mut path.0 {
+                match part {
+                    Part::Index(i) => bound_term(i),
+                    Part::Range(a, b) => {
+                        if let Some(a) = a {
+                            bound_term(a);
+                        }
+                        if let Some(b) = b {
+                            bound_term(b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `src` with the check prepended to the body of each of its recursive definitions
+/// (`def f: BODY;` becomes `def f: __evscope_tick | (BODY);`), found with jaq's own lexer; None
+/// when it has none (or does not lex: the compile reports that).
+fn bound_source(src: &str) -> Option<String> {
+    use jaq_core::load::lex::{StrPart, Tok, Token};
+    fn offset(src: &str, part: &str) -> usize {
+        part.as_ptr() as usize - src.as_ptr() as usize
+    }
+    /// Whether the tokens mention `name` as a word.
+    fn mentions(tokens: &[Token<&str>], name: &str) -> bool {
+        tokens.iter().any(|Token(s, t)| match t {
+            Tok::Word => *s == name,
+            Tok::Block(inner) => mentions(inner, name),
+            Tok::Str(parts) => parts.iter().any(|p| match p {
+                StrPart::Term(t) => mentions(std::slice::from_ref(t), name),
+                _ => false,
+            }),
+            _ => false,
+        })
+    }
+    fn walk(src: &str, tokens: &[Token<&str>], edits: &mut Vec<(usize, &'static str)>) {
+        // Definitions opened at this level: (name, index of the first body token, recursive?).
+        let mut open: Vec<(&str, usize)> = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let Token(s, t) = &tokens[i];
+            match t {
+                Tok::Word if *s == "def" => {
+                    let name = tokens.get(i + 1).map_or("", |t| t.0);
+                    let colon = (i + 1..tokens.len())
+                        .find(|&j| matches!(tokens[j].1, Tok::Sym) && tokens[j].0 == ":");
+                    if let Some(j) = colon {
+                        open.push((name, j + 1));
+                        i = j + 1;
+                        continue;
+                    }
+                }
+                Tok::Sym if *s == ";" => {
+                    if let Some((name, first)) = open.pop() {
+                        let body = &tokens[first..i];
+                        if mentions(body, name) {
+                            if let Some(b) = body.first() {
+                                edits.push((offset(src, b.0), "__evscope_tick | ("));
+                                edits.push((offset(src, s), ")"));
+                            }
+                        }
+                    }
+                }
+                Tok::Block(inner) => walk(src, inner, edits),
+                Tok::Str(parts) => {
+                    for p in parts {
+                        if let StrPart::Term(t) = p {
+                            walk(src, std::slice::from_ref(t), edits);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    if !src.contains("def") {
+        return None;
+    }
+    let tokens = jaq_core::load::Lexer::new(src).lex().ok()?;
+    let mut edits = Vec::new();
+    walk(src, &tokens, &mut edits);
+    if edits.is_empty() {
+        return None;
+    }
+    edits.sort_by_key(|e| e.0);
+    let mut out = String::with_capacity(src.len() + edits.len() * 20);
+    let mut at = 0;
+    for (pos, text) in edits {
+        out.push_str(&src[at..pos]);
+        out.push_str(text);
+        at = pos;
+    }
+    out.push_str(&src[at..]);
+    Some(out)
 }
 
 /// Parse and compile `src` with [`defs`] and [`funs`], and `vars` as global variables. The
@@ -47,11 +299,40 @@ pub fn compile<E>(
             },
         )
         .map_err(load_err)?;
-    jaq_core::Compiler::default()
+    let filter = jaq_core::Compiler::default()
         .with_funs(funs())
         .with_global_vars(vars.iter().copied())
         .compile(modules)
-        .map_err(compile_err)
+        .map_err(compile_err)?;
+    // The program's own recursive definitions get the bound's check too (compiled from the
+    // rewritten text only once the original compiled, so that errors point into the original).
+    let Some(bounded) = bound_source(src) else {
+        return Ok(filter);
+    };
+    let arena = Arena::default();
+    let rewritten = Loader::new(defs())
+        .load(
+            &arena,
+            File {
+                code: bounded.as_str(),
+                path: (),
+            },
+        )
+        .ok()
+        .and_then(|m| {
+            jaq_core::Compiler::default()
+                .with_funs(funs())
+                .with_global_vars(vars.iter().copied())
+                .compile(m)
+                .ok()
+        });
+    match rewritten {
+        Some(f) => Ok(f),
+        None => {
+            tracing::warn!("jq: the bounded form of {src:?} did not compile; running it unbounded");
+            Ok(filter)
+        }
+    }
 }
 
 pub fn key(k: &str) -> Val {
@@ -215,5 +496,58 @@ mod tests {
         assert_eq!(exact_to_val("{oops"), None);
         // Back to a Value: as evscope reads such numbers.
         assert_eq!(val_to_json(&get("huge")), serde_json::json!(1e308));
+    }
+
+    #[test]
+    fn recursive_definitions_of_the_program_get_the_check() {
+        assert_eq!(bound_source(". + 1"), None);
+        assert_eq!(bound_source("def f: . + 1; f"), None, "not recursive");
+        assert_eq!(
+            bound_source("def f: f; f").as_deref(),
+            Some("def f: __evscope_tick | (f); f")
+        );
+        assert_eq!(
+            bound_source("def f(g; $x): if . > $x then g | f(g; $x) else . end; f(.+1; 3)")
+                .as_deref(),
+            Some(
+                "def f(g; $x): __evscope_tick | (if . > $x then g | f(g; $x) else . end); f(.+1; 3)"
+            )
+        );
+        // Nested, and inside parentheses and string interpolation.
+        assert_eq!(
+            bound_source("(def r: r; r), \"\\(def s: s; s)\"").as_deref(),
+            Some("(def r: __evscope_tick | (r); r), \"\\(def s: __evscope_tick | (s); s)\"")
+        );
+    }
+
+    #[test]
+    fn runs_without_an_end_are_errors_not_hangs_or_overflows() {
+        let run = |src: &str| {
+            let f = compile(src, &[], |_| "load".to_string(), |_| "compile".to_string()).unwrap();
+            let _b = bounded();
+            let ctx = jaq_core::Ctx::<Data>::new(&f.lut, jaq_core::Vars::new([]));
+            let out: Vec<Result<Val, String>> =
+                f.id.run((ctx, Val::Null))
+                    .take(5)
+                    .map(|r| r.map_err(|e| format!("{e:?}")))
+                    .collect();
+            out
+        };
+        // A thread with a stack the size tokio's blocking threads have (2 MiB).
+        let t = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let deep = run("def f: 1 + f; f");
+                assert!(
+                    deep.iter()
+                        .any(|r| r.as_ref().is_err_and(|e| e.contains("too deeply"))),
+                    "{deep:?}"
+                );
+                let ok = run("def fact: if . <= 1 then 1 else . * (. - 1 | fact) end; 10 | fact");
+                assert_eq!(ok.len(), 1);
+                assert!(ok[0].is_ok(), "{ok:?}");
+            })
+            .unwrap();
+        t.join().unwrap();
     }
 }

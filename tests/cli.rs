@@ -877,3 +877,35 @@ fn unreadable_rows_and_jq_errors_under_a_filter_are_reported_not_dropped() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("\"amount\": 5"));
 }
+
+/// A jq program without an end (a filter or a reducer) is an error naming the event, not a
+/// hang or a stack overflow that aborts the process.
+#[test]
+fn endless_jq_programs_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = native_sqlite(dir.path());
+    let err = runtime_error(
+        dir.path(),
+        &["--db", &db, "log", "--where", "| def f: 1 + f; f"],
+    );
+    assert!(err.contains("recursed too deeply"), "{err}");
+    let err = runtime_error(
+        dir.path(),
+        &["--db", &db, "log", "--where", "| def f: f; f"],
+    );
+    assert!(err.contains("ran for over 5s"), "{err}");
+    let reducers = dir.path().join("loop.toml");
+    std::fs::write(
+        &reducers,
+        "[[reducer]]\nmatch = \"account\"\ninitial = {}\nunknown = \"skip\"\n[reducer.on]\n\"*\" = 'def f: 1 + f; .n = f'\n",
+    )
+    .unwrap();
+    let out = evscope(dir.path())
+        .args(["--db", &db, "--reducers", reducers.to_str().unwrap()])
+        .args(["rehydrate", "account-1001"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("recursed too deeply"), "{err}");
+}

@@ -128,7 +128,9 @@ impl Program {
     }
 
     /// Run on `state` with `$event`; exactly one output is the next state.
+    /// Bounded as filters are (see [`crate::jq::bounded`]).
     pub fn run(&self, state: Val, event: Val) -> Result<Val, String> {
+        let _bound = crate::jq::bounded();
         let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([event]));
         let mut outs = self.filter.id.run((ctx, state));
         let first = match outs.next() {
