@@ -148,6 +148,11 @@ fn secs(s: f64) -> String {
 pub struct HighWaterMark {
     safe: i64,
     obs: Option<Observation>,
+    /// Taken at the first advance: once what was running then has finished, every position up
+    /// to the head of that moment is settled, and the mark jumps there instead of looking at
+    /// each position (a replay of history costs one observation, not a scan of its positions).
+    floor: Option<Observation>,
+    floor_taken: bool,
     /// Where the mark stopped at a gap it could not pass yet.
     blocked: Option<i64>,
     /// How long a PostgreSQL gap must have been seen before its holders are counted again.
@@ -165,6 +170,8 @@ impl HighWaterMark {
         HighWaterMark {
             safe,
             obs: None,
+            floor: None,
+            floor_taken: false,
             blocked: None,
             pg_grace: PG_GRACE,
             stale_after: STALE_AFTER,
@@ -214,6 +221,19 @@ impl HighWaterMark {
     /// next page settled does not scan the rest of the log); returns the new safe position.
     pub async fn advance_to(&mut self, store: &Store, cap: i64) -> Result<i64, StoreError> {
         let dialect = store.dialect();
+        if !self.floor_taken {
+            self.floor_taken = true;
+            self.floor = Some(Observation::take(store).await?);
+        }
+        if let Some(f) = &mut self.floor {
+            if f.settled(store, self.pg_grace, self.stale_after).await? {
+                if f.upto > self.safe {
+                    tracing::debug!(from = self.safe, to = f.upto, "the floor is settled");
+                    self.safe = f.upto;
+                }
+                self.floor = None;
+            }
+        }
         // Check the holders BEFORE reading positions: a transaction that was holding a missing
         // position and has finished by now is visible to the read below.
         let settled = match &mut self.obs {
@@ -252,6 +272,9 @@ impl HighWaterMark {
         }
         if self.obs.as_ref().is_some_and(|o| self.safe >= o.upto) {
             self.obs = None;
+        }
+        if self.floor.as_ref().is_some_and(|f| self.safe >= f.upto) {
+            self.floor = None;
         }
         Ok(self.safe)
     }
