@@ -266,14 +266,41 @@ impl Runner<'_> {
         }
     }
 
-    fn save(&mut self) {
+    fn take_acked(&mut self) {
         if let Some(sent) = self.last_acked.take() {
             let e = sent.event();
             self.job.checkpoint.mark = Some(Mark::of(&self.job.range, e));
             self.job.checkpoint.last_event_id = Some(e.event_id.clone());
         }
+    }
+
+    fn save(&mut self) {
+        self.take_acked();
         if let Err(e) = self.jobs.save(self.job) {
             tracing::error!("{e}");
+        }
+    }
+
+    /// [`Self::save`] off the runtime's threads: the job file is fsynced, which can take
+    /// milliseconds, and a runtime thread blocked that long starves the bus client's writer
+    /// (its queued messages then leave in one burst, over the --rate).
+    async fn save_off_runtime(&mut self) {
+        self.take_acked();
+        let mut job = self.job.clone();
+        let jobs = self.jobs.clone();
+        match tokio::task::spawn_blocking(move || {
+            let r = jobs.save(&mut job);
+            (job.updated_at, r)
+        })
+        .await
+        {
+            Ok((at, r)) => {
+                self.job.updated_at = at;
+                if let Err(e) = r {
+                    tracing::error!("{e}");
+                }
+            }
+            Err(e) => tracing::error!("saving the job: {e}"),
         }
     }
 
@@ -361,7 +388,7 @@ impl Runner<'_> {
         self.sink.sync().await.map_err(classify)?;
         self.since_save = 0;
         self.last_save = Instant::now();
-        self.save();
+        self.save_off_runtime().await;
         self.progress(false);
         Ok(())
     }
@@ -504,6 +531,7 @@ impl Runner<'_> {
                     self.control().await?;
                 }
                 if let Some(due) = self.pacer.due() {
+                    self.sink.flush().await.map_err(classify)?;
                     if let Some(c) = self.sleep_until(due).await {
                         if c != Control::Run {
                             self.control().await?;
