@@ -636,6 +636,9 @@ pub fn draw_panel(f: &mut Frame, area: Rect, j: &Running, theme: &Theme) {
             Status::Failed { error } => {
                 lines.push(Line::styled(format!("failed: {error}"), theme.error))
             }
+            Status::Waiting { detail, .. } => {
+                lines.push(Line::styled(format!("waiting: {detail}"), theme.warning))
+            }
             _ => {}
         }
     }
