@@ -909,3 +909,17 @@ fn endless_jq_programs_are_bounded() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("recursed too deeply"), "{err}");
 }
+
+/// A stream that does not exist is an error naming it, not an empty table and exit 0.
+#[test]
+fn events_of_a_stream_that_does_not_exist_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = native_sqlite(dir.path());
+    for format in ["table", "json", "jsonl"] {
+        let err = runtime_error(
+            dir.path(),
+            &["--db", &db, "events", "nope-1", "--format", format],
+        );
+        assert!(err.contains("no stream \"nope-1\""), "{err}");
+    }
+}
