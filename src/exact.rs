@@ -62,14 +62,30 @@ impl PartialEq for ExactJson {
 
 /// Parse JSON text. Besides the value, the text itself when one of its numbers does not survive
 /// the value (see [`survives`]). Numbers beyond the range of an `f64`, which serde_json
-/// refuses, are valid: the value holds ±1e308 in their place, and the text is kept.
+/// refuses, are valid: the value holds ±1e308 in their place, and the text is kept. Nested
+/// deeper than serde_json's 128 levels is an error here (see [`parse_deep`]).
 pub fn parse(text: &str) -> Result<(Value, Option<ExactJson>), serde_json::Error> {
+    parse_with(text, false)
+}
+
+/// [`parse`] without serde_json's limit of 128 levels, the stack grown as the nesting needs
+/// (the caller bounds the depth: the value it returns is walked recursively elsewhere).
+pub fn parse_deep(text: &str) -> Result<(Value, Option<ExactJson>), serde_json::Error> {
+    parse_with(text, true)
+}
+
+fn parse_with(text: &str, deep: bool) -> Result<(Value, Option<ExactJson>), serde_json::Error> {
     let floats = Cell::new(0);
-    let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = Floats(&floats)
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v));
-    match parsed {
+    let read = |text: &str| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        if deep {
+            de.disable_recursion_limit();
+        }
+        Floats(&floats, deep)
+            .deserialize(&mut de)
+            .and_then(|v| de.end().map(|()| v))
+    };
+    match read(text) {
         Ok(v) if floats.get() == 0 || all_survive(text, floats.get()) => Ok((v, None)),
         Ok(v) => {
             let exact = ExactJson::new(text, v.clone());
@@ -80,7 +96,7 @@ pub fn parse(text: &str) -> Result<(Value, Option<ExactJson>), serde_json::Error
                 return Err(e);
             };
             // Same length as the text: an error (of another kind) is where it is in the text.
-            let v: Value = serde_json::from_str(&clamped)?;
+            let v = read(&clamped)?;
             let exact = ExactJson::new(text, v.clone());
             Ok((v, exact))
         }
@@ -89,14 +105,19 @@ pub fn parse(text: &str) -> Result<(Value, Option<ExactJson>), serde_json::Error
 
 /// Builds a [`Value`] as serde_json's own `Deserialize` does, and counts the floats met (only
 /// a float can have lost something: integers that fit come as `i64`/`u64`, and serde_json
-/// reads any other number as an `f64`).
-struct Floats<'a>(&'a Cell<usize>);
+/// reads any other number as an `f64`). Deep (true): each nested value on a stack grown when
+/// little of it is left.
+struct Floats<'a>(&'a Cell<usize>, bool);
 
 impl<'de> DeserializeSeed<'de> for Floats<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
+        if self.1 {
+            stacker::maybe_grow(64 * 1024, 4 * 1024 * 1024, || d.deserialize_any(self))
+        } else {
+            d.deserialize_any(self)
+        }
     }
 }
 
@@ -146,7 +167,7 @@ impl<'de> Visitor<'de> for Floats<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut v = Vec::new();
-        while let Some(x) = seq.next_element_seed(Floats(self.0))? {
+        while let Some(x) = seq.next_element_seed(Floats(self.0, self.1))? {
             v.push(x);
         }
         Ok(Value::Array(v))
@@ -155,7 +176,7 @@ impl<'de> Visitor<'de> for Floats<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut m = Map::new();
         while let Some(k) = map.next_key::<String>()? {
-            let v = map.next_value_seed(Floats(self.0))?;
+            let v = map.next_value_seed(Floats(self.0, self.1))?;
             m.insert(k, v);
         }
         Ok(Value::Object(m))

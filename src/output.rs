@@ -113,9 +113,9 @@ fn write_problems(out: &mut dyn Write, events: &[Event]) -> io::Result<()> {
         writeln!(
             out,
             "! {} v{}: {}",
-            e.stream_id,
+            clip(&e.stream_id, 200),
             e.stream_version,
-            e.problems.join("; ")
+            clip(&e.problems.join("; "), 1000)
         )?;
     }
     Ok(())
@@ -240,7 +240,17 @@ pub fn write_streams(out: &mut dyn Write, streams: &[StreamInfo], f: Format) -> 
         out,
         &["STREAM", "CATEGORY", "EVENTS", "LAST VERSION", "LAST TIME"],
         &rows,
-    )
+    )?;
+    for s in streams.iter().filter(|s| !s.problems.is_empty()) {
+        let problems = s.problems.join("; ");
+        writeln!(
+            out,
+            "! {}: {}",
+            clip(&s.stream_id, 200),
+            clip(&problems, 1000)
+        )?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]

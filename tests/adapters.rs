@@ -209,7 +209,19 @@ async fn check(case: Case) {
         jsonl(&run(&["events", &acc, "--type", &ty, "--format", "jsonl"])),
         pick(&|e| e["stream_id"] == acc.as_str() && e["event_type"] == ty.as_str())
     );
-    assert!(jsonl(&run(&["events", "no-such-stream", "--format", "jsonl"])).is_empty());
+    // A stream that does not exist is an error naming it, on every layout.
+    let mut cmd = evscope(dir.path());
+    cmd.arg("--db").arg(&db.url);
+    if let Some(m) = case.mapping {
+        cmd.arg("--mapping").arg(fixture_path(m));
+    }
+    let out = cmd
+        .args(["events", "no-such-stream", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", case.layout);
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no stream \"no-such-stream\""));
 
     // The stream list, derived from the expected events.
     let mut streams: BTreeMap<String, (i64, i64, String)> = BTreeMap::new();

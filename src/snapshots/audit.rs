@@ -1,7 +1,8 @@
 //! Integrity audit: what would make history untrustworthy. One pass over the global log (in
 //! pages, per-stream state only) finds version gaps, versions that repeat or go backwards,
-//! timestamps going backwards within a stream, and rows whose data or metadata is not valid
-//! JSON; duplicate event ids are found by an aggregate on the server (holding every id in
+//! timestamps going backwards within a stream, and unreadable rows (data or metadata that is
+//! not valid JSON or nested too deep, NULL data, a time that is no time, a stream id or other
+//! text that is not valid UTF-8), each by its kind; duplicate event ids are found by an aggregate on the server (holding every id in
 //! memory would not scale); event types that no reducer knows are reported as information.
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +23,17 @@ pub enum Kind {
     VersionBackwards,
     TimeBackwards,
     InvalidJson,
+    /// JSON nested deeper than evscope reads (kept as its text).
+    JsonTooDeep,
+    /// The data column is NULL.
+    NullData,
+    /// A time column holds no time evscope can represent (infinity, a zero date, a year
+    /// out of range, text that is no time).
+    InvalidTime,
+    /// A stream id, event id or type that is not valid UTF-8.
+    InvalidUtf8,
+    /// Any other unreadable value (a version that is not an integer).
+    UnreadableValue,
     DuplicateEventId,
     UnknownType,
 }
@@ -95,7 +107,7 @@ pub async fn audit(
                 detail,
             };
             for p in &e.problems {
-                findings.push(at(Kind::InvalidJson, p.clone()));
+                findings.push(at(problem_kind(p), p.clone()));
             }
             match streams.get_mut(&e.stream_id) {
                 None => {
@@ -194,6 +206,19 @@ pub async fn audit(
         .count();
     summary.infos = findings.len() - summary.errors;
     Ok((findings, summary))
+}
+
+/// The kind of a row's problem, by what [`crate::store::db`] writes it as.
+pub fn problem_kind(p: &str) -> Kind {
+    use crate::store::db::ProblemKind as P;
+    match crate::store::db::problem_kind(p) {
+        P::InvalidJson => Kind::InvalidJson,
+        P::JsonTooDeep => Kind::JsonTooDeep,
+        P::NullData => Kind::NullData,
+        P::InvalidTime => Kind::InvalidTime,
+        P::InvalidUtf8 => Kind::InvalidUtf8,
+        P::Other => Kind::UnreadableValue,
+    }
 }
 
 /// Event ids present more than once (an aggregate on the server; at most 1000 reported).

@@ -8,10 +8,10 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures_util::TryStreamExt;
 use serde_json::Value;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::{ColumnIndex, Decode, Executor, Row, Type};
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgValueFormat};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::{ColumnIndex, Decode, Executor, Row, Type, TypeInfo, ValueRef};
 
 use super::StoreError;
 use super::layout::Encoding;
@@ -51,6 +51,9 @@ pub enum Raw {
     Text(String),
     Bytes(Vec<u8>),
     Time(DateTime<Utc>),
+    /// A time the column holds that is no point in time evscope can represent (PostgreSQL's
+    /// `infinity`, a year past 262143, MariaDB's zero date), as the database writes it.
+    BadTime(String),
 }
 
 impl Db {
@@ -170,6 +173,7 @@ macro_rules! map_rows {
                         Param::Text(v) => q.bind(v.as_str()),
                         Param::Time(v) => q.bind(*v),
                         Param::Bool(v) => q.bind(*v),
+                        Param::Bytes(v) => q.bind(v.as_slice()),
                     };
                 }
                 let mut rows = q.fetch($pool);
@@ -195,7 +199,7 @@ use map_rows;
 #[inline(always)]
 fn get_raw<'r, R>(row: &'r R, i: usize, enc: Option<Encoding>) -> Raw
 where
-    R: Row,
+    R: WireTime,
     usize: ColumnIndex<R>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
     i32: Decode<'r, R::Database> + Type<R::Database>,
@@ -226,7 +230,9 @@ where
     let v = match enc {
         Some(E::Integer | E::EpochMs | E::Boolean) => int().or_else(text),
         Some(E::Bytes) => bytes().or_else(text),
-        Some(E::Timestamp) => time().or_else(text).or_else(int),
+        // The wire form first: sqlx's own decoding panics on PostgreSQL's infinities and
+        // years past chrono's, and takes MariaDB's zero date for NULL.
+        Some(E::Timestamp) => row.wire_time(i).or_else(time).or_else(text).or_else(int),
         Some(_) => text().or_else(bytes),
         None => int().or_else(text).or_else(bytes),
     };
@@ -238,6 +244,134 @@ where
             sqlx::Column::type_info(row.column(i))
         ))
     })
+}
+
+/// A native time column decoded from its wire form by evscope itself, where sqlx's decoding
+/// cannot be trusted with every value a database stores: PostgreSQL sends `timestamptz` as
+/// microseconds since 2000-01-01, `infinity` and `-infinity` as `i64::MAX` and `i64::MIN`, and
+/// years up to 294276, which sqlx adds to its epoch with chrono's panicking `+`; MariaDB sends
+/// its zero date (`0000-00-00 00:00:00`) as an empty value, which sqlx reports as NULL. `None`:
+/// not a native time column here (the generic decoding applies).
+pub trait WireTime: Row {
+    fn wire_time(&self, i: usize) -> Option<Raw>;
+}
+
+impl WireTime for PgRow {
+    #[inline]
+    fn wire_time(&self, i: usize) -> Option<Raw> {
+        let v = self.try_get_raw(i).ok()?;
+        if !matches!(v.type_info().name(), "TIMESTAMPTZ" | "TIMESTAMP") {
+            return None;
+        }
+        if v.is_null() {
+            return Some(Raw::Null);
+        }
+        if !matches!(v.format(), PgValueFormat::Binary) {
+            return None; // text (never asked for): parsed as text, "infinity" flagged there
+        }
+        let us: [u8; 8] = v.as_bytes().ok()?.try_into().ok()?;
+        Some(pg_time(i64::from_be_bytes(us)))
+    }
+}
+
+impl WireTime for MySqlRow {
+    #[inline]
+    fn wire_time(&self, i: usize) -> Option<Raw> {
+        let v = self.try_get_raw(i).ok()?;
+        if !matches!(v.type_info().name(), "DATETIME" | "TIMESTAMP" | "DATE") {
+            return None;
+        }
+        // The bytes as sent (sqlx's `is_null` is true for a zero date as for NULL; only a
+        // real NULL has none).
+        match <&[u8] as Decode<MySql>>::decode(v) {
+            Err(_) => Some(Raw::Null),
+            Ok(b) => Some(mysql_time(b)),
+        }
+    }
+}
+
+impl WireTime for SqliteRow {
+    #[inline]
+    fn wire_time(&self, _: usize) -> Option<Raw> {
+        None // text or numbers, decoded without panics
+    }
+}
+
+/// Microseconds from 2000-01-01 to 1970-01-01.
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// A PostgreSQL `timestamp[tz]` sent as microseconds since 2000-01-01 (UTC).
+fn pg_time(us: i64) -> Raw {
+    match us {
+        i64::MAX => Raw::BadTime("infinity".into()),
+        i64::MIN => Raw::BadTime("-infinity".into()),
+        _ => us
+            .checked_add(PG_EPOCH_US)
+            .and_then(DateTime::from_timestamp_micros)
+            .map_or_else(|| Raw::BadTime(civil_text(us)), Raw::Time),
+    }
+}
+
+/// Microseconds since 2000-01-01 as `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, for any year (chrono's
+/// end at 262143).
+fn civil_text(us: i64) -> String {
+    let us = i128::from(us) + i128::from(PG_EPOCH_US);
+    let (secs, micros) = (us.div_euclid(1_000_000), us.rem_euclid(1_000_000));
+    let (days, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i128::from(m <= 2);
+    let frac = if micros == 0 {
+        String::new()
+    } else {
+        format!(".{micros:06}")
+    };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// A MySQL/MariaDB `DATETIME`/`TIMESTAMP`/`DATE` as the binary protocol sends it: a length
+/// (0, 4, 7 or 11), year (2 bytes LE), month, day, hour, minute, second, microseconds (4 bytes
+/// LE). Zero parts, which `sql_mode` may let a column hold, are no date: kept as written.
+fn mysql_time(b: &[u8]) -> Raw {
+    let binary = b
+        .split_first()
+        .is_some_and(|(&n, rest)| matches!(n, 0 | 4 | 7 | 11) && rest.len() == usize::from(n));
+    if !binary {
+        // The text protocol (never asked for).
+        let s = String::from_utf8_lossy(b);
+        return parse_time_text(&s).map_or_else(|| Raw::BadTime(s.into_owned()), Raw::Time);
+    }
+    let at = |k: usize| b.get(k).copied().unwrap_or(0);
+    let year = u16::from_le_bytes([at(1), at(2)]);
+    let (month, day, h, m, s) = (at(3), at(4), at(5), at(6), at(7));
+    let micros = u32::from_le_bytes([at(8), at(9), at(10), at(11)]);
+    chrono::NaiveDate::from_ymd_opt(year.into(), month.into(), day.into())
+        .and_then(|d| d.and_hms_micro_opt(h.into(), m.into(), s.into(), micros))
+        .map_or_else(
+            || {
+                let frac = if b[0] == 11 {
+                    format!(".{micros:06}")
+                } else {
+                    String::new()
+                };
+                Raw::BadTime(format!(
+                    "{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}{frac}"
+                ))
+            },
+            |t| Raw::Time(t.and_utc()),
+        )
 }
 
 impl Raw {
@@ -253,14 +387,158 @@ impl Raw {
             Raw::Null => String::new(),
             Raw::Int(i) => i.to_string(),
             Raw::Text(t) => t,
-            Raw::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+            Raw::Bytes(b) => match String::from_utf8(b) {
+                Ok(t) => t,
+                Err(e) => escape_bytes(e.as_bytes()),
+            },
             Raw::Time(t) => super::model::format_time(&t),
+            Raw::BadTime(t) => t,
         }
     }
 }
 
+/// Bytes that are not valid UTF-8, as text that names them exactly: the characters as they
+/// are, each byte that is no part of one as `\xHH`, and a backslash as `\x5c` (so that
+/// [`unescape_bytes`] gives the bytes back).
+pub fn escape_bytes(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() + 8);
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                s.push_str("\\x5c");
+            } else {
+                s.push(c);
+            }
+        }
+        for x in chunk.invalid() {
+            s.push_str(&format!("\\x{x:02x}"));
+        }
+    }
+    s
+}
+
+/// The bytes a text made by [`escape_bytes`] names, when it is one: every backslash starts a
+/// `\xHH`, and the bytes are not valid UTF-8 (`None` for any other text).
+pub fn unescape_bytes(s: &str) -> Option<Vec<u8>> {
+    if !s.contains("\\x") {
+        return None;
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            let hex = s.get(i + 2..i + 4).filter(|h| {
+                b.get(i + 1) == Some(&b'x') && h.bytes().all(|c| c.is_ascii_hexdigit())
+            })?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    std::str::from_utf8(&out).is_err().then_some(out)
+}
+
+/// A text column's value; bytes that are not valid UTF-8 are flagged in `problems` (with the
+/// bytes in hex) and named as [`escape_bytes`] writes them.
+pub fn text_value(raw: Raw, field: &str, problems: &mut Vec<String>) -> String {
+    match raw {
+        Raw::Bytes(b) => match String::from_utf8(b) {
+            Ok(t) => t,
+            Err(e) => {
+                let b = e.as_bytes();
+                problems.push(not_utf8(field, b));
+                escape_bytes(b)
+            }
+        },
+        r => r.text(),
+    }
+}
+
+/// The problem of a text value that is not valid UTF-8.
+pub fn not_utf8(field: &str, b: &[u8]) -> String {
+    const SHOWN: usize = 64;
+    let mut hex: Vec<String> = b.iter().take(SHOWN).map(|x| format!("{x:02x}")).collect();
+    if b.len() > SHOWN {
+        hex.push(format!("… ({} bytes)", b.len()));
+    }
+    format!(
+        "{field} is not valid UTF-8 (bytes {}): shown with \\xHH for each byte that is not part of a character",
+        hex.join(" ")
+    )
+}
+
 fn not_json(field: &str, e: &serde_json::Error) -> String {
     format!("{field} is not valid JSON ({e})")
+}
+
+/// How deep JSON may nest and still be read as a value. serde_json stops at 128, which jsonb
+/// (and any text column) goes well past. Deeper JSON is parsed on a stack grown as needed (see
+/// [`exact::parse_deep`]), but the value then travels through code that walks it recursively
+/// on an ordinary thread stack (serializing it, jq, the TUI's tree, dropping it): jq, the
+/// deepest of those walks, overflows a tokio worker's 2 MiB near 1,900 levels in a debug
+/// build. 1,000 keeps every walk within about half its stack, and is where SQLite's own JSON
+/// functions stop (MySQL's stop at 100; PostgreSQL's jsonb parser at its `max_stack_depth`,
+/// short of 10,000 levels by default). Deeper JSON is kept as its text, flagged.
+pub const MAX_JSON_DEPTH: usize = 1000;
+
+/// Parse a column's JSON text; on failure keep the text as a string and describe the problem.
+fn parse_json(t: &str, field: &str, problems: &mut Vec<String>) -> (Value, Option<ExactJson>) {
+    let e = match exact::parse(t) {
+        Ok(v) => return v,
+        Err(e) => e,
+    };
+    // Deeper than serde_json's limit: read it on a grown stack, up to MAX_JSON_DEPTH.
+    let parsed = if e.to_string().starts_with("recursion limit exceeded") {
+        let depth = nesting_depth(t);
+        if depth > MAX_JSON_DEPTH {
+            problems.push(too_deep(field, depth));
+            return (Value::String(t.to_string()), None);
+        }
+        exact::parse_deep(t)
+    } else {
+        Err(e)
+    };
+    parsed.unwrap_or_else(|e| {
+        problems.push(not_json(field, &e));
+        (Value::String(t.to_string()), None)
+    })
+}
+
+/// The problem of JSON nested deeper than [`MAX_JSON_DEPTH`].
+fn too_deep(field: &str, depth: usize) -> String {
+    format!(
+        "{field} is JSON nested {depth} levels deep, deeper than the {MAX_JSON_DEPTH} evscope reads: kept as its text"
+    )
+}
+
+/// The deepest nesting of arrays and objects in JSON text (brackets inside strings do not
+/// count).
+fn nesting_depth(t: &str) -> usize {
+    let (mut depth, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
+    for &c in t.as_bytes() {
+        if in_str {
+            match c {
+                _ if esc => esc = false,
+                b'\\' => esc = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// Parse a JSON value; on failure keep the raw text and describe the problem.
@@ -270,37 +548,96 @@ pub fn json_value(raw: Raw, field: &str, problems: &mut Vec<String>) -> Value {
 
 /// [`json_value`], and the stored text when the value does not hold its numbers exactly.
 pub fn json_exact(raw: Raw, field: &str, problems: &mut Vec<String>) -> (Value, Option<ExactJson>) {
-    let parsed = match &raw {
-        Raw::Null => return (Value::Null, None),
-        Raw::Text(t) => exact::parse(t),
-        Raw::Bytes(b) => match std::str::from_utf8(b) {
-            Ok(t) => exact::parse(t),
-            Err(_) => serde_json::from_slice(b).map(|v| (v, None)),
+    match raw {
+        Raw::Null => (Value::Null, None),
+        Raw::Text(t) => parse_json(&t, field, problems),
+        Raw::Bytes(b) => match std::str::from_utf8(&b) {
+            Ok(t) => parse_json(t, field, problems),
+            Err(_) => match serde_json::from_slice(&b) {
+                Ok(v) => (v, None),
+                Err(e) => {
+                    problems.push(not_json(field, &e));
+                    (Value::String(Raw::Bytes(b).text()), None)
+                }
+            },
         },
-        Raw::Int(i) => return (Value::from(*i), None),
-        Raw::Time(t) => return (Value::String(super::model::format_time(t)), None),
-    };
-    parsed.unwrap_or_else(|e| {
-        problems.push(not_json(field, &e));
-        (Value::String(raw.text()), None)
-    })
+        Raw::Int(i) => (Value::from(i), None),
+        Raw::Time(t) => (Value::String(super::model::format_time(&t)), None),
+        Raw::BadTime(t) => (Value::String(t), None),
+    }
 }
 
-/// Parse a time in the given encoding.
+/// What kind of problem a row's problem text (as this module writes them) describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    InvalidJson,
+    JsonTooDeep,
+    NullData,
+    InvalidTime,
+    InvalidUtf8,
+    Other,
+}
+
+/// The kind of a problem text written by this module.
+pub fn problem_kind(p: &str) -> ProblemKind {
+    let (field, rest) = p.split_once(' ').unwrap_or((p, ""));
+    if rest.starts_with("is not valid UTF-8") {
+        ProblemKind::InvalidUtf8
+    } else if p == NULL_DATA {
+        ProblemKind::NullData
+    } else if rest.starts_with("is not valid JSON") {
+        ProblemKind::InvalidJson
+    } else if rest.starts_with("is JSON nested") {
+        ProblemKind::JsonTooDeep
+    } else if matches!(field, "recorded_at" | "taken_at" | "last_recorded_at") {
+        ProblemKind::InvalidTime
+    } else {
+        ProblemKind::Other
+    }
+}
+
+/// The problem of an event whose data column is NULL (a mapped column that allows it): the
+/// event's data is `null`, which is not what any event was written with.
+pub const NULL_DATA: &str = "data is NULL (the column holds no value; shown as null)";
+
+/// Parse a time in the given encoding (the event's `recorded_at`).
 pub fn time_value(raw: Raw, enc: Encoding, problems: &mut Vec<String>) -> Option<DateTime<Utc>> {
+    time_field(raw, enc, "recorded_at", problems)
+}
+
+/// Parse a time in the given encoding; a value that is no time evscope can represent is
+/// `None`, and `problems` says what the column held.
+pub fn time_field(
+    raw: Raw,
+    enc: Encoding,
+    field: &str,
+    problems: &mut Vec<String>,
+) -> Option<DateTime<Utc>> {
     let t = match (&raw, enc) {
         (Raw::Null, _) => return None,
         (Raw::Time(t), _) => Some(*t),
+        (Raw::BadTime(held), _) => {
+            problems.push(format!(
+                "{field} holds {held:?}, which is not a time evscope can represent (shown as null)"
+            ));
+            return None;
+        }
         (Raw::Int(ms), Encoding::EpochMs) => DateTime::from_timestamp_millis(*ms),
         (Raw::Int(s), _) => DateTime::from_timestamp(*s, 0),
         (Raw::Text(s), _) => parse_time_text(s),
         (Raw::Bytes(b), _) => std::str::from_utf8(b).ok().and_then(parse_time_text),
     };
     if t.is_none() {
-        problems.push(format!(
-            "recorded_at {:?} is not a readable time",
-            raw.text()
-        ));
+        let mut text = raw.text();
+        if text.len() > 200 {
+            let mut end = 200;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push('…');
+        }
+        problems.push(format!("{field} {text:?} is not a readable time"));
     }
     t
 }
@@ -325,7 +662,7 @@ pub fn parse_time_text(s: &str) -> Option<DateTime<Utc>> {
 /// Build an event from a row of the eight canonical columns (see `Source::select_list`).
 fn event_from_row<'r, R>(row: &'r R, enc: &[Option<Encoding>; 8], time_enc: Encoding) -> Event
 where
-    R: Row,
+    R: WireTime,
     usize: ColumnIndex<R>,
     &'r str: Decode<'r, R::Database> + Type<R::Database>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
@@ -344,10 +681,7 @@ where
             if let Ok(text) = row.try_get::<Option<&str>, _>(i) {
                 return match text {
                     None => (Value::Null, None),
-                    Some(t) => exact::parse(t).unwrap_or_else(|e| {
-                        problems.push(not_json(field, &e));
-                        (Value::String(t.to_string()), None)
-                    }),
+                    Some(t) => parse_json(t, field, problems),
                 };
             }
         }
@@ -355,7 +689,7 @@ where
     };
     let mut problems = Vec::new();
     let position = col(0).int();
-    let stream_id = col(1).text();
+    let stream_id = text_value(col(1), "stream_id", &mut problems);
     let version_raw = col(2);
     let stream_version = version_raw.int().unwrap_or_else(|| {
         problems.push(format!(
@@ -364,12 +698,15 @@ where
         ));
         -1
     });
-    let mut event_id = col(3).text();
+    let mut event_id = text_value(col(3), "event_id", &mut problems);
     if event_id.chars().any(char::is_uppercase) {
         event_id = event_id.to_lowercase();
     }
-    let event_type = col(4).text();
+    let event_type = text_value(col(4), "event_type", &mut problems);
     let (data, data_text) = json(5, "data", &mut problems);
+    if data.is_null() && row.try_get_raw(5).is_ok_and(|v| v.is_null()) {
+        problems.push(NULL_DATA.to_string());
+    }
     let (metadata, metadata_text) = json(6, "metadata", &mut problems);
     let exact = (data_text.is_some() || metadata_text.is_some()).then(|| {
         Arc::new(Exact {
@@ -434,5 +771,112 @@ mod tests {
             None
         );
         assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn times_past_what_chrono_holds_are_flagged_not_a_panic() {
+        assert_eq!(pg_time(i64::MAX), Raw::BadTime("infinity".into()));
+        assert_eq!(pg_time(i64::MIN), Raw::BadTime("-infinity".into()));
+        // PostgreSQL's last microsecond (294276-12-31 23:59:59.999999) and its first (4714 BC).
+        assert_eq!(
+            pg_time(9_223_371_331_199_999_999),
+            Raw::BadTime("294276-12-31T23:59:59.999999Z".into())
+        );
+        assert_eq!(
+            pg_time(0),
+            Raw::Time("2000-01-01T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(civil_text(-PG_EPOCH_US - 1), "1969-12-31T23:59:59.999999Z");
+        let mut p = vec![];
+        assert_eq!(
+            time_value(pg_time(i64::MAX), Encoding::Timestamp, &mut p),
+            None
+        );
+        assert_eq!(
+            p,
+            [
+                "recorded_at holds \"infinity\", which is not a time evscope can represent (shown as null)"
+            ]
+        );
+        assert_eq!(problem_kind(&p[0]), ProblemKind::InvalidTime);
+        // MySQL's binary DATETIME: the zero date is sent empty; zero parts are no date.
+        assert_eq!(mysql_time(&[0]), Raw::BadTime("0000-00-00 00:00:00".into()));
+        assert_eq!(
+            mysql_time(&[7, 0xea, 0x07, 0, 10, 1, 2, 3]),
+            Raw::BadTime("2026-00-10 01:02:03".into())
+        );
+        assert_eq!(
+            mysql_time(&[11, 0xea, 0x07, 1, 5, 10, 1, 0, 0x40, 0xe2, 0x01, 0]),
+            Raw::Time("2026-01-05T10:01:00.123456Z".parse().unwrap())
+        );
+        assert_eq!(
+            mysql_time(b"2026-01-05 10:01:00"),
+            Raw::Time("2026-01-05T10:01:00Z".parse().unwrap())
+        );
+        let mut p = vec![];
+        let long = "9".repeat(5000);
+        assert_eq!(
+            time_field(Raw::Text(long), Encoding::Iso8601, "taken_at", &mut p),
+            None
+        );
+        assert!(
+            p[0].starts_with("taken_at \"999") && p[0].len() < 300,
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_named_exactly_and_flagged() {
+        let b = b"bad\xff-\\1\xe2\x82".to_vec();
+        let shown = escape_bytes(&b);
+        assert_eq!(shown, "bad\\xff-\\x5c1\\xe2\\x82");
+        assert_eq!(unescape_bytes(&shown), Some(b.clone()));
+        assert_eq!(Raw::Bytes(b.clone()).text(), shown);
+        // Text that names valid UTF-8, or is not in that form, names no bytes.
+        for s in ["ok-1", "a\\x41", "a\\xfz", "a\\", "a\\x+f", "€\\x"] {
+            assert_eq!(unescape_bytes(s), None, "{s}");
+        }
+        let mut p = vec![];
+        assert_eq!(text_value(Raw::Bytes(b), "stream_id", &mut p), shown);
+        assert_eq!(
+            p,
+            [
+                "stream_id is not valid UTF-8 (bytes 62 61 64 ff 2d 5c 31 e2 82): shown with \\xHH for each byte that is not part of a character"
+            ]
+        );
+        assert_eq!(problem_kind(&p[0]), ProblemKind::InvalidUtf8);
+        assert_eq!(
+            text_value(Raw::Bytes(b"ok".to_vec()), "stream_id", &mut p),
+            "ok"
+        );
+        assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn json_deeper_than_serde_json_goes_is_read_up_to_the_limit() {
+        let nested = |n: usize| format!("{}1e400{}", "[".repeat(n), "]".repeat(n));
+        let mut p = vec![];
+        let (v, exact) = json_exact(Raw::Text(nested(200)), "data", &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        assert!(v.is_array());
+        assert_eq!(exact.unwrap().text(), nested(200));
+        json_exact(Raw::Text(nested(MAX_JSON_DEPTH)), "data", &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        let deep = nested(100_000);
+        let v = json_value(Raw::Text(deep.clone()), "data", &mut p);
+        assert_eq!(v, Value::String(deep));
+        assert_eq!(
+            p,
+            [
+                "data is JSON nested 100000 levels deep, deeper than the 1000 evscope reads: kept as its text"
+            ]
+        );
+        assert_eq!(problem_kind(&p[0]), ProblemKind::JsonTooDeep);
+        // Brackets inside strings do not nest; a deep error is still an error.
+        assert_eq!(nesting_depth(r#"{"a": "[[[\"[", "b": [[]]}"#), 3);
+        let mut p = vec![];
+        json_value(Raw::Text(format!("{}x", "[".repeat(300))), "data", &mut p);
+        assert_eq!(problem_kind(&p[0]), ProblemKind::InvalidJson, "{p:?}");
+        assert_eq!(problem_kind(NULL_DATA), ProblemKind::NullData);
     }
 }

@@ -25,7 +25,8 @@ pub enum Encoding {
     Jsonb,
     /// A text column holding JSON.
     Json,
-    /// A binary column (bytea/BLOB) holding UTF-8 JSON.
+    /// A binary column (bytea/BLOB) holding UTF-8 JSON, or (the stream column only) stream
+    /// ids, read and compared as bytes.
     Bytes,
     /// A native timestamp type (timestamptz, timestamp, DATETIME).
     Timestamp,
@@ -274,6 +275,8 @@ fn column(
 
 use Encoding as E;
 const ID_ENC: &[Encoding] = &[E::Text, E::Uuid];
+/// A stream column may also be binary (bytea, BLOB, VARBINARY): read and compared as bytes.
+const STREAM_ENC: &[Encoding] = &[E::Text, E::Uuid, E::Bytes];
 const INT_ENC: &[Encoding] = &[E::Integer];
 const JSON_ENC: &[Encoding] = &[E::Jsonb, E::Json, E::Bytes];
 const TIME_ENC: &[Encoding] = &[E::Timestamp, E::Iso8601, E::EpochMs];
@@ -345,7 +348,7 @@ impl Layout {
                 .as_ref()
                 .map(|r| col("position", r, E::Integer, INT_ENC))
                 .transpose()?,
-            stream: col("stream", &c.stream, E::Text, ID_ENC)?,
+            stream: col("stream", &c.stream, E::Text, STREAM_ENC)?,
             version: col("version", &c.version, E::Integer, INT_ENC)?,
             event_id: col("event_id", &c.event_id, E::Text, ID_ENC)?,
             event_type: col("event_type", &c.event_type, E::Text, &[E::Text])?,

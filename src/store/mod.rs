@@ -515,7 +515,7 @@ impl Store {
                 let taken = next();
                 let taken_at = match (taken, time_enc) {
                     (db::Raw::Null, _) | (_, None) => None,
-                    (t, Some(e)) => db::time_value(t, e, &mut problems),
+                    (t, Some(e)) => db::time_field(t, e, "taken_at", &mut problems),
                 };
                 let snapshot_type = match next() {
                     db::Raw::Null => None,
@@ -535,25 +535,26 @@ impl Store {
             .collect())
     }
 
-    /// Keyset condition "(stream, version) after (s, v)" on a stream/version column pair.
     /// A stream id as a value comparable with a (stream, version) key's stream column.
-    fn push_key(&self, sql: &mut Sql, uuid: bool, stream: &str) {
-        if uuid && self.dialect() == Dialect::Postgres {
-            sql.push("CAST(")
-                .bind(Param::Text(stream.to_string()))
-                .push(" AS UUID)");
-        } else {
-            sql.bind(Param::Text(stream.to_string()));
+    fn push_key(&self, sql: &mut Sql, uuid: bool, key: &sql::StreamKey) {
+        match key {
+            sql::StreamKey::Text(stream) if uuid && self.dialect() == Dialect::Postgres => {
+                sql.push("CAST(")
+                    .bind(Param::Text(stream.to_string()))
+                    .push(" AS UUID)");
+            }
+            k => k.push(sql),
         }
     }
 
+    /// Keyset condition "(stream, version) after (s, v)" on a stream/version column pair.
     fn push_pair_after(
         &self,
         sql: &mut Sql,
         stream_col: &str,
         uuid: bool,
         version_col: &str,
-        after: (&str, i64),
+        after: (&sql::StreamKey, i64),
     ) {
         let val = |sql: &mut Sql| self.push_key(sql, uuid, after.0);
         // The leading `>=` gives the index its range start (an OR alone is scanned from the
@@ -567,6 +568,45 @@ impl Store {
         sql.push(&format!(" AND {version_col} > "))
             .bind(Param::I64(after.1))
             .push("))");
+    }
+
+    /// The form in which the events' stream column holds a stream id, for comparisons by
+    /// order (see [`Source::stream_keys`]): asked of the database when it may be more than
+    /// one (SQLite, for an id that names bytes), guessed otherwise.
+    async fn stream_key(
+        &self,
+        from: &str,
+        col: &str,
+        stream: &str,
+    ) -> Result<sql::StreamKey, StoreError> {
+        let src = &self.global;
+        let keys = src.stream_keys(stream);
+        if keys.len() < 2 || self.dialect() != Dialect::Sqlite {
+            return Ok(src.stream_key_guess(stream));
+        }
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.push(&format!(
+            "SELECT typeof({col}), CAST({col} AS BLOB) FROM {from} WHERE {col} IN ("
+        ));
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            k.push(&mut sql);
+        }
+        sql.push(") LIMIT 1");
+        let enc = [Some(layout::Encoding::Text), Some(layout::Encoding::Bytes)];
+        let row = self.db.fetch_raw(&sql, &enc).await?.into_iter().next();
+        Ok(match row.as_deref() {
+            Some([db::Raw::Text(ty), db::Raw::Bytes(b)]) if ty == "blob" => {
+                sql::StreamKey::Bytes(b.clone())
+            }
+            Some([_, db::Raw::Bytes(b)]) => match std::str::from_utf8(b) {
+                Ok(t) => sql::StreamKey::Text(t.to_string()),
+                Err(_) => sql::StreamKey::BytesAsText(b.clone()),
+            },
+            _ => src.stream_key_guess(stream),
+        })
     }
 
     /// Events in (stream, version) order after a (stream, version) key, as `what` says: the
@@ -587,16 +627,18 @@ impl Store {
         }
         let uuid = src.stream.enc == layout::Encoding::Uuid;
         if let Some(last) = &what.up_to {
+            let key = self.stream_key(&src.from, &src.stream_raw, last).await?;
             sql.push(&format!(" AND {} <= ", src.stream_raw));
-            self.push_key(&mut sql, uuid, last);
+            self.push_key(&mut sql, uuid, &key);
         }
-        if let Some(a) = after {
+        if let Some((s, v)) = after {
+            let key = self.stream_key(&src.from, &src.stream_raw, s).await?;
             self.push_pair_after(
                 &mut sql,
                 &src.stream_raw.clone(),
                 uuid,
                 &src.version.sql.clone(),
-                a,
+                (&key, v),
             );
         }
         sql.push(&format!(
@@ -640,8 +682,9 @@ impl Store {
                 .bind(Param::Text(sql::like_prefix(&format!("{c}-"))))
                 .push(" ESCAPE '!')");
         }
-        if let Some(a) = after {
-            self.push_pair_after(&mut sql, &q(&sl.stream), uuid, &q(&sl.version), a);
+        if let Some((s, v)) = after {
+            let key = sql::StreamKey::Text(s.to_string());
+            self.push_pair_after(&mut sql, &q(&sl.stream), uuid, &q(&sl.version), (&key, v));
         }
         sql.push(&format!(
             " ORDER BY {} ASC, {} ASC LIMIT ",
@@ -829,31 +872,46 @@ impl Store {
         let mut view = self.global.clone();
         view.stream_raw = col.clone();
         view.stream.sql = col.clone();
-        let conds = |sql: &mut Sql, after_expr: Option<&str>, after_val: Option<&str>| {
-            if let Some(f) = fixed_src {
-                f.push_fixed(sql);
-            }
-            if let Some(p) = prefix {
-                view.push_stream_prefix(sql, p);
-            }
-            if self.layout.special == layout::Special::Commanded {
-                sql.push(&format!(" AND {col} <> "))
-                    .bind(Param::Text("$all".into()));
-            }
-            let cmp_col = if d == Dialect::Postgres && stream_enc == layout::Encoding::Uuid {
-                format!("CAST({col} AS TEXT)")
-            } else {
-                col.clone()
-            };
-            let gt = dir.after_op();
-            if let Some(e) = after_expr {
-                sql.push(&format!(" AND {col} {gt} {e}"));
-            } else if let Some(a) = after_val {
-                sql.push(&format!(" AND {cmp_col} {gt} "))
-                    .bind(Param::Text(a.to_string()));
-            }
+        let after = match after {
+            Some(a) => Some(
+                self.stream_key(&format!("{table} {alias}"), &col, a)
+                    .await?,
+            ),
+            None => None,
         };
-        let sel = d.select_expr(&col, layout::Encoding::Text);
+        let after = after.as_ref();
+        let conds =
+            |sql: &mut Sql, after_expr: Option<&str>, after_val: Option<&sql::StreamKey>| {
+                if let Some(f) = fixed_src {
+                    f.push_fixed(sql);
+                }
+                if let Some(p) = prefix {
+                    view.push_stream_prefix(sql, p);
+                }
+                if self.layout.special == layout::Special::Commanded {
+                    sql.push(&format!(" AND {col} <> "))
+                        .bind(Param::Text("$all".into()));
+                }
+                let cmp_col = if d == Dialect::Postgres && stream_enc == layout::Encoding::Uuid {
+                    format!("CAST({col} AS TEXT)")
+                } else {
+                    col.clone()
+                };
+                let gt = dir.after_op();
+                if let Some(e) = after_expr {
+                    sql.push(&format!(" AND {col} {gt} {e}"));
+                } else if let Some(a) = after_val {
+                    sql.push(&format!(" AND {cmp_col} {gt} "));
+                    a.push(sql);
+                }
+            };
+        // A binary column is read as bytes (a cast to text would give bytea's hex form).
+        let id_enc = if view.bytes_col() {
+            layout::Encoding::Bytes
+        } else {
+            layout::Encoding::Text
+        };
+        let sel = d.select_expr(&col, id_enc);
         let grouped_scan = d == Dialect::MySql || fixed_src.is_none();
         if grouped_scan {
             // MySQL answers GROUP BY on an index prefix with a loose index scan; a streams
@@ -881,24 +939,97 @@ impl Store {
             sql.push("), ids.n + 1 FROM ids WHERE ids.sid IS NOT NULL AND ids.n < ");
             sql.bind(Param::I64(limit as i64));
             sql.push(") SELECT ")
-                .push(&d.select_expr("sid", layout::Encoding::Text))
+                .push(&d.select_expr("sid", id_enc))
                 .push(" FROM ids WHERE sid IS NOT NULL ORDER BY n");
         }
-        let rows = self
-            .db
-            .fetch_raw(&sql, &[Some(layout::Encoding::Text)])
-            .await?;
+        let rows = self.db.fetch_raw(&sql, &[Some(id_enc)]).await?;
+        // Bytes that are not valid UTF-8 named as `escape_bytes` writes them (flagged by
+        // `stream_stats`).
         Ok(rows.into_iter().map(|mut r| r.remove(0).text()).collect())
     }
 
     /// Count, last version and last time of each stream: per stream, an index-only count and
     /// two one-row probes at its newest version (correlated subqueries, on every database).
+    /// A stream id stored in more than one possible form (one that names bytes, see
+    /// [`Source::stream_keys`]) is counted by a query of its own.
     async fn stream_stats(&self, ids: &[String]) -> Result<Vec<StreamInfo>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(200) {
-            out.extend(self.stream_stats_chunk(chunk).await?);
+        let src = &self.stream;
+        let (plain, several): (Vec<&String>, Vec<&String>) =
+            ids.iter().partition(|id| src.stream_keys(id).len() == 1);
+        if several.is_empty() {
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(200) {
+                out.extend(self.stream_stats_chunk(chunk).await?);
+            }
+            return Ok(out);
         }
-        Ok(out)
+        let mut found = std::collections::HashMap::new();
+        let plain: Vec<String> = plain.into_iter().cloned().collect();
+        for chunk in plain.chunks(200) {
+            for s in self.stream_stats_chunk(chunk).await? {
+                found.insert(s.stream_id.clone(), s);
+            }
+        }
+        for id in several {
+            if let Some(s) = self.stream_stats_one(id).await? {
+                found.insert(id.clone(), s);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// [`Self::stream_stats`] of one stream, compared in each form it may be stored in.
+    async fn stream_stats_one(&self, id: &str) -> Result<Option<StreamInfo>, StoreError> {
+        let src = &self.stream;
+        let d = self.dialect();
+        let mut sql = src.select_where("COUNT(*)");
+        src.push_stream_eq(&mut sql, id);
+        let int = Some(layout::Encoding::Integer);
+        let rows = self.db.fetch_raw(&sql, &[int]).await?;
+        let count = rows.first().and_then(|r| r[0].int()).unwrap_or(0);
+        if count == 0 {
+            return Ok(None);
+        }
+        let v = &src.version.sql;
+        let mut sql = src.select_where(&format!(
+            "{}, {}",
+            d.select_expr(v, layout::Encoding::Integer),
+            d.select_expr(&src.recorded_at.sql, src.recorded_at.enc)
+        ));
+        src.push_stream_eq(&mut sql, id);
+        sql.push(&format!(" ORDER BY {v} DESC LIMIT 1"));
+        let mut rows = self
+            .db
+            .fetch_raw(&sql, &[int, Some(src.recorded_at.enc)])
+            .await?;
+        let mut it = rows.pop().unwrap_or_default().into_iter();
+        let last = it.next().and_then(|x| x.int()).unwrap_or(-1);
+        Ok(Some(self.stream_info(
+            id.to_string(),
+            count,
+            last,
+            it.next(),
+        )))
+    }
+
+    /// A stream list row; a stream id that names bytes (not valid UTF-8) and a last time that
+    /// is no time are flagged in its `problems`.
+    fn stream_info(&self, id: String, count: i64, last: i64, time: Option<db::Raw>) -> StreamInfo {
+        let mut problems = Vec::new();
+        if let Some(b) = db::unescape_bytes(&id) {
+            problems.push(db::not_utf8("stream_id", &b));
+        }
+        let enc = self.stream.recorded_at.enc;
+        let t = time.and_then(|x| db::time_field(x, enc, "last_recorded_at", &mut problems));
+        StreamInfo {
+            category: category(&id).to_string(),
+            stream_id: id,
+            event_count: count,
+            last_version: last,
+            last_recorded_at: t,
+            last_position: None,
+            problems,
+        }
     }
 
     async fn stream_stats_chunk(&self, ids: &[String]) -> Result<Vec<StreamInfo>, StoreError> {
@@ -915,10 +1046,13 @@ impl Store {
         let last_v = d.select_expr(v, layout::Encoding::Integer);
         let last_t = d.select_expr(&src.recorded_at.sql, src.recorded_at.enc);
         let lateral = d == Dialect::Postgres;
-        sql.push(&format!(
-            "SELECT {}, ",
-            d.select_expr("v.sid", layout::Encoding::Text)
-        ));
+        // A binary column's ids are read as bytes (a cast to text gives bytea's hex form).
+        let id_enc = if src.bytes_col() {
+            layout::Encoding::Bytes
+        } else {
+            layout::Encoding::Text
+        };
+        sql.push(&format!("SELECT {}, ", d.select_expr("v.sid", id_enc)));
         sub(&mut sql, "COUNT(*)", "");
         if lateral {
             // One probe at the newest version for both its version and its time.
@@ -952,7 +1086,7 @@ impl Store {
             ));
         }
         let enc = [
-            Some(layout::Encoding::Text),
+            Some(id_enc),
             Some(layout::Encoding::Integer),
             Some(layout::Encoding::Integer),
             Some(src.recorded_at.enc),
@@ -968,17 +1102,7 @@ impl Store {
                     return None; // a stream row without events (joined layouts)
                 }
                 let last = it.next().and_then(|x| x.int()).unwrap_or(-1);
-                let t = it
-                    .next()
-                    .and_then(|x| db::time_value(x, src.recorded_at.enc, &mut vec![]));
-                Some(StreamInfo {
-                    category: category(&id).to_string(),
-                    stream_id: id,
-                    event_count: count,
-                    last_version: last,
-                    last_recorded_at: t,
-                    last_position: None,
-                })
+                Some(self.stream_info(id, count, last, it.next()))
             })
             .collect())
     }
@@ -1004,12 +1128,13 @@ fn push_ordered_keyset(
     src.push_time_cmp(sql, gt, at);
     sql.push(" OR (");
     src.push_time_cmp(sql, "=", at);
+    let key = src.stream_key_guess(stream);
     sql.push(" AND (")
         .push(&src.stream_raw)
         .push(&format!(" {gt} "));
-    sql.bind(Param::Text(stream.to_string()));
+    key.push(sql);
     sql.push(" OR (").push(&src.stream_raw).push(" = ");
-    sql.bind(Param::Text(stream.to_string()));
+    key.push(sql);
     sql.push(" AND ")
         .push(&src.version.sql)
         .push(&format!(" {last} "));

@@ -31,7 +31,8 @@ pub struct Event {
     /// `null` when the layout keeps no metadata.
     pub metadata: Value,
     pub recorded_at: Option<DateTime<Utc>>,
-    /// What was wrong with the row (invalid JSON, unreadable time). Omitted when empty.
+    /// What was wrong with the row (invalid JSON, NULL data, a time that is no time, text
+    /// that is not valid UTF-8). Omitted when empty.
     pub problems: Vec<String>,
     /// The stored text of `data` and `metadata`, when it holds a number their `Value` does not
     /// hold exactly (`None` for almost every event; not serialized as a field).
@@ -153,6 +154,10 @@ pub struct StreamInfo {
     /// The global position of the stream's newest event, when known (recent-activity order).
     #[serde(skip)]
     pub last_position: Option<i64>,
+    /// What is wrong with the stream's row: an id that is not valid UTF-8 (shown with `\xHH`
+    /// for its bytes that are not), a last time that is no time. Omitted when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// A stored snapshot of a stream's state.

@@ -63,6 +63,36 @@ pub enum Param {
     Text(String),
     Time(DateTime<Utc>),
     Bool(bool),
+    /// Bytes (bytea, BLOB, VARBINARY): a stream id that is not valid UTF-8, or the id of a
+    /// binary stream column.
+    Bytes(Vec<u8>),
+}
+
+/// A stream id as a value of the stream column (see [`Source::stream_keys`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamKey {
+    Text(String),
+    Bytes(Vec<u8>),
+    /// SQLite: the bytes as a TEXT value (how it keeps text that is not valid UTF-8).
+    BytesAsText(Vec<u8>),
+}
+
+impl StreamKey {
+    pub fn push(&self, sql: &mut Sql) {
+        match self {
+            StreamKey::Text(t) => {
+                sql.bind(Param::Text(t.clone()));
+            }
+            StreamKey::Bytes(b) => {
+                sql.bind(Param::Bytes(b.clone()));
+            }
+            StreamKey::BytesAsText(b) => {
+                sql.push("CAST(")
+                    .bind(Param::Bytes(b.clone()))
+                    .push(" AS TEXT)");
+            }
+        }
+    }
 }
 
 /// SQL text with its parameters, placeholders numbered as the dialect wants.
@@ -107,6 +137,13 @@ impl Sql {
             Param::Bool(b) => b.to_string(),
             Param::Text(t) => format!("'{}'", t.replace('\'', "''")),
             Param::Time(t) => format!("'{}'", super::model::format_time(t)),
+            Param::Bytes(b) => {
+                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                match self.dialect {
+                    Dialect::Postgres => format!("'\\x{hex}'::bytea"),
+                    _ => format!("X'{hex}'"),
+                }
+            }
         };
         match self.dialect {
             Dialect::Postgres => {
@@ -359,7 +396,9 @@ impl Source {
     }
 
     /// ` AND stream = ?` (cast the parameter, not the column, so the index is used; a value
-    /// that is not a uuid is compared as text against a uuid column: no match, no error).
+    /// that is not a uuid is compared as text against a uuid column: no match, no error). A
+    /// stream id that names bytes (see [`StreamKey`]) is compared in each form it may be
+    /// stored in.
     pub fn push_stream_eq(&self, sql: &mut Sql, stream: &str) {
         sql.push(" AND ");
         let uuid_col = self.dialect == Dialect::Postgres && self.stream.enc == Encoding::Uuid;
@@ -373,25 +412,87 @@ impl Source {
             sql.push(" = CAST(")
                 .bind(Param::Text(stream.to_string()))
                 .push(" AS UUID)");
-        } else {
-            sql.push(" = ").bind(Param::Text(stream.to_string()));
+            return;
+        }
+        match self.stream_keys(stream).as_slice() {
+            [one] => {
+                sql.push(" = ");
+                one.push(sql);
+            }
+            many => {
+                sql.push(" IN (");
+                for (i, k) in many.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    k.push(sql);
+                }
+                sql.push(")");
+            }
         }
     }
 
-    /// A stream id as a value of the stream column's type (for derived tables).
+    /// Whether the stream column is binary (`encoding = "bytes"`: bytea, BLOB, VARBINARY).
+    pub fn bytes_col(&self) -> bool {
+        self.stream.enc == Encoding::Bytes
+    }
+
+    /// Each form a stream id given as text may be stored in: the text itself and, when it names
+    /// bytes that are not valid UTF-8 (as [`escape_bytes`](super::db::escape_bytes) writes
+    /// them), those bytes; on a binary column, as bytes. SQLite keeps a value as TEXT or as a
+    /// BLOB whatever the column's type, and the two never compare equal: both are tried.
+    pub fn stream_keys(&self, stream: &str) -> Vec<StreamKey> {
+        let raw = super::db::unescape_bytes(stream);
+        let text = || StreamKey::Text(stream.to_string());
+        let lit = || StreamKey::Bytes(stream.as_bytes().to_vec());
+        match (self.dialect, raw) {
+            (Dialect::Postgres, raw) if self.bytes_col() => std::iter::once(lit())
+                .chain(raw.map(StreamKey::Bytes))
+                .collect(),
+            // A text column of a UTF-8 database holds no invalid bytes.
+            (Dialect::Postgres, _) | (Dialect::MySql, None) => vec![text()],
+            (Dialect::MySql, Some(b)) => vec![text(), StreamKey::Bytes(b)],
+            (Dialect::Sqlite, None) if !self.bytes_col() => vec![text()],
+            (Dialect::Sqlite, None) => vec![text(), lit()],
+            (Dialect::Sqlite, Some(b)) => vec![
+                text(),
+                StreamKey::Bytes(b.clone()),
+                StreamKey::BytesAsText(b),
+            ],
+        }
+    }
+
+    /// The form of a stream id to compare the column with by order (a keyset continuation),
+    /// when the store has not been asked which one it holds (see `Store::stream_key`).
+    pub fn stream_key_guess(&self, stream: &str) -> StreamKey {
+        let mut keys = self.stream_keys(stream);
+        match self.dialect {
+            // SQLite: a TEXT value is the likelier (a BLOB sorts after every TEXT).
+            Dialect::Sqlite if keys.len() == 3 => keys.swap_remove(2),
+            Dialect::Sqlite if keys.len() == 2 => keys.swap_remove(1),
+            _ => keys.pop().unwrap_or(StreamKey::Text(stream.to_string())),
+        }
+    }
+
+    /// A stream id as a value of the stream column's type (for derived tables). A stream id
+    /// with several forms ([`Self::stream_keys`]) is given in the one guessed.
     pub fn push_stream_value(&self, sql: &mut Sql, stream: &str) {
         let uuid_col = self.dialect == Dialect::Postgres && self.stream.enc == Encoding::Uuid;
         if uuid_col && looks_like_uuid(stream) {
             sql.push("CAST(")
                 .bind(Param::Text(stream.to_string()))
                 .push(" AS UUID)");
-        } else if self.dialect == Dialect::Postgres {
-            // An untyped parameter in a UNION would be resolved as text anyway; say so.
-            sql.push("CAST(")
-                .bind(Param::Text(stream.to_string()))
-                .push(" AS TEXT)");
-        } else {
-            sql.bind(Param::Text(stream.to_string()));
+            return;
+        }
+        match self.stream_key_guess(stream) {
+            StreamKey::Bytes(b) if self.dialect == Dialect::Postgres => {
+                sql.push("CAST(").bind(Param::Bytes(b)).push(" AS BYTEA)");
+            }
+            StreamKey::Text(t) if self.dialect == Dialect::Postgres => {
+                // An untyped parameter in a UNION would be resolved as text anyway; say so.
+                sql.push("CAST(").bind(Param::Text(t)).push(" AS TEXT)");
+            }
+            k => k.push(sql),
         }
     }
 
@@ -402,7 +503,15 @@ impl Source {
         } else {
             self.stream_raw.clone()
         };
+        if let Some(raw) = super::db::unescape_bytes(prefix) {
+            return self.push_bytes_prefix(sql, &col, &raw);
+        }
         match self.dialect {
+            Dialect::Postgres if self.bytes_col() => {
+                sql.push(" AND ").push(&col).push(" LIKE ");
+                sql.bind(Param::Bytes(like_prefix(prefix).into_bytes()))
+                    .push(" ESCAPE CAST('!' AS BYTEA)");
+            }
             Dialect::Postgres => {
                 sql.push(" AND ").push(&col).push(" LIKE ");
                 sql.bind(Param::Text(like_prefix(prefix)))
@@ -430,6 +539,42 @@ impl Source {
                         .push(" < ")
                         .bind(Param::Text(upper));
                 }
+            }
+        }
+    }
+
+    /// [`Self::push_stream_prefix`] of a prefix that names bytes (not valid UTF-8, as
+    /// [`escape_bytes`](super::db::escape_bytes) writes them): compared as bytes.
+    fn push_bytes_prefix(&self, sql: &mut Sql, col: &str, raw: &[u8]) {
+        let mut pattern = Vec::with_capacity(raw.len() + 2);
+        for &b in raw {
+            if matches!(b, b'!' | b'%' | b'_') {
+                pattern.push(b'!');
+            }
+            pattern.push(b);
+        }
+        pattern.push(b'%');
+        sql.push(" AND ");
+        match self.dialect {
+            Dialect::Postgres if self.bytes_col() => {
+                sql.push(col).push(" LIKE ");
+                sql.bind(Param::Bytes(pattern))
+                    .push(" ESCAPE CAST('!' AS BYTEA)");
+            }
+            // A text column of a UTF-8 database holds no such bytes.
+            Dialect::Postgres => {
+                sql.push("1=0");
+            }
+            // A binary pattern compares bytewise.
+            Dialect::MySql => {
+                sql.push(col).push(" LIKE ");
+                sql.bind(Param::Bytes(pattern)).push(" ESCAPE '!'");
+            }
+            // TEXT or BLOB, as bytes (no index: such prefixes are rare).
+            Dialect::Sqlite => {
+                sql.push(&format!("substr(CAST({col} AS BLOB), 1, "));
+                sql.bind(Param::I64(raw.len() as i64)).push(") = ");
+                sql.bind(Param::Bytes(raw.to_vec()));
             }
         }
     }
