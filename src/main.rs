@@ -20,11 +20,12 @@ fn init_logging() {
     if std::fs::create_dir_all(&dir).is_err() {
         return;
     }
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("evscope.log"))
-    else {
+    // Readable by its owner only: a debug log holds queries and hosts.
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let Ok(file) = opts.open(dir.join("evscope.log")) else {
         return;
     };
     let filter = tracing_subscriber::EnvFilter::try_new(filter.to_string_lossy())
