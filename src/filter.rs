@@ -511,13 +511,7 @@ pub struct JqRunError {
 
 impl JqRunError {
     fn of(e: &Event, message: String) -> JqRunError {
-        let pos = e
-            .global_position
-            .map_or(String::new(), |p| format!(", position {p}"));
-        let mut event = format!(
-            "{} ({}@{}{pos}, {})",
-            e.event_id, e.stream_id, e.stream_version, e.event_type
-        );
+        let mut event = e.describe();
         if !e.problems.is_empty() {
             event.push_str(&format!(" [unreadable row: {}]", e.problems.join("; ")));
         }

@@ -675,13 +675,7 @@ fn outcome_at(e: SinkError, ev: &Event) -> Outcome {
 
 /// "id (stream@version, position p, Type)" for messages.
 pub fn describe_event(e: &Event) -> String {
-    let pos = e
-        .global_position
-        .map_or(String::new(), |p| format!(", position {p}"));
-    format!(
-        "{} ({}@{}{pos}, {})",
-        e.event_id, e.stream_id, e.stream_version, e.event_type
-    )
+    e.describe()
 }
 
 /// What the read-ahead task hands the publisher.

@@ -70,6 +70,18 @@ impl Event {
         x.stands_for(&self.metadata).then_some(x)
     }
 
+    /// "id (stream@version, position p, Type)" for messages (no position where the layout has
+    /// none).
+    pub fn describe(&self) -> String {
+        let pos = self
+            .global_position
+            .map_or(String::new(), |p| format!(", position {p}"));
+        format!(
+            "{} ({}@{}{pos}, {})",
+            self.event_id, self.stream_id, self.stream_version, self.event_type
+        )
+    }
+
     pub fn category(&self) -> &str {
         category(&self.stream_id)
     }
