@@ -17,8 +17,9 @@ use support::peak_rss_mb;
 use std::time::{Duration, Instant};
 
 use evscope::store::{OpenOptions, Store};
-use evscope::tui::app::{App, Msg};
+use evscope::tui::app::App;
 use evscope::tui::keys::KeyMap;
+use evscope::tui::request::Msg;
 use evscope::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -106,8 +107,11 @@ async fn main() {
     b.settle().await;
     b.draw();
     let first_frame = t0.elapsed();
-    let head = b.app.head.unwrap_or(0);
-    assert!(!b.app.log.rows.is_empty(), "the first frame has data");
+    let head = b.app.log().and_then(|l| l.head).unwrap_or(0);
+    assert!(
+        !b.app.log().unwrap().rows.rows.is_empty(),
+        "the first frame has data"
+    );
 
     let mut rows: Vec<(String, f64, f64, usize)> = Vec::new();
     let mut record = |name: &str, v: Vec<(Duration, bool)>| {
@@ -146,7 +150,9 @@ async fn main() {
         jumps.push(b.press(&[KeyCode::Enter]).await);
         let p = b
             .app
-            .log
+            .log()
+            .unwrap()
+            .rows
             .selected_row()
             .and_then(|r| r.event.global_position);
         assert_eq!(p, Some(5_000_000 + i * 1000));
@@ -158,7 +164,9 @@ async fn main() {
     b.press(&[KeyCode::Home]).await;
     let start = b
         .app
-        .log
+        .log()
+        .unwrap()
+        .rows
         .selected_row()
         .and_then(|r| r.event.global_position)
         .unwrap_or(1);
@@ -167,7 +175,9 @@ async fn main() {
     loop {
         let p = b
             .app
-            .log
+            .log()
+            .unwrap()
+            .rows
             .selected_row()
             .and_then(|r| r.event.global_position)
             .unwrap_or(0);

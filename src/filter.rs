@@ -84,6 +84,15 @@ impl std::error::Error for FilterError {}
 
 const TERMS_HINT: &str = "use type:, stream:, category:, since:, until: or `| jq`";
 
+/// The query that filters nothing.
+pub fn empty_query() -> Query {
+    Query {
+        filter: EventFilter::default(),
+        jq: None,
+        text: String::new(),
+    }
+}
+
 /// Parse a filter line. `now` anchors relative times (`since:2h`).
 pub fn parse(input: &str, now: DateTime<Utc>) -> Result<Query, FilterError> {
     let (tokens, pipe) = tokenize(input)?;

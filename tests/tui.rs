@@ -6,10 +6,21 @@ mod common;
 
 use std::time::Duration;
 
+use evscope::rehydrate::source::ReducerSource;
 use evscope::store::{OpenOptions, Store};
-use evscope::tui::app::{App, Msg, ViewKind};
+use evscope::tui::app::App;
 use evscope::tui::keys::KeyMap;
+use evscope::tui::overlays::replay::Stage;
+use evscope::tui::request::Msg;
 use evscope::tui::theme::Theme;
+use evscope::tui::views::audit::AuditView;
+use evscope::tui::views::detail::DetailView;
+use evscope::tui::views::events::EventsView;
+use evscope::tui::views::snapshot_diff::DiffView;
+use evscope::tui::views::snapshot_list::SnapshotList;
+use evscope::tui::views::streams::StreamsView;
+use evscope::tui::views::timetravel::TimeTravelView;
+use evscope::tui::views::{View, ViewKind};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{
@@ -60,6 +71,23 @@ async fn harness_on(url: &str, path: String, dir: tempfile::TempDir) -> Harness 
 }
 
 impl Harness {
+    /// The global log view.
+    fn log(&self) -> &EventsView {
+        self.app.log().expect("the log view")
+    }
+
+    /// The topmost stream view.
+    fn stream(&self) -> &EventsView {
+        self.app
+            .find::<EventsView>()
+            .filter(|v| v.stream_id().is_some())
+            .expect("a stream view on top")
+    }
+
+    fn streams(&self) -> &StreamsView {
+        self.app.find::<StreamsView>().expect("the stream list")
+    }
+
     /// Feed answers until nothing is loading.
     async fn settle(&mut self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -114,8 +142,8 @@ impl Harness {
 async fn log_view_opens_at_the_newest_event_and_home_goes_to_the_first() {
     let mut h = harness().await;
     assert_eq!(h.app.view(), ViewKind::Log);
-    let head = h.app.head.expect("head known");
-    let sel = h.app.log.selected_row().unwrap();
+    let head = h.log().head.expect("head known");
+    let sel = h.log().rows.selected_row().unwrap();
     assert_eq!(
         sel.event.global_position,
         Some(head),
@@ -124,7 +152,7 @@ async fn log_view_opens_at_the_newest_event_and_home_goes_to_the_first() {
     insta::assert_snapshot!("log_end", h.screen());
     h.key(KeyCode::Home).await;
     assert_eq!(
-        h.app.log.selected_row().unwrap().event.global_position,
+        h.log().rows.selected_row().unwrap().event.global_position,
         Some(1)
     );
     insta::assert_snapshot!("log_home", h.screen());
@@ -134,13 +162,13 @@ async fn log_view_opens_at_the_newest_event_and_home_goes_to_the_first() {
 async fn paging_through_the_whole_log_keeps_memory_bounded_and_order_exact() {
     let mut h = harness().await;
     h.key(KeyCode::Home).await;
-    let head = h.app.head.unwrap();
+    let head = h.log().head.unwrap();
     let mut last = 0;
     let mut max_rows = 0;
     for _ in 0..10_000 {
         let p = h
-            .app
-            .log
+            .log()
+            .rows
             .selected_row()
             .unwrap()
             .event
@@ -148,7 +176,7 @@ async fn paging_through_the_whole_log_keeps_memory_bounded_and_order_exact() {
             .unwrap();
         assert!(p >= last, "positions only grow: {p} after {last}");
         last = p;
-        max_rows = max_rows.max(h.app.log.rows.len());
+        max_rows = max_rows.max(h.log().rows.rows.len());
         if p == head {
             break;
         }
@@ -156,18 +184,18 @@ async fn paging_through_the_whole_log_keeps_memory_bounded_and_order_exact() {
     }
     assert_eq!(last, head, "PgDn reaches the newest event");
     assert!(
-        max_rows <= h.app.log.capacity + 2 * evscope::tui::app::PAGE as usize,
+        max_rows <= h.log().rows.capacity + 2 * evscope::tui::app::PAGE as usize,
         "{max_rows}"
     );
     // And back up to the first with PgUp.
     for _ in 0..10_000 {
-        if h.app.log.selected_row().unwrap().event.global_position == Some(1) {
+        if h.log().rows.selected_row().unwrap().event.global_position == Some(1) {
             break;
         }
         h.key(KeyCode::PageUp).await;
     }
     assert_eq!(
-        h.app.log.selected_row().unwrap().event.global_position,
+        h.log().rows.selected_row().unwrap().event.global_position,
         Some(1)
     );
 }
@@ -181,8 +209,8 @@ async fn detail_pane_shows_pretty_json_and_follows_a_causation_link() {
         .await;
     h.key(KeyCode::Enter).await;
     let leg = h
-        .app
-        .log
+        .log()
+        .rows
         .selected_row()
         .expect("a transfer leg")
         .event
@@ -192,16 +220,16 @@ async fn detail_pane_shows_pretty_json_and_follows_a_causation_link() {
     assert_eq!(h.app.view(), ViewKind::Detail);
     insta::assert_snapshot!("detail", h.screen());
     // Tab to the causation link, Enter follows it.
-    let links = h.app.details.last().unwrap().lines.links.clone();
+    let links = h.app.find::<DetailView>().unwrap().lines.links.clone();
     assert_eq!(links.len(), 2, "{links:?}");
     while {
-        let d = h.app.details.last().unwrap();
+        let d = h.app.find::<DetailView>().unwrap();
         d.lines.links[d.link].key != "causation_id"
     } {
         h.key(KeyCode::Tab).await;
     }
     h.key(KeyCode::Enter).await;
-    let target = &h.app.details.last().unwrap().event;
+    let target = &h.app.find::<DetailView>().unwrap().event;
     assert_eq!(
         target.event_id,
         leg.metadata["causation_id"].as_str().unwrap()
@@ -221,10 +249,10 @@ async fn streams_view_opens_a_stream_by_version() {
     insta::assert_snapshot!("streams", h.screen());
     h.key(KeyCode::Enter).await;
     assert_eq!(h.app.view(), ViewKind::Stream);
-    assert_eq!(h.app.stream_id, "account-0001");
+    assert_eq!(h.stream().stream_id().unwrap(), "account-0001");
     let versions: Vec<i64> = h
-        .app
-        .stream
+        .stream()
+        .rows
         .rows
         .iter()
         .map(|r| r.event.stream_version)
@@ -234,14 +262,17 @@ async fn streams_view_opens_a_stream_by_version() {
     h.key(KeyCode::End).await;
     let last_version = *versions.iter().max().unwrap();
     assert_eq!(
-        h.app.stream.selected_row().unwrap().event.stream_version,
+        h.stream().rows.selected_row().unwrap().event.stream_version,
         last_version
     );
     // Jump to a version, then past the end: the end is shown, with a message.
     h.key(KeyCode::Char('g')).await;
     h.type_text("3").await;
     h.key(KeyCode::Enter).await;
-    assert_eq!(h.app.stream.selected_row().unwrap().event.stream_version, 3);
+    assert_eq!(
+        h.stream().rows.selected_row().unwrap().event.stream_version,
+        3
+    );
     h.key(KeyCode::Char('g')).await;
     h.type_text("999999").await;
     h.key(KeyCode::Enter).await;
@@ -251,15 +282,15 @@ async fn streams_view_opens_a_stream_by_version() {
             .as_ref()
             .is_some_and(|(s, _)| s.contains("showing the end"))
     );
-    assert!(!h.app.stream.rows.is_empty());
+    assert!(!h.stream().rows.rows.is_empty());
     assert_eq!(
-        h.app.stream.selected_row().unwrap().event.stream_version,
+        h.stream().rows.selected_row().unwrap().event.stream_version,
         last_version
     );
     // The streams list pages backward from its end too.
     h.key(KeyCode::Esc).await;
     h.key(KeyCode::End).await;
-    let last = h.app.streams.selected_row().unwrap().stream_id.clone();
+    let last = h.streams().rows.selected_row().unwrap().stream_id.clone();
     assert!(last.starts_with("transfer-"), "{last}");
 }
 
@@ -270,9 +301,9 @@ async fn filter_with_jq_and_a_bad_filter_is_a_message_not_a_crash() {
     h.type_text("type:Withdrawn since:2026-06-01 | select(.data.amount > 500)")
         .await;
     h.key(KeyCode::Enter).await;
-    assert!(h.app.input.is_none());
-    assert!(!h.app.log.rows.is_empty());
-    for r in &h.app.log.rows {
+    assert!(h.app.inputs.open.is_none());
+    assert!(!h.log().rows.rows.is_empty());
+    for r in &h.log().rows.rows {
         assert_eq!(r.event.event_type, "Withdrawn");
         assert!(r.event.data["amount"].as_i64().unwrap() > 500);
         assert!(
@@ -291,7 +322,8 @@ async fn filter_with_jq_and_a_bad_filter_is_a_message_not_a_crash() {
     h.key(KeyCode::Enter).await;
     let err = h
         .app
-        .input
+        .inputs
+        .open
         .as_ref()
         .and_then(|i| i.error.clone())
         .expect("an error at the input");
@@ -301,7 +333,7 @@ async fn filter_with_jq_and_a_bad_filter_is_a_message_not_a_crash() {
     );
     insta::assert_snapshot!("filter_error", h.screen());
     h.key(KeyCode::Esc).await;
-    assert!(h.app.input.is_none());
+    assert!(h.app.inputs.open.is_none());
 }
 
 #[tokio::test]
@@ -311,20 +343,20 @@ async fn jump_to_a_position_and_to_a_time() {
     h.type_text("100").await;
     h.key(KeyCode::Enter).await;
     assert_eq!(
-        h.app.log.selected_row().unwrap().event.global_position,
+        h.log().rows.selected_row().unwrap().event.global_position,
         Some(100)
     );
     h.key(KeyCode::Char('g')).await;
     h.type_text("2026-08-01").await;
     h.key(KeyCode::Enter).await;
-    let e = &h.app.log.selected_row().unwrap().event;
+    let e = &h.log().rows.selected_row().unwrap().event;
     assert!(
         e.recorded_at.unwrap()
             >= "2026-08-01T00:00:00Z"
                 .parse::<chrono::DateTime<chrono::Utc>>()
                 .unwrap()
     );
-    let before = h.app.log.rows[h.app.log.selected - 1]
+    let before = h.log().rows.rows[h.log().rows.selected - 1]
         .event
         .recorded_at
         .unwrap();
@@ -346,14 +378,14 @@ async fn help_lists_the_keys_and_any_key_closes_it() {
     for _ in 0..3 {
         h.key(KeyCode::PageDown).await;
     }
-    assert!(h.app.help);
+    assert!(h.app.help.open);
     assert!(
         h.screen().contains("select(.data.amount > 1000)"),
         "{}",
         h.screen()
     );
     h.key(KeyCode::Char('x')).await;
-    assert!(!h.app.help);
+    assert!(!h.app.help.open);
     h.key(KeyCode::Char('q')).await;
     assert!(h.app.quit);
 }
@@ -371,20 +403,20 @@ async fn mouse_wheel_scrolls_and_click_selects() {
         }))
     };
     h.app.update(m(MouseEventKind::ScrollDown, 5));
-    assert_eq!(h.app.log.selected, 3);
+    assert_eq!(h.log().rows.selected, 3);
     h.app.update(m(
         MouseEventKind::Down(ratatui::crossterm::event::MouseButton::Left),
         2 + 7,
     ));
-    assert_eq!(h.app.log.selected, h.app.log.top + 7);
+    assert_eq!(h.log().rows.selected, h.log().rows.top + 7);
 }
 
 #[tokio::test]
 async fn live_tail_shows_events_appended_by_another_process() {
     let mut h = harness().await;
     h.key(KeyCode::Char('f')).await;
-    assert!(h.app.following);
-    let head = h.app.head.unwrap();
+    assert!(h.app.top().unwrap().following());
+    let head = h.log().head.unwrap();
     // Another process appends two events.
     let url = format!("sqlite://{}?mode=rw", h.path);
     let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
@@ -402,8 +434,8 @@ async fn live_tail_shows_events_appended_by_another_process() {
     for _ in 0..20 {
         h.app.update(Msg::Tick);
         h.settle().await;
-        if h.app
-            .log
+        if h.log()
+            .rows
             .rows
             .last()
             .is_some_and(|r| r.event.event_type == "TailedTwo")
@@ -411,15 +443,15 @@ async fn live_tail_shows_events_appended_by_another_process() {
             break;
         }
     }
-    let last = &h.app.log.selected_row().unwrap().event;
+    let last = &h.log().rows.selected_row().unwrap().event;
     assert_eq!(
         last.event_type, "TailedTwo",
         "the selection follows the tail"
     );
     assert_eq!(last.global_position, Some(head + 2));
     let n = h
-        .app
-        .log
+        .log()
+        .rows
         .rows
         .iter()
         .filter(|r| r.event.stream_id == "tail-1")
@@ -433,12 +465,12 @@ async fn follow_a_stream_and_export_the_view() {
     h.app.export_dir = h._dir.path().to_path_buf();
     h.key(KeyCode::Char('1')).await;
     h.key(KeyCode::Enter).await;
-    assert_eq!(h.app.stream_id, "account-0001");
+    assert_eq!(h.stream().stream_id().unwrap(), "account-0001");
     h.key(KeyCode::Char('f')).await;
-    assert!(h.app.following);
-    let last = h.app.stream.rows.last().unwrap().event.stream_version;
+    assert!(h.app.top().unwrap().following());
+    let last = h.stream().rows.rows.last().unwrap().event.stream_version;
     assert_eq!(
-        h.app.stream.selected_row().unwrap().event.stream_version,
+        h.stream().rows.selected_row().unwrap().event.stream_version,
         last,
         "follow starts at the end"
     );
@@ -454,8 +486,8 @@ async fn follow_a_stream_and_export_the_view() {
     for _ in 0..20 {
         h.app.update(Msg::Tick);
         h.settle().await;
-        if h.app
-            .stream
+        if h.stream()
+            .rows
             .rows
             .last()
             .is_some_and(|r| r.event.stream_version == last + 1)
@@ -464,11 +496,11 @@ async fn follow_a_stream_and_export_the_view() {
         }
     }
     assert_eq!(
-        h.app.stream.selected_row().unwrap().event.event_id,
+        h.stream().rows.selected_row().unwrap().event.event_id,
         "followed-1"
     );
     h.key(KeyCode::Char('f')).await;
-    assert!(!h.app.following);
+    assert!(!h.app.top().unwrap().following());
 
     // Export the stream's Deposited events: every one, not just those on screen.
     h.key(KeyCode::Char('/')).await;
@@ -512,7 +544,7 @@ async fn a_database_that_goes_away_is_an_error_in_the_status_bar_and_keys_keep_w
     let db = common::TempDb::create(common::Server::Postgres, "dies").await;
     db.load("message-db/postgres.sql").await;
     let mut h = harness_on(&db.url, String::new(), tempfile::tempdir().unwrap()).await;
-    assert_eq!(h.app.log.rows.len(), 10);
+    assert_eq!(h.log().rows.rows.len(), 10);
     // The database goes away under the running app.
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN)
         .await
@@ -528,7 +560,7 @@ async fn a_database_that_goes_away_is_an_error_in_the_status_bar_and_keys_keep_w
     assert!(!h.app.is_loading());
     // Keys keep working.
     h.key(KeyCode::Char('?')).await;
-    assert!(h.app.help);
+    assert!(h.app.help.open);
     h.key(KeyCode::Char('x')).await;
     h.key(KeyCode::Char('q')).await;
     assert!(h.app.quit);
@@ -539,18 +571,18 @@ async fn the_stream_list_sorts_by_recent_activity() {
     let mut h = harness().await;
     h.key(KeyCode::Char('1')).await;
     let by_id: Vec<String> = h
-        .app
-        .streams
+        .streams()
+        .rows
         .rows
         .iter()
         .map(|s| s.stream_id.clone())
         .collect();
     h.key(KeyCode::Char('o')).await;
-    assert!(h.app.streams_by_recent);
+    assert!(h.streams().by_recent);
     // Walk the whole list: every stream once, newest activity first.
     let mut seen = Vec::new();
     loop {
-        let r = h.app.streams.selected_row().unwrap().clone();
+        let r = h.streams().rows.selected_row().unwrap().clone();
         if seen
             .last()
             .map(|s: &evscope::store::StreamInfo| &s.stream_id)
@@ -558,13 +590,13 @@ async fn the_stream_list_sorts_by_recent_activity() {
         {
             seen.push(r);
         }
-        let before = h.app.streams.selected;
+        let before = h.streams().rows.selected;
         h.key(KeyCode::Down).await;
-        if h.app.streams.selected == before {
+        if h.streams().rows.selected == before {
             break;
         }
     }
-    let head = h.app.head.unwrap();
+    let head = h.log().head.unwrap();
     assert_eq!(
         seen[0].last_position,
         Some(head),
@@ -587,28 +619,35 @@ async fn the_stream_list_sorts_by_recent_activity() {
     // End: the least recently active stream.
     h.key(KeyCode::End).await;
     assert_eq!(
-        h.app.streams.selected_row().unwrap().stream_id,
+        h.streams().rows.selected_row().unwrap().stream_id,
         seen.last().unwrap().stream_id
     );
     // And back to the order by id.
     h.key(KeyCode::Char('o')).await;
-    assert!(!h.app.streams_by_recent);
-    assert_eq!(h.app.streams.rows[0].stream_id, by_id[0]);
+    assert!(!h.streams().by_recent);
+    assert_eq!(h.streams().rows.rows[0].stream_id, by_id[0]);
 }
 
 #[tokio::test]
 async fn time_travel_steps_through_a_stream_with_its_changes() {
     let mut h = harness().await;
-    h.app.reducers = evscope::tui::rehydrate::ReducerSource::Demo;
+    h.app.reducers = ReducerSource::Demo;
     h.key(KeyCode::Char('1')).await;
     h.key(KeyCode::Enter).await;
-    assert_eq!(h.app.stream_id, "account-0001");
+    assert_eq!(h.stream().stream_id().unwrap(), "account-0001");
     // Select version 3 and travel there.
     h.key(KeyCode::Down).await;
     h.key(KeyCode::Down).await;
     h.key(KeyCode::Char('t')).await;
-    assert_eq!(h.app.view(), ViewKind::Rehydrate);
-    let shown = |h: &Harness| h.app.rehydrate.as_ref().unwrap().shown.clone().unwrap();
+    assert_eq!(h.app.view(), ViewKind::TimeTravel);
+    let shown = |h: &Harness| {
+        h.app
+            .find::<TimeTravelView>()
+            .unwrap()
+            .shown
+            .clone()
+            .unwrap()
+    };
     let s = shown(&h);
     assert_eq!(s.step.version, Some(3));
     assert_eq!(s.fold_name, "reducer account");
@@ -665,12 +704,18 @@ async fn a_failing_reducer_shows_the_event_the_filter_and_the_state_before() {
         "[[reducer]]\nmatch = \"account\"\nunknown = \"skip\"\n[reducer.on]\nAccountOpened = '{owner: $event.data.owner, balance: 0}'\nDeposited = '.balance += $event.data.source'\n",
     )
     .unwrap();
-    h.app.reducers = evscope::tui::rehydrate::ReducerSource::File(bad);
+    h.app.reducers = ReducerSource::File(bad);
     h.key(KeyCode::Char('1')).await;
     h.key(KeyCode::Enter).await;
     h.key(KeyCode::Down).await;
     h.key(KeyCode::Char('t')).await;
-    let shown = h.app.rehydrate.as_ref().unwrap().shown.clone().unwrap();
+    let shown = h
+        .app
+        .find::<TimeTravelView>()
+        .unwrap()
+        .shown
+        .clone()
+        .unwrap();
     let err = shown.step.error.clone().expect("the fold stopped");
     assert_eq!(
         (err.stream_version, err.event_type.as_str()),
@@ -703,7 +748,7 @@ async fn drifted(h: &Harness) -> Vec<evscope::demo::DriftRecord> {
 #[tokio::test]
 async fn snapshot_list_and_diff_of_a_drifted_snapshot_then_time_travel_there() {
     let mut h = harness().await;
-    h.app.reducers = evscope::tui::rehydrate::ReducerSource::Demo;
+    h.app.reducers = ReducerSource::Demo;
     let d = drifted(&h)
         .await
         .into_iter()
@@ -711,7 +756,7 @@ async fn snapshot_list_and_diff_of_a_drifted_snapshot_then_time_travel_there() {
         .expect("the demo drifts a snapshot of account-0001");
     h.key(KeyCode::Char('1')).await;
     h.key(KeyCode::Enter).await;
-    assert_eq!(h.app.stream_id, "account-0001");
+    assert_eq!(h.stream().stream_id().unwrap(), "account-0001");
     h.key(KeyCode::Char('S')).await;
     assert_eq!(h.app.view(), ViewKind::Snapshots);
     // The same checks as the domain's (and the CLI's) verify_stream.
@@ -723,7 +768,7 @@ async fn snapshot_list_and_diff_of_a_drifted_snapshot_then_time_travel_there() {
     )
     .await
     .unwrap();
-    let list = h.app.snapshot_list.as_ref().unwrap();
+    let list = h.app.find::<SnapshotList>().unwrap();
     let checked = list.checked.as_ref().expect("checked");
     assert_eq!(checked.checks, want);
     assert!(checked.checks.len() > 2);
@@ -736,7 +781,7 @@ async fn snapshot_list_and_diff_of_a_drifted_snapshot_then_time_travel_there() {
     // Enter: stored and recomputed side by side.
     h.key(KeyCode::Enter).await;
     assert_eq!(h.app.view(), ViewKind::SnapshotDiff);
-    let diff = h.app.snapshot_diff.as_ref().unwrap();
+    let diff = h.app.find::<DiffView>().unwrap();
     let c = diff.compared.as_ref().expect("compared");
     assert_eq!(c.status(), evscope::snapshots::Status::Drifted);
     assert_eq!(c.changes, sel_changes(&want, d.stream_version));
@@ -755,8 +800,14 @@ async fn snapshot_list_and_diff_of_a_drifted_snapshot_then_time_travel_there() {
     // t: the time-travel view at the snapshot's version, with the recomputed state.
     let recomputed = c.recomputed.clone().unwrap();
     h.key(KeyCode::Char('t')).await;
-    assert_eq!(h.app.view(), ViewKind::Rehydrate);
-    let shown = h.app.rehydrate.as_ref().unwrap().shown.clone().unwrap();
+    assert_eq!(h.app.view(), ViewKind::TimeTravel);
+    let shown = h
+        .app
+        .find::<TimeTravelView>()
+        .unwrap()
+        .shown
+        .clone()
+        .unwrap();
     assert_eq!(shown.step.version, Some(d.stream_version));
     assert_eq!(shown.step.state, recomputed);
     // Esc goes back down the views: the diff, the list, the stream.
@@ -768,7 +819,7 @@ async fn snapshot_list_and_diff_of_a_drifted_snapshot_then_time_travel_there() {
     h.key(KeyCode::Char('t')).await;
     assert_eq!(
         h.app
-            .rehydrate
+            .find::<TimeTravelView>()
             .as_ref()
             .unwrap()
             .shown
@@ -781,12 +832,12 @@ async fn snapshot_list_and_diff_of_a_drifted_snapshot_then_time_travel_there() {
     // S in time travel: the snapshots of the stream travelled, on top of it.
     h.key(KeyCode::Char('S')).await;
     assert_eq!(h.app.view(), ViewKind::Snapshots);
-    assert_eq!(h.app.snapshot_list.as_ref().unwrap().stream, d.stream_id);
+    assert_eq!(h.app.find::<SnapshotList>().unwrap().stream, d.stream_id);
     h.key(KeyCode::Esc).await;
-    assert_eq!(h.app.view(), ViewKind::Rehydrate);
+    assert_eq!(h.app.view(), ViewKind::TimeTravel);
     h.key(KeyCode::Esc).await;
     assert_eq!(h.app.view(), ViewKind::Stream);
-    assert!(h.app.snapshot_list.is_none() && h.app.snapshot_diff.is_none());
+    assert!(h.app.find::<SnapshotList>().is_none() && h.app.find::<DiffView>().is_none());
 }
 
 fn sel_changes(
@@ -804,7 +855,7 @@ fn sel_changes(
 #[tokio::test]
 async fn a_snapshot_wrong_in_several_ways_steps_through_its_differences() {
     let mut h = harness().await;
-    h.app.reducers = evscope::tui::rehydrate::ReducerSource::Demo;
+    h.app.reducers = ReducerSource::Demo;
     // Rewrite account-0002's first snapshot: a type change, a missing key, an extra key, a
     // changed string.
     let url = format!("sqlite://{}?mode=rw", h.path);
@@ -818,16 +869,16 @@ async fn a_snapshot_wrong_in_several_ways_steps_through_its_differences() {
     h.key(KeyCode::Char('1')).await;
     h.key(KeyCode::Down).await;
     assert_eq!(
-        h.app.streams.selected_row().unwrap().stream_id,
+        h.streams().rows.selected_row().unwrap().stream_id,
         "account-0002"
     );
     // S works from the stream list on the selected stream.
     h.key(KeyCode::Char('S')).await;
-    let list = h.app.snapshot_list.as_ref().unwrap();
+    let list = h.app.find::<SnapshotList>().unwrap();
     assert_eq!(list.stream, "account-0002");
     assert_eq!(list.selected_check().unwrap().stream_version, 20);
     h.key(KeyCode::Enter).await;
-    let diff = h.app.snapshot_diff.as_ref().unwrap();
+    let diff = h.app.find::<DiffView>().unwrap();
     let c = diff.compared.as_ref().unwrap();
     let paths: Vec<&str> = c.changes.iter().map(|c| c.path()).collect();
     assert_eq!(paths, [".balance", ".currency", ".extra", ".owner"]);
@@ -848,7 +899,7 @@ async fn a_snapshot_wrong_in_several_ways_steps_through_its_differences() {
     );
     insta::assert_snapshot!("snapshot_diff_kinds", screen);
     // n / N move between the differences, wrapping.
-    let current = |h: &Harness| h.app.snapshot_diff.as_ref().unwrap().current;
+    let current = |h: &Harness| h.app.find::<DiffView>().unwrap().current;
     for want in [1, 2, 3, 0] {
         h.key(KeyCode::Char('n')).await;
         assert_eq!(current(&h), want);
@@ -874,7 +925,7 @@ async fn a_snapshot_wrong_in_several_ways_steps_through_its_differences() {
 #[tokio::test]
 async fn the_audit_lists_the_findings_and_opens_a_finding_stream() {
     let mut h = harness().await;
-    h.app.reducers = evscope::tui::rehydrate::ReducerSource::Demo;
+    h.app.reducers = ReducerSource::Demo;
     // Faults written behind the demo's back: a version gap, a time going backwards with data
     // that is not JSON, and an event type no reducer names.
     let url = format!("sqlite://{}?mode=rw", h.path);
@@ -926,7 +977,7 @@ async fn the_audit_lists_the_findings_and_opens_a_finding_stream() {
     )
     .await
     .unwrap();
-    let a = h.app.audit.as_ref().unwrap();
+    let a = h.app.find::<AuditView>().unwrap();
     assert_eq!(a.findings, want, "the same findings as the domain's audit");
     assert_eq!(a.summary.as_ref(), Some(&summary));
     use evscope::snapshots::audit::Kind;
@@ -951,9 +1002,9 @@ async fn the_audit_lists_the_findings_and_opens_a_finding_stream() {
     }
     h.key(KeyCode::Enter).await;
     assert_eq!(h.app.view(), ViewKind::Stream);
-    assert_eq!(h.app.stream_id, "account-0003");
+    assert_eq!(h.stream().stream_id().unwrap(), "account-0003");
     assert_eq!(
-        h.app.stream.selected_row().unwrap().event.stream_version,
+        h.stream().rows.selected_row().unwrap().event.stream_version,
         last + 3
     );
     // Back to the audit, and back to the log.
@@ -961,7 +1012,7 @@ async fn the_audit_lists_the_findings_and_opens_a_finding_stream() {
     assert_eq!(h.app.view(), ViewKind::Audit);
     h.key(KeyCode::Esc).await;
     assert_eq!(h.app.view(), ViewKind::Log);
-    assert!(h.app.audit.is_none());
+    assert!(h.app.find::<AuditView>().is_none());
 }
 
 #[tokio::test]
@@ -974,11 +1025,11 @@ async fn snapshots_that_cannot_be_recomputed_are_errors_with_the_reason() {
         "[[reducer]]\nmatch = \"account\"\nunknown = \"skip\"\n[reducer.on]\nAccountOpened = '{owner: $event.data.owner, balance: 0}'\nDeposited = '.balance += $event.data.source'\n",
     )
     .unwrap();
-    h.app.reducers = evscope::tui::rehydrate::ReducerSource::File(bad);
+    h.app.reducers = ReducerSource::File(bad);
     h.key(KeyCode::Char('1')).await;
     h.key(KeyCode::Enter).await;
     h.key(KeyCode::Char('S')).await;
-    let list = h.app.snapshot_list.as_ref().unwrap();
+    let list = h.app.find::<SnapshotList>().unwrap();
     let checks = &list.checked.as_ref().unwrap().checks;
     assert!(!checks.is_empty());
     for c in checks {
@@ -992,7 +1043,7 @@ async fn snapshots_that_cannot_be_recomputed_are_errors_with_the_reason() {
     assert!(screen.contains("0 ok, 0 drifted, 6 error(s)"), "{screen}");
     // The diff says why on the recomputed side, and still shows the stored state.
     h.key(KeyCode::Enter).await;
-    let d = h.app.snapshot_diff.as_ref().unwrap();
+    let d = h.app.find::<DiffView>().unwrap();
     let c = d.compared.as_ref().unwrap();
     assert_eq!(c.status(), evscope::snapshots::Status::Error);
     let screen = h.screen();
@@ -1008,9 +1059,9 @@ async fn snapshots_that_cannot_be_recomputed_are_errors_with_the_reason() {
     h.key(KeyCode::Esc).await;
     h.key(KeyCode::Esc).await;
     // A reducer file that cannot be read: the list says so.
-    h.app.reducers = evscope::tui::rehydrate::ReducerSource::File("/nonexistent/r.toml".into());
+    h.app.reducers = ReducerSource::File("/nonexistent/r.toml".into());
     h.key(KeyCode::Char('S')).await;
-    let list = h.app.snapshot_list.as_ref().unwrap();
+    let list = h.app.find::<SnapshotList>().unwrap();
     assert!(list.checked.is_none());
     let err = list.error.clone().unwrap();
     assert!(err.contains("cannot read reducers"), "{err}");
@@ -1020,10 +1071,10 @@ async fn snapshots_that_cannot_be_recomputed_are_errors_with_the_reason() {
     h.key(KeyCode::Esc).await;
     h.key(KeyCode::Char('2')).await;
     assert_eq!(h.app.view(), ViewKind::Log);
-    let selected = h.app.log.selected_row().unwrap().event.stream_id.clone();
+    let selected = h.log().rows.selected_row().unwrap().event.stream_id.clone();
     h.key(KeyCode::Char('S')).await;
     assert_eq!(h.app.view(), ViewKind::Snapshots);
-    assert_eq!(h.app.snapshot_list.as_ref().unwrap().stream, selected);
+    assert_eq!(h.app.find::<SnapshotList>().unwrap().stream, selected);
     // S where no stream is in view (the audit's findings) is a hint, not a view.
     h.key(KeyCode::Esc).await;
     h.key(KeyCode::Char('A')).await;
@@ -1043,7 +1094,7 @@ async fn snapshots_that_cannot_be_recomputed_are_errors_with_the_reason() {
 #[tokio::test]
 async fn leaving_the_views_before_their_answers_drops_them() {
     let mut h = harness().await;
-    h.app.reducers = evscope::tui::rehydrate::ReducerSource::Demo;
+    h.app.reducers = ReducerSource::Demo;
     h.key(KeyCode::Char('1')).await;
     h.key(KeyCode::Enter).await;
     let press = |h: &mut Harness, c: KeyCode| {
@@ -1056,20 +1107,20 @@ async fn leaving_the_views_before_their_answers_drops_them() {
     press(&mut h, KeyCode::Esc);
     h.settle().await;
     assert_eq!(h.app.view(), ViewKind::Stream);
-    assert!(h.app.snapshot_list.is_none());
+    assert!(h.app.find::<SnapshotList>().is_none());
     // Re-checks in a row: only the newest answer is taken.
     press(&mut h, KeyCode::Char('S'));
     press(&mut h, KeyCode::Char('r'));
     press(&mut h, KeyCode::Char('r'));
-    let newest = h.app.snapshot_list.as_ref().unwrap().pending;
+    let newest = h.app.find::<SnapshotList>().unwrap().is_loading();
     h.settle().await;
-    let l = h.app.snapshot_list.as_ref().unwrap();
-    assert!(l.pending.is_none() && l.checked.is_some(), "{newest:?}");
+    let l = h.app.find::<SnapshotList>().unwrap();
+    assert!(!l.is_loading() && l.checked.is_some(), "{newest:?}");
     // The same for the audit.
     press(&mut h, KeyCode::Char('A'));
     press(&mut h, KeyCode::Esc);
     h.settle().await;
-    assert!(h.app.audit.is_none());
+    assert!(h.app.find::<AuditView>().is_none());
     assert_eq!(h.app.view(), ViewKind::Snapshots);
     assert!(h.screen().contains("Snapshots · account-0001"));
 }
@@ -1089,7 +1140,7 @@ async fn a_layout_without_snapshots_says_so() {
     assert!(msg.contains("keeps no snapshots"), "{msg}");
     // The audit works on any layout.
     h.key(KeyCode::Char('A')).await;
-    let a = h.app.audit.as_ref().unwrap();
+    let a = h.app.find::<AuditView>().unwrap();
     assert!(a.error.is_none(), "{:?}", a.error);
     assert_eq!(a.summary.as_ref().unwrap().events, 10);
 }
@@ -1110,7 +1161,7 @@ impl Harness {
 /// The screen with a replay's volatile parts masked: the job id, the rate, the temp dir.
 fn masked_replay(h: &Harness, dir: &std::path::Path) -> String {
     let mut s = h.screen().replace(&dir.display().to_string(), "<DIR>");
-    if let Some(j) = &h.app.replay_job {
+    if let Some(j) = &h.app.replay.job {
         s = s.replace(&j.id, "<JOB>");
     }
     // "rate 123/s" → "rate <N>/s" (measured, so it varies)
@@ -1133,10 +1184,9 @@ fn masked_replay(h: &Harness, dir: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn replay_dialog_marks_a_range_plans_it_confirms_by_count_and_runs_it() {
-    use evscope::tui::replay::Stage;
     let mut h = harness().await;
     let jobs = tempfile::tempdir().unwrap();
-    h.app.replay_dir = jobs.path().join("replay");
+    h.app.replay.jobs_dir = jobs.path().join("replay");
     // Mark the newest event and the fourth newest: a range of four positions.
     h.key(KeyCode::Char('m')).await;
     for _ in 0..3 {
@@ -1161,7 +1211,7 @@ async fn replay_dialog_marks_a_range_plans_it_confirms_by_count_and_runs_it() {
     h.key(KeyCode::Enter).await;
     h.until("the plan", |a| {
         matches!(
-            a.replay.as_ref().map(|d| &d.stage),
+            a.replay.dialog.as_ref().map(|d| &d.stage),
             Some(Stage::Confirm { .. })
         )
     })
@@ -1174,13 +1224,14 @@ async fn replay_dialog_marks_a_range_plans_it_confirms_by_count_and_runs_it() {
         h.screen()
             .contains("type 4 (the number of events) to publish them")
     );
-    assert!(h.app.replay_job.is_none() && !file.exists());
+    assert!(h.app.replay.job.is_none() && !file.exists());
     h.key(KeyCode::Backspace).await;
     h.type_text("4").await;
     h.key(KeyCode::Enter).await;
     h.until("the end of the job", |a| {
-        a.replay_job.as_ref().is_some_and(|j| j.done.is_some())
-            && a.replay_job
+        a.replay.job.as_ref().is_some_and(|j| j.done.is_some())
+            && a.replay
+                .job
                 .as_ref()
                 .and_then(|j| j.progress.as_ref())
                 .is_some_and(|p| p.done == 4)
@@ -1188,7 +1239,7 @@ async fn replay_dialog_marks_a_range_plans_it_confirms_by_count_and_runs_it() {
     .await;
     insta::assert_snapshot!("replay_done", masked_replay(&h, jobs.path()));
     // The file holds the four newest events, as `log --format jsonl` writes them.
-    let newest = h.app.log.rows[h.app.log.rows.len() - 4..].to_vec();
+    let newest = h.log().rows.rows[h.log().rows.rows.len() - 4..].to_vec();
     let mut want = String::new();
     for r in &newest {
         want.push_str(&serde_json::to_string(&r.event).unwrap());
@@ -1196,8 +1247,8 @@ async fn replay_dialog_marks_a_range_plans_it_confirms_by_count_and_runs_it() {
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), want);
     // The job and its audit trail are in the job directory.
-    let store = evscope::replay::job::JobStore::open(h.app.replay_dir.clone()).unwrap();
-    let id = h.app.replay_job.as_ref().unwrap().id.clone();
+    let store = evscope::replay::job::JobStore::open(h.app.replay.jobs_dir.clone()).unwrap();
+    let id = h.app.replay.job.as_ref().unwrap().id.clone();
     let job = store.load(&id).unwrap();
     assert_eq!(job.status, evscope::replay::job::Status::Completed);
     let events: Vec<String> = store
@@ -1209,13 +1260,14 @@ async fn replay_dialog_marks_a_range_plans_it_confirms_by_count_and_runs_it() {
     assert_eq!(events, ["created", "started", "completed"]);
     // Esc closes the finished panel.
     h.key(KeyCode::Esc).await;
-    assert!(h.app.replay_job.is_none());
+    assert!(h.app.replay.job.is_none());
 }
 
 /// Once the running replay has published something, `p`, and wait until it is paused.
 async fn pause_once_going(h: &mut Harness) {
     h.until("some progress", |a| {
-        a.replay_job
+        a.replay
+            .job
             .as_ref()
             .and_then(|j| j.progress.as_ref())
             .is_some_and(|p| p.done > 0)
@@ -1223,7 +1275,8 @@ async fn pause_once_going(h: &mut Harness) {
     .await;
     h.key(KeyCode::Char('p')).await;
     h.until("paused", |a| {
-        a.replay_job
+        a.replay
+            .job
             .as_ref()
             .and_then(|j| j.progress.as_ref())
             .is_some_and(|p| p.status == evscope::replay::job::Status::Paused)
@@ -1244,13 +1297,13 @@ async fn start_slow_replay(h: &mut Harness, file: &std::path::Path) -> u64 {
     h.key(KeyCode::Enter).await;
     h.until("the plan", |a| {
         matches!(
-            a.replay.as_ref().map(|d| &d.stage),
-            Some(evscope::tui::replay::Stage::Confirm { .. })
+            a.replay.dialog.as_ref().map(|d| &d.stage),
+            Some(Stage::Confirm { .. })
         )
     })
     .await;
-    let total = match &h.app.replay.as_ref().unwrap().stage {
-        evscope::tui::replay::Stage::Confirm { ready, .. } => ready.plan.total,
+    let total = match &h.app.replay.dialog.as_ref().unwrap().stage {
+        Stage::Confirm { ready, .. } => ready.plan.total,
         _ => unreachable!(),
     };
     h.type_text(&total.to_string()).await;
@@ -1263,14 +1316,15 @@ async fn replay_panel_pauses_resumes_and_cancels() {
     use evscope::replay::job::Status;
     let mut h = harness().await;
     let jobs = tempfile::tempdir().unwrap();
-    h.app.replay_dir = jobs.path().join("replay");
+    h.app.replay.jobs_dir = jobs.path().join("replay");
     let file = jobs.path().join("all.jsonl");
     let total = start_slow_replay(&mut h, &file).await;
     pause_once_going(&mut h).await;
     assert!(h.screen().contains("p resume"));
     h.key(KeyCode::Char('p')).await;
     h.until("running again", |a| {
-        a.replay_job
+        a.replay
+            .job
             .as_ref()
             .and_then(|j| j.progress.as_ref())
             .is_some_and(|p| p.status == Status::Running)
@@ -1282,10 +1336,10 @@ async fn replay_panel_pauses_resumes_and_cancels() {
     h.key(KeyCode::Char('R')).await;
     h.key(KeyCode::Char('c')).await;
     h.until("cancelled", |a| {
-        a.replay_job.as_ref().is_some_and(|j| j.done.is_some())
+        a.replay.job.as_ref().is_some_and(|j| j.done.is_some())
     })
     .await;
-    let j = h.app.replay_job.as_ref().unwrap();
+    let j = h.app.replay.job.as_ref().unwrap();
     assert_eq!(j.done, Some(Ok(Status::Cancelled)));
     let done = j.progress.as_ref().unwrap().done;
     assert!(done > 0 && done < total);
@@ -1300,21 +1354,21 @@ async fn a_paused_replay_is_cancelled_from_another_process() {
     use evscope::replay::job::{JobStore, Status};
     let mut h = harness().await;
     let jobs = tempfile::tempdir().unwrap();
-    h.app.replay_dir = jobs.path().join("replay");
+    h.app.replay.jobs_dir = jobs.path().join("replay");
     start_slow_replay(&mut h, &jobs.path().join("p.jsonl")).await;
     pause_once_going(&mut h).await;
     // `evscope replay cancel ID` does this.
-    let id = h.app.replay_job.as_ref().unwrap().id.clone();
-    JobStore::open(h.app.replay_dir.clone())
+    let id = h.app.replay.job.as_ref().unwrap().id.clone();
+    JobStore::open(h.app.replay.jobs_dir.clone())
         .unwrap()
         .request_cancel(&id)
         .unwrap();
     h.until("cancelled", |a| {
-        a.replay_job.as_ref().is_some_and(|j| j.done.is_some())
+        a.replay.job.as_ref().is_some_and(|j| j.done.is_some())
     })
     .await;
     assert_eq!(
-        h.app.replay_job.as_ref().unwrap().done,
+        h.app.replay.job.as_ref().unwrap().done,
         Some(Ok(Status::Cancelled))
     );
 }

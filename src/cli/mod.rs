@@ -765,8 +765,8 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
 fn reducer_source(
     cli: &Cli,
     target: &Target,
-) -> Result<crate::tui::rehydrate::ReducerSource, CliError> {
-    use crate::tui::rehydrate::ReducerSource;
+) -> Result<crate::rehydrate::source::ReducerSource, CliError> {
+    use crate::rehydrate::source::ReducerSource;
     if let Some(p) = &cli.reducers {
         return Ok(ReducerSource::File(p.clone()));
     }

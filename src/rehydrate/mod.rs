@@ -5,4 +5,5 @@
 
 pub mod diff;
 pub mod reducer;
+pub mod source;
 pub mod timeline;

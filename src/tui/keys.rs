@@ -63,7 +63,7 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
     (
         "jump",
         Command::Jump,
-        "jump to a position, a version or a time",
+        "jump to a position, a version, a time or an event id",
     ),
     (
         "follow",

@@ -1,16 +1,17 @@
-//! The terminal UI. `app` holds the state (update/draw), `window` the paging of large lists;
-//! this file owns the terminal: one restore routine for Drop, panic and error, a thread that
-//! reads terminal events, and the loop that feeds messages to the app and draws when asked.
+//! The terminal UI. `app` routes keys and replies to the views (`views/`, each owning its
+//! state, keys, drawing and requests) and draws the overlays (`overlays/`) and the status
+//! line; `request` is how work leaves `update` and comes back; `widgets` what views draw
+//! with. This file owns the terminal: one restore routine for Drop, panic and error, a thread
+//! that reads terminal events, and the loop that feeds messages to the app and draws when
+//! asked.
 
 pub mod app;
-pub mod export;
-pub mod json;
 pub mod keys;
-pub mod rehydrate;
-pub mod replay;
-pub mod snapshots;
+pub mod overlays;
+pub mod request;
 pub mod theme;
-pub mod window;
+pub mod views;
+pub mod widgets;
 
 use std::collections::BTreeMap;
 use std::io::{Write, stdout};
@@ -28,8 +29,9 @@ use ratatui::layout::Size;
 use tokio::sync::mpsc;
 
 use crate::store::Store;
-use app::{App, Msg};
+use app::App;
 use keys::KeyMap;
+use request::Msg;
 use theme::Theme;
 
 #[derive(Debug, Clone)]
@@ -39,7 +41,7 @@ pub struct TuiOptions {
     /// Key overrides from the config file.
     pub keys: BTreeMap<String, Vec<String>>,
     /// The reducers for time travel.
-    pub reducers: rehydrate::ReducerSource,
+    pub reducers: crate::rehydrate::source::ReducerSource,
 }
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -150,7 +152,7 @@ async fn run_loop(
     store: Store,
     theme: Theme,
     keys: KeyMap,
-    reducers: rehydrate::ReducerSource,
+    reducers: crate::rehydrate::source::ReducerSource,
 ) -> Result<(), String> {
     let mut terminal = Terminal::new(CrosstermBackend::new(stdout())).map_err(|e| e.to_string())?;
     terminal.clear().map_err(|e| e.to_string())?;

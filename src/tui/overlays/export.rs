@@ -3,19 +3,18 @@
 
 use std::io::Write;
 
-use super::app::ViewKind;
-use crate::filter::JqPredicate;
 use crate::filter::{fetch_filtered, keep_matching};
-use crate::store::{EventFilter, LogQuery, Start, Store, StreamRead};
+use crate::store::{LogQuery, Start, Store, StreamRead};
+use crate::tui::views::ExportScope;
 
+/// Write every event of `scope` to `path`; the path and the count written.
 pub async fn run(
     store: Store,
-    view: ViewKind,
-    stream: String,
-    filter: EventFilter,
-    jq: Option<JqPredicate>,
+    scope: ExportScope,
     path: String,
 ) -> Result<(String, usize), String> {
+    let filter = scope.query.filter;
+    let jq = scope.query.jq;
     let file = std::fs::File::create(&path).map_err(|e| format!("{path}: {e}"))?;
     let mut out = std::io::BufWriter::new(file);
     let mut n = 0usize;
@@ -27,7 +26,7 @@ pub async fn run(
         n += events.len();
         Ok(())
     };
-    if view == ViewKind::Stream {
+    if let Some(stream) = scope.stream {
         let mut read = StreamRead {
             limit: 1000,
             types: filter.types.clone(),

@@ -1,116 +1,29 @@
-//! The snapshot audit in the TUI: a stream's snapshots checked against its events (the
-//! domain's [`verify_stream`]), one snapshot side by side with the state recomputed from the
-//! events, and the store's integrity [`audit`]. The work runs in spawned tasks that answer
-//! with a request id (stale answers are dropped by the app); each view holds a [`Cancel`]
-//! that stops its task when the view goes away. This file also draws the three views.
+//! One snapshot: the stored state beside the state recomputed from the events at its
+//! version, aligned path by path; n / N move between the differences.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Borders, Paragraph};
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::oneshot;
 
-use super::app::Msg;
-use super::json;
-use super::rehydrate::ReducerSource;
-use super::theme::Theme;
+use super::timetravel::TimeTravelView;
+use super::{Ctx, MOVES, View, ViewKind, delta};
 use crate::output::clip;
 use crate::rehydrate::diff::{Change, diff_with, parse_path, render_path};
+use crate::rehydrate::source::ReducerSource;
 use crate::rehydrate::timeline::Timeline;
-use crate::snapshots::audit::{AuditSummary, Finding, Severity, audit};
-use crate::snapshots::{Check, Status, verify_stream};
+use crate::snapshots::Status;
 use crate::store::model::format_time;
 use crate::store::{Snapshot, Store};
-
-/// Dropping it stops the task it was made for (at the task's next await).
-pub type Cancel = oneshot::Sender<()>;
-
-/// Run `work` until it finishes or its [`Cancel`] is dropped; `done` gets the result.
-async fn cancellable<T>(
-    cancelled: oneshot::Receiver<()>,
-    work: impl std::future::Future<Output = T>,
-    done: impl FnOnce(T),
-) {
-    tokio::select! {
-        r = work => done(r),
-        _ = cancelled => {}
-    }
-}
-
-// ---- the snapshot list ------------------------------------------------------------------
-
-/// A stream's snapshots, each checked against the events.
-#[derive(Debug, Clone)]
-pub struct Checked {
-    pub checks: Vec<Check>,
-    pub fold_name: String,
-}
-
-pub struct SnapshotList {
-    pub stream: String,
-    pub pending: Option<u64>,
-    _cancel: Cancel,
-    pub checked: Option<Checked>,
-    pub selected: usize,
-    pub top: usize,
-    pub error: Option<String>,
-}
-
-impl SnapshotList {
-    pub fn selected_check(&self) -> Option<&Check> {
-        self.checked.as_ref()?.checks.get(self.selected)
-    }
-}
-
-/// Check every snapshot of `stream` (one shared fold, [`verify_stream`]) in a task.
-///
-/// The domain's fold keeps jq values across its awaits, which cannot move between threads:
-/// the future runs on a blocking thread of its own with the runtime's handle.
-pub fn start_list(
-    store: Store,
-    source: ReducerSource,
-    stream: String,
-    id: u64,
-    tx: UnboundedSender<Msg>,
-) -> SnapshotList {
-    let (cancel, cancelled) = oneshot::channel();
-    let handle = tokio::runtime::Handle::current();
-    let s = stream.clone();
-    tokio::task::spawn_blocking(move || {
-        handle.block_on(cancellable(
-            cancelled,
-            async move {
-                let reducers = source.load()?;
-                let checks = verify_stream(&store, &reducers, &s, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(Checked {
-                    checks,
-                    fold_name: reducers.fold_for(&s).name(),
-                })
-            },
-            |result| {
-                let _ = tx.send(Msg::SnapshotChecks { id, result });
-            },
-        ))
-    });
-    SnapshotList {
-        stream,
-        pending: Some(id),
-        _cancel: cancel,
-        checked: None,
-        selected: 0,
-        top: 0,
-        error: None,
-    }
-}
-
-// ---- the diff of one snapshot -----------------------------------------------------------
+use crate::tui::keys::Command;
+use crate::tui::request::{Slot, downcast};
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{block, json};
 
 /// One snapshot and the state recomputed from the events at its version.
 #[derive(Debug, Clone)]
@@ -221,8 +134,7 @@ pub struct Mark {
 pub struct DiffView {
     pub stream: String,
     pub version: i64,
-    pub pending: Option<u64>,
-    _cancel: Cancel,
+    req: Slot,
     pub compared: Option<Compared>,
     pub error: Option<String>,
     /// The stored state (left) and the recomputed state (right), differing paths highlighted.
@@ -233,36 +145,125 @@ pub struct DiffView {
     pub current: usize,
 }
 
-pub fn start_diff(
-    store: Store,
-    source: ReducerSource,
-    stream: String,
-    version: i64,
-    id: u64,
-    tx: UnboundedSender<Msg>,
-) -> DiffView {
-    let (cancel, cancelled) = oneshot::channel();
-    let s = stream.clone();
-    tokio::spawn(cancellable(
-        cancelled,
-        compare(store, source, s, version),
-        move |result| {
-            let _ = tx.send(Msg::SnapshotDiff {
-                id,
-                result: result.map(Box::new),
-            });
-        },
-    ));
-    DiffView {
-        stream,
-        version,
-        pending: Some(id),
-        _cancel: cancel,
-        compared: None,
-        error: None,
-        panes: Default::default(),
-        at: vec![],
-        current: 0,
+/// The comparison, or why there is none.
+struct Answer(Result<Box<Compared>, String>);
+
+impl DiffView {
+    pub fn new(stream: String, version: i64) -> DiffView {
+        DiffView {
+            stream,
+            version,
+            req: Slot::default(),
+            compared: None,
+            error: None,
+            panes: Default::default(),
+            at: vec![],
+            current: 0,
+        }
+    }
+
+    fn load(&mut self, ctx: &mut Ctx) {
+        let work = compare(
+            ctx.store.clone(),
+            ctx.reducers.clone(),
+            self.stream.clone(),
+            self.version,
+        );
+        self.req.start(
+            ctx.replier(),
+            async move { Answer(work.await.map(Box::new)) },
+        );
+    }
+
+    /// The height of the panes in `area` for this diff (its summary takes some rows).
+    fn height(&self, area: Rect) -> usize {
+        let n = self.compared.as_ref().map_or(0, |c| c.changes.len());
+        pane_height(&diff_areas(area, n))
+    }
+}
+
+impl View for DiffView {
+    fn kind(&self) -> ViewKind {
+        ViewKind::SnapshotDiff
+    }
+
+    fn name(&self) -> String {
+        format!("Snapshot {} v{}", self.stream, self.version)
+    }
+
+    fn start(&mut self, ctx: &mut Ctx) {
+        self.load(ctx);
+    }
+
+    fn on_command(&mut self, cmd: Command, ctx: &mut Ctx) -> bool {
+        let h = self.height(ctx.area);
+        match cmd {
+            Command::NextDiff | Command::PrevDiff => {
+                let delta = if cmd == Command::NextDiff { 1 } else { -1 };
+                if !self.jump(delta, h) {
+                    ctx.status("no difference to go to");
+                }
+            }
+            c if delta(c, h).is_some() => self.scroll_by(delta(c, h).unwrap_or(0)),
+            Command::Home => self.home(),
+            Command::End => self.end(h),
+            Command::TimeTravel => ctx.push(Box::new(TimeTravelView::new(
+                self.stream.clone(),
+                Some(self.version),
+            ))),
+            Command::Refresh => self.load(ctx),
+            Command::Open => {}
+            _ => return false,
+        }
+        true
+    }
+
+    fn on_reply(&mut self, req: u64, payload: Box<dyn Any + Send>, ctx: &mut Ctx) {
+        let Some(Answer(result)) = downcast::<Answer>(payload) else {
+            return;
+        };
+        if !self.req.accept(req) {
+            return;
+        }
+        match result {
+            Ok(c) => {
+                self.show(*c, ctx.theme);
+                let h = self.height(ctx.area);
+                self.reveal(h);
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        draw_diff(f, area, self, theme)
+    }
+
+    fn status(&self) -> String {
+        format!("· snapshot {} v{} ", self.stream, self.version)
+    }
+
+    fn is_loading(&self) -> bool {
+        self.req.is_pending()
+    }
+
+    fn commands(&self) -> Vec<Command> {
+        let mut c = MOVES.to_vec();
+        c.extend([
+            Command::NextDiff,
+            Command::PrevDiff,
+            Command::TimeTravel,
+            Command::Refresh,
+        ]);
+        c
+    }
+
+    fn stream(&self) -> Option<String> {
+        Some(self.stream.clone())
+    }
+
+    fn version(&self) -> Option<i64> {
+        Some(self.version)
     }
 }
 
@@ -445,7 +446,7 @@ pub fn describe(c: &Change) -> (&'static str, String) {
     }
 }
 
-fn status_label(s: Status) -> &'static str {
+pub fn status_label(s: Status) -> &'static str {
     match s {
         Status::Ok => "ok",
         Status::Drifted => "drifted",
@@ -453,224 +454,11 @@ fn status_label(s: Status) -> &'static str {
     }
 }
 
-fn status_style(s: Status, t: &Theme) -> Style {
+pub fn status_style(s: Status, t: &Theme) -> Style {
     match s {
         Status::Ok => t.muted,
         Status::Drifted => t.warning,
         Status::Error => t.error,
-    }
-}
-
-// ---- the audit --------------------------------------------------------------------------
-
-pub struct AuditView {
-    pub pending: Option<u64>,
-    _cancel: Cancel,
-    /// Events read so far, while it runs.
-    pub read: u64,
-    pub findings: Vec<Finding>,
-    pub summary: Option<AuditSummary>,
-    pub selected: usize,
-    pub top: usize,
-    pub error: Option<String>,
-}
-
-impl AuditView {
-    pub fn selected_finding(&self) -> Option<&Finding> {
-        self.findings.get(self.selected)
-    }
-}
-
-pub fn start_audit(
-    store: Store,
-    source: ReducerSource,
-    id: u64,
-    tx: UnboundedSender<Msg>,
-) -> AuditView {
-    let (cancel, cancelled) = oneshot::channel();
-    let progress = tx.clone();
-    tokio::spawn(cancellable(
-        cancelled,
-        async move {
-            let reducers = source.load()?;
-            audit(&store, &reducers, |events| {
-                let _ = progress.send(Msg::AuditProgress { id, events });
-            })
-            .await
-            .map_err(|e| e.to_string())
-        },
-        move |result| {
-            let _ = tx.send(Msg::Audit { id, result });
-        },
-    ));
-    AuditView {
-        pending: Some(id),
-        _cancel: cancel,
-        read: 0,
-        findings: vec![],
-        summary: None,
-        selected: 0,
-        top: 0,
-        error: None,
-    }
-}
-
-// ---- drawing ----------------------------------------------------------------------------
-
-fn block(t: &Theme, title: String) -> Block<'static> {
-    Block::new()
-        .borders(Borders::ALL)
-        .border_style(t.border)
-        .title(Span::styled(title, t.title))
-}
-
-/// Lines under a list for the whole of the selected row's detail (the table cuts it).
-const FOOTER: u16 = 2;
-
-/// Rows of a list view (the block's borders, a summary line, the table's header, the footer).
-pub fn list_rows(area: Rect) -> usize {
-    area.height.saturating_sub(4 + FOOTER) as usize
-}
-
-/// Keep `selected` in the rows shown from `top`.
-pub fn follow(selected: usize, top: usize, height: usize) -> usize {
-    if selected < top {
-        selected
-    } else if height > 0 && selected >= top + height {
-        selected + 1 - height
-    } else {
-        top
-    }
-}
-
-/// A summary line above a table, the table's area, and the footer below it.
-fn split_list(area: Rect) -> (Rect, Rect, Rect) {
-    let [head, body, foot] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Fill(1),
-        Constraint::Length(FOOTER),
-    ])
-    .areas(area);
-    (head, body, foot)
-}
-
-/// The selected row's whole detail, wrapped, under a list.
-fn draw_footer(f: &mut Frame, area: Rect, text: Line<'static>, t: &Theme) {
-    let rule = Span::styled("─".repeat(area.width as usize), t.border);
-    let [r, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-    f.render_widget(Paragraph::new(Line::from(rule)), r);
-    f.render_widget(
-        Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: false }),
-        body,
-    );
-}
-
-pub fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
-    let mut title = format!(" Snapshots · {} ", v.stream);
-    if let Some(c) = &v.checked {
-        title.push_str(&format!("· {} ", c.fold_name));
-    }
-    let outer = block(t, title);
-    let inner = outer.inner(area);
-    f.render_widget(outer, area);
-    let (head, body, foot) = split_list(inner);
-    let Some(c) = &v.checked else {
-        let (msg, style) = match &v.error {
-            Some(e) => (format!(" error: {e}"), t.error),
-            None => (
-                " recomputing the stream from its events and comparing each snapshot…".into(),
-                t.loading,
-            ),
-        };
-        f.render_widget(Paragraph::new(msg).style(style), head);
-        return;
-    };
-    let count = |s: Status| c.checks.iter().filter(|x| x.status == s).count();
-    let summary = if c.checks.is_empty() {
-        Line::styled(" this stream has no snapshots", t.muted)
-    } else {
-        Line::from(vec![
-            Span::raw(format!(
-                " {} snapshot(s): {} ok, ",
-                c.checks.len(),
-                count(Status::Ok)
-            )),
-            Span::styled(format!("{} drifted", count(Status::Drifted)), t.warning),
-            Span::raw(", "),
-            Span::styled(format!("{} error(s)", count(Status::Error)), t.error),
-            Span::styled(
-                "   Enter diff · t time travel at the version · r re-check",
-                t.muted,
-            ),
-        ])
-    };
-    f.render_widget(Paragraph::new(summary), head);
-    let h = body.height.saturating_sub(1) as usize;
-    let end = (v.top + h).min(c.checks.len());
-    let rows: Vec<Row> = c.checks[v.top.min(end)..end]
-        .iter()
-        .enumerate()
-        .map(|(i, ch)| {
-            let detail = match ch.status {
-                Status::Ok => String::new(),
-                Status::Error => ch.error.clone().unwrap_or_default(),
-                Status::Drifted => {
-                    let paths: Vec<&str> = ch.changes.iter().map(Change::path).collect();
-                    format!(
-                        "{} differing path(s): {}",
-                        ch.changes.len(),
-                        clip(&paths.join(", "), 200)
-                    )
-                }
-            };
-            let row = Row::new(vec![
-                Cell::from(ch.stream_version.to_string()),
-                Cell::from(ch.taken_at.clone().unwrap_or_else(|| "?".into())),
-                Cell::from(status_label(ch.status)).style(status_style(ch.status, t)),
-                Cell::from(detail),
-            ]);
-            if v.top + i == v.selected {
-                row.style(t.selected)
-            } else {
-                row
-            }
-        })
-        .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(8),
-            Constraint::Length(26),
-            Constraint::Length(8),
-            Constraint::Fill(1),
-        ],
-    )
-    .header(Row::new(vec!["VERSION", "TAKEN AT", "STATUS", "DETAIL"]).style(t.header));
-    f.render_widget(table, body);
-    if let Some(ch) = v.selected_check() {
-        let text = match ch.status {
-            Status::Ok => Line::styled(
-                format!(" v{}: the snapshot matches the events", ch.stream_version),
-                t.muted,
-            ),
-            Status::Error => Line::styled(
-                format!(
-                    " v{}: {}",
-                    ch.stream_version,
-                    ch.error.clone().unwrap_or_default()
-                ),
-                t.error,
-            ),
-            Status::Drifted => {
-                let all: Vec<String> = ch.changes.iter().map(|c| describe(c).1).collect();
-                Line::raw(format!(
-                    " v{} (stored → recomputed): {}",
-                    ch.stream_version,
-                    all.join("; ")
-                ))
-            }
-        };
-        draw_footer(f, foot, text, t);
     }
 }
 
@@ -800,103 +588,6 @@ pub fn draw_diff(f: &mut Frame, area: Rect, v: &DiffView, t: &Theme) {
     f.render_widget(right.block(right_block), a.right);
 }
 
-pub fn draw_audit(f: &mut Frame, area: Rect, v: &AuditView, t: &Theme) {
-    let outer = block(t, " Audit · the whole store ".into());
-    let inner = outer.inner(area);
-    f.render_widget(outer, area);
-    let (head, body, foot) = split_list(inner);
-    let Some(s) = &v.summary else {
-        let (msg, style) = match &v.error {
-            Some(e) => (format!(" error: {e}"), t.error),
-            None => (format!(" auditing… {} events read", v.read), t.loading),
-        };
-        f.render_widget(Paragraph::new(msg).style(style), head);
-        return;
-    };
-    let summary = Line::from(vec![
-        Span::raw(format!(" {} events in {} streams: ", s.events, s.streams)),
-        Span::styled(
-            format!("{} fault(s)", s.errors),
-            if s.errors > 0 { t.error } else { t.muted },
-        ),
-        Span::raw(format!(", {} note(s)", s.infos)),
-        Span::styled("   Enter opens the stream · r re-runs", t.muted),
-    ]);
-    f.render_widget(Paragraph::new(summary), head);
-    let h = body.height.saturating_sub(1) as usize;
-    let end = (v.top + h).min(v.findings.len());
-    let rows: Vec<Row> = v.findings[v.top.min(end)..end]
-        .iter()
-        .enumerate()
-        .map(|(i, fd)| {
-            let (sev, style) = match fd.severity {
-                Severity::Error => ("error", t.error),
-                Severity::Info => ("info", t.muted),
-            };
-            let kind = serde_json::to_value(fd.kind)
-                .ok()
-                .and_then(|k| k.as_str().map(str::to_string))
-                .unwrap_or_default();
-            let stream = match (&fd.stream_id, &fd.event_id) {
-                (Some(s), _) => s.clone(),
-                (None, Some(e)) => format!("event {e}"),
-                _ => String::new(),
-            };
-            let row = Row::new(vec![
-                Cell::from(sev).style(style),
-                Cell::from(kind).style(t.accent),
-                Cell::from(stream),
-                Cell::from(fd.stream_version.map_or(String::new(), |v| v.to_string())),
-                Cell::from(fd.detail.clone()),
-            ]);
-            if v.top + i == v.selected {
-                row.style(t.selected)
-            } else {
-                row
-            }
-        })
-        .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(6),
-            Constraint::Length(18),
-            Constraint::Length(24),
-            Constraint::Length(8),
-            Constraint::Fill(1),
-        ],
-    )
-    .header(Row::new(vec!["SEV", "KIND", "STREAM", "VERSION", "DETAIL"]).style(t.header));
-    f.render_widget(table, body);
-    if let Some(fd) = v.selected_finding() {
-        let mut at = match (&fd.stream_id, fd.stream_version) {
-            (Some(s), Some(ver)) => format!("{s} v{ver}"),
-            (Some(s), None) => format!("e.g. {s}"),
-            _ => String::new(),
-        };
-        if let Some(p) = fd.global_position {
-            at.push_str(&format!(" (position {p})"));
-        }
-        if let Some(e) = &fd.event_id {
-            at.push_str(&format!(" event {e}"));
-        }
-        draw_footer(
-            f,
-            foot,
-            Line::raw(format!(" {}: {}", at.trim(), fd.detail)),
-            t,
-        );
-    }
-    if v.findings.is_empty() {
-        let [_, msg] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(body);
-        f.render_widget(
-            Paragraph::new(" nothing found: versions, ids, times and JSON are consistent")
-                .style(t.muted),
-            msg,
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -922,18 +613,7 @@ mod tests {
     }
 
     fn view() -> DiffView {
-        let (cancel, _) = oneshot::channel();
-        DiffView {
-            stream: "account-1".into(),
-            version: 20,
-            pending: None,
-            _cancel: cancel,
-            compared: None,
-            error: None,
-            panes: Default::default(),
-            at: vec![],
-            current: 0,
-        }
+        DiffView::new("account-1".into(), 20)
     }
 
     #[test]
@@ -1028,13 +708,5 @@ mod tests {
         let mut none = view();
         none.show(compared(json!({"a": 1}), json!({"a": 1})), &t);
         assert!(!none.jump(1, h));
-    }
-
-    #[test]
-    fn the_selection_stays_in_view() {
-        assert_eq!(follow(0, 0, 10), 0);
-        assert_eq!(follow(12, 0, 10), 3);
-        assert_eq!(follow(2, 5, 10), 2);
-        assert_eq!(follow(7, 5, 10), 5);
     }
 }

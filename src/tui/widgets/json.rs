@@ -5,9 +5,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use serde_json::Value;
 
-use super::theme::Theme;
 use crate::store::Event;
 use crate::store::model::format_time;
+use crate::tui::theme::Theme;
 
 /// Metadata keys whose string value names another event.
 const LINK_KEYS: &[&str] = &[
@@ -410,10 +410,8 @@ mod tests {
         let big: Vec<Value> = (0..100_000).map(Value::from).collect();
         let long = "x".repeat(1_000_000);
         let e = event(json!({"items": big, "blob": long}), Value::Null);
-        let t = std::time::Instant::now();
         let out = event_lines(&e, &Theme::default_dark());
         assert!(out.lines.len() < MAX_LINES + 50);
         assert!(out.lines.iter().all(|l| l.width() < MAX_STRING + 200));
-        assert!(t.elapsed() < std::time::Duration::from_secs(2));
     }
 }

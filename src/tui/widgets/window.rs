@@ -293,6 +293,19 @@ impl<T, K: Clone + PartialEq + PartialOrd> Window<T, K> {
         })
     }
 
+    /// A click on line `row` of a table drawn in a bordered block under a header line: the
+    /// row there is selected; false when the click was not on a row.
+    pub fn click(&mut self, row: usize, height: usize) -> bool {
+        match row.checked_sub(2) {
+            Some(offset) if offset < height && self.top + offset < self.rows.len() => {
+                let i = self.top + offset;
+                self.select(i, height);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The rows visible in `height` lines.
     pub fn visible(&self, height: usize) -> &[T] {
         let end = (self.top + height).min(self.rows.len());

@@ -1,0 +1,26 @@
+//! Where a session's reducers come from, kept so that they can be loaded again (the TUI's `r`
+//! reloads the file while one steps through a stream).
+
+use std::path::PathBuf;
+
+use super::reducer::Reducers;
+
+#[derive(Debug, Clone)]
+pub enum ReducerSource {
+    /// A reducer file (TOML), read again on each load.
+    File(PathBuf),
+    /// The demo store's built-in reducers.
+    Demo,
+    /// No reducers: every stream folds with the default merge.
+    None,
+}
+
+impl ReducerSource {
+    pub fn load(&self) -> Result<Reducers, String> {
+        match self {
+            ReducerSource::File(p) => Reducers::load(p),
+            ReducerSource::Demo => Ok(Reducers::demo()),
+            ReducerSource::None => Ok(Reducers::default()),
+        }
+    }
+}

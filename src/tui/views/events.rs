@@ -1,0 +1,797 @@
+//! A list of events: the global log, or one stream. Its rows come in pages through a
+//! [`Window`]; its filter is its own, and its rows always obey the filter its title shows;
+//! `f` follows new events (the log through the safe head, a stream by version); `m` marks
+//! the ends of a replay range, and `R` replays exactly what the view shows.
+
+use std::any::Any;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use serde_json::Value;
+
+use super::detail::DetailView;
+use super::{Ctx, ExportScope, Jump, MOVES, ReplayScope, View, ViewKind, delta};
+use crate::filter::{self, Query, fetch_filtered, keep_matching};
+use crate::output::clip;
+use crate::store::head::HighWaterMark;
+use crate::store::model::format_time;
+use crate::store::{Cursor, Direction, Event, LogQuery, Start, Store, StreamRead};
+use crate::tui::keys::Command;
+use crate::tui::request::{Replier, Slot, Tasks, downcast};
+use crate::tui::theme::Theme;
+use crate::tui::widgets::window::{Anchor, Side, Want, Window};
+use crate::tui::widgets::{block, inner};
+
+/// Rows per page fetched.
+pub const PAGE: u32 = 200;
+
+/// A row of an event list, with its display strings built once when the page arrives.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub event: Event,
+    pub position: String,
+    pub time: String,
+    pub preview: String,
+}
+
+impl EventRow {
+    pub fn new(event: Event) -> EventRow {
+        let preview = match &event.data {
+            Value::String(s) if !event.problems.is_empty() => format!("! {s}"),
+            v => v.to_string(),
+        };
+        EventRow {
+            position: event.global_position.map_or("-".into(), |p| p.to_string()),
+            time: event.recorded_at.as_ref().map_or("?".into(), format_time),
+            preview: clip(&preview, 400),
+            event,
+        }
+    }
+}
+
+/// The order of a list's rows: log cursors, or a stream's versions.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+pub enum RowKey {
+    Log(Cursor),
+    Version(i64),
+}
+
+fn log_key(r: &EventRow) -> RowKey {
+    RowKey::Log(r.event.cursor())
+}
+
+fn version_key(r: &EventRow) -> RowKey {
+    RowKey::Version(r.event.stream_version)
+}
+
+/// Which events the list shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    Log,
+    Stream(String),
+}
+
+/// A page of events for one side of the window.
+struct Page {
+    side: Side,
+    result: Result<(Vec<Event>, bool), String>,
+    hwm: Option<HighWaterMark>,
+}
+
+struct Head(Result<Option<i64>, String>);
+
+struct JumpTo(Result<Option<Cursor>, String>);
+
+pub struct EventsView {
+    pub scope: Scope,
+    pub rows: Window<EventRow, RowKey>,
+    /// The filter the rows obey.
+    pub query: Query,
+    pub following: bool,
+    hwm: Option<HighWaterMark>,
+    /// The newest global position known (the log's status line).
+    pub head: Option<i64>,
+    head_req: Slot,
+    jump_req: Slot,
+    pages: Tasks,
+    /// Ends of a replay range marked with `m` here.
+    pub marks: Vec<Event>,
+    /// Where the first page is read from when the view is shown.
+    initial: Option<Anchor<RowKey>>,
+}
+
+impl EventsView {
+    pub fn log() -> EventsView {
+        EventsView::new(Scope::Log, filter::empty_query())
+    }
+
+    pub fn stream(stream: String) -> EventsView {
+        EventsView::new(Scope::Stream(stream), filter::empty_query())
+    }
+
+    fn new(scope: Scope, query: Query) -> EventsView {
+        let key = match scope {
+            Scope::Log => log_key,
+            Scope::Stream(_) => version_key,
+        };
+        EventsView {
+            scope,
+            rows: Window::new(key),
+            query,
+            following: false,
+            hwm: None,
+            head: None,
+            head_req: Slot::default(),
+            jump_req: Slot::default(),
+            pages: Tasks::default(),
+            marks: Vec::new(),
+            initial: None,
+        }
+    }
+
+    /// Show the list from `anchor` when it starts (not from its start or end).
+    pub fn start_at(&mut self, anchor: Anchor<RowKey>) {
+        self.initial = Some(anchor);
+    }
+
+    pub fn stream_id(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Stream(s) => Some(s),
+            Scope::Log => None,
+        }
+    }
+
+    /// Start over at a place in the list (Home, End, a jump, a new filter).
+    pub fn reset(&mut self, anchor: Anchor<RowKey>, ctx: &mut Ctx) {
+        let id = ctx.id();
+        let want = self.rows.reset(anchor, id);
+        self.fetch(id, want, None, None, ctx);
+        self.pages.keep_only(&self.rows.pending_ids());
+    }
+
+    fn refresh_head(&mut self, ctx: &mut Ctx) {
+        if self.scope != Scope::Log {
+            return;
+        }
+        let store = ctx.store.clone();
+        self.head_req.start(ctx.replier(), async move {
+            Head(store.max_position().await.map_err(|e| e.to_string()))
+        });
+    }
+
+    /// Ask the window for what it needs next (after a move or an answer).
+    fn pump(&mut self, ctx: &mut Ctx) {
+        if let Some(want) = self.rows.wants(ctx.ids()) {
+            let id = *ctx.ids();
+            self.fetch(id, want, None, None, ctx);
+        }
+    }
+
+    fn fetch(
+        &mut self,
+        id: u64,
+        want: Want<RowKey>,
+        hwm: Option<HighWaterMark>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        ctx: &mut Ctx,
+    ) {
+        let reply: Replier<Page> = ctx.replier_for(id);
+        let store = ctx.store.clone();
+        let side = match &want {
+            Want::Reset(_) => Side::Reset,
+            Want::After(_) => Side::After,
+            Want::Before(_) => Side::Before,
+        };
+        let mut query = self.query.clone();
+        if let Some(t) = since {
+            query.filter.since = Some(query.filter.since.map_or(t, |s| s.max(t)));
+        }
+        match &self.scope {
+            Scope::Log => self.pages.start(reply, read_log(store, query, want, hwm)),
+            Scope::Stream(s) => {
+                let stream = s.clone();
+                self.pages.start(reply, async move {
+                    Page {
+                        side,
+                        result: read_stream(store, stream, query, want).await,
+                        hwm: None,
+                    }
+                })
+            }
+        }
+    }
+
+    fn on_page(&mut self, req: u64, page: Page, ctx: &mut Ctx) {
+        let h = ctx.list_height();
+        if page.hwm.is_some() {
+            self.hwm = page.hwm;
+        }
+        match page.result {
+            Ok((events, full)) => {
+                let n = events.len();
+                let rows: Vec<EventRow> = events.into_iter().map(EventRow::new).collect();
+                let at_last = self.rows.selected + 1 >= self.rows.rows.len();
+                if !self.rows.answer(req, page.side, rows, full, h) {
+                    return; // superseded
+                }
+                if self.following && at_last && page.side == Side::After && n > 0 {
+                    let last = self.rows.rows.len() - 1;
+                    self.rows.select(last, h);
+                }
+                if self.following && self.scope == Scope::Log {
+                    if let Some(p) = self.rows.rows.last().and_then(|r| r.event.global_position) {
+                        self.head = Some(self.head.map_or(p, |h| h.max(p)));
+                    }
+                }
+                // A jump past the end: say so, and show the end instead of an empty screen.
+                if page.side == Side::Reset && n == 0 && matches!(self.rows.anchor(), Anchor::At(_))
+                {
+                    ctx.status("nothing at or after that point: showing the end");
+                    self.reset(Anchor::End, ctx);
+                    return;
+                }
+                self.pump(ctx);
+            }
+            Err(e) => {
+                if self.rows.failed(req) {
+                    ctx.error(format!("error: {e}"));
+                }
+            }
+        }
+    }
+
+    fn toggle_follow(&mut self, ctx: &mut Ctx) {
+        self.following = !self.following;
+        if !self.following {
+            self.hwm = None;
+            ctx.status("stopped following");
+            return;
+        }
+        let h = ctx.list_height();
+        if self.rows.at_end {
+            let last = self.rows.rows.len().saturating_sub(1);
+            self.rows.select(last, h);
+        } else {
+            self.reset(Anchor::End, ctx);
+        }
+        match &self.scope {
+            // A stream's versions cannot commit out of order: it is followed by version.
+            Scope::Stream(s) => ctx.status(format!("following {s} (f to stop)")),
+            Scope::Log => ctx.status("following new events (f to stop)"),
+        }
+    }
+
+    /// `m`: mark the selected event as one end of a replay range; a third mark starts again,
+    /// and marking a marked event removes it.
+    fn mark(&mut self, ctx: &mut Ctx) {
+        let Some(event) = self.rows.selected_row().map(|r| r.event.clone()) else {
+            return;
+        };
+        if self.marks.len() >= 2 {
+            self.marks.clear();
+        }
+        let same =
+            |m: &Event| m.stream_id == event.stream_id && m.stream_version == event.stream_version;
+        if let Some(i) = self.marks.iter().position(same) {
+            self.marks.remove(i);
+            ctx.status("mark removed");
+            return;
+        }
+        self.marks.push(event);
+        self.marks
+            .sort_by_key(|m| (m.global_position, m.stream_version));
+        let text = match self.marks.as_slice() {
+            [a] => format!(
+                "replay from {}: m on the last event, or R to replay from here",
+                self.mark_text(a)
+            ),
+            [a, b] => format!(
+                "replay range {} … {} marked: R to replay it",
+                self.mark_text(a),
+                self.mark_text(b)
+            ),
+            _ => String::new(),
+        };
+        ctx.status(text);
+    }
+
+    fn mark_text(&self, m: &Event) -> String {
+        match (&self.scope, m.global_position) {
+            (Scope::Log, Some(p)) => format!("#{p}"),
+            _ => format!("{}@{}", m.stream_id, m.stream_version),
+        }
+    }
+
+    fn is_marked(&self, e: &Event) -> bool {
+        self.marks
+            .iter()
+            .any(|m| m.stream_id == e.stream_id && m.stream_version == e.stream_version)
+    }
+
+    fn title(&self) -> String {
+        let mut t = match &self.scope {
+            Scope::Log => " Global log ".to_string(),
+            Scope::Stream(s) => format!(" Stream {s} "),
+        };
+        if !self.query.is_empty() {
+            t.push_str(&format!("· {} ", self.query.text));
+        }
+        if self.following {
+            t.push_str("· following ");
+        }
+        t
+    }
+}
+
+/// One page of the log (through the safe head when following).
+async fn read_log(
+    store: Store,
+    query: Query,
+    want: Want<RowKey>,
+    hwm: Option<HighWaterMark>,
+) -> Page {
+    let cursor = |k: RowKey| match k {
+        RowKey::Log(c) => c,
+        RowKey::Version(v) => Cursor::Position(v),
+    };
+    let (side, start, direction) = match want {
+        Want::Reset(Anchor::Start) => (Side::Reset, Start::End, Direction::Forward),
+        Want::Reset(Anchor::End) => (Side::Reset, Start::End, Direction::Backward),
+        Want::Reset(Anchor::At(k)) => (Side::Reset, Start::At(cursor(k)), Direction::Forward),
+        Want::After(k) => (Side::After, Start::After(cursor(k)), Direction::Forward),
+        Want::Before(k) => (Side::Before, Start::After(cursor(k)), Direction::Backward),
+    };
+    let mut hwm = hwm;
+    let up_to = match &mut hwm {
+        Some(h) => match h.advance(&store).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                return Page {
+                    side,
+                    result: Err(e.to_string()),
+                    hwm,
+                };
+            }
+        },
+        None => None,
+    };
+    let q = LogQuery {
+        filter: query.filter,
+        start,
+        direction,
+        limit: PAGE,
+        up_to,
+    };
+    let result = fetch_filtered(query.jq.as_ref(), q, |q| {
+        let store = store.clone();
+        async move { store.read_log(&q).await }
+    })
+    .await;
+    Page { side, result, hwm }
+}
+
+/// One page of a stream, by version.
+async fn read_stream(
+    store: Store,
+    stream: String,
+    query: Query,
+    want: Want<RowKey>,
+) -> Result<(Vec<Event>, bool), String> {
+    let version = |k: RowKey| match k {
+        RowKey::Version(v) => v,
+        RowKey::Log(_) => 0,
+    };
+    let f = &query.filter;
+    let base = StreamRead {
+        limit: PAGE,
+        types: f.types.clone(),
+        since: f.since,
+        until: f.until,
+        ..Default::default()
+    };
+    let mut read = match want {
+        Want::Reset(Anchor::Start) => base,
+        Want::Reset(Anchor::End) => StreamRead {
+            direction: Direction::Backward,
+            ..base
+        },
+        Want::Reset(Anchor::At(k)) => StreamRead {
+            from_version: Some(version(k)),
+            ..base
+        },
+        Want::After(k) => StreamRead {
+            after_version: Some(version(k)),
+            ..base
+        },
+        Want::Before(k) => StreamRead {
+            after_version: Some(version(k)),
+            direction: Direction::Backward,
+            ..base
+        },
+    };
+    let mut out: Vec<Event> = Vec::new();
+    let mut scanned = 0usize;
+    loop {
+        let page = store
+            .read_stream(&stream, &read)
+            .await
+            .map_err(|e| e.to_string())?;
+        let full = page.len() as u32 == read.limit;
+        scanned += page.len();
+        let last = page.last().map(|e| e.stream_version);
+        match &query.jq {
+            Some(p) => out.extend(keep_matching(p, page).await.map_err(|e| e.to_string())?),
+            None => out.extend(page),
+        }
+        if !full
+            || out.len() >= PAGE as usize
+            || (scanned >= filter::SCAN_BUDGET && !out.is_empty())
+        {
+            return Ok((out, full));
+        }
+        read.after_version = last;
+        read.from_version = None;
+    }
+}
+
+impl View for EventsView {
+    fn kind(&self) -> ViewKind {
+        match self.scope {
+            Scope::Log => ViewKind::Log,
+            Scope::Stream(_) => ViewKind::Stream,
+        }
+    }
+
+    fn name(&self) -> String {
+        match &self.scope {
+            Scope::Log => "Global log".into(),
+            Scope::Stream(s) => format!("Stream {s}"),
+        }
+    }
+
+    fn start(&mut self, ctx: &mut Ctx) {
+        let anchor = self.initial.take().unwrap_or(match self.scope {
+            Scope::Log => Anchor::End,
+            Scope::Stream(_) => Anchor::Start,
+        });
+        self.reset(anchor, ctx);
+        self.refresh_head(ctx);
+    }
+
+    fn on_command(&mut self, cmd: Command, ctx: &mut Ctx) -> bool {
+        let h = ctx.list_height();
+        match cmd {
+            c if delta(c, h).is_some() => self.rows.move_by(delta(c, h).unwrap_or(0), h),
+            Command::Home => self.reset(Anchor::Start, ctx),
+            Command::End => {
+                self.reset(Anchor::End, ctx);
+                self.refresh_head(ctx);
+            }
+            Command::Open => {
+                if let Some(e) = self.rows.selected_row() {
+                    ctx.push(Box::new(DetailView::new(e.event.clone(), ctx.theme)));
+                }
+                return true;
+            }
+            Command::Refresh => {
+                let anchor = match self.scope {
+                    Scope::Log => self
+                        .rows
+                        .selected_row()
+                        .map_or(Anchor::End, |r| Anchor::At(log_key(r))),
+                    Scope::Stream(_) => Anchor::Start,
+                };
+                self.reset(anchor, ctx);
+                self.refresh_head(ctx);
+            }
+            Command::Follow => self.toggle_follow(ctx),
+            Command::Mark => self.mark(ctx),
+            _ => return false,
+        }
+        self.pump(ctx);
+        true
+    }
+
+    fn on_reply(&mut self, req: u64, payload: Box<dyn Any + Send>, ctx: &mut Ctx) {
+        let payload = match payload.downcast::<Page>() {
+            Ok(p) => return self.on_page(req, *p, ctx),
+            Err(p) => p,
+        };
+        let payload = match payload.downcast::<Head>() {
+            Ok(h) => {
+                if self.head_req.accept(req) {
+                    match h.0 {
+                        Ok(h) => self.head = h,
+                        Err(e) => ctx.error(format!("error: {e}")),
+                    }
+                }
+                return;
+            }
+            Err(p) => p,
+        };
+        if let Some(JumpTo(result)) = downcast::<JumpTo>(payload) {
+            if self.jump_req.accept(req) {
+                match result {
+                    Ok(Some(c)) => self.reset(Anchor::At(RowKey::Log(c)), ctx),
+                    Ok(None) => ctx.status("no event at or after that time"),
+                    Err(e) => ctx.error(format!("error: {e}")),
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self, ctx: &mut Ctx) {
+        if !self.following || self.rows.is_loading() {
+            return;
+        }
+        if let Some(want) = self.rows.want_tail(ctx.ids()) {
+            let id = *ctx.ids();
+            let hwm = match self.scope {
+                Scope::Log => self.hwm.take().or_else(|| {
+                    let safe = self
+                        .rows
+                        .rows
+                        .last()
+                        .and_then(|r| r.event.global_position)?;
+                    Some(HighWaterMark::new(safe))
+                }),
+                Scope::Stream(_) => None,
+            };
+            self.fetch(id, want, hwm, None, ctx);
+        }
+    }
+
+    fn on_click(&mut self, row: usize, ctx: &mut Ctx) {
+        if self.rows.click(row, ctx.list_height()) {
+            self.pump(ctx);
+        }
+    }
+
+    fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        let global = self.scope == Scope::Log;
+        let h = area.height.saturating_sub(3) as usize;
+        let w = &self.rows;
+        let body: Vec<Row> = w
+            .visible(h)
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let style = if w.top + i == w.selected {
+                    theme.selected
+                } else {
+                    Style::new()
+                };
+                let marked = self.is_marked(&r.event);
+                let mark = |s: &str| -> Cell {
+                    if marked {
+                        Cell::from(format!("▶{s}")).style(theme.warning)
+                    } else {
+                        Cell::from(s.to_string())
+                    }
+                };
+                let mut cells = vec![];
+                if global {
+                    cells.push(mark(&r.position));
+                    cells.push(Cell::from(r.time.as_str()));
+                    cells.push(Cell::from(r.event.stream_id.as_str()));
+                } else {
+                    cells.push(mark(&r.time));
+                }
+                cells.push(Cell::from(r.event.stream_version.to_string()));
+                cells.push(Cell::from(r.event.event_type.as_str()).style(theme.accent));
+                let preview = if r.event.problems.is_empty() {
+                    Style::new()
+                } else {
+                    theme.error
+                };
+                cells.push(Cell::from(r.preview.as_str()).style(preview));
+                Row::new(cells).style(style)
+            })
+            .collect();
+        let (header, widths): (Vec<&str>, Vec<Constraint>) = if global {
+            (
+                vec!["POSITION", "TIME", "STREAM", "VER", "TYPE", "DATA"],
+                vec![
+                    Constraint::Length(10),
+                    Constraint::Length(24),
+                    Constraint::Length(22),
+                    Constraint::Length(6),
+                    Constraint::Length(20),
+                    Constraint::Fill(1),
+                ],
+            )
+        } else {
+            (
+                vec!["TIME", "VER", "TYPE", "DATA"],
+                vec![
+                    Constraint::Length(24),
+                    Constraint::Length(6),
+                    Constraint::Length(20),
+                    Constraint::Fill(1),
+                ],
+            )
+        };
+        let table = Table::new(body, widths)
+            .header(Row::new(header).style(theme.header))
+            .block(block(theme, self.title()));
+        f.render_widget(table, area);
+        if w.rows.is_empty() && !w.is_loading() {
+            let msg = if self.query.is_empty() {
+                "no events"
+            } else {
+                "no events match the filter (Esc clears it)"
+            };
+            f.render_widget(Paragraph::new(msg).style(theme.muted), inner(area, 2));
+        }
+    }
+
+    fn status(&self) -> String {
+        let Some(r) = self.rows.selected_row() else {
+            return String::new();
+        };
+        match &self.scope {
+            Scope::Log => {
+                let mut s = format!("· position {}", r.position);
+                if let Some(h) = self.head {
+                    s.push_str(&format!(" of {h}"));
+                }
+                s.push(' ');
+                s
+            }
+            Scope::Stream(id) => format!("· {id} v{} ", r.event.stream_version),
+        }
+    }
+
+    fn is_loading(&self) -> bool {
+        self.rows.is_loading() || self.head_req.is_pending() || self.jump_req.is_pending()
+    }
+
+    fn commands(&self) -> Vec<Command> {
+        let mut c = MOVES.to_vec();
+        c.extend([
+            Command::Open,
+            Command::Refresh,
+            Command::Follow,
+            Command::Mark,
+        ]);
+        c
+    }
+
+    fn selected_event(&self) -> Option<&Event> {
+        self.rows.selected_row().map(|r| &r.event)
+    }
+
+    fn stream(&self) -> Option<String> {
+        match &self.scope {
+            Scope::Stream(s) => Some(s.clone()),
+            Scope::Log => self.selected_event().map(|e| e.stream_id.clone()),
+        }
+    }
+
+    fn query(&self) -> Option<&Query> {
+        Some(&self.query)
+    }
+
+    fn set_query(&mut self, q: Query, ctx: &mut Ctx) {
+        self.query = q;
+        self.following = false;
+        self.hwm = None;
+        let anchor = match self.scope {
+            Scope::Log => Anchor::End,
+            Scope::Stream(_) => Anchor::Start,
+        };
+        self.reset(anchor, ctx);
+    }
+
+    fn jump(&mut self, j: &Jump, ctx: &mut Ctx) -> bool {
+        match (&self.scope, j) {
+            (_, Jump::EventId(_)) => return false,
+            (Scope::Stream(_), Jump::Number(v)) => self.reset(Anchor::At(RowKey::Version(*v)), ctx),
+            (Scope::Stream(_), Jump::Time(t)) => {
+                // Versions rise with time: the first event at or after t.
+                let id = ctx.id();
+                let want = self.rows.reset(Anchor::Start, id);
+                self.fetch(id, want, None, Some(*t), ctx);
+                self.pages.keep_only(&self.rows.pending_ids());
+            }
+            (Scope::Log, Jump::Number(p)) => {
+                if ctx.store.layout().position.is_none() {
+                    ctx.status("this layout has no global position: jump to a time instead");
+                } else {
+                    self.reset(Anchor::At(RowKey::Log(Cursor::Position(*p))), ctx);
+                }
+            }
+            (Scope::Log, Jump::Time(t)) => {
+                let store = ctx.store.clone();
+                let mut filter = self.query.filter.clone();
+                filter.since = Some(filter.since.map_or(*t, |s| s.max(*t)));
+                self.jump_req.start(ctx.replier(), async move {
+                    let q = LogQuery {
+                        filter,
+                        limit: 1,
+                        ..Default::default()
+                    };
+                    JumpTo(
+                        store
+                            .read_log(&q)
+                            .await
+                            .map(|v| v.first().map(Event::cursor))
+                            .map_err(|e| e.to_string()),
+                    )
+                });
+            }
+        }
+        true
+    }
+
+    fn replay_scope(&self) -> Option<ReplayScope> {
+        Some(self.replay_range())
+    }
+
+    fn export_scope(&self) -> Option<ExportScope> {
+        Some(ExportScope {
+            stream: self.stream_id().map(str::to_string),
+            query: self.query.clone(),
+        })
+    }
+
+    fn following(&self) -> bool {
+        self.following
+    }
+}
+
+impl EventsView {
+    /// The range `R` offers: exactly what the view shows — its scope and its filter — from
+    /// the first mark (to the second, when two are marked).
+    fn replay_range(&self) -> ReplayScope {
+        let f = &self.query.filter;
+        let mut range = crate::replay::Range {
+            types: f.types.clone(),
+            category: f.category.clone(),
+            stream_prefix: f.stream_prefix.clone(),
+            since: f.since,
+            until: f.until,
+            jq: self.query.jq.as_ref().map(|j| j.source().to_string()),
+            ..Default::default()
+        };
+        let here = match &self.scope {
+            Scope::Log => f.stream.clone(),
+            Scope::Stream(s) => Some(s.clone()),
+        };
+        if let Some(s) = &here {
+            range.stream = Some(s.clone());
+            range.category = None;
+            range.stream_prefix = None;
+        }
+        let mut source = match (&self.scope, &here) {
+            (Scope::Stream(s), _) => format!("stream {s}"),
+            (Scope::Log, Some(s)) => format!("stream {s} in the log"),
+            (Scope::Log, None) => "the whole log".to_string(),
+        };
+        if !self.query.is_empty() {
+            source.push_str(&format!(" · filter {}", self.query.text));
+        }
+        if !self.marks.is_empty() {
+            if range.stream.is_some() {
+                let v: Vec<i64> = self.marks.iter().map(|m| m.stream_version).collect();
+                range.from_version = v.iter().min().copied();
+                range.to_version = (v.len() > 1).then(|| v.iter().max().copied()).flatten();
+            } else {
+                let p: Vec<i64> = self
+                    .marks
+                    .iter()
+                    .map(|m| m.global_position)
+                    .collect::<Option<_>>()
+                    .ok_or(
+                        "this layout has no global positions: replay by filter (R without marks)",
+                    )?;
+                range.from_position = p.iter().min().copied();
+                range.to_position = (p.len() > 1).then(|| p.iter().max().copied()).flatten();
+            }
+            source = format!("marked range of {source}");
+        }
+        Ok((range, source))
+    }
+}
