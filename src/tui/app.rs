@@ -12,12 +12,14 @@ use ratatui::crossterm::event::{
     Event as TermEvent, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind,
 };
 use ratatui::layout::{Constraint, Layout, Rect, Size};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
+use unicode_width::UnicodeWidthStr;
 
-use super::keys::{Command, KeyMap};
+use super::keys::{COMMANDS, Command, KeyMap};
 use super::overlays::help::{Help, HelpFor};
 use super::overlays::input::{self, InputKind, Inputs};
 use super::overlays::replay;
@@ -30,6 +32,7 @@ use super::views::snapshot_list::SnapshotList;
 use super::views::streams::StreamsView;
 use super::views::timetravel::TimeTravelView;
 use super::views::{Ctx, Effect, Jump, View, ViewKind, parse_jump};
+use super::widgets::fit_words;
 use super::widgets::window::Anchor;
 use crate::filter;
 use crate::rehydrate::source::ReducerSource;
@@ -320,6 +323,12 @@ impl App {
             }
             Msg::Reply(r) => self.on_reply(r),
         }
+        // Whatever changed the main area (a resize, an input opened), the selection stays
+        // in view.
+        let main = self.main_area();
+        if let Some((_, v)) = self.stack.last_mut() {
+            v.fit(main);
+        }
         if self.first_data.is_none() && self.log().is_some_and(|l| !l.rows.rows.is_empty()) {
             self.first_data = Some(self.started.elapsed());
         }
@@ -499,6 +508,15 @@ impl App {
                     }
                 }
             },
+            Command::TimeZone => {
+                self.theme.local_time = !self.theme.local_time;
+                let zone = if self.theme.local_time {
+                    "local time"
+                } else {
+                    "UTC"
+                };
+                self.set_status(format!("times in {zone} (z switches)"), false);
+            }
             Command::Mark => self.set_status(
                 "m marks the ends of a replay range in the log or a stream",
                 false,
@@ -700,9 +718,21 @@ impl App {
             let (view, filters) = self
                 .top()
                 .map_or((String::new(), false), |v| (v.name(), v.query().is_some()));
+            let described = self
+                .commands()
+                .into_iter()
+                .map(|c| {
+                    let general = COMMANDS
+                        .iter()
+                        .find(|(_, x, _)| *x == c)
+                        .map_or("", |(_, _, what)| *what);
+                    let here = self.top().and_then(|v| v.describe(c));
+                    (c, here.unwrap_or(general))
+                })
+                .collect();
             let what = HelpFor {
                 view,
-                commands: self.commands(),
+                commands: described,
                 filters,
             };
             self.help.draw(f, f.area(), &what, &self.keys, &self.theme);
@@ -718,11 +748,11 @@ impl App {
                 left.push_str("· following ");
             }
         }
-        let right = match (&self.status, self.is_loading()) {
-            (Some((s, true)), _) => Span::styled(format!(" {s} "), self.theme.error),
-            (Some((s, false)), _) => Span::raw(format!(" {s} ")),
-            (None, true) => Span::styled(" loading… ", self.theme.loading),
-            (None, _) if self.replay.job.as_ref().is_some_and(|j| !j.shown) => Span::styled(
+        let (right, right_style) = match (&self.status, self.is_loading()) {
+            (Some((s, true)), _) => (format!(" {s} "), self.theme.error),
+            (Some((s, false)), _) => (format!(" {s} "), Style::new()),
+            (None, true) => (" loading… ".to_string(), self.theme.loading),
+            (None, _) if self.replay.job.as_ref().is_some_and(|j| !j.shown) => (
                 format!(
                     " {} ",
                     self.replay
@@ -733,8 +763,14 @@ impl App {
                 ),
                 self.theme.accent,
             ),
-            (None, false) => Span::styled(" ? help · q quit ", self.theme.muted),
+            (None, false) => (" ? help · q quit ".to_string(), self.theme.muted),
         };
+        // The message first: what is left of the width goes to the place; both are cut
+        // after a whole word, never mid-word.
+        let width = area.width as usize;
+        let right = fit_words(&right, width.saturating_sub(12.min(width / 3)));
+        let left = fit_words(&left, width.saturating_sub(right.width()));
+        let right = Span::styled(right, self.theme.on_status(right_style));
         let [l_area, r_area] = Layout::horizontal([
             Constraint::Fill(1),
             Constraint::Length(right.width() as u16),

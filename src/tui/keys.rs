@@ -38,6 +38,7 @@ pub enum Command {
     Audit,
     Mark,
     Replay,
+    TimeZone,
 }
 
 pub const COMMANDS: &[(&str, Command, &str)] = &[
@@ -130,6 +131,11 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         "replay",
         Command::Replay,
         "replay the marked range, or the events in view, to a bus or a file",
+    ),
+    (
+        "time_zone",
+        Command::TimeZone,
+        "times in UTC / in the local time zone",
     ),
 ];
 

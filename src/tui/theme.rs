@@ -64,6 +64,8 @@ pub struct Theme {
     pub json_bool: Style,
     pub json_null: Style,
     pub json_punct: Style,
+    /// Times shown in the local time zone instead of UTC (`z` toggles).
+    pub local_time: bool,
 }
 
 fn color(field: &str, s: &str) -> Result<Color, String> {
@@ -98,7 +100,34 @@ impl Theme {
             json_bool: fg("json_bool", &r.json_bool)?,
             json_null: fg("json_null", &r.json_null)?,
             json_punct: fg("json_punct", &r.json_punct)?,
+            local_time: false,
         })
+    }
+
+    /// A cell's style in the selected row: the selection's colours win over the cell's own
+    /// (a cyan TYPE on a cyan selection would vanish), its modifiers are kept.
+    pub fn on_selected(&self, cell: Style) -> Style {
+        cell.patch(self.selected)
+    }
+
+    /// A style for text on the status line: its colour, unless that is the status line's
+    /// background (high-contrast's muted white on its white status line).
+    pub fn on_status(&self, s: Style) -> Style {
+        if s.fg.is_some() && s.fg == self.status.bg {
+            Style {
+                fg: self.status.fg,
+                ..s
+            }
+        } else {
+            s
+        }
+    }
+
+    /// Lines an event changed (time travel, a snapshot's differences): marked apart from the
+    /// selection, so that the cursor and a change never look alike.
+    pub fn changed(&self) -> Style {
+        self.warning
+            .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
     }
 
     /// A built-in theme by name, or a theme file by path.
@@ -146,6 +175,7 @@ impl Theme {
             json_bool: plain,
             json_null: plain,
             json_punct: plain,
+            local_time: self.local_time,
         }
     }
 }

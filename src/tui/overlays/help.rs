@@ -9,10 +9,11 @@ use crate::tui::keys::{COMMANDS, Command, KeyMap};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::block;
 
-/// What the help lists: the view's name, the commands that work there, whether it filters.
+/// What the help lists: the view's name, the commands that work there (with what each does
+/// there), whether it filters.
 pub struct HelpFor {
     pub view: String,
-    pub commands: Vec<Command>,
+    pub commands: Vec<(Command, &'static str)>,
     pub filters: bool,
 }
 
@@ -40,10 +41,11 @@ impl Help {
             commands,
             filters,
         } = what;
+        // In the order of the key table, which groups them.
         let mut lines: Vec<Line> = COMMANDS
             .iter()
-            .filter(|(_, c, _)| commands.contains(c))
-            .map(|(_, c, what)| {
+            .filter_map(|(_, c, _)| commands.iter().find(|(x, _)| x == c))
+            .map(|(c, what)| {
                 Line::from(vec![
                     Span::styled(format!("{:<22}", keys.keys_for(*c)), theme.accent),
                     Span::raw(*what),

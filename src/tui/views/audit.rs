@@ -16,7 +16,7 @@ use crate::tui::keys::Command;
 use crate::tui::request::{Replier, Slot};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::window::Anchor;
-use crate::tui::widgets::{ListState, block, draw_footer, list_rows, split_list};
+use crate::tui::widgets::{ListState, block, cell_style, draw_footer, list_rows, split_list};
 
 struct Answer(Result<(Vec<Finding>, AuditSummary), String>);
 
@@ -143,6 +143,11 @@ impl View for AuditView {
         }
     }
 
+    fn fit(&mut self, area: Rect) {
+        let n = self.findings.len();
+        self.list.move_by(0, n, list_rows(area));
+    }
+
     fn on_click(&mut self, row: usize, _ctx: &mut Ctx) {
         let n = self.findings.len();
         self.list.click(row, n);
@@ -204,6 +209,7 @@ fn draw_audit(f: &mut Frame, area: Rect, v: &AuditView, t: &Theme) {
         .iter()
         .enumerate()
         .map(|(i, fd)| {
+            let on = v.list.top + i == v.list.selected;
             let (sev, style) = match fd.severity {
                 Severity::Error => ("error", t.error),
                 Severity::Info => ("info", t.muted),
@@ -218,17 +224,13 @@ fn draw_audit(f: &mut Frame, area: Rect, v: &AuditView, t: &Theme) {
                 _ => String::new(),
             };
             let row = Row::new(vec![
-                Cell::from(sev).style(style),
-                Cell::from(kind).style(t.accent),
+                Cell::from(sev).style(cell_style(t, on, style)),
+                Cell::from(kind).style(cell_style(t, on, t.accent)),
                 Cell::from(stream),
                 Cell::from(fd.stream_version.map_or(String::new(), |v| v.to_string())),
                 Cell::from(fd.detail.clone()),
             ]);
-            if v.list.top + i == v.list.selected {
-                row.style(t.selected)
-            } else {
-                row
-            }
+            if on { row.style(t.selected) } else { row }
         })
         .collect();
     let table = Table::new(

@@ -122,8 +122,7 @@ impl View for DetailView {
         let mut lines: Vec<Line> = self.lines.lines[self.scroll.min(end)..end].to_vec();
         if let Some(link) = self.lines.links.get(self.link) {
             if (self.scroll..end).contains(&link.line) {
-                let l = &mut lines[link.line - self.scroll];
-                *l = l.clone().style(theme.selected);
+                json::select(&mut lines[link.line - self.scroll], theme);
             }
         }
         f.render_widget(Paragraph::new(lines).block(block(theme, title)), area);

@@ -6,50 +6,23 @@
 use std::any::Any;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::style::Style;
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
-use serde_json::Value;
+use ratatui::layout::Rect;
 
 use super::detail::DetailView;
 use super::{Ctx, ExportScope, Jump, MOVES, ReplayScope, View, ViewKind, delta};
 use crate::filter::{self, Query, fetch_filtered, keep_matching};
-use crate::output::clip;
 use crate::store::head::HighWaterMark;
-use crate::store::model::format_time;
 use crate::store::{Cursor, Direction, Event, LogQuery, Start, Store, StreamRead};
 use crate::tui::keys::Command;
 use crate::tui::request::{Replier, Slot, Tasks, downcast};
 use crate::tui::theme::Theme;
+use crate::tui::widgets::event_table::{self, EventTable, Widths};
 use crate::tui::widgets::window::{Anchor, Side, Want, Window};
-use crate::tui::widgets::{block, inner};
+
+pub use crate::tui::widgets::event_table::EventRow;
 
 /// Rows per page fetched.
 pub const PAGE: u32 = 200;
-
-/// A row of an event list, with its display strings built once when the page arrives.
-#[derive(Debug, Clone)]
-pub struct EventRow {
-    pub event: Event,
-    pub position: String,
-    pub time: String,
-    pub preview: String,
-}
-
-impl EventRow {
-    pub fn new(event: Event) -> EventRow {
-        let preview = match &event.data {
-            Value::String(s) if !event.problems.is_empty() => format!("! {s}"),
-            v => v.to_string(),
-        };
-        EventRow {
-            position: event.global_position.map_or("-".into(), |p| p.to_string()),
-            time: event.recorded_at.as_ref().map_or("?".into(), format_time),
-            preview: clip(&preview, 400),
-            event,
-        }
-    }
-}
 
 /// The order of a list's rows: log cursors, or a stream's versions.
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
@@ -100,7 +73,14 @@ pub struct EventsView {
     pub marks: Vec<Event>,
     /// Where the first page is read from when the view is shown.
     initial: Option<Anchor<RowKey>>,
+    /// Column widths from the rows loaded.
+    widths: Widths,
+    /// DATA scrolled sideways by this many columns (←/→).
+    pub data_offset: usize,
 }
+
+/// Columns DATA moves per ←/→.
+const DATA_STEP: usize = 16;
 
 impl EventsView {
     pub fn log() -> EventsView {
@@ -128,6 +108,8 @@ impl EventsView {
             pages: Tasks::default(),
             marks: Vec::new(),
             initial: None,
+            widths: Widths::of([]),
+            data_offset: 0,
         }
     }
 
@@ -216,6 +198,7 @@ impl EventsView {
                 if !self.rows.answer(req, page.side, rows, full, h) {
                     return; // superseded
                 }
+                self.widths = Widths::of(&self.rows.rows);
                 if self.following && at_last && page.side == Side::After && n > 0 {
                     let last = self.rows.rows.len() - 1;
                     self.rows.select(last, h);
@@ -488,6 +471,8 @@ impl View for EventsView {
             }
             Command::Follow => self.toggle_follow(ctx),
             Command::Mark => self.mark(ctx),
+            Command::StepBack => self.data_offset = self.data_offset.saturating_sub(DATA_STEP),
+            Command::StepForward => self.data_offset += DATA_STEP,
             _ => return false,
         }
         self.pump(ctx);
@@ -543,6 +528,11 @@ impl View for EventsView {
         }
     }
 
+    fn fit(&mut self, area: Rect) {
+        self.rows
+            .scroll_to_selection(area.height.saturating_sub(3) as usize);
+    }
+
     fn on_click(&mut self, row: usize, ctx: &mut Ctx) {
         if self.rows.click(row, ctx.list_height()) {
             self.pump(ctx);
@@ -550,81 +540,25 @@ impl View for EventsView {
     }
 
     fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme) {
-        let global = self.scope == Scope::Log;
-        let h = area.height.saturating_sub(3) as usize;
         let w = &self.rows;
-        let body: Vec<Row> = w
-            .visible(h)
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let style = if w.top + i == w.selected {
-                    theme.selected
-                } else {
-                    Style::new()
-                };
-                let marked = self.is_marked(&r.event);
-                let mark = |s: &str| -> Cell {
-                    if marked {
-                        Cell::from(format!("▶{s}")).style(theme.warning)
-                    } else {
-                        Cell::from(s.to_string())
-                    }
-                };
-                let mut cells = vec![];
-                if global {
-                    cells.push(mark(&r.position));
-                    cells.push(Cell::from(r.time.as_str()));
-                    cells.push(Cell::from(r.event.stream_id.as_str()));
-                } else {
-                    cells.push(mark(&r.time));
-                }
-                cells.push(Cell::from(r.event.stream_version.to_string()));
-                cells.push(Cell::from(r.event.event_type.as_str()).style(theme.accent));
-                let preview = if r.event.problems.is_empty() {
-                    Style::new()
-                } else {
-                    theme.error
-                };
-                cells.push(Cell::from(r.preview.as_str()).style(preview));
-                Row::new(cells).style(style)
-            })
-            .collect();
-        let (header, widths): (Vec<&str>, Vec<Constraint>) = if global {
-            (
-                vec!["POSITION", "TIME", "STREAM", "VER", "TYPE", "DATA"],
-                vec![
-                    Constraint::Length(10),
-                    Constraint::Length(24),
-                    Constraint::Length(22),
-                    Constraint::Length(6),
-                    Constraint::Length(20),
-                    Constraint::Fill(1),
-                ],
-            )
+        let empty = (w.rows.is_empty() && !w.is_loading()).then_some(if self.query.is_empty() {
+            "no events"
         } else {
-            (
-                vec!["TIME", "VER", "TYPE", "DATA"],
-                vec![
-                    Constraint::Length(24),
-                    Constraint::Length(6),
-                    Constraint::Length(20),
-                    Constraint::Fill(1),
-                ],
-            )
+            "no events match the filter (Esc clears it)"
+        });
+        let marked = |e: &Event| self.is_marked(e);
+        let table = EventTable {
+            rows: &w.rows,
+            top: w.top,
+            selected: w.selected,
+            global: self.scope == Scope::Log,
+            widths: self.widths,
+            data_offset: self.data_offset,
+            title: self.title(),
+            marked: &marked,
+            empty,
         };
-        let table = Table::new(body, widths)
-            .header(Row::new(header).style(theme.header))
-            .block(block(theme, self.title()));
-        f.render_widget(table, area);
-        if w.rows.is_empty() && !w.is_loading() {
-            let msg = if self.query.is_empty() {
-                "no events"
-            } else {
-                "no events match the filter (Esc clears it)"
-            };
-            f.render_widget(Paragraph::new(msg).style(theme.muted), inner(area, 2));
-        }
+        event_table::draw(f, area, &table, theme);
     }
 
     fn status(&self) -> String {
@@ -655,6 +589,8 @@ impl View for EventsView {
             Command::Refresh,
             Command::Follow,
             Command::Mark,
+            Command::StepBack,
+            Command::StepForward,
         ]);
         c
     }
@@ -739,6 +675,14 @@ impl View for EventsView {
 
     fn following(&self) -> bool {
         self.following
+    }
+
+    fn describe(&self, cmd: Command) -> Option<&'static str> {
+        match cmd {
+            Command::StepBack => Some("scroll DATA left"),
+            Command::StepForward => Some("scroll DATA right"),
+            _ => None,
+        }
     }
 }
 

@@ -237,6 +237,8 @@ pub trait View: Any + AsAny {
     /// An answer to one of the view's requests.
     fn on_reply(&mut self, req: u64, payload: Box<dyn Any + Send>, ctx: &mut Ctx);
     fn on_tick(&mut self, _ctx: &mut Ctx) {}
+    /// The main area changed size (a resize, an input opened): keep the selection in view.
+    fn fit(&mut self, _area: Rect) {}
     /// A click on line `row` of the main area (0 is its top border).
     fn on_click(&mut self, _row: usize, _ctx: &mut Ctx) {}
     fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme);
@@ -275,6 +277,10 @@ pub trait View: Any + AsAny {
     /// A short note for the title: "following" while a live tail runs.
     fn following(&self) -> bool {
         false
+    }
+    /// What a command does here, when it is not what the help says of it in general.
+    fn describe(&self, _cmd: Command) -> Option<&'static str> {
+        None
     }
 }
 

@@ -17,7 +17,7 @@ use crate::snapshots::{Check, Status, verify_stream};
 use crate::tui::keys::Command;
 use crate::tui::request::{Slot, downcast};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{ListState, block, draw_footer, list_rows, split_list};
+use crate::tui::widgets::{ListState, block, cell_style, draw_footer, list_rows, split_list};
 
 /// A stream's snapshots, each checked against the events.
 #[derive(Debug, Clone)]
@@ -142,6 +142,11 @@ impl View for SnapshotList {
         }
     }
 
+    fn fit(&mut self, area: Rect) {
+        let n = self.len();
+        self.list.move_by(0, n, list_rows(area));
+    }
+
     fn on_click(&mut self, row: usize, _ctx: &mut Ctx) {
         let n = self.len();
         self.list.click(row, n);
@@ -224,6 +229,7 @@ fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
         .iter()
         .enumerate()
         .map(|(i, ch)| {
+            let on = v.list.top + i == v.list.selected;
             let detail = match ch.status {
                 Status::Ok => String::new(),
                 Status::Error => ch.error.clone().unwrap_or_default(),
@@ -239,14 +245,14 @@ fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
             let row = Row::new(vec![
                 Cell::from(ch.stream_version.to_string()),
                 Cell::from(ch.taken_at.clone().unwrap_or_else(|| "?".into())),
-                Cell::from(status_label(ch.status)).style(status_style(ch.status, t)),
+                Cell::from(status_label(ch.status)).style(cell_style(
+                    t,
+                    on,
+                    status_style(ch.status, t),
+                )),
                 Cell::from(detail),
             ]);
-            if v.list.top + i == v.list.selected {
-                row.style(t.selected)
-            } else {
-                row
-            }
+            if on { row.style(t.selected) } else { row }
         })
         .collect();
     let table = Table::new(

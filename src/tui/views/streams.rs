@@ -11,13 +11,12 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use super::events::{EventsView, PAGE};
 use super::{Ctx, MOVES, View, ViewKind, delta};
 use crate::filter::{self, Query};
-use crate::store::model::format_time;
 use crate::store::{Direction, Store, StreamInfo, StreamQuery};
 use crate::tui::keys::Command;
 use crate::tui::request::{Tasks, downcast};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::window::{Anchor, Side, Want, Window};
-use crate::tui::widgets::{block, inner};
+use crate::tui::widgets::{block, cell_style, event_table, inner};
 
 /// The stream list's order key: by id, or by recent activity (newest first).
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
@@ -261,6 +260,11 @@ impl View for StreamsView {
         }
     }
 
+    fn fit(&mut self, area: Rect) {
+        self.rows
+            .scroll_to_selection(area.height.saturating_sub(3) as usize);
+    }
+
     fn on_click(&mut self, row: usize, ctx: &mut Ctx) {
         if self.rows.click(row, ctx.list_height()) {
             self.pump(ctx);
@@ -282,10 +286,18 @@ impl View for StreamsView {
                 };
                 Row::new(vec![
                     Cell::from(s.stream_id.as_str()),
-                    Cell::from(s.category.as_str()).style(theme.accent),
+                    Cell::from(s.category.as_str()).style(cell_style(
+                        theme,
+                        w.top + i == w.selected,
+                        theme.accent,
+                    )),
                     Cell::from(s.event_count.to_string()),
                     Cell::from(s.last_version.to_string()),
-                    Cell::from(s.last_recorded_at.as_ref().map_or("?".into(), format_time)),
+                    Cell::from(
+                        s.last_recorded_at
+                            .as_ref()
+                            .map_or("?".into(), |t| event_table::time(t, 3, theme.local_time)),
+                    ),
                 ])
                 .style(style)
             })

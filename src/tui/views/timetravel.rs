@@ -244,11 +244,8 @@ impl TimeTravelView {
                 let hl: std::collections::HashSet<String> = shown.changed.iter().cloned().collect();
                 self.lines = json::highlighted_lines(&shown.step.state, ctx.theme, &hl);
                 // Keep the first changed line in view.
-                if let Some(i) = self
-                    .lines
-                    .iter()
-                    .position(|l| l.style == ctx.theme.selected)
-                {
+                let changed = ctx.theme.changed();
+                if let Some(i) = self.lines.iter().position(|l| l.style == changed) {
                     let h = Self::state_height(ctx.area);
                     if i < self.scroll || i >= self.scroll + h {
                         self.scroll = i.saturating_sub(2);

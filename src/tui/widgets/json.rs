@@ -98,18 +98,23 @@ fn value_lines(v: &Value, t: &Theme, out: &mut JsonLines, links: bool) {
 }
 
 /// Style the lines from `first` on (a changed member and its subtree) as selected.
+/// Mark the lines of a changed path (from `first` on) with the theme's change style.
 fn mark(out: &mut JsonLines, first: usize, t: &Theme) {
     for l in &mut out.lines[first..] {
-        select(l, t);
+        restyle(l, t.changed());
     }
 }
 
 /// The selection style on a line and on each of its spans (a span's own colour would
 /// otherwise win over the line's, e.g. a cyan key on the cyan selection).
-fn select(l: &mut Line<'static>, t: &Theme) {
-    l.style = t.selected;
+pub fn select(l: &mut Line<'static>, t: &Theme) {
+    restyle(l, t.selected);
+}
+
+fn restyle(l: &mut Line<'static>, style: Style) {
+    l.style = style;
     for s in &mut l.spans {
-        s.style = s.style.patch(t.selected);
+        s.style = s.style.patch(style);
     }
 }
 
@@ -173,7 +178,7 @@ fn key_path(base: &str, k: &str) -> String {
 }
 
 /// A JSON value as lines, with the lines of `highlight`ed paths (as the diff writes them)
-/// in the selection style.
+/// in the theme's change style.
 pub fn highlighted_lines(
     v: &Value,
     t: &Theme,
@@ -370,7 +375,7 @@ mod tests {
         let lines = highlighted_lines(&v, &t, &hl);
         let marked: Vec<String> = lines
             .iter()
-            .filter(|l| l.style == t.selected)
+            .filter(|l| l.style == t.changed())
             .map(text)
             .collect();
         assert_eq!(marked.len(), 3, "{marked:?}");
@@ -393,13 +398,18 @@ mod tests {
         assert!(line(".b").contains("\"b\": {"));
         assert!(line(".b.c[0]").contains("10"));
         assert!(line(".b.c[1].d").contains("\"d\": 2"));
-        assert_eq!(lines[at[".b.c[1].d"]].style, t.selected);
-        // Every span of a marked line takes the selection's colours (readable on it).
+        let changed = t.changed();
+        assert_eq!(lines[at[".b.c[1].d"]].style, changed);
+        assert_ne!(
+            changed, t.selected,
+            "a change does not look like the cursor"
+        );
+        // Every span of a marked line takes the change's colour (one colour, readable).
         assert!(
             lines[at[".b.c[1].d"]]
                 .spans
                 .iter()
-                .all(|s| s.style.fg == t.selected.fg && s.style.bg == t.selected.bg)
+                .all(|s| s.style.fg == changed.fg && s.style.add_modifier == changed.add_modifier)
         );
         assert!(line(".\"odd key\"").contains("null"));
         assert!(!at.contains_key(".missing"));

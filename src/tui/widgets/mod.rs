@@ -1,11 +1,13 @@
 //! What several views draw with: the bordered block, the JSON renderer, the row window over
 //! lists too large to load, and the small geometry of selectable lists.
 
+pub mod event_table;
 pub mod json;
 pub mod window;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
@@ -17,6 +19,44 @@ pub fn block(t: &Theme, title: impl Into<String>) -> Block<'static> {
         .borders(Borders::ALL)
         .border_style(t.border)
         .title(Span::styled(title.into(), t.title))
+}
+
+/// A table cell's style: its own, or, in the selected row, on the selection (readable in
+/// every theme).
+pub fn cell_style(t: &Theme, selected: bool, own: Style) -> Style {
+    if selected { t.on_selected(own) } else { own }
+}
+
+/// `s` in at most `width` columns, cut after a whole word with `…` (never mid-word, unless
+/// its first word alone is too long).
+pub fn fit_words(s: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    for word in s.split_inclusive(' ') {
+        if (out.clone() + word).trim_end().width() + 1 > width {
+            break;
+        }
+        out.push_str(word);
+    }
+    let mut out = out.trim_end().to_string();
+    if out.is_empty() {
+        // One long word: cut it.
+        out = s
+            .chars()
+            .scan(0, |w, c| {
+                *w += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+                (*w < width).then_some(c)
+            })
+            .collect();
+    }
+    out.push('…');
+    out
 }
 
 /// One line inside a block, `dy` lines below its top (for "no events" and the like).
@@ -41,6 +81,30 @@ pub fn follow(selected: usize, top: usize, height: usize) -> usize {
         selected + 1 - height
     } else {
         top
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_cut_whole() {
+        assert_eq!(
+            fit_words("following new events (f to stop)", 22),
+            "following new events…"
+        );
+        assert_eq!(fit_words("short", 10), "short");
+        assert_eq!(fit_words("averyveryverylongword and more", 8), "averyve…");
+        assert_eq!(fit_words("x", 0), "");
+    }
+
+    #[test]
+    fn the_selection_stays_in_view() {
+        assert_eq!(follow(0, 0, 10), 0);
+        assert_eq!(follow(12, 0, 10), 3);
+        assert_eq!(follow(2, 5, 10), 2);
+        assert_eq!(follow(7, 5, 10), 5);
     }
 }
 
