@@ -28,9 +28,14 @@ fn tmux_available() -> bool {
 
 impl Tmux {
     fn start(cmd: &str) -> Tmux {
+        Tmux::start_sized(cmd, 120, 32)
+    }
+
+    fn start_sized(cmd: &str, w: u16, h: u16) -> Tmux {
         let name = common::unique_name("tmux");
+        let (w, h) = (w.to_string(), h.to_string());
         let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "120", "-y", "32"])
+            .args(["new-session", "-d", "-s", &name, "-x", &w, "-y", &h])
             .arg(format!("{cmd}; echo EXITED=$?; sleep 60"))
             .status()
             .expect("tmux new-session");
@@ -47,6 +52,16 @@ impl Tmux {
             assert!(st.success());
             std::thread::sleep(Duration::from_millis(60));
         }
+    }
+
+    /// Keys sent in one `send-keys`: they reach the program in one burst.
+    fn burst(&self, key: &str, n: usize) {
+        let st = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(std::iter::repeat_n(key, n))
+            .status()
+            .unwrap();
+        assert!(st.success());
     }
 
     fn literal(&self, text: &str) {
@@ -164,6 +179,68 @@ fn demo_store_in_a_real_terminal() {
         bin()
     ));
     session(&t, "Withdrawn");
+}
+
+/// What a new user tripped over, in a 60×15 terminal: the selection on screen, the status
+/// line cut after whole words, a filter set on the stream list staying there (the log shows
+/// and replays the whole log), a burst of `l` in time travel counting every press.
+#[test]
+fn a_new_user_in_a_small_terminal() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let t = Tmux::start_sized(
+        &format!(
+            "env -u DATABASE_URL EVSCOPE_DATA_DIR={d} EVSCOPE_CONFIG={d}/none.toml {} ",
+            bin()
+        ),
+        60,
+        15,
+    );
+    let s = t.wait("the log with data", |s| {
+        s.contains("Global log") && s.lines().any(|l| l.starts_with("│") && l.contains("2026-"))
+    });
+    let status = s.lines().rfind(|l| !l.trim().is_empty()).unwrap();
+    assert!(
+        status.contains("? help"),
+        "the hint is whole: {status}\n{s}"
+    );
+    // The newest event is selected, and its row is on screen.
+    let rows: Vec<&str> = s
+        .lines()
+        .filter(|l| l.starts_with("│") && l.contains("2026-"))
+        .collect();
+    assert_eq!(rows.len(), 11, "a full screen of rows:\n{s}");
+    // A filter on the stream list is the stream list's.
+    t.keys(&["1", "/"]);
+    t.wait("the filter input", |s| s.contains("Filter"));
+    t.literal("stream:account-0003");
+    t.keys(&["Enter"]);
+    t.wait("the filtered stream list", |s| {
+        s.contains("Streams · stream:account-0003") && s.contains("account-0003")
+    });
+    t.keys(&["2"]);
+    let s = t.wait("the log", |s| s.contains("Global log"));
+    assert!(!s.contains("stream:account-0003"), "{s}");
+    t.keys(&["R"]);
+    t.wait("the replay dialog of the whole log", |s| {
+        s.contains("Replay · the whole log")
+    });
+    t.keys(&["Escape"]);
+    // Time travel: a burst of 30 `l` moves 30 versions.
+    t.keys(&["1", "Escape", "Enter"]);
+    t.wait("a stream", |s| s.contains("Stream account-0001"));
+    t.keys(&["t"]);
+    t.wait("time travel", |s| s.contains("Time travel"));
+    t.keys(&["Home"]);
+    t.wait("the first version", |s| s.contains("· v1 of"));
+    t.burst("l", 30);
+    t.wait("thirty versions on", |s| s.contains("· v31 of"));
+    t.keys(&["q"]);
+    let s = t.wait("exit", |s| s.contains("EXITED="));
+    assert!(s.contains("EXITED=0"), "{s}");
 }
 
 #[tokio::test]

@@ -395,3 +395,28 @@ async fn a_burst_of_steps_in_time_travel_counts_every_press() {
     h.key(KeyCode::Esc).await;
     assert!(h.app.find::<EventsView>().is_some());
 }
+
+#[tokio::test]
+async fn the_palette_finds_an_action_and_runs_it_and_g_finds_a_stream() {
+    let mut h = harness(Theme::default_dark(), (120, 40)).await;
+    h.key(KeyCode::Char(':')).await;
+    assert!(h.app.palette.is_some());
+    insta::assert_snapshot!("palette_log", h.screen());
+    h.type_text("live tail").await;
+    let first = h.app.palette.as_ref().unwrap().shown()[0].command;
+    assert_eq!(first, evscope::tui::keys::Command::Follow);
+    h.key(KeyCode::Enter).await;
+    assert!(h.app.palette.is_none());
+    assert!(h.app.top().unwrap().following(), "Enter ran follow");
+    // In the stream list, g takes a stream id, or its start.
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Char('g')).await;
+    h.type_text("transfer").await;
+    h.key(KeyCode::Enter).await;
+    let s = h
+        .app
+        .find::<evscope::tui::views::streams::StreamsView>()
+        .unwrap();
+    let sel = &s.rows.selected_row().unwrap().stream_id;
+    assert!(sel.starts_with("transfer-"), "{sel}");
+}

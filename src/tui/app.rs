@@ -22,6 +22,7 @@ use unicode_width::UnicodeWidthStr;
 use super::keys::{COMMANDS, Command, KeyMap};
 use super::overlays::help::{Help, HelpFor};
 use super::overlays::input::{self, InputKind, Inputs};
+use super::overlays::palette::{self, Action, Palette};
 use super::overlays::replay;
 use super::request::{Msg, Reply, Slot, Target, downcast};
 use super::theme::Theme;
@@ -64,6 +65,8 @@ pub struct App {
     pub reducers: ReducerSource,
     pub inputs: Inputs,
     pub help: Help,
+    /// The command palette (`:`), while open.
+    pub palette: Option<Palette>,
     pub replay: replay::Overlay,
     /// `q` was pressed once while a replay runs.
     quit_armed: bool,
@@ -100,6 +103,7 @@ impl App {
             reducers: ReducerSource::None,
             inputs: Inputs::default(),
             help: Help::default(),
+            palette: None,
             replay: replay::Overlay::default(),
             quit_armed: false,
             status: None,
@@ -412,14 +416,19 @@ impl App {
             self.help.on_command(self.keys.command(&k));
             return;
         }
-        let Some(cmd) = self.keys.command(&k) else {
+        if let Some(p) = &mut self.palette {
+            match p.on_key(k) {
+                palette::Outcome::Closed => self.palette = None,
+                palette::Outcome::Run(cmd) => {
+                    self.palette = None;
+                    self.run(cmd);
+                }
+                palette::Outcome::Edited => {}
+            }
             return;
-        };
-        self.status = None;
-        let mut handled = false;
-        self.with_top(|v, ctx| handled = v.on_command(cmd, ctx));
-        if !handled {
-            self.on_command(cmd);
+        }
+        if let Some(cmd) = self.keys.command(&k) {
+            self.run(cmd);
         }
     }
 
@@ -441,6 +450,12 @@ impl App {
                 _ => self.quit = true,
             },
             Command::Help => self.help.open = true,
+            Command::Palette => {
+                let view = self.top().map_or(String::new(), |v| v.name());
+                let mut actions = self.actions();
+                actions.retain(|a| a.command != Command::Palette);
+                self.palette = Some(Palette::new(view, actions));
+            }
             Command::Back => self.back(),
             Command::Streams => self.switch_root(ViewKind::Streams),
             Command::Log => self.switch_root(ViewKind::Log),
@@ -551,13 +566,14 @@ impl App {
     /// What works in the view shown: its own commands and the app's that apply to it.
     pub fn commands(&self) -> Vec<Command> {
         let Some(v) = self.top() else { return vec![] };
-        let mut c = vec![Command::Quit, Command::Help];
+        let mut c = vec![Command::Quit, Command::Help, Command::Palette];
         c.extend(v.commands());
         c.extend([
             Command::Streams,
             Command::Log,
             Command::NextPane,
             Command::Jump,
+            Command::TimeZone,
         ]);
         if self.stack.len() > 1 || v.query().is_some_and(|q| !q.is_empty()) {
             c.push(Command::Back);
@@ -581,6 +597,32 @@ impl App {
         c.sort();
         c.dedup();
         c
+    }
+
+    /// What works in the view shown, each with its name and what it does there.
+    pub fn actions(&self) -> Vec<Action> {
+        self.commands()
+            .into_iter()
+            .filter_map(|c| {
+                let (name, _, general) = COMMANDS.iter().find(|(_, x, _)| *x == c)?;
+                let here = self.top().and_then(|v| v.describe(c));
+                Some(Action {
+                    command: c,
+                    name,
+                    what: here.unwrap_or(general),
+                })
+            })
+            .collect()
+    }
+
+    /// A command, as its key would run it (the palette runs them so).
+    fn run(&mut self, cmd: Command) {
+        self.status = None;
+        let mut handled = false;
+        self.with_top(|v, ctx| handled = v.on_command(cmd, ctx));
+        if !handled {
+            self.on_command(cmd);
+        }
     }
 
     /// `S`: the snapshots of the stream in focus.
@@ -617,6 +659,11 @@ impl App {
                 }
                 Err(e) => self.inputs.refused(e.to_string()),
             },
+            // In the stream list, what is typed is a stream id (or the start of one).
+            InputKind::Jump if self.view() == ViewKind::Streams && !text.trim().is_empty() => {
+                self.inputs.accepted();
+                self.jump(Jump::Stream(text.trim().to_string()));
+            }
             InputKind::Jump => match parse_jump(text) {
                 Err(e) => self.inputs.refused(e),
                 Ok(j) => {
@@ -714,25 +761,20 @@ impl App {
         }
         self.draw_status(f, areas.status);
         self.replay.draw(f, f.area(), &self.theme);
+        if let Some(p) = &self.palette {
+            p.draw(f, f.area(), &self.keys, &self.theme);
+        }
         if self.help.open {
             let (view, filters) = self
                 .top()
                 .map_or((String::new(), false), |v| (v.name(), v.query().is_some()));
-            let described = self
-                .commands()
-                .into_iter()
-                .map(|c| {
-                    let general = COMMANDS
-                        .iter()
-                        .find(|(_, x, _)| *x == c)
-                        .map_or("", |(_, _, what)| *what);
-                    let here = self.top().and_then(|v| v.describe(c));
-                    (c, here.unwrap_or(general))
-                })
-                .collect();
             let what = HelpFor {
                 view,
-                commands: described,
+                commands: self
+                    .actions()
+                    .into_iter()
+                    .map(|a| (a.command, a.what))
+                    .collect(),
                 filters,
             };
             self.help.draw(f, f.area(), &what, &self.keys, &self.theme);

@@ -39,11 +39,17 @@ pub enum Command {
     Mark,
     Replay,
     TimeZone,
+    Palette,
 }
 
 pub const COMMANDS: &[(&str, Command, &str)] = &[
     ("quit", Command::Quit, "quit (the terminal is restored)"),
     ("help", Command::Help, "show the keys for this view"),
+    (
+        "palette",
+        Command::Palette,
+        "the actions of this view, found by typing (fuzzy)",
+    ),
     ("up", Command::Up, "previous row / scroll up"),
     ("down", Command::Down, "next row / scroll down"),
     ("page_up", Command::PageUp, "one screen up"),

@@ -623,7 +623,7 @@ impl View for EventsView {
 
     fn jump(&mut self, j: &Jump, ctx: &mut Ctx) -> bool {
         match (&self.scope, j) {
-            (_, Jump::EventId(_)) => return false,
+            (_, Jump::EventId(_) | Jump::Stream(_)) => return false,
             (Scope::Stream(_), Jump::Number(v)) => self.reset(Anchor::At(RowKey::Version(*v)), ctx),
             (Scope::Stream(_), Jump::Time(t)) => {
                 // Versions rise with time: the first event at or after t.

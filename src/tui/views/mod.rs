@@ -152,6 +152,8 @@ pub enum Jump {
     /// An event id (a uuid or any text that is not a number or a time).
     EventId(String),
     Time(chrono::DateTime<chrono::Utc>),
+    /// A stream id, or its start (typed in the stream list).
+    Stream(String),
 }
 
 pub fn parse_jump(text: &str) -> Result<Jump, String> {

@@ -9,7 +9,7 @@ use ratatui::style::Style;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::events::{EventsView, PAGE};
-use super::{Ctx, MOVES, View, ViewKind, delta};
+use super::{Ctx, Jump, MOVES, View, ViewKind, delta};
 use crate::filter::{self, Query};
 use crate::store::{Direction, Store, StreamInfo, StreamQuery};
 use crate::tui::keys::Command;
@@ -371,6 +371,21 @@ impl View for StreamsView {
     fn set_query(&mut self, q: Query, ctx: &mut Ctx) {
         self.query = q;
         self.reset(Anchor::Start, ctx);
+    }
+
+    fn describe(&self, cmd: Command) -> Option<&'static str> {
+        (cmd == Command::Jump).then_some("jump to a stream: type its id, or its start")
+    }
+
+    /// `g` with a stream id: the list from that stream (or the next one after it), by id.
+    fn jump(&mut self, j: &Jump, ctx: &mut Ctx) -> bool {
+        let Jump::Stream(id) = j else { return false };
+        if self.by_recent {
+            self.by_recent = false;
+            self.rows = Window::new(stream_key);
+        }
+        self.reset(Anchor::At(StreamKey::Id(id.clone())), ctx);
+        true
     }
 }
 

@@ -437,7 +437,7 @@ impl View for TimeTravelView {
         match j {
             Jump::Number(v) => self.send(Cmd::Goto(*v), ctx),
             Jump::Time(t) => self.send(Cmd::AsOf(*t), ctx),
-            Jump::EventId(_) => return false,
+            Jump::EventId(_) | Jump::Stream(_) => return false,
         }
         true
     }
