@@ -106,7 +106,7 @@ fn mark(out: &mut JsonLines, first: usize, t: &Theme) {
 
 /// The selection style on a line and on each of its spans (a span's own colour would
 /// otherwise win over the line's, e.g. a cyan key on the cyan selection).
-fn select(l: &mut Line<'static>, t: &Theme) {
+pub(crate) fn select(l: &mut Line<'static>, t: &Theme) {
     l.style = t.selected;
     for s in &mut l.spans {
         s.style = s.style.patch(t.selected);
@@ -117,7 +117,7 @@ fn push_line(out: &mut JsonLines, cur: &mut Vec<Span<'static>>) {
     out.lines.push(Line::from(std::mem::take(cur)));
 }
 
-fn string_span(s: &str, style: Style) -> Span<'static> {
+pub(crate) fn string_span(s: &str, style: Style) -> Span<'static> {
     let shown = if s.len() > MAX_STRING {
         let mut end = MAX_STRING;
         while !s.is_char_boundary(end) {
