@@ -15,6 +15,7 @@ use evscope::tui::request::Msg;
 use evscope::tui::theme::Theme;
 use evscope::tui::views::audit::AuditView;
 use evscope::tui::views::detail::DetailView;
+use evscope::tui::views::drift::DriftView;
 use evscope::tui::views::events::EventsView;
 use evscope::tui::views::snapshot_diff::DiffView;
 use evscope::tui::views::snapshot_list::SnapshotList;
@@ -922,6 +923,240 @@ async fn a_snapshot_wrong_in_several_ways_steps_through_its_differences() {
     );
 }
 
+/// The two panes of a diff on screen, row by row: (left, right) of each line inside both.
+fn pane_rows(screen: &str) -> Vec<(String, String)> {
+    screen
+        .lines()
+        .filter_map(|l| {
+            // │ (outer) │ left │ │ right │ │ (outer)
+            let parts: Vec<&str> = l.split('│').collect();
+            (parts.len() == 7).then(|| (parts[2].to_string(), parts[4].to_string()))
+        })
+        .collect()
+}
+
+/// The key a pane line starts with (`"balance"` of `▶   "balance": 9165,`), if any.
+fn line_key(l: &str) -> Option<String> {
+    let l = l.trim_start_matches(['▶', ' ']);
+    l.starts_with('"')
+        .then(|| l.split(": ").next().unwrap_or_default().to_string())
+}
+
+/// On every row of the panes both sides show, the same member (key and indentation).
+fn assert_aligned(screen: &str) -> usize {
+    let rows = pane_rows(screen);
+    assert!(!rows.is_empty(), "no panes: {screen}");
+    let mut keyed = 0;
+    for (l, r) in &rows {
+        if let (Some(a), Some(b)) = (line_key(l), line_key(r)) {
+            let indent =
+                |s: &str| s.trim_start_matches('▶').len() - s.trim_start_matches(['▶', ' ']).len();
+            assert_eq!((a, indent(l)), (b, indent(r)), "{screen}");
+            keyed += 1;
+        }
+    }
+    keyed
+}
+
+#[tokio::test]
+async fn the_drift_view_lists_the_store_s_drifted_snapshots_and_opens_one_aligned() {
+    use evscope::snapshots::{Scope, Status};
+    let mut h = harness().await;
+    h.app.reducers = ReducerSource::Demo;
+    // A drift of another shape behind the demo's back: a nested object only in the stored
+    // snapshot, above the paths both sides have (unaligned, every row below it would be off).
+    let url = format!("sqlite://{}?mode=rw", h.path);
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE evscope_snapshots SET state = '{\"audit\": {\"by\": \"ops\", \"notes\": [\"a\", \"b\", \"c\"]}, \"balance\": 1, \"currency\": \"BRL\", \"owner\": \"Wagner Ribeiro\", \"status\": \"open\"}' WHERE stream_id = 'account-0002' AND stream_version = 20")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    // D is the stream list's: elsewhere, a hint.
+    h.key(KeyCode::Char('D')).await;
+    assert_eq!(h.app.view(), ViewKind::Log);
+    assert!(
+        h.app
+            .status
+            .as_ref()
+            .unwrap()
+            .0
+            .contains("from the stream list"),
+        "{:?}",
+        h.app.status
+    );
+    h.key(KeyCode::Char('1')).await;
+    // The stream list's help lists it.
+    h.key(KeyCode::Char('?')).await;
+    let help = h.screen();
+    assert!(
+        help.contains("snapshot drift: check every snapshot of the store"),
+        "{help}"
+    );
+    h.key(KeyCode::Char('x')).await;
+    h.key(KeyCode::Char('D')).await;
+    assert_eq!(h.app.view(), ViewKind::Drift);
+    // The same report as the domain's (and `evscope verify-snapshots`'): every snapshot that
+    // is not ok, in stream order, and the same counts.
+    let mut want = Vec::new();
+    let summary = evscope::snapshots::verify(
+        &h.app.store,
+        &evscope::rehydrate::reducer::Reducers::demo(),
+        &Scope::default(),
+        |_, checks| {
+            want.extend(checks.iter().filter(|c| c.status != Status::Ok).cloned());
+        },
+    )
+    .await
+    .unwrap();
+    let v = h.app.find::<DriftView>().unwrap();
+    assert!(v.done && v.error.is_none(), "{:?}", v.error);
+    assert_eq!(v.found, want);
+    assert_eq!(v.counts, summary);
+    assert_eq!(v.unlisted, 0);
+    assert!(summary.ok > 0 && summary.errors == 0, "{summary:?}");
+    // Those are the demo's deliberate drifts, and the one written above.
+    let mut recorded: Vec<(String, i64)> = drifted(&h)
+        .await
+        .into_iter()
+        .map(|d| (d.stream_id, d.stream_version))
+        .chain([("account-0002".to_string(), 20)])
+        .collect();
+    recorded.sort();
+    recorded.dedup();
+    let listed: Vec<(String, i64)> = v
+        .found
+        .iter()
+        .map(|c| (c.stream_id.clone(), c.stream_version))
+        .collect();
+    assert_eq!(listed, recorded);
+    assert!(v.found.iter().all(|c| c.status == Status::Drifted));
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!(
+            "{} snapshot(s) in {} stream(s): {} ok, {} drifted, 0 error(s)",
+            summary.checked, summary.streams, summary.ok, summary.drifted
+        )),
+        "{screen}"
+    );
+    insta::assert_snapshot!("drift", screen);
+
+    // Enter on account-0002 v20: its diff, the panes aligned path by path.
+    let i = listed
+        .iter()
+        .position(|(s, v)| s == "account-0002" && *v == 20)
+        .unwrap();
+    for _ in 0..i {
+        h.key(KeyCode::Down).await;
+    }
+    assert_eq!(
+        h.app
+            .find::<DriftView>()
+            .unwrap()
+            .selected_check()
+            .unwrap()
+            .stream_id,
+        "account-0002"
+    );
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.view(), ViewKind::SnapshotDiff);
+    let d = h.app.find::<DiffView>().unwrap();
+    assert_eq!((d.stream.as_str(), d.version), ("account-0002", 20));
+    let paths: Vec<&str> = d
+        .compared
+        .as_ref()
+        .unwrap()
+        .changes
+        .iter()
+        .map(|c| c.path())
+        .collect();
+    assert_eq!(paths, [".audit", ".balance"]);
+    let screen = h.screen();
+    assert!(
+        screen.contains("difference 1 of 2 · stored (left) → recomputed (right)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Stored snapshot · v20")
+            && screen.contains("Recomputed from the events · v20")
+    );
+    // Every member both panes show is on one row: balance, currency, owner, status.
+    assert_eq!(assert_aligned(&screen), 4, "{screen}");
+    let rows = pane_rows(&screen);
+    // The stored-only object: its 8 lines beside blank fillers, the first marked on both
+    // sides (the current difference).
+    let audit = rows
+        .iter()
+        .position(|(l, _)| l.contains("\"audit\": {"))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        rows[audit].0.starts_with('▶') && rows[audit].1.starts_with('▶'),
+        "{screen}"
+    );
+    for (l, r) in &rows[audit..audit + 8] {
+        assert!(
+            !l.trim().is_empty() && r.trim_start_matches('▶').trim().is_empty(),
+            "{l:?} | {r:?}"
+        );
+    }
+    assert!(
+        rows[audit + 8].0.contains("\"balance\": 1,")
+            && rows[audit + 8].1.contains("\"balance\": ")
+    );
+    // n: the next difference, .balance, marked on the same row of both panes.
+    h.key(KeyCode::Char('n')).await;
+    let screen = h.screen();
+    let marked: Vec<(String, String)> = pane_rows(&screen)
+        .into_iter()
+        .filter(|(l, r)| l.starts_with('▶') && r.starts_with('▶'))
+        .collect();
+    assert_eq!(marked.len(), 1, "{screen}");
+    assert!(
+        marked[0].0.contains("\"balance\": 1,") && !marked[0].1.contains("\"balance\": 1,"),
+        "{screen}"
+    );
+    // Scrolled anywhere, the panes stay aligned.
+    for _ in 0..6 {
+        h.key(KeyCode::Down).await;
+        assert_aligned(&h.screen());
+    }
+    // Back to the list; t: time travel at the snapshot's version.
+    h.key(KeyCode::Esc).await;
+    assert_eq!(h.app.view(), ViewKind::Drift);
+    h.key(KeyCode::Char('t')).await;
+    assert_eq!(h.app.view(), ViewKind::TimeTravel);
+    let tt = h.app.find::<TimeTravelView>().unwrap();
+    assert_eq!(tt.shown.as_ref().unwrap().step.version, Some(20));
+    h.key(KeyCode::Esc).await;
+    // S: that stream's own snapshots.
+    h.key(KeyCode::Char('S')).await;
+    assert_eq!(h.app.find::<SnapshotList>().unwrap().stream, "account-0002");
+    h.key(KeyCode::Esc).await;
+    assert_eq!(h.app.view(), ViewKind::Drift);
+    // r: checked again, the same report.
+    h.key(KeyCode::Char('r')).await;
+    let v = h.app.find::<DriftView>().unwrap();
+    assert!(v.done);
+    assert_eq!(v.found, want);
+    // Leaving while it runs stops it: the view goes with its task and nothing waits.
+    h.key(KeyCode::Esc).await;
+    assert_eq!(h.app.view(), ViewKind::Streams);
+    h.app.update(Msg::Term(Event::Key(KeyEvent::new(
+        KeyCode::Char('D'),
+        KeyModifiers::NONE,
+    ))));
+    assert!(h.app.is_loading());
+    h.app.update(Msg::Term(Event::Key(KeyEvent::new(
+        KeyCode::Esc,
+        KeyModifiers::NONE,
+    ))));
+    assert!(!h.app.is_loading());
+    h.settle().await;
+    assert_eq!(h.app.view(), ViewKind::Streams);
+    assert!(h.app.find::<DriftView>().is_none());
+}
+
 #[tokio::test]
 async fn the_audit_lists_the_findings_and_opens_a_finding_stream() {
     let mut h = harness().await;
@@ -1135,6 +1370,11 @@ async fn a_layout_without_snapshots_says_so() {
     let mut h = harness_on(&db.url, String::new(), tempfile::tempdir().unwrap()).await;
     h.key(KeyCode::Char('1')).await;
     h.key(KeyCode::Char('S')).await;
+    assert_eq!(h.app.view(), ViewKind::Streams);
+    let (msg, _) = h.app.status.clone().unwrap();
+    assert!(msg.contains("keeps no snapshots"), "{msg}");
+    // Nor does the store-wide check open.
+    h.key(KeyCode::Char('D')).await;
     assert_eq!(h.app.view(), ViewKind::Streams);
     let (msg, _) = h.app.status.clone().unwrap();
     assert!(msg.contains("keeps no snapshots"), "{msg}");

@@ -197,6 +197,11 @@ async fn walk(h: &mut Harness, mut visit: impl FnMut(&str, &Harness)) {
     h.key(KeyCode::Char('R')).await;
     visit("replay_form", h);
     h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Char('D')).await;
+    assert_eq!(h.app.view(), ViewKind::Drift);
+    visit("drift", h);
+    h.key(KeyCode::Esc).await;
 }
 
 #[tokio::test]
@@ -216,7 +221,7 @@ async fn every_view_in_every_theme_is_readable_and_shows_its_selection() {
                     h.screen()
                 );
                 // (The demo's audit finds nothing: it has no row to select.)
-                if matches!(name, "log" | "streams" | "stream" | "snapshots") {
+                if matches!(name, "log" | "streams" | "stream" | "snapshots" | "drift") {
                     assert!(
                         selection_shown(&buf, &theme),
                         "{name} at {size:?} in {}: the selection is off screen\n{}",

@@ -115,8 +115,8 @@ async fn the_demo_store_reports_exactly_its_recorded_drifts() {
             })
             .unwrap();
         assert_eq!(c["changes"][0]["path"], d.path.as_str());
-        assert_eq!(c["changes"][0]["new"], d.stored, "new = stored");
-        assert_eq!(c["changes"][0]["old"], d.expected, "old = recomputed");
+        assert_eq!(c["changes"][0]["stored"], d.stored);
+        assert_eq!(c["changes"][0]["recomputed"], d.expected);
     }
     // The table format: one line per drift and the summary.
     let out = evscope(dir.path())
@@ -128,6 +128,77 @@ async fn the_demo_store_reports_exactly_its_recorded_drifts() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().last().unwrap().contains("drifted"), "{text}");
+}
+
+/// The change records of `--format json` and `jsonl` name the stored and the recomputed
+/// values (never `old` / `new`, whose meaning the reader would have to guess), for each kind of
+/// change; `delta` is stored − recomputed, as the TUI shows it.
+#[tokio::test]
+async fn change_records_say_stored_and_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.db");
+    evscope::demo::ensure(&path, 6, false).await.unwrap();
+    // account-0002 v20 recomputes to {balance: 2660, currency: "BRL", owner: "Wagner Ribeiro",
+    // status: "open"}: store it wrong in every way.
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}?mode=rw",
+        path.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE evscope_snapshots SET state = '{\"balance\": 2600, \"extra\": [1, 2], \"owner\": 7, \"status\": \"open\"}' WHERE stream_id = 'account-0002' AND stream_version = 20")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let url = evscope::demo::url_for(&path);
+    let demo = common::fixture_path("reducers/demo.toml");
+    for format in ["json", "jsonl"] {
+        let out = verify_with(
+            dir.path(),
+            &url,
+            demo.to_str().unwrap(),
+            &["--stream", "account-0002", "--format", format],
+        );
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let check = doc["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["stream_version"] == 20)
+            .unwrap();
+        assert_eq!(
+            check["changes"],
+            serde_json::json!([
+                {"op": "changed", "path": ".balance", "stored": 2600, "recomputed": 2660,
+                 "delta": -60.0, "type_changed": false},
+                {"op": "removed", "path": ".currency", "recomputed": "BRL"},
+                {"op": "added", "path": ".extra", "stored": [1, 2]},
+                {"op": "changed", "path": ".owner", "stored": 7, "recomputed": "Wagner Ribeiro",
+                 "type_changed": true},
+            ]),
+            "{format}"
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains("\"old\"") && !text.contains("\"new\""),
+            "{format}: {text}"
+        );
+    }
+    // The table says the same in words.
+    let out = verify_with(
+        dir.path(),
+        &url,
+        demo.to_str().unwrap(),
+        &["--stream", "account-0002"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(".balance: stored 2600, recomputed 2660")
+            && text.contains(".currency: missing, recomputed \"BRL\"")
+            && text.contains(".extra: stored [1,2], recomputed absent"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -237,8 +308,8 @@ async fn axon_on_mariadb_through_a_mapping_file() {
     let c = &doc["snapshots"][0];
     assert_eq!(
         (
-            c["changes"][0]["old"].as_i64(),
-            c["changes"][0]["new"].as_i64()
+            c["changes"][0]["recomputed"].as_i64(),
+            c["changes"][0]["stored"].as_i64()
         ),
         (Some(1000), Some(999))
     );

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::rehydrate::diff::{Change, diff_with};
@@ -35,13 +36,72 @@ pub struct Check {
     pub stream_id: String,
     pub stream_version: i64,
     pub status: Status,
-    /// Stored vs recomputed: what the snapshot has wrong (`old` = recomputed, `new` = stored).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Stored vs recomputed: what the snapshot has wrong (`old` = recomputed, `new` = stored;
+    /// serialized as [`Drift`], which names them).
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "serialize_drifts"
+    )]
     pub changes: Vec<Change>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub taken_at: Option<String>,
+}
+
+/// One difference of a snapshot as the report writes it (`verify-snapshots --format json`):
+/// the stored value and the recomputed one by name. The domain's [`Change`] is the diff from
+/// the recomputed state to the stored one (its `old` is the recomputed value, its `new` the
+/// stored one), which a reader of the report should not have to know.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Drift<'a> {
+    /// A path only the stored snapshot has.
+    Added { path: &'a str, stored: &'a Value },
+    /// A path the recomputed state has and the stored snapshot lacks.
+    Removed {
+        path: &'a str,
+        recomputed: &'a Value,
+    },
+    Changed {
+        path: &'a str,
+        stored: &'a Value,
+        recomputed: &'a Value,
+        /// stored − recomputed, when both are numbers
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delta: Option<f64>,
+        /// true when the JSON types differ
+        type_changed: bool,
+    },
+}
+
+impl<'a> From<&'a Change> for Drift<'a> {
+    fn from(c: &'a Change) -> Drift<'a> {
+        match c {
+            Change::Added { path, new } => Drift::Added { path, stored: new },
+            Change::Removed { path, old } => Drift::Removed {
+                path,
+                recomputed: old,
+            },
+            Change::Changed {
+                path,
+                old,
+                new,
+                delta,
+                type_changed,
+            } => Drift::Changed {
+                path,
+                stored: new,
+                recomputed: old,
+                delta: *delta,
+                type_changed: *type_changed,
+            },
+        }
+    }
+}
+
+fn serialize_drifts<S: Serializer>(changes: &[Change], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(changes.iter().map(Drift::from))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -459,6 +519,42 @@ async fn check_part(
 mod tests {
     use super::*;
     use crate::store::OpenOptions;
+
+    /// The report names the stored and the recomputed values (the diff it comes from runs
+    /// from the recomputed state to the stored one: `old` is the recomputed value).
+    #[test]
+    fn a_check_serializes_its_changes_as_stored_and_recomputed() {
+        use serde_json::json;
+        let recomputed = json!({"balance": 9200, "gone": [1], "n": 7});
+        let stored = json!({"balance": 9165, "extra": true, "n": "7"});
+        let c = Check {
+            stream_id: "account-1".into(),
+            stream_version: 20,
+            status: Status::Drifted,
+            changes: crate::rehydrate::diff::diff(&recomputed, &stored),
+            error: None,
+            taken_at: None,
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            v["changes"],
+            json!([
+                {"op": "changed", "path": ".balance", "stored": 9165, "recomputed": 9200,
+                 "delta": -35.0, "type_changed": false},
+                {"op": "added", "path": ".extra", "stored": true},
+                {"op": "removed", "path": ".gone", "recomputed": [1]},
+                {"op": "changed", "path": ".n", "stored": "7", "recomputed": 7,
+                 "type_changed": true},
+            ])
+        );
+        // No changes: no field.
+        let ok = Check {
+            status: Status::Ok,
+            changes: vec![],
+            ..c
+        };
+        assert!(serde_json::to_value(&ok).unwrap().get("changes").is_none());
+    }
 
     /// Every way of running the check gives the same report: one job or several, on a runtime
     /// with one thread (the workers' reads are then driven by the thread waiting for them) or

@@ -509,6 +509,11 @@ impl App {
             },
             Command::Snapshots => self.open_snapshots(stream),
             Command::Audit => self.push(Box::new(AuditView::new())),
+            // The stream list opens it (views/drift.rs).
+            Command::Drift => self.set_status(
+                "D checks every snapshot of the store: from the stream list (1, then D)",
+                false,
+            ),
             Command::Replay => match top.and_then(|v| v.replay_scope()) {
                 Some(scope) => {
                     if let Err(e) = self.replay.open(scope) {

@@ -36,6 +36,7 @@ pub enum Command {
     NextDiff,
     PrevDiff,
     Audit,
+    Drift,
     Mark,
     Replay,
     TimeZone,
@@ -127,6 +128,11 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         "audit",
         Command::Audit,
         "audit the whole store (version gaps, duplicates, invalid JSON...)",
+    ),
+    (
+        "drift",
+        Command::Drift,
+        "snapshot drift: check every snapshot of the store, list the drifted and failed ones",
     ),
     (
         "mark",

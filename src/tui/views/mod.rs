@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod detail;
+pub mod drift;
 pub mod events;
 pub mod snapshot_diff;
 pub mod snapshot_list;
@@ -37,6 +38,8 @@ pub enum ViewKind {
     SnapshotDiff,
     /// The store's integrity audit.
     Audit,
+    /// Every snapshot of the store checked: the drifted and failed ones.
+    Drift,
 }
 
 impl ViewKind {
@@ -44,7 +47,11 @@ impl ViewKind {
     pub fn unique(self) -> bool {
         matches!(
             self,
-            ViewKind::TimeTravel | ViewKind::Snapshots | ViewKind::SnapshotDiff | ViewKind::Audit
+            ViewKind::TimeTravel
+                | ViewKind::Snapshots
+                | ViewKind::SnapshotDiff
+                | ViewKind::Audit
+                | ViewKind::Drift
         )
     }
 }

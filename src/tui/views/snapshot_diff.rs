@@ -1,5 +1,7 @@
-//! One snapshot: the stored state beside the state recomputed from the events at its
-//! version, aligned path by path; n / N move between the differences.
+//! One snapshot: the stored state (left) beside the state recomputed from the events at its
+//! version (right), aligned path by path ([`align`]); n / N move between the differences.
+
+pub mod align;
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -23,7 +25,8 @@ use crate::store::{Snapshot, Store};
 use crate::tui::keys::Command;
 use crate::tui::request::{Slot, downcast};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{block, json};
+use crate::tui::widgets::block;
+use align::Aligned;
 
 /// One snapshot and the state recomputed from the events at its version.
 #[derive(Debug, Clone)]
@@ -116,31 +119,20 @@ async fn compare(
     })
 }
 
-/// One side of the diff: the lines of a state, and how far it is scrolled.
-#[derive(Debug, Default)]
-pub struct Pane {
-    pub lines: Vec<Line<'static>>,
-    pub scroll: usize,
-}
-
-/// Where a change is on one side: its line, or (`exact` false) the line of its nearest
-/// ancestor the side has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mark {
-    pub line: usize,
-    pub exact: bool,
-}
-
 pub struct DiffView {
     pub stream: String,
     pub version: i64,
     req: Slot,
     pub compared: Option<Compared>,
     pub error: Option<String>,
-    /// The stored state (left) and the recomputed state (right), differing paths highlighted.
-    pub panes: [Pane; 2],
-    /// For each change, where it is on each side.
-    pub at: Vec<[Mark; 2]>,
+    /// The stored state (left) and the recomputed state (right) row by row, aligned path by
+    /// path, the differing paths highlighted.
+    pub aligned: Aligned,
+    /// The first row shown, the same for both panes (so they stay aligned).
+    pub scroll: usize,
+    /// For each change, the row of its path (of its nearest ancestor when the rows were cut
+    /// before it).
+    pub at: Vec<usize>,
     /// The difference jumped to (n / N).
     pub current: usize,
 }
@@ -156,7 +148,8 @@ impl DiffView {
             req: Slot::default(),
             compared: None,
             error: None,
-            panes: Default::default(),
+            aligned: Aligned::default(),
+            scroll: 0,
             at: vec![],
             current: 0,
         }
@@ -267,69 +260,48 @@ impl View for DiffView {
     }
 }
 
-/// The line of `path` in `index`, else of its nearest ancestor there (the root at worst).
-fn locate(index: &HashMap<String, usize>, path: &str) -> Mark {
-    if let Some(&line) = index.get(path) {
-        return Mark { line, exact: true };
+/// The row of `path` in `index`, else of its nearest ancestor there (the root at worst).
+fn locate(index: &HashMap<String, usize>, path: &str) -> usize {
+    if let Some(&row) = index.get(path) {
+        return row;
     }
     let mut segs = parse_path(path).unwrap_or_default();
     while segs.pop().is_some() {
-        if let Some(&line) = index.get(&render_path(&segs)) {
-            return Mark { line, exact: false };
+        if let Some(&row) = index.get(&render_path(&segs)) {
+            return row;
         }
     }
-    Mark {
-        line: 0,
-        exact: false,
-    }
+    0
 }
 
 impl DiffView {
-    /// Build both sides' lines once, when the comparison arrives.
+    /// Build both sides' rows once, when the comparison arrives.
     pub fn show(&mut self, c: Compared, t: &Theme) {
         let paths: HashSet<String> = c.changes.iter().map(|ch| ch.path().to_string()).collect();
-        let side = |v: Option<&Value>| match v {
-            Some(v) => json::highlighted_lines_indexed(v, t, &paths),
-            None => (vec![], HashMap::new()),
-        };
-        let (left, lindex) = side(c.stored.as_ref().map(|s| &s.state));
-        let (right, rindex) = side(c.recomputed.as_ref().ok());
+        self.aligned = align::align(
+            c.stored.as_ref().map(|s| &s.state),
+            c.recomputed.as_ref().ok(),
+            t,
+            &paths,
+        );
         self.at = c
             .changes
             .iter()
-            .map(|ch| [locate(&lindex, ch.path()), locate(&rindex, ch.path())])
+            .map(|ch| locate(&self.aligned.index, ch.path()))
             .collect();
-        self.panes = [
-            Pane {
-                lines: left,
-                scroll: 0,
-            },
-            Pane {
-                lines: right,
-                scroll: 0,
-            },
-        ];
+        self.scroll = 0;
         self.current = 0;
         self.error = None;
         self.compared = Some(c);
     }
 
-    /// Scroll both sides to the current difference, on the same row of each pane (a third of
-    /// the way down at most); a side without the path shows the nearest ancestor it has.
+    /// Scroll to the current difference (a third of the way down at most): its row, on both
+    /// panes (the side that lacks the path has filler lines there).
     pub fn reveal(&mut self, height: usize) {
-        let Some(marks) = self.at.get(self.current) else {
+        let Some(&row) = self.at.get(self.current) else {
             return;
         };
-        let row = marks
-            .iter()
-            .filter(|m| m.exact)
-            .map(|m| m.line)
-            .min()
-            .unwrap_or(0)
-            .min(height.saturating_sub(1) / 3);
-        for (pane, m) in self.panes.iter_mut().zip(marks) {
-            pane.scroll = m.line.saturating_sub(row);
-        }
+        self.scroll = row.saturating_sub(height.saturating_sub(1) / 3);
     }
 
     /// Jump by `delta` differences, wrapping; false when there is none.
@@ -343,25 +315,30 @@ impl DiffView {
         true
     }
 
-    /// Scroll both sides together (each stops at its last line).
+    /// Scroll both sides together, row by row (stops at the last row).
     pub fn scroll_by(&mut self, delta: isize) {
-        for p in &mut self.panes {
-            let max = p.lines.len().saturating_sub(1) as isize;
-            p.scroll = (p.scroll as isize + delta).clamp(0, max) as usize;
-        }
+        let max = self.aligned.rows.len().saturating_sub(1) as isize;
+        self.scroll = (self.scroll as isize + delta).clamp(0, max) as usize;
     }
 
     pub fn home(&mut self) {
-        for p in &mut self.panes {
-            p.scroll = 0;
-        }
+        self.scroll = 0;
     }
 
-    /// Each side's last screenful.
+    /// The last screenful.
     pub fn end(&mut self, height: usize) {
-        for p in &mut self.panes {
-            p.scroll = p.lines.len().saturating_sub(height);
-        }
+        self.scroll = self.aligned.rows.len().saturating_sub(height);
+    }
+
+    /// The rows of one side (0 stored, 1 recomputed) shown in a pane `height` lines high:
+    /// a filler is an empty line.
+    pub fn visible(&self, side: usize, height: usize) -> Vec<Line<'static>> {
+        let rows = &self.aligned.rows;
+        let end = (self.scroll + height).min(rows.len());
+        rows[self.scroll.min(end)..end]
+            .iter()
+            .map(|r| r[side].clone().unwrap_or_default())
+            .collect()
     }
 }
 
@@ -462,20 +439,19 @@ pub fn status_style(s: Status, t: &Theme) -> Style {
     }
 }
 
-/// The visible lines of a pane, with `▶` at the current difference's line.
-fn pane(p: &Pane, h: usize, mark: Option<usize>) -> Vec<Line<'static>> {
-    let end = (p.scroll + h).min(p.lines.len());
-    let start = p.scroll.min(end);
-    p.lines[start..end]
-        .iter()
+/// The visible lines of a pane, with `▶` at the current difference's row (on both panes:
+/// the side that lacks the path shows where it would be).
+fn pane(v: &DiffView, side: usize, h: usize) -> Vec<Line<'static>> {
+    let mark = v.at.get(v.current).copied();
+    v.visible(side, h)
+        .into_iter()
         .enumerate()
-        .map(|(i, l)| {
-            let gutter = if mark == Some(start + i) {
+        .map(|(i, mut l)| {
+            let gutter = if mark == Some(v.scroll + i) {
                 "▶ "
             } else {
                 "  "
             };
-            let mut l = l.clone();
             l.spans.insert(0, Span::raw(gutter));
             l
         })
@@ -520,16 +496,13 @@ pub fn draw_diff(f: &mut Frame, area: Rect, v: &DiffView, t: &Theme) {
         (_, Some(_)) => " cannot compare".to_string(),
         (0, None) => " no difference: the snapshot matches the events".to_string(),
         (n, None) => format!(
-            " difference {} of {n} · path: stored → recomputed",
+            " difference {} of {n} · stored (left) → recomputed (right)",
             v.current + 1
         ),
     };
     head.push(Line::from(vec![
         Span::styled(what, t.header),
-        Span::styled(
-            "   n/N next/previous · ↑/↓ scroll · t time travel · Esc back",
-            t.muted,
-        ),
+        Span::styled("   n/N next/previous · ↑/↓ scroll · t time travel", t.muted),
     ]));
     if let Some(p) = c.problem() {
         head.push(Line::styled(format!(" {p}"), t.error));
@@ -562,8 +535,6 @@ pub fn draw_diff(f: &mut Frame, area: Rect, v: &DiffView, t: &Theme) {
     }
     f.render_widget(Paragraph::new(head), a.head);
     let h = pane_height(&a);
-    let marks = v.at.get(v.current);
-    let mark = |side: usize| marks.map(|m| m[side]).filter(|m| m.exact).map(|m| m.line);
     let left_title = match &c.stored {
         Some(s) => format!(
             " Stored snapshot · v{}{} ",
@@ -575,13 +546,13 @@ pub fn draw_diff(f: &mut Frame, area: Rect, v: &DiffView, t: &Theme) {
         None => " Stored snapshot ".to_string(),
     };
     let left = match &c.stored {
-        Some(_) => Paragraph::new(pane(&v.panes[0], h, mark(0))),
+        Some(_) => Paragraph::new(pane(v, 0, h)),
         None => Paragraph::new(Line::styled("no snapshot at this version", t.error)),
     };
     f.render_widget(left.block(block(t, left_title)), a.left);
     let right_block = block(t, format!(" Recomputed from the events · v{} ", c.version));
     let right = match &c.recomputed {
-        Ok(_) => Paragraph::new(pane(&v.panes[1], h, mark(1))),
+        Ok(_) => Paragraph::new(pane(v, 1, h)),
         Err(e) => Paragraph::new(Line::styled(e.clone(), t.error))
             .wrap(ratatui::widgets::Wrap { trim: false }),
     };
@@ -651,11 +622,16 @@ mod tests {
         assert_eq!(number(0.5), "+0.5");
     }
 
+    fn text(l: &Line) -> String {
+        l.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
     #[test]
     fn differences_are_aligned_across_the_panes_and_wrap() {
         let t = Theme::default_dark();
         let mut v = view();
-        // The stored side has an extra array above .z: the same path is lower on the left.
+        // The stored side has an extra array above the rest: without alignment every path
+        // below it would be 42 lines lower on the left.
         let filler: Vec<Value> = (0..40).map(Value::from).collect();
         v.show(
             compared(
@@ -673,38 +649,51 @@ mod tests {
             .map(Change::path)
             .collect();
         assert_eq!(paths, [".a", ".m.deep", ".only_recomputed", ".z"]);
+        // .a is only on the left: fillers on the right for its 42 lines.
+        assert_eq!(v.at[0], 1);
+        for r in &v.aligned.rows[1..43] {
+            assert!(r[0].is_some() && r[1].is_none());
+        }
         let h = 20;
         v.reveal(h);
-        // .a is only on the left: the right side shows its nearest ancestor, the root.
-        assert_eq!(
-            v.at[0][1],
-            Mark {
-                line: 0,
-                exact: false
-            }
-        );
         for want in [1, 2, 3, 0, 1] {
             assert!(v.jump(1, h));
             assert_eq!(v.current, want);
-            let [l, r] = v.at[v.current];
-            if l.exact && r.exact {
-                // The difference is on the same row of both panes.
-                assert_eq!(l.line - v.panes[0].scroll, r.line - v.panes[1].scroll);
-                assert!(l.line - v.panes[0].scroll <= (h - 1) / 3);
-            }
+            let row = v.at[v.current];
+            // The difference is in view, a third of the way down at most, on both panes.
+            assert!(row >= v.scroll && row - v.scroll <= (h - 1) / 3);
         }
         assert_eq!(v.current, 1);
-        let [l, r] = v.at[1];
-        assert!(l.exact && r.exact && l.line > r.line + 40);
         assert!(v.jump(-2, h));
         assert_eq!(v.current, 3);
-        // Scrolling moves both panes together; each stops at its last line.
-        v.home();
-        v.scroll_by(5);
-        assert_eq!([v.panes[0].scroll, v.panes[1].scroll], [5, 5]);
+        // Wherever it is scrolled, a row both sides have shows the same path on both panes.
+        let n = v.aligned.rows.len();
+        for top in 0..n {
+            v.home();
+            v.scroll_by(top as isize);
+            let (l, r) = (v.visible(0, h), v.visible(1, h));
+            assert_eq!(l.len(), (n - top).min(h));
+            assert_eq!(r.len(), l.len());
+            for (l, r) in l.iter().zip(&r) {
+                let key = |s: &str| s.trim().split(':').next().unwrap_or("").to_string();
+                let (l, r) = (text(l), text(r));
+                if !l.is_empty() && !r.is_empty() && l.contains(':') {
+                    assert_eq!(key(&l), key(&r), "scrolled to {top}");
+                }
+            }
+        }
+        // .z is on one row: the stored value beside the recomputed one.
+        let z = v.at[3];
+        let [l, r] = &v.aligned.rows[z];
+        assert_eq!(
+            (text(l.as_ref().unwrap()), text(r.as_ref().unwrap())),
+            ("  \"z\": 2".to_string(), "  \"z\": 3".to_string())
+        );
+        // Scrolling stops at the last row; End shows the last screenful.
         v.scroll_by(1000);
-        assert_eq!(v.panes[0].scroll, v.panes[0].lines.len() - 1);
-        assert_eq!(v.panes[1].scroll, v.panes[1].lines.len() - 1);
+        assert_eq!(v.scroll, n - 1);
+        v.end(h);
+        assert_eq!(v.scroll, n - h);
         let mut none = view();
         none.show(compared(json!({"a": 1}), json!({"a": 1})), &t);
         assert!(!none.jump(1, h));

@@ -8,6 +8,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
+use super::drift::DriftView;
 use super::events::{EventsView, PAGE};
 use super::{Ctx, Jump, MOVES, View, ViewKind, delta};
 use crate::filter::{self, Query};
@@ -235,6 +236,16 @@ impl View for StreamsView {
                 }
                 return true;
             }
+            Command::Drift => {
+                match &ctx.store.layout().snapshots {
+                    Some(_) => ctx.push(Box::new(DriftView::new())),
+                    None => ctx.status(format!(
+                        "the {} layout keeps no snapshots (describe a snapshot table in a mapping file)",
+                        ctx.store.layout().name
+                    )),
+                }
+                return true;
+            }
             _ => return false,
         }
         self.pump(ctx);
@@ -352,7 +363,12 @@ impl View for StreamsView {
 
     fn commands(&self) -> Vec<Command> {
         let mut c = MOVES.to_vec();
-        c.extend([Command::Open, Command::Refresh, Command::Sort]);
+        c.extend([
+            Command::Open,
+            Command::Refresh,
+            Command::Sort,
+            Command::Drift,
+        ]);
         c
     }
 

@@ -97,12 +97,16 @@ fn value_lines(v: &Value, t: &Theme, out: &mut JsonLines, links: bool) {
     }
 }
 
-/// Style the lines from `first` on (a changed member and its subtree) as selected.
 /// Mark the lines of a changed path (from `first` on) with the theme's change style.
 fn mark(out: &mut JsonLines, first: usize, t: &Theme) {
     for l in &mut out.lines[first..] {
-        restyle(l, t.changed());
+        mark_changed(l, t);
     }
+}
+
+/// The theme's change style on a line and on each of its spans.
+pub fn mark_changed(l: &mut Line<'static>, t: &Theme) {
+    restyle(l, t.changed());
 }
 
 /// The selection style on a line and on each of its spans (a span's own colour would
@@ -122,7 +126,7 @@ fn push_line(out: &mut JsonLines, cur: &mut Vec<Span<'static>>) {
     out.lines.push(Line::from(std::mem::take(cur)));
 }
 
-fn string_span(s: &str, style: Style) -> Span<'static> {
+pub(crate) fn string_span(s: &str, style: Style) -> Span<'static> {
     let shown = if s.len() > MAX_STRING {
         let mut end = MAX_STRING;
         while !s.is_char_boundary(end) {
