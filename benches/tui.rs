@@ -6,8 +6,9 @@
 //! Measures, with the real app (spawned queries, answers through its channel) drawing into a
 //! TestBackend of 160x50: the time from start (connect, detect, first page) to the first
 //! drawn frame with data; the time from a key press to the frame that shows its result, for
-//! PgDn within the fetched rows, PgDn that needs a query, End, and a jump to position 5M; and
-//! the peak RSS after scrolling through 100,000 events. Writes bench-results/tui.md.
+//! PgDn within the fetched rows, PgDn that needs a query, End, a jump to position 5M, and 200
+//! `l` presses queued at once in time travel; and the peak RSS after scrolling through 100,000
+//! events. Writes bench-results/tui.md.
 //! (A real terminal adds the write of the changed cells, not measured here.)
 
 #[path = "support/mod.rs"]
@@ -159,6 +160,34 @@ async fn main() {
     }
     record("End (newest event)", ends);
     record("jump to position 5,000,000 (g)", jumps);
+
+    // Time travel: 200 `l` presses queued at once are applied as one fold (every press
+    // counts; the stream's last version stops them), and the frame shows the result.
+    let mut bursts = Vec::new();
+    for i in 0..10i64 {
+        b.key(KeyCode::Char('g'));
+        for c in format!("{}", 2_000_000 + i * 500_000).chars() {
+            b.key(KeyCode::Char(c));
+        }
+        b.press(&[KeyCode::Enter]).await;
+        b.press(&[KeyCode::Char('t')]).await;
+        b.press(&[KeyCode::Home]).await;
+        let presses = [KeyCode::Char('l'); 200];
+        bursts.push(b.press(&presses).await);
+        let tt = b
+            .app
+            .find::<evscope::tui::views::timetravel::TimeTravelView>()
+            .and_then(|t| t.shown.as_ref())
+            .expect("a time-travel step");
+        let want = (tt.first_version + 199).min(tt.last_version);
+        assert_eq!(
+            tt.step.version,
+            Some(want),
+            "200 presses from the first version"
+        );
+        b.press(&[KeyCode::Esc]).await;
+    }
+    record("time travel: 200 queued l presses", bursts);
 
     // Scroll through 100,000 events and read the peak RSS.
     b.press(&[KeyCode::Home]).await;

@@ -9,6 +9,8 @@ use ratatui::style::Style;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::drift::DriftView;
+use unicode_width::UnicodeWidthStr;
+
 use super::events::{EventsView, PAGE};
 use super::{Ctx, Jump, MOVES, View, ViewKind, delta};
 use crate::filter::{self, Query};
@@ -285,21 +287,37 @@ impl View for StreamsView {
     fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let h = area.height.saturating_sub(3) as usize;
         let w = &self.rows;
+        // Widths from the rows loaded; in a narrow terminal the category gives way first,
+        // then the time, and the stream id (what one reads) keeps what is left.
+        let want = |f: &dyn Fn(&StreamInfo) -> usize, min: usize, max: usize| {
+            w.rows.iter().map(f).max().unwrap_or(0).clamp(min, max)
+        };
+        let id_w = want(&|s| s.stream_id.width(), 6, 48);
+        let mut cat_w = want(&|s| s.category.width(), 8, 24);
+        let n_w = want(&|s| s.event_count.to_string().len(), 6, 12);
+        let v_w = want(&|s| s.last_version.to_string().len(), 7, 12);
+        let mut time_w = 24;
+        let room = area.width.saturating_sub(2 + 4) as usize; // borders, column gaps
+        let over = |c: usize, t: usize| (id_w + c + n_w + v_w + t).saturating_sub(room);
+        if over(cat_w, time_w) > 0 {
+            cat_w = cat_w.saturating_sub(over(cat_w, time_w)).max(3);
+        }
+        if over(cat_w, time_w) > 0 {
+            time_w = time_w.saturating_sub(over(cat_w, time_w)).max(10);
+        }
+        let id_w = id_w.min(room.saturating_sub(cat_w + n_w + v_w + time_w).max(6));
         let body: Vec<Row> = w
             .visible(h)
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let style = if w.top + i == w.selected {
-                    theme.selected
-                } else {
-                    Style::new()
-                };
+                let on = w.top + i == w.selected;
+                let style = if on { theme.selected } else { Style::new() };
                 Row::new(vec![
-                    Cell::from(s.stream_id.as_str()),
-                    Cell::from(s.category.as_str()).style(cell_style(
+                    Cell::from(event_table::cut_front(&s.stream_id, id_w)),
+                    Cell::from(event_table::cut_back(&s.category, cat_w)).style(cell_style(
                         theme,
-                        w.top + i == w.selected,
+                        on,
                         theme.accent,
                     )),
                     Cell::from(s.event_count.to_string()),
@@ -321,27 +339,20 @@ impl View for StreamsView {
         if !self.query.is_empty() {
             title.push_str(&format!("· {} ", self.query.text));
         }
-        let table = Table::new(
-            body,
-            [
-                Constraint::Fill(2),
-                Constraint::Fill(1),
-                Constraint::Length(8),
-                Constraint::Length(12),
-                Constraint::Length(24),
-            ],
-        )
-        .header(
-            Row::new(vec![
-                "STREAM",
-                "CATEGORY",
-                "EVENTS",
-                "LAST VERSION",
-                "LAST TIME",
-            ])
-            .style(theme.header),
-        )
-        .block(block(theme, title));
+        let widths = [id_w, cat_w, n_w, v_w, time_w];
+        let header: Vec<String> = ["STREAM", "CATEGORY", "EVENTS", "VERSION", "LAST TIME"]
+            .iter()
+            .zip(widths)
+            .map(|(name, n)| name.chars().take(n).collect())
+            .collect();
+        let mut constraints: Vec<Constraint> = widths[..4]
+            .iter()
+            .map(|n| Constraint::Length(*n as u16))
+            .collect();
+        constraints.push(Constraint::Fill(1));
+        let table = Table::new(body, constraints)
+            .header(Row::new(header).style(theme.header))
+            .block(block(theme, title));
         f.render_widget(table, area);
         if w.rows.is_empty() && !w.is_loading() {
             f.render_widget(

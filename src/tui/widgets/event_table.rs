@@ -95,6 +95,27 @@ pub fn cut_front(s: &str, width: usize) -> String {
     format!("…{}", kept.into_iter().collect::<String>())
 }
 
+/// `s` in at most `width` columns: whole, or its start and `…` (a category's start names it).
+pub fn cut_back(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut w = 1;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > width {
+            break;
+        }
+        w += cw;
+        out.push(c);
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
 /// `s` without its first `offset` columns (DATA scrolled sideways).
 fn skip_columns(s: &str, offset: usize) -> &str {
     let mut w = 0;
@@ -297,6 +318,8 @@ mod tests {
         assert_eq!(cut_front("short", 20), "short");
         assert_eq!(cut_front("order-東京-🚀", 8).width(), 8);
         assert_eq!(cut_front("abc", 0), "");
+        assert_eq!(cut_back("account", 4), "acc…");
+        assert_eq!(cut_back("account", 7), "account");
     }
 
     #[test]
