@@ -61,6 +61,9 @@ pub struct Timeline {
     pub max_checkpoints: usize,
     pub first_version: i64,
     pub last_version: i64,
+    /// When the first and the last event were recorded (the timeline's ends).
+    pub first_at: Option<DateTime<Utc>>,
+    pub last_at: Option<DateTime<Utc>>,
     pub current: Option<Step>,
     /// Start from the store's snapshots when they are nearer than a checkpoint. Off unless
     /// the operator trusts them (a drifted snapshot would carry its drift forward).
@@ -94,6 +97,8 @@ impl Timeline {
             max_checkpoints: 4096,
             first_version: f.stream_version,
             last_version: l.stream_version,
+            first_at: f.recorded_at,
+            last_at: l.recorded_at,
             current: None,
             trust_snapshots: false,
             progress: None,

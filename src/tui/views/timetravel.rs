@@ -20,7 +20,7 @@ use crate::store::{Event, Store};
 use crate::tui::keys::Command;
 use crate::tui::request::{Replier, Slot};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{block, json};
+use crate::tui::widgets::{block, event_table, json};
 
 #[derive(Debug, Clone)]
 pub enum Cmd {
@@ -43,7 +43,15 @@ pub struct Shown {
     pub fold_name: String,
     /// Paths changed by the step (for highlighting in the state).
     pub changed: Vec<String>,
+    /// When the first and the last event were recorded.
+    pub first_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The versions the store has snapshots at (marked on the timeline).
+    pub snapshots: std::sync::Arc<Vec<i64>>,
 }
+
+/// Snapshot versions marked on the timeline at most.
+const SNAPSHOT_MARKS: u32 = 500;
 
 /// A step, or why there is none.
 struct Answer(Result<Box<Shown>, String>);
@@ -89,7 +97,19 @@ async fn run(
     t.progress = Some(std::sync::Arc::new(move |version, target| {
         progress.send(Progress { version, target });
     }));
+    // The snapshot versions, for the timeline's markers (a store without snapshots has none;
+    // failing to read them only loses the markers).
+    let snapshots = std::sync::Arc::new(
+        store
+            .snapshots(&stream, None, false, SNAPSHOT_MARKS)
+            .await
+            .map(|v| v.iter().map(|s| s.stream_version).collect::<Vec<i64>>())
+            .unwrap_or_default(),
+    );
     let shown = |t: &Timeline, step: Step| Shown {
+        first_at: t.first_at,
+        last_at: t.last_at,
+        snapshots: snapshots.clone(),
         changed: step
             .changes
             .iter()
@@ -233,8 +253,8 @@ impl TimeTravelView {
     }
 
     fn state_height(area: Rect) -> usize {
-        // Borders, the timeline's two lines, the state pane's borders.
-        area.height.saturating_sub(6) as usize
+        // Borders, the timeline's four lines, the state pane's borders.
+        area.height.saturating_sub(8) as usize
     }
 
     fn on_answer(&mut self, answer: Answer, ctx: &mut Ctx) {
@@ -354,14 +374,7 @@ impl View for TimeTravelView {
         let inner_area = outer.inner(area);
         f.render_widget(outer, area);
         let [bar, body] =
-            Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner_area);
-        // The timeline: where this version sits in the stream.
-        let w = bar.width.saturating_sub(2).max(1) as i64;
-        let span = (sh.last_version - sh.first_version).max(1);
-        let pos = step.version.map_or(0, |v| {
-            ((v - sh.first_version) * (w - 1) / span).clamp(0, w - 1)
-        });
-        let track: String = (0..w).map(|i| if i == pos { '●' } else { '─' }).collect();
+            Layout::vertical([Constraint::Length(4), Constraint::Fill(1)]).areas(inner_area);
         let origin = match &step.origin {
             Origin::Initial => "from the initial state".to_string(),
             Origin::Checkpoint { version } => format!("from the checkpoint at v{version}"),
@@ -376,13 +389,9 @@ impl View for TimeTravelView {
                 step.folded
             )
         };
-        f.render_widget(
-            Paragraph::new(vec![
-                Line::styled(format!(" {track}"), theme.accent),
-                Line::styled(info, theme.muted),
-            ]),
-            bar,
-        );
+        let mut lines = timeline(sh, bar.width.saturating_sub(2) as usize, theme);
+        lines.push(Line::styled(info, theme.muted));
+        f.render_widget(Paragraph::new(lines), bar);
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
                 .areas(body);
@@ -441,6 +450,87 @@ impl View for TimeTravelView {
         }
         true
     }
+}
+
+/// The timeline, three lines: the track (● where this step is, ◆ the store's snapshots),
+/// version ticks under it, and the dates of its ends with the step's own under the ●.
+fn timeline(sh: &Shown, w: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let w = w.max(1);
+    let span = (sh.last_version - sh.first_version).max(1);
+    let at = |v: i64| ((v - sh.first_version).clamp(0, span) as usize * (w - 1)) / span as usize;
+    let pos = sh.step.version.map(at);
+    let mut track = vec!['─'; w];
+    for v in sh.snapshots.iter() {
+        if (sh.first_version..=sh.last_version).contains(v) {
+            track[at(*v)] = '◆';
+        }
+    }
+    // Ticks: the ends, and versions spread between them where there is room for labels.
+    let mut labels = vec![' '; w];
+    let ticks = (w / 14).clamp(2, 9) as i64;
+    for i in 0..ticks {
+        let v = sh.first_version + i * span / (ticks - 1).max(1);
+        let x = at(v);
+        if track[x] == '─' {
+            track[x] = '┼';
+        }
+        let text: Vec<char> = format!("v{v}").chars().collect();
+        let start = if i == ticks - 1 {
+            w.saturating_sub(text.len())
+        } else {
+            x.min(w.saturating_sub(text.len()))
+        };
+        if labels[start..(start + text.len()).min(w)].iter().all(|c| *c == ' ')
+            && (start == 0 || labels[start - 1] == ' ')
+        {
+            for (j, c) in text.iter().enumerate() {
+                if start + j < w {
+                    labels[start + j] = *c;
+                }
+            }
+        }
+    }
+    let mut spans: Vec<Span<'static>> = vec![Span::raw(" ")];
+    for (i, c) in track.iter().enumerate() {
+        let (ch, style) = match (Some(i) == pos, c) {
+            (true, _) => ('●', theme.accent.add_modifier(ratatui::style::Modifier::BOLD)),
+            (false, '◆') => ('◆', theme.warning),
+            (false, c) => (*c, theme.border),
+        };
+        spans.push(Span::styled(ch.to_string(), style));
+    }
+    // The dates: the first at the left, the last at the right, the step's under the ●.
+    let date = |t: &Option<chrono::DateTime<chrono::Utc>>| {
+        t.as_ref().map_or("?".into(), |t| {
+            event_table::time(t, 0, theme.local_time)[..10].to_string()
+        })
+    };
+    let mut dates = vec![' '; w];
+    let mut put = |text: &str, start: usize| {
+        let text: Vec<char> = text.chars().collect();
+        let start = start.min(w.saturating_sub(text.len()));
+        let free = (start.saturating_sub(1)..(start + text.len() + 1).min(w))
+            .all(|i| dates[i] == ' ');
+        if free {
+            for (j, c) in text.iter().enumerate() {
+                if start + j < w {
+                    dates[start + j] = *c;
+                }
+            }
+        }
+    };
+    if let (Some(p), Some(e)) = (pos, sh.step.event.as_ref()) {
+        let d = date(&e.recorded_at);
+        put(&d, p.saturating_sub(d.len() / 2));
+    }
+    put(&date(&sh.first_at), 0);
+    let last = date(&sh.last_at);
+    put(&last, w.saturating_sub(last.len()));
+    vec![
+        Line::from(spans),
+        Line::styled(format!(" {}", labels.iter().collect::<String>()), theme.muted),
+        Line::styled(format!(" {}", dates.iter().collect::<String>()), theme.muted),
+    ]
 }
 
 /// The right pane: the event of the step, and what it changed (or why the reducer failed).
