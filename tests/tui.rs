@@ -124,10 +124,14 @@ impl Harness {
         }
     }
 
-    fn screen(&self) -> String {
+    fn buffer(&self) -> ratatui::buffer::Buffer {
         let mut t = Terminal::new(TestBackend::new(W, H)).unwrap();
         t.draw(|f| self.app.draw(f)).unwrap();
-        let buf = t.backend().buffer().clone();
+        t.backend().buffer().clone()
+    }
+
+    fn screen(&self) -> String {
+        let buf = self.buffer();
         let mut out = String::new();
         for y in 0..H {
             let line: String = (0..W).map(|x| buf[(x, y)].symbol().to_string()).collect();
@@ -534,6 +538,68 @@ async fn follow_a_stream_and_export_the_view() {
             .windows(2)
             .all(|w| w[0]["stream_version"].as_i64() < w[1]["stream_version"].as_i64())
     );
+}
+
+#[tokio::test]
+async fn the_rows_between_two_marks_are_highlighted() {
+    let mut h = harness().await;
+    h.key(KeyCode::Char('m')).await;
+    for _ in 0..3 {
+        h.key(KeyCode::Up).await;
+    }
+    h.key(KeyCode::Char('m')).await;
+    // The selection off the range, so that every row of it shows the range's style.
+    for _ in 0..2 {
+        h.key(KeyCode::Up).await;
+    }
+    let buf = h.buffer();
+    let theme = Theme::default_dark();
+    let rows = &h.log().rows.rows;
+    let n = rows.len();
+    let line = |y: u16| -> String { (0..W).map(|x| buf[(x, y)].symbol().to_string()).collect() };
+    // The row on screen showing position p, and whether it carries the mark sign.
+    let find = |p: i64| -> (u16, bool) {
+        (0..H)
+            .find_map(|y| {
+                let l = line(y);
+                if l.starts_with(&format!("│▶{p} ")) {
+                    Some((y, true))
+                } else if l.starts_with(&format!("│{p} ")) {
+                    Some((y, false))
+                } else {
+                    None
+                }
+            })
+            .unwrap_or_else(|| panic!("position {p} is not on screen"))
+    };
+    let warning = theme.warning.fg.expect("the warning style has a colour");
+    // The POSITION, TIME, STREAM and VER columns (the TYPE column has its own colour).
+    let highlighted = |y: u16| (1..66).all(|x| buf[(x, y)].fg == warning);
+    let untouched = |y: u16| (12..66).all(|x| buf[(x, y)].fg != warning);
+    for (i, r) in rows.iter().enumerate().skip(n - 7) {
+        let (y, sign) = find(r.event.global_position.unwrap());
+        let from_end = n - 1 - i;
+        match from_end {
+            0 | 3 => assert!(
+                sign && highlighted(y),
+                "a mark, row {from_end}: {}",
+                line(y)
+            ),
+            1 | 2 => assert!(
+                !sign && highlighted(y),
+                "inside, row {from_end}: {}",
+                line(y)
+            ),
+            _ => assert!(
+                !sign && untouched(y),
+                "outside, row {from_end}: {}",
+                line(y)
+            ),
+        }
+    }
+    // The selected row (outside the range) keeps the selection's style.
+    let (y, _) = find(rows[n - 6].event.global_position.unwrap());
+    assert_eq!(buf[(20, y)].bg, theme.selected.bg.unwrap());
 }
 
 #[tokio::test]

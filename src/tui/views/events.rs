@@ -304,10 +304,15 @@ impl EventsView {
         }
     }
 
-    fn is_marked(&self, e: &Event) -> bool {
-        self.marks
-            .iter()
-            .any(|m| m.stream_id == e.stream_id && m.stream_version == e.stream_version)
+    /// Whether `e` is marked, and whether it is in the range two marks make (kept in order).
+    fn is_marked(&self, e: &Event) -> (bool, bool) {
+        let key = |m: &Event| match self.scope {
+            Scope::Log => RowKey::Log(m.cursor()),
+            Scope::Stream(_) => RowKey::Version(m.stream_version),
+        };
+        let same = |m: &Event| m.stream_id == e.stream_id && m.stream_version == e.stream_version;
+        let range = matches!(self.marks.as_slice(), [a, b] if (key(a)..=key(b)).contains(&key(e)));
+        (self.marks.iter().any(same), range)
     }
 
     fn title(&self) -> String {
@@ -558,18 +563,15 @@ impl View for EventsView {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let style = if w.top + i == w.selected {
-                    theme.selected
-                } else {
-                    Style::new()
+                let (marked, in_range) = self.is_marked(&r.event);
+                let style = match (w.top + i == w.selected, in_range) {
+                    (true, _) => theme.selected,
+                    (false, true) => theme.warning,
+                    (false, false) => Style::new(),
                 };
-                let marked = self.is_marked(&r.event);
-                let mark = |s: &str| -> Cell {
-                    if marked {
-                        Cell::from(format!("▶{s}")).style(theme.warning)
-                    } else {
-                        Cell::from(s.to_string())
-                    }
+                let mark = |s: &str| match marked {
+                    true => Cell::from(format!("▶{s}")).style(theme.warning),
+                    false => Cell::from(s.to_string()),
                 };
                 let mut cells = vec![];
                 if global {
