@@ -10,7 +10,7 @@ use evscope::rehydrate::source::ReducerSource;
 use evscope::store::{OpenOptions, Store};
 use evscope::tui::app::App;
 use evscope::tui::keys::KeyMap;
-use evscope::tui::overlays::replay::Stage;
+use evscope::tui::overlays::replay::{SINK, Stage};
 use evscope::tui::request::Msg;
 use evscope::tui::theme::Theme;
 use evscope::tui::views::audit::AuditView;
@@ -600,6 +600,98 @@ async fn the_rows_between_two_marks_are_highlighted() {
     // The selected row (outside the range) keeps the selection's style.
     let (y, _) = find(rows[n - 6].event.global_position.unwrap());
     assert_eq!(buf[(20, y)].bg, theme.selected.bg.unwrap());
+}
+
+fn ctrl_u() -> KeyModifiers {
+    KeyModifiers::CONTROL
+}
+
+#[tokio::test]
+async fn replay_sink_that_cannot_be_used_is_reported_at_its_field_before_any_count() {
+    use evscope::tui::overlays::replay::FormError;
+    let mut h = harness().await;
+    let jobs = tempfile::tempdir().unwrap();
+    h.app.replay.jobs_dir = jobs.path().join("replay");
+    let taken = jobs.path().join("taken.jsonl");
+    std::fs::write(&taken, "theirs\n").unwrap();
+    h.key(KeyCode::Char('R')).await;
+    let sink_field = |h: &Harness| match &h.app.replay.dialog.as_ref().unwrap().stage {
+        Stage::Form { fields, focus, .. } => {
+            assert_eq!(*focus, SINK);
+            fields[SINK].lines().join("")
+        }
+        _ => panic!("the form"),
+    };
+    assert_eq!(sink_field(&h), "nats://127.0.0.1:4222");
+    // One key clears the field.
+    h.key_mod(KeyCode::Char('u'), ctrl_u()).await;
+    assert_eq!(sink_field(&h), "");
+    h.type_text(&format!("jsonl:{}", taken.display())).await;
+    h.app.update(Msg::Term(Event::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    ))));
+    // The sink is checked first; nothing is counted for a sink that cannot be used.
+    let mut checking = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let error = loop {
+        match &h.app.replay.dialog.as_ref().unwrap().stage {
+            Stage::Form { error: Some(e), .. } => break e.clone(),
+            Stage::Planning {
+                checked, counted, ..
+            } => {
+                assert!(!checked && *counted == 0, "counting began");
+                checking = true;
+            }
+            _ => panic!("neither the form nor the check"),
+        }
+        match tokio::time::timeout_at(deadline, h.rx.recv()).await {
+            Ok(Some(m)) => h.app.update(m),
+            _ => panic!("the check never answered"),
+        }
+    };
+    assert!(checking, "the dialog said it checks the sink");
+    assert_eq!(error.field, Some(SINK));
+    assert!(
+        error.text.contains("exists and is not empty"),
+        "{}",
+        error.text
+    );
+    insta::assert_snapshot!("replay_form_sink_error", masked_replay(&h, jobs.path()));
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "theirs\n");
+    assert!(
+        !h.app.replay.jobs_dir.exists(),
+        "no job was made for a sink refused at the form"
+    );
+    // A directory that does not exist, and a bus that does not answer: at the field too.
+    let nowhere = format!(
+        "jsonl:{}",
+        jobs.path().join("nope").join("x.jsonl").display()
+    );
+    for (sink, says) in [
+        (nowhere.as_str(), "does not exist"),
+        ("nats://127.0.0.1:1", "the bus cannot be reached"),
+    ] {
+        h.key_mod(KeyCode::Char('u'), ctrl_u()).await;
+        h.type_text(sink).await;
+        h.key(KeyCode::Enter).await;
+        h.until("the sink's error", |a| {
+            matches!(
+                a.replay.dialog.as_ref().map(|d| &d.stage),
+                Some(Stage::Form { error: Some(_), .. })
+            )
+        })
+        .await;
+        let Stage::Form {
+            error: Some(FormError { field, text }),
+            ..
+        } = &h.app.replay.dialog.as_ref().unwrap().stage
+        else {
+            unreachable!()
+        };
+        assert_eq!(*field, Some(SINK), "{sink}");
+        assert!(text.contains(says), "{sink}: {text}");
+    }
 }
 
 #[tokio::test]
@@ -1386,7 +1478,10 @@ async fn replay_panel_pauses_resumes_and_cancels() {
     let file = jobs.path().join("all.jsonl");
     let total = start_slow_replay(&mut h, &file).await;
     pause_once_going(&mut h).await;
-    assert!(h.screen().contains("p resume"));
+    let s = h.screen();
+    assert!(s.contains("p resume"), "{s}");
+    // The rate it had before the pause, and no ETA while paused.
+    assert!(s.contains("/s before the pause · ETA —, paused"), "{s}");
     h.key(KeyCode::Char('p')).await;
     h.until("running again", |a| {
         a.replay

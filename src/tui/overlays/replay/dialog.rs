@@ -10,11 +10,45 @@ use ratatui::widgets::{Clear, Paragraph};
 use ratatui_textarea::TextArea;
 
 use super::{block, centered, event_ref, secs};
-use crate::replay::sink::DEFAULT_SUBJECT;
+use crate::replay::sink::{DEFAULT_SUBJECT, Template};
 use crate::replay::{self, BusCheck, Plan, Range, SinkSpec};
+use crate::tui::overlays::input;
 use crate::tui::theme::Theme;
 
 const LABELS: [&str; 4] = ["sink", "subject (nats)", "rate, events/s", "max in flight"];
+
+/// The form's sink field.
+pub const SINK: usize = 0;
+const SUBJECT: usize = 1;
+const RATE: usize = 2;
+const MAX_IN_FLIGHT: usize = 3;
+
+/// Rows of each histogram of the confirmation (by type, by category).
+const HISTOGRAM_ROWS: usize = 6;
+
+/// Why the form was not accepted: a field's value (shown at that field), or something about
+/// the range (shown under the form).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormError {
+    pub field: Option<usize>,
+    pub text: String,
+}
+
+impl FormError {
+    pub fn at(field: usize, text: impl Into<String>) -> FormError {
+        FormError {
+            field: Some(field),
+            text: text.into(),
+        }
+    }
+
+    pub fn range(text: impl Into<String>) -> FormError {
+        FormError {
+            field: None,
+            text: text.into(),
+        }
+    }
+}
 
 /// The sink fields, kept between dialogs (the operator's last choice).
 #[derive(Debug, Clone)]
@@ -53,10 +87,12 @@ pub enum Stage {
     Form {
         fields: Vec<TextArea<'static>>,
         focus: usize,
-        error: Option<String>,
+        error: Option<FormError>,
     },
     Planning {
         id: u64,
+        /// The sink answered its check (before that, nothing is counted).
+        checked: bool,
         counted: u64,
         /// What the count waits for (positions held by open transactions).
         waiting: Option<String>,
@@ -99,6 +135,7 @@ impl Dialog {
             choice,
             stage: Stage::Planning {
                 id: 0,
+                checked: false,
                 counted: 0,
                 waiting: None,
             },
@@ -107,8 +144,8 @@ impl Dialog {
         d
     }
 
-    /// The form, filled with the current choice.
-    pub fn back_to_form(&mut self, error: Option<String>) {
+    /// The form, filled with the current choice; focused on the field an error is about.
+    pub fn back_to_form(&mut self, error: Option<FormError>) {
         let c = &self.choice;
         self.stage = Stage::Form {
             fields: vec![
@@ -117,7 +154,7 @@ impl Dialog {
                 field(&c.rate),
                 field(&c.max_in_flight),
             ],
-            focus: 0,
+            focus: error.as_ref().and_then(|e| e.field).unwrap_or(SINK),
             error,
         };
     }
@@ -157,7 +194,11 @@ impl Dialog {
                     }
                 }
                 _ => {
-                    fields[*focus].input(k);
+                    if input::clears(&k) {
+                        fields[*focus] = field("");
+                    } else {
+                        fields[*focus].input(k);
+                    }
                     *error = None;
                     Action::None
                 }
@@ -199,6 +240,7 @@ impl Dialog {
                         &mut self.stage,
                         Stage::Planning {
                             id: 0,
+                            checked: true,
                             counted: 0,
                             waiting: None,
                         },
@@ -206,6 +248,11 @@ impl Dialog {
                         unreachable!()
                     };
                     Action::Start(ready)
+                }
+                _ if input::clears(&k) => {
+                    *typed = TextArea::default();
+                    *error = None;
+                    Action::None
                 }
                 _ if k.modifiers.contains(KeyModifiers::CONTROL) => Action::None,
                 _ => {
@@ -218,35 +265,52 @@ impl Dialog {
     }
 }
 
-/// The form's values, checked: the TUI refuses `jsonl:-` (standard output is the terminal).
-pub fn parse_choice(c: &Choice) -> Result<(SinkSpec, Option<f64>, usize), String> {
+/// The form's values, checked, each error at its field: the TUI refuses `jsonl:-` (standard
+/// output is the terminal). Whether the sink can be used is asked next ([`SinkSpec::check`]).
+pub fn parse_choice(c: &Choice) -> Result<(SinkSpec, Option<f64>, usize), FormError> {
     let subject = (c.sink.starts_with("nats://") || c.sink.starts_with("tls://"))
         .then_some(c.subject.as_str())
         .filter(|s| !s.is_empty());
-    let spec = SinkSpec::parse(&c.sink, subject)?;
+    if let Some(s) = subject {
+        Template::parse(s).map_err(|e| FormError::at(SUBJECT, e))?;
+    }
+    let spec = SinkSpec::parse(&c.sink, subject).map_err(|e| FormError::at(SINK, e))?;
     if spec == (SinkSpec::Jsonl { path: None }) {
-        return Err("jsonl:- is the terminal here: give a file (jsonl:/path/to/file.jsonl)".into());
+        return Err(FormError::at(
+            SINK,
+            "jsonl:- is the terminal here: give a file (jsonl:/path/to/file.jsonl)",
+        ));
     }
     let rate = match c.rate.trim() {
         "" | "0" | "unlimited" => None,
         r => match r.parse::<f64>() {
             Ok(v) if v > 0.0 && v.is_finite() => Some(v),
             _ => {
-                return Err(format!(
-                    "rate {r:?}: a positive number, or empty for unlimited"
+                return Err(FormError::at(
+                    RATE,
+                    format!("rate {r:?}: a positive number, or empty for unlimited"),
                 ));
             }
         },
     };
     let max = match c.max_in_flight.trim().parse::<usize>() {
         Ok(n) if (1..=100_000).contains(&n) => n,
-        _ => return Err("max in flight: a number from 1 to 100000".into()),
+        _ => {
+            return Err(FormError::at(
+                MAX_IN_FLIGHT,
+                "max in flight: a number from 1 to 100000",
+            ));
+        }
     };
     Ok((spec, rate, max))
 }
 
 pub fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
-    let h = match d.stage {
+    let h = match &d.stage {
+        Stage::Form {
+            error: Some(FormError { field: Some(_), .. }),
+            ..
+        } => 16,
         Stage::Form { .. } => 14,
         Stage::Planning { .. } => 8,
         Stage::Confirm { .. } => 24,
@@ -267,20 +331,31 @@ pub fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
             focus,
             error,
         } => {
+            // An error about a field is shown under it (two lines); one about the range, at
+            // the bottom.
+            let at = error.as_ref().and_then(|e| e.field);
             let mut rows = vec![Constraint::Length(2)];
-            rows.extend([Constraint::Length(1); 4]);
-            rows.push(Constraint::Length(1));
-            rows.push(Constraint::Fill(1));
-            rows.push(Constraint::Length(1));
+            for i in 0..fields.len() {
+                rows.push(Constraint::Length(1));
+                if at == Some(i) {
+                    rows.push(Constraint::Length(2));
+                }
+            }
+            rows.extend([
+                Constraint::Length(1),
+                Constraint::Fill(1),
+                Constraint::Length(1),
+            ]);
             let parts = Layout::vertical(rows).split(inner);
             f.render_widget(Paragraph::new(range), parts[0]);
+            let mut row = 1;
             for (i, (t, label)) in fields.iter().zip(LABELS).enumerate() {
                 let [l, v] = Layout::horizontal([Constraint::Length(18), Constraint::Fill(1)])
-                    .areas(parts[1 + i]);
-                let style = if i == *focus {
-                    theme.accent
-                } else {
-                    theme.muted
+                    .areas(parts[row]);
+                let style = match (at == Some(i), i == *focus) {
+                    (true, _) => theme.error,
+                    (false, true) => theme.accent,
+                    (false, false) => theme.muted,
                 };
                 f.render_widget(Paragraph::new(Span::styled(label, style)), l);
                 if i == *focus {
@@ -290,6 +365,15 @@ pub fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
                 } else {
                     f.render_widget(Paragraph::new(t.lines().join("")), v);
                 }
+                row += 1;
+                if let Some(e) = error.as_ref().filter(|_| at == Some(i)) {
+                    let [_, v] = Layout::horizontal([Constraint::Length(18), Constraint::Fill(1)])
+                        .areas(parts[row]);
+                    let text = Paragraph::new(Span::styled(format!("↳ {}", e.text), theme.error))
+                        .wrap(ratatui::widgets::Wrap { trim: true });
+                    f.render_widget(text, v);
+                    row += 1;
+                }
             }
             let help = Paragraph::new(vec![
                 Line::raw("sink: nats://HOST:PORT (or a list, nats://A:4222,B:4222) or jsonl:/path/file.jsonl"),
@@ -297,24 +381,28 @@ pub fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
                 Line::raw("rate: empty for as fast as the sink acknowledges"),
             ])
             .style(theme.muted);
-            f.render_widget(help, parts[6]);
-            let bottom = match error {
-                Some(e) => Span::styled(e.clone(), theme.error),
-                None => Span::styled("Tab next field · Enter dry run · Esc cancel", theme.muted),
+            f.render_widget(help, parts[row + 1]);
+            let bottom = match error.as_ref().filter(|e| e.field.is_none()) {
+                Some(e) => Span::styled(e.text.clone(), theme.error),
+                None => Span::styled(
+                    "Tab next field · Ctrl-U clear · Enter check the sink and dry run · Esc cancel",
+                    theme.muted,
+                ),
             };
-            f.render_widget(Paragraph::new(bottom), parts[7]);
+            f.render_widget(Paragraph::new(bottom), parts[row + 2]);
         }
         Stage::Planning {
-            counted, waiting, ..
+            checked,
+            counted,
+            waiting,
+            ..
         } => {
-            let mut lines = vec![
-                range,
-                Line::raw(""),
-                Line::styled(
-                    format!("dry run: counting the range… {counted} events"),
-                    theme.loading,
-                ),
-            ];
+            let now = if *checked {
+                format!("sink ok · dry run: counting the range… {counted} events")
+            } else {
+                format!("checking the sink {}…", d.choice.sink)
+            };
+            let mut lines = vec![range, Line::raw(""), Line::styled(now, theme.loading)];
             if let Some(w) = waiting {
                 lines.push(Line::styled(format!("waiting: {w}"), theme.warning));
             }
@@ -375,14 +463,10 @@ fn draw_confirm(
             ),
         },
     ));
-    let top = |m: &std::collections::BTreeMap<String, u64>| {
-        Plan::ranked(m)
-            .into_iter()
-            .take(6)
-            .map(|(k, n)| format!("{:<22} {n}", crate::output::clip(k, 22)))
-            .collect::<Vec<_>>()
-    };
-    let (types, cats) = (top(&r.plan.by_type), top(&r.plan.by_category));
+    let (types, cats) = (
+        histogram(&r.plan.by_type, HISTOGRAM_ROWS),
+        histogram(&r.plan.by_category, HISTOGRAM_ROWS),
+    );
     let n = lines.len() as u16;
     let [head, hist, _, confirm, bottom] = Layout::vertical([
         Constraint::Length(n + 1),
@@ -419,6 +503,22 @@ fn draw_confirm(
     f.render_widget(Paragraph::new(b), bottom);
 }
 
+/// The `rows` largest counts of a histogram, and what was left out: "+3 more (12 events)".
+fn histogram(m: &std::collections::BTreeMap<String, u64>, rows: usize) -> Vec<String> {
+    let ranked = Plan::ranked(m);
+    let mut out: Vec<String> = ranked
+        .iter()
+        .take(rows)
+        .map(|(k, n)| format!("{:<22} {n}", crate::output::clip(k, 22)))
+        .collect();
+    if let Some(rest) = ranked.get(rows..).filter(|r| !r.is_empty()) {
+        let n: u64 = rest.iter().map(|(_, n)| *n).sum();
+        let events = if n == 1 { "event" } else { "events" };
+        out.push(format!("+{} more ({n} {events})", rest.len()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,16 +527,18 @@ mod tests {
     fn the_form_is_checked() {
         let ok = Choice::default();
         assert!(parse_choice(&ok).is_ok());
-        let bad = |f: fn(&mut Choice)| {
+        let bad = |f: fn(&mut Choice), field: usize| {
             let mut c = Choice::default();
             f(&mut c);
-            parse_choice(&c).unwrap_err()
+            let e = parse_choice(&c).unwrap_err();
+            assert_eq!(e.field, Some(field), "{e:?}");
+            e.text
         };
-        assert!(bad(|c| c.sink = "jsonl:-".into()).contains("terminal"));
-        assert!(bad(|c| c.sink = "kafka://x".into()).contains("unknown sink"));
-        assert!(bad(|c| c.rate = "fast".into()).contains("rate"));
-        assert!(bad(|c| c.max_in_flight = "0".into()).contains("max in flight"));
-        assert!(bad(|c| c.subject = "a.{nope}".into()).contains("unknown"));
+        assert!(bad(|c| c.sink = "jsonl:-".into(), SINK).contains("terminal"));
+        assert!(bad(|c| c.sink = "kafka://x".into(), SINK).contains("unknown sink"));
+        assert!(bad(|c| c.rate = "fast".into(), RATE).contains("rate"));
+        assert!(bad(|c| c.max_in_flight = "0".into(), MAX_IN_FLIGHT).contains("max in flight"));
+        assert!(bad(|c| c.subject = "a.{nope}".into(), SUBJECT).contains("unknown"));
         let c = Choice {
             sink: "jsonl:/tmp/x.jsonl".into(),
             rate: "250".into(),
@@ -450,5 +552,44 @@ mod tests {
             }
         );
         assert_eq!((rate, max), (Some(250.0), replay::DEFAULT_MAX_IN_FLIGHT));
+    }
+
+    #[test]
+    fn a_histogram_cut_short_says_how_many_more() {
+        let m: std::collections::BTreeMap<String, u64> =
+            (1..=9u64).map(|i| (format!("Type{i}"), i * 10)).collect();
+        let rows = histogram(&m, 6);
+        assert_eq!(rows.len(), 7);
+        assert!(
+            rows[0].starts_with("Type9 ") && rows[0].ends_with(" 90"),
+            "{rows:?}"
+        );
+        assert!(rows[5].starts_with("Type4 "), "{rows:?}");
+        assert_eq!(rows[6], "+3 more (60 events)");
+        assert_eq!(histogram(&m, 9).len(), 9, "nothing cut, nothing said");
+        let one: std::collections::BTreeMap<String, u64> =
+            [("A".to_string(), 5), ("B".to_string(), 1)].into();
+        assert_eq!(histogram(&one, 1)[1], "+1 more (1 event)");
+    }
+
+    #[test]
+    fn ctrl_u_clears_the_focused_field() {
+        let mut d = Dialog::new(Range::default(), "the log".into(), Choice::default());
+        let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+        d.on_key(key(KeyCode::Tab));
+        d.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        let Stage::Form { fields, focus, .. } = &d.stage else {
+            panic!("the form")
+        };
+        assert_eq!(*focus, SUBJECT);
+        assert_eq!(fields[SUBJECT].lines().join(""), "");
+        assert_eq!(fields[SINK].lines().join(""), Choice::default().sink);
+        d.on_key(key(KeyCode::BackTab));
+        d.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        d.on_key(key(KeyCode::Char('x')));
+        let Stage::Form { fields, .. } = &d.stage else {
+            panic!("the form")
+        };
+        assert_eq!(fields[SINK].lines().join(""), "x");
     }
 }

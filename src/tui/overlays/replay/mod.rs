@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders};
 use ratatui_textarea::TextArea;
 use tokio::task::JoinHandle;
 
-pub use dialog::{Action, Choice, Dialog, Ready, Stage, parse_choice};
+pub use dialog::{Action, Choice, Dialog, FormError, Ready, SINK, Stage, parse_choice};
 pub use panel::Running;
 
 use crate::replay::job::{JobStore, Status};
@@ -26,23 +26,31 @@ use crate::tui::views::ReplayScope;
 
 /// What the planning task and the running job report.
 pub enum Update {
+    /// The sink can be used: the dry run starts.
+    SinkChecked,
     /// The dry run has counted this many events so far.
     Counted(u64),
     /// The dry run waits for positions held by open transactions.
     Waiting(String),
-    Planned(Result<Box<Ready>, String>),
+    Planned(Result<Box<Ready>, FormError>),
     Progress(Box<Progress>),
     /// The job ended (its final status), or could not start.
     Done(Result<Status, String>),
 }
 
-/// Plan: fix the range's end, count it (reporting as it goes), ask the bus.
+/// Plan: ask whether the sink can be used (the sink field's error if not: nothing is counted
+/// for a sink that would fail the job), then fix the range's end, count it (reporting as it
+/// goes), ask the bus.
 async fn plan(
     store: Store,
     reply: Replier<Update>,
     what: (Range, SinkSpec, Option<f64>, usize),
 ) -> Update {
     let (mut range, spec, rate, max_in_flight) = what;
+    if let Err(e) = spec.check().await {
+        return Update::Planned(Err(FormError::at(SINK, e.message)));
+    }
+    reply.send(Update::SinkChecked);
     let result = async {
         range.validate(&store)?;
         let max_wait = replay::range::DEFAULT_MAX_WAIT;
@@ -69,7 +77,7 @@ async fn plan(
         }))
     }
     .await;
-    Update::Planned(result)
+    Update::Planned(result.map_err(FormError::range))
 }
 
 /// The replay overlay: the dialog while it is open, and the job started from it while it
@@ -148,6 +156,7 @@ impl Overlay {
                     let reply = reply();
                     d.stage = Stage::Planning {
                         id: reply.req(),
+                        checked: false,
                         counted: 0,
                         waiting: None,
                     };
@@ -199,12 +208,19 @@ impl Overlay {
     /// while its panel was hidden (and whether it failed).
     pub fn on_update(&mut self, req: u64, u: Update) -> Option<(String, bool)> {
         match u {
-            Update::Counted(n) => {
-                if let Some(Stage::Planning { id, counted, .. }) =
-                    self.dialog.as_mut().map(|d| &mut d.stage)
+            Update::SinkChecked | Update::Counted(_) => {
+                if let Some(Stage::Planning {
+                    id,
+                    checked,
+                    counted,
+                    ..
+                }) = self.dialog.as_mut().map(|d| &mut d.stage)
                 {
                     if *id == req {
-                        *counted = n;
+                        *checked = true;
+                        if let Update::Counted(n) = u {
+                            *counted = n;
+                        }
                     }
                 }
             }
@@ -237,7 +253,7 @@ impl Overlay {
             Update::Progress(p) => {
                 if let Some(j) = &mut self.job {
                     if p.job == j.id {
-                        j.progress = Some(*p);
+                        j.on_progress(*p);
                     }
                 }
             }

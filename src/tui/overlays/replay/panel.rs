@@ -20,6 +20,8 @@ pub struct Running {
     pub total: u64,
     pub ctl: watch::Sender<Control>,
     pub progress: Option<Progress>,
+    /// The last rate measured above zero: what a paused job shows (its own rate is gone).
+    pub last_rate: Option<f64>,
     /// The final status, or why the job could not start.
     pub done: Option<Result<Status, String>>,
     /// The panel is on screen (Esc hides it; the job goes on).
@@ -36,6 +38,35 @@ impl Running {
 
     pub fn paused(&self) -> bool {
         *self.ctl.borrow() == Control::Pause
+    }
+
+    pub fn on_progress(&mut self, p: Progress) {
+        if p.rate > 0.0 {
+            self.last_rate = Some(p.rate);
+        }
+        self.progress = Some(p);
+    }
+
+    /// The panel's line of figures: the rate and the ETA, or while paused the rate before
+    /// the pause and no ETA ("—, paused"); duplicates and errors.
+    pub fn figures(&self, p: &Progress) -> String {
+        let mut l = if self.is_active() && p.status == Status::Paused {
+            let rate = self.last_rate.map_or("rate —".into(), |r| {
+                format!("rate {r:.0}/s before the pause")
+            });
+            format!("{rate} · ETA —, paused")
+        } else {
+            let mut l = format!("rate {:.0}/s", p.rate);
+            if let Some(eta) = p.eta_secs.filter(|_| self.is_active()) {
+                l.push_str(&format!(" · ETA {}", secs(eta)));
+            }
+            l
+        };
+        l.push_str(&format!(
+            " · duplicates {} · errors {}",
+            p.duplicates, p.errors
+        ));
+        l
     }
 
     /// One line for the status bar.
@@ -92,6 +123,7 @@ pub fn spawn_run(
         total,
         ctl,
         progress: None,
+        last_rate: None,
         done: None,
         shown: true,
         sink: sink_text,
@@ -134,15 +166,7 @@ pub fn draw_panel(f: &mut Frame, area: Rect, j: &Running, theme: &Theme) {
     );
     let mut lines = Vec::new();
     if let Some(p) = &j.progress {
-        let mut l = format!("rate {:.0}/s", p.rate);
-        if let Some(eta) = p.eta_secs.filter(|_| j.is_active()) {
-            l.push_str(&format!(" · ETA {}", secs(eta)));
-        }
-        l.push_str(&format!(
-            " · duplicates {} · errors {}",
-            p.duplicates, p.errors
-        ));
-        lines.push(Line::raw(l));
+        lines.push(Line::raw(j.figures(p)));
         if let Some(last) = &p.last {
             lines.push(Line::raw(format!("last acknowledged: {last}")));
         }
