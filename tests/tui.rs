@@ -10,6 +10,7 @@ use evscope::rehydrate::source::ReducerSource;
 use evscope::store::{OpenOptions, Store};
 use evscope::tui::app::App;
 use evscope::tui::keys::KeyMap;
+use evscope::tui::overlays::export::{Counting, human_bytes};
 use evscope::tui::overlays::replay::{SINK, Stage};
 use evscope::tui::request::Msg;
 use evscope::tui::theme::Theme;
@@ -506,27 +507,53 @@ async fn follow_a_stream_and_export_the_view() {
     h.key(KeyCode::Char('f')).await;
     assert!(!h.app.top().unwrap().following());
 
-    // Export the stream's Deposited events: every one, not just those on screen.
+    // Export the stream's Deposited events: every one, not just those on screen. `e` counts
+    // them and shows the count; nothing is written before Enter.
     h.key(KeyCode::Char('/')).await;
     h.type_text("type:Deposited").await;
     h.key(KeyCode::Enter).await;
     h.key(KeyCode::Char('e')).await;
-    let status = h.app.status.clone().unwrap().0;
-    assert!(status.starts_with("exported "), "{status}");
-    let path = status.rsplit(" to ").next().unwrap().to_string();
+    let want: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM evscope_events WHERE stream_id = 'account-0001' AND event_type = 'Deposited'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    let d = h.app.export.dialog.as_ref().expect("the export dialog");
+    let path = std::path::PathBuf::from(d.path_text());
     assert!(
-        std::path::Path::new(&path).starts_with(h._dir.path()),
-        "the file goes to the export directory: {path}"
+        path.starts_with(h._dir.path()),
+        "the default file is in the export directory: {}",
+        path.display()
     );
+    let Counting::Done(count) = d.count else {
+        panic!("counted: {:?}", d.count)
+    };
+    assert_eq!(count.events as i64, want);
+    assert!(
+        h.screen().contains(&format!(
+            "{want} events, about {}",
+            human_bytes(count.bytes)
+        )),
+        "{}",
+        h.screen()
+    );
+    assert!(!path.exists(), "nothing written before Enter");
+    h.key(KeyCode::Enter).await;
+    assert!(h.app.export.dialog.is_none());
+    let status = h.app.status.clone().unwrap().0;
+    assert_eq!(
+        status,
+        format!(
+            "exported {want} events ({}) to {}",
+            human_bytes(count.bytes),
+            path.display()
+        )
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), count.bytes);
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let want: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM evscope_events WHERE stream_id = 'account-0001' AND event_type = 'Deposited'")
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
     assert_eq!(lines.len() as i64, want);
     assert!(
         lines
@@ -538,6 +565,175 @@ async fn follow_a_stream_and_export_the_view() {
             .windows(2)
             .all(|w| w[0]["stream_version"].as_i64() < w[1]["stream_version"].as_i64())
     );
+}
+
+/// What a directory holds, by name (an export directory of its own: the files an export left).
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn ctrl_u() -> KeyModifiers {
+    KeyModifiers::CONTROL
+}
+
+#[tokio::test]
+async fn export_dialog_counts_before_writing_and_esc_writes_nothing() {
+    let mut h = harness().await;
+    let out = tempfile::tempdir().unwrap();
+    h.app.export_dir = out.path().to_path_buf();
+    let url = format!("sqlite://{}?mode=ro", h.path);
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM evscope_events")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    // Esc while it counts: the count stops and nothing is written.
+    h.app.update(Msg::Term(Event::Key(KeyEvent::new(
+        KeyCode::Char('e'),
+        KeyModifiers::NONE,
+    ))));
+    assert!(matches!(
+        h.app.export.dialog.as_ref().unwrap().count,
+        Counting::Running { .. }
+    ));
+    h.key(KeyCode::Esc).await;
+    assert!(h.app.export.dialog.is_none() && !h.app.is_loading());
+    assert_eq!(
+        h.app.status.clone().unwrap().0,
+        "export cancelled: nothing written"
+    );
+    assert!(entries(out.path()).is_empty());
+    // Opened again, it shows the count of the whole log and its size; nothing is written.
+    h.key(KeyCode::Char('e')).await;
+    let d = h.app.export.dialog.as_ref().unwrap();
+    let Counting::Done(count) = d.count else {
+        panic!("counted: {:?}", d.count)
+    };
+    assert_eq!(count.events as i64, all);
+    assert_eq!(
+        count.upto.position,
+        h.log().head,
+        "the write stops at the last counted"
+    );
+    let default = d.path_text();
+    let name = default.rsplit('/').next().unwrap().to_string();
+    assert!(
+        name.starts_with("evscope-export-") && name.ends_with(".jsonl"),
+        "{name}"
+    );
+    let stamp = &name["evscope-export-".len()..name.len() - ".jsonl".len()];
+    insta::assert_snapshot!(
+        "export_dialog",
+        h.screen()
+            .replace(&out.path().display().to_string(), "<DIR>")
+            .replace(stamp, "<TIME>")
+    );
+    assert!(entries(out.path()).is_empty());
+    // Enter, then Esc before the write got anywhere: it stops and leaves nothing.
+    h.app.update(Msg::Term(Event::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    ))));
+    assert!(h.app.export.is_busy());
+    h.key(KeyCode::Esc).await;
+    assert!(h.app.export.dialog.is_none());
+    assert_eq!(
+        h.app.status.clone().unwrap().0,
+        "export cancelled: nothing written (the partial file was removed)"
+    );
+    assert!(entries(out.path()).is_empty(), "{:?}", entries(out.path()));
+    // A file that exists: Enter says so and keeps it; Esc leaves it as it was.
+    let taken = out.path().join("taken.jsonl");
+    std::fs::write(&taken, "theirs\n").unwrap();
+    let choose = async |h: &mut Harness, path: &str| {
+        h.key(KeyCode::Char('e')).await;
+        h.key_mod(KeyCode::Char('u'), ctrl_u()).await;
+        assert_eq!(h.app.export.dialog.as_ref().unwrap().path_text(), "");
+        h.type_text(path).await;
+        h.key(KeyCode::Enter).await;
+    };
+    choose(&mut h, &taken.display().to_string()).await;
+    let d = h.app.export.dialog.as_ref().expect("still open");
+    assert!(
+        d.error
+            .as_deref()
+            .is_some_and(|e| e.contains("exists (7 B): Enter again replaces it")),
+        "{:?}",
+        d.error
+    );
+    h.key(KeyCode::Esc).await;
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "theirs\n");
+    assert_eq!(entries(out.path()), ["taken.jsonl"]);
+    // A second Enter replaces it, with a complete export.
+    choose(&mut h, &taken.display().to_string()).await;
+    h.key(KeyCode::Enter).await;
+    let status = h.app.status.clone().unwrap().0;
+    assert!(status.ends_with(" (replaced)"), "{status}");
+    assert_eq!(std::fs::metadata(&taken).unwrap().len(), count.bytes);
+    assert_eq!(entries(out.path()), ["taken.jsonl"]);
+    // A directory that does not exist is refused at the field.
+    let nowhere = out.path().join("nope").join("x.jsonl");
+    choose(&mut h, &nowhere.display().to_string()).await;
+    let e = h.app.export.dialog.as_ref().unwrap().error.clone().unwrap();
+    assert!(e.contains("does not exist"), "{e}");
+    h.key(KeyCode::Esc).await;
+    assert_eq!(entries(out.path()), ["taken.jsonl"]);
+}
+
+#[tokio::test]
+async fn an_export_stopped_midway_or_beaten_to_its_file_leaves_nothing_of_its_own() {
+    use evscope::tui::overlays::export::{Upto, Wrote, write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let h = harness().await;
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("x.jsonl");
+    let scope = || evscope::tui::views::ExportScope {
+        stream: None,
+        query: evscope::filter::empty_query(),
+    };
+    // Stopped once a page was written to the partial file.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let (stop, seen) = (cancel.clone(), written.clone());
+    let r = write(
+        h.app.store.clone(),
+        scope(),
+        Upto::default(),
+        path.clone(),
+        false,
+        cancel,
+        move |_, bytes| {
+            seen.store(bytes, Ordering::SeqCst);
+            stop.store(true, Ordering::SeqCst);
+        },
+    )
+    .await;
+    assert_eq!(r, Ok(Wrote::Cancelled));
+    assert!(written.load(Ordering::SeqCst) > 0, "something was written");
+    assert!(entries(out.path()).is_empty(), "{:?}", entries(out.path()));
+    // A file that appeared while it ran (not confirmed for replacing) is left alone.
+    std::fs::write(&path, "theirs\n").unwrap();
+    let r = write(
+        h.app.store.clone(),
+        scope(),
+        Upto::default(),
+        path.clone(),
+        false,
+        Arc::new(AtomicBool::new(false)),
+        |_, _| {},
+    )
+    .await;
+    assert!(r.as_ref().is_err_and(|e| e.contains("appeared")), "{r:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "theirs\n");
+    assert_eq!(entries(out.path()), ["x.jsonl"]);
 }
 
 #[tokio::test]
@@ -600,10 +796,6 @@ async fn the_rows_between_two_marks_are_highlighted() {
     // The selected row (outside the range) keeps the selection's style.
     let (y, _) = find(rows[n - 6].event.global_position.unwrap());
     assert_eq!(buf[(20, y)].bg, theme.selected.bg.unwrap());
-}
-
-fn ctrl_u() -> KeyModifiers {
-    KeyModifiers::CONTROL
 }
 
 #[tokio::test]
