@@ -487,6 +487,78 @@ async fn jsonl_sinks_are_byte_exact_even_after_kill_9() {
     );
 }
 
+/// A job whose sink cannot be opened when it is created (a file that already has content) is
+/// kept: `replay jobs` lists it failed, with the reason, and its history says so. The file is
+/// not touched, not even by `replay resume` (which would cut a job's own file back to its
+/// checkpoint); once the file is out of the way, the job resumes from the start and finishes.
+#[tokio::test]
+async fn a_job_whose_sink_failed_at_start_is_listed_failed_and_its_file_is_never_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path(), 2).await;
+    let (text, _) = expected(dir.path(), &db, &[]);
+    let file = dir.path().join("taken.jsonl");
+    let theirs = "a line that is not ours\n";
+    std::fs::write(&file, theirs).unwrap();
+    let sink = format!("jsonl:{}", file.display());
+    let start = ["--db", &db, "replay", "--sink", &sink, "--yes", "--quiet"];
+    refused(dir.path(), &start, "exists and is not empty");
+    let listed = jobs(dir.path());
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let j = &listed[0];
+    let id = j["id"].as_str().unwrap().to_string();
+    assert_eq!(j["status"]["state"], "failed", "{j}");
+    let why = j["status"]["error"].as_str().unwrap();
+    assert!(
+        why.contains(&file.display().to_string()) && why.contains("exists and is not empty"),
+        "{why}"
+    );
+    assert_eq!(j["checkpoint"]["done"], 0);
+    let table = evscope(dir.path())
+        .args(["replay", "jobs"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&id) && l.contains("failed")),
+        "{table}"
+    );
+    let shown = evscope(dir.path())
+        .args(["replay", "show", &id, "--format", "json"])
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let events: Vec<&str> = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["created", "failed"]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), theirs);
+    // Resuming it while the file is still there is refused, and the file stays as it was.
+    refused(
+        dir.path(),
+        &["--db", &db, "replay", "resume", &id],
+        "exists and is not empty",
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), theirs);
+    // Moved away, the job runs from the start and the new file holds every event once.
+    std::fs::rename(&file, dir.path().join("theirs.jsonl")).unwrap();
+    let out = evscope(dir.path())
+        .args(["--db", &db, "replay", "resume", &id, "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(jobs(dir.path())[0]["status"]["state"], "completed");
+    assert!(std::fs::read(&file).unwrap() == text.as_bytes());
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

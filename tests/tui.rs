@@ -10,7 +10,8 @@ use evscope::rehydrate::source::ReducerSource;
 use evscope::store::{OpenOptions, Store};
 use evscope::tui::app::App;
 use evscope::tui::keys::KeyMap;
-use evscope::tui::overlays::replay::Stage;
+use evscope::tui::overlays::export::{Counting, human_bytes};
+use evscope::tui::overlays::replay::{SINK, Stage};
 use evscope::tui::request::Msg;
 use evscope::tui::theme::Theme;
 use evscope::tui::views::audit::AuditView;
@@ -125,10 +126,14 @@ impl Harness {
         }
     }
 
-    fn screen(&self) -> String {
+    fn buffer(&self) -> ratatui::buffer::Buffer {
         let mut t = Terminal::new(TestBackend::new(W, H)).unwrap();
         t.draw(|f| self.app.draw(f)).unwrap();
-        let buf = t.backend().buffer().clone();
+        t.backend().buffer().clone()
+    }
+
+    fn screen(&self) -> String {
+        let buf = self.buffer();
         let mut out = String::new();
         for y in 0..H {
             let line: String = (0..W).map(|x| buf[(x, y)].symbol().to_string()).collect();
@@ -503,27 +508,53 @@ async fn follow_a_stream_and_export_the_view() {
     h.key(KeyCode::Char('f')).await;
     assert!(!h.app.top().unwrap().following());
 
-    // Export the stream's Deposited events: every one, not just those on screen.
+    // Export the stream's Deposited events: every one, not just those on screen. `e` counts
+    // them and shows the count; nothing is written before Enter.
     h.key(KeyCode::Char('/')).await;
     h.type_text("type:Deposited").await;
     h.key(KeyCode::Enter).await;
     h.key(KeyCode::Char('e')).await;
-    let status = h.app.status.clone().unwrap().0;
-    assert!(status.starts_with("exported "), "{status}");
-    let path = status.rsplit(" to ").next().unwrap().to_string();
+    let want: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM evscope_events WHERE stream_id = 'account-0001' AND event_type = 'Deposited'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    let d = h.app.export.dialog.as_ref().expect("the export dialog");
+    let path = std::path::PathBuf::from(d.path_text());
     assert!(
-        std::path::Path::new(&path).starts_with(h._dir.path()),
-        "the file goes to the export directory: {path}"
+        path.starts_with(h._dir.path()),
+        "the default file is in the export directory: {}",
+        path.display()
     );
+    let Counting::Done(count) = d.count else {
+        panic!("counted: {:?}", d.count)
+    };
+    assert_eq!(count.events as i64, want);
+    assert!(
+        h.screen().contains(&format!(
+            "{want} events, about {}",
+            human_bytes(count.bytes)
+        )),
+        "{}",
+        h.screen()
+    );
+    assert!(!path.exists(), "nothing written before Enter");
+    h.key(KeyCode::Enter).await;
+    assert!(h.app.export.dialog.is_none());
+    let status = h.app.status.clone().unwrap().0;
+    assert_eq!(
+        status,
+        format!(
+            "exported {want} events ({}) to {}",
+            human_bytes(count.bytes),
+            path.display()
+        )
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), count.bytes);
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let want: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM evscope_events WHERE stream_id = 'account-0001' AND event_type = 'Deposited'")
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
     assert_eq!(lines.len() as i64, want);
     assert!(
         lines
@@ -535,6 +566,333 @@ async fn follow_a_stream_and_export_the_view() {
             .windows(2)
             .all(|w| w[0]["stream_version"].as_i64() < w[1]["stream_version"].as_i64())
     );
+}
+
+/// What a directory holds, by name (an export directory of its own: the files an export left).
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn ctrl_u() -> KeyModifiers {
+    KeyModifiers::CONTROL
+}
+
+#[tokio::test]
+async fn export_dialog_counts_before_writing_and_esc_writes_nothing() {
+    let mut h = harness().await;
+    let out = tempfile::tempdir().unwrap();
+    h.app.export_dir = out.path().to_path_buf();
+    let url = format!("sqlite://{}?mode=ro", h.path);
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM evscope_events")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    // Esc while it counts: the count stops and nothing is written.
+    h.app.update(Msg::Term(Event::Key(KeyEvent::new(
+        KeyCode::Char('e'),
+        KeyModifiers::NONE,
+    ))));
+    assert!(matches!(
+        h.app.export.dialog.as_ref().unwrap().count,
+        Counting::Running { .. }
+    ));
+    h.key(KeyCode::Esc).await;
+    assert!(h.app.export.dialog.is_none() && !h.app.is_loading());
+    assert_eq!(
+        h.app.status.clone().unwrap().0,
+        "export cancelled: nothing written"
+    );
+    assert!(entries(out.path()).is_empty());
+    // Opened again, it shows the count of the whole log and its size; nothing is written.
+    h.key(KeyCode::Char('e')).await;
+    let d = h.app.export.dialog.as_ref().unwrap();
+    let Counting::Done(count) = d.count else {
+        panic!("counted: {:?}", d.count)
+    };
+    assert_eq!(count.events as i64, all);
+    assert_eq!(
+        count.upto.position,
+        h.log().head,
+        "the write stops at the last counted"
+    );
+    let default = d.path_text();
+    let name = default.rsplit('/').next().unwrap().to_string();
+    assert!(
+        name.starts_with("evscope-export-") && name.ends_with(".jsonl"),
+        "{name}"
+    );
+    let stamp = &name["evscope-export-".len()..name.len() - ".jsonl".len()];
+    insta::assert_snapshot!(
+        "export_dialog",
+        h.screen()
+            .replace(&out.path().display().to_string(), "<DIR>")
+            .replace(stamp, "<TIME>")
+    );
+    assert!(entries(out.path()).is_empty());
+    // Enter, then Esc before the write got anywhere: it stops and leaves nothing.
+    h.app.update(Msg::Term(Event::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    ))));
+    assert!(h.app.export.is_busy());
+    h.key(KeyCode::Esc).await;
+    assert!(h.app.export.dialog.is_none());
+    assert_eq!(
+        h.app.status.clone().unwrap().0,
+        "export cancelled: nothing written (the partial file was removed)"
+    );
+    assert!(entries(out.path()).is_empty(), "{:?}", entries(out.path()));
+    // A file that exists: Enter says so and keeps it; Esc leaves it as it was.
+    let taken = out.path().join("taken.jsonl");
+    std::fs::write(&taken, "theirs\n").unwrap();
+    let choose = async |h: &mut Harness, path: &str| {
+        h.key(KeyCode::Char('e')).await;
+        h.key_mod(KeyCode::Char('u'), ctrl_u()).await;
+        assert_eq!(h.app.export.dialog.as_ref().unwrap().path_text(), "");
+        h.type_text(path).await;
+        h.key(KeyCode::Enter).await;
+    };
+    choose(&mut h, &taken.display().to_string()).await;
+    let d = h.app.export.dialog.as_ref().expect("still open");
+    assert!(
+        d.error
+            .as_deref()
+            .is_some_and(|e| e.contains("exists (7 B): Enter again replaces it")),
+        "{:?}",
+        d.error
+    );
+    h.key(KeyCode::Esc).await;
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "theirs\n");
+    assert_eq!(entries(out.path()), ["taken.jsonl"]);
+    // A second Enter replaces it, with a complete export.
+    choose(&mut h, &taken.display().to_string()).await;
+    h.key(KeyCode::Enter).await;
+    let status = h.app.status.clone().unwrap().0;
+    assert!(status.ends_with(" (replaced)"), "{status}");
+    assert_eq!(std::fs::metadata(&taken).unwrap().len(), count.bytes);
+    assert_eq!(entries(out.path()), ["taken.jsonl"]);
+    // A directory that does not exist is refused at the field.
+    let nowhere = out.path().join("nope").join("x.jsonl");
+    choose(&mut h, &nowhere.display().to_string()).await;
+    let e = h.app.export.dialog.as_ref().unwrap().error.clone().unwrap();
+    assert!(e.contains("does not exist"), "{e}");
+    h.key(KeyCode::Esc).await;
+    assert_eq!(entries(out.path()), ["taken.jsonl"]);
+}
+
+#[tokio::test]
+async fn an_export_stopped_midway_or_beaten_to_its_file_leaves_nothing_of_its_own() {
+    use evscope::tui::overlays::export::{Upto, Wrote, write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let h = harness().await;
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("x.jsonl");
+    let scope = || evscope::tui::views::ExportScope {
+        stream: None,
+        query: evscope::filter::empty_query(),
+    };
+    // Stopped once a page was written to the partial file.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let (stop, seen) = (cancel.clone(), written.clone());
+    let r = write(
+        h.app.store.clone(),
+        scope(),
+        Upto::default(),
+        path.clone(),
+        false,
+        cancel,
+        move |_, bytes| {
+            seen.store(bytes, Ordering::SeqCst);
+            stop.store(true, Ordering::SeqCst);
+        },
+    )
+    .await;
+    assert_eq!(r, Ok(Wrote::Cancelled));
+    assert!(written.load(Ordering::SeqCst) > 0, "something was written");
+    assert!(entries(out.path()).is_empty(), "{:?}", entries(out.path()));
+    // A file that appeared while it ran (not confirmed for replacing) is left alone.
+    std::fs::write(&path, "theirs\n").unwrap();
+    let r = write(
+        h.app.store.clone(),
+        scope(),
+        Upto::default(),
+        path.clone(),
+        false,
+        Arc::new(AtomicBool::new(false)),
+        |_, _| {},
+    )
+    .await;
+    assert!(r.as_ref().is_err_and(|e| e.contains("appeared")), "{r:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "theirs\n");
+    assert_eq!(entries(out.path()), ["x.jsonl"]);
+}
+
+#[tokio::test]
+async fn the_rows_between_two_marks_are_highlighted() {
+    let mut h = harness().await;
+    h.key(KeyCode::Char('m')).await;
+    for _ in 0..3 {
+        h.key(KeyCode::Up).await;
+    }
+    h.key(KeyCode::Char('m')).await;
+    // The selection off the range, so that every row of it shows the range's style.
+    for _ in 0..2 {
+        h.key(KeyCode::Up).await;
+    }
+    let buf = h.buffer();
+    let theme = Theme::default_dark();
+    let rows = &h.log().rows.rows;
+    let n = rows.len();
+    let line = |y: u16| -> String { (0..W).map(|x| buf[(x, y)].symbol().to_string()).collect() };
+    // The row on screen showing position p, and whether it carries the mark sign.
+    let find = |p: i64| -> (u16, bool) {
+        (0..H)
+            .find_map(|y| {
+                let l = line(y);
+                if l.starts_with(&format!("│▶{p} ")) {
+                    Some((y, true))
+                } else if l.starts_with(&format!("│{p} ")) {
+                    Some((y, false))
+                } else {
+                    None
+                }
+            })
+            .unwrap_or_else(|| panic!("position {p} is not on screen"))
+    };
+    let warning = theme.warning.fg.expect("the warning style has a colour");
+    // The POSITION, TIME, STREAM and VER columns (the TYPE column has its own colour): up to
+    // where the header says TYPE; untouched rows are checked from the TIME column on.
+    let chars: Vec<char> = line(1).chars().collect();
+    let at = |name: &str| {
+        (0..chars.len())
+            .find(|&i| chars[i..].iter().take(name.len()).collect::<String>() == name)
+            .expect("a header") as u16
+    };
+    let (time_x, type_x) = (at("TIME"), at("TYPE"));
+    let highlighted = |y: u16| (1..type_x - 1).all(|x| buf[(x, y)].fg == warning);
+    let untouched = |y: u16| (time_x..type_x - 1).all(|x| buf[(x, y)].fg != warning);
+    for (i, r) in rows.iter().enumerate().skip(n - 7) {
+        let (y, sign) = find(r.event.global_position.unwrap());
+        let from_end = n - 1 - i;
+        match from_end {
+            0 | 3 => assert!(
+                sign && highlighted(y),
+                "a mark, row {from_end}: {}",
+                line(y)
+            ),
+            1 | 2 => assert!(
+                !sign && highlighted(y),
+                "inside, row {from_end}: {}",
+                line(y)
+            ),
+            _ => assert!(
+                !sign && untouched(y),
+                "outside, row {from_end}: {}",
+                line(y)
+            ),
+        }
+    }
+    // The selected row (outside the range) keeps the selection's style.
+    let (y, _) = find(rows[n - 6].event.global_position.unwrap());
+    assert_eq!(buf[(20, y)].bg, theme.selected.bg.unwrap());
+}
+
+#[tokio::test]
+async fn replay_sink_that_cannot_be_used_is_reported_at_its_field_before_any_count() {
+    use evscope::tui::overlays::replay::FormError;
+    let mut h = harness().await;
+    let jobs = tempfile::tempdir().unwrap();
+    h.app.replay.jobs_dir = jobs.path().join("replay");
+    let taken = jobs.path().join("taken.jsonl");
+    std::fs::write(&taken, "theirs\n").unwrap();
+    h.key(KeyCode::Char('R')).await;
+    let sink_field = |h: &Harness| match &h.app.replay.dialog.as_ref().unwrap().stage {
+        Stage::Form { fields, focus, .. } => {
+            assert_eq!(*focus, SINK);
+            fields[SINK].lines().join("")
+        }
+        _ => panic!("the form"),
+    };
+    assert_eq!(sink_field(&h), "nats://127.0.0.1:4222");
+    // One key clears the field.
+    h.key_mod(KeyCode::Char('u'), ctrl_u()).await;
+    assert_eq!(sink_field(&h), "");
+    h.type_text(&format!("jsonl:{}", taken.display())).await;
+    h.app.update(Msg::Term(Event::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    ))));
+    // The sink is checked first; nothing is counted for a sink that cannot be used.
+    let mut checking = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let error = loop {
+        match &h.app.replay.dialog.as_ref().unwrap().stage {
+            Stage::Form { error: Some(e), .. } => break e.clone(),
+            Stage::Planning {
+                checked, counted, ..
+            } => {
+                assert!(!checked && *counted == 0, "counting began");
+                checking = true;
+            }
+            _ => panic!("neither the form nor the check"),
+        }
+        match tokio::time::timeout_at(deadline, h.rx.recv()).await {
+            Ok(Some(m)) => h.app.update(m),
+            _ => panic!("the check never answered"),
+        }
+    };
+    assert!(checking, "the dialog said it checks the sink");
+    assert_eq!(error.field, Some(SINK));
+    assert!(
+        error.text.contains("exists and is not empty"),
+        "{}",
+        error.text
+    );
+    insta::assert_snapshot!("replay_form_sink_error", masked_replay(&h, jobs.path()));
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "theirs\n");
+    assert!(
+        !h.app.replay.jobs_dir.exists(),
+        "no job was made for a sink refused at the form"
+    );
+    // A directory that does not exist, and a bus that does not answer: at the field too.
+    let nowhere = format!(
+        "jsonl:{}",
+        jobs.path().join("nope").join("x.jsonl").display()
+    );
+    for (sink, says) in [
+        (nowhere.as_str(), "does not exist"),
+        ("nats://127.0.0.1:1", "the bus cannot be reached"),
+    ] {
+        h.key_mod(KeyCode::Char('u'), ctrl_u()).await;
+        h.type_text(sink).await;
+        h.key(KeyCode::Enter).await;
+        h.until("the sink's error", |a| {
+            matches!(
+                a.replay.dialog.as_ref().map(|d| &d.stage),
+                Some(Stage::Form { error: Some(_), .. })
+            )
+        })
+        .await;
+        let Stage::Form {
+            error: Some(FormError { field, text }),
+            ..
+        } = &h.app.replay.dialog.as_ref().unwrap().stage
+        else {
+            unreachable!()
+        };
+        assert_eq!(*field, Some(SINK), "{sink}");
+        assert!(text.contains(says), "{sink}: {text}");
+    }
 }
 
 #[tokio::test]
@@ -1560,7 +1918,10 @@ async fn replay_panel_pauses_resumes_and_cancels() {
     let file = jobs.path().join("all.jsonl");
     let total = start_slow_replay(&mut h, &file).await;
     pause_once_going(&mut h).await;
-    assert!(h.screen().contains("p resume"));
+    let s = h.screen();
+    assert!(s.contains("p resume"), "{s}");
+    // The rate it had before the pause, and no ETA while paused.
+    assert!(s.contains("/s before the pause · ETA —, paused"), "{s}");
     h.key(KeyCode::Char('p')).await;
     h.until("running again", |a| {
         a.replay

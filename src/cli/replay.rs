@@ -541,11 +541,9 @@ async fn resume(
         job.max_wait_secs = Some(d.as_secs_f64());
     }
     // A resumed sink starts from its checkpoint; before the first one, from its beginning
-    // (a file is cut back to empty: nothing in it was acknowledged).
-    let mut sink = job
-        .sink
-        .open(Some(job.checkpoint.sink_offset.unwrap_or(0)))
-        .map_err(|e| CliError(e.message))?;
+    // (a file is cut back to empty: nothing in it was acknowledged). A job that failed before
+    // its sink was opened opens it as new.
+    let mut sink = job.open_sink().map_err(|e| CliError(e.message))?;
     eprintln!(
         "resuming replay job {} at {} of {} ({})",
         job.id,

@@ -102,6 +102,11 @@ pub struct Job {
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
+    /// The sink could not be opened when the job was created (it failed then): nothing was
+    /// written to it, so a resume opens it as a new job's (a file with content is refused, not
+    /// cut back to the checkpoint's empty length). See [`Job::open_sink`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sink_never_opened: bool,
 }
 
 impl Job {
@@ -131,7 +136,18 @@ impl Job {
             checkpoint: Checkpoint::default(),
             updated_at: now,
             finished_at: None,
+            sink_never_opened: false,
         }
+    }
+
+    /// Open the sink to resume the job: from its checkpoint (a file's recorded length; 0 before
+    /// the first checkpoint, so what was written and not acknowledged is cut), or as new if the
+    /// job failed before its sink was ever opened.
+    pub fn open_sink(&mut self) -> Result<Box<dyn super::sink::Sink>, super::sink::SinkError> {
+        let at = (!self.sink_never_opened).then(|| self.checkpoint.sink_offset.unwrap_or(0));
+        let sink = self.sink.open(at)?;
+        self.sink_never_opened = false;
+        Ok(sink)
     }
 }
 
@@ -542,15 +558,16 @@ impl JobStore {
         Err(format!("could not lock job {id}"))
     }
 
-    /// Start a new job: open its sink (a file sink refuses a file with content), save the
-    /// job, take its lock and write `created` (with `via`, e.g. "from the TUI") to the audit
-    /// log. The sink and the lock are the caller's to run the job with.
+    /// Start a new job: save it, take its lock, write `created` (with `via`, e.g. "from the
+    /// TUI") to the audit log, then open its sink (a file sink refuses a file with content).
+    /// The sink and the lock are the caller's to run the job with. A sink that cannot be opened
+    /// fails the job: it stays listed (`replay jobs`), failed with the reason, which is also
+    /// the error returned.
     pub fn create(
         &self,
         job: &mut Job,
         via: Option<&str>,
     ) -> Result<(Box<dyn super::sink::Sink>, JobLock), String> {
-        let sink = job.sink.open(None).map_err(|e| e.message)?;
         self.save(job)?;
         let lock = self.lock(&job.id)?;
         let via = via.map_or(String::new(), |v| format!(", {v}"));
@@ -564,7 +581,18 @@ impl JobStore {
                 job.total
             )),
         )?;
-        Ok((sink, lock))
+        match job.sink.open(None) {
+            Ok(sink) => Ok((sink, lock)),
+            Err(e) => {
+                job.status = Status::Failed {
+                    error: e.message.clone(),
+                };
+                job.sink_never_opened = true;
+                self.save(job)?;
+                self.audit(job, "failed", Some(e.message.clone()))?;
+                Err(e.message)
+            }
+        }
     }
 
     /// Ask the process running a job to cancel it (it checks at each checkpoint).
@@ -649,6 +677,7 @@ mod tests {
             checkpoint: Checkpoint::default(),
             updated_at: now,
             finished_at: None,
+            sink_never_opened: false,
         }
     }
 

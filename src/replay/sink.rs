@@ -145,6 +145,28 @@ impl SinkSpec {
             SinkSpec::Jsonl { path } => Ok(Box::new(JsonlSink::open(path.clone(), resume)?)),
         }
     }
+
+    /// Whether a new job could use this sink, asked before anything is planned and without
+    /// side effects (no file created, nothing published): a file must be new or empty, in a
+    /// directory that exists (the refusal [`JsonlSink::open`] makes for a new job); a bus must
+    /// have its credentials and answer a connection. A stream for the subject is the dry run's
+    /// question ([`nats_target`]), which needs the range's events.
+    pub async fn check(&self) -> Result<(), SinkError> {
+        match self {
+            SinkSpec::Nats { url, subject } => {
+                Template::parse(subject).map_err(|e| SinkError::new(SinkErrorKind::Fatal, e))?;
+                connect_nats(url).await.map(drop).map_err(|e| match e.kind {
+                    SinkErrorKind::Unavailable => SinkError {
+                        message: format!("the bus cannot be reached: {}", e.message),
+                        ..e
+                    },
+                    _ => e,
+                })
+            }
+            SinkSpec::Jsonl { path: None } => Ok(()),
+            SinkSpec::Jsonl { path: Some(p) } => check_new_file(p),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,6 +365,46 @@ pub struct JsonlSink {
     line: Vec<u8>,
 }
 
+/// A file a new job may write to: none yet, in a directory that exists, or an empty one that
+/// can be written. (A directory that refuses a new file is found when the job creates it.)
+fn check_new_file(path: &Path) -> Result<(), SinkError> {
+    let fatal = |m: String| Err(SinkError::new(SinkErrorKind::Fatal, m));
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => fatal(format!("{shown} is a directory: give a file in it")),
+        Ok(m) if m.len() > 0 => fatal(not_empty(path)),
+        // Opened as the sink opens it (read and write: a FIFO does not block), not truncated:
+        // nothing changes.
+        Ok(_) => match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(_) => Ok(()),
+            Err(e) => fatal(format!("cannot write {shown}: {e}")),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            match std::fs::metadata(dir) {
+                Ok(m) if !m.is_dir() => fatal(format!("{} is not a directory", dir.display())),
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => fatal(format!(
+                    "{shown} cannot be created: the directory {} does not exist",
+                    dir.display()
+                )),
+                Err(e) => fatal(format!("{shown}: {}: {e}", dir.display())),
+            }
+        }
+        Err(e) => fatal(format!("cannot open {shown}: {e}")),
+    }
+}
+
+fn not_empty(path: &Path) -> String {
+    format!(
+        "{} exists and is not empty: remove it or choose another file",
+        path.display()
+    )
+}
+
 impl JsonlSink {
     pub fn open(path: Option<PathBuf>, resume: Option<u64>) -> Result<JsonlSink, SinkError> {
         let fatal = |what: &str, p: &PathBuf, e: std::io::Error| {
@@ -356,6 +418,10 @@ impl JsonlSink {
                 line: Vec::new(),
             });
         };
+        if resume.is_none() {
+            // Why a new job cannot have the file, said before it is created.
+            check_new_file(&path)?;
+        }
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -382,15 +448,8 @@ impl JsonlSink {
                     .map_err(|e| fatal("cannot cut", &path, e))?;
                 at
             }
-            None if len > 0 => {
-                return Err(SinkError::new(
-                    SinkErrorKind::Fatal,
-                    format!(
-                        "{} exists and is not empty: remove it or choose another file",
-                        path.display()
-                    ),
-                ));
-            }
+            // The file got content since the check: still refused, never cut.
+            None if len > 0 => return Err(SinkError::new(SinkErrorKind::Fatal, not_empty(&path))),
             None => 0,
         };
         file.seek(SeekFrom::Start(offset))
@@ -2277,5 +2336,54 @@ mod tests {
         });
         // A checkpoint past the end means the file was changed.
         assert!(JsonlSink::open(Some(p.clone()), Some(1 << 20)).is_err());
+    }
+
+    /// The check a form makes before planning: what a new job's file sink would refuse, said
+    /// without creating anything; the same refusals as opening it.
+    #[tokio::test]
+    async fn a_sink_is_checked_without_creating_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = |p: &Path| SinkSpec::Jsonl {
+            path: Some(p.to_path_buf()),
+        };
+        let new = dir.path().join("new.jsonl");
+        spec(&new).check().await.unwrap();
+        assert!(!new.exists(), "the check creates nothing");
+        let full = dir.path().join("full.jsonl");
+        std::fs::write(&full, "x\n").unwrap();
+        let e = spec(&full).check().await.unwrap_err();
+        assert_eq!(e.kind, SinkErrorKind::Fatal);
+        assert!(e.message.contains("exists and is not empty"), "{e}");
+        assert_eq!(
+            JsonlSink::open(Some(full.clone()), None)
+                .err()
+                .unwrap()
+                .message,
+            e.message,
+            "the same refusal as opening it"
+        );
+        assert_eq!(std::fs::read_to_string(&full).unwrap(), "x\n");
+        let empty = dir.path().join("empty.jsonl");
+        std::fs::write(&empty, "").unwrap();
+        spec(&empty).check().await.unwrap();
+        let nowhere = dir.path().join("no-such-dir").join("x.jsonl");
+        let e = spec(&nowhere).check().await.unwrap_err();
+        assert!(e.message.contains("does not exist"), "{e}");
+        assert!(!nowhere.parent().unwrap().exists());
+        assert!(
+            JsonlSink::open(Some(nowhere), None)
+                .err()
+                .unwrap()
+                .message
+                .contains("does not exist")
+        );
+        let e = spec(dir.path()).check().await.unwrap_err();
+        assert!(e.message.contains("is a directory"), "{e}");
+        SinkSpec::Jsonl { path: None }.check().await.unwrap();
+        // A bus that does not answer (nothing listens on port 1).
+        let bus = SinkSpec::parse("nats://127.0.0.1:1", None).unwrap();
+        let e = bus.check().await.unwrap_err();
+        assert_eq!(e.kind, SinkErrorKind::Unavailable, "{e}");
+        assert!(e.message.starts_with("the bus cannot be reached"), "{e}");
     }
 }

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use unicode_width::UnicodeWidthStr;
 
 use super::keys::{COMMANDS, Command, KeyMap};
+use super::overlays::export;
 use super::overlays::help::{Help, HelpFor};
 use super::overlays::input::{self, InputKind, Inputs};
 use super::overlays::palette::{self, Action, Palette};
@@ -41,11 +42,8 @@ use crate::store::{Cursor, Store};
 
 pub use super::views::events::PAGE;
 
-/// The app's own requests (an export, an event looked up by id, the replay overlay).
+/// The app's own requests (the export and replay overlays, an event looked up by id).
 const APP: Target = 0;
-
-/// The export's answer.
-struct Exported(Result<(String, usize), String>);
 
 pub struct App {
     pub store: Store,
@@ -71,7 +69,7 @@ pub struct App {
     /// `q` was pressed once while a replay runs.
     quit_armed: bool,
     pub status: Option<(String, bool)>,
-    export: Slot,
+    pub export: export::Overlay,
     find: Slot,
     /// Where `e` writes its file (the working directory unless set).
     pub export_dir: PathBuf,
@@ -107,7 +105,7 @@ impl App {
             replay: replay::Overlay::default(),
             quit_armed: false,
             status: None,
-            export: Slot::default(),
+            export: export::Overlay::default(),
             find: Slot::default(),
             export_dir: PathBuf::from("."),
             started: Instant::now(),
@@ -163,7 +161,7 @@ impl App {
 
     pub fn is_loading(&self) -> bool {
         self.top().is_some_and(|v| v.is_loading())
-            || self.export.is_pending()
+            || self.export.is_busy()
             || self.find.is_pending()
     }
 
@@ -374,14 +372,9 @@ impl App {
             }
             Err(p) => p,
         };
-        if let Some(Exported(result)) = downcast::<Exported>(payload) {
-            if self.export.accept(req) {
-                match result {
-                    Ok((path, n)) => {
-                        self.set_status(format!("exported {n} events to {path}"), false)
-                    }
-                    Err(e) => self.set_status(format!("export failed: {e}"), true),
-                }
+        if let Some(u) = downcast::<export::Update>(payload) {
+            if let Some((text, failed)) = self.export.on_update(req, u) {
+                self.set_status(text, failed);
             }
         }
     }
@@ -392,6 +385,17 @@ impl App {
             match self.inputs.on_key(k) {
                 input::Outcome::Submitted(kind, text) => self.submit(kind, &text),
                 input::Outcome::Cancelled | input::Outcome::Edited => {}
+            }
+            return;
+        }
+        if self.export.is_open() {
+            let (tx, id) = (self.tx.clone(), &mut self.next_id);
+            let said = self.export.on_key(k, &self.store, || {
+                *id += 1;
+                super::request::Replier::new(tx, APP, *id)
+            });
+            if let Some((text, failed)) = said {
+                self.set_status(text, failed);
             }
             return;
         }
@@ -699,30 +703,19 @@ impl App {
         }
     }
 
+    /// `e`: the export dialog for what the view shows (it counts at once, writes on Enter).
     fn export(&mut self) {
-        if self.export.is_pending() {
-            self.set_status("an export is already running", false);
-            return;
-        }
         let Some(scope) = self.top().and_then(|v| v.export_scope()) else {
             self.set_status("e exports the events of the log or a stream", false);
             return;
         };
-        let path = self
-            .export_dir
-            .join(format!(
-                "evscope-export-{}.jsonl",
-                Utc::now().format("%Y%m%dT%H%M%S%.3f")
-            ))
-            .display()
-            .to_string();
-        self.set_status(format!("exporting to {path}…"), false);
-        let store = self.store.clone();
+        let path = self.export_dir.join(format!(
+            "evscope-export-{}.jsonl",
+            Utc::now().format("%Y%m%dT%H%M%S%.3f")
+        ));
         self.next_id += 1;
         let reply = super::request::Replier::new(self.tx.clone(), APP, self.next_id);
-        self.export.start(reply, async move {
-            Exported(super::overlays::export::run(store, scope, path).await)
-        });
+        self.export.open(scope, &path, &self.store, reply);
     }
 
     fn on_mouse(&mut self, m: MouseEvent) {
@@ -769,6 +762,7 @@ impl App {
         if let Some(p) = &self.palette {
             p.draw(f, f.area(), &self.keys, &self.theme);
         }
+        self.export.draw(f, f.area(), &self.theme);
         if self.help.open {
             let (view, filters) = self
                 .top()

@@ -42,6 +42,11 @@ pub enum Outcome {
 /// Entries kept per input.
 const HISTORY: usize = 50;
 
+/// The key that clears a line: Ctrl-U, here and in the dialogs' fields.
+pub fn clears(k: &KeyEvent) -> bool {
+    k.code == KeyCode::Char('u') && k.modifiers.contains(KeyModifiers::CONTROL)
+}
+
 #[derive(Default)]
 pub struct Inputs {
     pub open: Option<Input>,
@@ -129,7 +134,7 @@ impl Inputs {
                 return Outcome::Cancelled;
             }
             KeyCode::Enter => return Outcome::Submitted(kind, input.text()),
-            KeyCode::Char('u') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+            _ if clears(&k) => {
                 input.area = line("");
                 input.recall = None;
             }

@@ -287,10 +287,15 @@ impl EventsView {
         }
     }
 
-    fn is_marked(&self, e: &Event) -> bool {
-        self.marks
-            .iter()
-            .any(|m| m.stream_id == e.stream_id && m.stream_version == e.stream_version)
+    /// Whether `e` is marked, and whether it is in the range two marks make (kept in order).
+    fn is_marked(&self, e: &Event) -> (bool, bool) {
+        let key = |m: &Event| match self.scope {
+            Scope::Log => RowKey::Log(m.cursor()),
+            Scope::Stream(_) => RowKey::Version(m.stream_version),
+        };
+        let same = |m: &Event| m.stream_id == e.stream_id && m.stream_version == e.stream_version;
+        let range = matches!(self.marks.as_slice(), [a, b] if (key(a)..=key(b)).contains(&key(e)));
+        (self.marks.iter().any(same), range)
     }
 
     fn title(&self) -> String {
@@ -556,6 +561,7 @@ impl View for EventsView {
             data_offset: self.data_offset,
             title: self.title(),
             marked: &marked,
+            has_marks: !self.marks.is_empty(),
             empty,
         };
         event_table::draw(f, area, &table, theme);

@@ -480,7 +480,9 @@ fn timeline(sh: &Shown, w: usize, theme: &Theme) -> Vec<Line<'static>> {
         } else {
             x.min(w.saturating_sub(text.len()))
         };
-        if labels[start..(start + text.len()).min(w)].iter().all(|c| *c == ' ')
+        if labels[start..(start + text.len()).min(w)]
+            .iter()
+            .all(|c| *c == ' ')
             && (start == 0 || labels[start - 1] == ' ')
         {
             for (j, c) in text.iter().enumerate() {
@@ -493,7 +495,10 @@ fn timeline(sh: &Shown, w: usize, theme: &Theme) -> Vec<Line<'static>> {
     let mut spans: Vec<Span<'static>> = vec![Span::raw(" ")];
     for (i, c) in track.iter().enumerate() {
         let (ch, style) = match (Some(i) == pos, c) {
-            (true, _) => ('●', theme.accent.add_modifier(ratatui::style::Modifier::BOLD)),
+            (true, _) => (
+                '●',
+                theme.accent.add_modifier(ratatui::style::Modifier::BOLD),
+            ),
             (false, '◆') => ('◆', theme.warning),
             (false, c) => (*c, theme.border),
         };
@@ -509,8 +514,8 @@ fn timeline(sh: &Shown, w: usize, theme: &Theme) -> Vec<Line<'static>> {
     let mut put = |text: &str, start: usize| {
         let text: Vec<char> = text.chars().collect();
         let start = start.min(w.saturating_sub(text.len()));
-        let free = (start.saturating_sub(1)..(start + text.len() + 1).min(w))
-            .all(|i| dates[i] == ' ');
+        let free =
+            (start.saturating_sub(1)..(start + text.len() + 1).min(w)).all(|i| dates[i] == ' ');
         if free {
             for (j, c) in text.iter().enumerate() {
                 if start + j < w {
@@ -528,8 +533,14 @@ fn timeline(sh: &Shown, w: usize, theme: &Theme) -> Vec<Line<'static>> {
     put(&last, w.saturating_sub(last.len()));
     vec![
         Line::from(spans),
-        Line::styled(format!(" {}", labels.iter().collect::<String>()), theme.muted),
-        Line::styled(format!(" {}", dates.iter().collect::<String>()), theme.muted),
+        Line::styled(
+            format!(" {}", labels.iter().collect::<String>()),
+            theme.muted,
+        ),
+        Line::styled(
+            format!(" {}", dates.iter().collect::<String>()),
+            theme.muted,
+        ),
     ]
 }
 

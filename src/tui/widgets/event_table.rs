@@ -210,16 +210,21 @@ pub struct EventTable<'a> {
     /// DATA's first column shown.
     pub data_offset: usize,
     pub title: String,
-    pub marked: &'a dyn Fn(&Event) -> bool,
+    /// Whether an event is a mark (▶), and whether it is between two marks (highlighted).
+    pub marked: &'a dyn Fn(&Event) -> (bool, bool),
+    /// Some event is marked: the first column makes room for the ▶.
+    pub has_marks: bool,
     /// What to say when there is nothing to show (None while loading).
     pub empty: Option<&'a str>,
 }
 
 pub fn draw(f: &mut Frame, area: Rect, t: &EventTable, theme: &Theme) {
     let local = theme.local_time;
-    let w = t
-        .widths
-        .fit(area.width.saturating_sub(2) as usize, t.global, local);
+    let mut w = t.widths;
+    if t.has_marks && t.global {
+        w.position += 1;
+    }
+    let w = w.fit(area.width.saturating_sub(2) as usize, t.global, local);
     let h = area.height.saturating_sub(3) as usize;
     let end = (t.top + h).min(t.rows.len());
     let body: Vec<Row> = t.rows[t.top.min(end)..end]
@@ -227,10 +232,11 @@ pub fn draw(f: &mut Frame, area: Rect, t: &EventTable, theme: &Theme) {
         .enumerate()
         .map(|(i, r)| {
             let on = t.top + i == t.selected;
+            let (is_mark, in_range) = (t.marked)(&r.event);
             let cell =
                 |text: String, style: Style| Cell::from(text).style(cell_style(theme, on, style));
             let mark = |s: String| {
-                if (t.marked)(&r.event) {
+                if is_mark {
                     cell(format!("▶{s}"), theme.warning)
                 } else {
                     cell(s, Style::new())
@@ -261,10 +267,14 @@ pub fn draw(f: &mut Frame, area: Rect, t: &EventTable, theme: &Theme) {
                 data,
             ));
             let row = Row::new(cells);
-            if on { row.style(theme.selected) } else { row }
+            match (on, in_range) {
+                (true, _) => row.style(theme.selected),
+                (false, true) => row.style(theme.warning),
+                (false, false) => row,
+            }
         })
         .collect();
-    let time_w = w.time(local);
+    let time_w = w.time(local) + usize::from(t.has_marks && !t.global);
     let mut header: Vec<(&str, usize)> = vec![];
     if t.global {
         header.push(("POSITION", w.position));
