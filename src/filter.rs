@@ -504,7 +504,9 @@ fn event_to_val(e: &Event) -> Val {
 }
 
 /// How many events a jq-filtered read may scan before it answers with what it found.
-pub const SCAN_BUDGET: usize = 20_000;
+///
+/// Kept for the TUI until it moves to `Scan` (the constant lives in [`crate::scan`]).
+pub use crate::scan::SCAN_BUDGET;
 
 /// A jq program that failed on an event at run time: an error, never "no match" — an event it
 /// cannot judge (often a row whose data could not be read) is reported, not skipped.
@@ -519,7 +521,7 @@ pub struct JqRunError {
 }
 
 impl JqRunError {
-    fn of(e: &Event, message: String) -> JqRunError {
+    pub(crate) fn of(e: &Event, message: String) -> JqRunError {
         let mut event = e.describe();
         if !e.problems.is_empty() {
             event.push_str(&format!(" [unreadable row: {}]", e.problems.join("; ")));
@@ -529,69 +531,46 @@ impl JqRunError {
 }
 
 /// The events of `page` that the predicate accepts; the first event the program fails on is
-/// an error naming it. jq runs on the blocking pool: a slow (or endless) program occupies a
-/// blocking thread, never one of the runtime's workers, so the UI keeps answering keys.
+/// an error naming it (jq runs on the blocking pool, see [`crate::scan`]).
+///
+/// Kept for the TUI until it moves to `Scan`: everything else reads through
+/// [`crate::scan::Scan`], which filters its pages itself.
 pub async fn keep_matching(
     jq: &JqPredicate,
     page: Vec<crate::store::Event>,
 ) -> Result<Vec<crate::store::Event>, JqRunError> {
-    let jq = jq.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut out = Vec::with_capacity(page.len());
-        for e in page {
-            match jq.matches(&e) {
-                Ok(true) => out.push(e),
-                Ok(false) => {}
-                Err(m) => return Err(JqRunError::of(&e, m)),
-            }
-        }
-        Ok(out)
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(JqRunError {
+    crate::scan::run_jq(jq, page).await.map_err(|e| match e {
+        crate::scan::ScanError::Jq(e) => e,
+        other => JqRunError {
             event: "?".into(),
-            message: format!("the filter's worker ended: {e}"),
-        })
+            message: other.to_string(),
+        },
     })
 }
 
-/// Read pages until `limit` events pass the jq predicate, or the store runs out, or the scan
-/// budget is spent with at least one match (then the page counts as complete, so more will be
-/// asked for).
+/// Up to `q.limit` events of the log that pass the jq predicate, read through `read`, with the
+/// scan budget ([`SCAN_BUDGET`]); the flag says whether more may follow (continue after the
+/// last event returned).
+///
+/// Kept for the TUI until it moves to `Scan`: a thin wrapper over [`crate::scan::Scan`] (its
+/// own page size, not `q.limit`, decides how many rows each read asks for).
 pub async fn fetch_filtered<F, Fut>(
     jq: Option<&JqPredicate>,
-    mut q: crate::store::LogQuery,
+    q: crate::store::LogQuery,
     read: F,
 ) -> Result<(Vec<crate::store::Event>, bool), String>
 where
-    F: Fn(crate::store::LogQuery) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<crate::store::Event>, crate::store::StoreError>>,
+    F: Fn(crate::store::LogQuery) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<Vec<crate::store::Event>, crate::store::StoreError>>
+        + Send,
 {
-    let limit = q.limit as usize;
-    let Some(jq) = jq else {
-        let page = read(q).await.map_err(|e| e.to_string())?;
-        let full = page.len() >= limit;
-        return Ok((page, full));
-    };
-    let mut out = Vec::new();
-    let mut scanned = 0;
-    loop {
-        let page = read(q.clone()).await.map_err(|e| e.to_string())?;
-        let full = page.len() >= limit;
-        scanned += page.len();
-        let last = page.last().map(crate::store::Event::cursor);
-        out.extend(keep_matching(jq, page).await.map_err(|e| e.to_string())?);
-        // Past the scan budget, answer with what was found — but never with nothing while the
-        // log goes on (the caller continues from the last row it got; the task is abortable).
-        if !full || out.len() >= limit || (scanned >= SCAN_BUDGET && !out.is_empty()) {
-            return Ok((out, full));
-        }
-        match last {
-            Some(c) => q.start = crate::store::Start::After(c),
-            None => return Ok((out, false)),
-        }
-    }
+    let want = q.limit.max(1) as usize;
+    let mut scan = crate::scan::Scan::log(crate::scan::LogFn(read), q)
+        .with_jq(jq.cloned())
+        .with_budget(SCAN_BUDGET);
+    let b = scan.next(want).await.map_err(|e| e.to_string())?;
+    let more = b.more();
+    Ok((b.events, more))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod output;
 pub mod redact;
 pub mod rehydrate;
 pub mod replay;
+pub mod scan;
 pub mod snapshots;
 pub mod store;
 pub mod task;

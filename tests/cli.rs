@@ -812,6 +812,66 @@ async fn results_of_many_pages_come_out_whole_and_in_order() {
     assert_eq!(odd_log.len(), 6173 + 100);
 }
 
+/// #14: a scan pages the store by its own size, not by `--limit`: `--limit 1` under a jq
+/// predicate that matches nothing reads 3,000 events in a handful of queries (it made one
+/// query per event), counted in the debug log; `events` likewise.
+#[test]
+fn limit_one_under_jq_reads_the_store_in_pages_of_its_own_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.db");
+    let mut ddl = std::fs::read_to_string(common::fixture_path("native/sqlite.sql")).unwrap();
+    ddl.push_str(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+         INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) \
+         SELECT CASE WHEN i <= 2000 THEN 'big' ELSE 'acct-' || (i % 10) END, i, 'e' || i, \
+         'Deposited', json_object('amount', i) FROM n;",
+    );
+    sqlite3(&path, &ddl);
+    let db = format!("sqlite://{}", path.display());
+    let log = dir.path().join("evscope.log");
+    let run = |args: &[&str]| -> (usize, Vec<Value>) {
+        let _ = std::fs::remove_file(&log);
+        let out = evscope(dir.path())
+            .env("EVSCOPE_LOG", "evscope=debug")
+            .args(["--db", &db])
+            .args(args)
+            .args(["--format", "jsonl"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let reads = text
+            .lines()
+            .filter(|l| l.contains("FROM \"evscope_events\"") && l.contains(" LIMIT "))
+            .count();
+        (reads, jsonl(&String::from_utf8_lossy(&out.stdout)))
+    };
+    let nothing = "| select(.event_id == \"nope\")";
+    let (reads, got) = run(&["log", "--where", nothing, "--limit", "1"]);
+    assert!(got.is_empty());
+    assert!((1..=5).contains(&reads), "{reads} reads");
+    let (reads, got) = run(&["log", "--where", nothing, "--limit", "1", "--backward"]);
+    assert!(got.is_empty());
+    assert!((1..=5).contains(&reads), "{reads} reads");
+    // The last event matches: found, still in a few reads.
+    let (reads, got) = run(&["log", "--where", "| .data.amount == 3000", "--limit", "1"]);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["global_position"], 3000);
+    assert!(reads <= 5, "{reads} reads");
+    // One stream of 2,000 events (and the read that checks the stream exists).
+    let (reads, got) = run(&["events", "big", "--where", nothing, "--limit", "1"]);
+    assert!(got.is_empty());
+    assert!((2..=5).contains(&reads), "{reads} reads");
+    // Without jq, --limit 1 is one row of one read.
+    let (reads, got) = run(&["log", "--limit", "1"]);
+    assert_eq!(got.len(), 1);
+    assert_eq!(reads, 1);
+}
+
 /// A jq error at run time is an error naming the event, never "no match"; a row whose data
 /// cannot be read is reported under a filter, not dropped (log, events, a replay's dry run);
 /// the merge fold stops at it instead of taking its raw text as the whole state.

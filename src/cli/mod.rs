@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::Config;
 use crate::output::{self, Format};
 use crate::redact::redact_url;
+use crate::scan::{Scan, Stop};
 use crate::store::{
     Cursor, Direction, EventFilter, LogQuery, OpenOptions, Start, Store, StreamQuery, StreamRead,
 };
@@ -286,6 +287,12 @@ impl From<crate::store::StoreError> for CliError {
     }
 }
 
+impl From<crate::scan::ScanError> for CliError {
+    fn from(e: crate::scan::ScanError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
 /// The message of the one error that is not a failure: the reader of evscope's output went
 /// away (`evscope log | head`). Only a write to the command's own output gives it; a replay
 /// whose sink is standard output fails for real when its reader goes (the job is `failed`).
@@ -466,7 +473,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
             if a.follow {
                 return follow(&store, q, jq, fmt(a.format), out).await.map(|()| 0);
             }
-            write_filtered(&store, q, jq.as_ref(), out, fmt(a.format)).await?;
+            let limit = q.limit as usize;
+            let scan = Scan::log(store.clone(), q).with_jq(jq);
+            write_scan(scan, limit, out, fmt(a.format)).await?;
         }
         Some(Command::Events(a)) => {
             let store = open(&cli).await?;
@@ -502,43 +511,21 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                     output::clip(&a.stream, 200)
                 )));
             }
-            let mut r = StreamRead {
+            let r = StreamRead {
                 from_version: a.from,
                 to_version: a.to,
-                after_version: None,
                 direction: if a.backward {
                     Direction::Backward
                 } else {
                     Direction::Forward
                 },
-                limit: a.limit,
                 types: filter.types,
                 since: filter.since,
                 until: filter.until,
                 ..Default::default()
             };
-            // Page by page, each written as it comes: memory holds one page of the result.
-            r.limit = r.limit.min(OUTPUT_PAGE);
-            let mut left = a.limit as usize;
-            let mut w = output::EventWriter::new(out, fmt(a.format));
-            while left > 0 {
-                let page = store.read_stream(&a.stream, &r).await?;
-                let full = page.len() as u32 == r.limit;
-                r.after_version = page.last().map(|e| e.stream_version);
-                let mut page = match &jq {
-                    Some(p) => crate::filter::keep_matching(p, page)
-                        .await
-                        .map_err(|e| CliError(e.to_string()))?,
-                    None => page,
-                };
-                page.truncate(left);
-                left -= page.len();
-                w.page(&page)?;
-                if !full {
-                    break;
-                }
-            }
-            w.finish()?;
+            let scan = Scan::stream(store.clone(), a.stream.clone(), r).with_jq(jq);
+            write_scan(scan, a.limit as usize, out, fmt(a.format)).await?;
         }
     }
     Ok(0)
@@ -937,40 +924,29 @@ pub(crate) fn merge_filter(
     Ok((f, parsed.jq))
 }
 
-/// Events read and written per page by `log` and `events` (whatever their --limit).
-const OUTPUT_PAGE: u32 = 5_000;
+/// Events written per batch by `log` and `events` (whatever their --limit): memory holds one
+/// batch of the result. How many rows each store read asks for is the scan's own business.
+const OUTPUT_PAGE: usize = 5_000;
 
-/// Up to `q.limit` events of the log through the jq predicate (if any), read and written a
-/// page at a time.
-async fn write_filtered(
-    store: &Store,
-    q: LogQuery,
-    jq: Option<&crate::filter::JqPredicate>,
+/// Up to `limit` matches of a scan, written a batch at a time as they are found; true when
+/// more matches may exist past the last one written (the limit stopped the output).
+async fn write_scan(
+    mut scan: Scan,
+    limit: usize,
     out: &mut dyn Write,
     format: output::Format,
-) -> Result<(), CliError> {
-    let mut left = q.limit as usize;
-    let mut q = q;
-    q.limit = q.limit.min(OUTPUT_PAGE);
+) -> Result<bool, CliError> {
+    let mut left = limit;
+    let mut more = true;
     let mut w = output::EventWriter::new(out, format);
-    while left > 0 {
-        let (mut page, full) = crate::filter::fetch_filtered(jq, q.clone(), |q| {
-            let store = store.clone();
-            async move { store.read_log(&q).await }
-        })
-        .await
-        .map_err(CliError)?;
-        let last = page.last().map(crate::store::Event::cursor);
-        page.truncate(left);
-        left -= page.len();
-        w.page(&page)?;
-        match last {
-            Some(c) if full => q.start = Start::After(c),
-            _ => break,
-        }
+    while left > 0 && more {
+        let b = scan.next(left.min(OUTPUT_PAGE)).await?;
+        left -= b.events.len();
+        more = b.more();
+        w.page(&b.events)?;
     }
     w.finish()?;
-    Ok(())
+    Ok(more)
 }
 
 /// `log --follow`: print what matches from the start point, then every new event as it
@@ -988,44 +964,31 @@ async fn follow(
             store.layout().name
         )));
     }
-    q.direction = Direction::Forward;
     let start = match &q.start {
         Start::At(Cursor::Position(p)) => p - 1,
         _ => store.max_position().await?.unwrap_or(0),
     };
+    q.direction = Direction::Forward;
+    q.start = Start::After(Cursor::Position(start));
+    q.up_to = None;
     let mut hwm = crate::store::head::HighWaterMark::new(start);
-    let mut last = Cursor::Position(start);
+    // The safe head is the scan's ceiling: it reads up to it (matching or not), then waits
+    // there for the head to move.
+    let mut scan = Scan::log(store.clone(), q).with_jq(jq);
     let mut header = true;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        let safe = hwm.advance(store).await?;
+        scan.set_ceiling(hwm.advance(store).await?);
         loop {
-            q.start = Start::After(last.clone());
-            q.up_to = Some(safe);
-            q.limit = 1000;
-            let (page, full) = crate::filter::fetch_filtered(jq.as_ref(), q.clone(), |q| {
-                let store = store.clone();
-                async move { store.read_log(&q).await }
-            })
-            .await
-            .map_err(CliError)?;
-            if let Some(e) = page.last() {
-                last = e.cursor();
-            }
-            if !page.is_empty() {
-                output::write_events_with(out, &page, format, header)?;
+            let b = scan.next(1000).await?;
+            if !b.events.is_empty() {
+                output::write_events_with(out, &b.events, format, header)?;
                 header = false;
                 out.flush()?;
             }
-            if !full {
+            if b.stop != Stop::Enough {
                 break;
-            }
-        }
-        // Scanned up to the safe head even when nothing matched.
-        if let Cursor::Position(p) = last {
-            if safe > p {
-                last = Cursor::Position(safe);
             }
         }
         // Waiting at a gap, look again soon: the held event is printed moments after it

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::diff::{Change, diff};
 use super::reducer::{Fold, FoldError, State};
+use crate::scan::{Scan, ScanError};
 use crate::store::{Direction, Event, Store, StoreError, StreamRead};
 use crate::task::AbortOnDrop;
 
@@ -47,6 +48,9 @@ pub struct Step {
 pub enum TimelineError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A page of the fold could not be read.
+    #[error(transparent)]
+    Scan(#[from] ScanError),
     #[error("stream {0} has no events")]
     Empty(String),
 }
@@ -327,33 +331,40 @@ impl Timeline {
     }
 }
 
-/// The pages of a fold up to `target`: read inline, or by a task one page ahead.
+/// The pages of a fold up to `target`: a [`Scan`] of the stream in pages of the read's
+/// limit, read inline, or by a task one page ahead.
 // One per fold, on the stack: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Pages {
     Inline {
-        store: Store,
-        stream: String,
-        read: StreamRead,
-        target: i64,
-        done: bool,
+        scan: Scan,
+        page: usize,
+        /// A read failed: the fold stops there (it is reported once, not retried).
+        failed: bool,
     },
     Ahead {
-        pages: tokio::sync::mpsc::Receiver<Result<Vec<Event>, StoreError>>,
+        pages: tokio::sync::mpsc::Receiver<Result<Vec<Event>, ScanError>>,
         /// Aborts the reading task when the fold stops early.
         _reader: AbortOnDrop,
     },
 }
 
 impl Pages {
-    /// The pages of `stream` from `read` on, up to version `target`, read when asked for.
+    /// The pages of `stream` from `read` on (its `limit` rows each), up to version `target`,
+    /// read when asked for.
     pub(crate) fn new(store: Store, stream: String, read: StreamRead, target: i64) -> Pages {
+        let page = read.limit.max(1);
+        let mut read = read;
+        // The scan knows its last version: a full page that ends there is the last one.
+        read.to_version = match read.to_version {
+            Some(v) => Some(v.min(target)),
+            None if target < i64::MAX => Some(target),
+            None => None,
+        };
         Pages::Inline {
-            store,
-            stream,
-            read,
-            target,
-            done: false,
+            scan: Scan::stream(store, stream, read).with_page(page),
+            page: page as usize,
+            failed: false,
         }
     }
 
@@ -373,30 +384,22 @@ impl Pages {
         }
     }
 
-    pub(crate) async fn next(&mut self) -> Option<Result<Vec<Event>, StoreError>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<Vec<Event>, ScanError>> {
         match self {
             Pages::Ahead { pages, .. } => pages.recv().await,
-            Pages::Inline {
-                store,
-                stream,
-                read,
-                target,
-                done,
-            } => {
-                if *done {
+            Pages::Inline { scan, page, failed } => {
+                if *failed || scan.is_done() {
                     return None;
                 }
-                let page = store.read_stream(stream, read).await;
-                match &page {
-                    Ok(p) => {
-                        read.after_version =
-                            p.last().map(|e| e.stream_version).or(read.after_version);
-                        *done =
-                            p.len() < read.limit as usize || read.after_version >= Some(*target);
+                match scan.next(*page).await {
+                    // An empty last page (the stream ended on a full one) is no page.
+                    Ok(b) if b.events.is_empty() && !b.more() => None,
+                    Ok(b) => Some(Ok(b.events)),
+                    Err(e) => {
+                        *failed = true;
+                        Some(Err(e))
                     }
-                    Err(_) => *done = true,
                 }
-                Some(page)
             }
         }
     }

@@ -500,7 +500,12 @@ impl Runner<'_> {
             self.job.range.clone(),
             self.job.checkpoint.mark.clone(),
         )
-        .map_err(Outcome::Failed)?
+        .map_err(|e| {
+            Outcome::Failed(match e {
+                crate::scan::ScanError::Filter(f) => f.to_string(),
+                e => format!("reading the store: {e}"),
+            })
+        })?
         .with_max_wait(self.job.max_wait())
         .on_wait(move |w| {
             let _ = waits.try_send(Ahead::Waiting(w.clone()));
@@ -683,7 +688,7 @@ enum Ahead {
     Page(Vec<Event>),
     /// The read waits for held positions (reported about once a second).
     Waiting(crate::store::head::Waiting),
-    Failed(crate::store::StoreError),
+    Failed(crate::scan::ScanError),
 }
 
 /// Read the range ahead of the publisher (two pages), so the store and the bus work at once.

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::filter::JqPredicate;
+use crate::scan::{Key, Scan, ScanError, Stop};
 use crate::store::head::{HighWaterMark, Waiting};
 use crate::store::{
     Cursor, Direction, Event, EventFilter, LogQuery, Start, Store, StoreError, StreamRead,
@@ -262,13 +263,12 @@ type OnWait = Box<dyn FnMut(&Waiting) + Send + Sync>;
 /// the range's end is open (frozen at the head when the job was created) or explicit, and the
 /// wait is reported through [`Reader::on_wait`]; after `max_wait` the read fails with what it
 /// waits on. A range without a global position (one stream by version, or a layout ordered by
-/// time) is read as stored.
+/// time) is read as stored. The pages themselves are a [`Scan`] of the range (with the safe
+/// head as its ceiling), through the range's jq predicate.
 pub struct Reader {
     store: Store,
     range: Range,
-    jq: Option<JqPredicate>,
-    /// The last row read (matching or not), where the next page starts.
-    scanned: Option<Mark>,
+    scan: Scan,
     done: bool,
     page: u32,
     /// The safe head, for ranges over global positions.
@@ -282,9 +282,12 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn new(store: Store, range: Range, after: Option<Mark>) -> Result<Reader, String> {
+    /// A reader of `range` from just after `after` (None: from the range's start). A jq
+    /// predicate that does not compile, or a mark of the wrong kind for the range (a version
+    /// for a range that is not one stream, or the other way round), is an error.
+    pub fn new(store: Store, range: Range, after: Option<Mark>) -> Result<Reader, ScanError> {
         let jq = match &range.jq {
-            Some(j) => Some(JqPredicate::compile(j).map_err(|e| e.to_string())?),
+            Some(j) => Some(JqPredicate::compile(j)?),
             None => None,
         };
         let gate = (range.stream.is_none() && store.layout().position.is_some()).then(|| {
@@ -294,11 +297,11 @@ impl Reader {
             };
             HighWaterMark::new(start)
         });
+        let scan = scan_of(&store, &range, after)?.with_jq(jq).with_page(PAGE);
         Ok(Reader {
             store,
             range,
-            jq,
-            scanned: after,
+            scan,
             done: false,
             page: PAGE,
             gate,
@@ -313,6 +316,7 @@ impl Reader {
     pub fn with_page(mut self, page: u32) -> Reader {
         self.page = page.max(1);
         self.span = i64::from(self.page) * 4;
+        self.scan = self.scan.with_page(self.page);
         self
     }
 
@@ -336,7 +340,7 @@ impl Reader {
     }
 
     /// The next events of the range (never an empty page), or None at its end.
-    pub async fn next_page(&mut self) -> Result<Option<Vec<Event>>, StoreError> {
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Event>>, ScanError> {
         while !self.done {
             let page = match self.gate.is_some() {
                 true => match self.read_settled().await? {
@@ -344,21 +348,12 @@ impl Reader {
                     None => continue,
                 },
                 false => {
-                    let page = self.read_raw(None).await?;
-                    if (page.len() as u32) < self.page {
+                    let b = self.scan.next(self.page as usize).await?;
+                    if !b.more() {
                         self.done = true;
                     }
-                    if let Some(last) = page.last() {
-                        self.scanned = Some(Mark::of(&self.range, last));
-                    }
-                    page
+                    b.events
                 }
-            };
-            let page = match &self.jq {
-                Some(jq) => crate::filter::keep_matching(jq, page)
-                    .await
-                    .map_err(|e| StoreError::Filter(e.to_string()))?,
-                None => page,
             };
             if !page.is_empty() {
                 return Ok(Some(page));
@@ -367,14 +362,20 @@ impl Reader {
         Ok(None)
     }
 
-    /// One page of a range over positions, read only below the safe head; None when it had
-    /// to wait (the caller asks again).
-    async fn read_settled(&mut self) -> Result<Option<Vec<Event>>, StoreError> {
-        let target = self.range.to_position.unwrap_or(i64::MAX);
-        let at = match &self.scanned {
-            Some(Mark::Position { position }) => *position,
+    /// The position the read stands at: every position up to it has been read (or handed
+    /// out, matching or not).
+    fn at(&self) -> i64 {
+        match self.scan.resume() {
+            Some(Key::Log(Cursor::Position(p))) => p,
             _ => self.range.from_position.map_or(0, |p| p.saturating_sub(1)),
-        };
+        }
+    }
+
+    /// Events of a range over positions, read only below the safe head; None when it had to
+    /// wait (the caller asks again).
+    async fn read_settled(&mut self) -> Result<Option<Vec<Event>>, ScanError> {
+        let target = self.range.to_position.unwrap_or(i64::MAX);
+        let at = self.at();
         if at >= target {
             self.done = true;
             return Ok(Some(vec![]));
@@ -400,22 +401,19 @@ impl Reader {
         if self.waiting_since.take().is_some() {
             self.last_report = None;
         }
-        let page = self.read_raw(Some(safe)).await?;
-        let full = page.len() as u32 >= self.page;
-        self.scanned = Some(match (full, page.last()) {
-            (true, Some(last)) => Mark::of(&self.range, last),
-            // Everything up to the safe head has been read, matching or not.
-            _ => Mark::Position { position: safe },
-        });
-        if !full {
-            if safe >= target {
-                self.done = true;
-            } else if safe == at.saturating_add(self.span) {
-                // The page was cut by how far the head was looked for: look further next time.
+        // Everything up to the safe head is read, matching or not; the scan then stands there.
+        self.scan.set_ceiling(safe);
+        let b = self.scan.next(self.page as usize).await?;
+        match b.stop {
+            Stop::End => self.done = true,
+            Stop::Ceiling if safe >= target => self.done = true,
+            Stop::Ceiling if safe == at.saturating_add(self.span) => {
+                // The read was cut by how far the head was looked for: look further next time.
                 self.span = self.span.saturating_mul(2).min(1 << 40);
             }
+            _ => {}
         }
-        Ok(Some(page))
+        Ok(Some(b.events))
     }
 
     async fn wait(&mut self) -> Result<(), StoreError> {
@@ -459,61 +457,61 @@ impl Reader {
         tokio::time::sleep(Duration::from_millis(50)).await;
         Ok(())
     }
+}
 
-    async fn read_raw(&self, up_to: Option<i64>) -> Result<Vec<Event>, StoreError> {
-        let r = &self.range;
-        if let Some(stream) = &r.stream {
-            let after = match &self.scanned {
-                Some(Mark::Version { version }) => Some(*version),
-                Some(_) => {
-                    return Err(StoreError::BadInput(
-                        "the checkpoint is not a stream version".into(),
-                    ));
-                }
-                None => None,
-            };
-            let q = StreamRead {
-                from_version: r.from_version,
-                to_version: r.to_version,
-                after_version: after,
-                direction: Direction::Forward,
-                limit: self.page,
-                types: r.types.clone(),
-                since: r.since,
-                until: r.until,
-                ..Default::default()
-            };
-            return self.store.read_stream(stream, &q).await;
-        }
-        let start = match &self.scanned {
-            Some(Mark::Position { position }) => Start::After(Cursor::Position(*position)),
-            Some(Mark::Ordered {
-                at,
-                stream,
-                version,
-            }) => Start::After(Cursor::Ordered {
-                at: *at,
-                stream: stream.clone(),
-                version: *version,
-            }),
-            Some(Mark::Version { .. }) => {
+/// The scan of a range from just after a mark: one stream by version, or the log by position
+/// (or by time, stream and version where the layout has no position).
+fn scan_of(store: &Store, r: &Range, after: Option<Mark>) -> Result<Scan, StoreError> {
+    if let Some(stream) = &r.stream {
+        let after = match after {
+            Some(Mark::Version { version }) => Some(version),
+            Some(_) => {
                 return Err(StoreError::BadInput(
-                    "the checkpoint is a stream version, but the range is not one stream".into(),
+                    "the checkpoint is not a stream version".into(),
                 ));
             }
-            None => r
-                .from_position
-                .map_or(Start::End, |p| Start::At(Cursor::Position(p))),
+            None => None,
         };
-        let q = LogQuery {
-            filter: r.filter(),
-            start,
+        let read = StreamRead {
+            from_version: r.from_version,
+            to_version: r.to_version,
+            after_version: after,
             direction: Direction::Forward,
-            limit: self.page,
-            up_to: up_to.or(r.to_position),
+            types: r.types.clone(),
+            since: r.since,
+            until: r.until,
+            ..Default::default()
         };
-        self.store.read_log(&q).await
+        return Ok(Scan::stream(store.clone(), stream.clone(), read));
     }
+    let start = match after {
+        Some(Mark::Position { position }) => Start::After(Cursor::Position(position)),
+        Some(Mark::Ordered {
+            at,
+            stream,
+            version,
+        }) => Start::After(Cursor::Ordered {
+            at,
+            stream,
+            version,
+        }),
+        Some(Mark::Version { .. }) => {
+            return Err(StoreError::BadInput(
+                "the checkpoint is a stream version, but the range is not one stream".into(),
+            ));
+        }
+        None => r
+            .from_position
+            .map_or(Start::End, |p| Start::At(Cursor::Position(p))),
+    };
+    let q = LogQuery {
+        filter: r.filter(),
+        start,
+        direction: Direction::Forward,
+        limit: PAGE,
+        up_to: r.to_position,
+    };
+    Ok(Scan::log(store.clone(), q))
 }
 
 /// The first or last event of a plan, in short.
@@ -620,11 +618,10 @@ pub async fn plan(
     range: &Range,
     max_wait: Duration,
     progress: impl FnMut(PlanProgress) + Send + 'static,
-) -> Result<Plan, StoreError> {
+) -> Result<Plan, ScanError> {
     let progress = std::sync::Arc::new(std::sync::Mutex::new(progress));
     let on_wait = progress.clone();
-    let mut reader = Reader::new(store.clone(), range.clone(), None)
-        .map_err(StoreError::BadInput)?
+    let mut reader = Reader::new(store.clone(), range.clone(), None)?
         .with_max_wait(max_wait)
         .on_wait(move |w| {
             if let Ok(mut f) = on_wait.lock() {

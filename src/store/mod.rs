@@ -37,9 +37,6 @@ pub enum StoreError {
     BadInput(String),
     #[error("query failed: {0}")]
     Query(String),
-    /// A filter's jq program failed on an event at run time (the event is named).
-    #[error("{0}")]
-    Filter(String),
     /// A complete read could not be proven complete in time (positions still held open).
     #[error("{0}")]
     Unsettled(String),
