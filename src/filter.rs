@@ -503,11 +503,6 @@ fn event_to_val(e: &Event) -> Val {
     Val::obj(m)
 }
 
-/// How many events a jq-filtered read may scan before it answers with what it found.
-///
-/// Kept for the TUI until it moves to `Scan` (the constant lives in [`crate::scan`]).
-pub use crate::scan::SCAN_BUDGET;
-
 /// A jq program that failed on an event at run time: an error, never "no match" — an event it
 /// cannot judge (often a row whose data could not be read) is reported, not skipped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -528,49 +523,6 @@ impl JqRunError {
         }
         JqRunError { event, message }
     }
-}
-
-/// The events of `page` that the predicate accepts; the first event the program fails on is
-/// an error naming it (jq runs on the blocking pool, see [`crate::scan`]).
-///
-/// Kept for the TUI until it moves to `Scan`: everything else reads through
-/// [`crate::scan::Scan`], which filters its pages itself.
-pub async fn keep_matching(
-    jq: &JqPredicate,
-    page: Vec<crate::store::Event>,
-) -> Result<Vec<crate::store::Event>, JqRunError> {
-    crate::scan::run_jq(jq, page).await.map_err(|e| match e {
-        crate::scan::ScanError::Jq(e) => e,
-        other => JqRunError {
-            event: "?".into(),
-            message: other.to_string(),
-        },
-    })
-}
-
-/// Up to `q.limit` events of the log that pass the jq predicate, read through `read`, with the
-/// scan budget ([`SCAN_BUDGET`]); the flag says whether more may follow (continue after the
-/// last event returned).
-///
-/// Kept for the TUI until it moves to `Scan`: a thin wrapper over [`crate::scan::Scan`] (its
-/// own page size, not `q.limit`, decides how many rows each read asks for).
-pub async fn fetch_filtered<F, Fut>(
-    jq: Option<&JqPredicate>,
-    q: crate::store::LogQuery,
-    read: F,
-) -> Result<(Vec<crate::store::Event>, bool), String>
-where
-    F: Fn(crate::store::LogQuery) -> Fut + Send + Sync,
-    Fut: std::future::Future<Output = Result<Vec<crate::store::Event>, crate::store::StoreError>>
-        + Send,
-{
-    let want = q.limit.max(1) as usize;
-    let mut scan = crate::scan::Scan::log(crate::scan::LogFn(read), q)
-        .with_jq(jq.cloned())
-        .with_budget(SCAN_BUDGET);
-    let b = scan.next(want).await.map_err(|e| e.to_string())?;
-    let more = b.more();
-    Ok((b.events, more))
 }
 
 #[cfg(test)]

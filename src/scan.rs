@@ -27,8 +27,8 @@ pub const PAGE_MAX: u32 = 5_000;
 /// found — never with nothing while the log goes on.
 pub const SCAN_BUDGET: usize = 20_000;
 
-/// Where pages come from: the store, or (in tests, and for the TUI's closure-based wrapper)
-/// anything that answers the same two keyset reads.
+/// Where pages come from: the store, or (in tests) anything that answers the same two keyset
+/// reads.
 pub trait PageSource: Send + Sync {
     /// One page of the global log (see [`Store::read_log`]).
     fn read_log(&self, q: &LogQuery)
@@ -54,28 +54,6 @@ impl PageSource for Store {
         r: &StreamRead,
     ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send {
         Store::read_stream(self, stream, r)
-    }
-}
-
-/// A log read given as a closure (what [`crate::filter::fetch_filtered`] takes), as a
-/// [`PageSource`] of the log only. Kept for the TUI until it moves to `Scan`.
-pub struct LogFn<F>(pub F);
-
-impl<F, Fut> PageSource for LogFn<F>
-where
-    F: Fn(LogQuery) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<Vec<Event>, StoreError>> + Send,
-{
-    fn read_log(
-        &self,
-        q: &LogQuery,
-    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send {
-        (self.0)(q.clone())
-    }
-    async fn read_stream(&self, _: &str, _: &StreamRead) -> Result<Vec<Event>, StoreError> {
-        Err(StoreError::BadInput(
-            "this source reads the log only, not a stream".into(),
-        ))
     }
 }
 
@@ -881,47 +859,5 @@ mod tests {
             [10, 12, 14, 16, 18, 20]
         );
         assert_eq!(rest.stop, Stop::End);
-    }
-
-    #[tokio::test]
-    async fn the_tuis_wrapper_keeps_its_contract_over_the_scan() {
-        // filter::fetch_filtered: up to q.limit matches, budgeted, and whether more may
-        // follow — with the scan's page sizes, not q.limit, for each read.
-        let fake = Fake::new(30_000, 3);
-        let read = |q: LogQuery| {
-            let f = &fake;
-            async move { PageSource::read_log(&f, &q).await }
-        };
-        let q = LogQuery {
-            limit: 200,
-            ..Default::default()
-        };
-        let (got, more) = crate::filter::fetch_filtered(jq(".data.n % 5 == 0").as_ref(), q, read)
-            .await
-            .unwrap();
-        assert_eq!(got.len(), 200);
-        assert!(more);
-        assert_eq!(fake.limits(), [500, 1000]);
-        // Nothing matches: the budget does not answer with nothing; the end of the log does.
-        let q = LogQuery {
-            limit: 200,
-            ..Default::default()
-        };
-        let (got, more) = crate::filter::fetch_filtered(jq(".data.n < 0").as_ref(), q, read)
-            .await
-            .unwrap();
-        assert!(got.is_empty());
-        assert!(!more);
-        let err = crate::filter::fetch_filtered(
-            jq("error(\"boom\")").as_ref(),
-            LogQuery::default(),
-            read,
-        )
-        .await
-        .unwrap_err();
-        assert!(
-            err.contains("e1 (s-1@0, position 1") && err.contains("boom"),
-            "{err}"
-        );
     }
 }

@@ -22,8 +22,8 @@ use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 use ratatui_textarea::{CursorMove, TextArea};
 
 use super::input;
-use crate::filter::{fetch_filtered, keep_matching};
-use crate::store::{Event, LogQuery, Start, Store, StreamRead};
+use crate::scan::Scan;
+use crate::store::{Event, LogQuery, Store, StreamRead};
 use crate::tui::request::{Replier, Slot};
 use crate::tui::theme::Theme;
 use crate::tui::views::ExportScope;
@@ -93,53 +93,36 @@ async fn read_pages(
     mut each: impl FnMut(&[Event]) -> Result<bool, String>,
 ) -> Result<bool, String> {
     let filter = &scope.query.filter;
-    let jq = scope.query.jq.as_ref();
-    if let Some(stream) = &scope.stream {
-        let mut read = StreamRead {
-            limit: PAGE,
-            types: filter.types.clone(),
-            since: filter.since,
-            until: filter.until,
-            to_version: upto.version,
-            ..Default::default()
-        };
-        loop {
-            let page = store
-                .read_stream(stream, &read)
-                .await
-                .map_err(|e| e.to_string())?;
-            let full = page.len() == PAGE as usize;
-            read.after_version = page.last().map(|e| e.stream_version);
-            let kept = match jq {
-                Some(p) => keep_matching(p, page).await.map_err(|e| e.to_string())?,
-                None => page,
-            };
-            if !each(&kept)? {
-                return Ok(false);
-            }
-            if !full {
-                return Ok(true);
-            }
-        }
+    let jq = scope.query.jq.clone();
+    let mut scan = match &scope.stream {
+        Some(stream) => Scan::stream(
+            store.clone(),
+            stream.clone(),
+            StreamRead {
+                types: filter.types.clone(),
+                since: filter.since,
+                until: filter.until,
+                to_version: upto.version,
+                ..Default::default()
+            },
+        ),
+        None => Scan::log(
+            store.clone(),
+            LogQuery {
+                filter: filter.clone(),
+                up_to: upto.position,
+                ..Default::default()
+            },
+        ),
     }
-    let mut q = LogQuery {
-        filter: filter.clone(),
-        limit: PAGE,
-        up_to: upto.position,
-        ..Default::default()
-    };
+    .with_jq(jq);
     loop {
-        let (page, full) = fetch_filtered(jq, q.clone(), |q| {
-            let store = store.clone();
-            async move { store.read_log(&q).await }
-        })
-        .await?;
-        if !each(&page)? {
+        let batch = scan.next(PAGE as usize).await.map_err(|e| e.to_string())?;
+        if !each(&batch.events)? {
             return Ok(false);
         }
-        match page.last() {
-            Some(e) if full => q.start = Start::After(e.cursor()),
-            _ => return Ok(true),
+        if !batch.more() {
+            return Ok(true);
         }
     }
 }

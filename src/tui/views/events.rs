@@ -10,7 +10,8 @@ use ratatui::layout::Rect;
 
 use super::detail::DetailView;
 use super::{Ctx, ExportScope, Jump, MOVES, ReplayScope, View, ViewKind, delta};
-use crate::filter::{self, Query, fetch_filtered, keep_matching};
+use crate::filter::{self, Query};
+use crate::scan::{SCAN_BUDGET, Scan};
 use crate::store::head::HighWaterMark;
 use crate::store::{Cursor, Direction, Event, LogQuery, Start, Store, StreamRead};
 use crate::tui::keys::Command;
@@ -349,14 +350,23 @@ async fn read_log(
         filter: query.filter,
         start,
         direction,
-        limit: PAGE,
         up_to,
+        ..Default::default()
     };
-    let result = fetch_filtered(query.jq.as_ref(), q, |q| {
-        let store = store.clone();
-        async move { store.read_log(&q).await }
-    })
-    .await;
+    let mut scan = Scan::log(store, q)
+        .with_jq(query.jq)
+        .with_budget(SCAN_BUDGET);
+    if let Some(safe) = up_to {
+        scan.set_ceiling(safe);
+    }
+    let result = scan
+        .next(PAGE as usize)
+        .await
+        .map(|b| {
+            let more = b.more();
+            (b.events, more)
+        })
+        .map_err(|e| e.to_string());
     Page { side, result, hwm }
 }
 
@@ -373,13 +383,12 @@ async fn read_stream(
     };
     let f = &query.filter;
     let base = StreamRead {
-        limit: PAGE,
         types: f.types.clone(),
         since: f.since,
         until: f.until,
         ..Default::default()
     };
-    let mut read = match want {
+    let read = match want {
         Want::Reset(Anchor::Start) => base,
         Want::Reset(Anchor::End) => StreamRead {
             direction: Direction::Backward,
@@ -399,29 +408,16 @@ async fn read_stream(
             ..base
         },
     };
-    let mut out: Vec<Event> = Vec::new();
-    let mut scanned = 0usize;
-    loop {
-        let page = store
-            .read_stream(&stream, &read)
-            .await
-            .map_err(|e| e.to_string())?;
-        let full = page.len() as u32 == read.limit;
-        scanned += page.len();
-        let last = page.last().map(|e| e.stream_version);
-        match &query.jq {
-            Some(p) => out.extend(keep_matching(p, page).await.map_err(|e| e.to_string())?),
-            None => out.extend(page),
-        }
-        if !full
-            || out.len() >= PAGE as usize
-            || (scanned >= filter::SCAN_BUDGET && !out.is_empty())
-        {
-            return Ok((out, full));
-        }
-        read.after_version = last;
-        read.from_version = None;
-    }
+    Scan::stream(store, stream, read)
+        .with_jq(query.jq)
+        .with_budget(SCAN_BUDGET)
+        .next(PAGE as usize)
+        .await
+        .map(|b| {
+            let more = b.more();
+            (b.events, more)
+        })
+        .map_err(|e| e.to_string())
 }
 
 impl View for EventsView {
