@@ -1194,8 +1194,12 @@ async fn the_rate_holds_after_the_process_was_stopped_and_continued() {
         .take(40)
         .map(|w| (w[1] - w[0]) / 1000)
         .collect();
+    // The bus stamps messages when they arrive: on a loaded machine the client's write buffer
+    // can deliver a few paced messages together (a burst of ~18 at µs gaps was seen with the
+    // load at 6 on 2 cores), so a window may hold a little over the rate. 5% over is allowed;
+    // the fault this guards against was 5.7 times the rate.
     assert!(
-        worst.0 <= 505,
+        worst.0 <= 525,
         "{} messages within one second at --rate 500, from message {}; gaps (µs) {gaps:?}",
         worst.0,
         worst.1

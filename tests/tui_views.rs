@@ -2,7 +2,10 @@
 //! screens as insta snapshots (120×40 and 60×15), every cell readable (a cell's colour never
 //! equals its background), the selected row always on screen, nothing panics at 20×8. And
 //! what a new user tripped over: the filter a view shows is the filter its rows obey and what
-//! `R` offers, a burst of `l` in time travel counts every press.
+//! `R` offers, a burst of `l` in time travel counts every press, following the log never
+//! passes an event held by an open transaction.
+
+mod common;
 
 use std::time::Duration;
 
@@ -35,8 +38,19 @@ async fn harness(theme: Theme, size: (u16, u16)) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("demo.db");
     evscope::demo::ensure(&path, 6, false).await.unwrap();
+    let url = evscope::demo::url_for(&path);
+    harness_on(&url, path.display().to_string(), dir, theme, size).await
+}
+
+async fn harness_on(
+    url: &str,
+    path: String,
+    dir: tempfile::TempDir,
+    theme: Theme,
+    size: (u16, u16),
+) -> Harness {
     let store = Store::open(&OpenOptions {
-        url: evscope::demo::url_for(&path),
+        url: url.to_string(),
         ..Default::default()
     })
     .await
@@ -49,7 +63,7 @@ async fn harness(theme: Theme, size: (u16, u16)) -> Harness {
     let mut h = Harness {
         app,
         rx,
-        path: path.display().to_string(),
+        path,
         _dir: dir,
         size,
     };
@@ -424,4 +438,82 @@ async fn the_palette_finds_an_action_and_runs_it_and_g_finds_a_stream() {
         .unwrap();
     let sel = &s.rows.selected_row().unwrap().stream_id;
     assert!(sel.starts_with("transfer-"), "{sel}");
+}
+
+#[tokio::test]
+async fn following_the_log_waits_for_an_event_held_by_an_open_transaction() {
+    if !common::available(common::Server::Postgres) {
+        return;
+    }
+    let db = common::TempDb::create(common::Server::Postgres, "tuigap").await;
+    db.load("native/postgres.sql").await;
+    db.load("native/dataset-postgres.sql").await;
+    let mut h = harness_on(
+        &db.url,
+        String::new(),
+        tempfile::tempdir().unwrap(),
+        Theme::default_dark(),
+        (120, 40),
+    )
+    .await;
+    h.key(KeyCode::Char('f')).await;
+    assert!(h.app.top().unwrap().following());
+    const INSERT: &str = "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) \
+         VALUES ($1, 1, gen_random_uuid(), $2, '{}') RETURNING global_position";
+    use sqlx::Connection;
+    let mut held = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut held).await.unwrap();
+    let p1: i64 = sqlx::query_scalar(INSERT)
+        .bind("gap-held")
+        .bind("Held")
+        .fetch_one(&mut held)
+        .await
+        .unwrap();
+    let p2: i64 = sqlx::query_scalar(INSERT)
+        .bind("gap-after")
+        .bind("After")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(p2, p1 + 1);
+    let types = |h: &Harness| -> Vec<String> {
+        h.app
+            .log()
+            .unwrap()
+            .rows
+            .rows
+            .iter()
+            .filter(|r| r.event.stream_id.starts_with("gap-"))
+            .map(|r| r.event.event_type.clone())
+            .collect()
+    };
+    // While the transaction is open, the event after it is not shown: showing it would pass
+    // the held one.
+    for _ in 0..8 {
+        h.app.update(Msg::Tick);
+        h.settle().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(types(&h).is_empty(), "{:?}", types(&h));
+    assert_eq!(
+        h.app.log().unwrap().gap,
+        Some(p1),
+        "it says what it waits for"
+    );
+    assert!(!h.app.is_loading(), "waiting at a gap is not loading");
+    sqlx::raw_sql("COMMIT").execute(&mut held).await.unwrap();
+    for _ in 0..50 {
+        if types(&h).len() == 2 {
+            break;
+        }
+        h.app.update(Msg::Tick);
+        h.settle().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        types(&h),
+        ["Held", "After"],
+        "both, in log order, each once"
+    );
 }

@@ -78,7 +78,12 @@ pub struct EventsView {
     widths: Widths,
     /// DATA scrolled sideways by this many columns (←/→).
     pub data_offset: usize,
+    /// Following the log, the position it waits at (an open transaction holds it).
+    pub gap: Option<i64>,
 }
+
+/// How soon a log that waits at a gap looks again (the CLI's `log --follow` polls as often).
+const GAP_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Columns DATA moves per ←/→.
 const DATA_STEP: usize = 16;
@@ -111,6 +116,7 @@ impl EventsView {
             initial: None,
             widths: Widths::of([]),
             data_offset: 0,
+            gap: None,
         }
     }
 
@@ -130,7 +136,7 @@ impl EventsView {
     pub fn reset(&mut self, anchor: Anchor<RowKey>, ctx: &mut Ctx) {
         let id = ctx.id();
         let want = self.rows.reset(anchor, id);
-        self.fetch(id, want, None, None, ctx);
+        self.fetch(id, want, None, None, None, ctx);
         self.pages.keep_only(&self.rows.pending_ids());
     }
 
@@ -148,7 +154,7 @@ impl EventsView {
     fn pump(&mut self, ctx: &mut Ctx) {
         if let Some(want) = self.rows.wants(ctx.ids()) {
             let id = *ctx.ids();
-            self.fetch(id, want, None, None, ctx);
+            self.fetch(id, want, None, None, None, ctx);
         }
     }
 
@@ -158,6 +164,7 @@ impl EventsView {
         want: Want<RowKey>,
         hwm: Option<HighWaterMark>,
         since: Option<chrono::DateTime<chrono::Utc>>,
+        delay: Option<std::time::Duration>,
         ctx: &mut Ctx,
     ) {
         let reply: Replier<Page> = ctx.replier_for(id);
@@ -172,7 +179,9 @@ impl EventsView {
             query.filter.since = Some(query.filter.since.map_or(t, |s| s.max(t)));
         }
         match &self.scope {
-            Scope::Log => self.pages.start(reply, read_log(store, query, want, hwm)),
+            Scope::Log => self
+                .pages
+                .start(reply, read_log(store, query, want, hwm, delay)),
             Scope::Stream(s) => {
                 let stream = s.clone();
                 self.pages.start(reply, async move {
@@ -216,6 +225,16 @@ impl EventsView {
                     self.reset(Anchor::End, ctx);
                     return;
                 }
+                // Waiting at a gap (a position held by an open transaction): look again soon,
+                // not at the next tick, so the held event shows as soon as it commits.
+                self.gap = self
+                    .hwm
+                    .as_ref()
+                    .and_then(|h| h.waiting_at())
+                    .map(|(p, _)| p);
+                if self.gap.is_some() {
+                    self.tail(Some(GAP_POLL), ctx);
+                }
                 self.pump(ctx);
             }
             Err(e) => {
@@ -226,10 +245,34 @@ impl EventsView {
         }
     }
 
+    /// Following: ask for what came after the last row (the log through the safe head, after
+    /// `delay` when it waits at a gap).
+    fn tail(&mut self, delay: Option<std::time::Duration>, ctx: &mut Ctx) {
+        if !self.following || self.rows.is_loading() {
+            return;
+        }
+        if let Some(want) = self.rows.want_tail(ctx.ids()) {
+            let id = *ctx.ids();
+            let hwm = match self.scope {
+                Scope::Log => self.hwm.take().or_else(|| {
+                    let safe = self
+                        .rows
+                        .rows
+                        .last()
+                        .and_then(|r| r.event.global_position)?;
+                    Some(HighWaterMark::new(safe))
+                }),
+                Scope::Stream(_) => None,
+            };
+            self.fetch(id, want, hwm, None, delay, ctx);
+        }
+    }
+
     fn toggle_follow(&mut self, ctx: &mut Ctx) {
         self.following = !self.following;
         if !self.following {
             self.hwm = None;
+            self.gap = None;
             ctx.status("stopped following");
             return;
         }
@@ -320,7 +363,11 @@ async fn read_log(
     query: Query,
     want: Want<RowKey>,
     hwm: Option<HighWaterMark>,
+    delay: Option<std::time::Duration>,
 ) -> Page {
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     let cursor = |k: RowKey| match k {
         RowKey::Log(c) => c,
         RowKey::Version(v) => Cursor::Position(v),
@@ -509,24 +556,7 @@ impl View for EventsView {
     }
 
     fn on_tick(&mut self, ctx: &mut Ctx) {
-        if !self.following || self.rows.is_loading() {
-            return;
-        }
-        if let Some(want) = self.rows.want_tail(ctx.ids()) {
-            let id = *ctx.ids();
-            let hwm = match self.scope {
-                Scope::Log => self.hwm.take().or_else(|| {
-                    let safe = self
-                        .rows
-                        .rows
-                        .last()
-                        .and_then(|r| r.event.global_position)?;
-                    Some(HighWaterMark::new(safe))
-                }),
-                Scope::Stream(_) => None,
-            };
-            self.fetch(id, want, hwm, None, ctx);
-        }
+        self.tail(None, ctx);
     }
 
     fn fit(&mut self, area: Rect) {
@@ -574,6 +604,11 @@ impl View for EventsView {
                     s.push_str(&format!(" of {h}"));
                 }
                 s.push(' ');
+                if let Some(p) = self.gap {
+                    s.push_str(&format!(
+                        "· waiting for position {p} (an open transaction holds it) "
+                    ));
+                }
                 s
             }
             Scope::Stream(id) => format!("· {id} v{} ", r.event.stream_version),
@@ -581,7 +616,10 @@ impl View for EventsView {
     }
 
     fn is_loading(&self) -> bool {
-        self.rows.is_loading() || self.head_req.is_pending() || self.jump_req.is_pending()
+        // Waiting at a gap is not loading: the status line says what it waits for.
+        (self.rows.is_loading() && self.gap.is_none())
+            || self.head_req.is_pending()
+            || self.jump_req.is_pending()
     }
 
     fn commands(&self) -> Vec<Command> {
@@ -616,6 +654,7 @@ impl View for EventsView {
         self.query = q;
         self.following = false;
         self.hwm = None;
+        self.gap = None;
         let anchor = match self.scope {
             Scope::Log => Anchor::End,
             Scope::Stream(_) => Anchor::Start,
@@ -631,7 +670,7 @@ impl View for EventsView {
                 // Versions rise with time: the first event at or after t.
                 let id = ctx.id();
                 let want = self.rows.reset(Anchor::Start, id);
-                self.fetch(id, want, None, Some(*t), ctx);
+                self.fetch(id, want, None, Some(*t), None, ctx);
                 self.pages.keep_only(&self.rows.pending_ids());
             }
             (Scope::Log, Jump::Number(p)) => {
