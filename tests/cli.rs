@@ -983,3 +983,83 @@ fn events_of_a_stream_that_does_not_exist_is_an_error() {
         assert!(err.contains("no stream \"nope-1\""), "{err}");
     }
 }
+
+/// A `--limit` that cut the output says so on stderr, with the `--from` that reads on; the
+/// continuation gives the next events, none twice, none missed. Output that fitted says
+/// nothing.
+#[test]
+fn a_limit_that_cut_the_output_says_where_to_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = native_sqlite(dir.path());
+    let run = |args: &[&str]| {
+        let out = common::evscope(dir.path())
+            .args(["--db", &url])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            common::jsonl(&String::from_utf8_lossy(&out.stdout)),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (all, note) = run(&["log", "--limit", "1000", "--format", "jsonl"]);
+    assert!(note.is_empty(), "everything fitted: {note}");
+    let n = all.len();
+    assert!(n > 4, "{n}");
+    // Forward, page by page with the --from the note gives.
+    let mut seen = Vec::new();
+    let mut args: Vec<String> = vec!["log".into(), "--limit".into(), "3".into()];
+    for _ in 0..n {
+        let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+        a.extend(["--format", "jsonl"]);
+        let (page, note) = run(&a);
+        seen.extend(page.iter().map(|e| e["global_position"].as_i64().unwrap()));
+        let Some(from) = note.split("--from ").nth(1) else {
+            assert!(note.is_empty(), "{note}");
+            break;
+        };
+        assert!(
+            note.contains("stopped at --limit 3; more events may follow"),
+            "{note}"
+        );
+        let from = from.trim().to_string();
+        args = vec![
+            "log".into(),
+            "--limit".into(),
+            "3".into(),
+            "--from".into(),
+            from,
+        ];
+    }
+    let want: Vec<i64> = all
+        .iter()
+        .map(|e| e["global_position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seen, want, "every event once, in order");
+    // A stream read backward says how to go on backward.
+    let longest = all
+        .iter()
+        .max_by_key(|e| e["stream_version"].as_i64().unwrap())
+        .unwrap();
+    let stream = longest["stream_id"].as_str().unwrap().to_string();
+    let (page, note) = run(&[
+        "events",
+        &stream,
+        "--backward",
+        "--limit",
+        "1",
+        "--format",
+        "jsonl",
+    ]);
+    let v = page[0]["stream_version"].as_i64().unwrap();
+    assert!(v > 1, "a stream of more than one event: {stream} v{v}");
+    assert!(
+        note.contains(&format!("--from {} --backward", v - 1)),
+        "{note}"
+    );
+}

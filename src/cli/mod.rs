@@ -475,7 +475,12 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
             }
             let limit = q.limit as usize;
             let scan = Scan::log(store.clone(), q).with_jq(jq);
-            write_scan(scan, limit, out, fmt(a.format)).await?;
+            if let Some(last) = write_scan(scan, limit, out, fmt(a.format)).await? {
+                let next = last
+                    .global_position
+                    .map(|p| if a.backward { p - 1 } else { p + 1 });
+                say_cut(limit, next, a.backward, "events");
+            }
         }
         Some(Command::Events(a)) => {
             let store = open(&cli).await?;
@@ -525,7 +530,11 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 ..Default::default()
             };
             let scan = Scan::stream(store.clone(), a.stream.clone(), r).with_jq(jq);
-            write_scan(scan, a.limit as usize, out, fmt(a.format)).await?;
+            if let Some(last) = write_scan(scan, a.limit as usize, out, fmt(a.format)).await? {
+                let v = last.stream_version;
+                let next = Some(if a.backward { v - 1 } else { v + 1 });
+                say_cut(a.limit as usize, next, a.backward, "events of the stream");
+            }
         }
     }
     Ok(0)
@@ -928,25 +937,40 @@ pub(crate) fn merge_filter(
 /// batch of the result. How many rows each store read asks for is the scan's own business.
 const OUTPUT_PAGE: usize = 5_000;
 
-/// Up to `limit` matches of a scan, written a batch at a time as they are found; true when
-/// more matches may exist past the last one written (the limit stopped the output).
+/// Up to `limit` matches of a scan, written a batch at a time as they are found. When the
+/// limit stopped the output while more may follow, the last event written (to say so on
+/// stderr, with where to continue).
 async fn write_scan(
     mut scan: Scan,
     limit: usize,
     out: &mut dyn Write,
     format: output::Format,
-) -> Result<bool, CliError> {
+) -> Result<Option<crate::store::Event>, CliError> {
     let mut left = limit;
     let mut more = true;
+    let mut last = None;
     let mut w = output::EventWriter::new(out, format);
     while left > 0 && more {
         let b = scan.next(left.min(OUTPUT_PAGE)).await?;
         left -= b.events.len();
         more = b.more();
         w.page(&b.events)?;
+        if let Some(e) = b.events.last() {
+            last = Some(e.clone());
+        }
     }
     w.finish()?;
-    Ok(more)
+    Ok(last.filter(|_| more && left == 0))
+}
+
+/// The note on stderr when `--limit` cut the output: how to read on from there.
+fn say_cut(limit: usize, next: Option<i64>, backward: bool, what: &str) {
+    let hint = match next {
+        Some(n) if backward => format!(": continue with --from {n} --backward"),
+        Some(n) => format!(": continue with --from {n}"),
+        None => " (narrow with --since/--until to read on)".to_string(),
+    };
+    eprintln!("evscope: stopped at --limit {limit}; more {what} may follow{hint}");
 }
 
 /// `log --follow`: print what matches from the start point, then every new event as it
