@@ -56,6 +56,27 @@ pub struct SinkProfile {
     pub tls_first: bool,
 }
 
+impl SinkProfile {
+    /// The same profile with its files as absolute paths (a job file keeps them so, and a
+    /// resume from another directory finds the same files).
+    pub fn with_absolute_paths(mut self) -> SinkProfile {
+        for p in [
+            &mut self.creds,
+            &mut self.nkey,
+            &mut self.token_file,
+            &mut self.tls_ca,
+            &mut self.tls_cert,
+            &mut self.tls_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = std::path::absolute(&*p).unwrap_or_else(|_| p.clone());
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {

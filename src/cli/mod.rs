@@ -381,6 +381,11 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 theme: cli.theme.clone().or(config.theme.clone()),
                 keys: config.keys.clone(),
                 reducers: source,
+                sinks: config
+                    .sinks
+                    .iter()
+                    .map(|(name, p)| (name.clone(), p.clone().with_absolute_paths()))
+                    .collect(),
             };
             // Theme and keys are checked before the terminal is taken over.
             crate::tui::prepare(&opts).map_err(CliError)?;

@@ -195,18 +195,8 @@ fn sink_of(cli: &super::Cli, a: &StartArgs) -> Result<SinkSpec, CliError> {
     let profile = match &n.sink_profile {
         Some(name) => {
             let config = crate::config::Config::load(cli.config.as_deref()).map_err(CliError)?;
-            let mut p = config.sink(name).map_err(CliError)?.clone();
-            for f in [
-                &mut p.creds,
-                &mut p.nkey,
-                &mut p.token_file,
-                &mut p.tls_ca,
-                &mut p.tls_cert,
-                &mut p.tls_key,
-            ] {
-                *f = absolute(f);
-            }
-            Some((name.clone(), p))
+            let p = config.sink(name).map_err(CliError)?.clone();
+            Some((name.clone(), p.with_absolute_paths()))
         }
         None => None,
     };

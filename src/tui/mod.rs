@@ -42,6 +42,8 @@ pub struct TuiOptions {
     pub keys: BTreeMap<String, Vec<String>>,
     /// The reducers for time travel.
     pub reducers: crate::rehydrate::source::ReducerSource,
+    /// The config file's named sinks, for the replay dialog (`profile:NAME`).
+    pub sinks: std::collections::BTreeMap<String, crate::config::SinkProfile>,
 }
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -143,7 +145,7 @@ pub async fn run(store: Store, opts: TuiOptions) -> Result<(), String> {
         ));
     }
     let guard = TerminalGuard::enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
-    let result = run_loop(store, theme, keys, opts.reducers).await;
+    let result = run_loop(store, theme, keys, opts.reducers, opts.sinks).await;
     drop(guard);
     result
 }
@@ -153,6 +155,7 @@ async fn run_loop(
     theme: Theme,
     keys: KeyMap,
     reducers: crate::rehydrate::source::ReducerSource,
+    sinks: std::collections::BTreeMap<String, crate::config::SinkProfile>,
 ) -> Result<(), String> {
     let mut terminal = Terminal::new(CrosstermBackend::new(stdout())).map_err(|e| e.to_string())?;
     terminal.clear().map_err(|e| e.to_string())?;
@@ -184,6 +187,7 @@ async fn run_loop(
         Size::new(size.width, size.height),
     );
     app.reducers = reducers;
+    app.replay.sinks = std::sync::Arc::new(sinks);
     app.start();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -277,7 +277,7 @@ pub fn draw(f: &mut Frame, area: Rect, t: &EventTable, theme: &Theme) {
     let time_w = w.time(local) + usize::from(t.has_marks && !t.global);
     let mut header: Vec<(&str, usize)> = vec![];
     if t.global {
-        header.push(("POSITION", w.position));
+        header.push((if w.position < 8 { "POS" } else { "POSITION" }, w.position));
         header.push(("TIME", time_w));
         header.push(("STREAM", w.stream));
     } else {

@@ -111,7 +111,13 @@ pub struct Dialog {
     pub source: String,
     pub choice: Choice,
     pub stage: Stage,
+    /// The config file's named sinks (`profile:NAME` in the sink field), with their
+    /// credentials and TLS files.
+    pub sinks: Sinks,
 }
+
+/// Named sinks of the config file, by name.
+pub type Sinks = std::sync::Arc<std::collections::BTreeMap<String, crate::config::SinkProfile>>;
 
 /// What the app must do after a key in the dialog.
 pub enum Action {
@@ -128,11 +134,12 @@ fn field(text: &str) -> TextArea<'static> {
 }
 
 impl Dialog {
-    pub fn new(range: Range, source: String, choice: Choice) -> Dialog {
+    pub fn new(range: Range, source: String, choice: Choice, sinks: Sinks) -> Dialog {
         let mut d = Dialog {
             range,
             source,
             choice,
+            sinks,
             stage: Stage::Planning {
                 id: 0,
                 checked: false,
@@ -183,7 +190,7 @@ impl Dialog {
                         rate: text(2),
                         max_in_flight: text(3),
                     };
-                    match parse_choice(&self.choice) {
+                    match parse_choice(&self.choice, &self.sinks) {
                         Ok((spec, rate, max)) => {
                             Action::Plan(Box::new((self.range.clone(), spec, rate, max)))
                         }
@@ -267,14 +274,47 @@ impl Dialog {
 
 /// The form's values, checked, each error at its field: the TUI refuses `jsonl:-` (standard
 /// output is the terminal). Whether the sink can be used is asked next ([`SinkSpec::check`]).
-pub fn parse_choice(c: &Choice) -> Result<(SinkSpec, Option<f64>, usize), FormError> {
-    let subject = (c.sink.starts_with("nats://") || c.sink.starts_with("tls://"))
-        .then_some(c.subject.as_str())
-        .filter(|s| !s.is_empty());
+pub fn parse_choice(
+    c: &Choice,
+    sinks: &Sinks,
+) -> Result<(SinkSpec, Option<f64>, usize), FormError> {
+    let profile = c.sink.trim().strip_prefix("profile:").map(str::trim);
+    let subject =
+        (profile.is_some() || c.sink.starts_with("nats://") || c.sink.starts_with("tls://"))
+            .then_some(c.subject.as_str())
+            .filter(|s| !s.is_empty());
     if let Some(s) = subject {
         Template::parse(s).map_err(|e| FormError::at(SUBJECT, e))?;
     }
-    let spec = SinkSpec::parse(&c.sink, subject).map_err(|e| FormError::at(SINK, e))?;
+    let spec = match profile {
+        // A [sinks.NAME] of the config: its servers, credentials and TLS files, as
+        // `replay --sink-profile NAME` takes them (the subject field wins over its subject).
+        Some(name) => {
+            let p = sinks.get(name).cloned().ok_or_else(|| {
+                let known: Vec<&str> = sinks.keys().map(String::as_str).collect();
+                FormError::at(
+                    SINK,
+                    format!(
+                        "no sink profile {name:?} in the config file ([sinks.NAME]; sinks: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })?;
+            crate::replay::sink::SinkChoice {
+                sink: None,
+                subject: subject.map(str::to_string),
+                profile: Some((name.to_string(), p)),
+                auth: Default::default(),
+            }
+            .resolve()
+            .map_err(|e| FormError::at(SINK, e))?
+        }
+        None => SinkSpec::parse(&c.sink, subject).map_err(|e| FormError::at(SINK, e))?,
+    };
     if spec == (SinkSpec::Jsonl { path: None }) {
         return Err(FormError::at(
             SINK,
@@ -376,7 +416,8 @@ pub fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
                 }
             }
             let help = Paragraph::new(vec![
-                Line::raw("sink: nats://HOST:PORT (or a list, nats://A:4222,B:4222) or jsonl:/path/file.jsonl"),
+                Line::raw("sink: nats://HOST:PORT (or a list, nats://A:4222,B:4222), jsonl:/path/file.jsonl,"),
+                Line::raw("      or profile:NAME, a [sinks.NAME] of the config (its credentials, TLS)"),
                 Line::raw("subject: {category} {type} {stream} {version} {position} {job}"),
                 Line::raw("rate: empty for as fast as the sink acknowledges"),
             ])
@@ -526,11 +567,11 @@ mod tests {
     #[test]
     fn the_form_is_checked() {
         let ok = Choice::default();
-        assert!(parse_choice(&ok).is_ok());
+        assert!(parse_choice(&ok, &Sinks::default()).is_ok());
         let bad = |f: fn(&mut Choice), field: usize| {
             let mut c = Choice::default();
             f(&mut c);
-            let e = parse_choice(&c).unwrap_err();
+            let e = parse_choice(&c, &Sinks::default()).unwrap_err();
             assert_eq!(e.field, Some(field), "{e:?}");
             e.text
         };
@@ -544,7 +585,7 @@ mod tests {
             rate: "250".into(),
             ..Default::default()
         };
-        let (spec, rate, max) = parse_choice(&c).unwrap();
+        let (spec, rate, max) = parse_choice(&c, &Sinks::default()).unwrap();
         assert_eq!(
             spec,
             SinkSpec::Jsonl {
@@ -574,7 +615,12 @@ mod tests {
 
     #[test]
     fn ctrl_u_clears_the_focused_field() {
-        let mut d = Dialog::new(Range::default(), "the log".into(), Choice::default());
+        let mut d = Dialog::new(
+            Range::default(),
+            "the log".into(),
+            Choice::default(),
+            Sinks::default(),
+        );
         let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
         d.on_key(key(KeyCode::Tab));
         d.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
@@ -591,5 +637,48 @@ mod tests {
             panic!("the form")
         };
         assert_eq!(fields[SINK].lines().join(""), "x");
+    }
+
+    #[test]
+    fn a_sink_profile_of_the_config_gives_its_servers_and_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret").unwrap();
+        let mut sinks = std::collections::BTreeMap::new();
+        sinks.insert(
+            "bus".to_string(),
+            crate::config::SinkProfile {
+                url: Some("nats://127.0.0.1:4222".into()),
+                subject: Some("from.profile.{type}".into()),
+                token_file: Some(token),
+                ..Default::default()
+            },
+        );
+        let sinks = Sinks::new(sinks);
+        let c = Choice {
+            sink: "profile:bus".into(),
+            subject: String::new(),
+            rate: String::new(),
+            max_in_flight: "256".into(),
+        };
+        let (spec, _, _) = parse_choice(&c, &sinks).unwrap();
+        let text = format!("{spec:?}");
+        assert!(
+            text.contains("127.0.0.1:4222") && text.contains("from.profile"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("s3cret"),
+            "the token is read when connecting, never shown"
+        );
+        let e = parse_choice(
+            &Choice {
+                sink: "profile:nope".into(),
+                ..c
+            },
+            &sinks,
+        )
+        .unwrap_err();
+        assert!(format!("{e:?}").contains("sinks: bus"), "{e:?}");
     }
 }

@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders};
 use ratatui_textarea::TextArea;
 use tokio::task::JoinHandle;
 
-pub use dialog::{Action, Choice, Dialog, FormError, Ready, SINK, Stage, parse_choice};
+pub use dialog::{Action, Choice, Dialog, FormError, Ready, SINK, Sinks, Stage, parse_choice};
 pub use panel::Running;
 
 use crate::replay::job::{JobStore, Status};
@@ -90,6 +90,8 @@ pub struct Overlay {
     planning: Slot,
     /// Where replay jobs are kept (the data directory's `replay`).
     pub jobs_dir: std::path::PathBuf,
+    /// The config file's named sinks (`profile:NAME` in the sink field).
+    pub sinks: Sinks,
 }
 
 /// What the app must do after a key the overlay took.
@@ -110,6 +112,7 @@ impl Default for Overlay {
             choice: Choice::default(),
             planning: Slot::default(),
             jobs_dir: JobStore::default_dir(),
+            sinks: Sinks::default(),
         }
     }
 }
@@ -127,7 +130,12 @@ impl Overlay {
             return Ok(());
         }
         let (range, source) = scope?;
-        self.dialog = Some(Dialog::new(range, source, self.choice.clone()));
+        self.dialog = Some(Dialog::new(
+            range,
+            source,
+            self.choice.clone(),
+            self.sinks.clone(),
+        ));
         Ok(())
     }
 
