@@ -132,32 +132,40 @@ impl Config {
     }
 
     pub fn sink(&self, name: &str) -> Result<&SinkProfile, String> {
-        self.sinks.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.sinks.keys().map(String::as_str).collect();
-            format!(
-                "no sink profile {name:?} in the config file ([sinks.NAME]; sinks: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )
-        })
+        sink_in(&self.sinks, name)
     }
 
     pub fn profile(&self, name: &str) -> Result<&Profile, String> {
-        self.profiles.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-            format!(
-                "no profile {name:?} in the config file (profiles: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )
-        })
+        named(&self.profiles, name, "profile", "profiles")
     }
+}
+
+/// The sink profile `name` of `sinks`, or an error naming the ones there are.
+pub fn sink_in<'a>(
+    sinks: &'a BTreeMap<String, SinkProfile>,
+    name: &str,
+) -> Result<&'a SinkProfile, String> {
+    named(sinks, name, "sink profile", "[sinks.NAME]; sinks")
+}
+
+/// The entry `name` of a table of the config, or an error naming the entries there are.
+fn named<'a, T>(
+    table: &'a BTreeMap<String, T>,
+    name: &str,
+    what: &str,
+    list: &str,
+) -> Result<&'a T, String> {
+    table.get(name).ok_or_else(|| {
+        let known: Vec<&str> = table.keys().map(String::as_str).collect();
+        format!(
+            "no {what} {name:?} in the config file ({list}: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    })
 }
 
 #[cfg(test)]

@@ -7,9 +7,6 @@ mod common;
 use std::time::Duration;
 
 use evscope::rehydrate::source::ReducerSource;
-use evscope::store::{OpenOptions, Store};
-use evscope::tui::app::App;
-use evscope::tui::keys::KeyMap;
 use evscope::tui::overlays::export::{Counting, human_bytes};
 use evscope::tui::overlays::replay::{SINK, Stage};
 use evscope::tui::request::Msg;
@@ -17,131 +14,34 @@ use evscope::tui::theme::Theme;
 use evscope::tui::views::audit::AuditView;
 use evscope::tui::views::detail::DetailView;
 use evscope::tui::views::drift::DriftView;
-use evscope::tui::views::events::EventsView;
 use evscope::tui::views::snapshot_diff::DiffView;
 use evscope::tui::views::snapshot_list::SnapshotList;
-use evscope::tui::views::streams::StreamsView;
 use evscope::tui::views::timetravel::TimeTravelView;
 use evscope::tui::views::{View, ViewKind};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{
     Event, KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind,
 };
-use ratatui::layout::Size;
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 const W: u16 = 120;
 const H: u16 = 30;
 
-struct Harness {
-    app: App,
-    rx: UnboundedReceiver<Msg>,
-    _dir: tempfile::TempDir,
-    path: String,
-}
+use common::tui::Harness;
 
 async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("demo.db");
-    evscope::demo::ensure(&path, 6, false).await.unwrap();
-    let url = evscope::demo::url_for(&path);
-    let path = path.display().to_string();
-    harness_on(&url, path, dir).await
+    common::tui::demo(Theme::default_dark(), (W, H), ReducerSource::None).await
 }
 
 /// The app on the store at `url`, started and settled; `path` is masked in screens.
 async fn harness_on(url: &str, path: String, dir: tempfile::TempDir) -> Harness {
-    let store = Store::open(&OpenOptions {
-        url: url.to_string(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let (tx, rx) = unbounded_channel();
-    let keys = KeyMap::new(&Default::default()).unwrap();
-    let mut app = App::new(store, tx, keys, Theme::default_dark(), Size::new(W, H));
-    app.start();
-    let mut h = Harness {
-        app,
-        rx,
+    common::tui::on(
+        url,
         path,
-        _dir: dir,
-    };
-    h.settle().await;
-    h
-}
-
-impl Harness {
-    /// The global log view.
-    fn log(&self) -> &EventsView {
-        self.app.log().expect("the log view")
-    }
-
-    /// The topmost stream view.
-    fn stream(&self) -> &EventsView {
-        self.app
-            .find::<EventsView>()
-            .filter(|v| v.stream_id().is_some())
-            .expect("a stream view on top")
-    }
-
-    fn streams(&self) -> &StreamsView {
-        self.app.find::<StreamsView>().expect("the stream list")
-    }
-
-    /// Feed answers until nothing is loading.
-    async fn settle(&mut self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            while let Ok(m) = self.rx.try_recv() {
-                self.app.update(m);
-            }
-            if !self.app.is_loading() {
-                return;
-            }
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(m)) => self.app.update(m),
-                _ => panic!("the app kept loading"),
-            }
-        }
-    }
-
-    async fn key(&mut self, code: KeyCode) {
-        self.key_mod(code, KeyModifiers::NONE).await;
-    }
-
-    async fn key_mod(&mut self, code: KeyCode, m: KeyModifiers) {
-        self.app
-            .update(Msg::Term(Event::Key(KeyEvent::new(code, m))));
-        self.settle().await;
-    }
-
-    async fn type_text(&mut self, s: &str) {
-        for c in s.chars() {
-            self.app.update(Msg::Term(Event::Key(KeyEvent::new(
-                KeyCode::Char(c),
-                KeyModifiers::NONE,
-            ))));
-        }
-    }
-
-    fn buffer(&self) -> ratatui::buffer::Buffer {
-        let mut t = Terminal::new(TestBackend::new(W, H)).unwrap();
-        t.draw(|f| self.app.draw(f)).unwrap();
-        t.backend().buffer().clone()
-    }
-
-    fn screen(&self) -> String {
-        let buf = self.buffer();
-        let mut out = String::new();
-        for y in 0..H {
-            let line: String = (0..W).map(|x| buf[(x, y)].symbol().to_string()).collect();
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out.replace(&format!("sqlite://{}", self.path), "sqlite://<DEMO>")
-    }
+        dir,
+        Theme::default_dark(),
+        (W, H),
+        ReducerSource::None,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -468,7 +368,7 @@ async fn live_tail_shows_events_appended_by_another_process() {
 #[tokio::test]
 async fn follow_a_stream_and_export_the_view() {
     let mut h = harness().await;
-    h.app.export_dir = h._dir.path().to_path_buf();
+    h.app.export_dir = h.dir.path().to_path_buf();
     h.key(KeyCode::Char('1')).await;
     h.key(KeyCode::Enter).await;
     assert_eq!(h.stream().stream_id().unwrap(), "account-0001");
@@ -521,7 +421,7 @@ async fn follow_a_stream_and_export_the_view() {
     let d = h.app.export.dialog.as_ref().expect("the export dialog");
     let path = std::path::PathBuf::from(d.path_text());
     assert!(
-        path.starts_with(h._dir.path()),
+        path.starts_with(h.dir.path()),
         "the default file is in the export directory: {}",
         path.display()
     );
@@ -1057,7 +957,7 @@ async fn time_travel_steps_through_a_stream_with_its_changes() {
 #[tokio::test]
 async fn a_failing_reducer_shows_the_event_the_filter_and_the_state_before() {
     let mut h = harness().await;
-    let bad = h._dir.path().join("bad.toml");
+    let bad = h.dir.path().join("bad.toml");
     std::fs::write(
         &bad,
         "[[reducer]]\nmatch = \"account\"\nunknown = \"skip\"\n[reducer.on]\nAccountOpened = '{owner: $event.data.owner, balance: 0}'\nDeposited = '.balance += $event.data.source'\n",
@@ -1612,7 +1512,7 @@ async fn the_audit_lists_the_findings_and_opens_a_finding_stream() {
 async fn snapshots_that_cannot_be_recomputed_are_errors_with_the_reason() {
     let mut h = harness().await;
     // A reducer that fails on the second event: no snapshot can be recomputed.
-    let bad = h._dir.path().join("bad.toml");
+    let bad = h.dir.path().join("bad.toml");
     std::fs::write(
         &bad,
         "[[reducer]]\nmatch = \"account\"\nunknown = \"skip\"\n[reducer.on]\nAccountOpened = '{owner: $event.data.owner, balance: 0}'\nDeposited = '.balance += $event.data.source'\n",
@@ -1741,19 +1641,6 @@ async fn a_layout_without_snapshots_says_so() {
     let a = h.app.find::<AuditView>().unwrap();
     assert!(a.error.is_none(), "{:?}", a.error);
     assert_eq!(a.summary.as_ref().unwrap().events, 10);
-}
-
-impl Harness {
-    /// Feed answers until `done` holds (for work `is_loading` does not cover: replay).
-    async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !done(&self.app) {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(m)) => self.app.update(m),
-                _ => panic!("never: {what}"),
-            }
-        }
-    }
 }
 
 /// The screen with a replay's volatile parts masked: the job id, the rate, the temp dir.

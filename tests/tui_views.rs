@@ -10,121 +10,19 @@ mod common;
 use std::time::Duration;
 
 use evscope::rehydrate::source::ReducerSource;
-use evscope::store::{OpenOptions, Store};
-use evscope::tui::app::App;
-use evscope::tui::keys::KeyMap;
 use evscope::tui::request::Msg;
 use evscope::tui::theme::Theme;
 use evscope::tui::views::ViewKind;
 use evscope::tui::views::events::EventsView;
 use evscope::tui::views::timetravel::TimeTravelView;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
-use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use ratatui::layout::Size;
+use ratatui::crossterm::event::{Event, KeyCode};
 use ratatui::style::{Color, Modifier};
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-struct Harness {
-    app: App,
-    rx: UnboundedReceiver<Msg>,
-    _dir: tempfile::TempDir,
-    path: String,
-    size: (u16, u16),
-}
+use common::tui::Harness;
 
 async fn harness(theme: Theme, size: (u16, u16)) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("demo.db");
-    evscope::demo::ensure(&path, 6, false).await.unwrap();
-    let url = evscope::demo::url_for(&path);
-    harness_on(&url, path.display().to_string(), dir, theme, size).await
-}
-
-async fn harness_on(
-    url: &str,
-    path: String,
-    dir: tempfile::TempDir,
-    theme: Theme,
-    size: (u16, u16),
-) -> Harness {
-    let store = Store::open(&OpenOptions {
-        url: url.to_string(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let (tx, rx) = unbounded_channel();
-    let keys = KeyMap::new(&Default::default()).unwrap();
-    let mut app = App::new(store, tx, keys, theme, Size::new(size.0, size.1));
-    app.reducers = ReducerSource::Demo;
-    app.start();
-    let mut h = Harness {
-        app,
-        rx,
-        path,
-        _dir: dir,
-        size,
-    };
-    h.settle().await;
-    h
-}
-
-impl Harness {
-    async fn settle(&mut self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            while let Ok(m) = self.rx.try_recv() {
-                self.app.update(m);
-            }
-            if !self.app.is_loading() {
-                return;
-            }
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(m)) => self.app.update(m),
-                _ => panic!("the app kept loading"),
-            }
-        }
-    }
-
-    fn send(&mut self, code: KeyCode) {
-        self.app.update(Msg::Term(Event::Key(KeyEvent::new(
-            code,
-            KeyModifiers::NONE,
-        ))));
-    }
-
-    async fn key(&mut self, code: KeyCode) {
-        self.send(code);
-        self.settle().await;
-    }
-
-    async fn type_text(&mut self, s: &str) {
-        for c in s.chars() {
-            self.send(KeyCode::Char(c));
-        }
-        self.settle().await;
-    }
-
-    fn buffer(&self) -> Buffer {
-        let (w, h) = self.size;
-        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-        t.draw(|f| self.app.draw(f)).unwrap();
-        t.backend().buffer().clone()
-    }
-
-    fn screen(&self) -> String {
-        let buf = self.buffer();
-        let (w, h) = self.size;
-        let mut out = String::new();
-        for y in 0..h {
-            let line: String = (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect();
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out.replace(&format!("sqlite://{}", self.path), "sqlite://<DEMO>")
-    }
+    common::tui::demo(theme, size, ReducerSource::Demo).await
 }
 
 /// Cells whose text has the colour of their background.
@@ -448,12 +346,13 @@ async fn following_the_log_waits_for_an_event_held_by_an_open_transaction() {
     let db = common::TempDb::create(common::Server::Postgres, "tuigap").await;
     db.load("native/postgres.sql").await;
     db.load("native/dataset-postgres.sql").await;
-    let mut h = harness_on(
+    let mut h = common::tui::on(
         &db.url,
         String::new(),
         tempfile::tempdir().unwrap(),
         Theme::default_dark(),
         (120, 40),
+        ReducerSource::Demo,
     )
     .await;
     h.key(KeyCode::Char('f')).await;

@@ -14,6 +14,7 @@ use sqlx::Connection;
 pub mod nats_auth;
 pub mod nats_cluster;
 pub mod topology;
+pub mod tui;
 
 pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const MY_ADMIN: &str = "mysql://root@127.0.0.1:3306/test";

@@ -10,7 +10,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::events::{EventsView, RowKey};
 use super::timetravel::TimeTravelView;
-use super::{Ctx, MOVES, View, ViewKind, delta};
+use super::{Ctx, MOVES, View, ViewKind};
 use crate::snapshots::audit::{AuditSummary, Finding, Severity, audit};
 use crate::tui::keys::Command;
 use crate::tui::request::{Replier, Slot};
@@ -94,10 +94,10 @@ impl View for AuditView {
         let at = self
             .selected_finding()
             .map(|f| (f.stream_id.clone(), f.stream_version));
+        if self.list.on_move(cmd, n, h) {
+            return true;
+        }
         match cmd {
-            c if delta(c, h).is_some() => self.list.move_by(delta(c, h).unwrap_or(0), n, h),
-            Command::Home => self.list.home(),
-            Command::End => self.list.end(n, h),
             Command::Open | Command::TimeTravel => match at {
                 Some((Some(stream), v)) => {
                     if cmd == Command::Open {

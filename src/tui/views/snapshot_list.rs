@@ -10,7 +10,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::snapshot_diff::{DiffView, describe, status_label, status_style};
 use super::timetravel::TimeTravelView;
-use super::{Ctx, MOVES, View, ViewKind, delta};
+use super::{Ctx, MOVES, View, ViewKind};
 use crate::output::clip;
 use crate::rehydrate::diff::Change;
 use crate::snapshots::{Check, Status, verify_stream};
@@ -98,10 +98,10 @@ impl View for SnapshotList {
         let selected = self
             .selected_check()
             .map(|c| (c.stream_id.clone(), c.stream_version));
+        if self.list.on_move(cmd, n, h) {
+            return true;
+        }
         match cmd {
-            c if delta(c, h).is_some() => self.list.move_by(delta(c, h).unwrap_or(0), n, h),
-            Command::Home => self.list.home(),
-            Command::End => self.list.end(n, h),
             Command::Open => {
                 if let Some((stream, v)) = selected {
                     ctx.push(Box::new(DiffView::new(stream, v)));

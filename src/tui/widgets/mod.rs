@@ -154,6 +154,20 @@ impl ListState {
         self.top = 0;
     }
 
+    /// The movement keys in a list of `n` rows showing `height`: true when `cmd` was one.
+    pub fn on_move(&mut self, cmd: crate::tui::keys::Command, n: usize, height: usize) -> bool {
+        use crate::tui::keys::Command;
+        match cmd {
+            Command::Home => self.home(),
+            Command::End => self.end(n, height),
+            c => match crate::tui::views::delta(c, height) {
+                Some(d) => self.move_by(d, n, height),
+                None => return false,
+            },
+        }
+        true
+    }
+
     pub fn end(&mut self, n: usize, height: usize) {
         self.selected = n.saturating_sub(1);
         self.top = follow(self.selected, self.top, height);
