@@ -72,6 +72,15 @@ impl Tmux {
         assert!(st.success());
     }
 
+    /// The screen with its colours (SGR sequences).
+    fn screen_colours(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-e", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.name])
@@ -213,6 +222,25 @@ fn a_new_user_in_a_small_terminal() {
         .filter(|l| l.starts_with("│") && l.contains("2026-"))
         .collect();
     assert_eq!(rows.len(), 11, "a full screen of rows:\n{s}");
+    // The selected row is on screen: one row has the dark theme's selection background
+    // (cyan, colour 6), the newest event's.
+    let coloured = t.screen_colours();
+    let selected: Vec<&str> = coloured
+        .lines()
+        .filter(|l| l.contains("48;5;6m") || l.contains("\u{1b}[46m"))
+        .collect();
+    assert_eq!(selected.len(), 1, "one selected row:\n{coloured}");
+    assert!(
+        selected[0].contains(
+            rows[10]
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+                .trim_start_matches('│')
+        ),
+        "{}",
+        selected[0]
+    );
     // A filter on the stream list is the stream list's.
     t.keys(&["1", "/"]);
     t.wait("the filter input", |s| s.contains("Filter"));
