@@ -336,7 +336,7 @@ fn a_drifted_snapshot_in_a_real_terminal() {
     });
     // The stream list, narrowed to the stream, then the stream.
     t.keys(&["1"]);
-    t.wait("the stream list", |s| s.contains("LAST VERSION"));
+    t.wait("the stream list", |s| s.contains("LAST TIME"));
     t.keys(&["/"]);
     t.wait("the filter input", |s| s.contains("Filter"));
     t.literal(&format!("stream:{stream}"));
