@@ -157,7 +157,7 @@ impl App {
 
     /// Rows available to a list in the current layout.
     pub fn list_height(&self) -> usize {
-        self.main_area().height.saturating_sub(3) as usize
+        super::widgets::table_rows(self.main_area())
     }
 
     fn main_area(&self) -> Rect {

@@ -81,8 +81,11 @@ impl View for DetailView {
 
     fn on_command(&mut self, cmd: Command, ctx: &mut Ctx) -> bool {
         let h = ctx.area.height.saturating_sub(2) as usize;
+        if let Some(d) = delta(cmd, h) {
+            self.scroll_by(d);
+            return true;
+        }
         match cmd {
-            c if delta(c, h).is_some() => self.scroll_by(delta(c, h).unwrap_or(0)),
             Command::Home => self.scroll = 0,
             Command::End => self.scroll = self.lines.lines.len().saturating_sub(h),
             Command::NextPane => {

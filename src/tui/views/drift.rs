@@ -14,8 +14,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::snapshot_diff::{DiffView, describe, status_label, status_style};
-use super::timetravel::TimeTravelView;
+use super::snapshot_diff::{describe, open_snapshot, status_label, status_style};
 use super::{Ctx, MOVES, View, ViewKind};
 use crate::output::clip;
 use crate::rehydrate::diff::Change;
@@ -159,23 +158,16 @@ impl View for DriftView {
     fn on_command(&mut self, cmd: Command, ctx: &mut Ctx) -> bool {
         let h = list_rows(ctx.area);
         let n = self.found.len();
-        let selected = self
-            .selected_check()
-            .map(|c| (c.stream_id.clone(), c.stream_version));
         if self.list.on_move(cmd, n, h) {
             return true;
         }
+        let at = self
+            .selected_check()
+            .map(|c| (c.stream_id.as_str(), c.stream_version));
+        if open_snapshot(cmd, at, ctx) {
+            return true;
+        }
         match cmd {
-            Command::Open => {
-                if let Some((stream, v)) = selected {
-                    ctx.push(Box::new(DiffView::new(stream, v)));
-                }
-            }
-            Command::TimeTravel => {
-                if let Some((stream, v)) = selected {
-                    ctx.push(Box::new(TimeTravelView::new(stream, Some(v))));
-                }
-            }
             Command::Refresh => self.run(ctx),
             _ => return false,
         }

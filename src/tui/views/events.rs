@@ -18,6 +18,7 @@ use crate::tui::keys::Command;
 use crate::tui::request::{Replier, Slot, Tasks, downcast};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::event_table::{self, EventTable, Widths};
+use crate::tui::widgets::table_rows;
 use crate::tui::widgets::window::{Anchor, Side, Want, Window};
 
 pub use crate::tui::widgets::event_table::EventRow;
@@ -493,8 +494,12 @@ impl View for EventsView {
 
     fn on_command(&mut self, cmd: Command, ctx: &mut Ctx) -> bool {
         let h = ctx.list_height();
+        if let Some(d) = delta(cmd, h) {
+            self.rows.move_by(d, h);
+            self.pump(ctx);
+            return true;
+        }
         match cmd {
-            c if delta(c, h).is_some() => self.rows.move_by(delta(c, h).unwrap_or(0), h),
             Command::Home => self.reset(Anchor::Start, ctx),
             Command::End => {
                 self.reset(Anchor::End, ctx);
@@ -560,8 +565,7 @@ impl View for EventsView {
     }
 
     fn fit(&mut self, area: Rect) {
-        self.rows
-            .scroll_to_selection(area.height.saturating_sub(3) as usize);
+        self.rows.scroll_to_selection(table_rows(area));
     }
 
     fn on_click(&mut self, row: usize, ctx: &mut Ctx) {

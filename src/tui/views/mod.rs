@@ -148,7 +148,7 @@ impl<'a> Ctx<'a> {
 
     /// Rows of a table filling the main area (borders and header off).
     pub fn list_height(&self) -> usize {
-        self.area.height.saturating_sub(3) as usize
+        crate::tui::widgets::table_rows(self.area)
     }
 }
 

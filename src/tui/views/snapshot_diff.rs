@@ -175,6 +175,20 @@ impl DiffView {
     }
 }
 
+/// Enter and `t` on a snapshot of a list (a stream's snapshots, the store's drift): its diff,
+/// or time travel at its version. False for any other command.
+pub fn open_snapshot(cmd: Command, at: Option<(&str, i64)>, ctx: &mut Ctx) -> bool {
+    let push: fn(String, i64) -> Box<dyn View> = match cmd {
+        Command::Open => |s, v| Box::new(DiffView::new(s, v)),
+        Command::TimeTravel => |s, v| Box::new(TimeTravelView::new(s, Some(v))),
+        _ => return false,
+    };
+    if let Some((stream, version)) = at {
+        ctx.push(push(stream.to_string(), version));
+    }
+    true
+}
+
 impl View for DiffView {
     fn kind(&self) -> ViewKind {
         ViewKind::SnapshotDiff
@@ -190,6 +204,10 @@ impl View for DiffView {
 
     fn on_command(&mut self, cmd: Command, ctx: &mut Ctx) -> bool {
         let h = self.height(ctx.area);
+        if let Some(d) = delta(cmd, h) {
+            self.scroll_by(d);
+            return true;
+        }
         match cmd {
             Command::NextDiff | Command::PrevDiff => {
                 let delta = if cmd == Command::NextDiff { 1 } else { -1 };
@@ -197,7 +215,6 @@ impl View for DiffView {
                     ctx.status("no difference to go to");
                 }
             }
-            c if delta(c, h).is_some() => self.scroll_by(delta(c, h).unwrap_or(0)),
             Command::Home => self.home(),
             Command::End => self.end(h),
             Command::TimeTravel => ctx.push(Box::new(TimeTravelView::new(

@@ -19,7 +19,7 @@ use crate::tui::keys::Command;
 use crate::tui::request::{Tasks, downcast};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::window::{Anchor, Side, Want, Window};
-use crate::tui::widgets::{block, cell_style, event_table, inner};
+use crate::tui::widgets::{block, cell_style, event_table, inner, table_rows};
 
 /// The stream list's order key: by id, or by recent activity (newest first).
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
@@ -226,8 +226,12 @@ impl View for StreamsView {
 
     fn on_command(&mut self, cmd: Command, ctx: &mut Ctx) -> bool {
         let h = ctx.list_height();
+        if let Some(d) = delta(cmd, h) {
+            self.rows.move_by(d, h);
+            self.pump(ctx);
+            return true;
+        }
         match cmd {
-            c if delta(c, h).is_some() => self.rows.move_by(delta(c, h).unwrap_or(0), h),
             Command::Home => self.reset(Anchor::Start, ctx),
             Command::End => self.reset(Anchor::End, ctx),
             Command::Refresh => self.reset(Anchor::Start, ctx),
@@ -274,8 +278,7 @@ impl View for StreamsView {
     }
 
     fn fit(&mut self, area: Rect) {
-        self.rows
-            .scroll_to_selection(area.height.saturating_sub(3) as usize);
+        self.rows.scroll_to_selection(table_rows(area));
     }
 
     fn on_click(&mut self, row: usize, ctx: &mut Ctx) {
@@ -285,7 +288,7 @@ impl View for StreamsView {
     }
 
     fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme) {
-        let h = area.height.saturating_sub(3) as usize;
+        let h = table_rows(area);
         let w = &self.rows;
         // Widths from the rows loaded; in a narrow terminal the category gives way first,
         // then the time, and the stream id (what one reads) keeps what is left.

@@ -307,6 +307,11 @@ impl View for TimeTravelView {
 
     fn on_command(&mut self, cmd: Command, ctx: &mut Ctx) -> bool {
         let h = Self::state_height(ctx.area);
+        if let Some(d) = delta(cmd, h) {
+            let max = self.lines.len().saturating_sub(1) as isize;
+            self.scroll = (self.scroll as isize + d).clamp(0, max) as usize;
+            return true;
+        }
         match cmd {
             Command::StepBack => self.send(Cmd::By(-1), ctx),
             Command::StepForward => self.send(Cmd::By(1), ctx),
@@ -315,11 +320,6 @@ impl View for TimeTravelView {
             Command::Refresh => {
                 self.send(Cmd::Reload, ctx);
                 ctx.status("reloading the reducers (the version is kept)");
-            }
-            c if delta(c, h).is_some() => {
-                let d = delta(c, h).unwrap_or(0);
-                let max = self.lines.len().saturating_sub(1) as isize;
-                self.scroll = (self.scroll as isize + d).clamp(0, max) as usize;
             }
             // Tab stays in the view (it would switch to the log).
             Command::NextPane => {}

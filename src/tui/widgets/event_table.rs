@@ -225,7 +225,7 @@ pub fn draw(f: &mut Frame, area: Rect, t: &EventTable, theme: &Theme) {
         w.position += 1;
     }
     let w = w.fit(area.width.saturating_sub(2) as usize, t.global, local);
-    let h = area.height.saturating_sub(3) as usize;
+    let h = super::table_rows(area);
     let end = (t.top + h).min(t.rows.len());
     let body: Vec<Row> = t.rows[t.top.min(end)..end]
         .iter()

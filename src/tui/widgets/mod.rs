@@ -59,6 +59,11 @@ pub fn fit_words(s: &str, width: usize) -> String {
     out
 }
 
+/// Rows of a table filling `area` in a bordered block under a header line.
+pub fn table_rows(area: Rect) -> usize {
+    area.height.saturating_sub(3) as usize
+}
+
 /// One line inside a block, `dy` lines below its top (for "no events" and the like).
 pub fn inner(area: Rect, dy: u16) -> Rect {
     let y = (area.y + dy).min(area.y + area.height.saturating_sub(1));
