@@ -88,6 +88,8 @@ pub struct OpenOptions {
     pub schema: Option<String>,
     /// A mapping file (implies the `mapped` layout).
     pub mapping: Option<PathBuf>,
+    /// How long to wait for the server (default [`db::CONNECT_TIMEOUT`]).
+    pub connect_timeout: Option<std::time::Duration>,
 }
 
 /// Which end of the log a read starts from, and whether the start is included.
@@ -237,7 +239,8 @@ pub struct Store {
 
 impl Store {
     pub async fn open(opts: &OpenOptions) -> Result<Store, StoreError> {
-        let db = Db::connect(&opts.url).await?;
+        let within = opts.connect_timeout.unwrap_or(db::CONNECT_TIMEOUT);
+        let db = Db::connect(&opts.url, within).await?;
         let layout = detect::resolve(&db, opts).await?;
         Ok(Store::with_layout(db, layout, redact_url(&opts.url)))
     }
