@@ -1237,3 +1237,33 @@ pub fn describe_target(t: &Target) -> String {
         Target::Demo(p) => format!("demo store {}", p.display()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 20 MB value in a table line is cut, and the line says how much was left out.
+    #[test]
+    fn huge_values_are_cut_in_tables_and_say_how_much() {
+        let huge = serde_json::Value::String("7".repeat(20_000_000));
+        let shown = cut_value(&huge);
+        assert!(shown.chars().count() < 300, "{}", shown.len());
+        assert!(
+            shown.contains("(19999802 more characters; --format json has it whole)"),
+            "{shown}"
+        );
+        // Escape sequences from the store never reach the terminal.
+        let hostile = serde_json::json!({"x": "\u{1b}[2J\u{1b}]0;owned\u{7}"});
+        assert!(!cut_value(&hostile).contains('\u{1b}'));
+        let mut rows = Vec::new();
+        state_rows(
+            &serde_json::json!({"a": huge, "b": [1, {}]}),
+            &mut Vec::new(),
+            &mut rows,
+        );
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r[1].chars().count() < 300));
+        assert_eq!(rows[1], [".b[0]", "1"]);
+        assert_eq!(rows[2][1], "{}");
+    }
+}
