@@ -1154,6 +1154,10 @@ async fn write_scan(
     let mut left = limit;
     let mut more = true;
     let mut last = None;
+    let shown = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        scan = scan.on_progress(search_progress(shown.clone()));
+    }
     let mut w = output::EventWriter::new(out, format);
     while left > 0 && more {
         let b = scan.next(left.min(OUTPUT_PAGE)).await?;
@@ -1164,8 +1168,46 @@ async fn write_scan(
             last = Some(e.clone());
         }
     }
+    if shown.load(std::sync::atomic::Ordering::Relaxed) {
+        eprint!("\r\x1b[2K");
+    }
     w.finish()?;
     Ok(last.filter(|_| more && left == 0))
+}
+
+/// A search's progress on stderr (a terminal), once it has run for a second, at most four
+/// times a second: how many rows were read and where it stands. `shown` says whether the line
+/// is on the screen, to clear it at the end.
+fn search_progress(
+    shown: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> impl FnMut(u64, &crate::scan::Key) + Send + 'static {
+    use crate::scan::Key;
+    use crate::store::Cursor;
+    let started = std::time::Instant::now();
+    let mut said = started;
+    move |rows, at| {
+        let now = std::time::Instant::now();
+        if now - started < std::time::Duration::from_secs(1)
+            || now - said < std::time::Duration::from_millis(250)
+        {
+            return;
+        }
+        said = now;
+        let at = match at {
+            Key::Log(Cursor::Position(p)) => format!(", at position {p}"),
+            Key::Log(Cursor::Ordered { at: Some(t), .. }) => {
+                format!(", at {}", crate::store::model::format_time(t))
+            }
+            Key::Version(v) => format!(", at version {v}"),
+            Key::Log(_) => String::new(),
+        };
+        let secs = (now - started).as_secs_f64();
+        eprint!(
+            "\r\x1b[2Ksearching: {rows} rows read in {secs:.0}s ({:.0}/s){at}…",
+            rows as f64 / secs
+        );
+        shown.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The note on stderr when `--limit` cut the output: how to read on from there.
