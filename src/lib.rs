@@ -10,6 +10,7 @@ pub mod exact;
 pub mod filter;
 pub mod jq;
 pub mod output;
+pub mod pushdown;
 pub mod redact;
 pub mod rehydrate;
 pub mod replay;

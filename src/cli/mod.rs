@@ -173,6 +173,10 @@ pub struct LogArgs {
     /// Keep running and print new events as they are committed (safe-head order; Ctrl-C stops)
     #[arg(long)]
     pub follow: bool,
+    /// Print the SQL a page of this read runs and which conditions of the jq program the
+    /// database answers first, instead of reading
+    #[arg(long, conflicts_with = "follow")]
+    pub explain: bool,
     /// Start at this global position (included)
     #[arg(long, value_name = "POSITION")]
     pub from: Option<i64>,
@@ -507,6 +511,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 limit: a.limit,
                 up_to: None,
             };
+            if a.explain {
+                return explain(&store, q, jq.as_ref(), fmt(a.format), out).map(|()| 0);
+            }
             if a.follow {
                 return follow(&store, q, jq, fmt(a.format), out).await.map(|()| 0);
             }
@@ -1208,6 +1215,52 @@ fn search_progress(
         );
         shown.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// `log --explain`: the SQL of a page of the read (as the scan's first page runs it), the
+/// pushed conditions and whether this store answers each, and the jq program that still
+/// runs on every row.
+fn explain(
+    store: &Store,
+    mut q: LogQuery,
+    jq: Option<&crate::filter::JqPredicate>,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    if jq.is_some() {
+        q.limit = crate::scan::PAGE_MIN;
+    }
+    let (sql, pushed) = store.explain_log(&q)?;
+    let program = jq.map(|j| j.source().to_string());
+    if format != Format::Table {
+        let doc = serde_json::json!({
+            "sql": sql.text,
+            "sql_with_values": sql.with_literals(),
+            "pushed": pushed.iter().map(|(a, p)| serde_json::json!({
+                "condition": a.to_string(),
+                "pushed": p,
+            })).collect::<Vec<_>>(),
+            "jq": program,
+        });
+        return Ok(output::write_doc(out, &doc, format)?);
+    }
+    writeln!(out, "SQL (one page):\n  {}", sql.with_literals())?;
+    if pushed.is_empty() {
+        writeln!(out, "pushed down: nothing")?;
+    }
+    for (a, p) in &pushed {
+        let how = if *p {
+            "pushed down"
+        } else {
+            "not pushed (this column's type does not allow it here, or a condition before it was not)"
+        };
+        writeln!(out, "{how}: {}", shown(&a.to_string()))?;
+    }
+    match &program {
+        Some(p) => writeln!(out, "jq, on every row read: {}", shown(p))?,
+        None => writeln!(out, "jq: none")?,
+    }
+    Ok(())
 }
 
 /// The note on stderr when `--limit` cut the output: how to read on from there.

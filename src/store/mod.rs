@@ -7,6 +7,7 @@ pub mod detect;
 pub mod head;
 pub mod layout;
 pub mod model;
+pub mod pushdown;
 pub mod role;
 pub mod sql;
 
@@ -187,6 +188,9 @@ pub struct EventFilter {
     pub since: Option<DateTime<Utc>>,
     /// Exclusive.
     pub until: Option<DateTime<Utc>>,
+    /// Conditions of the filter's jq program the database answers first (see
+    /// [`pushdown`]); the program still runs on every row. Log reads only.
+    pub pushed: Vec<pushdown::Atom>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -302,10 +306,34 @@ impl Store {
         if let Some(t) = f.until {
             src.push_time_bound(sql, "<", t);
         }
+        pushdown::push_atoms(src, sql, &f.pushed);
     }
 
     /// One page of the global log, in position order (keyset paging, never OFFSET).
     pub async fn read_log(&self, q: &LogQuery) -> Result<Vec<Event>, StoreError> {
+        let sql = self.log_sql(q)?;
+        self.fetch_events(&self.global, &sql).await
+    }
+
+    /// What [`Store::read_log`] of `q` runs, and which of its filter's pushed conditions the
+    /// database answers (the others are left to the jq program).
+    pub fn explain_log(
+        &self,
+        q: &LogQuery,
+    ) -> Result<(Sql, Vec<(pushdown::Atom, bool)>), StoreError> {
+        let sql = self.log_sql(q)?;
+        let n = pushdown::pushed_count(&self.global, &q.filter.pushed);
+        let pushed = q
+            .filter
+            .pushed
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.clone(), i < n))
+            .collect();
+        Ok((sql, pushed))
+    }
+
+    fn log_sql(&self, q: &LogQuery) -> Result<Sql, StoreError> {
         let src = &self.global;
         let mut sql = src.select_where(&src.select_list());
         Self::push_filter(src, &mut sql, &q.filter);
@@ -372,7 +400,7 @@ impl Store {
             }
         }
         sql.push(" LIMIT ").bind(Param::I64(q.limit.max(1).into()));
-        self.fetch_events(src, &sql).await
+        Ok(sql)
     }
 
     /// One page of a stream's events, in version order.
