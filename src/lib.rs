@@ -19,4 +19,5 @@ pub mod snapshots;
 pub mod store;
 pub mod task;
 pub mod timeparse;
+pub mod trace;
 pub mod tui;

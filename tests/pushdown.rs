@@ -23,7 +23,9 @@ const ROWS: &[(&str, i64, &str, &str, Option<&str>)] = &[
         2,
         "Named",
         r#"{"owner": {"name": "ana"}}"#,
-        Some(r#"{"correlation_id": "c-1"}"#),
+        Some(
+            r#"{"correlation_id": "c-1", "causation_id": "00000000-0000-4000-8000-000000000001"}"#,
+        ),
     ),
     (
         "named-2",
@@ -228,6 +230,66 @@ async fn same_results_pushed_or_not(server: Server) {
         );
         assert_eq!(code, Some(1), "the row that is not JSON is reported: {err}");
         assert!(err.contains("broken-1@1"), "{err}");
+    }
+}
+
+/// `trace`: the events sharing the correlation id (under this key only), the cause first.
+async fn trace(server: Server) {
+    if !available(server) {
+        return;
+    }
+    let db = store(server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db.url,
+            "trace",
+            &format!("{ID}02"),
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = common::jsonl(&String::from_utf8_lossy(&out.stdout));
+    let shape: Vec<(String, u64, Option<String>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["event_id"].as_str().unwrap().to_string(),
+                e["depth"].as_u64().unwrap(),
+                e["caused_by"].as_str().map(String::from),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (format!("{ID}01"), 0, None),
+            (format!("{ID}02"), 1, Some(format!("{ID}01"))),
+        ],
+        "{server:?}"
+    );
+    let out = evscope(dir.path())
+        .args(["--db", &db.url, "trace", &format!("{ID}03")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no correlation id"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn traces_follow_the_correlation_id_on_every_database() {
+    for s in [Server::Postgres, Server::MariaDb, Server::Sqlite] {
+        trace(s).await;
     }
 }
 

@@ -16,6 +16,7 @@ use crate::store::{
 use crate::timeparse::parse_time;
 
 pub mod replay;
+pub mod trace;
 
 const ABOUT: &str =
     "Look inside an event store (PostgreSQL, MySQL/MariaDB, SQLite) and act on it safely.";
@@ -105,6 +106,9 @@ pub enum Command {
     Audit(AuditArgs),
     #[command(about = replay::ABOUT, after_help = replay::HELP)]
     Replay(Box<replay::ReplayArgs>),
+    /// Every event sharing an event's correlation id, as a causation tree
+    #[command(after_help = trace::HELP)]
+    Trace(trace::TraceArgs),
     /// Show the connection, the layout in use and the size of the log
     #[command(
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
@@ -449,6 +453,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         }
         Some(Command::Replay(a)) => {
             return replay::replay(&cli, a, out).await;
+        }
+        Some(Command::Trace(a)) => {
+            return trace::run(&cli, a, out).await;
         }
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;
