@@ -416,3 +416,41 @@ async fn following_the_log_waits_for_an_event_held_by_an_open_transaction() {
         "both, in log order, each once"
     );
 }
+
+/// `c` on an event: the log of the events sharing its correlation id, across streams (the
+/// filter shown in the title, the same one `evscope trace` runs, pushed down).
+#[tokio::test]
+async fn c_lists_the_events_sharing_the_correlation_id() {
+    let mut h = harness(Theme::default_dark(), (120, 40)).await;
+    h.key(KeyCode::Char('/')).await;
+    h.type_text("type:TransferRequested").await;
+    h.key(KeyCode::Enter).await;
+    h.settle().await;
+    let first = h
+        .log()
+        .rows
+        .selected_row()
+        .expect("a transfer")
+        .event
+        .clone();
+    let corr = first.metadata["correlation_id"].clone();
+    assert!(corr.is_string(), "{first:?}");
+    h.key(KeyCode::Char('c')).await;
+    h.settle().await;
+    let v = h.app.find::<EventsView>().expect("the trace");
+    assert!(v.query.text.contains("correlation_id"), "{}", v.query.text);
+    let rows = v.rows.visible(40);
+    assert!(rows.len() >= 2, "{}", h.screen());
+    assert!(
+        rows.iter()
+            .all(|r| r.event.metadata["correlation_id"] == corr)
+    );
+    let streams: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.event.stream_id.as_str()).collect();
+    assert!(streams.len() >= 2, "across streams: {streams:?}");
+    assert!(h.screen().contains("correlation_id"), "{}", h.screen());
+    // Esc goes back to the list it came from.
+    h.key(KeyCode::Esc).await;
+    let back = h.app.find::<EventsView>().unwrap();
+    assert_eq!(back.query.text, "type:TransferRequested");
+}

@@ -38,6 +38,7 @@ pub enum Command {
     Audit,
     Drift,
     Mark,
+    Trace,
     Replay,
     TimeZone,
     Palette,
@@ -138,6 +139,11 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         "mark",
         Command::Mark,
         "mark one end of a replay range (m again: the other end)",
+    ),
+    (
+        "trace",
+        Command::Trace,
+        "the events sharing this event's correlation id, across streams",
     ),
     (
         "replay",

@@ -125,6 +125,10 @@ impl App {
                 "m marks the ends of a replay range in the log or a stream",
                 false,
             ),
+            Command::Trace => self.set_status(
+                "c on an event of the log or a stream lists the events sharing its correlation id",
+                false,
+            ),
             Command::Follow => {
                 // Follow the log from a view that cannot follow.
                 self.switch_root(ViewKind::Log);

@@ -104,6 +104,7 @@ impl View for DetailView {
                 self.find
                     .start(ctx.replier(), find_event(store, link.event_id));
             }
+            Command::Trace => super::events::open_trace(&self.event, ctx),
             _ => return false,
         }
         true
@@ -144,6 +145,7 @@ impl View for DetailView {
         if !self.lines.links.is_empty() {
             c.extend([Command::NextPane, Command::Open]);
         }
+        c.push(Command::Trace);
         c
     }
 

@@ -121,6 +121,13 @@ impl EventsView {
         }
     }
 
+    /// `c`: the log of the events sharing the selected event's correlation id.
+    fn trace(&mut self, ctx: &mut Ctx) {
+        if let Some(e) = self.rows.selected_row().map(|r| &r.event) {
+            open_trace(e, ctx);
+        }
+    }
+
     /// Show the list from `anchor` when it starts (not from its start or end).
     pub fn start_at(&mut self, anchor: Anchor<RowKey>) {
         self.initial = Some(anchor);
@@ -468,6 +475,31 @@ async fn read_stream(
         .map_err(|e| e.to_string())
 }
 
+/// Push the log of the events sharing `e`'s correlation id — the filter `evscope trace` uses,
+/// which the database answers first (push-down) — or say why there is none.
+pub fn open_trace(e: &Event, ctx: &mut Ctx) {
+    let Some((key, value)) = crate::trace::correlation_of(e) else {
+        ctx.error(format!(
+            "this event has no correlation id in its metadata (looked for {})",
+            crate::trace::CORRELATION_KEYS.join(", ")
+        ));
+        return;
+    };
+    let text = format!(
+        "| .metadata[{}] == {}",
+        serde_json::Value::String(key.to_string()),
+        value
+    );
+    match filter::parse(&text, chrono::Utc::now()) {
+        Ok(q) => {
+            let mut v = EventsView::new(Scope::Log, q);
+            v.start_at(Anchor::Start);
+            ctx.push(Box::new(v));
+        }
+        Err(err) => ctx.error(format!("trace: {err}")),
+    }
+}
+
 impl View for EventsView {
     fn kind(&self) -> ViewKind {
         match self.scope {
@@ -524,6 +556,7 @@ impl View for EventsView {
             }
             Command::Follow => self.toggle_follow(ctx),
             Command::Mark => self.mark(ctx),
+            Command::Trace => self.trace(ctx),
             Command::StepBack => self.data_offset = self.data_offset.saturating_sub(DATA_STEP),
             Command::StepForward => self.data_offset += DATA_STEP,
             _ => return false,
@@ -633,6 +666,7 @@ impl View for EventsView {
             Command::Refresh,
             Command::Follow,
             Command::Mark,
+            Command::Trace,
             Command::StepBack,
             Command::StepForward,
         ]);
