@@ -8,6 +8,29 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// Why the config file (or a name looked up in it) cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not TOML, an unknown key, a value of the wrong kind (`path` when read from a file).
+    #[error("{}{message}", path.as_ref().map_or(String::new(), |p| format!("{}: ", p.display())))]
+    Invalid {
+        path: Option<PathBuf>,
+        message: String,
+    },
+    #[error("no {what} {name:?} in the config file ({list}: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    NotFound {
+        what: &'static str,
+        name: String,
+        list: &'static str,
+        known: Vec<String>,
+    },
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -36,28 +59,16 @@ impl Config {
     }
 }
 
-/// A connect timeout: 5s, 500ms, 1m, or a bare number of seconds; above zero, at most an hour.
+/// A connect timeout: a duration as [`crate::timeparse::parse_duration`] reads it (5s, 500ms,
+/// 1m, a bare number of seconds), above zero and at most an hour.
 pub fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
-    let t = s.trim();
-    let (num, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid timeout {s:?}: use e.g. 5s, 500ms or 1m"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" | "min" => n * 60.0,
-        _ => return Err(format!("invalid timeout {s:?}: use e.g. 5s, 500ms or 1m")),
-    };
-    if !(secs > 0.0 && secs <= 3600.0) {
+    let d = crate::timeparse::parse_duration(s)?;
+    if d.is_zero() || d > std::time::Duration::from_secs(3600) {
         return Err(format!(
             "invalid timeout {s:?}: it must be above zero and at most an hour"
         ));
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 /// A replay sink with its credentials and TLS files. Only references to secrets (files,
@@ -155,7 +166,7 @@ pub fn data_dir() -> PathBuf {
 
 impl Config {
     /// Load the file; a missing default file is an empty config, a missing named file an error.
-    pub fn load(explicit: Option<&Path>) -> Result<Config, String> {
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         let (path, required) = match explicit {
             Some(p) => (p.to_path_buf(), true),
             None => match default_config_path() {
@@ -164,32 +175,43 @@ impl Config {
             },
         };
         match std::fs::read_to_string(&path) {
-            Ok(text) => Config::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(text) => Config::parse(&text).map_err(|e| match e {
+                ConfigError::Invalid { message, .. } => ConfigError::Invalid {
+                    path: Some(path.clone()),
+                    message,
+                },
+                e => e,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 Ok(Config::default())
             }
-            Err(e) => Err(format!("cannot read config {}: {e}", path.display())),
+            Err(source) => Err(ConfigError::Read { path, source }),
         }
     }
 
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: None,
+            message,
+        };
+        let config: Config = toml::from_str(text).map_err(|e| invalid(e.message().to_string()))?;
         if let Some(t) = &config.connect_timeout {
-            parse_timeout(t).map_err(|e| format!("connect_timeout: {e}"))?;
+            parse_timeout(t).map_err(|e| invalid(format!("connect_timeout: {e}")))?;
         }
         for (name, p) in &config.profiles {
             if let Some(t) = &p.connect_timeout {
-                parse_timeout(t).map_err(|e| format!("profiles.{name}.connect_timeout: {e}"))?;
+                parse_timeout(t)
+                    .map_err(|e| invalid(format!("profiles.{name}.connect_timeout: {e}")))?;
             }
         }
         Ok(config)
     }
 
-    pub fn sink(&self, name: &str) -> Result<&SinkProfile, String> {
+    pub fn sink(&self, name: &str) -> Result<&SinkProfile, ConfigError> {
         sink_in(&self.sinks, name)
     }
 
-    pub fn profile(&self, name: &str) -> Result<&Profile, String> {
+    pub fn profile(&self, name: &str) -> Result<&Profile, ConfigError> {
         named(&self.profiles, name, "profile", "profiles")
     }
 }
@@ -198,7 +220,7 @@ impl Config {
 pub fn sink_in<'a>(
     sinks: &'a BTreeMap<String, SinkProfile>,
     name: &str,
-) -> Result<&'a SinkProfile, String> {
+) -> Result<&'a SinkProfile, ConfigError> {
     named(sinks, name, "sink profile", "[sinks.NAME]; sinks")
 }
 
@@ -206,19 +228,14 @@ pub fn sink_in<'a>(
 fn named<'a, T>(
     table: &'a BTreeMap<String, T>,
     name: &str,
-    what: &str,
-    list: &str,
-) -> Result<&'a T, String> {
-    table.get(name).ok_or_else(|| {
-        let known: Vec<&str> = table.keys().map(String::as_str).collect();
-        format!(
-            "no {what} {name:?} in the config file ({list}: {})",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        )
+    what: &'static str,
+    list: &'static str,
+) -> Result<&'a T, ConfigError> {
+    table.get(name).ok_or_else(|| ConfigError::NotFound {
+        what,
+        name: name.to_string(),
+        list,
+        known: table.keys().cloned().collect(),
     })
 }
 
@@ -245,7 +262,12 @@ mapping = "fixtures/mappings/axon.toml"
             c.profile("local").unwrap().schema.as_deref(),
             Some("marten")
         );
-        assert!(c.profile("nope").unwrap_err().contains("axon, local"));
+        assert!(
+            c.profile("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("axon, local")
+        );
         assert!(Config::parse("[profiles.x]\nurl = 1").is_err());
     }
 
@@ -266,7 +288,12 @@ context = "prod"
         let p = c.sink("prod").unwrap();
         assert_eq!(p.url.as_deref(), Some("tls://nats.example:4222"));
         assert_eq!(p.tls_ca.as_deref(), Some(Path::new("/etc/ssl/nats-ca.pem")));
-        assert!(c.sink("nope").unwrap_err().contains("ctx, prod"));
+        assert!(
+            c.sink("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("ctx, prod")
+        );
         // A secret has no field: references only.
         assert!(Config::parse("[sinks.x]\ntoken = \"s3cret\"").is_err());
         assert!(Config::parse("[sinks.x]\npassword = \"s3cret\"").is_err());

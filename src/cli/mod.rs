@@ -304,6 +304,12 @@ impl From<crate::store::StoreError> for CliError {
     }
 }
 
+impl From<crate::config::ConfigError> for CliError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
 impl From<crate::scan::ScanError> for CliError {
     fn from(e: crate::scan::ScanError) -> Self {
         CliError(e.to_string())
@@ -334,14 +340,14 @@ pub enum Target {
 
 /// --db, then DATABASE_URL (both via clap), then --profile / default_profile, else the demo.
 pub fn resolve_target(cli: &Cli) -> Result<Target, CliError> {
-    let config = Config::load(cli.config.as_deref()).map_err(CliError)?;
+    let config = Config::load(cli.config.as_deref())?;
     let timeout = |p: Option<&crate::config::Profile>| {
         cli.connect_timeout
             .or(p.and_then(|p| p.connect_timeout()))
             .or(config.connect_timeout())
     };
     let from_profile = |name: &str| -> Result<Target, CliError> {
-        let p = config.profile(name).map_err(CliError)?;
+        let p = config.profile(name)?;
         Ok(Target::Url(OpenOptions {
             url: p.db.clone(),
             schema: cli.schema.clone().or_else(|| p.schema.clone()),
@@ -397,7 +403,7 @@ fn fmt(f: FormatArg) -> Format {
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
     match &cli.command {
         None => {
-            let config = Config::load(cli.config.as_deref()).map_err(CliError)?;
+            let config = Config::load(cli.config.as_deref())?;
             let target = resolve_target(&cli)?;
             let source = reducer_source(&cli, &target)?;
             // A reducer file that does not load is said now, not when time travel starts.
@@ -856,7 +862,7 @@ fn reducer_source(
     if matches!(target, Target::Demo(_)) {
         return Ok(ReducerSource::Demo);
     }
-    let config = Config::load(cli.config.as_deref()).map_err(CliError)?;
+    let config = Config::load(cli.config.as_deref())?;
     if cli.db.is_none() {
         let profile = cli.profile.clone().or(config.default_profile.clone());
         if let Some(p) =

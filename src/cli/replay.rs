@@ -194,8 +194,8 @@ fn sink_of(cli: &super::Cli, a: &StartArgs) -> Result<SinkSpec, CliError> {
     let n = &a.nats;
     let profile = match &n.sink_profile {
         Some(name) => {
-            let config = crate::config::Config::load(cli.config.as_deref()).map_err(CliError)?;
-            let p = config.sink(name).map_err(CliError)?.clone();
+            let config = crate::config::Config::load(cli.config.as_deref())?;
+            let p = config.sink(name)?.clone();
             Some((name.clone(), p.with_absolute_paths()))
         }
         None => None,
