@@ -15,6 +15,7 @@ use crate::store::{
 };
 use crate::timeparse::parse_time;
 
+pub mod consumers;
 pub mod replay;
 
 const ABOUT: &str =
@@ -101,6 +102,8 @@ pub enum Command {
     Audit(AuditArgs),
     #[command(about = replay::ABOUT, after_help = replay::HELP)]
     Replay(Box<replay::ReplayArgs>),
+    #[command(about = consumers::ABOUT, after_help = consumers::HELP)]
+    Consumers(consumers::ConsumersArgs),
     /// Show the connection, the layout in use and the size of the log
     #[command(
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
@@ -413,6 +416,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         }
         Some(Command::Replay(a)) => {
             return replay::replay(&cli, a, out).await;
+        }
+        Some(Command::Consumers(a)) => {
+            return consumers::run(&cli, a, out).await;
         }
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;
