@@ -78,10 +78,21 @@ fn unsupported(class: &str) -> TokenError {
 }
 
 fn decode_json(v: &serde_json::Value, class: &str) -> Result<Token, TokenError> {
+    // Without a class (no token_type, no "@class"): the properties tell the kind.
+    let guessed = if v.get("globalIndex").is_some() {
+        GLOBAL
+    } else if v.get("tokenAtReset").is_some() || v.get("currentToken").is_some() {
+        REPLAY
+    } else if v.get("index").is_some() {
+        GAP_AWARE
+    } else {
+        ""
+    };
     let class = v
         .get("@class")
         .and_then(|c| c.as_str())
-        .unwrap_or(class)
+        .or(Some(class).filter(|c| !c.is_empty()))
+        .unwrap_or(guessed)
         .to_string();
     let int = |k: &str| v.get(k).and_then(serde_json::Value::as_i64);
     match short(&class) {
@@ -355,6 +366,15 @@ mod tests {
         assert_eq!((t.index, t.format), (Some(42), "json"));
         let t = decode(br#"{"index":9,"gaps":[4,7]}"#, Some(GAP_AWARE)).unwrap();
         assert_eq!(t.gaps, vec![4, 7]);
+        // Without token_type, the properties tell the kind.
+        assert_eq!(
+            decode(br#"{"globalIndex":3}"#, None).unwrap().index,
+            Some(3)
+        );
+        assert_eq!(
+            decode(br#"{"index":4,"gaps":[]}"#, None).unwrap().class,
+            GAP_AWARE
+        );
         let r = format!(
             r#"{{"tokenAtReset":{{"@class":"{GLOBAL}","globalIndex":10}},"currentToken":{{"@class":"{GLOBAL}","globalIndex":3}},"context":null}}"#
         );

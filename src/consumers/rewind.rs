@@ -247,7 +247,8 @@ async fn statements(
             } else {
                 "token_type"
             };
-            let stamp = crate::store::sql::iso_fixed(Utc::now());
+            // As Axon's DateTimeUtils.formatInstant writes it: UTC, milliseconds.
+            let stamp = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
             vec![update(
                 d,
                 r,
@@ -360,7 +361,7 @@ pub async fn plan_rewind(
                     Framework::Axon => "Axon claim",
                     Framework::Emmett => "Emmett processor lock",
                     Framework::Marten => "Marten daemon's",
-                    _ => "",
+                    _ => "process's",
                 }
             ));
         }
