@@ -645,16 +645,26 @@ async fn consumers(tx: &mut sqlx::SqliteConnection, events: &[NewEvent]) -> Resu
     let mid = events
         .get(events.len() / 2)
         .map_or_else(|| now.clone(), |e| iso_fixed(e.at));
-    let rows: [(
-        &str,
-        i64,
-        &str,
-        Option<&str>,
-        Option<&str>,
-        &str,
-        Option<&str>,
-    ); 6] = [
-        (
+    struct C<'a> {
+        name: &'a str,
+        position: i64,
+        at: &'a str,
+        category: Option<&'a str>,
+        types: Option<&'a str>,
+        status: &'a str,
+        error: Option<&'a str>,
+    }
+    let c = |name, position, at, category, types, status, error| C {
+        name,
+        position,
+        at,
+        category,
+        types,
+        status,
+        error,
+    };
+    let rows = [
+        c(
             "balances",
             head,
             &now,
@@ -663,7 +673,7 @@ async fn consumers(tx: &mut sqlx::SqliteConnection, events: &[NewEvent]) -> Resu
             "running",
             None,
         ),
-        (
+        c(
             "payments-read-model",
             (head - 400).max(0),
             &now,
@@ -672,7 +682,7 @@ async fn consumers(tx: &mut sqlx::SqliteConnection, events: &[NewEvent]) -> Resu
             "running",
             None,
         ),
-        (
+        c(
             "ledger-exporter",
             head / 2,
             &mid,
@@ -681,7 +691,7 @@ async fn consumers(tx: &mut sqlx::SqliteConnection, events: &[NewEvent]) -> Resu
             "running",
             None,
         ),
-        (
+        c(
             "search-indexer",
             head + 500,
             &last,
@@ -690,7 +700,7 @@ async fn consumers(tx: &mut sqlx::SqliteConnection, events: &[NewEvent]) -> Resu
             "running",
             Some("restored from a backup newer than the events"),
         ),
-        (
+        c(
             "notifications",
             (head - 1000).max(0),
             &last,
@@ -699,7 +709,7 @@ async fn consumers(tx: &mut sqlx::SqliteConnection, events: &[NewEvent]) -> Resu
             "failed",
             Some("mailer answered 503"),
         ),
-        (
+        c(
             "fraud-scores",
             (head - 50).max(0),
             &last,
@@ -709,7 +719,16 @@ async fn consumers(tx: &mut sqlx::SqliteConnection, events: &[NewEvent]) -> Resu
             Some("paused by ops"),
         ),
     ];
-    for (name, position, at, category, types, status, error) in rows {
+    for C {
+        name,
+        position,
+        at,
+        category,
+        types,
+        status,
+        error,
+    } in rows
+    {
         sqlx::query(
             "INSERT INTO evscope_consumers (name, position, updated_at, category, types, status, owner, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
