@@ -769,3 +769,53 @@ fn the_view_in_a_real_terminal() {
         .args(["kill-session", "-t", &name])
         .status();
 }
+
+#[tokio::test]
+async fn watch_refreshes_with_the_trend() {
+    use std::io::{BufRead, BufReader};
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = native_db(Server::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = common::evscope_process(dir.path())
+        .args([
+            "--db",
+            &db.url,
+            "consumers",
+            "--watch",
+            "--interval",
+            "1s",
+            "--no-settle",
+            "--format",
+            "jsonl",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen: Vec<Value> = Vec::new();
+    // The first refresh, then a consumer moves, then the second and third.
+    while seen.len() < 6 {
+        seen.push(serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap());
+    }
+    db.exec("UPDATE evscope_consumers SET position = 9, updated_at = now() WHERE name = 'lagging'")
+        .await;
+    let mut lagging = Vec::new();
+    while lagging.len() < 3 {
+        let v: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if v["name"] == "lagging" {
+            lagging.push(v);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    // Every line has its trend; once the checkpoint moved, the lag shrank.
+    assert!(seen.iter().all(|v| v["trend"].is_object()), "{seen:?}");
+    let last = lagging.last().unwrap();
+    assert_eq!(last["lag_events"], 1);
+    assert_eq!(last["trend"]["direction"], "shrinking", "{last}");
+    let h = last["trend"]["lag_history"].as_array().unwrap();
+    assert_eq!(h.first().unwrap(), 3);
+    assert_eq!(h.last().unwrap(), 1);
+}
