@@ -214,16 +214,11 @@ pub fn write_report(
                 .iter()
                 .map(|l| {
                     let c = &l.consumer;
-                    let cp = match (c.checkpoint, c.counts) {
-                        (None, _) => "-".to_string(),
-                        (Some(p), Counts::Global) => p.to_string(),
-                        (Some(v), Counts::StreamVersion) => format!("v{v}"),
-                    };
                     let mut row = vec![
                         clip(&c.id(), 40),
                         c.framework.label().to_string(),
                         clip(&c.follows.describe(), 30),
-                        cp,
+                        c.checkpoint_text(),
                         l.lag_text(),
                         l.lag_secs.map_or("-".into(), human_secs),
                         c.updated_at.as_ref().map_or("-".into(), |t| {
@@ -425,16 +420,8 @@ pub async fn range_for(
         .map_err(err)?;
     let lag = report.consumers.first();
     let cp = c.checkpoint.unwrap_or(0);
-    let f = &c.follows;
-    let (range, settled) = match c.counts {
-        Counts::StreamVersion => (
-            Range {
-                stream: f.stream.clone(),
-                from_version: Some(cp + 1),
-                ..Range::default()
-            },
-            None,
-        ),
+    let settled = match c.counts {
+        Counts::StreamVersion => None,
         Counts::Global => {
             let settled = crate::store::head::settled_head(store, max_wait).await?;
             let head = settled.unwrap_or(0);
@@ -444,18 +431,10 @@ pub async fn range_for(
                     c.id()
                 )));
             }
-            (
-                Range {
-                    from_position: Some(cp + 1),
-                    to_position: Some(head),
-                    category: f.category.clone(),
-                    types: f.types.clone(),
-                    ..Range::default()
-                },
-                settled,
-            )
+            settled
         }
     };
+    let range = c.range(cp, settled);
     Ok((
         range,
         ForConsumer {

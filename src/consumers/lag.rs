@@ -224,22 +224,7 @@ pub async fn count_after(
     }
     let upto = to.min(after + EXACT_SPAN);
     let mut sql = src.select_where("COUNT(*)");
-    if !f.types.is_empty() {
-        sql.push(" AND ").push(&src.event_type.sql).push(" IN (");
-        for (i, t) in f.types.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(Param::Text(t.clone()));
-        }
-        sql.push(")");
-    }
-    if let Some(s) = &f.stream {
-        src.push_stream_eq(&mut sql, s);
-    }
-    if let Some(c) = &f.category {
-        src.push_category(&mut sql, c);
-    }
+    Store::push_filter(&src, &mut sql, &filter_of(f));
     sql.push(" AND ").push(&pos.sql).push(" > ");
     sql.bind(Param::I64(after));
     sql.push(" AND ").push(&pos.sql).push(" <= ");

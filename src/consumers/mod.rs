@@ -248,6 +248,36 @@ impl Consumer {
         }
     }
 
+    /// The checkpoint for people: a position, `v3` for a stream version, `-` for none.
+    pub fn checkpoint_text(&self) -> String {
+        match (self.checkpoint, self.counts) {
+            (None, _) => "-".to_string(),
+            (Some(p), Counts::Global) => p.to_string(),
+            (Some(v), Counts::StreamVersion) => format!("v{v}"),
+        }
+    }
+
+    /// The events it follows after `after` up to `upto` (None: open, fixed when a replay is
+    /// created): positions of what it follows, or versions of its stream.
+    pub fn range(&self, after: i64, upto: Option<i64>) -> crate::replay::Range {
+        let f = &self.follows;
+        match self.counts {
+            Counts::StreamVersion => crate::replay::Range {
+                stream: f.stream.clone(),
+                from_version: Some(after + 1),
+                to_version: upto,
+                ..Default::default()
+            },
+            Counts::Global => crate::replay::Range {
+                from_position: Some(after + 1),
+                to_position: upto,
+                category: f.category.clone(),
+                types: f.types.clone(),
+                ..Default::default()
+            },
+        }
+    }
+
     fn with_status(mut self, status: Option<String>) -> Self {
         self.state = status.as_deref().and_then(State::parse);
         self.status = status.filter(|s| !s.is_empty());

@@ -386,22 +386,7 @@ pub async fn plan_rewind(
     } else {
         (current, to, true)
     };
-    let f = &first.follows;
-    let range = match first.counts {
-        Counts::StreamVersion => Range {
-            stream: f.stream.clone(),
-            from_version: Some(lo + 1),
-            to_version: Some(hi),
-            ..Range::default()
-        },
-        Counts::Global => Range {
-            from_position: Some(lo + 1),
-            to_position: Some(hi),
-            category: f.category.clone(),
-            types: f.types.clone(),
-            ..Range::default()
-        },
-    };
+    let range = first.range(lo, Some(hi));
     let reprocess = if lo >= hi {
         Plan::default()
     } else {

@@ -16,7 +16,6 @@ use crate::consumers::lag::{Lagged, Report, ReportOptions};
 use crate::consumers::trend::{History, sparkline};
 use crate::consumers::{self, Counts};
 use crate::output::human_secs;
-use crate::replay::Range;
 use crate::store::Cursor;
 use crate::tui::keys::Command;
 use crate::tui::request::{Replier, Slot};
@@ -190,28 +189,13 @@ impl View for ConsumersView {
         let c = &l.consumer;
         let cp = c.checkpoint.unwrap_or(0);
         let settled = self.report.as_ref().and_then(|r| r.settled_head);
-        let range = match c.counts {
-            Counts::StreamVersion => Range {
-                stream: c.follows.stream.clone(),
-                from_version: Some(cp + 1),
-                ..Range::default()
-            },
-            Counts::Global => {
-                if settled.is_some_and(|h| cp >= h) {
-                    return Some(Err(format!(
-                        "{} is not behind the settled head: nothing to replay",
-                        c.id()
-                    )));
-                }
-                Range {
-                    from_position: Some(cp + 1),
-                    to_position: settled,
-                    category: c.follows.category.clone(),
-                    types: c.follows.types.clone(),
-                    ..Range::default()
-                }
-            }
-        };
+        if c.counts == Counts::Global && settled.is_some_and(|h| cp >= h) {
+            return Some(Err(format!(
+                "{} is not behind the settled head: nothing to replay",
+                c.id()
+            )));
+        }
+        let range = c.range(cp, settled.filter(|_| c.counts == Counts::Global));
         Some(Ok((
             range,
             format!("consumer {} after its checkpoint {cp}", c.id()),
@@ -284,16 +268,11 @@ fn draw_consumers(f: &mut Frame, area: Rect, v: &ConsumersView, t: &Theme) {
                 .collect::<Vec<_>>()
                 .join(",");
             let flag_style = if l.alarming() { t.error } else { t.accent };
-            let cp = match (c.checkpoint, c.counts) {
-                (None, _) => "-".to_string(),
-                (Some(p), Counts::Global) => p.to_string(),
-                (Some(p), Counts::StreamVersion) => format!("v{p}"),
-            };
             let row = Row::new(vec![
                 Cell::from(c.id()),
                 Cell::from(c.framework.label()).style(cell_style(t, on, t.muted)),
                 Cell::from(c.follows.describe()),
-                Cell::from(cp),
+                Cell::from(c.checkpoint_text()),
                 Cell::from(l.lag_text()),
                 Cell::from(age(l.lag_secs)),
                 Cell::from(flags).style(cell_style(t, on, flag_style)),
