@@ -191,7 +191,7 @@ async fn main() {
     })
     .await
     .expect("open");
-    let mut measure = |settle: bool| {
+    let measure = |settle: bool| {
         let store = store.clone();
         async move {
             let opts = ReportOptions {
