@@ -540,6 +540,7 @@ async fn build(path: &Path, accounts: u32) -> Result<(), DemoError> {
         }
         q.execute(&mut *tx).await?;
     }
+    consumers(&mut tx, &events).await?;
     // Drift a handful of snapshots, spread over the list, in different ways.
     let mut drifted = Vec::new();
     let len = snapshots.len();
@@ -629,6 +630,119 @@ async fn build(path: &Path, accounts: u32) -> Result<(), DemoError> {
     tx.commit().await?;
     drop(conn);
     pool.close().await;
+    Ok(())
+}
+
+/// A handful of consumers in `evscope_consumers`, one in each state `evscope consumers`
+/// reports: caught up, lagging (written at build time: the file is static, so it reads as
+/// stalled once the threshold has passed), stalled, beyond the head, failed, paused.
+async fn consumers(tx: &mut sqlx::SqliteConnection, events: &[NewEvent]) -> Result<(), DemoError> {
+    let head = events.len() as i64;
+    let now = iso_fixed(Utc::now());
+    let last = events
+        .last()
+        .map_or_else(|| now.clone(), |e| iso_fixed(e.at));
+    let mid = events
+        .get(events.len() / 2)
+        .map_or_else(|| now.clone(), |e| iso_fixed(e.at));
+    struct C<'a> {
+        name: &'a str,
+        position: i64,
+        at: &'a str,
+        category: Option<&'a str>,
+        types: Option<&'a str>,
+        status: &'a str,
+        error: Option<&'a str>,
+    }
+    let c = |name, position, at, category, types, status, error| C {
+        name,
+        position,
+        at,
+        category,
+        types,
+        status,
+        error,
+    };
+    let rows = [
+        c(
+            "balances",
+            head,
+            &now,
+            Some("account"),
+            None,
+            "running",
+            None,
+        ),
+        c(
+            "payments-read-model",
+            (head - 400).max(0),
+            &now,
+            Some("payment"),
+            None,
+            "running",
+            None,
+        ),
+        c(
+            "ledger-exporter",
+            head / 2,
+            &mid,
+            None,
+            None,
+            "running",
+            None,
+        ),
+        c(
+            "search-indexer",
+            head + 500,
+            &last,
+            None,
+            None,
+            "running",
+            Some("restored from a backup newer than the events"),
+        ),
+        c(
+            "notifications",
+            (head - 1000).max(0),
+            &last,
+            Some("payment"),
+            Some("PaymentConfirmed,PaymentRefunded"),
+            "failed",
+            Some("mailer answered 503"),
+        ),
+        c(
+            "fraud-scores",
+            (head - 50).max(0),
+            &last,
+            None,
+            Some("Withdrawn,TransferRequested"),
+            "paused",
+            Some("paused by ops"),
+        ),
+    ];
+    for C {
+        name,
+        position,
+        at,
+        category,
+        types,
+        status,
+        error,
+    } in rows
+    {
+        sqlx::query(
+            "INSERT INTO evscope_consumers (name, position, updated_at, category, types, status, owner, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(position)
+        .bind(at)
+        .bind(category)
+        .bind(types)
+        .bind(status)
+        .bind((status == "running").then_some("demo-worker-1"))
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
 }
 

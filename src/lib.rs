@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod consumers;
 pub mod demo;
 pub mod exact;
 pub mod filter;

@@ -72,6 +72,7 @@ fn every_command_keeps_the_format_contract() {
             0,
         ),
         (vec!["replay", "jobs"], 0),
+        (vec!["consumers"], 0),
     ];
     for (args, code) in &commands {
         let with = |f: &'static str| {

@@ -15,6 +15,7 @@ use crate::store::{
 };
 use crate::timeparse::parse_time;
 
+pub mod consumers;
 pub mod replay;
 pub mod trace;
 
@@ -109,6 +110,8 @@ pub enum Command {
     /// Every event sharing an event's correlation id, as a causation tree
     #[command(after_help = trace::HELP)]
     Trace(trace::TraceArgs),
+    #[command(about = consumers::ABOUT, after_help = consumers::HELP)]
+    Consumers(consumers::ConsumersArgs),
     /// Show the connection, the layout in use and the size of the log
     #[command(
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
@@ -462,6 +465,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         }
         Some(Command::Trace(a)) => {
             return trace::run(&cli, a, out).await;
+        }
+        Some(Command::Consumers(a)) => {
+            return consumers::run(&cli, a, out).await;
         }
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;

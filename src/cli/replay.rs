@@ -131,6 +131,10 @@ pub struct StartArgs {
     /// NATS subject template: {category} {type} {stream} {version} {position} {job}
     #[arg(long, value_name = "TEMPLATE")]
     pub subject: Option<String>,
+    /// The range a consumer has not processed: (its checkpoint, the settled head], what it
+    /// follows (see `evscope consumers`)
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["from_position", "to_position", "stream", "from_version", "to_version"])]
+    pub for_consumer: Option<String>,
     /// Plan only: count, histograms, first and last event, estimated duration
     #[arg(long, conflicts_with = "yes")]
     pub dry_run: bool,
@@ -283,6 +287,8 @@ struct PlanOut<'a> {
     rate: Option<f64>,
     max_in_flight: usize,
     estimated_secs: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer: Option<&'a super::consumers::ForConsumer>,
     #[serde(flatten)]
     plan: &'a Plan,
 }
@@ -301,6 +307,9 @@ fn write_plan(out: &mut dyn Write, p: &PlanOut, format: FormatArg) -> std::io::R
     writeln!(out, "replay plan")?;
     writeln!(out, "  range      {}", clip(&p.range_text, 500))?;
     writeln!(out, "  sink       {}", p.sink)?;
+    if let Some(c) = p.consumer {
+        writeln!(out, "  consumer   {}", clip(&c.describe(), 300))?;
+    }
     if let Some(b) = p.bus {
         match b.describe() {
             Ok(text) => writeln!(out, "  bus        {text}")?,
@@ -354,9 +363,15 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
     let spec = sink_of(cli, a)?;
     check_rate(a.run.rate)?;
     let store = open(cli).await?;
-    let mut range = range_of(a)?;
-    range.validate(&store).map_err(CliError)?;
     let max_wait = a.run.max_wait.unwrap_or(replay::range::DEFAULT_MAX_WAIT);
+    let (mut range, for_consumer) = match &a.for_consumer {
+        Some(name) => {
+            let (r, c) = super::consumers::range_for(cli, &store, name, max_wait).await?;
+            (r, Some(c))
+        }
+        None => (range_of(a)?, None),
+    };
+    range.validate(&store).map_err(CliError)?;
     range.freeze(&store, max_wait).await?;
     let tty = std::io::stderr().is_terminal();
     let quiet = a.run.quiet;
@@ -391,6 +406,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
         rate: a.run.rate,
         max_in_flight,
         estimated_secs: plan.estimate_secs(a.run.rate),
+        consumer: for_consumer.as_ref(),
         plan: &plan,
     };
     // With the events on standard output, everything else goes to stderr.

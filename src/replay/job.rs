@@ -611,7 +611,7 @@ impl JobStore {
     }
 
     pub fn audit(&self, job: &Job, event: &str, detail: Option<String>) -> Result<(), String> {
-        let entry = AuditEntry {
+        self.record(&AuditEntry {
             at: Utc::now(),
             job: job.id.clone(),
             event: event.to_string(),
@@ -620,8 +620,13 @@ impl JobStore {
             done: job.checkpoint.done,
             total: job.total,
             detail,
-        };
-        let mut line = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
+        })
+    }
+
+    /// Append one entry to the audit log (a job's event, or a plan that is not a job, such as
+    /// a consumer rewind printed by `consumers rewind`).
+    pub fn record(&self, entry: &AuditEntry) -> Result<(), String> {
+        let mut line = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
         line.push(b'\n');
         let mut f = private_file(
             &self.audit_path(),

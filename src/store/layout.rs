@@ -180,6 +180,9 @@ struct RawLayout {
     #[serde(default)]
     filter: BTreeMap<String, toml::Value>,
     snapshots: Option<RawSnapshots>,
+    /// `[consumers]`: read and validated by `crate::consumers::mapping`, not here.
+    #[allow(dead_code)]
+    consumers: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]

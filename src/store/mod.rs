@@ -280,7 +280,8 @@ impl Store {
             .await
     }
 
-    fn push_filter(src: &Source, sql: &mut Sql, f: &EventFilter) {
+    /// ` AND ...` for each part of the filter (types, stream, category, prefix, times).
+    pub fn push_filter(src: &Source, sql: &mut Sql, f: &EventFilter) {
         if !f.types.is_empty() {
             sql.push(" AND ").push(&src.event_type.sql).push(" IN (");
             for (i, t) in f.types.iter().enumerate() {

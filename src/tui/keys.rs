@@ -36,6 +36,7 @@ pub enum Command {
     NextDiff,
     PrevDiff,
     Audit,
+    Consumers,
     Drift,
     Mark,
     Trace,
@@ -129,6 +130,11 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         "audit",
         Command::Audit,
         "audit the whole store (version gaps, duplicates, invalid JSON...)",
+    ),
+    (
+        "consumers",
+        Command::Consumers,
+        "consumers: checkpoints, lag, stalls (from anywhere)",
     ),
     (
         "drift",

@@ -93,6 +93,9 @@ impl App {
             },
             Command::Snapshots => self.open_snapshots(stream),
             Command::Audit => self.push(Box::new(AuditView::new())),
+            Command::Consumers => {
+                self.push(Box::new(crate::tui::views::consumers::ConsumersView::new()))
+            }
             // The stream list opens it (views/drift.rs).
             Command::Drift => self.set_status(
                 "D checks every snapshot of the store: from the stream list (1, then D)",
@@ -186,7 +189,7 @@ impl App {
         if v.replay_scope().is_some() {
             c.push(Command::Replay);
         }
-        c.push(Command::Audit);
+        c.extend([Command::Audit, Command::Consumers]);
         c.sort();
         c.dedup();
         c

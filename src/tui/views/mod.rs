@@ -4,6 +4,7 @@
 //! say something on the status line) it asks through [`Ctx`].
 
 pub mod audit;
+pub mod consumers;
 pub mod detail;
 pub mod drift;
 pub mod events;
@@ -40,6 +41,8 @@ pub enum ViewKind {
     Audit,
     /// Every snapshot of the store checked: the drifted and failed ones.
     Drift,
+    /// Every consumer's checkpoint and lag.
+    Consumers,
 }
 
 impl ViewKind {
@@ -52,6 +55,7 @@ impl ViewKind {
                 | ViewKind::SnapshotDiff
                 | ViewKind::Audit
                 | ViewKind::Drift
+                | ViewKind::Consumers
         )
     }
 }
