@@ -555,7 +555,7 @@ impl Runner<'_> {
         let task = tokio::spawn(read_ahead(reader, tx));
         let _abort = AbortOnDrop::new(task);
         self.pacer.reset();
-        let max = self.job.max_in_flight.max(1);
+        let max = self.job.max_in_flight.clamp(1, self.sink.max_in_flight());
         while let Some(item) = rx.recv().await {
             let page = match item {
                 Ahead::Page(p) => p,

@@ -235,6 +235,10 @@ pub trait Sink: Send {
     ) -> BoxFuture<'a, Result<Acked, SinkError>>;
     /// The answer for the oldest event in flight if it has come, without waiting.
     fn try_ack(&mut self, oldest: &Event, job: &str) -> Option<Result<Acked, SinkError>>;
+    /// How many events the sink can keep in flight at most (the job's bound is cut to it).
+    fn max_in_flight(&self) -> usize {
+        usize::MAX
+    }
     /// Make everything acknowledged so far durable (before a checkpoint names it).
     fn sync(&mut self) -> BoxFuture<'_, Result<(), SinkError>>;
     /// Push out what was handed over and is still buffered (the runner calls it before it
@@ -334,16 +338,21 @@ impl Template {
         position: Option<i64>,
         job: &str,
     ) -> String {
-        let mut out = String::new();
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(64);
         for p in &self.parts {
             match p {
                 Part::Text(t) => out.push_str(t),
                 Part::Category => token(&mut out, category),
                 Part::Type => token(&mut out, ty),
                 Part::Stream => token(&mut out, stream),
-                Part::Version => out.push_str(&version.to_string()),
+                Part::Version => {
+                    let _ = write!(out, "{version}");
+                }
                 Part::Position => match position {
-                    Some(p) => out.push_str(&p.to_string()),
+                    Some(p) => {
+                        let _ = write!(out, "{p}");
+                    }
                     None => out.push('_'),
                 },
                 Part::Job => token(&mut out, job),
@@ -356,6 +365,10 @@ impl Template {
 fn token(out: &mut String, v: &str) {
     if v.is_empty() {
         out.push('_');
+        return;
+    }
+    if v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        out.push_str(v);
         return;
     }
     out.extend(v.chars().map(|c| {

@@ -99,6 +99,10 @@ const TYPE: HeaderName = HeaderName::from_static("Evscope-Type");
 const JOB: HeaderName = HeaderName::from_static("Evscope-Job");
 const CONTENT_TYPE: HeaderName = HeaderName::from_static("Content-Type");
 
+/// Answers the subscription holds before the job takes them: async-nats drops what comes
+/// beyond it (a "slow consumer"), so no more publishes than this are ever in flight.
+const ANSWERS: usize = 1 << 16;
+
 /// Payloads share buffers of this size (a larger one gets a buffer of its own size).
 const PAYLOAD_BUFFER: usize = 1 << 16;
 
@@ -234,6 +238,7 @@ pub async fn connect_nats(
         .options()
         .name("evscope replay")
         .connection_timeout(Duration::from_secs(5))
+        .subscription_capacity(ANSWERS)
         .max_reconnects(r.addrs.len())
         .reconnect_delay_callback(move |_| {
             if flag.load(Ordering::SeqCst) {
@@ -531,6 +536,10 @@ impl Sink for NatsSink {
             }
         };
         Some(self.deliver(a, oldest, job))
+    }
+
+    fn max_in_flight(&self) -> usize {
+        ANSWERS
     }
 
     fn sync(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
