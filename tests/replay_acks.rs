@@ -124,7 +124,10 @@ async fn an_error_answer_mid_window_checkpoints_before_it_and_resume_sends_from_
     );
     let before = stored_ids(&js, &name).await;
     let after_it = before.len() - (REFUSED - 1);
-    eprintln!("stored when the job failed: {} ({after_it} after the refused one)", before.len());
+    eprintln!(
+        "stored when the job failed: {} ({after_it} after the refused one)",
+        before.len()
+    );
     assert!(!before.contains(&format!("e{REFUSED}")));
 
     // The cause fixed, the resumed job sends from the refused event on.

@@ -154,6 +154,9 @@ impl Meter {
     }
 }
 
+/// A checkpoint being written: when, and whether it was.
+type Saving = tokio::task::JoinHandle<(chrono::DateTime<Utc>, Result<(), String>)>;
+
 struct Runner<'a> {
     store: &'a Store,
     jobs: &'a JobStore,
@@ -164,7 +167,7 @@ struct Runner<'a> {
     /// Sent and not yet answered, oldest first.
     inflight: VecDeque<Sent>,
     /// The checkpoint being written off the runtime's threads, if one is.
-    saving: Option<tokio::task::JoinHandle<(chrono::DateTime<Utc>, Result<(), String>)>>,
+    saving: Option<Saving>,
     pacer: Pacer,
     meter: Meter,
     since_save: u64,

@@ -367,7 +367,9 @@ fn token(out: &mut String, v: &str) {
         out.push('_');
         return;
     }
-    if v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         out.push_str(v);
         return;
     }
@@ -379,7 +381,6 @@ fn token(out: &mut String, v: &str) {
         }
     }));
 }
-
 
 mod auth;
 mod context;
@@ -468,5 +469,4 @@ pub(crate) mod tests {
         assert!(SinkSpec::parse("jsonl:", None).is_err());
         assert!(SinkSpec::parse("nats://h:1", Some("a.{nope}")).is_err());
     }
-
 }

@@ -447,7 +447,6 @@ impl NatsTarget {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,5 +718,4 @@ mod tests {
                 .contains("--sink-context")
         );
     }
-
 }

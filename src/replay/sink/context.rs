@@ -610,5 +610,4 @@ mod tests {
         );
         assert_eq!(seed_in("not a seed"), None);
     }
-
 }

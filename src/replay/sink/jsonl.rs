@@ -182,7 +182,6 @@ impl Sink for JsonlSink {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

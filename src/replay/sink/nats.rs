@@ -2,7 +2,6 @@
 
 use super::*;
 
-
 use std::fmt::Write as _;
 use std::pin::Pin;
 
@@ -85,7 +84,9 @@ struct Conn {
 
 /// What a publish was answered.
 enum Answer {
-    Stored { duplicate: bool },
+    Stored {
+        duplicate: bool,
+    },
     Failed(PublishError),
     /// Not published: an earlier publish on this connection failed.
     NotSent,
@@ -381,15 +382,12 @@ impl Sink for NatsSink {
                 self.unanswered = None;
             }
             let inbox = format!("{}.", client.new_inbox());
-            let answers = client
-                .subscribe(format!("{inbox}*"))
-                .await
-                .map_err(|e| {
-                    SinkError::new(
-                        SinkErrorKind::Unavailable,
-                        format!("NATS: subscribing to the acknowledgements: {e}"),
-                    )
-                })?;
+            let answers = client.subscribe(format!("{inbox}*")).await.map_err(|e| {
+                SinkError::new(
+                    SinkErrorKind::Unavailable,
+                    format!("NATS: subscribing to the acknowledgements: {e}"),
+                )
+            })?;
             self.conn = Some(Conn {
                 client,
                 inbox,
@@ -615,7 +613,6 @@ async fn target(
     Ok((name, stream.cached_info().config.duplicate_window))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,5 +668,4 @@ mod tests {
         );
         assert_eq!(e.kind, SinkErrorKind::Unavailable, "{e}");
     }
-
 }

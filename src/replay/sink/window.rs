@@ -136,7 +136,11 @@ mod tests {
         }
         assert_eq!(handed, (0..100).collect::<Vec<_>>());
         assert_eq!(w.len(), 156);
-        assert_eq!(w.deadline(timeout), Some(t + timeout), "publish 100 is waited for");
+        assert_eq!(
+            w.deadline(timeout),
+            Some(t + timeout),
+            "publish 100 is waited for"
+        );
         // Its error comes: it is handed over first, then the ones after it (which the job
         // never takes: it stops at the error).
         w.answer(100, Err("rejected"));
