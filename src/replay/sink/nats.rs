@@ -123,6 +123,9 @@ impl Answer {
         if m.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
             return Answer::Failed(PublishError::new(PublishErrorKind::StreamNotFound));
         }
+        if let Some(duplicate) = plain_ack(&m.payload) {
+            return Answer::Stored { duplicate };
+        }
         match serde_json::from_slice::<Reply>(&m.payload) {
             Ok(Reply { error: Some(e), .. }) => {
                 Answer::Failed(PublishError::with_source(PublishErrorKind::Other, e))
@@ -142,6 +145,28 @@ impl Answer {
             )),
             Err(e) => Answer::Failed(PublishError::with_source(PublishErrorKind::Other, e)),
         }
+    }
+}
+
+/// Whether the answer is a PubAck as nats-server writes it for most publishes,
+/// `{"stream":"S","seq":N}` or `{"stream":"S","seq":N,"duplicate":true}`: Some(duplicate).
+/// Anything else (an error, a domain, fields a newer server adds) is None and goes to the full
+/// parse. A stream name holds no quote, backslash or space (the server refuses them).
+fn plain_ack(p: &[u8]) -> Option<bool> {
+    let rest = p.strip_prefix(br#"{"stream":""#)?;
+    let end = rest.iter().position(|b| matches!(b, b'"' | b'\\'))?;
+    if end == 0 || rest[end] != b'"' {
+        return None;
+    }
+    let rest = rest[end + 1..].strip_prefix(br#","seq":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    match &rest[digits..] {
+        b"}" => Some(false),
+        br#","duplicate":true}"# => Some(true),
+        _ => None,
     }
 }
 
@@ -616,6 +641,41 @@ async fn target(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_pub_acks_are_read_without_the_parser_and_the_rest_with_it() {
+        assert_eq!(plain_ack(br#"{"stream":"PROF","seq":17}"#), Some(false));
+        assert_eq!(
+            plain_ack(br#"{"stream":"PROF","seq":17,"duplicate":true}"#),
+            Some(true)
+        );
+        for other in [
+            &br#"{"error":{"code":503,"err_code":10008,"description":"x"}}"#[..],
+            br#"{"stream":"PROF","seq":17,"domain":"hub"}"#,
+            br#"{"stream":"PROF","seq":17,"duplicate":false}"#,
+            br#"{"stream":"PROF","seq":17,"batch":"b","count":2}"#,
+            br#"{"stream":"","seq":17}"#,
+            br#"{"stream":"a\"b","seq":17}"#,
+            br#"{"stream":"PROF","seq":}"#,
+            br#"{"stream":"PROF","seq":17"#,
+            b"",
+        ] {
+            assert_eq!(plain_ack(other), None, "{}", String::from_utf8_lossy(other));
+        }
+        // What the fast path leaves goes to the parser, which reads it the same way.
+        let full = |p: &[u8]| match serde_json::from_slice::<Reply>(p).unwrap() {
+            Reply {
+                stream: Some(_),
+                seq: Some(_),
+                duplicate,
+                error: None,
+            } => duplicate,
+            _ => panic!(),
+        };
+        assert!(!full(br#"{"stream":"PROF","seq":17,"domain":"hub"}"#));
+        assert!(!full(br#"{"stream":"PROF","seq":17,"duplicate":false}"#));
+        assert!(full(br#"{"stream":"PROF","seq":17,"duplicate":true}"#));
+    }
 
     #[test]
     fn a_stream_without_a_leader_is_unavailable_not_missing() {
