@@ -9,6 +9,15 @@
 //!     cargo bench --bench replay          (NATS at $EVSCOPE_BENCH_NATS or 127.0.0.1:4222)
 //!
 //! Writes bench-results/replay.md.
+//!
+//! The wall-clock ratio moves with the machine's load; what the replay costs per event is
+//! measured repeatably with callgrind on the same rows (50,000 of them, a fresh stream):
+//!
+//!     valgrind --tool=callgrind target/release/evscope --db postgres://…/db replay \
+//!         --sink nats://127.0.0.1:4222 --subject 'prof.{category}.{type}' --yes --quiet
+//!
+//! then `callgrind_annotate --inclusive=yes` for `cli::replay::execute` (the runner),
+//! `replay::read_ahead` and async-nats's `ConnectionHandler::process`, divided by 50,000.
 
 #[path = "support/mod.rs"]
 mod support;

@@ -17,9 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
-use futures_util::stream::{FuturesOrdered, StreamExt};
 use serde::Serialize;
 
 use tokio::sync::{mpsc, watch};
@@ -78,7 +75,8 @@ enum Outcome {
 }
 
 /// One event sent and not yet acknowledged: its page (shared, not copied) and its place in
-/// it. The mark, id and description are derived only when needed.
+/// it. The mark, id and description are derived only when needed. The runner keeps them in
+/// send order, and the sink answers them in that order.
 struct Sent {
     page: Arc<Vec<Event>>,
     i: usize,
@@ -89,8 +87,6 @@ impl Sent {
         &self.page[self.i]
     }
 }
-
-type Ack = BoxFuture<'static, (Sent, Result<Acked, SinkError>)>;
 
 /// Spaces sends at `rate` per second. Time lost (a pause, a slow bus, the process stopped by
 /// SIGSTOP) is never caught up with a burst: a send that is late by more than a small slack
@@ -116,6 +112,7 @@ impl Pacer {
 
     /// When the next event may go, if not now.
     fn due(&mut self) -> Option<Instant> {
+        self.rate?;
         self.due_at(Instant::now())
     }
 
@@ -157,6 +154,9 @@ impl Meter {
     }
 }
 
+/// A checkpoint being written: when, and whether it was.
+type Saving = tokio::task::JoinHandle<(chrono::DateTime<Utc>, Result<(), String>)>;
+
 struct Runner<'a> {
     store: &'a Store,
     jobs: &'a JobStore,
@@ -164,7 +164,10 @@ struct Runner<'a> {
     sink: &'a mut dyn Sink,
     ctl: watch::Receiver<Control>,
     report: &'a mut (dyn FnMut(&Progress) + Send),
-    inflight: FuturesOrdered<Ack>,
+    /// Sent and not yet answered, oldest first.
+    inflight: VecDeque<Sent>,
+    /// The checkpoint being written off the runtime's threads, if one is.
+    saving: Option<Saving>,
     pacer: Pacer,
     meter: Meter,
     since_save: u64,
@@ -196,7 +199,8 @@ pub async fn run(
         sink,
         ctl,
         report,
-        inflight: FuturesOrdered::new(),
+        inflight: VecDeque::new(),
+        saving: None,
         pacer: Pacer::new(rate),
         meter: Meter {
             samples: VecDeque::new(),
@@ -224,7 +228,8 @@ pub async fn run(
     r.progress(true);
     loop {
         let outcome = r.attempt_run().await;
-        r.inflight = FuturesOrdered::new();
+        r.settle().await;
+        r.inflight.clear();
         let status = match outcome {
             Outcome::Done => Status::Completed,
             Outcome::Stopped(Control::Cancel) => Status::Cancelled,
@@ -281,19 +286,31 @@ impl Runner<'_> {
         }
     }
 
-    /// [`Self::save`] off the runtime's threads: the job file is fsynced, which can take
-    /// milliseconds, and a runtime thread blocked that long starves the bus client's writer
-    /// (its queued messages then leave in one burst, over the --rate).
-    async fn save_off_runtime(&mut self) {
+    /// Start writing the checkpoint off the runtime's threads, and go on publishing while it
+    /// is written: the job file is fsynced, which can take milliseconds, and a runtime thread
+    /// blocked that long starves the bus client's writer (its queued messages then leave in one
+    /// burst, over the --rate), while a runner waiting for it leaves the pipeline empty. What
+    /// is written is a copy of the job as it is now, so it names only acknowledged events
+    /// (never ahead of the acks); the file may lag behind the job, never lead it. One write at
+    /// a time, in order: the previous one is waited for first ([`Self::settle`]), and every
+    /// write done in place (`save`) comes after a settle.
+    async fn save_behind(&mut self) {
+        self.settle().await;
         self.take_acked();
         let mut job = self.job.clone();
         let jobs = self.jobs.clone();
-        match tokio::task::spawn_blocking(move || {
+        self.saving = Some(tokio::task::spawn_blocking(move || {
             let r = jobs.save(&mut job);
             (job.updated_at, r)
-        })
-        .await
-        {
+        }));
+    }
+
+    /// Wait for the checkpoint being written, if one is.
+    async fn settle(&mut self) {
+        let Some(h) = self.saving.take() else {
+            return;
+        };
+        match h.await {
             Ok((at, r)) => {
                 self.job.updated_at = at;
                 if let Err(e) = r {
@@ -354,7 +371,8 @@ impl Runner<'_> {
     }
 
     /// The read waits for held positions: say so (the audit trail once per wait).
-    fn waiting(&mut self, w: &crate::store::head::Waiting) {
+    async fn waiting(&mut self, w: &crate::store::head::Waiting) {
+        self.settle().await;
         let first = !matches!(self.job.status, Status::Waiting { .. });
         self.job.status = Status::Waiting {
             position: w.position,
@@ -388,7 +406,7 @@ impl Runner<'_> {
         self.sink.sync().await.map_err(classify)?;
         self.since_save = 0;
         self.last_save = Instant::now();
-        self.save_off_runtime().await;
+        self.save_behind().await;
         self.progress(false);
         Ok(())
     }
@@ -432,11 +450,38 @@ impl Runner<'_> {
         Ok(())
     }
 
-    async fn drain(&mut self) -> Result<(), Outcome> {
-        while let Some((sent, r)) = self.inflight.next().await {
+    /// Take the answer of the oldest event in flight, waiting for it.
+    async fn next_ack(&mut self) -> Result<(), Outcome> {
+        let Some(oldest) = self.inflight.front() else {
+            return Ok(());
+        };
+        let r = self.sink.next_ack(oldest.event(), &self.job.id).await;
+        let sent = self.inflight.pop_front().expect("in flight");
+        self.applied(sent, r)
+    }
+
+    /// Take the answers that have come, in order, without waiting; whether there were any.
+    fn ready_acks(&mut self) -> Result<bool, Outcome> {
+        let mut any = false;
+        while let Some(oldest) = self.inflight.front() {
+            let Some(r) = self.sink.try_ack(oldest.event(), &self.job.id) else {
+                break;
+            };
+            let sent = self.inflight.pop_front().expect("in flight");
             self.applied(sent, r)?;
+            any = true;
         }
-        self.checkpoint().await
+        Ok(any)
+    }
+
+    /// Every event in flight answered, and the checkpoint written (durable once this returns).
+    async fn drain(&mut self) -> Result<(), Outcome> {
+        while !self.inflight.is_empty() {
+            self.next_ack().await?;
+        }
+        self.checkpoint().await?;
+        self.settle().await;
+        Ok(())
     }
 
     /// Honour the control channel: pause here (everything in flight acknowledged and
@@ -513,12 +558,12 @@ impl Runner<'_> {
         let task = tokio::spawn(read_ahead(reader, tx));
         let _abort = AbortOnDrop::new(task);
         self.pacer.reset();
-        let max = self.job.max_in_flight.max(1);
+        let max = self.job.max_in_flight.clamp(1, self.sink.max_in_flight());
         while let Some(item) = rx.recv().await {
             let page = match item {
                 Ahead::Page(p) => p,
                 Ahead::Waiting(w) => {
-                    self.waiting(&w);
+                    self.waiting(&w).await;
                     continue;
                 }
                 Ahead::Failed(e) => {
@@ -544,20 +589,13 @@ impl Runner<'_> {
                     }
                 }
                 while self.inflight.len() >= max {
-                    if let Some((sent, r)) = self.inflight.next().await {
-                        self.applied(sent, r)?;
-                    }
+                    self.next_ack().await?;
                 }
-                let mut any = false;
-                while let Some(Some((sent, r))) = self.inflight.next().now_or_never() {
-                    self.applied(sent, r)?;
-                    any = true;
-                }
-                if any {
+                if self.ready_acks()? {
                     self.after_acks().await?;
                 }
-                let pending = match self.sink.send(e, &self.job.id).await {
-                    Ok(p) => p,
+                match self.sink.send(e, &self.job.id).await {
+                    Ok(()) => {}
                     Err(err) => {
                         // What was sent before this event counts: its acknowledgements are
                         // taken (and checkpointed) before the job stops on this one.
@@ -566,12 +604,10 @@ impl Runner<'_> {
                         return Err(outcome);
                     }
                 };
-                let sent = Sent {
+                self.inflight.push_back(Sent {
                     page: page.clone(),
                     i,
-                };
-                self.inflight
-                    .push_back(Box::pin(pending.map(move |r| (sent, r))));
+                });
             }
         }
         self.drain().await
