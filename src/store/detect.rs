@@ -24,13 +24,22 @@ pub struct CatTable {
 pub struct Candidate {
     pub layout: Layout,
     pub schema: Option<String>,
+    /// The application, for layouts that keep one table family per application (Python
+    /// eventsourcing on PostgreSQL: `{app}_events`).
+    pub app: Option<String>,
+    /// The signature that matched: `table(columns...)`.
+    pub reason: String,
 }
 
 impl Candidate {
     pub fn label(&self) -> String {
-        match &self.schema {
-            Some(s) => format!("{}@{s}", self.layout.name),
+        let name = match &self.app {
+            Some(a) => format!("{}:{a}", self.layout.name),
             None => self.layout.name.clone(),
+        };
+        match &self.schema {
+            Some(s) => format!("{name}@{s}"),
+            None => name,
         }
     }
 }
@@ -159,11 +168,22 @@ fn fit(mut l: Layout, events: &CatTable) -> Layout {
     };
     if l.special != Special::Commanded {
         refit(&mut l.stream);
-        refit(&mut l.event_id);
+        if let Some(i) = &mut l.event_id {
+            refit(i);
+        }
         refit(&mut l.data);
-        refit(&mut l.recorded_at);
+        if let Some(t) = l.recorded_at.as_mut().filter(|_| l.time_path.is_empty()) {
+            refit(t);
+        }
         if let Some(m) = &mut l.metadata {
             refit(m);
+        }
+        // The snapshots' stream column holds the ids as the events' does.
+        let stream_enc = l.stream.encoding;
+        if let Some(sn) = &mut l.snapshots {
+            if sn.stream.encoding != Encoding::Bytes {
+                sn.stream.encoding = stream_enc;
+            }
         }
     }
     if let Some(m) = &l.metadata {
@@ -183,13 +203,93 @@ fn builtin(name: &str) -> Layout {
     layout::builtin(name).expect("built-in layouts are tested to parse")
 }
 
-/// Every built-in layout whose tables are present.
+/// `table(col, col, ...)`: the signature a detection matched, for `info`.
+fn signature(t: &CatTable, cols: &[&str]) -> String {
+    let table = match &t.schema {
+        Some(s) if s != "public" => format!("{s}.{}", t.table),
+        _ => t.table.clone(),
+    };
+    format!("{table}({})", cols.join(", "))
+}
+
+/// Every name of the layout (tables, columns) written as the catalog has it: for Axon's
+/// JDBC names, which PostgreSQL folds to lower case and MySQL keeps as created.
+fn exact_names(mut l: Layout, cat: &[CatTable], schema: Option<&str>) -> Layout {
+    fn fix(id: &mut layout::Ident, t: Option<&CatTable>) {
+        if let Some(real) = t.and_then(|t| t.exact.get(&id.as_str().to_lowercase())) {
+            if let Ok(x) = layout::Ident::new(real) {
+                *id = x;
+            }
+        }
+    }
+    let table = |name: &layout::Ident| find(cat, schema, name.as_str()).cloned();
+    let events = table(&l.events.table);
+    if let Some(t) = &events {
+        if let Ok(x) = layout::Ident::new(&t.table) {
+            l.events.table = x;
+        }
+    }
+    let ev = events.as_ref();
+    for c in [
+        l.position.as_mut(),
+        Some(&mut l.stream),
+        Some(&mut l.version),
+        l.event_id.as_mut(),
+        Some(&mut l.event_type),
+        Some(&mut l.data),
+        l.metadata.as_mut(),
+        l.recorded_at.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        fix(&mut c.name, ev);
+    }
+    if let Some(sn) = &mut l.snapshots {
+        let st = table(&sn.table.table);
+        match &st {
+            Some(t) => {
+                if let Ok(x) = layout::Ident::new(&t.table) {
+                    sn.table.table = x;
+                }
+            }
+            None => {
+                l.snapshots = None;
+                return l;
+            }
+        }
+        for c in [
+            Some(&mut sn.stream),
+            Some(&mut sn.version),
+            Some(&mut sn.state),
+            sn.taken_at.as_mut(),
+            sn.snapshot_type.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(&mut c.name, st.as_ref());
+        }
+    }
+    l
+}
+
+/// Whether `table` holds at least one row (to choose among applications).
+async fn has_rows(db: &Db, t: &TableRef) -> Result<bool, StoreError> {
+    let mut sql = Sql::new(db.dialect());
+    sql.push("SELECT 1 FROM ")
+        .push(&db.dialect().table(t))
+        .push(" LIMIT 1");
+    Ok(!db.fetch_raw(&sql, &[None]).await?.is_empty())
+}
+
+/// Every built-in layout whose tables are present, with the signature that matched.
 pub fn candidates(cat: &[CatTable]) -> Vec<Candidate> {
     let mut out = Vec::new();
     for t in cat {
         let schema = t.schema.as_deref();
         let name = t.table.to_lowercase();
-        let mut push = |l: Layout| {
+        let mut push = |l: Layout, app: Option<String>, reason: String| {
             let l = match schema {
                 Some(s) => l
                     .in_schema(s)
@@ -199,55 +299,168 @@ pub fn candidates(cat: &[CatTable]) -> Vec<Candidate> {
             out.push(Candidate {
                 layout: l,
                 schema: t.schema.clone(),
+                app,
+                reason,
             });
         };
+        let sig = |cols: &[&str]| has(t, cols).then(|| signature(t, cols));
+        let snapshots_present = |table: &str| find(cat, schema, table).is_some();
+        const NATIVE: &[&str] = &["global_position", "stream_id", "stream_version"];
+        const MESSAGE_DB: &[&str] = &["global_position", "stream_name", "position", "type"];
+        const MARTEN: &[&str] = &["seq_id", "stream_id", "version", "data", "type"];
+        const COMMANDED: &[&str] = &[
+            "event_id",
+            "stream_id",
+            "stream_version",
+            "original_stream_id",
+        ];
+        const CLASSIC: &[&str] = &[
+            "event_id",
+            "aggregate_id",
+            "event_type",
+            "version",
+            "payload",
+            "timestamp",
+        ];
+        const EVENTUOUS: &[&str] = &[
+            "message_id",
+            "message_type",
+            "stream_id",
+            "stream_position",
+            "global_position",
+            "json_data",
+        ];
+        const EMMETT: &[&str] = &[
+            "stream_id",
+            "stream_position",
+            "global_position",
+            "message_type",
+            "message_data",
+            "message_kind",
+        ];
+        const AXON_JPA: &[&str] = &[
+            "global_index",
+            "aggregate_identifier",
+            "sequence_number",
+            "payload_type",
+            "payload",
+            "time_stamp",
+        ];
+        const AXON_JDBC: &[&str] = &[
+            "globalindex",
+            "aggregateidentifier",
+            "sequencenumber",
+            "payloadtype",
+            "payload",
+            "timestamp",
+        ];
+        const PYES: &[&str] = &["originator_id", "originator_version", "topic", "state"];
         match name.as_str() {
-            "evscope_events" if has(t, &["global_position", "stream_id", "stream_version"]) => {
-                let mut l = fit(builtin("native"), t);
-                if find(cat, schema, "evscope_snapshots").is_none() {
-                    l.snapshots = None;
+            "evscope_events" => {
+                if let Some(why) = sig(NATIVE) {
+                    let mut l = fit(builtin("native"), t);
+                    if !snapshots_present("evscope_snapshots") {
+                        l.snapshots = None;
+                    }
+                    push(l, None, why);
                 }
-                push(l);
             }
-            "messages" if has(t, &["global_position", "stream_name", "position", "type"]) => {
-                push(fit(builtin("message-db"), t));
-            }
-            "mt_events" if has(t, &["seq_id", "stream_id", "version", "data", "type"]) => {
-                push(fit(builtin("marten"), t));
-            }
-            "stream_events"
-                if has(
-                    t,
-                    &[
-                        "event_id",
-                        "stream_id",
-                        "stream_version",
-                        "original_stream_id",
-                    ],
-                ) && find(cat, schema, "events")
-                    .is_some_and(|e| has(e, &["event_id", "event_type", "data"]))
-                    && find(cat, schema, "streams").is_some_and(|s| has(s, &["stream_uuid"])) =>
-            {
-                let mut l = builtin("commanded");
-                if find(cat, schema, "snapshots").is_none() {
-                    l.snapshots = None;
+            "messages" => {
+                if let Some(why) = sig(MESSAGE_DB) {
+                    push(fit(builtin("message-db"), t), None, why);
+                } else if let Some(why) = sig(EVENTUOUS) {
+                    let streams = find(cat, schema, "streams")
+                        .filter(|s| has(s, &["stream_name", "stream_id"]));
+                    if let Some(st) = streams {
+                        let mut l = builtin("eventuous");
+                        l.events.schema = None;
+                        if let Some(j) = &mut l.streams {
+                            j.table.schema = None;
+                        }
+                        let why = format!("{why} + {}", signature(st, &["stream_name"]));
+                        push(fit(l, t), None, why);
+                    }
                 }
-                push(l);
             }
-            "events"
-                if has(
-                    t,
-                    &[
-                        "event_id",
-                        "aggregate_id",
-                        "event_type",
-                        "version",
-                        "payload",
-                        "timestamp",
-                    ],
-                ) =>
-            {
-                push(fit(builtin("classic"), t));
+            "mt_events" => {
+                if let Some(why) = sig(MARTEN) {
+                    push(fit(builtin("marten"), t), None, why);
+                }
+            }
+            "stream_events" => {
+                let ok = has(t, COMMANDED)
+                    && find(cat, schema, "events")
+                        .is_some_and(|e| has(e, &["event_id", "event_type", "data"]))
+                    && find(cat, schema, "streams").is_some_and(|s| has(s, &["stream_uuid"]));
+                if ok {
+                    let mut l = builtin("commanded");
+                    if !snapshots_present("snapshots") {
+                        l.snapshots = None;
+                    }
+                    let why = format!(
+                        "{} + events(event_id, event_type, data) + streams(stream_uuid)",
+                        signature(t, COMMANDED)
+                    );
+                    push(l, None, why);
+                }
+            }
+            "events" => {
+                if let Some(why) = sig(CLASSIC) {
+                    push(fit(builtin("classic"), t), None, why);
+                }
+            }
+            "emt_messages" => {
+                if let Some(why) = sig(EMMETT) {
+                    let mut l = builtin("emmett");
+                    // Emmett's fixed conditions, on the columns this version has.
+                    l.filter
+                        .retain(|(c, _)| t.columns.contains_key(&c.as_str().to_lowercase()));
+                    push(fit(l, t), None, why);
+                }
+            }
+            "domain_event_entry" => {
+                if let Some(why) = sig(AXON_JPA) {
+                    let l = exact_names(builtin("axon"), cat, schema);
+                    push(fit(l, t), None, why);
+                }
+            }
+            "domainevententry" => {
+                if let Some(why) = sig(AXON_JDBC) {
+                    let l = exact_names(builtin("axon-jdbc"), cat, schema);
+                    push(fit(l, t), None, why);
+                }
+            }
+            "stored_events" => {
+                if let Some(why) = sig(PYES) {
+                    let mut l = builtin("python-eventsourcing");
+                    if t.columns.contains_key("notification_id") {
+                        // (not the SQLite recorder's, which numbers by rowid)
+                    } else if let Some(p) = &mut l.position {
+                        p.name = layout::Ident::new("rowid").expect("identifier");
+                    }
+                    if !snapshots_present("stored_snapshots") {
+                        l.snapshots = None;
+                    }
+                    push(fit(l, t), None, format!("{why} (rowid order)"));
+                }
+            }
+            n if n.ends_with("_events") && n.len() > "_events".len() => {
+                let app = &t.table[..t.table.len() - "_events".len()];
+                let cols: Vec<&str> = PYES.iter().copied().chain(["notification_id"]).collect();
+                let (Some(why), Ok(events), Ok(snaps)) = (
+                    sig(&cols),
+                    layout::Ident::new(&t.table),
+                    layout::Ident::new(&format!("{app}_snapshots")),
+                ) else {
+                    continue;
+                };
+                let mut l = builtin("python-eventsourcing");
+                l.events.table = events;
+                match &mut l.snapshots {
+                    Some(sn) if snapshots_present(snaps.as_str()) => sn.table.table = snaps,
+                    _ => l.snapshots = None,
+                }
+                push(fit(l, t), Some(app.to_string()), why);
             }
             _ => {}
         }
@@ -299,6 +512,9 @@ pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), 
     // that differs only in case would pass here and fail at the first query.
     let mut check_col = |t: &CatTable, name: &str, what: String| {
         let lower = name.to_lowercase();
+        if dialect == Dialect::Sqlite && lower == "rowid" {
+            return; // every table but a WITHOUT ROWID one has it (not in table_info)
+        }
         match t.exact.get(&lower) {
             None if !t.columns.contains_key(&lower) => missing.push(what),
             Some(real) if dialect == Dialect::Postgres && real != name => missing.push(format!(
@@ -384,8 +600,9 @@ fn table_list(cat: &[CatTable]) -> String {
     }
 }
 
-/// Decide the layout for `opts` on `db`.
-pub async fn resolve(db: &Db, opts: &OpenOptions) -> Result<Layout, StoreError> {
+/// Decide the layout for `opts` on `db`, and say why (the signature that matched, the
+/// mapping file, the name given).
+pub async fn resolve(db: &Db, opts: &OpenOptions) -> Result<(Layout, String), StoreError> {
     let cat = catalog(db).await?;
     let d = db.dialect();
     if let Some(path) = &opts.mapping {
@@ -399,28 +616,42 @@ pub async fn resolve(db: &Db, opts: &OpenOptions) -> Result<Layout, StoreError> 
         let layout = Layout::from_toml(&text)
             .map_err(|e| StoreError::Mapping(format!("{}: {e}", path.display())))?;
         check(&layout, &cat, d)?;
-        return Ok(layout);
+        return Ok((layout, format!("mapping file {}", path.display())));
     }
     let found = candidates(&cat);
-    let labels = || {
+    let labels = |found: &[&Candidate]| {
         if found.is_empty() {
             "none".to_string()
         } else {
             found
                 .iter()
-                .map(Candidate::label)
+                .map(|c| c.label())
                 .collect::<Vec<_>>()
                 .join(", ")
         }
     };
-    match opts.schema.as_deref() {
-        Some("mapped") => Err(StoreError::BadInput(
-            "--schema mapped needs --mapping FILE".into(),
-        )),
+    let all: Vec<&Candidate> = found.iter().collect();
+    let matching: Vec<&Candidate> = match opts.schema.as_deref() {
+        Some("mapped") => {
+            return Err(StoreError::BadInput(
+                "--schema mapped needs --mapping FILE".into(),
+            ));
+        }
         Some(wanted) => {
             let (name, schema) = match wanted.split_once('@') {
                 Some((n, s)) => (n, Some(s)),
                 None => (wanted, None),
+            };
+            let (name, app) = match name.split_once(':') {
+                Some((n, a)) => (n, Some(a)),
+                None => (name, None),
+            };
+            // A bare application name picks that application.
+            let by_app = |c: &&Candidate| c.app.as_deref() == Some(name);
+            let (name, app) = if layout::builtin(name).is_none() && all.iter().any(by_app) {
+                ("python-eventsourcing", Some(name))
+            } else {
+                (name, app)
             };
             if layout::builtin(name).is_none() {
                 return Err(StoreError::Schema(format!(
@@ -428,40 +659,81 @@ pub async fn resolve(db: &Db, opts: &OpenOptions) -> Result<Layout, StoreError> 
                     layout::BUILTIN_NAMES.join(", ")
                 )));
             }
-            let matching: Vec<&Candidate> = found
+            let m: Vec<&Candidate> = all
                 .iter()
+                .copied()
                 .filter(|c| {
-                    c.layout.name == name && (schema.is_none() || c.schema.as_deref() == schema)
+                    c.layout.name == name
+                        && (schema.is_none() || c.schema.as_deref() == schema)
+                        && (app.is_none()
+                            || c.app.as_deref().is_some_and(|a| {
+                                app.is_some_and(|w| a.eq_ignore_ascii_case(w))
+                            }))
                 })
                 .collect();
-            match matching.as_slice() {
-                [one] => Ok(one.layout.clone()),
-                [] => Err(StoreError::Schema(format!(
+            if m.is_empty() {
+                return Err(StoreError::Schema(format!(
                     "schema {wanted}: its tables were not found (detected: {}; tables: {})",
-                    labels(),
+                    labels(&all),
                     table_list(&cat)
-                ))),
-                many => Err(StoreError::Schema(format!(
-                    "schema {wanted} is present several times: {}; choose one with --schema NAME@SCHEMA",
-                    many.iter()
-                        .map(|c| c.label())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))),
+                )));
+            }
+            m
+        }
+        None => {
+            if all.is_empty() {
+                return Err(StoreError::Schema(format!(
+                    "no known event-store layout found (tables: {}); name one with --schema NAME or describe it with --mapping FILE",
+                    table_list(&cat)
+                )));
+            }
+            all.clone()
+        }
+    };
+    let given = opts
+        .schema
+        .as_deref()
+        .map_or(String::new(), |s| format!(" (--schema {s})"));
+    if let [one] = matching.as_slice() {
+        return Ok((one.layout.clone(), format!("{}{given}", one.reason)));
+    }
+    // Several applications of one system (Python eventsourcing: a leader and its followers,
+    // each with its own tables, most of them empty): the one that holds events, when only
+    // one does.
+    if matching.iter().all(|c| c.app.is_some()) {
+        let mut holding = Vec::new();
+        for c in &matching {
+            if has_rows(db, &c.layout.events).await? {
+                holding.push(*c);
             }
         }
-        None => match found.as_slice() {
-            [one] => Ok(one.layout.clone()),
-            [] => Err(StoreError::Schema(format!(
-                "no known event-store layout found (tables: {}); name one with --schema NAME or describe it with --mapping FILE",
-                table_list(&cat)
-            ))),
-            _ => Err(StoreError::Schema(format!(
-                "ambiguous schema: detected {}; choose one with --schema NAME[@SCHEMA]",
-                labels()
-            ))),
-        },
+        let apps = labels(&matching);
+        if let [one] = holding.as_slice() {
+            return Ok((
+                one.layout.clone(),
+                format!(
+                    "{}{given}; the only application with events among {apps}",
+                    one.reason
+                ),
+            ));
+        }
+        return Err(StoreError::Schema(format!(
+            "several applications found: {apps} ({} hold events); choose one with --schema python-eventsourcing:APP (or --schema APP)",
+            holding.len()
+        )));
     }
+    let what = if opts.schema.is_some() {
+        format!(
+            "schema {} is present several times",
+            opts.schema.as_deref().unwrap_or_default()
+        )
+    } else {
+        "ambiguous schema: detected".to_string()
+    };
+    Err(StoreError::Schema(format!(
+        "{what}: {}; choose one with --schema NAME[@SCHEMA]",
+        labels(&matching)
+    )))
 }
 
 /// Whether the PostgreSQL database compares text bytewise (C/POSIX collation).
@@ -545,7 +817,10 @@ mod tests {
         )]);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].layout.data.encoding, Encoding::Json);
-        assert_eq!(c[0].layout.recorded_at.encoding, Encoding::Timestamp);
+        assert_eq!(
+            c[0].layout.recorded_at.as_ref().unwrap().encoding,
+            Encoding::Timestamp
+        );
         assert_eq!(encoding_for("text", Encoding::Timestamp), Encoding::Iso8601);
         assert_eq!(encoding_for("json", Encoding::Json), Encoding::Jsonb);
         assert_eq!(encoding_for("bytea", Encoding::Jsonb), Encoding::Bytes);
@@ -593,5 +868,81 @@ mod tests {
         my[0].schema = None;
         assert!(check(&mapping("data", "events"), &my, Dialect::MySql).is_ok());
         assert!(check(&mapping("DATA", "events"), &my, Dialect::Sqlite).is_ok());
+    }
+
+    #[test]
+    fn python_eventsourcing_applications_are_found_by_name() {
+        let app = |name: &str| {
+            table(
+                Some("public"),
+                name,
+                &[
+                    ("originator_id", "uuid"),
+                    ("originator_version", "bigint"),
+                    ("topic", "text"),
+                    ("state", "bytea"),
+                    ("notification_id", "bigint"),
+                ],
+            )
+        };
+        let snaps = table(
+            Some("public"),
+            "bank_snapshots",
+            &[("originator_id", "uuid"), ("state", "bytea")],
+        );
+        let c = candidates(&[app("bank_events"), snaps, app("follower_events")]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].label(), "python-eventsourcing:bank@public");
+        assert_eq!(c[0].layout.events.table.as_str(), "bank_events");
+        assert_eq!(
+            c[0].layout.snapshots.as_ref().unwrap().table.table.as_str(),
+            "bank_snapshots"
+        );
+        assert!(c[1].layout.snapshots.is_none(), "no follower_snapshots");
+        assert_eq!(c[0].layout.stream.encoding, Encoding::Uuid);
+        assert!(c[0].reason.starts_with("bank_events(originator_id"), "{}", c[0].reason);
+        // SQLite: stored_events, numbered by its rowid, ids as text.
+        let c = candidates(&[table(
+            None,
+            "stored_events",
+            &[
+                ("originator_id", "TEXT"),
+                ("originator_version", "INTEGER"),
+                ("topic", "TEXT"),
+                ("state", "BLOB"),
+            ],
+        )]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].layout.position.as_ref().unwrap().name.as_str(), "rowid");
+        assert_eq!(c[0].layout.stream.encoding, Encoding::Text);
+        assert!(c[0].layout.snapshots.is_none());
+    }
+
+    #[test]
+    fn axon_jdbc_names_are_taken_as_the_catalog_has_them() {
+        let cols = [
+            ("globalIndex", "bigint"),
+            ("aggregateIdentifier", "varchar"),
+            ("sequenceNumber", "bigint"),
+            ("eventIdentifier", "varchar"),
+            ("payloadType", "varchar"),
+            ("payload", "blob"),
+            ("metaData", "blob"),
+            ("timeStamp", "varchar"),
+        ];
+        let c = candidates(&[table(None, "DomainEventEntry", &cols)]);
+        assert_eq!(c.len(), 1, "{c:?}");
+        let l = &c[0].layout;
+        assert_eq!(l.name, "axon");
+        assert_eq!(l.events.table.as_str(), "DomainEventEntry");
+        assert_eq!(l.position.as_ref().unwrap().name.as_str(), "globalIndex");
+        assert!(l.snapshots.is_none());
+        // PostgreSQL folded the unquoted names.
+        let lower: Vec<(String, &str)> =
+            cols.iter().map(|(c, t)| (c.to_lowercase(), *t)).collect();
+        let lower: Vec<(&str, &str)> = lower.iter().map(|(c, t)| (c.as_str(), *t)).collect();
+        let c = candidates(&[table(Some("public"), "domainevententry", &lower)]);
+        assert_eq!(c[0].layout.stream.name.as_str(), "aggregateidentifier");
+        assert_eq!(c[0].layout.events.table.as_str(), "domainevententry");
     }
 }
