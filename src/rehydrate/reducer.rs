@@ -55,8 +55,15 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawReducer {
     name: Option<String>,
-    #[serde(rename = "match")]
-    patterns: Patterns,
+    #[serde(rename = "match", default)]
+    patterns: Option<Patterns>,
+    /// The stream's type as the store records it (Marten's mt_streams.type, Emmett's
+    /// stream_type, a Python eventsourcing stream's originator_topic): names or globs.
+    #[serde(default)]
+    stream_type: Option<Patterns>,
+    /// The type of the stream's first event: names or globs.
+    #[serde(default)]
+    first_event: Option<Patterns>,
     #[serde(default)]
     initial: Option<toml::Value>,
     unknown: Unknown,
@@ -150,6 +157,8 @@ impl Program {
 pub struct Reducer {
     pub name: String,
     patterns: Vec<String>,
+    stream_types: Vec<String>,
+    first_events: Vec<String>,
     pub initial: Value,
     pub on: BTreeMap<String, Program>,
     pub fallback: Option<Program>,
@@ -157,9 +166,35 @@ pub struct Reducer {
     pub diff: DiffOptions,
 }
 
+/// What a store says about a stream that a reducer can be matched by, besides its id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamFacts {
+    /// The stream's type where the store records one (Marten `mt_streams.type`, Emmett
+    /// `emt_streams.stream_type`, the `originator_topic` of a Python eventsourcing stream's
+    /// first event).
+    pub stream_type: Option<String>,
+    /// The type of the stream's first event.
+    pub first_type: Option<String>,
+}
+
+/// How a reducer was matched to a stream (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchedBy {
+    Named,
+    Pattern,
+    StreamType,
+    FirstEvent,
+    Handles,
+}
+
 impl Reducer {
     fn applies_to(&self, stream: &str) -> bool {
         self.patterns.iter().any(|p| pattern_matches(p, stream))
+    }
+
+    /// Whether the reducer handles this type with a program of its own (not `*`).
+    pub fn handles(&self, event_type: &str) -> bool {
+        self.on.contains_key(event_type)
     }
 
     /// Whether the reducer has a program for this type (its own entry or `*`); types left to
@@ -194,12 +229,26 @@ pub fn pattern_matches(pattern: &str, stream: &str) -> bool {
     rest.is_empty()
 }
 
-/// A reducer file: the first reducer whose `match` fits a stream applies to it.
+/// A name or a glob with `*` (no categories: for types).
+fn glob_or_eq(pattern: &str, value: &str) -> bool {
+    if pattern.contains('*') {
+        pattern_matches(pattern, value)
+    } else {
+        pattern == value
+    }
+}
+
+/// A reducer file. The reducer of a stream is, in order: the one named with `--reducer`; the
+/// first whose `match` fits the stream id; the first whose `stream_type` fits the type the
+/// store records for the stream; the first whose `first_event` fits the type of the stream's
+/// first event; the first with a program for that first event's type.
 #[derive(Debug, Clone, Default)]
 pub struct Reducers {
     pub reducers: Vec<Reducer>,
     /// Where it came from (for messages).
     pub origin: String,
+    /// `--reducer NAME`: this reducer for every stream.
+    pub forced: Option<String>,
 }
 
 fn toml_to_json(v: toml::Value) -> Value {
@@ -222,11 +271,21 @@ impl Reducers {
             toml::from_str(text).map_err(|e| format!("{origin}: {}", e.message()))?;
         let mut reducers = Vec::new();
         for (i, r) in raw.reducers.into_iter().enumerate() {
-            let patterns = match r.patterns {
-                Patterns::One(p) => vec![p],
-                Patterns::Many(v) => v,
+            let list = |p: Option<Patterns>| match p {
+                None => vec![],
+                Some(Patterns::One(p)) => vec![p],
+                Some(Patterns::Many(v)) => v,
             };
-            let name = r.name.unwrap_or_else(|| patterns.join(","));
+            let patterns = list(r.patterns);
+            let stream_types = list(r.stream_type);
+            let first_events = list(r.first_event);
+            let name = r.name.unwrap_or_else(|| {
+                if patterns.is_empty() {
+                    format!("reducer {}", i + 1)
+                } else {
+                    patterns.join(",")
+                }
+            });
             let mut on = BTreeMap::new();
             let mut fallback = None;
             for (ty, src) in r.on {
@@ -247,10 +306,11 @@ impl Reducers {
                     "{origin}: reducer {name}: tolerance must be a number >= 0"
                 ));
             }
-            let _ = i;
             reducers.push(Reducer {
                 name,
                 patterns,
+                stream_types,
+                first_events,
                 initial: r
                     .initial
                     .map(toml_to_json)
@@ -267,7 +327,77 @@ impl Reducers {
         Ok(Reducers {
             reducers,
             origin: origin.to_string(),
+            forced: None,
         })
+    }
+
+    /// `--reducer NAME`: that reducer for every stream (an error names the ones there are).
+    pub fn force(mut self, name: &str) -> Result<Reducers, String> {
+        if !self.reducers.iter().any(|r| r.name == name) {
+            let names: Vec<&str> = self.reducers.iter().map(|r| r.name.as_str()).collect();
+            return Err(format!(
+                "--reducer {name}: {} has no reducer of that name (it has: {})",
+                if self.origin.is_empty() { "the reducer file" } else { &self.origin },
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            ));
+        }
+        self.forced = Some(name.to_string());
+        Ok(self)
+    }
+
+    /// Whether some reducer matches by the stream type (which may cost a read per stream).
+    pub fn uses_stream_type(&self) -> bool {
+        self.forced.is_none() && self.reducers.iter().any(|r| !r.stream_types.is_empty())
+    }
+
+    /// The reducer of a stream, and how it was matched (see [`Reducers`]).
+    pub fn choose(&self, stream: &str, facts: &StreamFacts) -> Option<(&Reducer, MatchedBy)> {
+        if let Some(name) = &self.forced {
+            return self
+                .reducers
+                .iter()
+                .find(|r| &r.name == name)
+                .map(|r| (r, MatchedBy::Named));
+        }
+        let find = |f: &dyn Fn(&Reducer) -> bool| self.reducers.iter().find(|r| f(r));
+        if let Some(r) = find(&|r| r.applies_to(stream)) {
+            return Some((r, MatchedBy::Pattern));
+        }
+        if let Some(t) = &facts.stream_type {
+            if let Some(r) = find(&|r| r.stream_types.iter().any(|p| glob_or_eq(p, t))) {
+                return Some((r, MatchedBy::StreamType));
+            }
+        }
+        let first = facts.first_type.as_deref()?;
+        if let Some(r) = find(&|r| r.first_events.iter().any(|p| glob_or_eq(p, first))) {
+            return Some((r, MatchedBy::FirstEvent));
+        }
+        find(&|r| r.handles(first)).map(|r| (r, MatchedBy::Handles))
+    }
+
+    /// The fold of a stream given what the store says of it: its reducer, else the merge fold.
+    pub fn fold_with(&self, stream: &str, facts: &StreamFacts) -> Fold {
+        match self.choose(stream, facts) {
+            Some((r, _)) => Fold::Reducer(Arc::new(r.clone())),
+            None => Fold::Merge,
+        }
+    }
+
+    /// [`Self::fold_with`] with the facts read from the store (the stream's first event,
+    /// and its recorded type when a reducer matches by it).
+    pub async fn fold_in(
+        &self,
+        store: &crate::store::Store,
+        stream: &str,
+    ) -> Result<Fold, crate::store::StoreError> {
+        if self.reducers.is_empty() {
+            return Ok(Fold::Merge);
+        }
+        if let Some((r, _)) = self.choose(stream, &StreamFacts::default()) {
+            return Ok(Fold::Reducer(Arc::new(r.clone())));
+        }
+        let facts = store.stream_facts(stream, self.uses_stream_type()).await?;
+        Ok(self.fold_with(stream, &facts))
     }
 
     pub fn load(path: &Path) -> Result<Reducers, String> {
@@ -285,8 +415,9 @@ impl Reducers {
         .expect("the demo reducers parse (tested)")
     }
 
+    /// The reducer of a stream by its id alone (`--reducer`, `match`); see [`Self::choose`].
     pub fn for_stream(&self, stream: &str) -> Option<&Reducer> {
-        self.reducers.iter().find(|r| r.applies_to(stream))
+        self.choose(stream, &StreamFacts::default()).map(|(r, _)| r)
     }
 
     /// The columns of an event that folding with these reducers reads (the merge fold reads

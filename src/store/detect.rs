@@ -384,7 +384,11 @@ pub fn candidates(cat: &[CatTable]) -> Vec<Candidate> {
             }
             "mt_events" => {
                 if let Some(why) = sig(MARTEN) {
-                    push(fit(builtin("marten"), t), None, why);
+                    let mut l = builtin("marten");
+                    if !find(cat, schema, "mt_streams").is_some_and(|s| has(s, &["id", "type"])) {
+                        l.stream_type = None;
+                    }
+                    push(fit(l, t), None, why);
                 }
             }
             "stream_events" => {
@@ -415,6 +419,11 @@ pub fn candidates(cat: &[CatTable]) -> Vec<Candidate> {
                     // Emmett's fixed conditions, on the columns this version has.
                     l.filter
                         .retain(|(c, _)| t.columns.contains_key(&c.as_str().to_lowercase()));
+                    if !find(cat, schema, "emt_streams")
+                        .is_some_and(|s| has(s, &["stream_id", "stream_type"]))
+                    {
+                        l.stream_type = None;
+                    }
                     push(fit(l, t), None, why);
                 }
             }
@@ -570,6 +579,16 @@ pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), 
                 st,
                 c.name.as_str(),
                 format!("snapshots -> {}.{}", st.table, c.name),
+            );
+        }
+    }
+    if let Some(layout::StreamType::Table { table, key, column }) = &layout.stream_type {
+        let st = lookup(table)?;
+        for c in [key, column] {
+            check_col(
+                st,
+                c.as_str(),
+                format!("stream_type -> {}.{c}", st.table),
             );
         }
     }

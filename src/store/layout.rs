@@ -176,7 +176,24 @@ pub struct Layout {
     pub transaction_id: Option<Column>,
     pub filter: Vec<(Ident, FixedValue)>,
     pub snapshots: Option<SnapshotLayout>,
+    /// Where the store records a stream's type (reducers can match by it).
+    pub stream_type: Option<StreamType>,
     pub special: Special,
+}
+
+/// Where a store records the type of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamType {
+    /// A table with a row per stream: `column` where `key` is the stream id (Marten's
+    /// `mt_streams.type`, Emmett's `emt_streams.stream_type`).
+    Table {
+        table: TableRef,
+        key: Ident,
+        column: Ident,
+    },
+    /// A path inside the data of the stream's first event (Python eventsourcing's
+    /// `originator_topic`).
+    FirstEvent(Vec<Ident>),
 }
 
 // ---- the file format -------------------------------------------------------------------------
@@ -191,6 +208,17 @@ struct RawLayout {
     #[serde(default)]
     filter: BTreeMap<String, toml::Value>,
     snapshots: Option<RawSnapshots>,
+    stream_type: Option<RawStreamType>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStreamType {
+    table: Option<String>,
+    schema: Option<String>,
+    key: Option<String>,
+    column: Option<String>,
+    path: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -358,6 +386,38 @@ pub fn json_path(field: &str, p: &str) -> Result<Vec<Ident>, StoreError> {
         .collect()
 }
 
+fn stream_type(r: &RawStreamType) -> Result<StreamType, StoreError> {
+    match (r, &r.path) {
+        (
+            RawStreamType {
+                table: Some(t),
+                key: Some(k),
+                column: Some(c),
+                path: None,
+                schema,
+            },
+            _,
+        ) => Ok(StreamType::Table {
+            table: table_ref(t, schema.as_deref())?,
+            key: Ident::new(k)?,
+            column: Ident::new(c)?,
+        }),
+        (
+            RawStreamType {
+                table: None,
+                key: None,
+                column: None,
+                schema: None,
+                ..
+            },
+            Some(p),
+        ) => Ok(StreamType::FirstEvent(json_path("stream_type.path", p)?)),
+        _ => Err(StoreError::Mapping(
+            "[stream_type]: give table, key and column (a table with a row per stream), or path (in the data of the stream's first event)".into(),
+        )),
+    }
+}
+
 /// Check that a jq program over a stored value compiles.
 fn check_jq(field: &str, src: &str) -> Result<(), StoreError> {
     crate::jq::compile(
@@ -495,6 +555,7 @@ impl Layout {
                 .transpose()?,
             filter,
             snapshots,
+            stream_type: raw.stream_type.as_ref().map(stream_type).transpose()?,
             special: Special::None,
         };
         for (name, colm) in layout.columns() {
@@ -541,7 +602,10 @@ impl Layout {
             j.table.schema = Some(s.clone());
         }
         if let Some(sn) = &mut self.snapshots {
-            sn.table.schema = Some(s);
+            sn.table.schema = Some(s.clone());
+        }
+        if let Some(StreamType::Table { table, .. }) = &mut self.stream_type {
+            table.schema = Some(s);
         }
         Ok(self)
     }

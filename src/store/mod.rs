@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod detect;
+mod facts;
 pub mod head;
 pub mod layout;
 pub mod model;

@@ -104,7 +104,8 @@ impl DriftView {
                     }
                     for c in checks {
                         counts.add(c);
-                        if c.status != Status::Ok {
+                        // Unchecked snapshots are counted (the summary names them), not listed.
+                        if !matches!(c.status, Status::Ok | Status::NoReducer) {
                             found.push(c.clone());
                         }
                     }
@@ -246,7 +247,7 @@ impl View for DriftView {
 fn detail(c: &Check) -> String {
     match c.status {
         Status::Ok => String::new(),
-        Status::Error => c.error.clone().unwrap_or_default(),
+        Status::Error | Status::NoReducer => c.error.clone().unwrap_or_default(),
         Status::Drifted => {
             let paths: Vec<&str> = c.changes.iter().map(Change::path).collect();
             format!(
@@ -277,6 +278,9 @@ fn draw_drift(f: &mut Frame, area: Rect, v: &DriftView, t: &Theme) {
         format!("{} error(s)", s.errors),
         if s.errors > 0 { t.error } else { t.muted },
     ));
+    for line in s.unchecked_lines() {
+        summary.push(Span::styled(format!("; {line}"), t.warning));
+    }
     if let Some(e) = &v.error {
         summary = vec![Span::styled(format!(" error: {e}"), t.error)];
     } else if !v.done {
@@ -335,7 +339,7 @@ fn draw_drift(f: &mut Frame, area: Rect, v: &DriftView, t: &Theme) {
     )
     .header(Row::new(vec!["STREAM", "VERSION", "TAKEN AT", "STATUS", "DETAIL"]).style(t.header));
     f.render_widget(table, body);
-    if v.found.is_empty() && v.done {
+    if v.found.is_empty() && v.done && s.no_reducer == 0 {
         let [_, msg] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(body);
         f.render_widget(
             Paragraph::new(format!(

@@ -70,7 +70,11 @@ impl SnapshotList {
                     .map_err(|e| e.to_string())?;
                 Ok(Checked {
                     checks,
-                    fold_name: reducers.fold_for(&stream).name(),
+                    fold_name: reducers
+                        .fold_in(&store, &stream)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .name(),
                 })
             };
             Answer(run.await)
@@ -209,6 +213,13 @@ fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
             Span::raw(", "),
             Span::styled(format!("{} error(s)", count(Status::Error)), t.error),
             Span::styled(
+                match count(Status::NoReducer) {
+                    0 => String::new(),
+                    n => format!(", {n} not checked (no reducer)"),
+                },
+                t.warning,
+            ),
+            Span::styled(
                 "   Enter diff · t time travel at the version · r re-check",
                 t.muted,
             ),
@@ -224,7 +235,7 @@ fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
             let on = v.list.top + i == v.list.selected;
             let detail = match ch.status {
                 Status::Ok => String::new(),
-                Status::Error => ch.error.clone().unwrap_or_default(),
+                Status::Error | Status::NoReducer => ch.error.clone().unwrap_or_default(),
                 Status::Drifted => {
                     let paths: Vec<&str> = ch.changes.iter().map(Change::path).collect();
                     format!(
@@ -263,6 +274,14 @@ fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
             Status::Ok => Line::styled(
                 format!(" v{}: the snapshot matches the events", ch.stream_version),
                 t.muted,
+            ),
+            Status::NoReducer => Line::styled(
+                format!(
+                    " v{}: {}: not checked (give a reducer file with --reducers)",
+                    ch.stream_version,
+                    ch.error.clone().unwrap_or_default()
+                ),
+                t.warning,
             ),
             Status::Error => Line::styled(
                 format!(
