@@ -15,6 +15,7 @@ use crate::store::{
 };
 use crate::timeparse::parse_time;
 
+pub mod reducers;
 pub mod replay;
 
 const ABOUT: &str =
@@ -110,6 +111,8 @@ pub enum Command {
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
     )]
     Info(InfoArgs),
+    /// Reducer files: `init` writes a starting one for the store at hand
+    Reducers(reducers::ReducersArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -417,6 +420,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         }
         Some(Command::Replay(a)) => {
             return replay::replay(&cli, a, out).await;
+        }
+        Some(Command::Reducers(a)) => {
+            reducers::run(&cli, a, out).await?;
         }
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;
