@@ -309,17 +309,25 @@ pub fn write_info(
         out,
         "time       {}",
         match (&l.recorded_at, l.time_path.is_empty()) {
-            (None, _) => "none: the store records no time (since/until and --as-of cannot apply)".to_string(),
+            (None, _) =>
+                "none: the store records no time (since/until and --as-of cannot apply)".to_string(),
             (Some(c), true) => format!("column {}", c.name),
             (Some(c), false) => format!(
                 "in the data, at .{} (column {})",
-                l.time_path.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("."),
+                l.time_path
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join("."),
                 c.name
             ),
         }
     )?;
     if l.event_id.is_none() {
-        writeln!(out, "event ids  none stored: an event's id is stream@version")?;
+        writeln!(
+            out,
+            "event ids  none stored: an event's id is stream@version"
+        )?;
     }
     writeln!(
         out,

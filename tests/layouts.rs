@@ -75,7 +75,10 @@ async fn python_eventsourcing(server: Server) {
     } else {
         // A leader with events and a follower (statements) without: the leader is opened,
         // and both are named.
-        assert!(why.starts_with("bankaccounts_events(originator_id"), "{why}");
+        assert!(
+            why.starts_with("bankaccounts_events(originator_id"),
+            "{why}"
+        );
         assert!(
             why.contains("python-eventsourcing:bankaccounts")
                 && why.contains("python-eventsourcing:statements"),
@@ -87,10 +90,22 @@ async fn python_eventsourcing(server: Server) {
         ))
         .unwrap();
         assert_eq!(info["events_table"], "public.statements_events", "{info}");
-        assert!(jsonl(&ok(&db, &["--schema", "statements", "log", "--format", "jsonl"])).is_empty());
+        assert!(
+            jsonl(&ok(
+                &db,
+                &["--schema", "statements", "log", "--format", "jsonl"]
+            ))
+            .is_empty()
+        );
         let info: Value = serde_json::from_str(&ok(
             &db,
-            &["--schema", "python-eventsourcing:bankaccounts", "info", "--format", "json"],
+            &[
+                "--schema",
+                "python-eventsourcing:bankaccounts",
+                "info",
+                "--format",
+                "json",
+            ],
         ))
         .unwrap();
         assert_eq!(info["events_table"], "public.bankaccounts_events");
@@ -99,18 +114,33 @@ async fn python_eventsourcing(server: Server) {
     // Every field of every event, in order.
     let log = jsonl(&ok(&db, &["log", "--format", "jsonl"]));
     assert_eq!(log.len(), 11);
-    let streams = [&ana, &ana, &ana, &ana, &bruno, &bruno, &carla, &carla, &carla, &carla, &carla];
+    let streams = [
+        &ana, &ana, &ana, &ana, &bruno, &bruno, &carla, &carla, &carla, &carla, &carla,
+    ];
     let versions = [1, 2, 3, 4, 1, 2, 1, 2, 3, 4, 5];
     let types = [
-        "Opened", "Deposited", "Withdrawn", "Deposited", "Opened", "Deposited", "Opened",
-        "Deposited", "Deposited", "Deposited", "Deposited",
+        "Opened",
+        "Deposited",
+        "Withdrawn",
+        "Deposited",
+        "Opened",
+        "Deposited",
+        "Opened",
+        "Deposited",
+        "Deposited",
+        "Deposited",
+        "Deposited",
     ];
     for (i, e) in log.iter().enumerate() {
         assert_eq!(e["global_position"], i as i64 + 1, "{e}");
         assert_eq!(e["stream_id"], streams[i].as_str(), "{e}");
         assert_eq!(e["stream_version"], versions[i], "{e}");
         // No event id in the store: stream@version.
-        assert_eq!(e["event_id"], format!("{}@{}", streams[i], versions[i]), "{e}");
+        assert_eq!(
+            e["event_id"],
+            format!("{}@{}", streams[i], versions[i]),
+            "{e}"
+        );
         assert_eq!(e["event_type"], format!("bankapp:BankAccount.{}", types[i]));
         assert_eq!(e["metadata"], Value::Null);
         assert!(e.get("problems").is_none(), "{e}");
@@ -127,7 +157,13 @@ async fn python_eventsourcing(server: Server) {
     // Filters: type, category-free prefix, time range from the JSON, both directions.
     let w = jsonl(&ok(
         &db,
-        &["log", "--type", "bankapp:BankAccount.Withdrawn", "--format", "jsonl"],
+        &[
+            "log",
+            "--type",
+            "bankapp:BankAccount.Withdrawn",
+            "--format",
+            "jsonl",
+        ],
     ));
     assert_eq!(w, log[2..3]);
     let (since, until) = (
@@ -135,22 +171,50 @@ async fn python_eventsourcing(server: Server) {
         log[6]["recorded_at"].as_str().unwrap(),
     );
     assert_eq!(
-        jsonl(&ok(&db, &["log", "--since", since, "--until", until, "--format", "jsonl"])),
+        jsonl(&ok(
+            &db,
+            &[
+                "log", "--since", since, "--until", until, "--format", "jsonl"
+            ]
+        )),
         log[3..6]
     );
-    let back = jsonl(&ok(&db, &["log", "--backward", "--limit", "2", "--format", "jsonl"]));
+    let back = jsonl(&ok(
+        &db,
+        &["log", "--backward", "--limit", "2", "--format", "jsonl"],
+    ));
     assert_eq!(back, [log[10].clone(), log[9].clone()]);
-    assert_eq!(jsonl(&ok(&db, &["events", &ana, "--format", "jsonl"])), log[0..4]);
     assert_eq!(
-        jsonl(&ok(&db, &["events", &carla, "--backward", "--limit", "2", "--format", "jsonl"])),
+        jsonl(&ok(&db, &["events", &ana, "--format", "jsonl"])),
+        log[0..4]
+    );
+    assert_eq!(
+        jsonl(&ok(
+            &db,
+            &[
+                "events",
+                &carla,
+                "--backward",
+                "--limit",
+                "2",
+                "--format",
+                "jsonl"
+            ]
+        )),
         [log[10].clone(), log[9].clone()]
     );
     assert_eq!(
-        jsonl(&ok(&db, &["log", "--stream-prefix", &bruno[..6], "--format", "jsonl"])),
+        jsonl(&ok(
+            &db,
+            &["log", "--stream-prefix", &bruno[..6], "--format", "jsonl"]
+        )),
         log[4..6]
     );
     assert_eq!(
-        jsonl(&ok(&db, &["events", &ana, "--since", since, "--format", "jsonl"])),
+        jsonl(&ok(
+            &db,
+            &["events", &ana, "--since", since, "--format", "jsonl"]
+        )),
         log[3..4]
     );
     let s: Vec<Value> = serde_json::from_str(&ok(&db, &["streams", "--format", "json"])).unwrap();
@@ -165,13 +229,26 @@ async fn python_eventsourcing(server: Server) {
     );
     // With one, matched by stream type: the wrapped states verify.
     let reducers = fixture("reducers/python-eventsourcing.toml");
-    let (code, out, err) = run(&db, &["--reducers", &reducers, "verify-snapshots", "--format", "json"]);
+    let (code, out, err) = run(
+        &db,
+        &[
+            "--reducers",
+            &reducers,
+            "verify-snapshots",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(code, 0, "{out}{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["summary"]["ok"], 2, "{doc}");
     let snaps = doc["snapshots"].as_array().unwrap();
-    assert_eq!(snaps[0]["taken_at"].as_str().map(|t| t.starts_with("20")), Some(true));
-    let state: Value = serde_json::from_str(&ok(&db, &["--reducers", &reducers, "rehydrate", &ana])).unwrap();
+    assert_eq!(
+        snaps[0]["taken_at"].as_str().map(|t| t.starts_with("20")),
+        Some(true)
+    );
+    let state: Value =
+        serde_json::from_str(&ok(&db, &["--reducers", &reducers, "rehydrate", &ana])).unwrap();
     assert_eq!(state, serde_json::json!({"owner": "ana", "balance": 1500}));
     let state: Value = serde_json::from_str(&ok(
         &db,
@@ -184,16 +261,28 @@ async fn python_eventsourcing(server: Server) {
     let text = ok(&db, &["reducers", "init"]);
     let r = Reducers::parse(&text, "init").unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(r.reducers.len(), 1, "{text}");
-    assert!(text.contains("stream_type = \"bankapp:BankAccount\""), "{text}");
+    assert!(
+        text.contains("stream_type = \"bankapp:BankAccount\""),
+        "{text}"
+    );
     for t in ["Opened", "Deposited", "Withdrawn"] {
-        assert!(r.reducers[0].handles(&format!("bankapp:BankAccount.{t}")), "{text}");
+        assert!(
+            r.reducers[0].handles(&format!("bankapp:BankAccount.{t}")),
+            "{text}"
+        );
     }
-    assert!(text.contains("\"opening_balance\":1000"), "a sample payload: {text}");
+    assert!(
+        text.contains("\"opening_balance\":1000"),
+        "a sample payload: {text}"
+    );
     // Its merge programs fold: the snapshots now drift (the merge is only a start), exit 1.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("init.toml");
     std::fs::write(&path, &text).unwrap();
-    let (code, _, _) = run(&db, &["--reducers", path.to_str().unwrap(), "verify-snapshots"]);
+    let (code, _, _) = run(
+        &db,
+        &["--reducers", path.to_str().unwrap(), "verify-snapshots"],
+    );
     assert_eq!(code, 1);
 }
 
@@ -227,7 +316,8 @@ async fn seeds(server: Server, fixture_file: &str) {
     )
     .await;
     let seeds = fixture("reducers/seeds.toml");
-    let state: Value = serde_json::from_str(&ok(&db, &["--reducers", &seeds, "rehydrate", "1"])).unwrap();
+    let state: Value =
+        serde_json::from_str(&ok(&db, &["--reducers", &seeds, "rehydrate", "1"])).unwrap();
     assert_eq!(state["saldo"].as_f64(), Some(1500.0), "{state}");
     let state: Value = serde_json::from_str(&ok(
         &db,
@@ -236,10 +326,23 @@ async fn seeds(server: Server, fixture_file: &str) {
     .unwrap();
     assert_eq!(state["saldo"].as_f64(), Some(1300.0), "{state}");
     // --reducer names one explicitly (pagamento knows none of these types: it says so).
-    let (code, _, err) = run(&db, &["--reducers", &seeds, "--reducer", "pagamento", "rehydrate", "1"]);
+    let (code, _, err) = run(
+        &db,
+        &[
+            "--reducers",
+            &seeds,
+            "--reducer",
+            "pagamento",
+            "rehydrate",
+            "1",
+        ],
+    );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("ContaCriada"), "{err}");
-    let (code, _, err) = run(&db, &["--reducers", &seeds, "--reducer", "nope", "rehydrate", "1"]);
+    let (code, _, err) = run(
+        &db,
+        &["--reducers", &seeds, "--reducer", "nope", "rehydrate", "1"],
+    );
     assert_ne!(code, 0);
     assert!(err.contains("conta, pagamento"), "{err}");
     // The audit names no type as unknown: each is handled by the stream's reducer.
@@ -290,7 +393,10 @@ async fn reducers_match_by_the_stream_type_a_table_records() {
 
     let db = TempDb::create(Server::Postgres, "marten15").await;
     db.load("marten-guid/postgres.sql").await;
-    let log = jsonl(&ok(&db, &["log", "--type", "PaymentCreated", "--format", "jsonl"]));
+    let log = jsonl(&ok(
+        &db,
+        &["log", "--type", "PaymentCreated", "--format", "jsonl"],
+    ));
     let payment = log[0]["stream_id"].as_str().unwrap().to_string();
     db.exec(&format!(
         "UPDATE mt_streams SET type = 'Bank.Payment, Bank' WHERE id = '{payment}'"
@@ -323,7 +429,14 @@ async fn snapshots_without_a_reducer_are_not_checked_and_say_so() {
     assert_eq!(doc["snapshots"][0]["status"], "no_reducer", "{doc}");
     assert_eq!(doc["summary"]["no_reducer"], 1);
     // Seeds' reducers fit no stream of this store.
-    let (code, _, err) = run(&db, &["--reducers", &fixture("reducers/seeds.toml"), "verify-snapshots"]);
+    let (code, _, err) = run(
+        &db,
+        &[
+            "--reducers",
+            &fixture("reducers/seeds.toml"),
+            "verify-snapshots",
+        ],
+    );
     assert_eq!(code, 3);
     assert!(err.contains("none of the 2 reducer(s)"), "{err}");
     // Without a reducer file the audit lists no type as unknown.
@@ -367,4 +480,42 @@ async fn a_store_without_time_says_so() {
         assert_eq!(code, 1, "{args:?}: {err}");
         assert!(err.contains("records no time"), "{args:?}: {err}");
     }
+}
+
+/// Emmett's own store (fixtures/emmett-generated: written by @event-driven-io/emmett-postgresql
+/// and dumped): detected with no configuration, the shared dataset's streams, versions, types
+/// and data, and its stream types from emt_streams.
+#[tokio::test]
+async fn an_emmett_store_written_by_emmett() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "emmettgen").await;
+    db.load("emmett-generated/postgres.sql").await;
+    let info: Value = serde_json::from_str(&ok(&db, &["info", "--format", "json"])).unwrap();
+    assert_eq!(info["layout"], "emmett", "{info}");
+    let log = jsonl(&ok(&db, &["log", "--format", "jsonl"]));
+    let expected = jsonl(&std::fs::read_to_string(fixture_path("expected/emmett.jsonl")).unwrap());
+    assert_eq!(log.len(), expected.len());
+    for (got, want) in log.iter().zip(&expected) {
+        for k in [
+            "global_position",
+            "stream_id",
+            "stream_version",
+            "event_type",
+            "data",
+        ] {
+            assert_eq!(got[k], want[k], "{k}: {got} / {want}");
+        }
+        assert_eq!(
+            got["metadata"]["correlation_id"], want["metadata"]["correlation_id"],
+            "{got}"
+        );
+        assert!(got["event_id"].as_str().unwrap().len() == 36, "{got}");
+    }
+    let text = ok(&db, &["reducers", "init"]);
+    let r = Reducers::parse(&text, "init").unwrap();
+    let names: Vec<&str> = r.reducers.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["account", "payment"], "{text}");
+    assert!(text.contains("stream_type = \"payment\""), "{text}");
 }

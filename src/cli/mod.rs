@@ -95,7 +95,7 @@ pub enum Command {
     /// Check every stored snapshot against the state recomputed from its events
     #[command(
         name = "verify-snapshots",
-        after_help = "Exit code: 0 when every snapshot matches, 1 when any drifted, 2 on an error.\n\nExample:\n  evscope verify-snapshots                          # the whole store\n  evscope verify-snapshots --category account --format json\n  evscope verify-snapshots --stream account-0042 --since 7d"
+        after_help = "Exit code: 0 when every snapshot matches, 1 when any drifted, 2 on an error, 3 when some were not checked (no reducer for their streams).\n\nExample:\n  evscope verify-snapshots                          # the whole store\n  evscope verify-snapshots --category account --format json\n  evscope verify-snapshots --stream account-0042 --since 7d"
     )]
     VerifySnapshots(VerifyArgs),
     /// Report what would make history untrustworthy (version gaps, duplicates, time going

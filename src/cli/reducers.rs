@@ -54,10 +54,7 @@ pub async fn run(cli: &Cli, a: &ReducersArgs, out: &mut dyn Write) -> Result<(),
 }
 
 /// Read the log (up to `max` events) and group what it holds by stream type or category.
-async fn survey(
-    store: &Store,
-    max: u64,
-) -> Result<(BTreeMap<String, Group>, u64, bool), CliError> {
+async fn survey(store: &Store, max: u64) -> Result<(BTreeMap<String, Group>, u64, bool), CliError> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     // Stream -> its group's key (chosen at its first event seen).
     let mut of_stream: HashMap<String, String> = HashMap::new();
@@ -127,9 +124,19 @@ fn short_name(key: &str) -> String {
     let tail = key.rsplit([':', '.']).next().unwrap_or(key);
     let name: String = tail
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    if name.is_empty() { "stream".into() } else { name }
+    if name.is_empty() {
+        "stream".into()
+    } else {
+        name
+    }
 }
 
 /// A sample payload for a comment: compact JSON on one line, cut.

@@ -337,8 +337,16 @@ impl Reducers {
             let names: Vec<&str> = self.reducers.iter().map(|r| r.name.as_str()).collect();
             return Err(format!(
                 "--reducer {name}: {} has no reducer of that name (it has: {})",
-                if self.origin.is_empty() { "the reducer file" } else { &self.origin },
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                if self.origin.is_empty() {
+                    "the reducer file"
+                } else {
+                    &self.origin
+                },
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             ));
         }
         self.forced = Some(name.to_string());
@@ -1069,5 +1077,55 @@ mod tests {
         assert!(pattern_matches("a*t-*", "account-9"));
         assert!(pattern_matches("*", "x"));
         assert!(!pattern_matches("pay*", "account-1"));
+    }
+
+    #[test]
+    fn reducers_are_found_by_id_then_stream_type_then_first_event_then_handled_types() {
+        let r = Reducers::parse(
+            "[[reducer]]\nname = \"by-id\"\nmatch = \"acct\"\nunknown = \"skip\"\n\
+             [[reducer]]\nname = \"by-type\"\nstream_type = \"bank:Account*\"\nunknown = \"skip\"\n\
+             [[reducer]]\nname = \"by-first\"\nfirst_event = [\"Opened\", \"Legacy*\"]\nunknown = \"skip\"\n\
+             [[reducer]]\nname = \"by-handler\"\nunknown = \"skip\"\n[reducer.on]\nCreated = '.'\n\"*\" = '.'\n",
+            "t",
+        )
+        .unwrap();
+        let facts = |t: Option<&str>, first: Option<&str>| StreamFacts {
+            stream_type: t.map(str::to_string),
+            first_type: first.map(str::to_string),
+        };
+        let name =
+            |stream: &str, f: StreamFacts| r.choose(stream, &f).map(|(r, m)| (r.name.clone(), m));
+        assert_eq!(
+            name("acct-1", facts(Some("bank:Account"), Some("Opened"))),
+            Some(("by-id".into(), MatchedBy::Pattern))
+        );
+        assert_eq!(
+            name("x1", facts(Some("bank:AccountV2"), Some("Opened"))),
+            Some(("by-type".into(), MatchedBy::StreamType))
+        );
+        assert_eq!(
+            name("x1", facts(Some("other"), Some("LegacyOpened"))),
+            Some(("by-first".into(), MatchedBy::FirstEvent))
+        );
+        assert_eq!(
+            name("x1", facts(None, Some("Created"))),
+            Some(("by-handler".into(), MatchedBy::Handles))
+        );
+        // `*` is no handler of a type: a stream that starts with anything else has none.
+        assert_eq!(name("x1", facts(None, Some("Whatever"))), None);
+        assert_eq!(name("x1", StreamFacts::default()), None);
+        assert!(r.uses_stream_type());
+        let forced = r.clone().force("by-first").unwrap();
+        assert_eq!(
+            forced
+                .choose("acct-1", &StreamFacts::default())
+                .map(|(r, m)| (r.name.as_str(), m)),
+            Some(("by-first", MatchedBy::Named))
+        );
+        let err = r.force("nope").unwrap_err();
+        assert!(
+            err.contains("by-id, by-type, by-first, by-handler"),
+            "{err}"
+        );
     }
 }

@@ -477,8 +477,7 @@ async fn check_part(
         // The stream's reducer: by its id, else by what its first event (or its recorded
         // type) says — the first event is the next one read, at no cost.
         let cut = carried_in.is_some();
-        let (fold, unchecked) =
-            choose_fold(reducers, &store, &stream, &mut events, cut).await?;
+        let (fold, unchecked) = choose_fold(reducers, &store, &stream, &mut events, cut).await?;
         let opts = fold.diff_options();
         let mut state = fold.start(&fold.initial());
         let mut failed: Option<String> = None;
@@ -595,9 +594,10 @@ async fn choose_fold(
     match reducers.choose(stream, &facts) {
         Some((r, _)) => Ok((Fold::Reducer(Arc::new(r.clone())), None)),
         None => {
-            let what = facts.stream_type.clone().unwrap_or_else(|| {
-                format!("category {}", crate::store::category(stream))
-            });
+            let what = facts
+                .stream_type
+                .clone()
+                .unwrap_or_else(|| format!("category {}", crate::store::category(stream)));
             Ok((Fold::Merge, Some(what)))
         }
     }

@@ -585,11 +585,7 @@ pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), 
     if let Some(layout::StreamType::Table { table, key, column }) = &layout.stream_type {
         let st = lookup(table)?;
         for c in [key, column] {
-            check_col(
-                st,
-                c.as_str(),
-                format!("stream_type -> {}.{c}", st.table),
-            );
+            check_col(st, c.as_str(), format!("stream_type -> {}.{c}", st.table));
         }
     }
     if missing.is_empty() {
@@ -685,9 +681,9 @@ pub async fn resolve(db: &Db, opts: &OpenOptions) -> Result<(Layout, String), St
                     c.layout.name == name
                         && (schema.is_none() || c.schema.as_deref() == schema)
                         && (app.is_none()
-                            || c.app.as_deref().is_some_and(|a| {
-                                app.is_some_and(|w| a.eq_ignore_ascii_case(w))
-                            }))
+                            || c.app
+                                .as_deref()
+                                .is_some_and(|a| app.is_some_and(|w| a.eq_ignore_ascii_case(w))))
                 })
                 .collect();
             if m.is_empty() {
@@ -919,7 +915,11 @@ mod tests {
         );
         assert!(c[1].layout.snapshots.is_none(), "no follower_snapshots");
         assert_eq!(c[0].layout.stream.encoding, Encoding::Uuid);
-        assert!(c[0].reason.starts_with("bank_events(originator_id"), "{}", c[0].reason);
+        assert!(
+            c[0].reason.starts_with("bank_events(originator_id"),
+            "{}",
+            c[0].reason
+        );
         // SQLite: stored_events, numbered by its rowid, ids as text.
         let c = candidates(&[table(
             None,
@@ -932,7 +932,10 @@ mod tests {
             ],
         )]);
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].layout.position.as_ref().unwrap().name.as_str(), "rowid");
+        assert_eq!(
+            c[0].layout.position.as_ref().unwrap().name.as_str(),
+            "rowid"
+        );
         assert_eq!(c[0].layout.stream.encoding, Encoding::Text);
         assert!(c[0].layout.snapshots.is_none());
     }
@@ -957,8 +960,7 @@ mod tests {
         assert_eq!(l.position.as_ref().unwrap().name.as_str(), "globalIndex");
         assert!(l.snapshots.is_none());
         // PostgreSQL folded the unquoted names.
-        let lower: Vec<(String, &str)> =
-            cols.iter().map(|(c, t)| (c.to_lowercase(), *t)).collect();
+        let lower: Vec<(String, &str)> = cols.iter().map(|(c, t)| (c.to_lowercase(), *t)).collect();
         let lower: Vec<(&str, &str)> = lower.iter().map(|(c, t)| (c.as_str(), *t)).collect();
         let c = candidates(&[table(Some("public"), "domainevententry", &lower)]);
         assert_eq!(c[0].layout.stream.name.as_str(), "aggregateidentifier");

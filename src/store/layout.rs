@@ -380,8 +380,11 @@ pub fn json_path(field: &str, p: &str) -> Result<Vec<Ident>, StoreError> {
     let p = p.strip_prefix('.').unwrap_or(p);
     p.split('.')
         .map(|k| {
-            Ident::new(k)
-                .map_err(|_| StoreError::Mapping(format!("{field}: bad path {p:?}: each key is letters, digits, '_' or '$'")))
+            Ident::new(k).map_err(|_| {
+                StoreError::Mapping(format!(
+                    "{field}: bad path {p:?}: each key is letters, digits, '_' or '$'"
+                ))
+            })
         })
         .collect()
 }
@@ -424,7 +427,11 @@ fn check_jq(field: &str, src: &str) -> Result<(), StoreError> {
         src,
         &[],
         |_| StoreError::Mapping(format!("{field}: jq program {src:?} does not parse")),
-        |_| StoreError::Mapping(format!("{field}: jq program {src:?} names what is not defined")),
+        |_| {
+            StoreError::Mapping(format!(
+                "{field}: jq program {src:?} names what is not defined"
+            ))
+        },
     )
     .map(|_| ())
 }
@@ -478,24 +485,24 @@ impl Layout {
                     None => (None, vec![]),
                 };
                 Some(SnapshotLayout {
-                table: table_ref(&s.table, s.schema.as_deref())?,
-                stream: column("snapshots.stream", &s.stream, E::Text, ID_ENC, false)?,
-                version: column("snapshots.version", &s.version, E::Integer, INT_ENC, false)?,
-                state,
-                state_jq: s.state_jq.clone(),
-                taken_at,
-                taken_at_path,
-                snapshot_type: s
-                    .snapshot_type
-                    .as_ref()
-                    .map(|r| column("snapshots.type", r, E::Text, &[E::Text], false))
-                    .transpose()?,
-                schema_version: s
-                    .schema_version
-                    .as_ref()
-                    .map(|r| column("snapshots.schema_version", r, E::Integer, INT_ENC, false))
-                    .transpose()?,
-            })
+                    table: table_ref(&s.table, s.schema.as_deref())?,
+                    stream: column("snapshots.stream", &s.stream, E::Text, ID_ENC, false)?,
+                    version: column("snapshots.version", &s.version, E::Integer, INT_ENC, false)?,
+                    state,
+                    state_jq: s.state_jq.clone(),
+                    taken_at,
+                    taken_at_path,
+                    snapshot_type: s
+                        .snapshot_type
+                        .as_ref()
+                        .map(|r| column("snapshots.type", r, E::Text, &[E::Text], false))
+                        .transpose()?,
+                    schema_version: s
+                        .schema_version
+                        .as_ref()
+                        .map(|r| column("snapshots.schema_version", r, E::Integer, INT_ENC, false))
+                        .transpose()?,
+                })
             }
         };
         let data = col("data", &c.data, E::Jsonb, JSON_ENC)?;

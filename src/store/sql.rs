@@ -247,7 +247,12 @@ impl Source {
             Some(c) => col(c),
             None => synthetic_id(d, &stream, &version),
         };
-        let recorded_at = time_expr(d, layout.recorded_at.as_ref().map(col), &layout.time_path, data.enc);
+        let recorded_at = time_expr(
+            d,
+            layout.recorded_at.as_ref().map(col),
+            &layout.time_path,
+            data.enc,
+        );
         Source {
             dialect: d,
             from,
@@ -674,13 +679,17 @@ pub fn time_expr(d: Dialect, col: Option<Expr>, path: &[Ident], json_enc: Encodi
     let keys: Vec<&str> = path.iter().map(Ident::as_str).collect();
     let quoted: String = keys.iter().map(|k| format!(".\"{k}\"")).collect();
     let sql = match (d, json_enc) {
-        (Dialect::Postgres, Encoding::Jsonb) => format!("({} #>> '{{{}}}')", col.sql, keys.join(",")),
+        (Dialect::Postgres, Encoding::Jsonb) => {
+            format!("({} #>> '{{{}}}')", col.sql, keys.join(","))
+        }
         (Dialect::Postgres, Encoding::Bytes) => format!(
             "(CAST(convert_from({}, 'UTF8') AS JSONB) #>> '{{{}}}')",
             col.sql,
             keys.join(",")
         ),
-        (Dialect::Postgres, _) => format!("(CAST({} AS JSONB) #>> '{{{}}}')", col.sql, keys.join(",")),
+        (Dialect::Postgres, _) => {
+            format!("(CAST({} AS JSONB) #>> '{{{}}}')", col.sql, keys.join(","))
+        }
         (Dialect::MySql, Encoding::Bytes) => format!(
             "JSON_UNQUOTE(JSON_EXTRACT(CONVERT({} USING utf8mb4), '${quoted}'))",
             col.sql
