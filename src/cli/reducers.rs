@@ -114,9 +114,20 @@ async fn group_key(store: &Store, e: &Event, table_type: bool) -> Result<String,
     })
 }
 
-/// A TOML string (basic, escaped).
+/// A TOML basic string (also a valid key): `"`, `\\` and control characters escaped.
 fn toml_str(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A short reducer name from a type or category: the part after the last `:` or `.`.
@@ -214,6 +225,15 @@ mod tests {
         assert_eq!(short_name("Elixir.Bank.Account"), "Account");
         assert_eq!(short_name("account"), "account");
         assert_eq!(toml_str("a\"b'c"), "\"a\\\"b'c\"");
+        // Whatever a type is called, the generated file parses, with the type as its key.
+        let ty = "x\"y\\z\n'w";
+        let text = format!(
+            "[[reducer]]\nname = {}\nmatch = \"a\"\nunknown = \"error\"\n[reducer.on]\n{} = '. + $event.data'\n",
+            toml_str("n\"1"),
+            toml_str(ty)
+        );
+        let r = crate::rehydrate::reducer::Reducers::parse(&text, "t").unwrap();
+        assert!(r.reducers[0].handles(ty), "{text}");
         assert!(!sample(&serde_json::json!({"a": "x\ny"})).contains('\n'));
     }
 }
