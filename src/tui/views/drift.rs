@@ -333,13 +333,23 @@ fn draw_drift(f: &mut Frame, area: Rect, v: &DriftView, t: &Theme) {
             Constraint::Length(24),
             Constraint::Length(8),
             Constraint::Length(26),
-            Constraint::Length(8),
+            Constraint::Length(9),
             Constraint::Fill(1),
         ],
     )
     .header(Row::new(vec!["STREAM", "VERSION", "TAKEN AT", "STATUS", "DETAIL"]).style(t.header));
     f.render_widget(table, body);
-    if v.found.is_empty() && v.done && s.no_reducer == 0 {
+    if v.found.is_empty() && v.done && s.no_reducer > 0 {
+        let [_, msg] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(body);
+        f.render_widget(
+            Paragraph::new(format!(
+                " {} snapshot(s) not checked: no reducer applies to their streams (give a reducer file: --reducers FILE; `evscope reducers init` writes one to start from)",
+                s.no_reducer
+            ))
+            .style(t.warning),
+            msg,
+        );
+    } else if v.found.is_empty() && v.done {
         let [_, msg] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(body);
         f.render_widget(
             Paragraph::new(format!(

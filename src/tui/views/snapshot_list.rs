@@ -70,11 +70,14 @@ impl SnapshotList {
                     .map_err(|e| e.to_string())?;
                 Ok(Checked {
                     checks,
-                    fold_name: reducers
+                    fold_name: match reducers
                         .fold_in(&store, &stream)
                         .await
                         .map_err(|e| e.to_string())?
-                        .name(),
+                    {
+                        crate::rehydrate::reducer::Fold::Merge => "no reducer".to_string(),
+                        fold => fold.name(),
+                    },
                 })
             };
             Answer(run.await)
@@ -263,7 +266,7 @@ fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
         [
             Constraint::Length(8),
             Constraint::Length(26),
-            Constraint::Length(8),
+            Constraint::Length(9),
             Constraint::Fill(1),
         ],
     )
