@@ -519,3 +519,114 @@ async fn an_emmett_store_written_by_emmett() {
     assert_eq!(names, ["account", "payment"], "{text}");
     assert!(text.contains("stream_type = \"payment\""), "{text}");
 }
+
+/// A time taken from a path in the data (`recorded_at = { path = ... }`), read and filtered by
+/// the database on each of the three.
+async fn time_from_the_data(server: Server) {
+    if !available(server) {
+        return;
+    }
+    let db = TempDb::create(server, "timepath").await;
+    let (json, text) = match server {
+        Server::Postgres => ("jsonb", "text"),
+        Server::MariaDb => ("json", "varchar(64)"),
+        Server::Sqlite => ("text", "text"),
+    };
+    db.exec(&format!(
+        "CREATE TABLE ev (pos BIGINT PRIMARY KEY, s {text}, v BIGINT, ty {text}, d {json});
+         INSERT INTO ev VALUES
+           (1, 'a-1', 1, 'Made', '{{\"x\": 1, \"meta\": {{\"at\": \"2026-01-05T10:01:00Z\"}}}}'),
+           (2, 'a-1', 2, 'Changed', '{{\"x\": 2, \"meta\": {{\"at\": \"2026-01-05T10:02:30.5Z\"}}}}'),
+           (3, 'b-1', 1, 'Made', '{{\"x\": 3, \"meta\": {{\"at\": \"2026-01-05T10:03:00Z\"}}}}');"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.toml");
+    let enc = if server == Server::Sqlite {
+        "json"
+    } else {
+        "jsonb"
+    };
+    std::fs::write(
+        &m,
+        format!(
+            "name = \"inside\"\n[events]\ntable = \"ev\"\n[columns]\nposition = {{ column = \"pos\" }}\n\
+             stream = {{ column = \"s\" }}\nversion = {{ column = \"v\" }}\nevent_type = {{ column = \"ty\" }}\n\
+             data = {{ column = \"d\", encoding = \"{enc}\" }}\nrecorded_at = {{ path = \"meta.at\" }}\n"
+        ),
+    )
+    .unwrap();
+    let m = m.to_str().unwrap();
+    let log = jsonl(&ok(&db, &["--mapping", m, "log", "--format", "jsonl"]));
+    let times: Vec<&str> = log
+        .iter()
+        .map(|e| e["recorded_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2026-01-05T10:01:00Z",
+            "2026-01-05T10:02:30.500Z",
+            "2026-01-05T10:03:00Z"
+        ],
+        "{server:?}"
+    );
+    let w = jsonl(&ok(
+        &db,
+        &[
+            "--mapping",
+            m,
+            "log",
+            "--since",
+            "2026-01-05T10:02:00Z",
+            "--until",
+            "2026-01-05T10:03:00Z",
+            "--format",
+            "jsonl",
+        ],
+    ));
+    assert_eq!(w, log[1..2], "{server:?}");
+    let back = jsonl(&ok(
+        &db,
+        &[
+            "--mapping",
+            m,
+            "events",
+            "a-1",
+            "--backward",
+            "--until",
+            "2026-01-05T10:02:00Z",
+            "--format",
+            "jsonl",
+        ],
+    ));
+    assert_eq!(back, log[0..1], "{server:?}");
+    let state: Value = serde_json::from_str(&ok(
+        &db,
+        &[
+            "--mapping",
+            m,
+            "rehydrate",
+            "a-1",
+            "--as-of",
+            "2026-01-05T10:02:00Z",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(state["x"], 1, "{server:?}");
+}
+
+#[tokio::test]
+async fn time_from_the_data_on_postgres() {
+    time_from_the_data(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn time_from_the_data_on_mariadb() {
+    time_from_the_data(Server::MariaDb).await;
+}
+
+#[tokio::test]
+async fn time_from_the_data_on_sqlite() {
+    time_from_the_data(Server::Sqlite).await;
+}

@@ -339,26 +339,26 @@ fn draw_drift(f: &mut Frame, area: Rect, v: &DriftView, t: &Theme) {
     )
     .header(Row::new(vec!["STREAM", "VERSION", "TAKEN AT", "STATUS", "DETAIL"]).style(t.header));
     f.render_widget(table, body);
-    if v.found.is_empty() && v.done && s.no_reducer > 0 {
+    if v.found.is_empty() && v.done {
+        let (text, style) = if s.no_reducer > 0 {
+            (
+                format!(
+                    " {} snapshot(s) not checked: no reducer applies to their streams (give a reducer file: --reducers FILE; `evscope reducers init` writes one to start from)",
+                    s.no_reducer
+                ),
+                t.warning,
+            )
+        } else {
+            (
+                format!(
+                    " no drift: each of the {} snapshot(s) matches its events",
+                    s.checked
+                ),
+                t.muted,
+            )
+        };
         let [_, msg] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(body);
-        f.render_widget(
-            Paragraph::new(format!(
-                " {} snapshot(s) not checked: no reducer applies to their streams (give a reducer file: --reducers FILE; `evscope reducers init` writes one to start from)",
-                s.no_reducer
-            ))
-            .style(t.warning),
-            msg,
-        );
-    } else if v.found.is_empty() && v.done {
-        let [_, msg] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(body);
-        f.render_widget(
-            Paragraph::new(format!(
-                " no drift: each of the {} snapshot(s) matches its events",
-                s.checked
-            ))
-            .style(t.muted),
-            msg,
-        );
+        f.render_widget(Paragraph::new(text).style(style), msg);
     }
     if let Some(c) = v.selected_check() {
         let text = match c.status {
