@@ -90,8 +90,7 @@ async fn run(url: &str) {
     // The same messages, prepared in memory (not timed), for the plain publisher.
     let store = Store::open(&OpenOptions {
         url: url.to_string(),
-        schema: None,
-        mapping: None,
+        ..Default::default()
     })
     .await
     .unwrap();

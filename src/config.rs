@@ -23,6 +23,41 @@ pub struct Config {
     /// Named replay sinks: `replay --sink-profile NAME`.
     #[serde(default)]
     pub sinks: BTreeMap<String, SinkProfile>,
+    /// How long to wait for a database server: "5s", "500ms", "1m" (default 5s).
+    pub connect_timeout: Option<String>,
+}
+
+impl Config {
+    /// The config's connect timeout (checked when the file is loaded).
+    pub fn connect_timeout(&self) -> Option<std::time::Duration> {
+        self.connect_timeout
+            .as_deref()
+            .and_then(|t| parse_timeout(t).ok())
+    }
+}
+
+/// A connect timeout: 5s, 500ms, 1m, or a bare number of seconds; above zero, at most an hour.
+pub fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid timeout {s:?}: use e.g. 5s, 500ms or 1m"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        _ => return Err(format!("invalid timeout {s:?}: use e.g. 5s, 500ms or 1m")),
+    };
+    if !(secs > 0.0 && secs <= 3600.0) {
+        return Err(format!(
+            "invalid timeout {s:?}: it must be above zero and at most an hour"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// A replay sink with its credentials and TLS files. Only references to secrets (files,
@@ -85,6 +120,16 @@ pub struct Profile {
     pub mapping: Option<PathBuf>,
     /// The reducer file for this connection's streams (rehydration, snapshot audit).
     pub reducers: Option<PathBuf>,
+    /// How long to wait for this server ("5s"; default: the config's, else 5s).
+    pub connect_timeout: Option<String>,
+}
+
+impl Profile {
+    pub fn connect_timeout(&self) -> Option<std::time::Duration> {
+        self.connect_timeout
+            .as_deref()
+            .and_then(|t| parse_timeout(t).ok())
+    }
 }
 
 pub fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -128,7 +173,16 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.message().to_string())
+        let config: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        if let Some(t) = &config.connect_timeout {
+            parse_timeout(t).map_err(|e| format!("connect_timeout: {e}"))?;
+        }
+        for (name, p) in &config.profiles {
+            if let Some(t) = &p.connect_timeout {
+                parse_timeout(t).map_err(|e| format!("profiles.{name}.connect_timeout: {e}"))?;
+            }
+        }
+        Ok(config)
     }
 
     pub fn sink(&self, name: &str) -> Result<&SinkProfile, String> {

@@ -200,6 +200,8 @@ pub fn parse(input: &str, now: DateTime<Utc>) -> Result<Query, FilterError> {
                 message: e.message,
                 at: Some(base + e.at.unwrap_or(0)),
             })?;
+            // What the database can answer first; the program still runs on every row.
+            filter.pushed = crate::pushdown::atoms(src);
             Some(pred)
         }
     };

@@ -25,9 +25,12 @@ pub fn defs() -> impl Iterator<Item = jaq_core::load::parse::Def<&'static str>> 
 /// The native functions that go with [`defs`], and the bound's check.
 pub fn funs() -> impl Iterator<Item = jaq_core::native::Fun<Data>> {
     jaq_core::funs::<Data>()
+        // jaq's own `range/3` is a native iterator that never meets the bound:
+        // `last(range(1e12))` would run for hours. Ours checks it at every step.
+        .filter(|(name, arity, _)| !(*name == "range" && arity.len() == 3))
         .chain(jaq_std::funs::<Data>())
         .chain(jaq_json::funs::<Data>())
-        .chain([tick_fun()])
+        .chain([tick_fun(), range_fun()])
 }
 
 // ---- the bound on a run ------------------------------------------------------------------
@@ -86,7 +89,7 @@ fn check() -> Result<(), jaq_core::Error<Val>> {
     }
     if std::time::Instant::now() > deadline {
         return Err(jaq_core::Error::str(format!(
-            "the program ran for over {}s on one event: a recursion without an end?",
+            "the program ran for over {}s on one event: a loop or a recursion without an end?",
             RUN_TIME.as_secs()
         )));
     }
@@ -103,6 +106,41 @@ fn tick_fun() -> jaq_core::native::Fun<Data> {
             Err(e) => box_once(Err(Exn::from(e))),
         });
     (TICK, jaq_core::native::v(0), native)
+}
+
+/// `range($from; $to; $by)` as jaq defines it (`$from | while(. < $to; . + $by)` for a
+/// positive step, `>` for a negative one, `!=` for zero), checking the run's bound before
+/// every value it yields.
+fn range_fun() -> jaq_core::native::Fun<Data> {
+    use jaq_core::{Exn, Native};
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let native = Native::new(|mut cv| {
+        let by: Val = cv.0.pop_var();
+        let to: Val = cv.0.pop_var();
+        let from: Val = cv.0.pop_var();
+        let step = by.partial_cmp(&Val::from(0isize)).unwrap_or(Equal);
+        let mut next: Option<Result<Val, Exn<Val>>> = Some(Ok(from));
+        Box::new(std::iter::from_fn(move || {
+            let x = match next.take()? {
+                Ok(x) => x,
+                Err(e) => return Some(Err(e)),
+            };
+            let go_on = match step {
+                Greater => x < to,
+                Less => x > to,
+                Equal => x != to,
+            };
+            if !go_on {
+                return None;
+            }
+            if let Err(e) = check() {
+                return Some(Err(Exn::from(e)));
+            }
+            next = Some((x.clone() + by.clone()).map_err(Exn::from));
+            Some(Ok(x))
+        }))
+    });
+    ("range", jaq_core::native::v(3), native)
 }
 
 type Def = jaq_core::load::parse::Def<&'static str>;
@@ -544,6 +582,23 @@ mod tests {
                     "{deep:?}"
                 );
                 let ok = run("def fact: if . <= 1 then 1 else . * (. - 1 | fact) end; 10 | fact");
+                assert_eq!(ok.len(), 1);
+                assert!(ok[0].is_ok(), "{ok:?}");
+                // A native iterator with no end in sight meets the bound too.
+                let long = run("last(range(1e12))");
+                assert!(
+                    long.iter()
+                        .any(|r| r.as_ref().is_err_and(|e| e.contains("ran for over"))),
+                    "{long:?}"
+                );
+                // range keeps jq's meaning.
+                let r = run("[range(5)], [range(0; 10; 3)], [range(5; 0; -2)], [range(1; 1; 0)]");
+                let r: Vec<String> = r
+                    .into_iter()
+                    .map(|v| val_to_json(&v.unwrap()).to_string())
+                    .collect();
+                assert_eq!(r, ["[0,1,2,3,4]", "[0,3,6,9]", "[5,3,1]", "[]"]);
+                let ok = run("1");
                 assert_eq!(ok.len(), 1);
                 assert!(ok[0].is_ok(), "{ok:?}");
             })

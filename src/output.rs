@@ -42,17 +42,63 @@ pub fn human_secs(s: f64) -> String {
     }
 }
 
-/// Cut `s` to `width` characters, with an ellipsis when cut; control characters shown as spaces.
-pub fn clip(s: &str, width: usize) -> String {
-    let clean = s.chars().map(|c| if c.is_control() { ' ' } else { c });
-    let v: Vec<char> = clean.take(width + 1).collect();
-    if v.len() > width {
-        let mut t: String = v[..width.saturating_sub(1)].iter().collect();
-        t.push('…');
-        t
-    } else {
-        v.into_iter().collect()
+/// How many terminal columns `s` takes: wide characters (CJK, most emoji) take two,
+/// combining marks none.
+pub fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// Cut `s` to `max` terminal columns, with an ellipsis when cut; control characters shown as
+/// spaces.
+pub fn clip(s: &str, max: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let clean = |c: char| if c.is_control() { ' ' } else { c };
+    let w = |c: char| UnicodeWidthChar::width(c).unwrap_or(0);
+    // Whether it fits, looking no further than one column past `max`.
+    let mut used = 0;
+    let mut fits = true;
+    for c in s.chars().map(clean) {
+        used += w(c);
+        if used > max {
+            fits = false;
+            break;
+        }
     }
+    if fits {
+        return s.chars().map(clean).collect();
+    }
+    let room = max.saturating_sub(1);
+    let mut t = String::new();
+    let mut used = 0;
+    for c in s.chars().map(clean) {
+        if used + w(c) > room {
+            break;
+        }
+        used += w(c);
+        t.push(c);
+    }
+    if max > 0 {
+        t.push('…');
+    }
+    t
+}
+
+/// `s` padded with spaces to `cols` terminal columns (never cut).
+pub fn pad(s: &str, cols: usize) -> String {
+    let mut t = s.to_string();
+    t.push_str(&" ".repeat(cols.saturating_sub(width(s))));
+    t
+}
+
+/// One document: pretty for `json`, one line for `jsonl` (and for `table`, which callers
+/// that have a table of their own never pass).
+pub fn write_doc<T: Serialize + ?Sized>(out: &mut dyn Write, doc: &T, f: Format) -> io::Result<()> {
+    if f == Format::Json {
+        serde_json::to_writer_pretty(&mut *out, doc)?;
+    } else {
+        serde_json::to_writer(&mut *out, doc)?;
+    }
+    writeln!(out)
 }
 
 pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
@@ -66,10 +112,10 @@ pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::
 
 /// Column widths: the widest of the header and the rows.
 fn widths(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+            *w = (*w).max(width(c));
         }
     }
     widths
@@ -83,7 +129,7 @@ fn table_line<S: AsRef<str>>(out: &mut dyn Write, cells: &[S], widths: &[usize])
         let c = c.as_ref();
         s.push_str(c);
         if i + 1 < n {
-            s.push_str(&" ".repeat(w.saturating_sub(c.chars().count()) + 2));
+            s.push_str(&" ".repeat(w.saturating_sub(width(c)) + 2));
         }
     }
     writeln!(out, "{}", s.trim_end())
@@ -212,8 +258,13 @@ pub fn write_events_with(
         for r in &rows {
             writeln!(
                 out,
-                "{:<10}  {:<24}  {:<30}  {:<7}  {:<24}  {}",
-                r[0], r[1], r[2], r[3], r[4], r[5]
+                "{}  {}  {}  {}  {}  {}",
+                pad(&r[0], 10),
+                pad(&r[1], 24),
+                pad(&r[2], 30),
+                pad(&r[3], 7),
+                pad(&r[4], 24),
+                r[5]
             )?;
         }
     }
@@ -293,8 +344,7 @@ pub fn write_info(
         server,
     };
     if f != Format::Table {
-        serde_json::to_writer_pretty(&mut *out, &info)?;
-        return writeln!(out);
+        return write_doc(out, &info, f);
     }
     writeln!(out, "database   {}", info.database)?;
     writeln!(out, "dialect    {}", info.dialect)?;
@@ -347,8 +397,7 @@ pub fn write_info(
 
 pub fn write_demo(out: &mut dyn Write, s: &DemoSummary, f: Format) -> io::Result<()> {
     if f != Format::Table {
-        serde_json::to_writer_pretty(&mut *out, s)?;
-        return writeln!(out);
+        return write_doc(out, s, f);
     }
     writeln!(
         out,
@@ -430,5 +479,32 @@ mod tests {
         assert_eq!(clip("abcd", 4), "abcd");
         assert_eq!(clip("a\nb", 4), "a b");
         assert_eq!(clip("çãõé", 3), "çã…");
+        assert_eq!(clip("", 0), "");
+        assert_eq!(clip("ab", 0), "");
+    }
+
+    /// Wide characters take two columns, combining marks none: a table lines up in a
+    /// terminal whatever the stream ids hold.
+    #[test]
+    fn tables_line_up_by_display_width() {
+        assert_eq!(width("order-東京-🚀"), 13);
+        assert_eq!(width("e\u{301}"), 1);
+        assert_eq!(clip("東京東京", 5), "東京…");
+        assert_eq!(clip("東京東京", 4), "東…");
+        assert_eq!(width(&clip("🚀🚀🚀", 4)), 3);
+        let rows = vec![
+            vec!["order-東京-🚀".to_string(), "1".to_string()],
+            vec!["cafe\u{301}".to_string(), "2".to_string()],
+            vec!["plain".to_string(), "3".to_string()],
+        ];
+        let mut out = Vec::new();
+        table(&mut out, &["STREAM", "N"], &rows).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let cols: Vec<usize> = text
+            .lines()
+            .map(|l| width(&l[..l.rfind(' ').unwrap() + 1]))
+            .collect();
+        assert!(cols.iter().all(|&c| c == cols[0]), "{text}\n{cols:?}");
+        assert_eq!(pad("東", 4), "東  ");
     }
 }

@@ -149,7 +149,12 @@ pub struct Scan<S: PageSource = Store> {
     done: bool,
     pages: u64,
     rows: u64,
+    /// Told after every store read: the rows read so far and where the scan stands.
+    progress: Option<Progress>,
 }
+
+/// A scan's progress hook (see [`Scan::on_progress`]).
+pub type Progress = Box<dyn FnMut(u64, &Key) + Send>;
 
 impl<S: PageSource> Scan<S> {
     /// The global log as `q` describes it: its filter, from its start, in its direction, never
@@ -187,7 +192,15 @@ impl<S: PageSource> Scan<S> {
             done: false,
             pages: 0,
             rows: 0,
+            progress: None,
         }
+    }
+
+    /// Call `f` after every store read with the rows read so far (matching or not) and the
+    /// last one read: what a long search shows while nothing matches.
+    pub fn on_progress(mut self, f: impl FnMut(u64, &Key) + Send + 'static) -> Scan<S> {
+        self.progress = Some(Box::new(f));
+        self
     }
 
     /// Keep only the events this predicate accepts.
@@ -382,6 +395,9 @@ impl<S: PageSource> Scan<S> {
         }
         if last.is_some() {
             self.scanned = last;
+        }
+        if let (Some(f), Some(k)) = (&mut self.progress, &self.scanned) {
+            f(self.rows, k);
         }
         self.held.extend(kept);
         if !full {

@@ -1205,3 +1205,74 @@ async fn the_rate_holds_after_the_process_was_stopped_and_continued() {
         worst.1
     );
 }
+
+/// A job whose database URL had a password keeps it redacted; resumed without a connection
+/// named, it says the password is needed — it does not open (or create) the demo store and
+/// fail there — and with the URL given again it finishes.
+#[tokio::test]
+async fn a_resume_without_the_database_password_says_it_is_needed() {
+    if !common::available(common::Server::Postgres) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::TempDb::create(common::Server::Postgres, "resume_pw").await;
+    db.load("native/postgres.sql").await;
+    db.load("native/dataset-postgres.sql").await;
+    // Trust authentication takes any password: the URL has one, as a production URL would.
+    let with_password = db.url.replacen("postgres@", "postgres:Sup3rS3cret@", 1);
+    let file = dir.path().join("taken.jsonl");
+    std::fs::write(&file, "not ours\n").unwrap();
+    let sink = format!("jsonl:{}", file.display());
+    refused(
+        dir.path(),
+        &[
+            "--db",
+            &with_password,
+            "replay",
+            "--sink",
+            &sink,
+            "--yes",
+            "--quiet",
+        ],
+        "exists and is not empty",
+    );
+    let listed = jobs(dir.path());
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    // Nothing evscope wrote holds the password (job file, audit trail, anything else).
+    fn grep(dir: &Path, needle: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                found.extend(grep(&p, needle));
+            } else if std::fs::read(&p).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
+            {
+                found.push(p);
+            }
+        }
+        found
+    }
+    let job_file = grep(dir.path(), "Sup3rS3cret");
+    assert!(job_file.is_empty(), "{job_file:?}");
+    std::fs::remove_file(&file).unwrap();
+    refused(
+        dir.path(),
+        &["replay", "resume", &id, "--quiet"],
+        "whose password is not kept: give the URL with its password",
+    );
+    assert!(
+        !dir.path().join("demo.db").exists(),
+        "the demo store was not created"
+    );
+    let out = evscope(dir.path())
+        .args(["--db", &with_password, "replay", "resume", &id, "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(jobs(dir.path())[0]["status"]["state"], "completed");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 10);
+}

@@ -89,6 +89,21 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
+    /// A tmux format variable of the pane (`cursor_flag`, `alternate_on`).
+    fn flag(&self, name: &str) -> String {
+        let out = Command::new("tmux")
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                &self.name,
+                &format!("#{{{name}}}"),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Wait until the screen satisfies `pred`; the screen is in the panic message otherwise.
     fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
@@ -432,4 +447,30 @@ fn replay_from_the_tui_in_a_real_terminal() {
     assert_eq!(jobs[0]["status"]["state"], "completed");
     t.keys(&["Escape"]);
     t.wait("the panel closed", |s| !s.contains("· completed"));
+}
+
+/// A panic in one of the TUI's tasks (not its own loop) ends the TUI at once and cleanly:
+/// the process exits 1 with the message, the alternate screen is left and the cursor shown
+/// (it used to go on running behind a restored screen, echoing keys, the cursor hidden).
+#[test]
+fn a_panic_in_a_task_ends_the_tui_cleanly() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let t = Tmux::start(&format!(
+        "env -u DATABASE_URL EVSCOPE_TEST_PANIC_IN_TASK=1 EVSCOPE_DATA_DIR={d} EVSCOPE_CONFIG={d}/none.toml {} 2>{d}/err.txt",
+        bin()
+    ));
+    let screen = t.wait("the exit", |s| s.contains("EXITED="));
+    assert!(screen.contains("EXITED=1"), "{screen}");
+    let err = std::fs::read_to_string(dir.path().join("err.txt")).unwrap();
+    assert!(
+        err.contains("internal error, the TUI stopped")
+            && err.contains("EVSCOPE_TEST_PANIC_IN_TASK"),
+        "{err}"
+    );
+    assert_eq!(t.flag("alternate_on"), "0", "the alternate screen is left");
+    assert_eq!(t.flag("cursor_flag"), "1", "the cursor is shown");
 }

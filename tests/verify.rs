@@ -164,13 +164,14 @@ async fn change_records_say_stored_and_recomputed() {
             &["--stream", "account-0002", "--format", format],
         );
         assert_eq!(out.status.code(), Some(1), "{format}");
-        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let check = doc["snapshots"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["stream_version"] == 20)
-            .unwrap();
+        // json: one document; jsonl: one check per line, then the summary.
+        let checks: Vec<Value> = if format == "json" {
+            let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+            doc["snapshots"].as_array().unwrap().clone()
+        } else {
+            common::jsonl(&String::from_utf8_lossy(&out.stdout))
+        };
+        let check = checks.iter().find(|c| c["stream_version"] == 20).unwrap();
         assert_eq!(
             check["changes"],
             serde_json::json!([

@@ -17,6 +17,7 @@ use crate::timeparse::parse_time;
 
 pub mod reducers;
 pub mod replay;
+pub mod trace;
 
 const ABOUT: &str =
     "Look inside an event store (PostgreSQL, MySQL/MariaDB, SQLite) and act on it safely.";
@@ -61,6 +62,10 @@ pub struct Cli {
     /// found by its id, type, first event or the event types a reducer handles)
     #[arg(long, global = true, value_name = "NAME")]
     pub reducer: Option<String>,
+    /// How long to wait for the database server: 5s, 500ms, 1m (default: the profile's
+    /// `connect_timeout`, the config file's, else 5s)
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
+    pub connect_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -106,6 +111,9 @@ pub enum Command {
     Audit(AuditArgs),
     #[command(about = replay::ABOUT, after_help = replay::HELP)]
     Replay(Box<replay::ReplayArgs>),
+    /// Every event sharing an event's correlation id, as a causation tree
+    #[command(after_help = trace::HELP)]
+    Trace(trace::TraceArgs),
     /// Show the connection, the layout in use and the size of the log
     #[command(
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
@@ -176,6 +184,10 @@ pub struct LogArgs {
     /// Keep running and print new events as they are committed (safe-head order; Ctrl-C stops)
     #[arg(long)]
     pub follow: bool,
+    /// Print the SQL a page of this read runs and which conditions of the jq program the
+    /// database answers first, instead of reading
+    #[arg(long, conflicts_with = "follow")]
+    pub explain: bool,
     /// Start at this global position (included)
     #[arg(long, value_name = "POSITION")]
     pub from: Option<i64>,
@@ -249,6 +261,11 @@ pub struct RehydrateArgs {
     /// event (only when you trust the snapshots: a drifted one carries its drift forward)
     #[arg(long)]
     pub trust_snapshots: bool,
+    /// table: the state's values path by path (with --trace: one line per event and what it
+    /// changed); json: the state as one document (--trace: an array); jsonl: on one line
+    /// (--trace: one object per event). Default: json, or jsonl with --trace.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
 }
 
 #[derive(Debug, Args)]
@@ -325,12 +342,18 @@ pub enum Target {
 /// --db, then DATABASE_URL (both via clap), then --profile / default_profile, else the demo.
 pub fn resolve_target(cli: &Cli) -> Result<Target, CliError> {
     let config = Config::load(cli.config.as_deref()).map_err(CliError)?;
+    let timeout = |p: Option<&crate::config::Profile>| {
+        cli.connect_timeout
+            .or(p.and_then(|p| p.connect_timeout()))
+            .or(config.connect_timeout())
+    };
     let from_profile = |name: &str| -> Result<Target, CliError> {
         let p = config.profile(name).map_err(CliError)?;
         Ok(Target::Url(OpenOptions {
             url: p.db.clone(),
             schema: cli.schema.clone().or_else(|| p.schema.clone()),
             mapping: cli.mapping.clone().or_else(|| p.mapping.clone()),
+            connect_timeout: timeout(Some(p)),
         }))
     };
     if let Some(url) = cli.db.as_deref().filter(|u| !u.is_empty()) {
@@ -338,6 +361,7 @@ pub fn resolve_target(cli: &Cli) -> Result<Target, CliError> {
             url: url.to_string(),
             schema: cli.schema.clone(),
             mapping: cli.mapping.clone(),
+            connect_timeout: timeout(None),
         }));
     }
     if let Some(name) = &cli.profile {
@@ -360,6 +384,7 @@ pub(crate) async fn open(cli: &Cli) -> Result<Store, CliError> {
                 url: crate::demo::url_for(&path),
                 schema: cli.schema.clone(),
                 mapping: cli.mapping.clone(),
+                ..Default::default()
             })
             .await?)
         }
@@ -396,7 +421,22 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
             };
             // Theme and keys are checked before the terminal is taken over.
             crate::tui::prepare(&opts).map_err(CliError)?;
-            let store = open(&cli).await?;
+            // Said at once, on the terminal the TUI is about to take (Ctrl-C still works).
+            let watched = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            if let (true, Target::Url(o)) = (watched, &target) {
+                eprint!(
+                    "connecting to {} (up to {}s)…",
+                    redact_url(&o.url),
+                    o.connect_timeout
+                        .unwrap_or(crate::store::db::CONNECT_TIMEOUT)
+                        .as_secs_f64()
+                );
+            }
+            let opened = open(&cli).await;
+            if watched && matches!(target, Target::Url(_)) {
+                eprint!("\r\x1b[2K");
+            }
+            let store = opened?;
             crate::tui::run(store, opts).await.map_err(CliError)?;
         }
         Some(Command::Demo(a)) => {
@@ -423,6 +463,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         }
         Some(Command::Reducers(a)) => {
             reducers::run(&cli, a, out).await?;
+        }
+        Some(Command::Trace(a)) => {
+            return trace::run(&cli, a, out).await;
         }
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;
@@ -485,6 +528,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 limit: a.limit,
                 up_to: None,
             };
+            if a.explain {
+                return explain(&store, q, jq.as_ref(), fmt(a.format), out).map(|()| 0);
+            }
             if a.follow {
                 return follow(&store, q, jq, fmt(a.format), out).await.map(|()| 0);
             }
@@ -572,41 +618,62 @@ async fn audit(cli: &Cli, a: &AuditArgs, out: &mut dyn Write) -> u8 {
         if progress {
             eprintln!();
         }
-        if a.format == FormatArg::Table {
-            for f in &findings {
-                let at = match (&f.stream_id, f.stream_version) {
-                    (Some(s), Some(v)) => format!("{s} v{v}"),
-                    (Some(s), None) => format!("e.g. {s}"),
-                    _ => f.event_id.clone().unwrap_or_default(),
-                };
-                let at = shown(&at);
-                let sev = if f.severity == Severity::Error {
-                    "ERROR"
-                } else {
-                    "info "
-                };
+        match a.format {
+            FormatArg::Table => {
+                let rows: Vec<Vec<String>> = findings
+                    .iter()
+                    .map(|f| {
+                        let at = match (&f.stream_id, f.stream_version) {
+                            (Some(s), Some(v)) => format!("{} v{v}", shown(s)),
+                            (Some(s), None) => format!("e.g. {}", shown(s)),
+                            _ => shown(f.event_id.as_deref().unwrap_or("")),
+                        };
+                        let sev = if f.severity == Severity::Error {
+                            "ERROR"
+                        } else {
+                            "info"
+                        };
+                        vec![
+                            sev.to_string(),
+                            f.kind.name(),
+                            at,
+                            output::clip(&f.detail, 1000),
+                        ]
+                    })
+                    .collect();
+                output::table(out, &["SEVERITY", "KIND", "WHERE", "DETAIL"], &rows)?;
                 writeln!(
                     out,
-                    "{sev}  {:<18}  {at}: {}",
-                    format!("{:?}", f.kind),
-                    output::clip(&f.detail, 1000)
+                    "{} events in {} streams: {} fault(s), {} note(s)",
+                    summary.events, summary.streams, summary.errors, summary.infos
                 )?;
             }
-            writeln!(
-                out,
-                "{} events in {} streams: {} fault(s), {} note(s)",
-                summary.events, summary.streams, summary.errors, summary.infos
-            )?;
-        } else {
-            let doc = serde_json::json!({"summary": summary, "findings": findings});
-            serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| CliError(e.to_string()))?;
-            writeln!(out)?;
+            FormatArg::Json => {
+                let doc = serde_json::json!({"summary": summary, "findings": findings});
+                output::write_doc(out, &doc, Format::Json)?;
+            }
+            FormatArg::Jsonl => {
+                // One finding per line, the summary last, in its own object.
+                output::write_json(out, &findings, Format::Jsonl)?;
+                output::write_doc(
+                    out,
+                    &serde_json::json!({ "summary": summary }),
+                    Format::Jsonl,
+                )?;
+            }
         }
         Ok(if summary.errors > 0 { 1 } else { 0 })
     }
     .await;
+    finding_code(result)
+}
+
+/// The exit code of a command whose own codes are 0/1 for its findings and 2 for an error
+/// (audit, verify-snapshots); the reader of the output going away is no error.
+fn finding_code(result: Result<u8, CliError>) -> u8 {
     match result {
         Ok(code) => code,
+        Err(e) if e.0 == OUTPUT_CLOSED => 0,
         Err(e) => {
             eprintln!("error: {e}");
             2
@@ -658,11 +725,19 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
             jobs: a.jobs.into(),
         };
         let json = a.format != FormatArg::Table;
+        let lines = a.format == FormatArg::Jsonl;
         let mut printed = Ok(());
         // JSON is streamed (the array first, the summary last): memory stays bounded.
+        // jsonl: one check per line, then the summary in an object of its own.
         let mut first = true;
-        if json {
+        if json && !lines {
             printed = write!(out, "{{\"snapshots\": [");
+        } else if !json {
+            // The table: one line per snapshot that did not match, under its header.
+            printed = writeln!(
+                out,
+                "STATUS   SNAPSHOT: WHAT DIFFERS (stored vs recomputed)"
+            );
         }
         let started = std::time::Instant::now();
         // Progress on stderr, only when someone watches it (cron and CI get the summary).
@@ -674,11 +749,18 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
             if json {
                 for c in checks {
                     if printed.is_ok() {
-                        let sep = if first { "\n" } else { ",\n" };
+                        let sep = match (lines, first) {
+                            (true, _) => "",
+                            (false, true) => "\n",
+                            (false, false) => ",\n",
+                        };
                         first = false;
                         printed = write!(out, "{sep}").and_then(|()| {
                             serde_json::to_writer(&mut *out, c).map_err(std::io::Error::other)
                         });
+                        if lines && printed.is_ok() {
+                            printed = writeln!(out);
+                        }
                     }
                 }
                 return;
@@ -747,7 +829,13 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
             );
         }
         printed?;
-        if json {
+        if lines {
+            output::write_doc(
+                out,
+                &serde_json::json!({ "summary": summary }),
+                Format::Jsonl,
+            )?;
+        } else if json {
             write!(out, "\n], \"summary\": ")?;
             serde_json::to_writer(&mut *out, &summary).map_err(|e| CliError(e.to_string()))?;
             writeln!(out, "}}")?;
@@ -787,13 +875,7 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
         })
     }
     .await;
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            2
-        }
-    }
+    finding_code(result)
 }
 
 /// Where the reducers come from: --reducers, else the profile's, else the demo's for the
@@ -892,6 +974,12 @@ async fn rehydrate(
             _ => eprintln!("no usable snapshot: folded from the first event"),
         }
     }
+    let format = a.format.unwrap_or(if a.trace {
+        FormatArg::Jsonl
+    } else {
+        FormatArg::Json
+    });
+    let mut trace = Trace::new(format);
     let mut applied = 0usize;
     // The next page is read while this one folds (the time-travel view's pages, up to the
     // end: `--at` is the read's last version).
@@ -904,10 +992,10 @@ async fn rehydrate(
             match fold.apply_mut(&mut state, e) {
                 Ok(()) => {}
                 Err(err) => {
-                    if !a.trace {
-                        serde_json::to_writer_pretty(&mut *out, &state.to_json())
-                            .map_err(|e| CliError(e.to_string()))?;
-                        writeln!(out)?;
+                    if a.trace {
+                        trace.finish(out)?;
+                    } else {
+                        write_state(out, &state.to_json(), format)?;
                     }
                     return Err(CliError(format!(
                         "{}; the state before it is {}",
@@ -922,15 +1010,7 @@ async fn rehydrate(
             }
             applied += 1;
             if let Some(before) = before {
-                let line = serde_json::json!({
-                    "stream_version": e.stream_version,
-                    "global_position": e.global_position,
-                    "event_type": e.event_type,
-                    "recorded_at": e.recorded_at.as_ref().map(crate::store::model::format_time),
-                    "changes": diff(&before, &state.to_json()),
-                });
-                serde_json::to_writer(&mut *out, &line).map_err(|e| CliError(e.to_string()))?;
-                writeln!(out)?;
+                trace.step(out, e, &diff(&before, &state.to_json()))?;
             }
         }
     }
@@ -949,12 +1029,146 @@ async fn rehydrate(
             return Err(CliError(format!("stream {} has no events", a.stream)));
         }
     }
-    if !a.trace {
-        serde_json::to_writer_pretty(&mut *out, &state.to_json())
-            .map_err(|e| CliError(e.to_string()))?;
-        writeln!(out)?;
+    if a.trace {
+        trace.finish(out)?;
+    } else {
+        write_state(out, &state.to_json(), format)?;
     }
     Ok(())
+}
+
+use crate::rehydrate::diff::{Segment, render_path};
+
+/// A rehydrated state in a format: a table of its values path by path, or JSON.
+fn write_state(
+    out: &mut dyn Write,
+    state: &serde_json::Value,
+    f: FormatArg,
+) -> Result<(), CliError> {
+    if f != FormatArg::Table {
+        return Ok(output::write_doc(out, state, fmt(f))?);
+    }
+    let mut rows = Vec::new();
+    state_rows(state, &mut Vec::new(), &mut rows);
+    output::table(out, &["PATH", "VALUE"], &rows)?;
+    Ok(())
+}
+
+/// The leaves of a state, each with its path as diffs write it (`.owner.name`, `.items[2]`;
+/// `.` for a state that is itself a leaf); an empty object or array is a leaf.
+fn state_rows(v: &serde_json::Value, path: &mut Vec<Segment>, rows: &mut Vec<Vec<String>>) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                path.push(Segment::Key(k.clone()));
+                state_rows(v, path, rows);
+                path.pop();
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for (i, v) in a.iter().enumerate() {
+                path.push(Segment::Index(i));
+                state_rows(v, path, rows);
+                path.pop();
+            }
+        }
+        leaf => rows.push(vec![shown(&render_path(path)), cut_value(leaf)]),
+    }
+}
+
+/// The trace of a fold, event by event, in a format: a table line per event with what it
+/// changed, a JSON array (streamed), or one object per line.
+struct Trace {
+    format: FormatArg,
+    steps: usize,
+}
+
+impl Trace {
+    fn new(format: FormatArg) -> Trace {
+        Trace { format, steps: 0 }
+    }
+
+    fn step(
+        &mut self,
+        out: &mut dyn Write,
+        e: &crate::store::Event,
+        changes: &[crate::rehydrate::diff::Change],
+    ) -> Result<(), CliError> {
+        use crate::rehydrate::diff::Change;
+        let time = e.recorded_at.as_ref().map(crate::store::model::format_time);
+        match self.format {
+            FormatArg::Table => {
+                if self.steps == 0 {
+                    writeln!(
+                        out,
+                        "{}  {}  {}  {}  CHANGES",
+                        output::pad("VERSION", 8),
+                        output::pad("POSITION", 10),
+                        output::pad("TIME", 24),
+                        output::pad("TYPE", 24)
+                    )?;
+                }
+                let what: Vec<String> = changes
+                    .iter()
+                    .map(|c| match c {
+                        Change::Added { path, new } => {
+                            format!("+{} = {}", shown(path), cut_value(new))
+                        }
+                        Change::Removed { path, .. } => format!("-{}", shown(path)),
+                        Change::Changed { path, old, new, .. } => {
+                            format!("{}: {} -> {}", shown(path), cut_value(old), cut_value(new))
+                        }
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "{}  {}  {}  {}  {}",
+                    output::pad(&e.stream_version.to_string(), 8),
+                    output::pad(&e.global_position.map_or("-".into(), |p| p.to_string()), 10),
+                    output::pad(time.as_deref().unwrap_or("?"), 24),
+                    output::pad(&output::clip(&e.event_type, 24), 24),
+                    if what.is_empty() {
+                        "(no change)".to_string()
+                    } else {
+                        what.join("; ")
+                    }
+                )?;
+            }
+            f => {
+                let line = serde_json::json!({
+                    "stream_version": e.stream_version,
+                    "global_position": e.global_position,
+                    "event_type": e.event_type,
+                    "recorded_at": time,
+                    "changes": changes,
+                });
+                if f == FormatArg::Json {
+                    out.write_all(if self.steps == 0 { b"[\n" } else { b",\n" })?;
+                }
+                serde_json::to_writer(&mut *out, &line).map_err(|e| CliError(e.to_string()))?;
+                if f == FormatArg::Jsonl {
+                    writeln!(out)?;
+                }
+            }
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// Close what the format opened (the JSON array).
+    fn finish(&mut self, out: &mut dyn Write) -> Result<(), CliError> {
+        if self.format == FormatArg::Json {
+            writeln!(out, "{}", if self.steps == 0 { "[]" } else { "\n]" })?;
+        }
+        Ok(())
+    }
+}
+
+/// `--connect-timeout`: a duration (5s, 500ms, 1m; a bare number is seconds), above zero
+/// and at most an hour.
+pub(crate) fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_timeout(s)
 }
 
 /// A `--where` value must parse (a bad filter is a usage error, exit code 2).
@@ -1005,6 +1219,10 @@ async fn write_scan(
     let mut left = limit;
     let mut more = true;
     let mut last = None;
+    let shown = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        scan = scan.on_progress(search_progress(shown.clone()));
+    }
     let mut w = output::EventWriter::new(out, format);
     while left > 0 && more {
         let b = scan.next(left.min(OUTPUT_PAGE)).await?;
@@ -1015,8 +1233,92 @@ async fn write_scan(
             last = Some(e.clone());
         }
     }
+    if shown.load(std::sync::atomic::Ordering::Relaxed) {
+        eprint!("\r\x1b[2K");
+    }
     w.finish()?;
     Ok(last.filter(|_| more && left == 0))
+}
+
+/// A search's progress on stderr (a terminal), once it has run for a second, at most four
+/// times a second: how many rows were read and where it stands. `shown` says whether the line
+/// is on the screen, to clear it at the end.
+fn search_progress(
+    shown: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> impl FnMut(u64, &crate::scan::Key) + Send + 'static {
+    use crate::scan::Key;
+    use crate::store::Cursor;
+    let started = std::time::Instant::now();
+    let mut said = started;
+    move |rows, at| {
+        let now = std::time::Instant::now();
+        if now - started < std::time::Duration::from_secs(1)
+            || now - said < std::time::Duration::from_millis(250)
+        {
+            return;
+        }
+        said = now;
+        let at = match at {
+            Key::Log(Cursor::Position(p)) => format!(", at position {p}"),
+            Key::Log(Cursor::Ordered { at: Some(t), .. }) => {
+                format!(", at {}", crate::store::model::format_time(t))
+            }
+            Key::Version(v) => format!(", at version {v}"),
+            Key::Log(_) => String::new(),
+        };
+        let secs = (now - started).as_secs_f64();
+        eprint!(
+            "\r\x1b[2Ksearching: {rows} rows read in {secs:.0}s ({:.0}/s){at}…",
+            rows as f64 / secs
+        );
+        shown.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `log --explain`: the SQL of a page of the read (as the scan's first page runs it), the
+/// pushed conditions and whether this store answers each, and the jq program that still
+/// runs on every row.
+fn explain(
+    store: &Store,
+    mut q: LogQuery,
+    jq: Option<&crate::filter::JqPredicate>,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    if jq.is_some() {
+        q.limit = crate::scan::PAGE_MIN;
+    }
+    let (sql, pushed) = store.explain_log(&q)?;
+    let program = jq.map(|j| j.source().to_string());
+    if format != Format::Table {
+        let doc = serde_json::json!({
+            "sql": sql.text,
+            "sql_with_values": sql.with_literals(),
+            "pushed": pushed.iter().map(|(a, p)| serde_json::json!({
+                "condition": a.to_string(),
+                "pushed": p,
+            })).collect::<Vec<_>>(),
+            "jq": program,
+        });
+        return Ok(output::write_doc(out, &doc, format)?);
+    }
+    writeln!(out, "SQL (one page):\n  {}", sql.with_literals())?;
+    if pushed.is_empty() {
+        writeln!(out, "pushed down: nothing")?;
+    }
+    for (a, p) in &pushed {
+        let how = if *p {
+            "pushed down"
+        } else {
+            "not pushed (this column's type does not allow it here, or a condition before it was not)"
+        };
+        writeln!(out, "{how}: {}", shown(&a.to_string()))?;
+    }
+    match &program {
+        Some(p) => writeln!(out, "jq, on every row read: {}", shown(p))?,
+        None => writeln!(out, "jq: none")?,
+    }
+    Ok(())
 }
 
 /// The note on stderr when `--limit` cut the output: how to read on from there.
@@ -1086,5 +1388,35 @@ pub fn describe_target(t: &Target) -> String {
     match t {
         Target::Url(o) => redact_url(&o.url),
         Target::Demo(p) => format!("demo store {}", p.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 20 MB value in a table line is cut, and the line says how much was left out.
+    #[test]
+    fn huge_values_are_cut_in_tables_and_say_how_much() {
+        let huge = serde_json::Value::String("7".repeat(20_000_000));
+        let shown = cut_value(&huge);
+        assert!(shown.chars().count() < 300, "{}", shown.len());
+        assert!(
+            shown.contains("(19999802 more characters; --format json has it whole)"),
+            "{shown}"
+        );
+        // Escape sequences from the store never reach the terminal.
+        let hostile = serde_json::json!({"x": "\u{1b}[2J\u{1b}]0;owned\u{7}"});
+        assert!(!cut_value(&hostile).contains('\u{1b}'));
+        let mut rows = Vec::new();
+        state_rows(
+            &serde_json::json!({"a": huge, "b": [1, {}]}),
+            &mut Vec::new(),
+            &mut rows,
+        );
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r[1].chars().count() < 300));
+        assert_eq!(rows[1], [".b[0]", "1"]);
+        assert_eq!(rows[2][1], "{}");
     }
 }

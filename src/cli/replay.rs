@@ -289,8 +289,7 @@ struct PlanOut<'a> {
 
 fn write_plan(out: &mut dyn Write, p: &PlanOut, format: FormatArg) -> std::io::Result<()> {
     if format != FormatArg::Table {
-        serde_json::to_writer_pretty(&mut *out, p)?;
-        return writeln!(out);
+        return crate::output::write_doc(out, p, super::fmt(format));
     }
     // Stream ids, types and categories come from the store: cut, and control characters
     // (escape sequences) never reach the terminal.
@@ -507,6 +506,7 @@ async fn resume(
             url: job.store.clone(),
             schema: cli.schema.clone(),
             mapping: cli.mapping.clone(),
+            connect_timeout: cli.connect_timeout,
         })
         .await?
     } else {
@@ -647,8 +647,7 @@ async fn execute(
         if let Some(p) = plan {
             doc["plan"] = p;
         }
-        serde_json::to_writer_pretty(&mut *info, &doc).map_err(|e| CliError(e.to_string()))?;
-        writeln!(info)?;
+        crate::output::write_doc(info, &doc, super::fmt(run.format))?;
     }
     info.flush()?;
     match &status {
@@ -771,16 +770,12 @@ fn show(out: &mut dyn Write, id: &str, format: FormatArg) -> Result<(), CliError
             alive: bool,
             history: &'a [job::AuditEntry],
         }
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &Shown {
-                job: &job,
-                alive,
-                history: &history,
-            },
-        )
-        .map_err(|e| CliError(e.to_string()))?;
-        writeln!(out)?;
+        let shown = Shown {
+            job: &job,
+            alive,
+            history: &history,
+        };
+        crate::output::write_doc(out, &shown, super::fmt(format))?;
         return Ok(());
     }
     let t = |d: &DateTime<Utc>| d.format("%Y-%m-%d %H:%M:%S%.3f").to_string();

@@ -195,6 +195,13 @@ impl Range {
             stream_prefix: self.stream_prefix.clone(),
             since: self.since,
             until: self.until,
+            // The database answers what it can of the program first; the program still
+            // runs on every row read (see `pushdown`).
+            pushed: self
+                .jq
+                .as_deref()
+                .map(crate::pushdown::atoms)
+                .unwrap_or_default(),
         }
     }
 }

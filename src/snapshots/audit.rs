@@ -38,6 +38,16 @@ pub enum Kind {
     UnknownType,
 }
 
+impl Kind {
+    /// The kind's name as every format writes it (`unknown_type`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {

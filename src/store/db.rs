@@ -35,6 +35,32 @@ pub fn capture(on: bool) -> Vec<Sql> {
 /// per part being checked, one for the part queued next and one for the snapshots).
 pub const MAX_CONNECTIONS: u32 = 10;
 
+/// How long opening a store waits for the server when nothing else says (`--connect-timeout`,
+/// `connect_timeout` in the config file).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One connection made and closed before the pool is built, within `within`: a pool retries
+/// a refused connection until its own timeout and then says only "pool timed out", while
+/// this says why (refused, no such host, no answer, bad password) at once.
+async fn probe<C: sqlx::Connection>(
+    connecting: impl std::future::Future<Output = Result<C, sqlx::Error>>,
+    within: Duration,
+    shown: &str,
+    url: &str,
+) -> Result<(), StoreError> {
+    match tokio::time::timeout(within, connecting).await {
+        Err(_) => Err(StoreError::Connect(format!(
+            "{shown}: no answer within {}s (is the server up, and its port open to this machine? --connect-timeout waits longer)",
+            within.as_secs_f64()
+        ))),
+        Ok(Err(e)) => Err(StoreError::from_sqlx(e, shown, url)),
+        Ok(Ok(conn)) => {
+            let _ = sqlx::Connection::close(conn).await;
+            Ok(())
+        }
+    }
+}
+
 /// A pool on one of the three databases.
 #[derive(Debug, Clone)]
 pub enum Db {
@@ -60,17 +86,19 @@ impl Db {
     /// Open a read-only pool. PostgreSQL: every transaction read-only
     /// (`default_transaction_read_only`), session time zone UTC. MySQL: `SET SESSION TRANSACTION
     /// READ ONLY`, time zone +00:00. SQLite: `mode=ro`.
-    pub async fn connect(url: &str) -> Result<Db, StoreError> {
+    pub async fn connect(url: &str, within: Duration) -> Result<Db, StoreError> {
         let shown = redact_url(url);
         let err = |e: sqlx::Error| StoreError::from_sqlx(e, &shown, url);
+        let acquire = within.max(Duration::from_secs(10));
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(err)?
                 .application_name("evscope")
                 .options([("default_transaction_read_only", "on"), ("TimeZone", "UTC")]);
+            probe(sqlx::ConnectOptions::connect(&opts), within, &shown, url).await?;
             let pool = PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(acquire)
                 .connect_with(opts)
                 .await
                 .map_err(err)?;
@@ -78,9 +106,10 @@ impl Db {
         } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
             let url2 = url.replacen("mariadb://", "mysql://", 1);
             let opts = MySqlConnectOptions::from_str(&url2).map_err(err)?;
+            probe(sqlx::ConnectOptions::connect(&opts), within, &shown, url).await?;
             let pool = MySqlPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(acquire)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute("SET SESSION TRANSACTION READ ONLY").await?;

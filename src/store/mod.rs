@@ -8,6 +8,7 @@ mod facts;
 pub mod head;
 pub mod layout;
 pub mod model;
+pub mod pushdown;
 pub mod role;
 pub mod sql;
 
@@ -89,6 +90,8 @@ pub struct OpenOptions {
     pub schema: Option<String>,
     /// A mapping file (implies the `mapped` layout).
     pub mapping: Option<PathBuf>,
+    /// How long to wait for the server (default [`db::CONNECT_TIMEOUT`]).
+    pub connect_timeout: Option<std::time::Duration>,
 }
 
 /// Which end of the log a read starts from, and whether the start is included.
@@ -186,6 +189,9 @@ pub struct EventFilter {
     pub since: Option<DateTime<Utc>>,
     /// Exclusive.
     pub until: Option<DateTime<Utc>>,
+    /// Conditions of the filter's jq program the database answers first (see
+    /// [`pushdown`]); the program still runs on every row. Log reads only.
+    pub pushed: Vec<pushdown::Atom>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -252,7 +258,8 @@ impl std::fmt::Debug for StateJq {
 
 impl Store {
     pub async fn open(opts: &OpenOptions) -> Result<Store, StoreError> {
-        let db = Db::connect(&opts.url).await?;
+        let within = opts.connect_timeout.unwrap_or(db::CONNECT_TIMEOUT);
+        let db = Db::connect(&opts.url, within).await?;
         let (layout, reason) = detect::resolve(&db, opts).await?;
         let mut store = Store::with_layout(db, layout, redact_url(&opts.url));
         store.reason = reason;
@@ -345,10 +352,34 @@ impl Store {
         if let Some(t) = f.until {
             src.push_time_bound(sql, "<", t);
         }
+        pushdown::push_atoms(src, sql, &f.pushed);
     }
 
     /// One page of the global log, in position order (keyset paging, never OFFSET).
     pub async fn read_log(&self, q: &LogQuery) -> Result<Vec<Event>, StoreError> {
+        let sql = self.log_sql(q)?;
+        self.fetch_events(&self.global, &sql).await
+    }
+
+    /// What [`Store::read_log`] of `q` runs, and which of its filter's pushed conditions the
+    /// database answers (the others are left to the jq program).
+    pub fn explain_log(
+        &self,
+        q: &LogQuery,
+    ) -> Result<(Sql, Vec<(pushdown::Atom, bool)>), StoreError> {
+        let sql = self.log_sql(q)?;
+        let n = pushdown::pushed_count(&self.global, &q.filter.pushed);
+        let pushed = q
+            .filter
+            .pushed
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.clone(), i < n))
+            .collect();
+        Ok((sql, pushed))
+    }
+
+    fn log_sql(&self, q: &LogQuery) -> Result<Sql, StoreError> {
         if q.filter.since.is_some() || q.filter.until.is_some() {
             self.need_time("a time range (since/until)")?;
         }
@@ -418,7 +449,7 @@ impl Store {
             }
         }
         sql.push(" LIMIT ").bind(Param::I64(q.limit.max(1).into()));
-        self.fetch_events(src, &sql).await
+        Ok(sql)
     }
 
     /// One page of a stream's events, in version order.

@@ -131,6 +131,12 @@ where
     F: Future<Output = T> + Send + 'static,
 {
     let h = tokio::spawn(async move {
+        // The tests' way to make a task panic (debug builds only): the TUI must end on it
+        // as on a panic of its own loop, the terminal restored (tests/tmux.rs).
+        #[cfg(debug_assertions)]
+        if std::env::var_os("EVSCOPE_TEST_PANIC_IN_TASK").is_some() {
+            panic!("a test panic in a TUI task (EVSCOPE_TEST_PANIC_IN_TASK)");
+        }
         let answer = work.await;
         reply.send(answer);
     });

@@ -214,10 +214,7 @@ fn draw_audit(f: &mut Frame, area: Rect, v: &AuditView, t: &Theme) {
                 Severity::Error => ("error", t.error),
                 Severity::Info => ("info", t.muted),
             };
-            let kind = serde_json::to_value(fd.kind)
-                .ok()
-                .and_then(|k| k.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let kind = fd.kind.name();
             let stream = match (&fd.stream_id, &fd.event_id) {
                 (Some(s), _) => s.clone(),
                 (None, Some(e)) => format!("event {e}"),

@@ -1,0 +1,172 @@
+//! Which parts of a filter's jq program the database can answer first.
+//!
+//! The program is parsed by jaq's own parser (the same parse that runs it), and only its
+//! top-level conjunction is looked at: a program `C` or `select(C)`, where `C` is `A and B and
+//! …`. The conjuncts are taken in the order jq evaluates them, from the first, as long as each
+//! is a string equality on a column or a path of `data` / `metadata` (`.event_id == "…"`,
+//! `"Ana" == .data.owner`); each becomes a [`store::pushdown::Atom`], and the first conjunct
+//! that is anything else ends the list (it could fail on a row, and a failure must reach the
+//! user, so nothing after it may drop rows). The store keeps exactly the rows on which the
+//! program could be true or fail (see `store::pushdown`). Anything else — `or`, `not`, a pipe
+//! after `select`, a comma, a definition, a number, an optional path — is not translated: the
+//! program still runs on every row returned, so the results are the same whether or not
+//! anything was pushed.
+//!
+//! [`store::pushdown::Atom`]: crate::store::pushdown::Atom
+
+use jaq_core::load::lex::StrPart;
+use jaq_core::load::parse::{BinaryOp, Term};
+use jaq_core::path::{Opt, Part};
+
+use crate::store::pushdown::{Atom, Field};
+
+/// The leading string equalities of a program's top-level conjunction, in evaluation order
+/// (none when it does not parse: the compile reports that).
+pub fn atoms(program: &str) -> Vec<Atom> {
+    let Ok(tokens) = jaq_core::load::Lexer::new(program).lex() else {
+        return Vec::new();
+    };
+    let Ok(term) = jaq_core::load::Parser::new(&tokens).parse(|p| p.term()) else {
+        return Vec::new();
+    };
+    let body = match &term {
+        Term::Call("select", args) if args.len() == 1 => &args[0],
+        t => t,
+    };
+    let mut out = Vec::new();
+    conjuncts(body, &mut out);
+    out
+}
+
+/// Push the conjuncts of `t` in evaluation order; false once one is not an equality (the
+/// list ends there).
+fn conjuncts(t: &Term<&str>, out: &mut Vec<Atom>) -> bool {
+    match t {
+        Term::BinOp(l, BinaryOp::And, r) => conjuncts(l, out) && conjuncts(r, out),
+        // `(C)`: the same term.
+        Term::Path(inner, path) if path.0.is_empty() => conjuncts(inner, out),
+        Term::BinOp(l, BinaryOp::Cmp(jaq_core::ops::Cmp::Eq), r) => {
+            match equality(l, r).or_else(|| equality(r, l)) {
+                Some(a) => {
+                    out.push(a);
+                    true
+                }
+                None => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// `path == "literal"`.
+fn equality(path: &Term<&str>, lit: &Term<&str>) -> Option<Atom> {
+    let value = literal(lit)?;
+    let keys = keys(path)?;
+    let (root, rest) = keys.split_first()?;
+    let field = match (root.as_str(), rest) {
+        ("event_id", []) => Field::EventId,
+        ("stream_id", []) => Field::StreamId,
+        ("event_type", []) => Field::EventType,
+        ("data", k) if !k.is_empty() => Field::Data(k.to_vec()),
+        ("metadata", k) if !k.is_empty() => Field::Metadata(k.to_vec()),
+        _ => return None,
+    };
+    Some(Atom { field, value })
+}
+
+/// A string without interpolation or format, as jq reads it.
+fn literal(t: &Term<&str>) -> Option<String> {
+    let Term::Str(None, parts) = t else {
+        return None;
+    };
+    let mut s = String::new();
+    for p in parts {
+        match p {
+            StrPart::Str(text) => s.push_str(text),
+            StrPart::Char(c) => s.push(*c),
+            StrPart::Term(_) => return None,
+        }
+    }
+    Some(s)
+}
+
+/// `.a.b."c"` (keys only, none optional) from the event itself.
+fn keys(t: &Term<&str>) -> Option<Vec<String>> {
+    let Term::Path(head, path) = t else {
+        return None;
+    };
+    if !matches!(**head, Term::Id) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (part, opt) in &path.0 {
+        if !matches!(opt, Opt::Essential) {
+            return None;
+        }
+        let Part::Index(i) = part else {
+            return None;
+        };
+        out.push(literal(i)?);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(p: &str) -> Vec<String> {
+        atoms(p).iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn the_top_level_conjunction_of_string_equalities_is_pushed() {
+        assert_eq!(shown(r#".event_id == "e-1""#), [r#".event_id == "e-1""#]);
+        assert_eq!(
+            shown(r#"select(.data.owner.name == "Ana" and "T" == .event_type)"#),
+            [r#".data.owner.name == "Ana""#, r#".event_type == "T""#]
+        );
+        assert_eq!(
+            shown(r#"select(.metadata."correlation-id" == "c\"1" and .data.amount > 10)"#),
+            [r#".metadata["correlation-id"] == "c\"1""#]
+        );
+        assert_eq!(shown(r#".stream_id == "a" and (.x == "b")"#).len(), 1);
+        // After a conjunct that is not an equality nothing is taken: it could fail on a row
+        // that a later equality would drop, and the failure must be seen.
+        assert!(shown(r#".data.amount > 10 and .event_type == "T""#).is_empty());
+        assert_eq!(
+            shown(r#".event_type == "T" and .data.amount > 10 and .stream_id == "s""#),
+            [r#".event_type == "T""#]
+        );
+        assert_eq!(
+            shown(r#"(.stream_id == "a" and (.event_id == "b"))"#),
+            [r#".stream_id == "a""#, r#".event_id == "b""#]
+        );
+    }
+
+    /// Anything that could keep an event where the equality is false is left to jq alone.
+    #[test]
+    fn what_is_not_implied_is_not_pushed() {
+        for p in [
+            r#".event_id == "a" or .event_id == "b""#,
+            r#"(.event_id == "a") | not"#,
+            r#"select(.event_id == "a") | .data"#,
+            r#".event_id == "a", true"#,
+            r#"def select(f): true; select(.event_id == "a")"#,
+            r#".data.amount == 5"#,
+            r#".data.owner? == "Ana""#,
+            r#".data["own\(1)er"] == "Ana""#,
+            r#".data.owner == "A\(.x)""#,
+            r#".data == "x""#,
+            r#".data.items[0] == "x""#,
+            r#".data.items[] == "x""#,
+            r#"$x == "a""#,
+            r#"if .event_id == "a" then true else true end"#,
+            r#".version == "a""#,
+            r#"select(.event_id != "a")"#,
+            "not valid jq ((",
+        ] {
+            assert!(atoms(p).is_empty(), "{p}: {:?}", atoms(p));
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Push-down: the conditions of a jq filter the database answers first give exactly the
+//! results (and the errors) of the same filter run on every row, on PostgreSQL, MariaDB and
+//! SQLite — including rows whose data jq cannot index (arrays, strings, numbers on the way)
+//! and rows that are not JSON at all.
+
+mod common;
+
+use common::{Server, TempDb, available, evscope};
+
+const ID: &str = "00000000-0000-4000-8000-0000000000";
+
+/// (stream, version, type, data, metadata) of the rows every test store holds.
+const ROWS: &[(&str, i64, &str, &str, Option<&str>)] = &[
+    (
+        "named-1",
+        1,
+        "Named",
+        r#"{"owner": {"name": "Ana"}}"#,
+        Some(r#"{"correlation_id": "c-1"}"#),
+    ),
+    (
+        "named-1",
+        2,
+        "Named",
+        r#"{"owner": {"name": "ana"}}"#,
+        Some(
+            r#"{"correlation_id": "c-1", "causation_id": "00000000-0000-4000-8000-000000000001"}"#,
+        ),
+    ),
+    (
+        "named-2",
+        1,
+        "Named",
+        r#"{"owner": {"name": "Ana", "x": 1}}"#,
+        None,
+    ),
+    (
+        "named-2",
+        2,
+        "Named",
+        r#"{"owner": null}"#,
+        Some(r#"{"correlation_id": "c-2"}"#),
+    ),
+    (
+        "named-3",
+        1,
+        "Named",
+        r#"{}"#,
+        Some(r#"{"correlationId": "c-1"}"#),
+    ),
+    ("named-3", 2, "Named", r#"{"owner": {"name": 5}}"#, None),
+    (
+        "named-3",
+        3,
+        "Named",
+        r#"{"owner": {"name": "Ana\u00e9"}}"#,
+        None,
+    ),
+    (
+        "named-4",
+        1,
+        "Named",
+        r#"{"owner": {"name": "Ana ", "other": "Ana"}}"#,
+        None,
+    ),
+    ("odd-1", 1, "Odd", r#"[1, 2]"#, None),
+    ("odd-1", 2, "Odd", r#""just a string""#, None),
+    ("odd-1", 3, "Odd", r#"{"owner": 7}"#, None),
+    (
+        "odd-1",
+        4,
+        "Odd",
+        r#"{"owner": {"name": "Ana"}}"#,
+        Some(r#"{"correlation_id": 5}"#),
+    ),
+];
+
+fn insert(
+    server: Server,
+    i: usize,
+    (stream, version, typ, data, meta): (&str, i64, &str, &str, Option<&str>),
+) -> String {
+    // MariaDB reads a backslash in a string literal as an escape: doubled, JSON keeps its own.
+    let q = |s: &str| {
+        let s = s.replace('\'', "''");
+        let s = if server == Server::MariaDb {
+            s.replace('\\', "\\\\")
+        } else {
+            s
+        };
+        format!("'{s}'")
+    };
+    format!(
+        "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data, metadata) VALUES ({}, {version}, '{ID}{:02x}', {}, {}, {});\n",
+        q(stream),
+        i + 1,
+        q(typ),
+        q(data),
+        meta.map_or("NULL".to_string(), q)
+    )
+}
+
+async fn store(server: Server) -> TempDb {
+    let db = TempDb::create(server, "pushdown").await;
+    let ddl = match server {
+        Server::Postgres => "native/postgres.sql",
+        Server::MariaDb => "native/mysql.sql",
+        Server::Sqlite => "native/sqlite.sql",
+    };
+    db.load(ddl).await;
+    let mut sql = String::new();
+    for (i, r) in ROWS.iter().enumerate() {
+        sql.push_str(&insert(server, i, *r));
+    }
+    if server == Server::Sqlite {
+        // A JSON text column can hold what is not JSON: jq fails on it, pushed or not.
+        sql.push_str(&insert(
+            server,
+            ROWS.len(),
+            ("broken-1", 1, "Broken", r#"{"owner": "#, None),
+        ));
+    }
+    db.exec(&sql).await;
+    db
+}
+
+/// (exit code, stdout, stderr) of `log --where "| PROGRAM"`.
+fn log(dir: &std::path::Path, db: &str, program: &str) -> (Option<i32>, String, String) {
+    let out = evscope(dir)
+        .args(["--db", db, "log", "--format", "jsonl", "--limit", "1000"])
+        .args(["--where", &format!("| {program}")])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn explained(dir: &std::path::Path, db: &str, program: &str) -> serde_json::Value {
+    let out = evscope(dir)
+        .args(["--db", db, "log", "--explain", "--format", "json"])
+        .args(["--where", &format!("| {program}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn same_results_pushed_or_not(server: Server) {
+    if !available(server) {
+        return;
+    }
+    let db = store(server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let upper = format!("{ID}0A");
+    // (program, how many of its conditions this store answers first)
+    let programs: Vec<(String, usize)> = vec![
+        (
+            r#"select(.event_type == "Named" and .data.owner.name == "Ana")"#.into(),
+            2,
+        ),
+        (r#".data.owner.name == "Ana""#.into(), 1),
+        (
+            r#"select(.data.owner.name == "Ana" and .event_type == "Named")"#.into(),
+            2,
+        ),
+        (
+            r#"select(.event_type == "Odd" and .data.owner == 7)"#.into(),
+            1,
+        ),
+        (r#".metadata.correlation_id == "c-1""#.into(), 1),
+        (format!(r#".event_id == "{ID}03""#), 1),
+        // An uppercase id: the database's uuid equality takes it, jq's string equality not.
+        (format!(r#".event_id == "{upper}""#), 1),
+        (r#".stream_id == "named-2""#.into(), 1),
+        (
+            r#"select(.event_type == "Named" and .data.owner.name == "Anaé")"#.into(),
+            2,
+        ),
+        (
+            r#"select(.event_type == "Named" and .data.owner.name == "Ana ")"#.into(),
+            2,
+        ),
+        (
+            r#"select(.event_type == "Broken" and .data.owner.name == "x")"#.into(),
+            2,
+        ),
+        (
+            r#"select(.event_type == "Named" and .data.owner.name == "nobody")"#.into(),
+            2,
+        ),
+    ];
+    let mut matched = 0;
+    for (p, pushed) in &programs {
+        let with = log(dir.path(), &db.url, p);
+        // `| .` after the program: the same results, nothing pushed (a pipe at the top).
+        let without = log(dir.path(), &db.url, &format!("({p}) | ."));
+        assert_eq!(with, without, "{server:?}: {p}");
+        if with.0 == Some(0) {
+            matched += with.1.lines().count();
+        }
+        let doc = explained(dir.path(), &db.url, p);
+        let n = doc["pushed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["pushed"] == true)
+            .count();
+        assert_eq!(n, *pushed, "{server:?}: {p}: {doc}");
+        let plain = explained(dir.path(), &db.url, &format!("({p}) | ."));
+        assert_eq!(plain["pushed"], serde_json::json!([]), "{plain}");
+    }
+    // The comparisons are not all empty: rows 1 and 3, 1 and 2, 3, 3 and 4, 7, 8.
+    assert_eq!(matched, 9, "{server:?}");
+    // The errors are the same event's: jq fails on the first array of data.
+    let (code, _, err) = log(dir.path(), &db.url, r#".data.owner.name == "Ana""#);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("odd-1@1"), "{err}");
+    if server == Server::Sqlite {
+        let (code, _, err) = log(
+            dir.path(),
+            &db.url,
+            r#"select(.event_type == "Broken" and .data.owner.name == "x")"#,
+        );
+        assert_eq!(code, Some(1), "the row that is not JSON is reported: {err}");
+        assert!(err.contains("broken-1@1"), "{err}");
+    }
+}
+
+/// `trace`: the events sharing the correlation id (under this key only), the cause first.
+async fn trace(server: Server) {
+    if !available(server) {
+        return;
+    }
+    let db = store(server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db.url,
+            "trace",
+            &format!("{ID}02"),
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = common::jsonl(&String::from_utf8_lossy(&out.stdout));
+    let shape: Vec<(String, u64, Option<String>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["event_id"].as_str().unwrap().to_string(),
+                e["depth"].as_u64().unwrap(),
+                e["caused_by"].as_str().map(String::from),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (format!("{ID}01"), 0, None),
+            (format!("{ID}02"), 1, Some(format!("{ID}01"))),
+        ],
+        "{server:?}"
+    );
+    let out = evscope(dir.path())
+        .args(["--db", &db.url, "trace", &format!("{ID}03")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no correlation id"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn traces_follow_the_correlation_id_on_every_database() {
+    for s in [Server::Postgres, Server::MariaDb, Server::Sqlite] {
+        trace(s).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_gives_the_same_results_pushed_or_not() {
+    same_results_pushed_or_not(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_gives_the_same_results_pushed_or_not() {
+    same_results_pushed_or_not(Server::MariaDb).await;
+}
+
+#[tokio::test]
+async fn sqlite_gives_the_same_results_pushed_or_not() {
+    same_results_pushed_or_not(Server::Sqlite).await;
+}
