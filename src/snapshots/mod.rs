@@ -546,7 +546,13 @@ async fn check_part(
         }
         for s in &mine[i..] {
             if let Some(e) = failed.as_ref().filter(|_| unchecked.is_some()) {
-                checks.push(check(s, Status::NoReducer, vec![], Some(e.clone())));
+                // A snapshot that could not be read is an error whether or not it can be
+                // checked.
+                checks.push(if s.problems.is_empty() {
+                    check(s, Status::NoReducer, vec![], Some(e.clone()))
+                } else {
+                    check(s, Status::Error, vec![], Some(s.problems.join("; ")))
+                });
                 continue;
             }
             let why = match &failed {
