@@ -309,8 +309,14 @@ struct Info<'a> {
     database: &'a str,
     dialect: &'a str,
     layout: &'a str,
+    /// Why this layout: the signature detection matched, the mapping file.
+    detected: &'a str,
     events_table: String,
     has_global_position: bool,
+    /// Whether the store records a time per event (else time filters are refused).
+    has_time: bool,
+    /// Whether the store keeps event ids (else an event's id is `stream@version`).
+    has_event_ids: bool,
     has_snapshots: bool,
     head_position: Option<i64>,
     server: &'a crate::store::role::ServerRole,
@@ -328,8 +334,11 @@ pub fn write_info(
         database: store.url(),
         dialect: store.dialect().name(),
         layout: &l.name,
+        detected: store.reason(),
         events_table: l.events.to_string(),
         has_global_position: l.position.is_some(),
+        has_time: store.has_time(),
+        has_event_ids: l.event_id.is_some(),
         has_snapshots: l.snapshots.is_some(),
         head_position: head,
         server,
@@ -345,6 +354,31 @@ pub fn write_info(
         "layout     {} (events in {})",
         info.layout, info.events_table
     )?;
+    writeln!(out, "detected   {}", info.detected)?;
+    writeln!(
+        out,
+        "time       {}",
+        match (&l.recorded_at, l.time_path.is_empty()) {
+            (None, _) =>
+                "none: the store records no time (since/until and --as-of cannot apply)".to_string(),
+            (Some(c), true) => format!("column {}", c.name),
+            (Some(c), false) => format!(
+                "in the data, at .{} (column {})",
+                l.time_path
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join("."),
+                c.name
+            ),
+        }
+    )?;
+    if l.event_id.is_none() {
+        writeln!(
+            out,
+            "event ids  none stored: an event's id is stream@version"
+        )?;
+    }
     writeln!(
         out,
         "position   {}",

@@ -69,6 +69,13 @@ async fn check(case: Case) {
     // Detection (or the mapping) chose the right layout.
     let info: Value = serde_json::from_str(&run(&["info", "--format", "json"])).expect("info json");
     assert_eq!(info["layout"], case.layout, "{info}");
+    // ... and says why: the signature it matched, or the mapping file.
+    let why = info["detected"].as_str().expect("detected");
+    if case.mapping.is_some() {
+        assert!(why.starts_with("mapping file"), "{why}");
+    } else {
+        assert!(why.contains('(') && why.contains(')'), "{why}");
+    }
 
     // The whole log, in order, field for field.
     assert_eq!(jsonl(&run(&["log", "--format", "jsonl"])), expected, "log");
@@ -395,5 +402,56 @@ case!(
     ["axon/mysql.sql"],
     "expected/axon-mysql.jsonl",
     Some("mappings/axon.toml"),
+    "axon"
+);
+
+// The same stores with no configuration: the layouts are built in and detected.
+case!(
+    eventuous_detected,
+    Postgres,
+    ["eventuous/postgres.sql"],
+    "expected/eventuous.jsonl",
+    None,
+    "eventuous"
+);
+case!(
+    emmett_detected,
+    Postgres,
+    ["emmett/postgres.sql"],
+    "expected/emmett.jsonl",
+    None,
+    "emmett"
+);
+case!(
+    axon_postgres_detected,
+    Postgres,
+    ["axon/postgres.sql"],
+    "expected/axon-postgres.jsonl",
+    None,
+    "axon"
+);
+case!(
+    axon_mariadb_detected,
+    MariaDb,
+    ["axon/mysql.sql"],
+    "expected/axon-mysql.jsonl",
+    None,
+    "axon"
+);
+// Axon's JDBC engine with its default (camelCase) names.
+case!(
+    axon_jdbc_postgres_detected,
+    Postgres,
+    ["axon/jdbc-postgres.sql"],
+    "expected/axon-postgres.jsonl",
+    None,
+    "axon"
+);
+case!(
+    axon_jdbc_mariadb_detected,
+    MariaDb,
+    ["axon/jdbc-mysql.sql"],
+    "expected/axon-mysql.jsonl",
+    None,
     "axon"
 );

@@ -16,6 +16,7 @@ use crate::store::{
 use crate::timeparse::parse_time;
 
 pub mod consumers;
+pub mod reducers;
 pub mod replay;
 pub mod trace;
 
@@ -58,6 +59,10 @@ pub struct Cli {
     /// store, else the default merge fold)
     #[arg(long, global = true, value_name = "FILE")]
     pub reducers: Option<PathBuf>,
+    /// Fold every stream with this reducer of the reducer file (else each stream's reducer is
+    /// found by its id, type, first event or the event types a reducer handles)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub reducer: Option<String>,
     /// How long to wait for the database server: 5s, 500ms, 1m (default: the profile's
     /// `connect_timeout`, the config file's, else 5s)
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
@@ -96,7 +101,7 @@ pub enum Command {
     /// Check every stored snapshot against the state recomputed from its events
     #[command(
         name = "verify-snapshots",
-        after_help = "Exit code: 0 when every snapshot matches, 1 when any drifted, 2 on an error.\n\nExample:\n  evscope verify-snapshots                          # the whole store\n  evscope verify-snapshots --category account --format json\n  evscope verify-snapshots --stream account-0042 --since 7d"
+        after_help = "Exit code: 0 when every snapshot matches, 1 when any drifted, 2 on an error, 3 when some were not checked (no reducer for their streams).\n\nExample:\n  evscope verify-snapshots                          # the whole store\n  evscope verify-snapshots --category account --format json\n  evscope verify-snapshots --stream account-0042 --since 7d"
     )]
     VerifySnapshots(VerifyArgs),
     /// Report what would make history untrustworthy (version gaps, duplicates, time going
@@ -117,6 +122,8 @@ pub enum Command {
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
     )]
     Info(InfoArgs),
+    /// Reducer files: `init` writes a starting one for the store at hand
+    Reducers(reducers::ReducersArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -463,6 +470,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         Some(Command::Replay(a)) => {
             return replay::replay(&cli, a, out).await;
         }
+        Some(Command::Reducers(a)) => {
+            reducers::run(&cli, a, out).await?;
+        }
         Some(Command::Trace(a)) => {
             return trace::run(&cli, a, out).await;
         }
@@ -706,7 +716,8 @@ fn cut_value(v: &serde_json::Value) -> String {
     )
 }
 
-/// verify-snapshots: 0 all match, 1 any drift, 2 an error (the message on stderr).
+/// verify-snapshots: 0 all match, 1 any drift, 2 an error (the message on stderr), 3 some
+/// snapshots not checked (no reducer for their streams) and no drift or error.
 async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 {
     use crate::snapshots::{Scope, Status};
     let result: Result<u8, CliError> = async {
@@ -766,7 +777,11 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
                 }
                 return;
             }
-            for c in checks.iter().filter(|c| c.status != Status::Ok) {
+            // Unchecked snapshots (no reducer) are summed up after the list.
+            for c in checks
+                .iter()
+                .filter(|c| !matches!(c.status, Status::Ok | Status::NoReducer))
+            {
                 let line = match c.status {
                     Status::Error => format!(
                         "ERROR    {} v{}: {}",
@@ -837,16 +852,36 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
             serde_json::to_writer(&mut *out, &summary).map_err(|e| CliError(e.to_string()))?;
             writeln!(out, "}}")?;
         } else {
+            for line in summary.unchecked_lines() {
+                writeln!(out, "{line}")?;
+            }
+            let unchecked = if summary.no_reducer > 0 {
+                format!(", {} not checked (no reducer)", summary.no_reducer)
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "{} snapshots in {} streams: {} ok, {} drifted, {} errors",
+                "{} snapshots in {} streams: {} ok, {} drifted, {} errors{unchecked}",
                 summary.checked, summary.streams, summary.ok, summary.drifted, summary.errors
             )?;
+        }
+        if !reducers.reducers.is_empty()
+            && summary.checked > 0
+            && summary.no_reducer == summary.checked
+        {
+            eprintln!(
+                "evscope: none of the {} reducer(s) of {} applies to a stream checked (by match, stream_type, first_event or the event types they handle)",
+                reducers.reducers.len(),
+                reducers.origin
+            );
         }
         Ok(if summary.errors > 0 {
             2
         } else if summary.drifted > 0 {
             1
+        } else if summary.no_reducer > 0 {
+            3
         } else {
             0
         })
@@ -858,6 +893,22 @@ async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> u8 
 /// Where the reducers come from: --reducers, else the profile's, else the demo's for the
 /// demo store, else none (the default merge fold).
 fn reducer_source(
+    cli: &Cli,
+    target: &Target,
+) -> Result<crate::rehydrate::source::ReducerSource, CliError> {
+    use crate::rehydrate::source::ReducerSource;
+    let source = reducer_file(cli, target)?;
+    match &cli.reducer {
+        None => Ok(source),
+        Some(_) if matches!(source, ReducerSource::None) => Err(CliError(
+            "--reducer NAME names a reducer of a reducer file: give --reducers FILE".into(),
+        )),
+        Some(name) => Ok(ReducerSource::Forced(Box::new(source), name.clone())),
+    }
+}
+
+/// The reducer file of [`reducer_source`].
+fn reducer_file(
     cli: &Cli,
     target: &Target,
 ) -> Result<crate::rehydrate::source::ReducerSource, CliError> {
@@ -888,7 +939,7 @@ async fn rehydrate(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     use crate::rehydrate::diff::diff;
-    let fold = reducers.fold_for(&a.stream);
+    let fold = reducers.fold_in(store, &a.stream).await?;
     let mut state = fold.start(&fold.initial());
     let mut read = StreamRead {
         limit: 10_000,

@@ -13,6 +13,8 @@ pub enum ReducerSource {
     Demo,
     /// No reducers: every stream folds with the default merge.
     None,
+    /// `--reducer NAME`: that reducer of the source's file for every stream.
+    Forced(Box<ReducerSource>, String),
 }
 
 impl ReducerSource {
@@ -21,6 +23,7 @@ impl ReducerSource {
             ReducerSource::File(p) => Reducers::load(p),
             ReducerSource::Demo => Ok(Reducers::demo()),
             ReducerSource::None => Ok(Reducers::default()),
+            ReducerSource::Forced(inner, name) => inner.load()?.force(name),
         }
     }
 }

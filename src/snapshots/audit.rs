@@ -83,6 +83,8 @@ const PAGE: u32 = 10_000;
 struct StreamState {
     version: i64,
     time: Option<DateTime<Utc>>,
+    /// The stream's reducer (an index into the file), chosen at its first event seen.
+    reducer: Option<usize>,
 }
 
 /// Audit the whole store. `progress` is called after each page with the events read so far.
@@ -126,6 +128,14 @@ pub async fn audit(
                         StreamState {
                             version: e.stream_version,
                             time: e.recorded_at,
+                            // By its id, else by what its first event says (a type the
+                            // store keeps in a table of streams is not read here).
+                            reducer: (!reducers.reducers.is_empty())
+                                .then(|| reducers.choose(&e.stream_id, &store.facts_of_first(e)))
+                                .flatten()
+                                .and_then(|(r, _)| {
+                                    reducers.reducers.iter().position(|x| std::ptr::eq(x, r))
+                                }),
                         },
                     );
                 }
@@ -174,7 +184,12 @@ pub async fn audit(
                     };
                 }
             }
-            let (who, known) = match reducers.for_stream(&e.stream_id) {
+            // Unknown types are information only when a reducer file is in use.
+            if reducers.reducers.is_empty() {
+                continue;
+            }
+            let chosen = streams.get(&e.stream_id).and_then(|s| s.reducer);
+            let (who, known) = match chosen.and_then(|i| reducers.reducers.get(i)) {
                 Some(r) => (format!("reducer {}", r.name), r.names(&e.event_type)),
                 None => (
                     format!(

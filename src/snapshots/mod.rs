@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::rehydrate::diff::{Change, diff_with};
-use crate::rehydrate::reducer::{Reducers, State};
+use crate::rehydrate::reducer::{Fold, Reducers, State};
 use crate::store::{Event, Snapshot, Store, StoreError};
 use scan::{Filter, Scan};
 
@@ -28,6 +28,9 @@ pub enum Status {
     Ok,
     Drifted,
     Error,
+    /// No reducer applies to the stream: the snapshot was not checked (the default merge
+    /// fold would compare something else entirely with the stored state).
+    NoReducer,
 }
 
 /// The verdict on one snapshot.
@@ -111,6 +114,13 @@ pub struct Summary {
     pub ok: usize,
     pub drifted: usize,
     pub errors: usize,
+    /// Snapshots of streams no reducer applies to (not checked).
+    pub no_reducer: usize,
+    /// Those, by what the stream is (its type, else its category): "no reducer for X: N
+    /// snapshots not checked".
+    pub unchecked: BTreeMap<String, usize>,
+    /// The reducer file has reducers and none of them applied to any stream checked.
+    pub no_reducer_matched: bool,
 }
 
 impl Summary {
@@ -120,9 +130,33 @@ impl Summary {
             Status::Ok => self.ok += 1,
             Status::Drifted => self.drifted += 1,
             Status::Error => self.errors += 1,
+            Status::NoReducer => {
+                self.no_reducer += 1;
+                let what = c.error.as_deref().and_then(|e| e.strip_prefix(NO_REDUCER));
+                *self
+                    .unchecked
+                    .entry(what.unwrap_or("?").to_string())
+                    .or_default() += 1;
+            }
         }
     }
+
+    /// "no reducer for X: N snapshots not checked", one line per X.
+    pub fn unchecked_lines(&self) -> Vec<String> {
+        self.unchecked
+            .iter()
+            .map(|(what, n)| {
+                format!(
+                    "no reducer for {what}: {n} snapshot{} not checked",
+                    if *n == 1 { "" } else { "s" }
+                )
+            })
+            .collect()
+    }
 }
+
+/// How the error of a [`Status::NoReducer`] check starts (then what the stream is).
+pub const NO_REDUCER: &str = "no reducer for ";
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -185,6 +219,9 @@ pub async fn verify_stream(
 /// A run of snapshots in (stream, version) order, with the scan of their events (already
 /// reading). Its first and last streams may be cut: see [`Carry`].
 struct Part {
+    /// For what a stream's first event cannot tell (its recorded type, a cut stream's first
+    /// event).
+    store: Store,
     snapshots: Vec<Snapshot>,
     events: Scan<Event>,
     /// The first stream goes on from the part before: its fold up to this version, handed
@@ -248,6 +285,7 @@ impl Parts {
         let from = carried_in.as_ref().map_or(i64::MIN, |(v, _)| *v);
         let events = Scan::starting_at(store, events, EVENT_PAGE, (&first.stream_id, from));
         Ok(Some(Part {
+            store: store.clone(),
             snapshots,
             events,
             carried_in,
@@ -406,6 +444,7 @@ async fn check_part(
     stop: &AtomicBool,
 ) -> Result<Checked, StoreError> {
     let Part {
+        store,
         snapshots,
         mut events,
         mut carried_in,
@@ -434,7 +473,11 @@ async fn check_part(
         rest = after;
         let stream = first.stream_id.clone();
         let last_version = mine.last().map_or(i64::MIN, |s| s.stream_version);
-        let fold = reducers.fold_for(&stream);
+        events.seek(&stream).await?;
+        // The stream's reducer: by its id, else by what its first event (or its recorded
+        // type) says — the first event is the next one read, at no cost.
+        let cut = carried_in.is_some();
+        let (fold, unchecked) = choose_fold(reducers, &store, &stream, &mut events, cut).await?;
         let opts = fold.diff_options();
         let mut state = fold.start(&fold.initial());
         let mut failed: Option<String> = None;
@@ -445,9 +488,11 @@ async fn check_part(
                 Err(_) => failed = Some("the check of its earlier snapshots stopped".into()),
             }
         }
+        if let Some(what) = &unchecked {
+            failed = Some(format!("{NO_REDUCER}{what}"));
+        }
         let mut checks = Vec::with_capacity(mine.len());
         let mut i = 0;
-        events.seek(&stream).await?;
         while let Some(e) = events.peek().await? {
             if e.stream_id != stream || i >= mine.len() || e.stream_version > last_version {
                 break;
@@ -500,6 +545,16 @@ async fn check_part(
             }
         }
         for s in &mine[i..] {
+            if let Some(e) = failed.as_ref().filter(|_| unchecked.is_some()) {
+                // A snapshot that could not be read is an error whether or not it can be
+                // checked.
+                checks.push(if s.problems.is_empty() {
+                    check(s, Status::NoReducer, vec![], Some(e.clone()))
+                } else {
+                    check(s, Status::Error, vec![], Some(s.problems.join("; ")))
+                });
+                continue;
+            }
             let why = match &failed {
                 Some(e) => format!("cannot recompute: {e}"),
                 None => format!("the stream ends before version {}", s.stream_version),
@@ -513,6 +568,45 @@ async fn check_part(
         out.push((stream, checks));
     }
     Ok(out)
+}
+
+/// The fold of a stream about to be checked, and (when no reducer applies) what the stream
+/// is for the "no reducer for X" status. `events` is at the stream's first event, unless the
+/// stream was `cut` (its start is in an earlier part: its facts are read from the store).
+async fn choose_fold(
+    reducers: &Reducers,
+    store: &Store,
+    stream: &str,
+    events: &mut Scan<Event>,
+    cut: bool,
+) -> Result<(Fold, Option<String>), StoreError> {
+    use crate::rehydrate::reducer::StreamFacts;
+    if let Some(r) = reducers.for_stream(stream) {
+        return Ok((Fold::Reducer(Arc::new(r.clone())), None));
+    }
+    let with_type = reducers.uses_stream_type();
+    let facts = if cut {
+        store.stream_facts(stream, with_type).await?
+    } else {
+        let mut f = match events.peek().await? {
+            Some(e) if e.stream_id == stream => store.facts_of_first(e),
+            _ => StreamFacts::default(),
+        };
+        if with_type && f.stream_type.is_none() {
+            f.stream_type = store.recorded_stream_type(stream).await?;
+        }
+        f
+    };
+    match reducers.choose(stream, &facts) {
+        Some((r, _)) => Ok((Fold::Reducer(Arc::new(r.clone())), None)),
+        None => {
+            let what = facts
+                .stream_type
+                .clone()
+                .unwrap_or_else(|| format!("category {}", crate::store::category(stream)));
+            Ok((Fold::Merge, Some(what)))
+        }
+    }
 }
 
 #[cfg(test)]

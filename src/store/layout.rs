@@ -126,7 +126,13 @@ pub struct SnapshotLayout {
     pub stream: Column,
     pub version: Column,
     pub state: Column,
+    /// A jq program over the stored value giving the state to compare (`state_jq`: e.g.
+    /// `.state | del(._created_on)` to unwrap a framework's envelope); none: the value itself.
+    pub state_jq: Option<String>,
     pub taken_at: Option<Column>,
+    /// The time taken lives at this path inside the stored state (then `taken_at` names the
+    /// state column, with the time's own encoding).
+    pub taken_at_path: Vec<Ident>,
     pub snapshot_type: Option<Column>,
     pub schema_version: Option<Column>,
 }
@@ -157,15 +163,37 @@ pub struct Layout {
     pub position: Option<Column>,
     pub stream: Column,
     pub version: Column,
-    pub event_id: Column,
+    /// None: the store keeps no event id; an event's id is then `stream@version`.
+    pub event_id: Option<Column>,
     pub event_type: Column,
     pub data: Column,
     pub metadata: Option<Column>,
-    pub recorded_at: Column,
+    /// None: the store records no time (time filters and `--as-of` are refused, saying so).
+    pub recorded_at: Option<Column>,
+    /// Non-empty: the time is at this path inside the event data (`timestamp._data_`); then
+    /// `recorded_at` names the data column, with the time's encoding (iso8601 or epoch_ms).
+    pub time_path: Vec<Ident>,
     pub transaction_id: Option<Column>,
     pub filter: Vec<(Ident, FixedValue)>,
     pub snapshots: Option<SnapshotLayout>,
+    /// Where the store records a stream's type (reducers can match by it).
+    pub stream_type: Option<StreamType>,
     pub special: Special,
+}
+
+/// Where a store records the type of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamType {
+    /// A table with a row per stream: `column` where `key` is the stream id (Marten's
+    /// `mt_streams.type`, Emmett's `emt_streams.stream_type`).
+    Table {
+        table: TableRef,
+        key: Ident,
+        column: Ident,
+    },
+    /// A path inside the data of the stream's first event (Python eventsourcing's
+    /// `originator_topic`).
+    FirstEvent(Vec<Ident>),
 }
 
 // ---- the file format -------------------------------------------------------------------------
@@ -183,6 +211,17 @@ struct RawLayout {
     /// `[consumers]`: read and validated by `crate::consumers::mapping`, not here.
     #[allow(dead_code)]
     consumers: Option<toml::Value>,
+    stream_type: Option<RawStreamType>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStreamType {
+    table: Option<String>,
+    schema: Option<String>,
+    key: Option<String>,
+    column: Option<String>,
+    path: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -216,12 +255,24 @@ struct RawColumns {
     position: Option<RawColumn>,
     stream: RawColumn,
     version: RawColumn,
-    event_id: RawColumn,
+    event_id: Option<RawColumn>,
     event_type: RawColumn,
     data: RawColumn,
     metadata: Option<RawColumn>,
-    recorded_at: RawColumn,
+    recorded_at: Option<RawTime>,
     transaction_id: Option<RawColumn>,
+}
+
+/// A time: a column of its own, or a path inside the JSON of the data (events) or state
+/// (snapshots) column: `{ path = "timestamp._data_" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTime {
+    column: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    table: Side,
+    encoding: Option<Encoding>,
 }
 
 #[derive(Deserialize)]
@@ -232,7 +283,8 @@ struct RawSnapshots {
     stream: RawColumn,
     version: RawColumn,
     state: RawColumn,
-    taken_at: Option<RawColumn>,
+    state_jq: Option<String>,
+    taken_at: Option<RawTime>,
     #[serde(rename = "type")]
     snapshot_type: Option<RawColumn>,
     schema_version: Option<RawColumn>,
@@ -276,6 +328,117 @@ fn column(
     })
 }
 
+/// A time field: its own column, or a path inside `json` (the data or state column).
+fn time_field(
+    field: &str,
+    raw: &RawTime,
+    json: &Column,
+    has_streams: bool,
+) -> Result<(Column, Vec<Ident>), StoreError> {
+    match (&raw.column, &raw.path) {
+        (Some(_), Some(_)) => Err(StoreError::Mapping(format!(
+            "{field}: give a column or a path in the data, not both"
+        ))),
+        (None, None) => Err(StoreError::Mapping(format!(
+            "{field}: give a column (column = \"...\") or a path in the data (path = \"a.b\")"
+        ))),
+        (Some(c), None) => {
+            let raw = RawColumn {
+                column: c.clone(),
+                table: raw.table,
+                encoding: raw.encoding,
+            };
+            Ok((
+                column(field, &raw, E::Timestamp, TIME_ENC, has_streams)?,
+                vec![],
+            ))
+        }
+        (None, Some(p)) => {
+            let encoding = raw.encoding.unwrap_or(E::Iso8601);
+            if !matches!(encoding, E::Iso8601 | E::EpochMs) {
+                return Err(StoreError::Mapping(format!(
+                    "{field}: a time inside the data is iso8601 or epoch_ms, not {encoding:?}"
+                )));
+            }
+            if raw.table == Side::Streams {
+                return Err(StoreError::Mapping(format!(
+                    "{field}: a path is read in the events' data, not in the [streams] table"
+                )));
+            }
+            Ok((
+                Column {
+                    name: json.name.clone(),
+                    side: json.side,
+                    encoding,
+                },
+                json_path(field, p)?,
+            ))
+        }
+    }
+}
+
+/// `timestamp._data_` (or `.timestamp._data_`): object keys, each an identifier (so that the
+/// path can be written into SQL's JSON operators).
+pub fn json_path(field: &str, p: &str) -> Result<Vec<Ident>, StoreError> {
+    let p = p.strip_prefix('.').unwrap_or(p);
+    p.split('.')
+        .map(|k| {
+            Ident::new(k).map_err(|_| {
+                StoreError::Mapping(format!(
+                    "{field}: bad path {p:?}: each key is letters, digits, '_' or '$'"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn stream_type(r: &RawStreamType) -> Result<StreamType, StoreError> {
+    match (r, &r.path) {
+        (
+            RawStreamType {
+                table: Some(t),
+                key: Some(k),
+                column: Some(c),
+                path: None,
+                schema,
+            },
+            _,
+        ) => Ok(StreamType::Table {
+            table: table_ref(t, schema.as_deref())?,
+            key: Ident::new(k)?,
+            column: Ident::new(c)?,
+        }),
+        (
+            RawStreamType {
+                table: None,
+                key: None,
+                column: None,
+                schema: None,
+                ..
+            },
+            Some(p),
+        ) => Ok(StreamType::FirstEvent(json_path("stream_type.path", p)?)),
+        _ => Err(StoreError::Mapping(
+            "[stream_type]: give table, key and column (a table with a row per stream), or path (in the data of the stream's first event)".into(),
+        )),
+    }
+}
+
+/// Check that a jq program over a stored value compiles.
+fn check_jq(field: &str, src: &str) -> Result<(), StoreError> {
+    crate::jq::compile(
+        src,
+        &[],
+        |_| StoreError::Mapping(format!("{field}: jq program {src:?} does not parse")),
+        |_| {
+            StoreError::Mapping(format!(
+                "{field}: jq program {src:?} names what is not defined"
+            ))
+        },
+    )
+    .map(|_| ())
+}
+
 use Encoding as E;
 const ID_ENC: &[Encoding] = &[E::Text, E::Uuid];
 /// A stream column may also be binary (bytea, BLOB, VARBINARY): read and compared as bytes.
@@ -310,28 +473,56 @@ impl Layout {
         }
         let snapshots = match &raw.snapshots {
             None => None,
-            Some(s) => Some(SnapshotLayout {
-                table: table_ref(&s.table, s.schema.as_deref())?,
-                stream: column("snapshots.stream", &s.stream, E::Text, ID_ENC, false)?,
-                version: column("snapshots.version", &s.version, E::Integer, INT_ENC, false)?,
-                state: column("snapshots.state", &s.state, E::Jsonb, JSON_ENC, false)?,
-                taken_at: s
+            Some(s) => {
+                let state = column("snapshots.state", &s.state, E::Jsonb, JSON_ENC, false)?;
+                let taken = s
                     .taken_at
                     .as_ref()
-                    .map(|r| column("snapshots.taken_at", r, E::Timestamp, TIME_ENC, false))
-                    .transpose()?,
-                snapshot_type: s
-                    .snapshot_type
-                    .as_ref()
-                    .map(|r| column("snapshots.type", r, E::Text, &[E::Text], false))
-                    .transpose()?,
-                schema_version: s
-                    .schema_version
-                    .as_ref()
-                    .map(|r| column("snapshots.schema_version", r, E::Integer, INT_ENC, false))
-                    .transpose()?,
-            }),
+                    .map(|r| time_field("snapshots.taken_at", r, &state, false))
+                    .transpose()?;
+                if let Some(src) = &s.state_jq {
+                    check_jq("snapshots.state_jq", src)?;
+                }
+                let (taken_at, taken_at_path) = match taken {
+                    Some((c, p)) => (Some(c), p),
+                    None => (None, vec![]),
+                };
+                Some(SnapshotLayout {
+                    table: table_ref(&s.table, s.schema.as_deref())?,
+                    stream: column("snapshots.stream", &s.stream, E::Text, ID_ENC, false)?,
+                    version: column("snapshots.version", &s.version, E::Integer, INT_ENC, false)?,
+                    state,
+                    state_jq: s.state_jq.clone(),
+                    taken_at,
+                    taken_at_path,
+                    snapshot_type: s
+                        .snapshot_type
+                        .as_ref()
+                        .map(|r| column("snapshots.type", r, E::Text, &[E::Text], false))
+                        .transpose()?,
+                    schema_version: s
+                        .schema_version
+                        .as_ref()
+                        .map(|r| column("snapshots.schema_version", r, E::Integer, INT_ENC, false))
+                        .transpose()?,
+                })
+            }
         };
+        let data = col("data", &c.data, E::Jsonb, JSON_ENC)?;
+        let time = c
+            .recorded_at
+            .as_ref()
+            .map(|r| time_field("recorded_at", r, &data, has_streams))
+            .transpose()?;
+        let (recorded_at, time_path) = match time {
+            Some((c, p)) => (Some(c), p),
+            None => (None, vec![]),
+        };
+        if c.position.is_none() && recorded_at.is_none() {
+            return Err(StoreError::Mapping(
+                "a layout without a position column needs a time (recorded_at): its global order is (time, stream, version)".into(),
+            ));
+        }
         let layout = Layout {
             name: raw.name.clone(),
             events: table_ref(&raw.events.table, raw.events.schema.as_deref())?,
@@ -353,15 +544,20 @@ impl Layout {
                 .transpose()?,
             stream: col("stream", &c.stream, E::Text, STREAM_ENC)?,
             version: col("version", &c.version, E::Integer, INT_ENC)?,
-            event_id: col("event_id", &c.event_id, E::Text, ID_ENC)?,
+            event_id: c
+                .event_id
+                .as_ref()
+                .map(|r| col("event_id", r, E::Text, ID_ENC))
+                .transpose()?,
             event_type: col("event_type", &c.event_type, E::Text, &[E::Text])?,
-            data: col("data", &c.data, E::Jsonb, JSON_ENC)?,
+            data,
             metadata: c
                 .metadata
                 .as_ref()
                 .map(|r| col("metadata", r, E::Jsonb, JSON_ENC))
                 .transpose()?,
-            recorded_at: col("recorded_at", &c.recorded_at, E::Timestamp, TIME_ENC)?,
+            recorded_at,
+            time_path,
             transaction_id: c
                 .transaction_id
                 .as_ref()
@@ -369,6 +565,7 @@ impl Layout {
                 .transpose()?,
             filter,
             snapshots,
+            stream_type: raw.stream_type.as_ref().map(stream_type).transpose()?,
             special: Special::None,
         };
         for (name, colm) in layout.columns() {
@@ -386,13 +583,17 @@ impl Layout {
         let mut v = vec![
             ("stream", &self.stream),
             ("version", &self.version),
-            ("event_id", &self.event_id),
             ("event_type", &self.event_type),
             ("data", &self.data),
-            ("recorded_at", &self.recorded_at),
         ];
         if let Some(p) = &self.position {
             v.insert(0, ("position", p));
+        }
+        if let Some(i) = &self.event_id {
+            v.push(("event_id", i));
+        }
+        if let Some(t) = &self.recorded_at {
+            v.push(("recorded_at", t));
         }
         if let Some(m) = &self.metadata {
             v.push(("metadata", m));
@@ -411,26 +612,49 @@ impl Layout {
             j.table.schema = Some(s.clone());
         }
         if let Some(sn) = &mut self.snapshots {
-            sn.table.schema = Some(s);
+            sn.table.schema = Some(s.clone());
+        }
+        if let Some(StreamType::Table { table, .. }) = &mut self.stream_type {
+            table.schema = Some(s);
         }
         Ok(self)
     }
 }
 
 /// The built-in adapters.
-pub const BUILTIN_NAMES: &[&str] = &["native", "message-db", "marten", "commanded", "classic"];
+pub const BUILTIN_NAMES: &[&str] = &[
+    "native",
+    "message-db",
+    "marten",
+    "commanded",
+    "classic",
+    "eventuous",
+    "emmett",
+    "axon",
+    "python-eventsourcing",
+];
 
-pub fn builtin(name: &str) -> Option<Layout> {
-    let text = match name {
+/// The embedded description of a built-in layout (`axon-jdbc`: Axon with the JDBC engine's
+/// names, chosen at detection).
+pub fn builtin_text(name: &str) -> Option<&'static str> {
+    Some(match name {
         "native" => include_str!("layouts/native.toml"),
         "message-db" => include_str!("layouts/message-db.toml"),
         "marten" => include_str!("layouts/marten.toml"),
         "commanded" => include_str!("layouts/commanded.toml"),
         "classic" => include_str!("layouts/classic.toml"),
+        "eventuous" => include_str!("layouts/eventuous.toml"),
+        "emmett" => include_str!("layouts/emmett.toml"),
+        "axon" => include_str!("layouts/axon.toml"),
+        "axon-jdbc" => include_str!("layouts/axon-jdbc.toml"),
+        "python-eventsourcing" => include_str!("layouts/python-eventsourcing.toml"),
         _ => return None,
-    };
+    })
+}
+
+pub fn builtin(name: &str) -> Option<Layout> {
     // The embedded descriptions are tested to parse (see tests below).
-    let mut layout = Layout::from_toml(text).ok()?;
+    let mut layout = Layout::from_toml(builtin_text(name)?).ok()?;
     if name == "commanded" {
         layout.special = Special::Commanded;
     }
@@ -443,18 +667,19 @@ mod tests {
 
     #[test]
     fn every_builtin_parses() {
-        for name in BUILTIN_NAMES {
-            let text = match *name {
-                "native" => include_str!("layouts/native.toml"),
-                "message-db" => include_str!("layouts/message-db.toml"),
-                "marten" => include_str!("layouts/marten.toml"),
-                "commanded" => include_str!("layouts/commanded.toml"),
-                _ => include_str!("layouts/classic.toml"),
-            };
+        for name in BUILTIN_NAMES.iter().chain(&["axon-jdbc"]) {
+            let text = builtin_text(name).unwrap();
             let l = Layout::from_toml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(l.name, *name);
+            assert_eq!(l.name, name.trim_end_matches("-jdbc"));
             assert!(builtin(name).is_some());
         }
+        let py = builtin("python-eventsourcing").unwrap();
+        assert!(py.event_id.is_none());
+        assert_eq!(py.time_path.len(), 2);
+        assert_eq!(py.recorded_at.as_ref().unwrap().encoding, Encoding::Iso8601);
+        let sn = py.snapshots.unwrap();
+        assert!(sn.state_jq.is_some());
+        assert_eq!(sn.taken_at_path.len(), 2);
         assert!(builtin("classic").unwrap().position.is_none());
         assert_eq!(builtin("commanded").unwrap().special, Special::Commanded);
     }
@@ -521,5 +746,38 @@ mod tests {
         );
         let text = include_str!("layouts/native.toml").replace("[columns]", "[columns]\nbogus = 1");
         assert!(Layout::from_toml(&text).is_err());
+    }
+
+    #[test]
+    fn ids_and_times_are_optional_and_times_may_live_in_the_data() {
+        let base = "name = \"m\"\n[events]\ntable = \"t\"\n[columns]\n\
+                    stream = { column = \"s\" }\nversion = { column = \"v\" }\n\
+                    event_type = { column = \"ty\" }\ndata = { column = \"d\", encoding = \"bytes\" }\n";
+        let with = |extra: &str| Layout::from_toml(&format!("{base}{extra}"));
+        let l = with("position = { column = \"p\" }\n").unwrap();
+        assert!(l.event_id.is_none() && l.recorded_at.is_none());
+        let err = with("").unwrap_err().to_string();
+        assert!(err.contains("needs a time"), "{err}");
+        let l = with("recorded_at = { path = \".timestamp._data_\" }\n").unwrap();
+        let t = l.recorded_at.unwrap();
+        assert_eq!((t.name.as_str(), t.encoding), ("d", Encoding::Iso8601));
+        assert_eq!(l.time_path.len(), 2);
+        for bad in [
+            "recorded_at = { path = \"a.b-c\" }\n",
+            "recorded_at = { path = \"a..b\" }\n",
+            "recorded_at = { path = \"a\", column = \"x\" }\n",
+            "recorded_at = { path = \"a\", encoding = \"jsonb\" }\n",
+            "recorded_at = { }\n",
+        ] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+        let snap = "position = { column = \"p\" }\n[snapshots]\ntable = \"n\"\n\
+                    stream = { column = \"s\" }\nversion = { column = \"v\" }\n\
+                    state = { column = \"st\" }\n";
+        assert!(with(&format!("{snap}state_jq = '.state | del(._x)'\n")).is_ok());
+        let err = with(&format!("{snap}state_jq = '.state | nosuchfn'\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("state_jq"), "{err}");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod detect;
+mod facts;
 pub mod head;
 pub mod layout;
 pub mod model;
@@ -239,25 +240,70 @@ pub struct Store {
     shown_url: String,
     global: Source,
     stream: Source,
+    /// Why this layout: the signature detection matched, the mapping file, the `--schema`.
+    reason: String,
+    /// The snapshots' `state_jq`, compiled.
+    state_jq: Option<StateJq>,
+}
+
+/// A compiled `state_jq` (see [`layout::SnapshotLayout::state_jq`]).
+#[derive(Clone)]
+struct StateJq(std::sync::Arc<jaq_core::Filter<crate::jq::Data>>);
+
+impl std::fmt::Debug for StateJq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateJq")
+    }
 }
 
 impl Store {
     pub async fn open(opts: &OpenOptions) -> Result<Store, StoreError> {
         let within = opts.connect_timeout.unwrap_or(db::CONNECT_TIMEOUT);
         let db = Db::connect(&opts.url, within).await?;
-        let layout = detect::resolve(&db, opts).await?;
-        Ok(Store::with_layout(db, layout, redact_url(&opts.url)))
+        let (layout, reason) = detect::resolve(&db, opts).await?;
+        let mut store = Store::with_layout(db, layout, redact_url(&opts.url));
+        store.reason = reason;
+        Ok(store)
     }
 
     pub fn with_layout(db: Db, layout: Layout, shown_url: String) -> Store {
         let d = db.dialect();
+        let state_jq = layout
+            .snapshots
+            .as_ref()
+            .and_then(|s| s.state_jq.as_deref())
+            .and_then(|src| crate::jq::compile(src, &[], |_| (), |_| ()).ok())
+            .map(|f| StateJq(std::sync::Arc::new(f)));
         Store {
             global: Source::new(&layout, d, Scope::Global),
             stream: Source::new(&layout, d, Scope::Stream),
+            reason: format!("layout {}", layout.name),
             db,
             layout,
             shown_url,
+            state_jq,
         }
+    }
+
+    /// Why this layout was chosen (detection's matched signature, a mapping file, `--schema`).
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// Whether the store records when each event happened.
+    pub fn has_time(&self) -> bool {
+        self.global.has_time
+    }
+
+    /// A read that needs times, on a store that records none: said plainly.
+    fn need_time(&self, what: &str) -> Result<(), StoreError> {
+        if self.has_time() {
+            return Ok(());
+        }
+        Err(StoreError::BadInput(format!(
+            "the {} layout records no time for its events: {what} cannot apply",
+            self.layout.name
+        )))
     }
 
     pub fn layout(&self) -> &Layout {
@@ -335,6 +381,9 @@ impl Store {
     }
 
     fn log_sql(&self, q: &LogQuery) -> Result<Sql, StoreError> {
+        if q.filter.since.is_some() || q.filter.until.is_some() {
+            self.need_time("a time range (since/until)")?;
+        }
         let src = &self.global;
         let mut sql = src.select_where(&src.select_list());
         Self::push_filter(src, &mut sql, &q.filter);
@@ -410,6 +459,12 @@ impl Store {
         stream: &str,
         r: &StreamRead,
     ) -> Result<Vec<Event>, StoreError> {
+        if r.since.is_some() || r.until.is_some() {
+            self.need_time("a time range (since/until)")?;
+        }
+        if r.as_of.is_some() {
+            self.need_time("a time (as of)")?;
+        }
         let src = &self.stream;
         let mut sql = src.select_where(&src.select_columns(r.columns));
         src.push_stream_eq(&mut sql, stream);
@@ -505,12 +560,27 @@ impl Store {
         let col =
             |c: &layout::Column| d.select_expr(&format!("n.{}", d.quote(&c.name)), c.encoding);
         let opt = |c: &Option<layout::Column>| c.as_ref().map_or("NULL".to_string(), col);
+        let taken = match &sl.taken_at {
+            Some(c) if !sl.taken_at_path.is_empty() => {
+                let x = sql::time_expr(
+                    d,
+                    Some(sql::Expr {
+                        sql: format!("n.{}", d.quote(&c.name)),
+                        enc: c.encoding,
+                    }),
+                    &sl.taken_at_path,
+                    sl.state.encoding,
+                );
+                d.select_expr(&x.sql, x.enc)
+            }
+            c => opt(c),
+        };
         format!(
             "SELECT {}, {}, {}, {}, {}, {} FROM {} n",
             col(&sl.stream),
             col(&sl.version),
             col(&sl.state),
-            opt(&sl.taken_at),
+            taken,
             opt(&sl.snapshot_type),
             opt(&sl.schema_version),
             d.table(&sl.table)
@@ -540,7 +610,15 @@ impl Store {
                 let mut problems = Vec::new();
                 let stream_id = next().text();
                 let stream_version = next().int().unwrap_or(-1);
-                let state = db::json_value(next(), "state", &mut problems);
+                let mut state = db::json_value(next(), "state", &mut problems);
+                if let Some(f) = &self.state_jq {
+                    match run_state_jq(&f.0, &state) {
+                        Ok(v) => state = v,
+                        Err(e) => problems.push(format!(
+                            "state: the layout's state_jq failed on it ({e}); shown as stored"
+                        )),
+                    }
+                }
                 let taken = next();
                 let taken_at = match (taken, time_enc) {
                     (db::Raw::Null, _) | (_, None) => None,
@@ -1134,6 +1212,23 @@ impl Store {
                 Some(self.stream_info(id, count, last, it.next()))
             })
             .collect())
+    }
+}
+
+/// A snapshot layout's `state_jq` on a stored state: its first output (bounded as every jq
+/// run is).
+fn run_state_jq(
+    f: &jaq_core::Filter<crate::jq::Data>,
+    v: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let _bound = crate::jq::bounded();
+    let vars: [jaq_json::Val; 0] = [];
+    let ctx = jaq_core::Ctx::<crate::jq::Data>::new(&f.lut, jaq_core::Vars::new(vars));
+    let mut outs = f.id.run((ctx, crate::jq::json_to_val(v)));
+    match outs.next() {
+        None => Err("it gave no output".into()),
+        Some(Ok(v)) => Ok(crate::jq::val_to_json(&v)),
+        Some(Err(e)) => Err(crate::jq::exn_text(e, "state_jq")),
     }
 }
 

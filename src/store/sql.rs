@@ -210,7 +210,10 @@ pub struct Source {
     pub event_type: Expr,
     pub data: Expr,
     pub metadata: Option<Expr>,
+    /// The time (`NULL` when the store records none: see `has_time`).
     pub recorded_at: Expr,
+    /// Whether the store records a time (time filters are refused when it does not).
+    pub has_time: bool,
     /// The raw stream column (comparisons must use it, not a cast, to use the index).
     pub stream_raw: String,
 }
@@ -238,6 +241,18 @@ impl Source {
             ));
         }
         let stream = col(&layout.stream);
+        let version = col(&layout.version);
+        let data = col(&layout.data);
+        let event_id = match &layout.event_id {
+            Some(c) => col(c),
+            None => synthetic_id(d, &stream, &version),
+        };
+        let recorded_at = time_expr(
+            d,
+            layout.recorded_at.as_ref().map(col),
+            &layout.time_path,
+            data.enc,
+        );
         Source {
             dialect: d,
             from,
@@ -249,12 +264,13 @@ impl Source {
             position: layout.position.as_ref().map(col),
             stream_raw: stream.sql.clone(),
             stream,
-            version: col(&layout.version),
-            event_id: col(&layout.event_id),
+            version,
+            event_id,
             event_type: col(&layout.event_type),
-            data: col(&layout.data),
+            data,
             metadata: layout.metadata.as_ref().map(col),
-            recorded_at: col(&layout.recorded_at),
+            has_time: layout.recorded_at.is_some(),
+            recorded_at,
         }
     }
 
@@ -324,11 +340,18 @@ impl Source {
                 sql: version,
                 enc: Encoding::Integer,
             },
-            event_id: e(&layout.event_id),
+            event_id: layout.event_id.as_ref().map_or_else(
+                || Expr {
+                    sql: "NULL".into(),
+                    enc: Encoding::Text,
+                },
+                e,
+            ),
             event_type: e(&layout.event_type),
             data: e(&layout.data),
             metadata: layout.metadata.as_ref().map(e),
-            recorded_at: e(&layout.recorded_at),
+            has_time: layout.recorded_at.is_some(),
+            recorded_at: time_expr(d, layout.recorded_at.as_ref().map(e), &[], Encoding::Text),
         }
     }
 
@@ -622,6 +645,59 @@ impl Source {
             }
         }
     }
+}
+
+/// The id of an event in a store that keeps none: `stream@version`.
+fn synthetic_id(d: Dialect, stream: &Expr, version: &Expr) -> Expr {
+    let text = |x: &Expr| match d {
+        Dialect::MySql => format!("CAST({} AS CHAR)", x.sql),
+        _ => format!("CAST({} AS TEXT)", x.sql),
+    };
+    let sql = match d {
+        Dialect::MySql => format!("CONCAT({}, '@', {})", text(stream), text(version)),
+        _ => format!("({} || '@' || {})", text(stream), text(version)),
+    };
+    Expr {
+        sql,
+        enc: Encoding::Text,
+    }
+}
+
+/// The time of an event: its column, the text at `path` inside the JSON column `col` (whose
+/// JSON is stored as `json_enc`), or `NULL` when the store records none.
+pub fn time_expr(d: Dialect, col: Option<Expr>, path: &[Ident], json_enc: Encoding) -> Expr {
+    let Some(col) = col else {
+        return Expr {
+            sql: "NULL".into(),
+            enc: Encoding::Timestamp,
+        };
+    };
+    if path.is_empty() {
+        return col;
+    }
+    // Path keys are validated identifiers (no quotes, dots or braces): written in as they are.
+    let keys: Vec<&str> = path.iter().map(Ident::as_str).collect();
+    let quoted: String = keys.iter().map(|k| format!(".\"{k}\"")).collect();
+    let sql = match (d, json_enc) {
+        (Dialect::Postgres, Encoding::Jsonb) => {
+            format!("({} #>> '{{{}}}')", col.sql, keys.join(","))
+        }
+        (Dialect::Postgres, Encoding::Bytes) => format!(
+            "(CAST(convert_from({}, 'UTF8') AS JSONB) #>> '{{{}}}')",
+            col.sql,
+            keys.join(",")
+        ),
+        (Dialect::Postgres, _) => {
+            format!("(CAST({} AS JSONB) #>> '{{{}}}')", col.sql, keys.join(","))
+        }
+        (Dialect::MySql, Encoding::Bytes) => format!(
+            "JSON_UNQUOTE(JSON_EXTRACT(CONVERT({} USING utf8mb4), '${quoted}'))",
+            col.sql
+        ),
+        (Dialect::MySql, _) => format!("JSON_UNQUOTE(JSON_EXTRACT({}, '${quoted}'))", col.sql),
+        (Dialect::Sqlite, _) => format!("json_extract(CAST({} AS TEXT), '${quoted}')", col.sql),
+    };
+    Expr { sql, enc: col.enc }
 }
 
 /// 8-4-4-4-12 hex digits, or 32 hex digits.

@@ -104,7 +104,8 @@ impl DriftView {
                     }
                     for c in checks {
                         counts.add(c);
-                        if c.status != Status::Ok {
+                        // Unchecked snapshots are counted (the summary names them), not listed.
+                        if !matches!(c.status, Status::Ok | Status::NoReducer) {
                             found.push(c.clone());
                         }
                     }
@@ -246,7 +247,7 @@ impl View for DriftView {
 fn detail(c: &Check) -> String {
     match c.status {
         Status::Ok => String::new(),
-        Status::Error => c.error.clone().unwrap_or_default(),
+        Status::Error | Status::NoReducer => c.error.clone().unwrap_or_default(),
         Status::Drifted => {
             let paths: Vec<&str> = c.changes.iter().map(Change::path).collect();
             format!(
@@ -277,6 +278,9 @@ fn draw_drift(f: &mut Frame, area: Rect, v: &DriftView, t: &Theme) {
         format!("{} error(s)", s.errors),
         if s.errors > 0 { t.error } else { t.muted },
     ));
+    for line in s.unchecked_lines() {
+        summary.push(Span::styled(format!("; {line}"), t.warning));
+    }
     if let Some(e) = &v.error {
         summary = vec![Span::styled(format!(" error: {e}"), t.error)];
     } else if !v.done {
@@ -329,22 +333,32 @@ fn draw_drift(f: &mut Frame, area: Rect, v: &DriftView, t: &Theme) {
             Constraint::Length(24),
             Constraint::Length(8),
             Constraint::Length(26),
-            Constraint::Length(8),
+            Constraint::Length(9),
             Constraint::Fill(1),
         ],
     )
     .header(Row::new(vec!["STREAM", "VERSION", "TAKEN AT", "STATUS", "DETAIL"]).style(t.header));
     f.render_widget(table, body);
     if v.found.is_empty() && v.done {
+        let (text, style) = if s.no_reducer > 0 {
+            (
+                format!(
+                    " {} snapshot(s) not checked: no reducer applies to their streams (give a reducer file: --reducers FILE; `evscope reducers init` writes one to start from)",
+                    s.no_reducer
+                ),
+                t.warning,
+            )
+        } else {
+            (
+                format!(
+                    " no drift: each of the {} snapshot(s) matches its events",
+                    s.checked
+                ),
+                t.muted,
+            )
+        };
         let [_, msg] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(body);
-        f.render_widget(
-            Paragraph::new(format!(
-                " no drift: each of the {} snapshot(s) matches its events",
-                s.checked
-            ))
-            .style(t.muted),
-            msg,
-        );
+        f.render_widget(Paragraph::new(text).style(style), msg);
     }
     if let Some(c) = v.selected_check() {
         let text = match c.status {

@@ -79,7 +79,10 @@ async fn compare(
     version: i64,
 ) -> Result<Compared, String> {
     let reducers = source.load()?;
-    let fold = reducers.fold_for(&stream);
+    let fold = reducers
+        .fold_in(&store, &stream)
+        .await
+        .map_err(|e| e.to_string())?;
     let fold_name = fold.name();
     let opts = fold.diff_options();
     let stored = store
@@ -445,6 +448,7 @@ pub fn status_label(s: Status) -> &'static str {
         Status::Ok => "ok",
         Status::Drifted => "drifted",
         Status::Error => "error",
+        Status::NoReducer => "unchecked",
     }
 }
 
@@ -453,6 +457,7 @@ pub fn status_style(s: Status, t: &Theme) -> Style {
         Status::Ok => t.muted,
         Status::Drifted => t.warning,
         Status::Error => t.error,
+        Status::NoReducer => t.warning,
     }
 }
 

@@ -70,7 +70,14 @@ impl SnapshotList {
                     .map_err(|e| e.to_string())?;
                 Ok(Checked {
                     checks,
-                    fold_name: reducers.fold_for(&stream).name(),
+                    fold_name: match reducers
+                        .fold_in(&store, &stream)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        crate::rehydrate::reducer::Fold::Merge => "no reducer".to_string(),
+                        fold => fold.name(),
+                    },
                 })
             };
             Answer(run.await)
@@ -209,6 +216,13 @@ fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
             Span::raw(", "),
             Span::styled(format!("{} error(s)", count(Status::Error)), t.error),
             Span::styled(
+                match count(Status::NoReducer) {
+                    0 => String::new(),
+                    n => format!(", {n} not checked (no reducer)"),
+                },
+                t.warning,
+            ),
+            Span::styled(
                 "   Enter diff · t time travel at the version · r re-check",
                 t.muted,
             ),
@@ -224,7 +238,7 @@ fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
             let on = v.list.top + i == v.list.selected;
             let detail = match ch.status {
                 Status::Ok => String::new(),
-                Status::Error => ch.error.clone().unwrap_or_default(),
+                Status::Error | Status::NoReducer => ch.error.clone().unwrap_or_default(),
                 Status::Drifted => {
                     let paths: Vec<&str> = ch.changes.iter().map(Change::path).collect();
                     format!(
@@ -252,7 +266,7 @@ fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
         [
             Constraint::Length(8),
             Constraint::Length(26),
-            Constraint::Length(8),
+            Constraint::Length(9),
             Constraint::Fill(1),
         ],
     )
@@ -263,6 +277,14 @@ fn draw_list(f: &mut Frame, area: Rect, v: &SnapshotList, t: &Theme) {
             Status::Ok => Line::styled(
                 format!(" v{}: the snapshot matches the events", ch.stream_version),
                 t.muted,
+            ),
+            Status::NoReducer => Line::styled(
+                format!(
+                    " v{}: {}: not checked (give a reducer file with --reducers)",
+                    ch.stream_version,
+                    ch.error.clone().unwrap_or_default()
+                ),
+                t.warning,
             ),
             Status::Error => Line::styled(
                 format!(

@@ -90,7 +90,11 @@ async fn run(
         Ok(r) => r,
         Err(e) => return reply(first_id, Err(e)),
     };
-    let mut t = match Timeline::open(store.clone(), &stream, reducers.fold_for(&stream)).await {
+    let fold = match reducers.fold_in(&store, &stream).await {
+        Ok(f) => f,
+        Err(e) => return reply(first_id, Err(e.to_string())),
+    };
+    let mut t = match Timeline::open(store.clone(), &stream, fold).await {
         Ok(t) => t,
         Err(e) => return reply(first_id, Err(e.to_string())),
     };
@@ -182,7 +186,8 @@ async fn apply(
                 .and_then(|s| s.version)
                 .unwrap_or(t.first_version - 1);
             let r = source.load()?;
-            let mut nt = Timeline::open(store.clone(), stream, r.fold_for(stream))
+            let fold = r.fold_in(store, stream).await.map_err(|e| e.to_string())?;
+            let mut nt = Timeline::open(store.clone(), stream, fold)
                 .await
                 .map_err(|e| e.to_string())?;
             nt.progress = t.progress.take();

@@ -7,6 +7,10 @@ use super::layout::{self, Column, Encoding, Layout, Side, Special, TableRef};
 use super::sql::{Dialect, Param, Sql};
 use super::{OpenOptions, StoreError};
 
+mod signatures;
+pub use signatures::candidates;
+use signatures::has_rows;
+
 /// One table as the catalog shows it: lower-cased column names to lower-cased type names.
 #[derive(Debug, Clone)]
 pub struct CatTable {
@@ -24,13 +28,22 @@ pub struct CatTable {
 pub struct Candidate {
     pub layout: Layout,
     pub schema: Option<String>,
+    /// The application, for layouts that keep one table family per application (Python
+    /// eventsourcing on PostgreSQL: `{app}_events`).
+    pub app: Option<String>,
+    /// The signature that matched: `table(columns...)`.
+    pub reason: String,
 }
 
 impl Candidate {
     pub fn label(&self) -> String {
-        match &self.schema {
-            Some(s) => format!("{}@{s}", self.layout.name),
+        let name = match &self.app {
+            Some(a) => format!("{}:{a}", self.layout.name),
             None => self.layout.name.clone(),
+        };
+        match &self.schema {
+            Some(s) => format!("{name}@{s}"),
+            None => name,
         }
     }
 }
@@ -159,11 +172,22 @@ fn fit(mut l: Layout, events: &CatTable) -> Layout {
     };
     if l.special != Special::Commanded {
         refit(&mut l.stream);
-        refit(&mut l.event_id);
+        if let Some(i) = &mut l.event_id {
+            refit(i);
+        }
         refit(&mut l.data);
-        refit(&mut l.recorded_at);
+        if let Some(t) = l.recorded_at.as_mut().filter(|_| l.time_path.is_empty()) {
+            refit(t);
+        }
         if let Some(m) = &mut l.metadata {
             refit(m);
+        }
+        // The snapshots' stream column holds the ids as the events' does.
+        let stream_enc = l.stream.encoding;
+        if let Some(sn) = &mut l.snapshots {
+            if sn.stream.encoding != Encoding::Bytes {
+                sn.stream.encoding = stream_enc;
+            }
         }
     }
     if let Some(m) = &l.metadata {
@@ -181,78 +205,6 @@ fn fit(mut l: Layout, events: &CatTable) -> Layout {
 
 fn builtin(name: &str) -> Layout {
     layout::builtin(name).expect("built-in layouts are tested to parse")
-}
-
-/// Every built-in layout whose tables are present.
-pub fn candidates(cat: &[CatTable]) -> Vec<Candidate> {
-    let mut out = Vec::new();
-    for t in cat {
-        let schema = t.schema.as_deref();
-        let name = t.table.to_lowercase();
-        let mut push = |l: Layout| {
-            let l = match schema {
-                Some(s) => l
-                    .in_schema(s)
-                    .expect("catalog schema names are identifiers"),
-                None => l,
-            };
-            out.push(Candidate {
-                layout: l,
-                schema: t.schema.clone(),
-            });
-        };
-        match name.as_str() {
-            "evscope_events" if has(t, &["global_position", "stream_id", "stream_version"]) => {
-                let mut l = fit(builtin("native"), t);
-                if find(cat, schema, "evscope_snapshots").is_none() {
-                    l.snapshots = None;
-                }
-                push(l);
-            }
-            "messages" if has(t, &["global_position", "stream_name", "position", "type"]) => {
-                push(fit(builtin("message-db"), t));
-            }
-            "mt_events" if has(t, &["seq_id", "stream_id", "version", "data", "type"]) => {
-                push(fit(builtin("marten"), t));
-            }
-            "stream_events"
-                if has(
-                    t,
-                    &[
-                        "event_id",
-                        "stream_id",
-                        "stream_version",
-                        "original_stream_id",
-                    ],
-                ) && find(cat, schema, "events")
-                    .is_some_and(|e| has(e, &["event_id", "event_type", "data"]))
-                    && find(cat, schema, "streams").is_some_and(|s| has(s, &["stream_uuid"])) =>
-            {
-                let mut l = builtin("commanded");
-                if find(cat, schema, "snapshots").is_none() {
-                    l.snapshots = None;
-                }
-                push(l);
-            }
-            "events"
-                if has(
-                    t,
-                    &[
-                        "event_id",
-                        "aggregate_id",
-                        "event_type",
-                        "version",
-                        "payload",
-                        "timestamp",
-                    ],
-                ) =>
-            {
-                push(fit(builtin("classic"), t));
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Check that a layout's tables and columns exist; the error names what is missing.
@@ -299,6 +251,9 @@ pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), 
     // that differs only in case would pass here and fail at the first query.
     let mut check_col = |t: &CatTable, name: &str, what: String| {
         let lower = name.to_lowercase();
+        if dialect == Dialect::Sqlite && lower == "rowid" {
+            return; // every table but a WITHOUT ROWID one has it (not in table_info)
+        }
         match t.exact.get(&lower) {
             None if !t.columns.contains_key(&lower) => missing.push(what),
             Some(real) if dialect == Dialect::Postgres && real != name => missing.push(format!(
@@ -357,6 +312,12 @@ pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), 
             );
         }
     }
+    if let Some(layout::StreamType::Table { table, key, column }) = &layout.stream_type {
+        let st = lookup(table)?;
+        for c in [key, column] {
+            check_col(st, c.as_str(), format!("stream_type -> {}.{c}", st.table));
+        }
+    }
     if missing.is_empty() {
         Ok(())
     } else {
@@ -384,8 +345,9 @@ fn table_list(cat: &[CatTable]) -> String {
     }
 }
 
-/// Decide the layout for `opts` on `db`.
-pub async fn resolve(db: &Db, opts: &OpenOptions) -> Result<Layout, StoreError> {
+/// Decide the layout for `opts` on `db`, and say why (the signature that matched, the
+/// mapping file, the name given).
+pub async fn resolve(db: &Db, opts: &OpenOptions) -> Result<(Layout, String), StoreError> {
     let cat = catalog(db).await?;
     let d = db.dialect();
     if let Some(path) = &opts.mapping {
@@ -399,28 +361,42 @@ pub async fn resolve(db: &Db, opts: &OpenOptions) -> Result<Layout, StoreError> 
         let layout = Layout::from_toml(&text)
             .map_err(|e| StoreError::Mapping(format!("{}: {e}", path.display())))?;
         check(&layout, &cat, d)?;
-        return Ok(layout);
+        return Ok((layout, format!("mapping file {}", path.display())));
     }
     let found = candidates(&cat);
-    let labels = || {
+    let labels = |found: &[&Candidate]| {
         if found.is_empty() {
             "none".to_string()
         } else {
             found
                 .iter()
-                .map(Candidate::label)
+                .map(|c| c.label())
                 .collect::<Vec<_>>()
                 .join(", ")
         }
     };
-    match opts.schema.as_deref() {
-        Some("mapped") => Err(StoreError::BadInput(
-            "--schema mapped needs --mapping FILE".into(),
-        )),
+    let all: Vec<&Candidate> = found.iter().collect();
+    let matching: Vec<&Candidate> = match opts.schema.as_deref() {
+        Some("mapped") => {
+            return Err(StoreError::BadInput(
+                "--schema mapped needs --mapping FILE".into(),
+            ));
+        }
         Some(wanted) => {
             let (name, schema) = match wanted.split_once('@') {
                 Some((n, s)) => (n, Some(s)),
                 None => (wanted, None),
+            };
+            let (name, app) = match name.split_once(':') {
+                Some((n, a)) => (n, Some(a)),
+                None => (name, None),
+            };
+            // A bare application name picks that application.
+            let by_app = |c: &&Candidate| c.app.as_deref() == Some(name);
+            let (name, app) = if layout::builtin(name).is_none() && all.iter().any(by_app) {
+                ("python-eventsourcing", Some(name))
+            } else {
+                (name, app)
             };
             if layout::builtin(name).is_none() {
                 return Err(StoreError::Schema(format!(
@@ -428,40 +404,81 @@ pub async fn resolve(db: &Db, opts: &OpenOptions) -> Result<Layout, StoreError> 
                     layout::BUILTIN_NAMES.join(", ")
                 )));
             }
-            let matching: Vec<&Candidate> = found
+            let m: Vec<&Candidate> = all
                 .iter()
+                .copied()
                 .filter(|c| {
-                    c.layout.name == name && (schema.is_none() || c.schema.as_deref() == schema)
+                    c.layout.name == name
+                        && (schema.is_none() || c.schema.as_deref() == schema)
+                        && (app.is_none()
+                            || c.app
+                                .as_deref()
+                                .is_some_and(|a| app.is_some_and(|w| a.eq_ignore_ascii_case(w))))
                 })
                 .collect();
-            match matching.as_slice() {
-                [one] => Ok(one.layout.clone()),
-                [] => Err(StoreError::Schema(format!(
+            if m.is_empty() {
+                return Err(StoreError::Schema(format!(
                     "schema {wanted}: its tables were not found (detected: {}; tables: {})",
-                    labels(),
+                    labels(&all),
                     table_list(&cat)
-                ))),
-                many => Err(StoreError::Schema(format!(
-                    "schema {wanted} is present several times: {}; choose one with --schema NAME@SCHEMA",
-                    many.iter()
-                        .map(|c| c.label())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))),
+                )));
+            }
+            m
+        }
+        None => {
+            if all.is_empty() {
+                return Err(StoreError::Schema(format!(
+                    "no known event-store layout found (tables: {}); name one with --schema NAME or describe it with --mapping FILE",
+                    table_list(&cat)
+                )));
+            }
+            all.clone()
+        }
+    };
+    let given = opts
+        .schema
+        .as_deref()
+        .map_or(String::new(), |s| format!(" (--schema {s})"));
+    if let [one] = matching.as_slice() {
+        return Ok((one.layout.clone(), format!("{}{given}", one.reason)));
+    }
+    // Several applications of one system (Python eventsourcing: a leader and its followers,
+    // each with its own tables, most of them empty): the one that holds events, when only
+    // one does.
+    if matching.iter().all(|c| c.app.is_some()) {
+        let mut holding = Vec::new();
+        for c in &matching {
+            if has_rows(db, &c.layout.events).await? {
+                holding.push(*c);
             }
         }
-        None => match found.as_slice() {
-            [one] => Ok(one.layout.clone()),
-            [] => Err(StoreError::Schema(format!(
-                "no known event-store layout found (tables: {}); name one with --schema NAME or describe it with --mapping FILE",
-                table_list(&cat)
-            ))),
-            _ => Err(StoreError::Schema(format!(
-                "ambiguous schema: detected {}; choose one with --schema NAME[@SCHEMA]",
-                labels()
-            ))),
-        },
+        let apps = labels(&matching);
+        if let [one] = holding.as_slice() {
+            return Ok((
+                one.layout.clone(),
+                format!(
+                    "{}{given}; the only application with events among {apps}",
+                    one.reason
+                ),
+            ));
+        }
+        return Err(StoreError::Schema(format!(
+            "several applications found: {apps} ({} hold events); choose one with --schema python-eventsourcing:APP (or --schema APP)",
+            holding.len()
+        )));
     }
+    let what = if opts.schema.is_some() {
+        format!(
+            "schema {} is present several times",
+            opts.schema.as_deref().unwrap_or_default()
+        )
+    } else {
+        "ambiguous schema: detected".to_string()
+    };
+    Err(StoreError::Schema(format!(
+        "{what}: {}; choose one with --schema NAME[@SCHEMA]",
+        labels(&matching)
+    )))
 }
 
 /// Whether the PostgreSQL database compares text bytewise (C/POSIX collation).
@@ -545,7 +562,10 @@ mod tests {
         )]);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].layout.data.encoding, Encoding::Json);
-        assert_eq!(c[0].layout.recorded_at.encoding, Encoding::Timestamp);
+        assert_eq!(
+            c[0].layout.recorded_at.as_ref().unwrap().encoding,
+            Encoding::Timestamp
+        );
         assert_eq!(encoding_for("text", Encoding::Timestamp), Encoding::Iso8601);
         assert_eq!(encoding_for("json", Encoding::Json), Encoding::Jsonb);
         assert_eq!(encoding_for("bytea", Encoding::Jsonb), Encoding::Bytes);
@@ -593,5 +613,87 @@ mod tests {
         my[0].schema = None;
         assert!(check(&mapping("data", "events"), &my, Dialect::MySql).is_ok());
         assert!(check(&mapping("DATA", "events"), &my, Dialect::Sqlite).is_ok());
+    }
+
+    #[test]
+    fn python_eventsourcing_applications_are_found_by_name() {
+        let app = |name: &str| {
+            table(
+                Some("public"),
+                name,
+                &[
+                    ("originator_id", "uuid"),
+                    ("originator_version", "bigint"),
+                    ("topic", "text"),
+                    ("state", "bytea"),
+                    ("notification_id", "bigint"),
+                ],
+            )
+        };
+        let snaps = table(
+            Some("public"),
+            "bank_snapshots",
+            &[("originator_id", "uuid"), ("state", "bytea")],
+        );
+        let c = candidates(&[app("bank_events"), snaps, app("follower_events")]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].label(), "python-eventsourcing:bank@public");
+        assert_eq!(c[0].layout.events.table.as_str(), "bank_events");
+        assert_eq!(
+            c[0].layout.snapshots.as_ref().unwrap().table.table.as_str(),
+            "bank_snapshots"
+        );
+        assert!(c[1].layout.snapshots.is_none(), "no follower_snapshots");
+        assert_eq!(c[0].layout.stream.encoding, Encoding::Uuid);
+        assert!(
+            c[0].reason.starts_with("bank_events(originator_id"),
+            "{}",
+            c[0].reason
+        );
+        // SQLite: stored_events, numbered by its rowid, ids as text.
+        let c = candidates(&[table(
+            None,
+            "stored_events",
+            &[
+                ("originator_id", "TEXT"),
+                ("originator_version", "INTEGER"),
+                ("topic", "TEXT"),
+                ("state", "BLOB"),
+            ],
+        )]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c[0].layout.position.as_ref().unwrap().name.as_str(),
+            "rowid"
+        );
+        assert_eq!(c[0].layout.stream.encoding, Encoding::Text);
+        assert!(c[0].layout.snapshots.is_none());
+    }
+
+    #[test]
+    fn axon_jdbc_names_are_taken_as_the_catalog_has_them() {
+        let cols = [
+            ("globalIndex", "bigint"),
+            ("aggregateIdentifier", "varchar"),
+            ("sequenceNumber", "bigint"),
+            ("eventIdentifier", "varchar"),
+            ("payloadType", "varchar"),
+            ("payload", "blob"),
+            ("metaData", "blob"),
+            ("timeStamp", "varchar"),
+        ];
+        let c = candidates(&[table(None, "DomainEventEntry", &cols)]);
+        assert_eq!(c.len(), 1, "{c:?}");
+        let l = &c[0].layout;
+        assert_eq!(l.name, "axon");
+        assert_eq!(l.events.table.as_str(), "DomainEventEntry");
+        assert_eq!(l.position.as_ref().unwrap().name.as_str(), "globalIndex");
+        assert!(l.snapshots.is_none());
+        // PostgreSQL folded the unquoted names.
+        let lower: Vec<(String, &str)> = cols.iter().map(|(c, t)| (c.to_lowercase(), *t)).collect();
+        let lower: Vec<(&str, &str)> = lower.iter().map(|(c, t)| (c.as_str(), *t)).collect();
+        let c = candidates(&[table(Some("public"), "domainevententry", &lower)]);
+        assert_eq!(c[0].layout.stream.name.as_str(), "aggregateidentifier");
+        assert_eq!(c[0].layout.events.table.as_str(), "domainevententry");
     }
 }
