@@ -35,9 +35,8 @@ fn rows() -> Vec<Row> {
             r#"{{"zeta": "ü€😀 {pos}", "amount": {}, "nested": {{"y": [1.50, 1e2, true, null], "b": "x"}}, "big": 123456789012345678901234567890.{pos}, "a": {pos}}}"#,
             1000 + pos * 13
         );
-        let metadata = (pos % 5 != 0).then(|| {
-            format!(r#"{{"user": "ana", "correlation_id": "c-{pos}", "n": {pos}.25}}"#)
-        });
+        let metadata = (pos % 5 != 0)
+            .then(|| format!(r#"{{"user": "ana", "correlation_id": "c-{pos}", "n": {pos}.25}}"#));
         out.push(Row {
             pos,
             stream: format!("account-{}", 1001 + s),
@@ -160,7 +159,9 @@ async fn the_same_events_give_the_same_root_on_every_database() {
             Server::Postgres => {
                 assert_eq!(r["store"]["db_kind"], "postgres");
                 assert!(
-                    r["store"]["system_identifier"].as_str().is_some_and(|s| s.len() > 5),
+                    r["store"]["system_identifier"]
+                        .as_str()
+                        .is_some_and(|s| s.len() > 5),
                     "{r}"
                 );
             }
@@ -186,7 +187,11 @@ async fn the_same_events_give_the_same_root_on_every_database() {
         assert_eq!(r, &roots[0].1, "{s:?} vs {:?}", roots[0].0);
     }
     for (s, r) in &fixture_roots {
-        assert_eq!(r, &fixture_roots[0].1, "fixture: {s:?} vs {:?}", fixture_roots[0].0);
+        assert_eq!(
+            r, &fixture_roots[0].1,
+            "fixture: {s:?} vs {:?}",
+            fixture_roots[0].0
+        );
     }
     assert_ne!(roots[0].1, fixture_roots[0].1);
 }
@@ -212,9 +217,16 @@ async fn jsonb_and_json_text_columns_give_the_same_root() {
     text.exec(&sql).await;
     // The json column keeps the text as written (keys in their order, 1.50, 1e2); jsonb
     // reorders keys and normalizes. The canonical bytes do not see the difference.
-    let shown = run(dir.path(), &text.url, &["log", "--limit", "1", "--format", "jsonl"]);
+    let shown = run(
+        dir.path(),
+        &text.url,
+        &["log", "--limit", "1", "--format", "jsonl"],
+    );
     assert!(shown.stdout.contains(r#""zeta":"#), "{}", shown.stdout);
-    assert_eq!(root(dir.path(), &jsonb.url, &[]), root(dir.path(), &text.url, &[]));
+    assert_eq!(
+        root(dir.path(), &jsonb.url, &[]),
+        root(dir.path(), &text.url, &[])
+    );
 }
 
 /// A tampering, its undoing, and what verify-seal must say.
@@ -235,7 +247,11 @@ fn cases(server: Server) -> Vec<Case> {
     let one_digit = r3.data.replacen("1039", "1038", 1);
     assert_ne!(one_digit, r3.data);
     let r4 = row(4);
-    let meta = r4.metadata.clone().unwrap().replacen("\"ana\"", "\"bob\"", 1);
+    let meta = r4
+        .metadata
+        .clone()
+        .unwrap()
+        .replacen("\"ana\"", "\"bob\"", 1);
     let time_plus = match server {
         Server::Postgres => "recorded_at + interval '1 microsecond'".to_string(),
         Server::MariaDb => "recorded_at + INTERVAL 1 MICROSECOND".to_string(),
@@ -260,8 +276,13 @@ fn cases(server: Server) -> Vec<Case> {
     vec![
         Case {
             name: "one digit of data",
-            tamper: format!("UPDATE evscope_events SET data = '{one_digit}' WHERE global_position = 3"),
-            undo: format!("UPDATE evscope_events SET data = '{}' WHERE global_position = 3", r3.data),
+            tamper: format!(
+                "UPDATE evscope_events SET data = '{one_digit}' WHERE global_position = 3"
+            ),
+            undo: format!(
+                "UPDATE evscope_events SET data = '{}' WHERE global_position = 3",
+                r3.data
+            ),
             kind: "changed",
             key: 3,
             fields: vec!["data"],
@@ -269,7 +290,9 @@ fn cases(server: Server) -> Vec<Case> {
         },
         Case {
             name: "metadata",
-            tamper: format!("UPDATE evscope_events SET metadata = '{meta}' WHERE global_position = 4"),
+            tamper: format!(
+                "UPDATE evscope_events SET metadata = '{meta}' WHERE global_position = 4"
+            ),
             undo: format!(
                 "UPDATE evscope_events SET metadata = '{}' WHERE global_position = 4",
                 r4.metadata.as_ref().unwrap()
@@ -281,8 +304,12 @@ fn cases(server: Server) -> Vec<Case> {
         },
         Case {
             name: "type",
-            tamper: "UPDATE evscope_events SET event_type = 'Deposited2' WHERE global_position = 2".into(),
-            undo: format!("UPDATE evscope_events SET event_type = '{}' WHERE global_position = 2", row(2).kind),
+            tamper: "UPDATE evscope_events SET event_type = 'Deposited2' WHERE global_position = 2"
+                .into(),
+            undo: format!(
+                "UPDATE evscope_events SET event_type = '{}' WHERE global_position = 2",
+                row(2).kind
+            ),
             kind: "changed",
             key: 2,
             fields: vec!["type"],
@@ -290,8 +317,12 @@ fn cases(server: Server) -> Vec<Case> {
         },
         Case {
             name: "time (one microsecond)",
-            tamper: format!("UPDATE evscope_events SET recorded_at = {time_plus} WHERE global_position = 6"),
-            undo: format!("UPDATE evscope_events SET recorded_at = {time_back} WHERE global_position = 6"),
+            tamper: format!(
+                "UPDATE evscope_events SET recorded_at = {time_plus} WHERE global_position = 6"
+            ),
+            undo: format!(
+                "UPDATE evscope_events SET recorded_at = {time_back} WHERE global_position = 6"
+            ),
             kind: "changed",
             key: 6,
             fields: vec!["time"],
@@ -396,16 +427,28 @@ async fn receipts_edited_signed_by_another_key_or_from_another_store_are_refused
     assert!(err.contains("another key"), "{err}");
     // Edited by hand: the count, then a member added.
     let text = std::fs::read_to_string(d.join("signed.json")).unwrap();
-    std::fs::write(d.join("edited.json"), text.replacen("\"count\": 20", "\"count\": 19", 1)).unwrap();
+    std::fs::write(
+        d.join("edited.json"),
+        text.replacen("\"count\": 20", "\"count\": 19", 1),
+    )
+    .unwrap();
     let (code, _, err) = verify(d, &db.url, "edited.json", &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("bad signature"), "{err}");
-    std::fs::write(d.join("added.json"), text.replacen('{', "{\n  \"note\": \"fine\",", 1)).unwrap();
+    std::fs::write(
+        d.join("added.json"),
+        text.replacen('{', "{\n  \"note\": \"fine\",", 1),
+    )
+    .unwrap();
     assert_eq!(verify(d, &db.url, "added.json", &[]).0, 2);
     // An unsigned receipt whose root was edited: its digest file no longer matches it.
     let plain = seal(d, &db.url, "plain.json", &[]);
     let root = plain["root"].as_str().unwrap();
-    let other = format!("{}{}", if root.starts_with('0') { "1" } else { "0" }, &root[1..]);
+    let other = format!(
+        "{}{}",
+        if root.starts_with('0') { "1" } else { "0" },
+        &root[1..]
+    );
     let t = std::fs::read_to_string(d.join("plain.json")).unwrap();
     std::fs::write(d.join("plain.json"), t.replace(root, &other)).unwrap();
     let (code, _, err) = verify(d, &db.url, "plain.json", &[]);
@@ -443,22 +486,52 @@ async fn a_chain_of_three_receipts_names_the_changed_one() {
             format!("chain/{server:?}/3.json"),
         );
         let r1 = seal(dir.path(), &db.url, &a, &["--to-position", "7"]);
-        let r2 = seal(dir.path(), &db.url, &b, &["--after", &a, "--to-position", "15"]);
+        let r2 = seal(
+            dir.path(),
+            &db.url,
+            &b,
+            &["--after", &a, "--to-position", "15"],
+        );
         let r3 = seal(dir.path(), &db.url, &z, &["--after", &b]);
         assert_eq!(r2["range"]["from_position"], 8);
         assert_eq!(r3["range"]["from_position"], 16);
         assert_eq!(r2["previous"]["root"], r1["root"]);
         assert_eq!(r3["previous"]["root"], r2["root"]);
         assert_eq!(
-            r1["count"].as_u64().unwrap() + r2["count"].as_u64().unwrap() + r3["count"].as_u64().unwrap(),
+            r1["count"].as_u64().unwrap()
+                + r2["count"].as_u64().unwrap()
+                + r3["count"].as_u64().unwrap(),
             20
         );
         let dirarg = format!("chain/{server:?}");
-        let ok = run(dir.path(), &db.url, &["verify-seal", "--chain", &dirarg, "--format", "json", "--quiet"]);
+        let ok = run(
+            dir.path(),
+            &db.url,
+            &[
+                "verify-seal",
+                "--chain",
+                &dirarg,
+                "--format",
+                "json",
+                "--quiet",
+            ],
+        );
         assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
         // A change in the second range.
-        db.exec("UPDATE evscope_events SET event_type = 'Forged' WHERE global_position = 12").await;
-        let bad = run(dir.path(), &db.url, &["verify-seal", "--chain", &dirarg, "--format", "json", "--quiet"]);
+        db.exec("UPDATE evscope_events SET event_type = 'Forged' WHERE global_position = 12")
+            .await;
+        let bad = run(
+            dir.path(),
+            &db.url,
+            &[
+                "verify-seal",
+                "--chain",
+                &dirarg,
+                "--format",
+                "json",
+                "--quiet",
+            ],
+        );
         assert_eq!(bad.code, 1, "{}{}", bad.stdout, bad.stderr);
         let entries: Value = serde_json::from_str(&bad.stdout).unwrap();
         let status: Vec<&str> = entries
@@ -469,15 +542,36 @@ async fn a_chain_of_three_receipts_names_the_changed_one() {
             .collect();
         assert_eq!(status, ["unchanged", "changed", "unchanged"], "{server:?}");
         assert_eq!(entries[1]["report"]["first_difference"]["key"], 12);
-        let links: Vec<&str> = entries.as_array().unwrap().iter().map(|e| e["link"].as_str().unwrap()).collect();
+        let links: Vec<&str> = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["link"].as_str().unwrap())
+            .collect();
         assert_eq!(links, ["first", "ok", "ok"]);
         // A receipt of the chain replaced by another seal of the same range breaks the link.
         let kind = rows().iter().find(|r| r.pos == 12).unwrap().kind;
-        db.exec(&format!("UPDATE evscope_events SET event_type = '{kind}' WHERE global_position = 12")).await;
-        let again = seal(dir.path(), &db.url, &a.replace(".json", "-x.json"), &["--to-position", "7"]);
+        db.exec(&format!(
+            "UPDATE evscope_events SET event_type = '{kind}' WHERE global_position = 12"
+        ))
+        .await;
+        let again = seal(
+            dir.path(),
+            &db.url,
+            &a.replace(".json", "-x.json"),
+            &["--to-position", "7"],
+        );
         assert_eq!(again["root"], r1["root"]);
-        std::fs::rename(dir.path().join(a.replace(".json", "-x.json")), dir.path().join(&a)).unwrap();
-        let broken = run(dir.path(), &db.url, &["verify-seal", "--chain", &dirarg, "--quiet"]);
+        std::fs::rename(
+            dir.path().join(a.replace(".json", "-x.json")),
+            dir.path().join(&a),
+        )
+        .unwrap();
+        let broken = run(
+            dir.path(),
+            &db.url,
+            &["verify-seal", "--chain", &dirarg, "--quiet"],
+        );
         assert_eq!(broken.code, 2, "{}{}", broken.stdout, broken.stderr);
     }
 }
@@ -505,16 +599,28 @@ async fn jobs_give_the_single_job_root_for_every_range_size() {
         let one = root(dir.path(), &lite.url, &["--to-position", &to_s]);
         for jobs in ["2", "3", "4", "7"] {
             assert_eq!(
-                root(dir.path(), &lite.url, &["--to-position", &to_s, "--jobs", jobs]),
+                root(
+                    dir.path(),
+                    &lite.url,
+                    &["--to-position", &to_s, "--jobs", jobs]
+                ),
                 one,
                 "to {to}, jobs {jobs}"
             );
         }
     }
     // A range starting later, and a category.
-    let one = root(dir.path(), &lite.url, &["--from-position", "40", "--category", "s"]);
+    let one = root(
+        dir.path(),
+        &lite.url,
+        &["--from-position", "40", "--category", "s"],
+    );
     assert_eq!(
-        root(dir.path(), &lite.url, &["--from-position", "40", "--category", "s", "--jobs", "5"]),
+        root(
+            dir.path(),
+            &lite.url,
+            &["--from-position", "40", "--category", "s", "--jobs", "5"]
+        ),
         one
     );
     // PostgreSQL: several connections, and a second URL of the same store.
@@ -522,7 +628,11 @@ async fn jobs_give_the_single_job_root_for_every_range_size() {
         let pg = store(Server::Postgres, "seal_jobs_pg").await;
         let one = root(dir.path(), &pg.url, &[]);
         for jobs in ["2", "3", "6"] {
-            assert_eq!(root(dir.path(), &pg.url, &["--jobs", jobs]), one, "jobs {jobs}");
+            assert_eq!(
+                root(dir.path(), &pg.url, &["--jobs", jobs]),
+                one,
+                "jobs {jobs}"
+            );
         }
         assert_eq!(
             root(dir.path(), &pg.url, &["--jobs", "2", "--job-db", &pg.url]),
@@ -530,14 +640,25 @@ async fn jobs_give_the_single_job_root_for_every_range_size() {
         );
         // Another store as a job's URL is refused.
         let other = store(Server::Postgres, "seal_jobs_other").await;
-        let r = run(dir.path(), &pg.url, &["seal", "--jobs", "2", "--job-db", &other.url, "--quiet"]);
+        let r = run(
+            dir.path(),
+            &pg.url,
+            &["seal", "--jobs", "2", "--job-db", &other.url, "--quiet"],
+        );
         assert_eq!(r.code, 2, "{}", r.stderr);
         // verify-seal with jobs too.
         seal(dir.path(), &pg.url, "pg.json", &[]);
-        assert_eq!(verify(dir.path(), &pg.url, "pg.json", &["--jobs", "3"]).0, 0);
+        assert_eq!(
+            verify(dir.path(), &pg.url, "pg.json", &["--jobs", "3"]).0,
+            0
+        );
     }
     // --jobs on a range of one stream is refused with the reason.
-    let r = run(dir.path(), &lite.url, &["seal", "--stream", "s-1", "--jobs", "2", "--quiet"]);
+    let r = run(
+        dir.path(),
+        &lite.url,
+        &["seal", "--stream", "s-1", "--jobs", "2", "--quiet"],
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--jobs"), "{}", r.stderr);
 }
@@ -551,14 +672,31 @@ async fn proofs_hold_without_a_database_and_fail_when_edited() {
     let r = run(d, &db.url, &["keygen", "--out", "k"]);
     assert_eq!(r.code, 0);
     seal(d, &db.url, "r.json", &["--sign", "k"]);
-    for (event, pos) in [("4", 4), ("00000000-0000-4000-8000-000000000013", 13), ("21", 21)] {
+    for (event, pos) in [
+        ("4", 4),
+        ("00000000-0000-4000-8000-000000000013", 13),
+        ("21", 21),
+    ] {
         let p = run(d, &db.url, &["prove", event, "--receipt", "r.json"]);
         assert_eq!(p.code, 0, "{}", p.stderr);
         std::fs::write(d.join("proof.json"), &p.stdout).unwrap();
         let proof: Value = serde_json::from_str(&p.stdout).unwrap();
         assert_eq!(proof["key"], pos);
         // No database: check-proof is given none.
-        let c = run(d, "sqlite:///nonexistent.db", &["check-proof", "proof.json", "--receipt", "r.json", "--key", "k.pub", "--format", "json"]);
+        let c = run(
+            d,
+            "sqlite:///nonexistent.db",
+            &[
+                "check-proof",
+                "proof.json",
+                "--receipt",
+                "r.json",
+                "--key",
+                "k.pub",
+                "--format",
+                "json",
+            ],
+        );
         assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
         let checked: Value = serde_json::from_str(&c.stdout).unwrap();
         assert_eq!(checked["valid"], true);
@@ -570,17 +708,29 @@ async fn proofs_hold_without_a_database_and_fail_when_edited() {
         let mut bad = proof.clone();
         bad["event"] = Value::String(forged);
         std::fs::write(d.join("bad.json"), bad.to_string()).unwrap();
-        let c = run(d, &db.url, &["check-proof", "bad.json", "--receipt", "r.json"]);
+        let c = run(
+            d,
+            &db.url,
+            &["check-proof", "bad.json", "--receipt", "r.json"],
+        );
         assert_eq!(c.code, 1, "{}", c.stderr);
         assert!(c.stderr.contains("invalid proof"), "{}", c.stderr);
     }
     // A proof against another receipt.
     seal(d, &db.url, "short.json", &["--to-position", "9"]);
-    let c = run(d, &db.url, &["check-proof", "proof.json", "--receipt", "short.json"]);
+    let c = run(
+        d,
+        &db.url,
+        &["check-proof", "proof.json", "--receipt", "short.json"],
+    );
     assert_eq!(c.code, 1, "{}", c.stderr);
     // An event not in the range, and a changed one.
-    assert_eq!(run(d, &db.url, &["prove", "11", "--receipt", "r.json"]).code, 1);
-    db.exec("UPDATE evscope_events SET event_type = 'Forged' WHERE global_position = 4").await;
+    assert_eq!(
+        run(d, &db.url, &["prove", "11", "--receipt", "r.json"]).code,
+        1
+    );
+    db.exec("UPDATE evscope_events SET event_type = 'Forged' WHERE global_position = 4")
+        .await;
     let p = run(d, &db.url, &["prove", "4", "--receipt", "r.json"]);
     assert_eq!(p.code, 1, "{}", p.stderr);
     assert!(p.stderr.contains("changed since the seal"), "{}", p.stderr);
@@ -605,7 +755,8 @@ async fn rows_with_invalid_json_are_hashed_raw_flagged_and_still_verified() {
     let t = run(dir.path(), &db.url, &["seal", "--out", "t.json", "--quiet"]);
     assert!(t.stdout.contains("not valid"), "{}", t.stdout);
     // The raw text is what is sealed: one more character is a change.
-    db.exec("UPDATE evscope_events SET data = '{not json!' WHERE global_position = 2").await;
+    db.exec("UPDATE evscope_events SET data = '{not json!' WHERE global_position = 2")
+        .await;
     let (code, v, _) = verify(dir.path(), &db.url, "r.json", &[]);
     assert_eq!(code, 1);
     assert_eq!(v["first_difference"]["fields"], serde_json::json!(["data"]));
@@ -613,5 +764,65 @@ async fn rows_with_invalid_json_are_hashed_raw_flagged_and_still_verified() {
     db.exec("UPDATE evscope_events SET data = '{not json', metadata = '{\"m\": 1e401}' WHERE global_position = 2").await;
     let (code, v, _) = verify(dir.path(), &db.url, "r.json", &[]);
     assert_eq!(code, 1);
-    assert_eq!(v["first_difference"]["fields"], serde_json::json!(["metadata"]));
+    assert_eq!(
+        v["first_difference"]["fields"],
+        serde_json::json!(["metadata"])
+    );
+}
+
+#[tokio::test]
+async fn z_in_the_tui_seals_the_marked_range_into_a_receipt_the_cli_verifies() {
+    use evscope::rehydrate::source::ReducerSource;
+    use evscope::tui::theme::Theme;
+    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+    let mut h = common::tui::demo(Theme::default_dark(), (100, 30), ReducerSource::None).await;
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().display().to_string();
+    // Two marks: the newest event and the fifth before it.
+    h.key(KeyCode::Char('m')).await;
+    for _ in 0..5 {
+        h.key(KeyCode::Char('k')).await;
+    }
+    h.key(KeyCode::Char('m')).await;
+    h.key(KeyCode::Char('Z')).await;
+    assert!(h.app.seal.is_open());
+    h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL).await;
+    h.type_text(&format!("{dir}/r.json")).await;
+    // The temporary directory masked, keeping its width (the borders stay aligned).
+    let masked = format!("{:<1$}", "<DIR>", dir.chars().count());
+    insta::assert_snapshot!("seal_dialog", h.screen().replace(&dir, &masked));
+    // A file that exists is refused at the field.
+    std::fs::write(out.path().join("r.json"), "x").unwrap();
+    h.key(KeyCode::Enter).await;
+    assert!(h.screen().contains("exists"), "{}", h.screen());
+    std::fs::remove_file(out.path().join("r.json")).unwrap();
+    h.key(KeyCode::Enter).await;
+    h.until("the seal ends", |a| !a.seal.is_busy()).await;
+    let screen = h.screen();
+    assert!(screen.contains("sealed 6 events"), "{screen}");
+    h.key(KeyCode::Esc).await;
+    assert!(!h.app.seal.is_open());
+    // The receipt is the CLI's: verify-seal finds it unchanged, and seal gives its root.
+    let url = format!("sqlite://{}", h.path);
+    let receipt: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(receipt["count"], 6);
+    let (code, v, err) = verify(out.path(), &url, "r.json", &[]);
+    assert_eq!(code, 0, "{v} {err}");
+    let from = receipt["range"]["from_position"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let to = receipt["range"]["to_position"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        root(
+            out.path(),
+            &url,
+            &["--from-position", &from, "--to-position", &to]
+        ),
+        receipt["root"].as_str().unwrap()
+    );
 }

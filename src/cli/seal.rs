@@ -461,7 +461,10 @@ pub fn check_proof(a: &CheckProofArgs, out: &mut dyn Write) -> Result<u8, CliErr
         let text = std::fs::read(&a.proof)
             .map_err(|e| SealError::BadProof(format!("{}: {e}", a.proof.display())))?;
         let p: Proof = serde_json::from_slice(&text).map_err(|e| {
-            SealError::BadProof(format!("{} is not an evscope proof: {e}", a.proof.display()))
+            SealError::BadProof(format!(
+                "{} is not an evscope proof: {e}",
+                a.proof.display()
+            ))
         })?;
         proof::check(&p, &r, &raw, key.as_ref())
     };

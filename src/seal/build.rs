@@ -142,7 +142,10 @@ pub async fn seal(
             slices.push((a, b));
         }
     }
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let stem = out
         .file_name()
         .map(|f| f.to_string_lossy().to_string())
@@ -211,8 +214,9 @@ pub async fn seal(
                     .collect();
                 hs.into_iter()
                     .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(SealError::Io("a hashing thread failed".into())))
+                        h.join().unwrap_or_else(|_| {
+                            Err(SealError::Io("a hashing thread failed".into()))
+                        })
                     })
                     .collect::<Result<Vec<_>, _>>()
             })

@@ -132,22 +132,24 @@ impl Canonical {
         s.into_bytes()
     }
 
-    /// Each field's text, in [`FIELDS`] order (a raw JSON field prefixed so that it differs
-    /// from any valid value).
-    pub fn field_texts(&self) -> [String; 8] {
-        let m = |m: &Member| match m {
-            Member::Json(s) => s.clone(),
-            Member::Raw(s) => format!("raw:{s}"),
-        };
+    /// Each field's text, in [`FIELDS`] order, with a prefix (`raw:` for a JSON field hashed
+    /// as its raw text, so that it differs from any valid value).
+    pub fn field_texts(&self) -> [(&'static str, &str); 8] {
+        fn m(m: &Member) -> (&'static str, &str) {
+            match m {
+                Member::Json(s) => ("", s.as_str()),
+                Member::Raw(s) => ("raw:", s.as_str()),
+            }
+        }
         [
-            self.position.clone(),
-            self.stream.clone(),
-            self.version.clone(),
-            self.id.clone(),
-            self.kind.clone(),
+            ("", self.position.as_str()),
+            ("", self.stream.as_str()),
+            ("", self.version.as_str()),
+            ("", self.id.as_str()),
+            ("", self.kind.as_str()),
             m(&self.data),
             m(&self.metadata),
-            self.time.clone(),
+            ("", self.time.as_str()),
         ]
     }
 }
@@ -313,7 +315,10 @@ impl TextParser<'_> {
     fn number(&mut self) -> Option<String> {
         let start = self.i;
         while self.i < self.b.len()
-            && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+            && matches!(
+                self.b[self.i],
+                b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+            )
         {
             self.i += 1;
         }
@@ -500,7 +505,10 @@ impl Decimal {
         }
         let all = format!("{int}{frac}");
         let lead = all.len() - all.trim_start_matches('0').len();
-        let digits = all.trim_start_matches('0').trim_end_matches('0').to_string();
+        let digits = all
+            .trim_start_matches('0')
+            .trim_end_matches('0')
+            .to_string();
         let n = (int.len() as i64)
             .saturating_add(e)
             .saturating_sub(lead as i64);
@@ -630,7 +638,8 @@ mod tests {
     fn keys_sort_by_utf16_code_units() {
         // RFC 8785 3.2.3: "\u20ac" (€) < "\ud83d\ude00" (😀) < "\ufb33" in UTF-16, though
         // not in UTF-8 or by code point.
-        let text = r#"{"\ufb33":3,"\ud83d\ude00":2,"\u20ac":1,"\r":0,"1":-1,"\u0080":5,"\u00f6":6}"#;
+        let text =
+            r#"{"\ufb33":3,"\ud83d\ude00":2,"\u20ac":1,"\r":0,"1":-1,"\u0080":5,"\u00f6":6}"#;
         let v: Value = serde_json::from_str(text).unwrap();
         let want = "{\"\\r\":0,\"1\":-1,\"\u{80}\":5,\"ö\":6,\"€\":1,\"😀\":2,\"דּ\":3}";
         assert_eq!(value_jcs(&v), want);
@@ -673,7 +682,17 @@ mod tests {
 
     #[test]
     fn text_that_is_not_json_is_refused() {
-        for s in ["", "{", "[1,]", "01", "1.", "{\"a\" 1}", "tru", "[1] x", "\"a"] {
+        for s in [
+            "",
+            "{",
+            "[1,]",
+            "01",
+            "1.",
+            "{\"a\" 1}",
+            "tru",
+            "[1] x",
+            "\"a",
+        ] {
             assert_eq!(text_jcs(s), None, "{s:?}");
         }
     }
@@ -734,7 +753,9 @@ mod tests {
         let c = Canonical::of(&e);
         assert_eq!(
             c.data,
-            Member::Json(r#"{"amount":1.23456789012345678901234567890123456789e+29,"i":42}"#.into())
+            Member::Json(
+                r#"{"amount":1.23456789012345678901234567890123456789e+29,"i":42}"#.into()
+            )
         );
     }
 }

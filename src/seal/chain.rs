@@ -54,9 +54,16 @@ fn order(dir: &Path) -> Result<Vec<Loaded>, SealError> {
         });
     }
     if all.is_empty() {
-        return Err(SealError::Receipt(format!("no receipts in {}", dir.display())));
+        return Err(SealError::Receipt(format!(
+            "no receipts in {}",
+            dir.display()
+        )));
     }
-    let shas: HashMap<String, usize> = all.iter().enumerate().map(|(i, l)| (l.sha.clone(), i)).collect();
+    let shas: HashMap<String, usize> = all
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.sha.clone(), i))
+        .collect();
     let starts: Vec<usize> = (0..all.len())
         .filter(|i| {
             all[*i]
@@ -67,7 +74,10 @@ fn order(dir: &Path) -> Result<Vec<Loaded>, SealError> {
         })
         .collect();
     if starts.len() != 1 {
-        let names: Vec<String> = starts.iter().map(|i| all[*i].path.display().to_string()).collect();
+        let names: Vec<String> = starts
+            .iter()
+            .map(|i| all[*i].path.display().to_string())
+            .collect();
         return Err(SealError::Receipt(format!(
             "{} does not hold one chain: {} receipts start one ({})",
             dir.display(),
@@ -99,7 +109,10 @@ fn order(dir: &Path) -> Result<Vec<Loaded>, SealError> {
         )));
     }
     let mut slots: Vec<Option<Loaded>> = all.into_iter().map(Some).collect();
-    Ok(chain.into_iter().map(|i| slots[i].take().expect("once")).collect())
+    Ok(chain
+        .into_iter()
+        .map(|i| slots[i].take().expect("once"))
+        .collect())
 }
 
 /// What is wrong with the link from `prev` to `cur` (None: sound).
@@ -119,7 +132,14 @@ fn link_problem(prev: &Loaded, cur: &Loaded) -> Option<String> {
         (None, Some(to), _) => b.from_position == Some(to + 1),
         _ => false,
     };
-    (!follows).then(|| format!("its range ({}) does not follow {}'s ({})", b.describe(), prev.path.display(), a.describe()))
+    (!follows).then(|| {
+        format!(
+            "its range ({}) does not follow {}'s ({})",
+            b.describe(),
+            prev.path.display(),
+            a.describe()
+        )
+    })
 }
 
 pub async fn verify_chain(

@@ -34,8 +34,11 @@ impl Record {
     pub fn of(key: i64, c: &Canonical) -> Record {
         let texts = c.field_texts();
         let mut tags = [0u32; 8];
-        for (t, text) in tags.iter_mut().zip(texts.iter()) {
-            let h = Sha256::digest(text.as_bytes());
+        for (t, (prefix, text)) in tags.iter_mut().zip(texts.iter()) {
+            let mut h = Sha256::new();
+            h.update(prefix.as_bytes());
+            h.update(text.as_bytes());
+            let h = h.finalize();
             *t = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
         }
         Record {

@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 pub type Hash = [u8; 32];
 
 /// The name of this hashing, recorded in every receipt.
-pub const HASHING: &str = "sha256, RFC 6962 Merkle tree (leaf = H(0x00||bytes), node = H(0x01||left||right))";
+pub const HASHING: &str =
+    "sha256, RFC 6962 Merkle tree (leaf = H(0x00||bytes), node = H(0x01||left||right))";
 
 pub fn leaf_hash(bytes: &[u8]) -> Hash {
     let mut h = Sha256::new();
@@ -202,7 +203,9 @@ mod tests {
     }
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(format!("e{i}").as_bytes())).collect()
+        (0..n)
+            .map(|i| leaf_hash(format!("e{i}").as_bytes()))
+            .collect()
     }
 
     #[test]

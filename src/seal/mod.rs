@@ -100,7 +100,9 @@ pub async fn seal(stores: &[Store], req: SealRequest<'_>) -> Result<Receipt, Sea
     let identity = receipt::identify(store).await?;
     for s in &stores[1..] {
         if let Some(m) = identity.mismatch(&receipt::identify(s).await?) {
-            return Err(SealError::OtherStore(format!("a --job-db is not the same store: {m}")));
+            return Err(SealError::OtherStore(format!(
+                "a --job-db is not the same store: {m}"
+            )));
         }
     }
     let key = match req.sign {
@@ -114,9 +116,10 @@ pub async fn seal(stores: &[Store], req: SealRequest<'_>) -> Result<Receipt, Sea
                 return Err(SealError::OtherStore(m));
             }
             let range = range_after(&prev, req.range.clone())?;
-            let file = p
-                .file_name()
-                .map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().to_string());
+            let file = p.file_name().map_or_else(
+                || p.display().to_string(),
+                |f| f.to_string_lossy().to_string(),
+            );
             (
                 range,
                 Some(receipt::Previous {
@@ -140,10 +143,7 @@ pub async fn seal(stores: &[Store], req: SealRequest<'_>) -> Result<Receipt, Sea
     // Without a file to keep them, the digests go to a temporary file that is removed.
     let (dpath, keep) = match &digests {
         Some(d) => (d.clone(), true),
-        None => (
-            std::env::temp_dir().join(format!("evscope-seal-{}.digests", std::process::id())),
-            false,
-        ),
+        None => (temp_digests("seal"), false),
     };
     let sealed = build::seal(stores, &range, &dpath, &req.options).await;
     if !keep {
@@ -182,6 +182,16 @@ fn relative_to(digests: &Path, receipt: Option<&Path>) -> String {
         .unwrap_or_else(|_| digests.to_path_buf())
         .display()
         .to_string()
+}
+
+/// A digest file of its own in the temporary directory.
+pub(crate) fn temp_digests(what: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "evscope-{what}-{}-{}.digests",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SealError> {

@@ -55,13 +55,14 @@ async fn key_of(store: &Store, receipt: &Receipt, selector: &str) -> Result<i64,
     if let Ok(k) = selector.parse::<i64>() {
         return Ok(k);
     }
-    let e = store.find_event(selector).await?.ok_or_else(|| {
-        SealError::NotFound(format!("no event with id {selector} in the store"))
-    })?;
+    let e = store
+        .find_event(selector)
+        .await?
+        .ok_or_else(|| SealError::NotFound(format!("no event with id {selector} in the store")))?;
     match receipt.key {
-        KeyKind::Position => e.global_position.ok_or_else(|| {
-            SealError::NotFound(format!("event {selector} has no global position"))
-        }),
+        KeyKind::Position => e
+            .global_position
+            .ok_or_else(|| SealError::NotFound(format!("event {selector} has no global position"))),
         KeyKind::Version => Ok(e.stream_version),
         KeyKind::Index => Err(SealError::Usage(
             "this layout has no global position: name the event by its index in the range".into(),
@@ -84,7 +85,10 @@ pub async fn prove(
     let key = key_of(store, receipt, selector).await?;
     let mut d = digests::Reader::open(digests_path)?;
     let index = d.find_key(key)?.ok_or_else(|| {
-        SealError::NotFound(format!("no event at {key} in the sealed range ({})", receipt.range_text))
+        SealError::NotFound(format!(
+            "no event at {key} in the sealed range ({})",
+            receipt.range_text
+        ))
     })?;
     let sealed = d.record_at(index)?;
     let Some(e) = event_at(store, receipt, key).await? else {
@@ -149,7 +153,10 @@ pub fn check(
     let signed_by = receipt.check_signature(Some(receipt_raw), key)?;
     let bad = |why: String| Err(SealError::BadProof(why));
     if proof.evscope_proof != FORMAT {
-        return bad(format!("proof format {} (this evscope reads {FORMAT})", proof.evscope_proof));
+        return bad(format!(
+            "proof format {} (this evscope reads {FORMAT})",
+            proof.evscope_proof
+        ));
     }
     if proof.root != receipt.root || proof.tree_size != receipt.count {
         return bad("the proof is for another receipt (its root or size differ)".into());

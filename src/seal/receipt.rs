@@ -491,7 +491,10 @@ mod tests {
         // Through a file and back.
         let text = serde_json::to_string_pretty(&r).unwrap();
         let back: Receipt = serde_json::from_str(&text).unwrap();
-        assert!(back.check_signature(Some(text.as_bytes()), Some(&vk)).is_ok());
+        assert!(
+            back.check_signature(Some(text.as_bytes()), Some(&vk))
+                .is_ok()
+        );
         // A member added by hand breaks it, though the struct does not keep it.
         let added = text.replacen('{', "{\"note\": \"x\",", 1);
         let back: Receipt = serde_json::from_str(&added).unwrap();

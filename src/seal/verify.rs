@@ -139,17 +139,8 @@ pub async fn verify(
 ) -> Result<Report, SealError> {
     let signed_by = check_receipt(stores, receipt, raw, opts.key.as_ref()).await?;
     let sealed_root = receipt.root_hash()?;
-    let dir = receipt_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = dir.join(format!(
-        ".{}.verify-{}",
-        receipt_path
-            .file_name()
-            .map_or("receipt".into(), |f| f.to_string_lossy().to_string()),
-        std::process::id()
-    ));
+    // The store's records now, in a temporary file (removed at the end).
+    let temp = super::temp_digests("verify");
     let result = async {
         let now = build::seal(stores, &receipt.range, &temp, &opts.pass).await?;
         let mut report = Report {
@@ -171,9 +162,8 @@ pub async fn verify(
         }
         report.status = Status::Changed;
         let Some(dpath) = receipt.digests_path(receipt_path, opts.digests.as_deref()) else {
-            report.note = Some(
-                "the receipt names no digest file: which event changed cannot be said".into(),
-            );
+            report.note =
+                Some("the receipt names no digest file: which event changed cannot be said".into());
             return Ok(report);
         };
         check_digests(&dpath, receipt)?;
@@ -222,11 +212,7 @@ pub fn check_digests(path: &Path, receipt: &Receipt) -> Result<(), SealError> {
 
 /// Walk the store's records (`now`) beside the sealed ones: the first difference and how
 /// many there are.
-fn compare(
-    now: &Path,
-    sealed: &Path,
-    key: KeyKind,
-) -> Result<(Option<Finding>, u64), SealError> {
+fn compare(now: &Path, sealed: &Path, key: KeyKind) -> Result<(Option<Finding>, u64), SealError> {
     let mut a = digests::Reader::open(now)?;
     let mut b = digests::Reader::open(sealed)?;
     let mut x = a.next_record()?;
@@ -303,7 +289,11 @@ fn compare(
 
 /// The event of the receipt's range at `key` now (None: no such event, or a layout keyed by
 /// index).
-pub async fn event_at(store: &Store, receipt: &Receipt, key: i64) -> Result<Option<Event>, SealError> {
+pub async fn event_at(
+    store: &Store,
+    receipt: &Receipt,
+    key: i64,
+) -> Result<Option<Event>, SealError> {
     Ok(match receipt.key {
         KeyKind::Position => store
             .read_log(&LogQuery {
