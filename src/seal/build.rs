@@ -284,7 +284,7 @@ async fn read_part(
     sink: &mut (dyn FnMut(&Record) -> Result<(), SealError> + Send),
 ) -> Result<Part, SealError> {
     let mut reader = Reader::new(store.clone(), range.clone(), None)?.with_max_wait(opts.max_wait);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let feeder = tokio::spawn(async move {
         loop {
             match reader.next_page().await {
