@@ -16,6 +16,7 @@ pub mod redact;
 pub mod rehydrate;
 pub mod replay;
 pub mod scan;
+pub mod seal;
 pub mod snapshots;
 pub mod store;
 pub mod task;

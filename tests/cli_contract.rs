@@ -73,6 +73,10 @@ fn every_command_keeps_the_format_contract() {
         ),
         (vec!["replay", "jobs"], 0),
         (vec!["consumers"], 0),
+        (
+            vec!["seal", "--from-position", "1", "--to-position", "50"],
+            0,
+        ),
     ];
     for (args, code) in &commands {
         let with = |f: &'static str| {

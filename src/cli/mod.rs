@@ -18,6 +18,7 @@ use crate::timeparse::parse_time;
 pub mod consumers;
 pub mod reducers;
 pub mod replay;
+pub mod seal;
 pub mod trace;
 
 const ABOUT: &str =
@@ -117,6 +118,26 @@ pub enum Command {
     Trace(trace::TraceArgs),
     #[command(about = consumers::ABOUT, after_help = consumers::HELP)]
     Consumers(consumers::ConsumersArgs),
+    /// Seal a range of the log: a receipt with the Merkle root of its events (tamper evidence)
+    #[command(after_help = seal::SEAL_HELP)]
+    Seal(Box<seal::SealArgs>),
+    /// Check that a sealed range is unchanged, or name the first event that differs
+    #[command(name = "verify-seal", after_help = seal::VERIFY_HELP)]
+    VerifySeal(Box<seal::VerifySealArgs>),
+    /// Prove that one event, with its exact content, is in a sealed range (JSON on stdout)
+    #[command(
+        after_help = "Exit code: 0 a proof, 1 the event is not in the range or changed since the seal, 2 an unusable receipt.\n\nExample:\n  evscope prove 4242 --receipt audit/2026-12.json > proof.json\n  evscope prove 00000000-0000-4000-8000-000000000004 --receipt audit/2026-12.json"
+    )]
+    Prove(seal::ProveArgs),
+    /// Check an inclusion proof against its receipt (no database needed)
+    #[command(
+        name = "check-proof",
+        after_help = "Exit code: 0 valid, 1 the proof does not hold, 2 an unusable receipt (bad signature, wrong key).\n\nExample:\n  evscope check-proof proof.json --receipt audit/2026-12.json --key seal.key.pub"
+    )]
+    CheckProof(seal::CheckProofArgs),
+    /// Write an Ed25519 key pair for signing receipts (FILE and FILE.pub)
+    #[command(after_help = "Example:\n  evscope keygen --out ~/.evscope/seal.key")]
+    Keygen(seal::KeygenArgs),
     /// Show the connection, the layout in use and the size of the log
     #[command(
         after_help = "Example:\n  evscope --db postgres://postgres@127.0.0.1/app info --format json"
@@ -479,6 +500,11 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         Some(Command::Consumers(a)) => {
             return consumers::run(&cli, a, out).await;
         }
+        Some(Command::Seal(a)) => return seal::seal(&cli, a, out).await,
+        Some(Command::VerifySeal(a)) => return seal::verify_seal(&cli, a, out).await,
+        Some(Command::Prove(a)) => return seal::prove(&cli, a, out).await,
+        Some(Command::CheckProof(a)) => return seal::check_proof(a, out),
+        Some(Command::Keygen(a)) => return seal::keygen(a, out),
         Some(Command::Info(a)) => {
             let store = open(&cli).await?;
             let head = store.max_position().await?;

@@ -83,8 +83,11 @@ pub fn pushable(src: &Source, atom: &Atom) -> bool {
     let text_col = |e: &Expr| matches!(e.enc, Encoding::Text);
     match &atom.field {
         Field::EventType => text_col(&src.event_type),
+        // A store without an id column has `stream@version` as the id, built in SQL from the
+        // stream's text: that is the id evscope shows unless the stream is kept as bytes
+        // (which the database would print its own way), so such stores are not pushed then.
         Field::EventId => {
-            text_col(&src.event_id)
+            (text_col(&src.event_id) && src.stream.enc != Encoding::Bytes)
                 || (src.event_id.enc == Encoding::Uuid
                     && (src.dialect != Dialect::Postgres || looks_like_uuid(&atom.value)))
         }

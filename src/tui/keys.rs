@@ -41,6 +41,7 @@ pub enum Command {
     Mark,
     Trace,
     Replay,
+    Seal,
     TimeZone,
     Palette,
 }
@@ -155,6 +156,11 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         "replay",
         Command::Replay,
         "replay the marked range, or the events in view, to a bus or a file",
+    ),
+    (
+        "seal",
+        Command::Seal,
+        "seal the marked range, or the events in view, into a receipt file",
     ),
     (
         "time_zone",

@@ -115,6 +115,18 @@ impl App {
                     }
                 }
             },
+            Command::Seal => match top.and_then(|v| v.replay_scope()) {
+                Some(scope) => {
+                    let path = self.export_dir.join(format!(
+                        "evscope-seal-{}.json",
+                        Utc::now().format("%Y%m%dT%H%M%S")
+                    ));
+                    if let Err(e) = self.seal.open(scope, &path) {
+                        self.set_status(e, true);
+                    }
+                }
+                None => self.set_status("Z seals from the global log or a stream", true),
+            },
             Command::TimeZone => {
                 self.theme.local_time = !self.theme.local_time;
                 let zone = if self.theme.local_time {
@@ -187,7 +199,7 @@ impl App {
             c.push(Command::Export);
         }
         if v.replay_scope().is_some() {
-            c.push(Command::Replay);
+            c.extend([Command::Replay, Command::Seal]);
         }
         c.extend([Command::Audit, Command::Consumers]);
         c.sort();

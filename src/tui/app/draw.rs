@@ -29,6 +29,7 @@ impl App {
             p.draw(f, f.area(), &self.keys, &self.theme);
         }
         self.export.draw(f, f.area(), &self.theme);
+        self.seal.draw(f, f.area(), &self.theme);
         if self.help.open {
             let (view, filters) = self
                 .top()

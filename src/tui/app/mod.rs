@@ -19,6 +19,7 @@ use super::overlays::help::Help;
 use super::overlays::input::{self, Inputs};
 use super::overlays::palette::{self, Palette};
 use super::overlays::replay;
+use super::overlays::seal;
 use super::request::{Msg, Reply, Slot, Target, downcast};
 use super::theme::Theme;
 use super::views::detail::{DetailView, Found};
@@ -60,6 +61,8 @@ pub struct App {
     quit_armed: bool,
     pub status: Option<(String, bool)>,
     pub export: export::Overlay,
+    /// The seal dialog (`Z`).
+    pub seal: seal::Overlay,
     find: Slot,
     /// Where `e` writes its file (the working directory unless set).
     pub export_dir: PathBuf,
@@ -96,6 +99,7 @@ impl App {
             quit_armed: false,
             status: None,
             export: export::Overlay::default(),
+            seal: seal::Overlay::default(),
             find: Slot::default(),
             export_dir: PathBuf::from("."),
             started: Instant::now(),
@@ -152,6 +156,7 @@ impl App {
     pub fn is_loading(&self) -> bool {
         self.top().is_some_and(|v| v.is_loading())
             || self.export.is_busy()
+            || self.seal.is_busy()
             || self.find.is_pending()
     }
 
@@ -362,6 +367,15 @@ impl App {
             }
             Err(p) => p,
         };
+        let payload = match payload.downcast::<seal::Update>() {
+            Ok(u) => {
+                if let Some((text, failed)) = self.seal.on_update(req, *u) {
+                    self.set_status(text, failed);
+                }
+                return;
+            }
+            Err(p) => p,
+        };
         if let Some(u) = downcast::<export::Update>(payload) {
             if let Some((text, failed)) = self.export.on_update(req, u) {
                 self.set_status(text, failed);
@@ -381,6 +395,17 @@ impl App {
         if self.export.is_open() {
             let (tx, id) = (self.tx.clone(), &mut self.next_id);
             let said = self.export.on_key(k, &self.store, || {
+                *id += 1;
+                super::request::Replier::new(tx, APP, *id)
+            });
+            if let Some((text, failed)) = said {
+                self.set_status(text, failed);
+            }
+            return;
+        }
+        if self.seal.is_open() {
+            let (tx, id) = (self.tx.clone(), &mut self.next_id);
+            let said = self.seal.on_key(k, &self.store, || {
                 *id += 1;
                 super::request::Replier::new(tx, APP, *id)
             });

@@ -7,3 +7,4 @@ pub mod help;
 pub mod input;
 pub mod palette;
 pub mod replay;
+pub mod seal;

@@ -1,0 +1,328 @@
+//! `verify-seal`: read a sealed range again and say whether it is unchanged, or what the
+//! first difference is.
+//!
+//! The range is sealed again exactly as the receipt's was (same frozen range, same reader,
+//! same jobs machinery) into a temporary digest file. Equal roots: unchanged. Otherwise the
+//! receipt's own digest file — checked first against the receipt's root, so a doctored digest
+//! file is refused — and the new one are walked side by side in key order: a key only the
+//! store has is an inserted event, one only the seal has a missing event, a key whose leaf
+//! differs a changed event (the fields named by their tags), and an event whose content (all
+//! but its position) was sealed at another key is a moved one. Both files are streamed, so
+//! memory stays bounded whatever the size of the range.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::SealError;
+use super::build::{self, KeyKind, Options};
+use super::digests::{self, Record};
+use super::merkle;
+use super::receipt::{Receipt, identify};
+use crate::replay::range::EventRef;
+use crate::store::{Cursor, Direction, Event, LogQuery, Start, Store, StreamRead};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Unchanged,
+    Changed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// The same key, other content.
+    Changed,
+    /// Sealed, no longer in the store.
+    Missing,
+    /// In the store, not sealed.
+    Inserted,
+    /// Sealed at another key: the same event (all but its position) now here.
+    Moved,
+}
+
+/// The first difference.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// What the key is (position, version, index) and its value.
+    pub key_kind: KeyKind,
+    pub key: i64,
+    /// The fields that differ (changed and moved events).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<&'static str>,
+    /// For a moved event: the key it was sealed at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_at: Option<i64>,
+    /// The event the store holds there now (none for a missing one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventRef>,
+}
+
+impl Finding {
+    pub fn describe(&self) -> String {
+        let key = match self.key_kind {
+            KeyKind::Position => format!("position {}", self.key),
+            KeyKind::Version => format!("version {}", self.key),
+            KeyKind::Index => format!("event #{} of the range", self.key),
+        };
+        let ev = self
+            .event
+            .as_ref()
+            .map_or(String::new(), |e| format!(" ({})", e.describe()));
+        match self.kind {
+            FindingKind::Changed => format!("changed at {key}{ev}: {}", self.fields.join(", ")),
+            FindingKind::Missing => format!("missing: the event sealed at {key} is gone"),
+            FindingKind::Inserted => format!("inserted at {key}{ev}: not in the seal"),
+            FindingKind::Moved => format!(
+                "moved: the event sealed at {} is now at {key}{ev}",
+                self.sealed_at.map_or("?".into(), |k| k.to_string())
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub receipt: String,
+    pub status: Status,
+    pub range: String,
+    pub sealed_count: u64,
+    pub count_now: u64,
+    pub sealed_root: String,
+    pub root_now: String,
+    /// The public key that signed the receipt (when signed; the signature was checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_difference: Option<Finding>,
+    /// How many events differ, the first included (0 when unchanged).
+    pub differing: u64,
+    /// How many differ after the first.
+    pub differing_after_first: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+pub struct VerifyOptions {
+    pub pass: Options,
+    pub key: Option<ed25519_dalek::VerifyingKey>,
+    pub digests: Option<PathBuf>,
+}
+
+/// Check a receipt's signature (when signed, or when a key is required) and that `stores`
+/// are the store it was made on.
+pub async fn check_receipt(
+    stores: &[Store],
+    receipt: &Receipt,
+    raw: &[u8],
+    key: Option<&ed25519_dalek::VerifyingKey>,
+) -> Result<Option<String>, SealError> {
+    let signed_by = receipt.check_signature(Some(raw), key)?;
+    for s in stores {
+        let now = identify(s).await?;
+        if let Some(m) = receipt.store.mismatch(&now) {
+            return Err(SealError::OtherStore(m));
+        }
+    }
+    receipt.root_hash()?;
+    Ok(signed_by)
+}
+
+pub async fn verify(
+    stores: &[Store],
+    receipt: &Receipt,
+    raw: &[u8],
+    receipt_path: &Path,
+    opts: &VerifyOptions,
+) -> Result<Report, SealError> {
+    let signed_by = check_receipt(stores, receipt, raw, opts.key.as_ref()).await?;
+    let sealed_root = receipt.root_hash()?;
+    // The store's records now, in a temporary file (removed at the end).
+    let temp = super::temp_digests("verify");
+    let result = async {
+        let now = build::seal(stores, &receipt.range, &temp, &opts.pass).await?;
+        let mut report = Report {
+            receipt: receipt_path.display().to_string(),
+            status: Status::Unchanged,
+            range: receipt.range_text.clone(),
+            sealed_count: receipt.count,
+            count_now: now.count,
+            sealed_root: receipt.root.clone(),
+            root_now: merkle::hex(&now.root),
+            signed_by,
+            first_difference: None,
+            differing: 0,
+            differing_after_first: 0,
+            note: None,
+        };
+        if now.root == sealed_root && now.count == receipt.count {
+            return Ok(report);
+        }
+        report.status = Status::Changed;
+        let Some(dpath) = receipt.digests_path(receipt_path, opts.digests.as_deref()) else {
+            report.note =
+                Some("the receipt names no digest file: which event changed cannot be said".into());
+            return Ok(report);
+        };
+        check_digests(&dpath, receipt)?;
+        let (first, total) = compare(&temp, &dpath, now.key)?;
+        report.differing = total;
+        report.differing_after_first = total.saturating_sub(1);
+        if let Some(mut f) = first {
+            if f.kind != FindingKind::Missing {
+                f.event = event_at(&stores[0], receipt, f.key)
+                    .await?
+                    .as_ref()
+                    .map(EventRef::from);
+            }
+            report.first_difference = Some(f);
+        }
+        if total == 0 {
+            report.note = Some("the roots differ but every record agrees".into());
+        }
+        Ok(report)
+    }
+    .await;
+    let _ = std::fs::remove_file(&temp);
+    result
+}
+
+/// A digest file is believed only when its leaves give the receipt's root.
+pub fn check_digests(path: &Path, receipt: &Receipt) -> Result<(), SealError> {
+    let r = digests::Reader::open(path)?;
+    if r.count() != receipt.count {
+        return Err(SealError::Digests(format!(
+            "{} holds {} events, the receipt {}: it is not this receipt's digest file",
+            path.display(),
+            r.count(),
+            receipt.count
+        )));
+    }
+    let root = r.compact_range(0)?.root();
+    if merkle::hex(&root) != receipt.root {
+        return Err(SealError::Digests(format!(
+            "{} does not give the receipt's root: it is not this receipt's digest file (or it was changed)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Walk the store's records (`now`) beside the sealed ones: the first difference and how
+/// many there are.
+fn compare(now: &Path, sealed: &Path, key: KeyKind) -> Result<(Option<Finding>, u64), SealError> {
+    let mut a = digests::Reader::open(now)?;
+    let mut b = digests::Reader::open(sealed)?;
+    let mut x = a.next_record()?;
+    let mut y = b.next_record()?;
+    let mut first: Option<(FindingKind, Record, Option<Record>)> = None;
+    let mut total = 0u64;
+    let by_key = key != KeyKind::Index;
+    loop {
+        let (kind, now_rec, sealed_rec) = match (x, y) {
+            (None, None) => break,
+            (Some(p), None) => {
+                x = a.next_record()?;
+                (FindingKind::Inserted, p, None)
+            }
+            (None, Some(q)) => {
+                y = b.next_record()?;
+                (FindingKind::Missing, q, Some(q))
+            }
+            (Some(p), Some(q)) if by_key && p.key < q.key => {
+                x = a.next_record()?;
+                (FindingKind::Inserted, p, None)
+            }
+            (Some(p), Some(q)) if by_key && p.key > q.key => {
+                y = b.next_record()?;
+                (FindingKind::Missing, q, Some(q))
+            }
+            (Some(p), Some(q)) => {
+                x = a.next_record()?;
+                y = b.next_record()?;
+                if p.leaf == q.leaf {
+                    continue;
+                }
+                (FindingKind::Changed, p, Some(q))
+            }
+        };
+        total += 1;
+        if first.is_none() {
+            first = Some((kind, now_rec, sealed_rec));
+        }
+    }
+    let Some((kind, rec, sealed_rec)) = first else {
+        return Ok((None, 0));
+    };
+    let mut f = Finding {
+        kind,
+        key_kind: key,
+        key: rec.key,
+        fields: vec![],
+        sealed_at: None,
+        event: None,
+    };
+    if kind == FindingKind::Changed {
+        f.fields = rec.changed_fields(sealed_rec.as_ref().expect("a sealed record"));
+    }
+    // An event that is not the one sealed here (another id) may be one sealed elsewhere.
+    let other_event = match kind {
+        FindingKind::Inserted => true,
+        FindingKind::Changed => f.fields.contains(&"id"),
+        _ => false,
+    };
+    if other_event {
+        let mut s = digests::Reader::open(sealed)?;
+        while let Some(r) = s.next_record()? {
+            if r.key != rec.key && r.same_content(&rec) {
+                f.kind = FindingKind::Moved;
+                f.sealed_at = Some(r.key);
+                f.fields = vec!["position"];
+                break;
+            }
+        }
+    }
+    Ok((Some(f), total))
+}
+
+/// The event of the receipt's range at `key` now (None: no such event, or a layout keyed by
+/// index).
+pub async fn event_at(
+    store: &Store,
+    receipt: &Receipt,
+    key: i64,
+) -> Result<Option<Event>, SealError> {
+    Ok(match receipt.key {
+        KeyKind::Position => store
+            .read_log(&LogQuery {
+                filter: Default::default(),
+                start: Start::At(Cursor::Position(key)),
+                direction: Direction::Forward,
+                limit: 1,
+                up_to: Some(key),
+            })
+            .await?
+            .into_iter()
+            .next(),
+        KeyKind::Version => match &receipt.range.stream {
+            Some(s) => store
+                .read_stream(
+                    s,
+                    &StreamRead {
+                        from_version: Some(key),
+                        to_version: Some(key),
+                        direction: Direction::Forward,
+                        limit: 1,
+                        ..Default::default()
+                    },
+                )
+                .await?
+                .into_iter()
+                .next(),
+            None => None,
+        },
+        KeyKind::Index => None,
+    })
+}

@@ -1,0 +1,828 @@
+//! Seal and verify on the real servers: the same events give the same root on PostgreSQL,
+//! MariaDB and SQLite (and in jsonb or json-text columns), and every kind of tampering done
+//! with the test's own superuser connection is detected and named.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Server, TempDb, available, evscope};
+use serde_json::Value;
+
+/// Events of the test's dataset: positions 1..=21 without 11 (a position a rolled-back insert
+/// took), JSON with keys in no particular order, Unicode, numbers written several ways and
+/// one that no double holds, NULL metadata on some rows, times with microseconds.
+struct Row {
+    pos: i64,
+    stream: String,
+    version: i64,
+    id: String,
+    kind: &'static str,
+    data: String,
+    metadata: Option<String>,
+    /// "2026-01-05 10:MM:SS.ffffff" (UTC)
+    time: String,
+}
+
+fn rows() -> Vec<Row> {
+    let mut out = Vec::new();
+    let mut versions = [0i64; 3];
+    for pos in (1..=21).filter(|p| *p != 11) {
+        let s = (pos as usize * 7) % 3;
+        versions[s] += 1;
+        let kind = ["Deposited", "Withdrawn", "Noted"][pos as usize % 3];
+        let data = format!(
+            r#"{{"zeta": "ü€😀 {pos}", "amount": {}, "nested": {{"y": [1.50, 1e2, true, null], "b": "x"}}, "big": 123456789012345678901234567890.{pos}, "a": {pos}}}"#,
+            1000 + pos * 13
+        );
+        let metadata = (pos % 5 != 0)
+            .then(|| format!(r#"{{"user": "ana", "correlation_id": "c-{pos}", "n": {pos}.25}}"#));
+        out.push(Row {
+            pos,
+            stream: format!("account-{}", 1001 + s),
+            version: versions[s],
+            id: format!("00000000-0000-4000-8000-{pos:012}"),
+            kind,
+            data,
+            metadata,
+            time: format!("2026-01-05 10:{:02}:{:02}.{:06}", pos, pos * 2, pos * 1111),
+        });
+    }
+    out
+}
+
+fn insert_sql(server: Server, r: &Row) -> String {
+    let time = match server {
+        Server::MariaDb => format!("'{}'", r.time),
+        _ => format!("'{}Z'", r.time.replacen(' ', "T", 1)),
+    };
+    let meta = r
+        .metadata
+        .as_ref()
+        .map_or("NULL".to_string(), |m| format!("'{m}'"));
+    format!(
+        "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) VALUES ({}, '{}', {}, '{}', '{}', '{}', {meta}, {time});\n",
+        r.pos, r.stream, r.version, r.id, r.kind, r.data
+    )
+}
+
+fn ddl(server: Server) -> &'static str {
+    match server {
+        Server::Postgres => "native/postgres.sql",
+        Server::MariaDb => "native/mysql.sql",
+        Server::Sqlite => "native/sqlite.sql",
+    }
+}
+
+/// A native-layout store holding the dataset.
+async fn store(server: Server, tag: &str) -> TempDb {
+    let db = TempDb::create(server, tag).await;
+    db.load(ddl(server)).await;
+    let sql: String = rows().iter().map(|r| insert_sql(server, r)).collect();
+    db.exec(&sql).await;
+    db
+}
+
+fn servers() -> Vec<Server> {
+    [Server::Postgres, Server::MariaDb, Server::Sqlite]
+        .into_iter()
+        .filter(|s| available(*s))
+        .collect()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(dir: &Path, db: &str, args: &[&str]) -> Run {
+    let o = evscope(dir)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("runs");
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    }
+}
+
+/// Seal into `dir/name` and return the receipt.
+fn seal(dir: &Path, db: &str, name: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["seal", "--out", name, "--format", "json", "--quiet"];
+    args.extend_from_slice(extra);
+    let r = run(dir, db, &args);
+    assert_eq!(r.code, 0, "seal {extra:?}: {}{}", r.stdout, r.stderr);
+    let receipt: Value = serde_json::from_str(&r.stdout).expect("receipt JSON");
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+    assert_eq!(receipt, file, "the output is the receipt written");
+    receipt
+}
+
+/// The root of a seal to standard output (no files).
+fn root(dir: &Path, db: &str, extra: &[&str]) -> String {
+    let mut args = vec!["seal", "--format", "json", "--quiet"];
+    args.extend_from_slice(extra);
+    let r = run(dir, db, &args);
+    assert_eq!(r.code, 0, "seal {extra:?}: {}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    v["root"].as_str().unwrap().to_string()
+}
+
+fn verify(dir: &Path, db: &str, receipt: &str, extra: &[&str]) -> (i32, Value, String) {
+    let mut args = vec!["verify-seal", receipt, "--format", "json", "--quiet"];
+    args.extend_from_slice(extra);
+    let r = run(dir, db, &args);
+    let v = serde_json::from_str(&r.stdout).unwrap_or(Value::Null);
+    (r.code, v, r.stderr)
+}
+
+#[tokio::test]
+async fn the_same_events_give_the_same_root_on_every_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut roots = Vec::new();
+    let mut fixture_roots = Vec::new();
+    for server in servers() {
+        let db = store(server, "seal_same").await;
+        let r = seal(dir.path(), &db.url, &format!("{server:?}.json"), &[]);
+        assert_eq!(r["count"], 20, "{server:?}");
+        assert_eq!(r["raw_rows"], 0);
+        assert_eq!(r["first"]["global_position"], 1);
+        assert_eq!(r["last"]["global_position"], 21);
+        assert_eq!(r["store"]["layout"], "native");
+        match server {
+            Server::Postgres => {
+                assert_eq!(r["store"]["db_kind"], "postgres");
+                assert!(
+                    r["store"]["system_identifier"]
+                        .as_str()
+                        .is_some_and(|s| s.len() > 5),
+                    "{r}"
+                );
+            }
+            Server::MariaDb => assert_eq!(r["store"]["db_kind"], "mysql"),
+            Server::Sqlite => assert_eq!(r["store"]["db_kind"], "sqlite"),
+        }
+        roots.push((server, r["root"].as_str().unwrap().to_string()));
+        // The project's shared ten-event dataset too.
+        let f = TempDb::create(server, "seal_fixture").await;
+        f.load(ddl(server)).await;
+        f.load(&format!(
+            "native/dataset-{}.sql",
+            match server {
+                Server::Postgres => "postgres",
+                Server::MariaDb => "mysql",
+                Server::Sqlite => "sqlite",
+            }
+        ))
+        .await;
+        fixture_roots.push((server, root(dir.path(), &f.url, &[])));
+    }
+    for (s, r) in &roots {
+        assert_eq!(r, &roots[0].1, "{s:?} vs {:?}", roots[0].0);
+    }
+    for (s, r) in &fixture_roots {
+        assert_eq!(
+            r, &fixture_roots[0].1,
+            "fixture: {s:?} vs {:?}",
+            fixture_roots[0].0
+        );
+    }
+    assert_ne!(roots[0].1, fixture_roots[0].1);
+}
+
+#[tokio::test]
+async fn jsonb_and_json_text_columns_give_the_same_root() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let jsonb = store(Server::Postgres, "seal_jsonb").await;
+    let text = TempDb::create(Server::Postgres, "seal_jsontext").await;
+    text.load(ddl(Server::Postgres)).await;
+    text.exec(
+        "ALTER TABLE evscope_events ALTER COLUMN data TYPE json USING data::text::json, \
+         ALTER COLUMN metadata TYPE json USING metadata::text::json",
+    )
+    .await;
+    let sql: String = rows()
+        .iter()
+        .map(|r| insert_sql(Server::Postgres, r))
+        .collect();
+    text.exec(&sql).await;
+    // The json column keeps the text as written (keys in their order, 1.50, 1e2); jsonb
+    // reorders keys and normalizes. The canonical bytes do not see the difference.
+    let shown = run(
+        dir.path(),
+        &text.url,
+        &["log", "--limit", "1", "--format", "jsonl"],
+    );
+    assert!(shown.stdout.contains(r#""zeta":"#), "{}", shown.stdout);
+    assert_eq!(
+        root(dir.path(), &jsonb.url, &[]),
+        root(dir.path(), &text.url, &[])
+    );
+}
+
+/// A tampering, its undoing, and what verify-seal must say.
+struct Case {
+    name: &'static str,
+    tamper: String,
+    undo: String,
+    kind: &'static str,
+    key: i64,
+    fields: Vec<&'static str>,
+    sealed_at: Option<i64>,
+}
+
+fn cases(server: Server) -> Vec<Case> {
+    let all = rows();
+    let row = |p: i64| all.iter().find(|r| r.pos == p).unwrap();
+    let r3 = row(3);
+    let one_digit = r3.data.replacen("1039", "1038", 1);
+    assert_ne!(one_digit, r3.data);
+    let r4 = row(4);
+    let meta = r4
+        .metadata
+        .clone()
+        .unwrap()
+        .replacen("\"ana\"", "\"bob\"", 1);
+    let time_plus = match server {
+        Server::Postgres => "recorded_at + interval '1 microsecond'".to_string(),
+        Server::MariaDb => "recorded_at + INTERVAL 1 MICROSECOND".to_string(),
+        Server::Sqlite => "'2026-01-05T10:06:12.006667Z'".to_string(),
+    };
+    let time_back = match server {
+        Server::Postgres => "recorded_at - interval '1 microsecond'".to_string(),
+        Server::MariaDb => "recorded_at - INTERVAL 1 MICROSECOND".to_string(),
+        Server::Sqlite => "'2026-01-05T10:06:12.006666Z'".to_string(),
+    };
+    let intruder = Row {
+        pos: 11,
+        stream: "account-9999".into(),
+        version: 1,
+        id: "00000000-0000-4000-8000-999999999999".into(),
+        kind: "Deposited",
+        data: r#"{"amount": 1}"#.into(),
+        metadata: None,
+        time: "2026-01-05 10:11:00.000000".into(),
+    };
+    let deleted = row(5);
+    vec![
+        Case {
+            name: "one digit of data",
+            tamper: format!(
+                "UPDATE evscope_events SET data = '{one_digit}' WHERE global_position = 3"
+            ),
+            undo: format!(
+                "UPDATE evscope_events SET data = '{}' WHERE global_position = 3",
+                r3.data
+            ),
+            kind: "changed",
+            key: 3,
+            fields: vec!["data"],
+            sealed_at: None,
+        },
+        Case {
+            name: "metadata",
+            tamper: format!(
+                "UPDATE evscope_events SET metadata = '{meta}' WHERE global_position = 4"
+            ),
+            undo: format!(
+                "UPDATE evscope_events SET metadata = '{}' WHERE global_position = 4",
+                r4.metadata.as_ref().unwrap()
+            ),
+            kind: "changed",
+            key: 4,
+            fields: vec!["metadata"],
+            sealed_at: None,
+        },
+        Case {
+            name: "type",
+            tamper: "UPDATE evscope_events SET event_type = 'Deposited2' WHERE global_position = 2"
+                .into(),
+            undo: format!(
+                "UPDATE evscope_events SET event_type = '{}' WHERE global_position = 2",
+                row(2).kind
+            ),
+            kind: "changed",
+            key: 2,
+            fields: vec!["type"],
+            sealed_at: None,
+        },
+        Case {
+            name: "time (one microsecond)",
+            tamper: format!(
+                "UPDATE evscope_events SET recorded_at = {time_plus} WHERE global_position = 6"
+            ),
+            undo: format!(
+                "UPDATE evscope_events SET recorded_at = {time_back} WHERE global_position = 6"
+            ),
+            kind: "changed",
+            key: 6,
+            fields: vec!["time"],
+            sealed_at: None,
+        },
+        Case {
+            name: "a deleted event",
+            tamper: "DELETE FROM evscope_events WHERE global_position = 5".into(),
+            undo: insert_sql(server, deleted),
+            kind: "missing",
+            key: 5,
+            fields: vec![],
+            sealed_at: None,
+        },
+        Case {
+            name: "an event inserted in the middle at a reused position",
+            tamper: insert_sql(server, &intruder),
+            undo: "DELETE FROM evscope_events WHERE global_position = 11".into(),
+            kind: "inserted",
+            key: 11,
+            fields: vec![],
+            sealed_at: None,
+        },
+        Case {
+            name: "two events swapped",
+            tamper: "UPDATE evscope_events SET global_position = -8 WHERE global_position = 8;\n\
+                     UPDATE evscope_events SET global_position = 8 WHERE global_position = 9;\n\
+                     UPDATE evscope_events SET global_position = 9 WHERE global_position = -8;"
+                .into(),
+            undo: "UPDATE evscope_events SET global_position = -8 WHERE global_position = 8;\n\
+                   UPDATE evscope_events SET global_position = 8 WHERE global_position = 9;\n\
+                   UPDATE evscope_events SET global_position = 9 WHERE global_position = -8;"
+                .into(),
+            kind: "moved",
+            key: 8,
+            fields: vec!["position"],
+            sealed_at: Some(9),
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_tampering_is_detected_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for server in servers() {
+        let db = store(server, "seal_tamper").await;
+        seal(dir.path(), &db.url, "r.json", &["--to-position", "21"]);
+        let (code, v, err) = verify(dir.path(), &db.url, "r.json", &[]);
+        assert_eq!(code, 0, "{server:?}: {v} {err}");
+        assert_eq!(v["status"], "unchanged");
+        for c in cases(server) {
+            db.exec(&c.tamper).await;
+            let (code, v, err) = verify(dir.path(), &db.url, "r.json", &[]);
+            let what = format!("{server:?}, {}: {v:#} {err}", c.name);
+            assert_eq!(code, 1, "{what}");
+            assert_eq!(v["status"], "changed", "{what}");
+            let f = &v["first_difference"];
+            assert_eq!(f["kind"], c.kind, "{what}");
+            assert_eq!(f["key"], c.key, "{what}");
+            let fields: Vec<&str> = f["fields"]
+                .as_array()
+                .map(|a| a.iter().map(|x| x.as_str().unwrap()).collect())
+                .unwrap_or_default();
+            assert_eq!(fields, c.fields, "{what}");
+            if let Some(s) = c.sealed_at {
+                assert_eq!(f["sealed_at"], s, "{what}");
+                // The other half of the swap differs too.
+                assert_eq!(v["differing_after_first"], 1, "{what}");
+            } else {
+                assert_eq!(v["differing_after_first"], 0, "{what}");
+            }
+            // The table says it in words.
+            let t = run(dir.path(), &db.url, &["verify-seal", "r.json", "--quiet"]);
+            assert_eq!(t.code, 1);
+            assert!(t.stdout.contains("first difference:"), "{}", t.stdout);
+            db.exec(&c.undo).await;
+        }
+        let (code, v, err) = verify(dir.path(), &db.url, "r.json", &[]);
+        assert_eq!(code, 0, "{server:?} after undoing everything: {v} {err}");
+    }
+}
+
+#[tokio::test]
+async fn receipts_edited_signed_by_another_key_or_from_another_store_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let any = servers()[0];
+    let db = store(any, "seal_receipt").await;
+    for k in ["k1", "k2"] {
+        let r = run(d, &db.url, &["keygen", "--out", k]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    assert_ne!(run(d, &db.url, &["keygen", "--out", "k1"]).code, 0, "kept");
+    let receipt = seal(d, &db.url, "signed.json", &["--sign", "k1"]);
+    assert_eq!(receipt["signature"]["algorithm"], "ed25519");
+    let (code, v, _) = verify(d, &db.url, "signed.json", &["--key", "k1.pub"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["signed_by"].is_string());
+    // Another key.
+    let (code, _, err) = verify(d, &db.url, "signed.json", &["--key", "k2.pub"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("another key"), "{err}");
+    // Edited by hand: the count, then a member added.
+    let text = std::fs::read_to_string(d.join("signed.json")).unwrap();
+    std::fs::write(
+        d.join("edited.json"),
+        text.replacen("\"count\": 20", "\"count\": 19", 1),
+    )
+    .unwrap();
+    let (code, _, err) = verify(d, &db.url, "edited.json", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad signature"), "{err}");
+    std::fs::write(
+        d.join("added.json"),
+        text.replacen('{', "{\n  \"note\": \"fine\",", 1),
+    )
+    .unwrap();
+    assert_eq!(verify(d, &db.url, "added.json", &[]).0, 2);
+    // An unsigned receipt whose root was edited: its digest file no longer matches it.
+    let plain = seal(d, &db.url, "plain.json", &[]);
+    let root = plain["root"].as_str().unwrap();
+    let other = format!(
+        "{}{}",
+        if root.starts_with('0') { "1" } else { "0" },
+        &root[1..]
+    );
+    let t = std::fs::read_to_string(d.join("plain.json")).unwrap();
+    std::fs::write(d.join("plain.json"), t.replace(root, &other)).unwrap();
+    let (code, _, err) = verify(d, &db.url, "plain.json", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("digest file"), "{err}");
+    // An unsigned receipt when a key is required.
+    seal(d, &db.url, "plain2.json", &[]);
+    assert_eq!(verify(d, &db.url, "plain2.json", &["--key", "k1.pub"]).0, 2);
+    // Against another database holding the same events.
+    let twin = store(any, "seal_twin").await;
+    let (code, _, err) = verify(d, &twin.url, "signed.json", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("another store"), "{err}");
+    if any != Server::Sqlite {
+        // And against another kind of database.
+        let lite = store(Server::Sqlite, "seal_lite").await;
+        let (code, _, err) = verify(d, &lite.url, "signed.json", &[]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("database kind"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_chain_of_three_receipts_names_the_changed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    std::fs::create_dir(&chain).unwrap();
+    for server in servers() {
+        let db = store(server, "seal_chain").await;
+        let sub = chain.join(format!("{server:?}"));
+        std::fs::create_dir(&sub).unwrap();
+        let (a, b, z) = (
+            format!("chain/{server:?}/1.json"),
+            format!("chain/{server:?}/2.json"),
+            format!("chain/{server:?}/3.json"),
+        );
+        let r1 = seal(dir.path(), &db.url, &a, &["--to-position", "7"]);
+        let r2 = seal(
+            dir.path(),
+            &db.url,
+            &b,
+            &["--after", &a, "--to-position", "15"],
+        );
+        let r3 = seal(dir.path(), &db.url, &z, &["--after", &b]);
+        assert_eq!(r2["range"]["from_position"], 8);
+        assert_eq!(r3["range"]["from_position"], 16);
+        assert_eq!(r2["previous"]["root"], r1["root"]);
+        assert_eq!(r3["previous"]["root"], r2["root"]);
+        assert_eq!(
+            r1["count"].as_u64().unwrap()
+                + r2["count"].as_u64().unwrap()
+                + r3["count"].as_u64().unwrap(),
+            20
+        );
+        let dirarg = format!("chain/{server:?}");
+        let ok = run(
+            dir.path(),
+            &db.url,
+            &[
+                "verify-seal",
+                "--chain",
+                &dirarg,
+                "--format",
+                "json",
+                "--quiet",
+            ],
+        );
+        assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+        // A change in the second range.
+        db.exec("UPDATE evscope_events SET event_type = 'Forged' WHERE global_position = 12")
+            .await;
+        let bad = run(
+            dir.path(),
+            &db.url,
+            &[
+                "verify-seal",
+                "--chain",
+                &dirarg,
+                "--format",
+                "json",
+                "--quiet",
+            ],
+        );
+        assert_eq!(bad.code, 1, "{}{}", bad.stdout, bad.stderr);
+        let entries: Value = serde_json::from_str(&bad.stdout).unwrap();
+        let status: Vec<&str> = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["report"]["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(status, ["unchanged", "changed", "unchanged"], "{server:?}");
+        assert_eq!(entries[1]["report"]["first_difference"]["key"], 12);
+        let links: Vec<&str> = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["link"].as_str().unwrap())
+            .collect();
+        assert_eq!(links, ["first", "ok", "ok"]);
+        // A receipt of the chain replaced by another seal of the same range breaks the link.
+        let kind = rows().iter().find(|r| r.pos == 12).unwrap().kind;
+        db.exec(&format!(
+            "UPDATE evscope_events SET event_type = '{kind}' WHERE global_position = 12"
+        ))
+        .await;
+        let again = seal(
+            dir.path(),
+            &db.url,
+            &a.replace(".json", "-x.json"),
+            &["--to-position", "7"],
+        );
+        assert_eq!(again["root"], r1["root"]);
+        std::fs::rename(
+            dir.path().join(a.replace(".json", "-x.json")),
+            dir.path().join(&a),
+        )
+        .unwrap();
+        let broken = run(
+            dir.path(),
+            &db.url,
+            &["verify-seal", "--chain", &dirarg, "--quiet"],
+        );
+        assert_eq!(broken.code, 2, "{}{}", broken.stdout, broken.stderr);
+    }
+}
+
+#[tokio::test]
+async fn jobs_give_the_single_job_root_for_every_range_size() {
+    let dir = tempfile::tempdir().unwrap();
+    // SQLite: a bigger store, sizes around powers of two.
+    let lite = TempDb::create(Server::Sqlite, "seal_jobs").await;
+    lite.load(ddl(Server::Sqlite)).await;
+    let mut sql = String::from("BEGIN;\n");
+    for p in 1..=300i64 {
+        if p % 17 == 0 {
+            continue; // gaps
+        }
+        sql.push_str(&format!(
+            "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) VALUES ({p}, 's-{}', {p}, 'id-{p}', 'T', '{{\"n\": {p}}}', NULL, '2026-01-01T00:00:00Z');\n",
+            p % 7
+        ));
+    }
+    sql.push_str("COMMIT;\n");
+    lite.exec(&sql).await;
+    for to in [1, 2, 3, 4, 5, 16, 17, 33, 64, 65, 129, 255, 300] {
+        let to_s = to.to_string();
+        let one = root(dir.path(), &lite.url, &["--to-position", &to_s]);
+        for jobs in ["2", "3", "4", "7"] {
+            assert_eq!(
+                root(
+                    dir.path(),
+                    &lite.url,
+                    &["--to-position", &to_s, "--jobs", jobs]
+                ),
+                one,
+                "to {to}, jobs {jobs}"
+            );
+        }
+    }
+    // A range starting later, and a category.
+    let one = root(
+        dir.path(),
+        &lite.url,
+        &["--from-position", "40", "--category", "s"],
+    );
+    assert_eq!(
+        root(
+            dir.path(),
+            &lite.url,
+            &["--from-position", "40", "--category", "s", "--jobs", "5"]
+        ),
+        one
+    );
+    // PostgreSQL: several connections, and a second URL of the same store.
+    if available(Server::Postgres) {
+        let pg = store(Server::Postgres, "seal_jobs_pg").await;
+        let one = root(dir.path(), &pg.url, &[]);
+        for jobs in ["2", "3", "6"] {
+            assert_eq!(
+                root(dir.path(), &pg.url, &["--jobs", jobs]),
+                one,
+                "jobs {jobs}"
+            );
+        }
+        assert_eq!(
+            root(dir.path(), &pg.url, &["--jobs", "2", "--job-db", &pg.url]),
+            one
+        );
+        // Another store as a job's URL is refused.
+        let other = store(Server::Postgres, "seal_jobs_other").await;
+        let r = run(
+            dir.path(),
+            &pg.url,
+            &["seal", "--jobs", "2", "--job-db", &other.url, "--quiet"],
+        );
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        // verify-seal with jobs too.
+        seal(dir.path(), &pg.url, "pg.json", &[]);
+        assert_eq!(
+            verify(dir.path(), &pg.url, "pg.json", &["--jobs", "3"]).0,
+            0
+        );
+    }
+    // --jobs on a range of one stream is refused with the reason.
+    let r = run(
+        dir.path(),
+        &lite.url,
+        &["seal", "--stream", "s-1", "--jobs", "2", "--quiet"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--jobs"), "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn proofs_hold_without_a_database_and_fail_when_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let any = servers()[0];
+    let db = store(any, "seal_proof").await;
+    let r = run(d, &db.url, &["keygen", "--out", "k"]);
+    assert_eq!(r.code, 0);
+    seal(d, &db.url, "r.json", &["--sign", "k"]);
+    for (event, pos) in [
+        ("4", 4),
+        ("00000000-0000-4000-8000-000000000013", 13),
+        ("21", 21),
+    ] {
+        let p = run(d, &db.url, &["prove", event, "--receipt", "r.json"]);
+        assert_eq!(p.code, 0, "{}", p.stderr);
+        std::fs::write(d.join("proof.json"), &p.stdout).unwrap();
+        let proof: Value = serde_json::from_str(&p.stdout).unwrap();
+        assert_eq!(proof["key"], pos);
+        // No database: check-proof is given none.
+        let c = run(
+            d,
+            "sqlite:///nonexistent.db",
+            &[
+                "check-proof",
+                "proof.json",
+                "--receipt",
+                "r.json",
+                "--key",
+                "k.pub",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
+        let checked: Value = serde_json::from_str(&c.stdout).unwrap();
+        assert_eq!(checked["valid"], true);
+        assert_eq!(checked["event"]["position"], pos);
+        // One digit of the event changed.
+        let ev = proof["event"].as_str().unwrap();
+        let forged = ev.replacen(&format!("\"a\":{pos}"), &format!("\"a\":{}", pos + 1), 1);
+        assert_ne!(forged, ev);
+        let mut bad = proof.clone();
+        bad["event"] = Value::String(forged);
+        std::fs::write(d.join("bad.json"), bad.to_string()).unwrap();
+        let c = run(
+            d,
+            &db.url,
+            &["check-proof", "bad.json", "--receipt", "r.json"],
+        );
+        assert_eq!(c.code, 1, "{}", c.stderr);
+        assert!(c.stderr.contains("invalid proof"), "{}", c.stderr);
+    }
+    // A proof against another receipt.
+    seal(d, &db.url, "short.json", &["--to-position", "9"]);
+    let c = run(
+        d,
+        &db.url,
+        &["check-proof", "proof.json", "--receipt", "short.json"],
+    );
+    assert_eq!(c.code, 1, "{}", c.stderr);
+    // An event not in the range, and a changed one.
+    assert_eq!(
+        run(d, &db.url, &["prove", "11", "--receipt", "r.json"]).code,
+        1
+    );
+    db.exec("UPDATE evscope_events SET event_type = 'Forged' WHERE global_position = 4")
+        .await;
+    let p = run(d, &db.url, &["prove", "4", "--receipt", "r.json"]);
+    assert_eq!(p.code, 1, "{}", p.stderr);
+    assert!(p.stderr.contains("changed since the seal"), "{}", p.stderr);
+}
+
+#[tokio::test]
+async fn rows_with_invalid_json_are_hashed_raw_flagged_and_still_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TempDb::create(Server::Sqlite, "seal_raw").await;
+    db.load(ddl(Server::Sqlite)).await;
+    db.exec(
+        "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) VALUES \
+         (1, 'a-1', 1, 'e1', 'T', '{\"ok\": 1}', NULL, '2026-01-01T00:00:00Z'), \
+         (2, 'a-1', 2, 'e2', 'T', '{not json', '{\"m\": 1e400}', '2026-01-01T00:00:01Z'), \
+         (3, 'a-1', 3, 'e3', 'T', '\"{not json\"', NULL, '2026-01-01T00:00:02Z');",
+    )
+    .await;
+    let r = seal(dir.path(), &db.url, "r.json", &[]);
+    assert_eq!(r["raw_rows"], 1);
+    assert_eq!(r["count"], 3);
+    assert_eq!(verify(dir.path(), &db.url, "r.json", &[]).0, 0);
+    let t = run(dir.path(), &db.url, &["seal", "--out", "t.json", "--quiet"]);
+    assert!(t.stdout.contains("not valid"), "{}", t.stdout);
+    // The raw text is what is sealed: one more character is a change.
+    db.exec("UPDATE evscope_events SET data = '{not json!' WHERE global_position = 2")
+        .await;
+    let (code, v, _) = verify(dir.path(), &db.url, "r.json", &[]);
+    assert_eq!(code, 1);
+    assert_eq!(v["first_difference"]["fields"], serde_json::json!(["data"]));
+    // An exact number (1e400, which no double holds) is sealed as written: 1e401 differs.
+    db.exec("UPDATE evscope_events SET data = '{not json', metadata = '{\"m\": 1e401}' WHERE global_position = 2").await;
+    let (code, v, _) = verify(dir.path(), &db.url, "r.json", &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        v["first_difference"]["fields"],
+        serde_json::json!(["metadata"])
+    );
+}
+
+#[tokio::test]
+async fn z_in_the_tui_seals_the_marked_range_into_a_receipt_the_cli_verifies() {
+    use evscope::rehydrate::source::ReducerSource;
+    use evscope::tui::theme::Theme;
+    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+    let mut h = common::tui::demo(Theme::default_dark(), (100, 30), ReducerSource::None).await;
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().display().to_string();
+    // Two marks: the newest event and the fifth before it.
+    h.key(KeyCode::Char('m')).await;
+    for _ in 0..5 {
+        h.key(KeyCode::Char('k')).await;
+    }
+    h.key(KeyCode::Char('m')).await;
+    h.key(KeyCode::Char('Z')).await;
+    assert!(h.app.seal.is_open());
+    h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL).await;
+    h.type_text(&format!("{dir}/r.json")).await;
+    // The temporary directory masked, keeping its width (the borders stay aligned).
+    let masked = format!("{:<1$}", "<DIR>", dir.chars().count());
+    insta::assert_snapshot!("seal_dialog", h.screen().replace(&dir, &masked));
+    // A file that exists is refused at the field.
+    std::fs::write(out.path().join("r.json"), "x").unwrap();
+    h.key(KeyCode::Enter).await;
+    assert!(h.screen().contains("exists"), "{}", h.screen());
+    std::fs::remove_file(out.path().join("r.json")).unwrap();
+    h.key(KeyCode::Enter).await;
+    h.until("the seal ends", |a| !a.seal.is_busy()).await;
+    let screen = h.screen();
+    assert!(screen.contains("sealed 6 events"), "{screen}");
+    h.key(KeyCode::Esc).await;
+    assert!(!h.app.seal.is_open());
+    // The receipt is the CLI's: verify-seal finds it unchanged, and seal gives its root.
+    let url = format!("sqlite://{}", h.path);
+    let receipt: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(receipt["count"], 6);
+    let (code, v, err) = verify(out.path(), &url, "r.json", &[]);
+    assert_eq!(code, 0, "{v} {err}");
+    let from = receipt["range"]["from_position"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let to = receipt["range"]["to_position"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        root(
+            out.path(),
+            &url,
+            &["--from-position", &from, "--to-position", &to]
+        ),
+        receipt["root"].as_str().unwrap()
+    );
+}
