@@ -284,8 +284,7 @@ async fn rewind(cli: &super::Cli, a: &RewindArgs, out: &mut dyn Write) -> Result
 
 /// The plan in the audit trail of the replay jobs (<data dir>/replay/audit.jsonl).
 fn record(p: &Rewind, name: &str) -> Result<(), CliError> {
-    let jobs = crate::replay::job::JobStore::open(crate::replay::job::JobStore::default_dir())
-        .map_err(CliError)?;
+    let jobs = crate::replay::job::JobStore::open(crate::replay::job::JobStore::default_dir())?;
     let detail = serde_json::json!({
         "framework": p.framework,
         "from": p.from,
@@ -303,8 +302,8 @@ fn record(p: &Rewind, name: &str) -> Result<(), CliError> {
         done: 0,
         total: p.reprocess.total,
         detail: Some(detail.to_string()),
-    })
-    .map_err(CliError)
+    })?;
+    Ok(())
 }
 
 fn write_rewind(out: &mut dyn Write, p: &Rewind, format: FormatArg) -> std::io::Result<()> {

@@ -337,6 +337,12 @@ impl From<crate::store::StoreError> for CliError {
     }
 }
 
+impl From<crate::replay::job::JobError> for CliError {
+    fn from(e: crate::replay::job::JobError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
 impl From<crate::config::ConfigError> for CliError {
     fn from(e: crate::config::ConfigError) -> Self {
         CliError(e.to_string())

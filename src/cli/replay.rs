@@ -234,7 +234,7 @@ fn check_rate(rate: Option<f64>) -> Result<(), CliError> {
 }
 
 fn jobs_store() -> Result<JobStore, CliError> {
-    JobStore::open(JobStore::default_dir()).map_err(CliError)
+    Ok(JobStore::open(JobStore::default_dir())?)
 }
 
 pub async fn replay(cli: &super::Cli, a: &ReplayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
@@ -448,7 +448,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
     let jobs = jobs_store()?;
     let mut job = Job::new(&store, range, spec, a.run.rate, max_in_flight, plan.total);
     job.max_wait_secs = a.run.max_wait.map(|d| d.as_secs_f64());
-    let (mut sink, _lock) = jobs.create(&mut job, None).map_err(CliError)?;
+    let (mut sink, _lock) = jobs.create(&mut job, None)?;
     eprintln!(
         "replay job {} created: {} events → {}",
         job.id,
@@ -476,14 +476,14 @@ async fn resume(
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
     let jobs = jobs_store()?;
-    let mut job = jobs.load(id).map_err(CliError)?;
+    let mut job = jobs.load(id)?;
     if !job.status.resumable() {
         return Err(CliError(format!(
             "job {id} is {}: nothing to resume",
             job.status.label()
         )));
     }
-    let _lock = jobs.lock(id).map_err(CliError)?;
+    let _lock = jobs.lock(id)?;
     // The bus's credentials are found where the job says they are; a password of its URL is
     // asked for again (the job file does not keep it).
     match &mut job.sink {
@@ -536,7 +536,7 @@ async fn resume(
         )));
     }
     check_rate(run.rate)?;
-    job.verify_checkpoint(&store).await.map_err(CliError)?;
+    job.verify_checkpoint(&store).await?;
     if let Some(r) = run.rate {
         job.rate = Some(r);
     }
@@ -730,7 +730,7 @@ fn status_shown(job: &Job, alive: bool) -> String {
 
 fn list(out: &mut dyn Write, format: FormatArg) -> Result<(), CliError> {
     let jobs = jobs_store()?;
-    let all = jobs.list().map_err(CliError)?;
+    let all = jobs.list()?;
     if format != FormatArg::Table {
         let rows: Vec<_> = all
             .iter()
@@ -775,7 +775,7 @@ fn list(out: &mut dyn Write, format: FormatArg) -> Result<(), CliError> {
 
 fn show(out: &mut dyn Write, id: &str, format: FormatArg) -> Result<(), CliError> {
     let jobs = jobs_store()?;
-    let job = jobs.load(id).map_err(CliError)?;
+    let job = jobs.load(id)?;
     let alive = jobs.holder(id).is_some();
     let history = jobs.history(Some(id)).map_err(CliError)?;
     if format != FormatArg::Table {
@@ -846,7 +846,7 @@ fn show(out: &mut dyn Write, id: &str, format: FormatArg) -> Result<(), CliError
 
 async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
     let jobs = jobs_store()?;
-    let mut job = jobs.load(id).map_err(CliError)?;
+    let mut job = jobs.load(id)?;
     if !job.status.resumable() {
         return Err(CliError(format!(
             "job {id} is already {}",
@@ -854,7 +854,7 @@ async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
         )));
     }
     if let Some(pid) = jobs.holder(id) {
-        jobs.request_cancel(id).map_err(CliError)?;
+        jobs.request_cancel(id)?;
         // Until the running process confirms, or goes away.
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline && jobs.holder(id).is_some() {
@@ -863,7 +863,7 @@ async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
                 break;
             }
         }
-        job = jobs.load(id).map_err(CliError)?;
+        job = jobs.load(id)?;
         if job.status != Status::Cancelled {
             return Err(CliError(format!(
                 "asked process {pid} to cancel job {id}, but it has not confirmed yet (status {})",
@@ -871,10 +871,10 @@ async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
             )));
         }
     } else {
-        let _lock = jobs.lock(id).map_err(CliError)?;
+        let _lock = jobs.lock(id)?;
         job.status = Status::Cancelled;
         job.finished_at = Some(Utc::now());
-        jobs.save(&mut job).map_err(CliError)?;
+        jobs.save(&mut job)?;
         jobs.audit(
             &job,
             "cancelled",
@@ -882,8 +882,7 @@ async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
                 "{} of {} acknowledged",
                 job.checkpoint.done, job.total
             )),
-        )
-        .map_err(CliError)?;
+        )?;
     }
     writeln!(
         out,

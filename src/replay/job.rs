@@ -15,6 +15,43 @@ use serde::{Deserialize, Serialize};
 use super::range::{Mark, Range};
 use super::sink::SinkSpec;
 
+/// Why a job file, its lock or the audit trail cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Reading or writing a file of the job store (`what` says which, and doing what).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0:?} is not a job id")]
+    BadId(String),
+    #[error("no replay job {0} (see `evscope replay jobs`)")]
+    NotFound(String),
+    #[error("job {id}: {} is damaged: {message}", path.display())]
+    Damaged {
+        id: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("job {id} is running in process {pid}")]
+    Running { id: String, pid: u32 },
+    #[error("could not lock job {0}")]
+    NotLocked(String),
+    /// The checkpoint does not agree with what it records (see [`Job::verify_checkpoint`]).
+    #[error("{0}")]
+    Checkpoint(String),
+    /// The job's sink could not be opened (the job is then recorded failed).
+    #[error("{}", .0.message)]
+    Sink(super::sink::SinkError),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> JobError {
+    let what = what.into();
+    move |source| JobError::Io { what, source }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Status {
@@ -158,7 +195,13 @@ impl Job {
     /// (the mark moved back or forward, an offset in the middle of a line) or a store that
     /// changed under the job is refused, naming what differs — a resume would otherwise
     /// re-send or skip events while reporting success.
-    pub async fn verify_checkpoint(&self, store: &crate::store::Store) -> Result<(), String> {
+    pub async fn verify_checkpoint(&self, store: &crate::store::Store) -> Result<(), JobError> {
+        self.check_checkpoint(store)
+            .await
+            .map_err(JobError::Checkpoint)
+    }
+
+    async fn check_checkpoint(&self, store: &crate::store::Store) -> Result<(), String> {
         use crate::store::{Cursor, Direction, LogQuery, Start, StreamRead};
         let cp = &self.checkpoint;
         let Some(mark) = &cp.mark else {
@@ -433,10 +476,10 @@ impl JobStore {
         crate::config::data_dir().join("replay")
     }
 
-    pub fn open(dir: PathBuf) -> Result<JobStore, String> {
+    pub fn open(dir: PathBuf) -> Result<JobStore, JobError> {
         private_dir(&dir)
             .and_then(|()| private_dir(&dir.join("jobs")))
-            .map_err(|e| format!("replay jobs {}: {e}", dir.display()))?;
+            .map_err(io(format!("replay jobs {}", dir.display())))?;
         Ok(JobStore { dir })
     }
 
@@ -460,29 +503,33 @@ impl JobStore {
         self.dir.join("audit.jsonl")
     }
 
-    fn check_id(id: &str) -> Result<(), String> {
+    fn check_id(id: &str) -> Result<(), JobError> {
         if id.is_empty()
             || !id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return Err(format!("{id:?} is not a job id"));
+            return Err(JobError::BadId(id.to_string()));
         }
         Ok(())
     }
 
     /// Write the job file atomically: a temporary file, fsync, rename, fsync of the directory.
-    pub fn save(&self, job: &mut Job) -> Result<(), String> {
+    pub fn save(&self, job: &mut Job) -> Result<(), JobError> {
         job.updated_at = Utc::now();
         let path = self.path(&job.id);
         let tmp = path.with_extension("json.tmp");
-        let err = |e: std::io::Error| format!("saving job {}: {e}", job.id);
+        let what = format!("saving job {}", job.id);
+        let err = |e: std::io::Error| JobError::Io {
+            what: what.clone(),
+            source: e,
+        };
         let mut f = private_file(
             &tmp,
             OpenOptions::new().write(true).create(true).truncate(true),
         )
         .map_err(err)?;
-        let text = serde_json::to_vec_pretty(job).map_err(|e| e.to_string())?;
+        let text = serde_json::to_vec_pretty(job).map_err(|e| err(e.into()))?;
         f.write_all(&text).map_err(err)?;
         f.write_all(b"\n").map_err(err)?;
         f.sync_all().map_err(err)?;
@@ -493,23 +540,28 @@ impl JobStore {
         Ok(())
     }
 
-    pub fn load(&self, id: &str) -> Result<Job, String> {
+    pub fn load(&self, id: &str) -> Result<Job, JobError> {
         Self::check_id(id)?;
         let path = self.path(id);
         let text = fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                format!("no replay job {id} (see `evscope replay jobs`)")
-            }
-            _ => format!("job {id}: {e}"),
+            std::io::ErrorKind::NotFound => JobError::NotFound(id.to_string()),
+            _ => JobError::Io {
+                what: format!("job {id}"),
+                source: e,
+            },
         })?;
-        serde_json::from_slice(&text)
-            .map_err(|e| format!("job {id}: {} is damaged: {e}", path.display()))
+        serde_json::from_slice(&text).map_err(|e| JobError::Damaged {
+            id: id.to_string(),
+            path,
+            message: e.to_string(),
+        })
     }
 
     /// Every job, newest first. Damaged files are reported, not skipped silently.
-    pub fn list(&self) -> Result<Vec<Result<Job, String>>, String> {
+    pub fn list(&self) -> Result<Vec<Result<Job, JobError>>, JobError> {
         let mut out = Vec::new();
-        let rd = fs::read_dir(self.dir.join("jobs")).map_err(|e| e.to_string())?;
+        let dir = self.dir.join("jobs");
+        let rd = fs::read_dir(&dir).map_err(io(format!("replay jobs {}", dir.display())))?;
         for entry in rd.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             if let Some(id) = name.strip_suffix(".json") {
@@ -520,7 +572,7 @@ impl JobStore {
             (Ok(a), Ok(b)) => b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)),
             (Err(_), Ok(_)) => std::cmp::Ordering::Less,
             (Ok(_), Err(_)) => std::cmp::Ordering::Greater,
-            (Err(a), Err(b)) => a.cmp(b),
+            (Err(a), Err(b)) => a.to_string().cmp(&b.to_string()),
         });
         Ok(out)
     }
@@ -536,26 +588,29 @@ impl JobStore {
     }
 
     /// Take the job for this process. A lock left by a dead process (kill -9) is taken over.
-    pub fn lock(&self, id: &str) -> Result<JobLock, String> {
+    pub fn lock(&self, id: &str) -> Result<JobLock, JobError> {
         Self::check_id(id)?;
         let path = self.lock_path(id);
         for _ in 0..2 {
             match private_file(&path, OpenOptions::new().write(true).create_new(true)) {
                 Ok(mut f) => {
-                    write!(f, "{}", std::process::id()).map_err(|e| e.to_string())?;
+                    write!(f, "{}", std::process::id()).map_err(io(format!("locking job {id}")))?;
                     let _ = fs::remove_file(self.cancel_path(id));
                     return Ok(JobLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     if let Some(pid) = self.holder(id) {
-                        return Err(format!("job {id} is running in process {pid}"));
+                        return Err(JobError::Running {
+                            id: id.to_string(),
+                            pid,
+                        });
                     }
                     let _ = fs::remove_file(&path);
                 }
-                Err(e) => return Err(format!("locking job {id}: {e}")),
+                Err(e) => return Err(io(format!("locking job {id}"))(e)),
             }
         }
-        Err(format!("could not lock job {id}"))
+        Err(JobError::NotLocked(id.to_string()))
     }
 
     /// Start a new job: save it, take its lock, write `created` (with `via`, e.g. "from the
@@ -567,7 +622,7 @@ impl JobStore {
         &self,
         job: &mut Job,
         via: Option<&str>,
-    ) -> Result<(Box<dyn super::sink::Sink>, JobLock), String> {
+    ) -> Result<(Box<dyn super::sink::Sink>, JobLock), JobError> {
         self.save(job)?;
         let lock = self.lock(&job.id)?;
         let via = via.map_or(String::new(), |v| format!(", {v}"));
@@ -590,27 +645,27 @@ impl JobStore {
                 job.sink_never_opened = true;
                 self.save(job)?;
                 self.audit(job, "failed", Some(e.message.clone()))?;
-                Err(e.message)
+                Err(JobError::Sink(e))
             }
         }
     }
 
     /// Ask the process running a job to cancel it (it checks at each checkpoint).
-    pub fn request_cancel(&self, id: &str) -> Result<(), String> {
+    pub fn request_cancel(&self, id: &str) -> Result<(), JobError> {
         Self::check_id(id)?;
         private_file(
             &self.cancel_path(id),
             OpenOptions::new().write(true).create(true).truncate(true),
         )
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(io(format!("cancelling job {id}")))
     }
 
     pub fn cancel_requested(&self, id: &str) -> bool {
         self.cancel_path(id).exists()
     }
 
-    pub fn audit(&self, job: &Job, event: &str, detail: Option<String>) -> Result<(), String> {
+    pub fn audit(&self, job: &Job, event: &str, detail: Option<String>) -> Result<(), JobError> {
         self.record(&AuditEntry {
             at: Utc::now(),
             job: job.id.clone(),
@@ -625,17 +680,17 @@ impl JobStore {
 
     /// Append one entry to the audit log (a job's event, or a plan that is not a job, such as
     /// a consumer rewind printed by `consumers rewind`).
-    pub fn record(&self, entry: &AuditEntry) -> Result<(), String> {
-        let mut line = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
+    pub fn record(&self, entry: &AuditEntry) -> Result<(), JobError> {
+        let mut line = serde_json::to_vec(entry).map_err(|e| io("audit log")(e.into()))?;
         line.push(b'\n');
         let mut f = private_file(
             &self.audit_path(),
             OpenOptions::new().create(true).append(true),
         )
-        .map_err(|e| format!("audit log: {e}"))?;
+        .map_err(io("audit log"))?;
         // One write of one line: appends from several processes do not interleave.
-        f.write_all(&line).map_err(|e| format!("audit log: {e}"))?;
-        f.sync_data().map_err(|e| format!("audit log: {e}"))
+        f.write_all(&line).map_err(io("audit log"))?;
+        f.sync_data().map_err(io("audit log"))
     }
 
     /// The audit entries, of one job or all.
@@ -696,10 +751,10 @@ mod tests {
         assert_eq!(store.load("r1").unwrap(), j);
         assert_eq!(store.list().unwrap().len(), 1);
         assert!(store.load("../etc/passwd").is_err());
-        assert!(store.load("nope").unwrap_err().contains("no replay job"));
+        assert!(matches!(store.load("nope"), Err(JobError::NotFound(_))));
 
         let lock = store.lock("r1").unwrap();
-        assert!(store.lock("r1").unwrap_err().contains("running in process"));
+        assert!(matches!(store.lock("r1"), Err(JobError::Running { .. })));
         drop(lock);
         // A lock left by a dead process is taken over.
         fs::write(store.lock_path("r1"), "999999999").unwrap();

@@ -300,7 +300,7 @@ impl Runner<'_> {
         let mut job = self.job.clone();
         let jobs = self.jobs.clone();
         self.saving = Some(tokio::task::spawn_blocking(move || {
-            let r = jobs.save(&mut job);
+            let r = jobs.save(&mut job).map_err(|e| e.to_string());
             (job.updated_at, r)
         }));
     }

@@ -105,8 +105,10 @@ pub fn spawn_run(
     let (sink_text, range_text) = (job.sink.describe(), job.range.describe());
     let handle = tokio::spawn(async move {
         let result = async {
-            let jobs = JobStore::open(jobs_dir)?;
-            let (mut sink, _lock) = jobs.create(&mut job, Some("from the TUI"))?;
+            let jobs = JobStore::open(jobs_dir).map_err(|e| e.to_string())?;
+            let (mut sink, _lock) = jobs
+                .create(&mut job, Some("from the TUI"))
+                .map_err(|e| e.to_string())?;
             let progress = reply.clone();
             let mut report = move |p: &Progress| {
                 progress.send(Update::Progress(Box::new(p.clone())));
