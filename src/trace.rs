@@ -81,6 +81,18 @@ pub fn correlation_of(e: &Event) -> Option<(&'static str, Value)> {
     })
 }
 
+/// The filter of the events whose metadata holds `value` under `key`, as a user could type
+/// it (`| .metadata["KEY"] == VALUE`): the database answers it first (push-down). `trace`
+/// and the TUI's `c` both read through it.
+pub fn correlation_query(key: &str, value: &Value) -> Result<filter::Query, TraceError> {
+    let program = format!(
+        "| .metadata[{}] == {}",
+        Value::String(key.to_string()),
+        value
+    );
+    filter::parse(&program, chrono::Utc::now()).map_err(|e| TraceError::Filter(e.to_string()))
+}
+
 /// What caused `e`: an event id, or (Message DB) a global position.
 enum Cause {
     Id(String),
@@ -109,14 +121,7 @@ pub async fn trace(store: &Store, event_id: &str, limit: usize) -> Result<Trace,
         .ok_or_else(|| TraceError::NoSuchEvent(event_id.to_string()))?;
     let (key, value) =
         correlation_of(&start).ok_or_else(|| TraceError::NoCorrelation(event_id.to_string()))?;
-    // The same filter a user could type: `.metadata["KEY"] == VALUE`.
-    let program = format!(
-        "| .metadata[{}] == {}",
-        Value::String(key.to_string()),
-        value
-    );
-    let q = filter::parse(&program, chrono::Utc::now())
-        .map_err(|e| TraceError::Filter(e.to_string()))?;
+    let q = correlation_query(key, &value)?;
     let log = LogQuery {
         filter: q.filter,
         start: Start::End,

@@ -68,7 +68,7 @@ pub struct Cli {
     pub reducer: Option<String>,
     /// How long to wait for the database server: 5s, 500ms, 1m (default: the profile's
     /// `connect_timeout`, the config file's, else 5s)
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::config::parse_timeout)]
     pub connect_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -709,12 +709,6 @@ fn reducer_file(
         }
     }
     Ok(ReducerSource::None)
-}
-
-/// `--connect-timeout`: a duration (5s, 500ms, 1m; a bare number is seconds), above zero
-/// and at most an hour.
-pub(crate) fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
-    crate::config::parse_timeout(s)
 }
 
 /// A `--where` value must parse (a bad filter is a usage error, exit code 2).

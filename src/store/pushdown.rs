@@ -199,29 +199,16 @@ fn push_fails(src: &Source, sql: &mut Sql, a: &Atom) -> bool {
         Dialect::MySql | Dialect::Sqlite => {
             // JSON functions may fail on invalid JSON: CASE evaluates them only on valid
             // JSON; the rest is kept (the program reports it).
-            let (valid, typ, obj, null) = match src.dialect {
-                Dialect::MySql => ("JSON_VALID", "JSON_TYPE(JSON_EXTRACT", "'OBJECT'", "'NULL'"),
-                _ => ("json_valid", "json_type(", "'object'", "'null'"),
+            let (obj, null) = match src.dialect {
+                Dialect::MySql => ("'OBJECT'", "'NULL'"),
+                _ => ("'object'", "'null'"),
             };
-            sql.push("(CASE WHEN ")
-                .push(valid)
-                .push("(")
-                .push(col)
-                .push(") THEN (");
+            push_if_valid(src.dialect, sql, col);
             for (i, p) in steps(keys).into_iter().enumerate() {
                 if i > 0 {
                     sql.push(" OR ");
                 }
-                sql.push(typ);
-                if src.dialect == Dialect::MySql {
-                    sql.push("(");
-                }
-                sql.push(col).push(", ").bind(Param::Text(p));
-                sql.push(if src.dialect == Dialect::MySql {
-                    "))"
-                } else {
-                    ")"
-                });
+                push_json_type(src.dialect, sql, col, p);
                 sql.push(&format!(" NOT IN ({obj}, {null})"));
             }
             sql.push(") ELSE 1 END)");
@@ -263,40 +250,56 @@ fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
                         .bind(value())
                         .push(" AS TEXT))");
                 }
-                Dialect::MySql => {
-                    sql.push("(CASE WHEN JSON_VALID(")
-                        .push(col)
-                        .push(") THEN (");
-                    sql.push("JSON_TYPE(JSON_EXTRACT(")
-                        .push(col)
-                        .push(", ")
-                        .bind(Param::Text(full.clone()))
-                        .push(")) = 'STRING' AND JSON_UNQUOTE(JSON_EXTRACT(")
-                        .push(col)
-                        .push(", ")
-                        .bind(Param::Text(full))
-                        .push(")) = ")
-                        .bind(value())
-                        .push(") ELSE 0 END)");
-                }
-                Dialect::Sqlite => {
-                    sql.push("(CASE WHEN json_valid(")
-                        .push(col)
-                        .push(") THEN (");
-                    sql.push("json_type(")
-                        .push(col)
-                        .push(", ")
-                        .bind(Param::Text(full.clone()))
-                        .push(") = 'text' AND json_extract(")
-                        .push(col)
-                        .push(", ")
-                        .bind(Param::Text(full))
-                        .push(") = ")
-                        .bind(value())
-                        .push(") ELSE 0 END)");
+                Dialect::MySql | Dialect::Sqlite => {
+                    let (string, text) = match src.dialect {
+                        Dialect::MySql => ("'STRING'", "JSON_UNQUOTE(JSON_EXTRACT("),
+                        _ => ("'text'", "json_extract("),
+                    };
+                    push_if_valid(src.dialect, sql, col);
+                    push_json_type(src.dialect, sql, col, full.clone());
+                    sql.push(" = ").push(string).push(" AND ").push(text);
+                    sql.push(col).push(", ").bind(Param::Text(full));
+                    sql.push(if src.dialect == Dialect::MySql {
+                        "))"
+                    } else {
+                        ")"
+                    });
+                    sql.push(" = ").bind(value()).push(") ELSE 0 END)");
                 }
             }
         }
+    }
+}
+
+/// `(CASE WHEN <col is valid JSON> THEN (`: MariaDB/MySQL and SQLite evaluate their JSON
+/// functions only on valid JSON this way (the caller closes the CASE).
+fn push_if_valid(d: Dialect, sql: &mut Sql, col: &str) {
+    let valid = if d == Dialect::MySql {
+        "JSON_VALID"
+    } else {
+        "json_valid"
+    };
+    sql.push("(CASE WHEN ")
+        .push(valid)
+        .push("(")
+        .push(col)
+        .push(") THEN (");
+}
+
+/// The JSON type of the value at `path` (`$.a.b`) of `col`, MariaDB/MySQL or SQLite.
+fn push_json_type(d: Dialect, sql: &mut Sql, col: &str, path: String) {
+    if d == Dialect::MySql {
+        sql.push("JSON_TYPE(JSON_EXTRACT(")
+            .push(col)
+            .push(", ")
+            .bind(Param::Text(path))
+            .push("))");
+    } else {
+        sql.push("json_type(")
+            .push(col)
+            .push(", ")
+            .bind(Param::Text(path))
+            .push(")");
     }
 }
 

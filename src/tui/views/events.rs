@@ -485,12 +485,7 @@ pub fn open_trace(e: &Event, ctx: &mut Ctx) {
         ));
         return;
     };
-    let text = format!(
-        "| .metadata[{}] == {}",
-        serde_json::Value::String(key.to_string()),
-        value
-    );
-    match filter::parse(&text, chrono::Utc::now()) {
+    match crate::trace::correlation_query(key, &value) {
         Ok(q) => {
             let mut v = EventsView::new(Scope::Log, q);
             v.start_at(Anchor::Start);
