@@ -102,12 +102,13 @@ pub struct RunArgs {
     pub format: FormatArg,
 }
 
+/// A range of the log as the replay and the seal take it (one set of flags, one reading).
 #[derive(Debug, Args, Default)]
-pub struct StartArgs {
+pub struct RangeArgs {
     /// From this global position (included)
     #[arg(long, value_name = "POSITION")]
     pub from_position: Option<i64>,
-    /// To this global position (included; default: the head when the job is created)
+    /// To this global position (included; default: the head when the command starts)
     #[arg(long, value_name = "POSITION")]
     pub to_position: Option<i64>,
     /// Only this stream (with --from-version/--to-version)
@@ -116,7 +117,7 @@ pub struct StartArgs {
     /// From this version of --stream (included)
     #[arg(long, value_name = "VERSION", requires = "stream")]
     pub from_version: Option<i64>,
-    /// To this version of --stream (included; default: its last when the job is created)
+    /// To this version of --stream (included; default: its last when the command starts)
     #[arg(long, value_name = "VERSION", requires = "stream")]
     pub to_version: Option<i64>,
     #[command(flatten)]
@@ -124,6 +125,42 @@ pub struct StartArgs {
     /// The TUI's filter language, e.g. 'type:Deposited | select(.data.amount > 100)'
     #[arg(long = "where", value_name = "FILTER", value_parser = check_where)]
     pub where_: Option<String>,
+}
+
+impl RangeArgs {
+    /// The range these flags name (`stream:` in --where is one stream, not a pattern).
+    pub fn range(&self) -> Result<Range, CliError> {
+        let (filter, jq) = merge_filter(&self.filter, self.where_.as_deref())?;
+        let stream = match (&self.stream, &filter.stream) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(s)) if !s.contains('*') => Some(s.clone()),
+            (None, Some(s)) => {
+                return Err(CliError(format!(
+                    "stream:{s} in --where: use --stream-prefix or --category for several streams"
+                )));
+            }
+            (None, None) => None,
+        };
+        Ok(Range {
+            from_position: self.from_position,
+            to_position: self.to_position,
+            stream,
+            from_version: self.from_version,
+            to_version: self.to_version,
+            category: filter.category,
+            stream_prefix: filter.stream_prefix,
+            types: filter.types,
+            since: filter.since,
+            until: filter.until,
+            jq: jq.map(|j| j.source().to_string()),
+        })
+    }
+}
+
+#[derive(Debug, Args, Default)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub range: RangeArgs,
     /// nats://HOST:PORT (tls:// for TLS; a list nats://A:4222,B:4222), jsonl:PATH or jsonl:-
     /// (standard output)
     #[arg(long)]
@@ -250,33 +287,6 @@ pub async fn replay(cli: &super::Cli, a: &ReplayArgs, out: &mut dyn Write) -> Re
 }
 
 /// The range the flags describe.
-fn range_of(a: &StartArgs) -> Result<Range, CliError> {
-    let (filter, jq) = merge_filter(&a.filter, a.where_.as_deref())?;
-    let stream = match (&a.stream, &filter.stream) {
-        (Some(s), _) => Some(s.clone()),
-        (None, Some(s)) if !s.contains('*') => Some(s.clone()),
-        (None, Some(s)) => {
-            return Err(CliError(format!(
-                "stream:{s} in --where: use --stream-prefix or --category for several streams"
-            )));
-        }
-        (None, None) => None,
-    };
-    Ok(Range {
-        from_position: a.from_position,
-        to_position: a.to_position,
-        stream,
-        from_version: a.from_version,
-        to_version: a.to_version,
-        category: filter.category,
-        stream_prefix: filter.stream_prefix,
-        types: filter.types,
-        since: filter.since,
-        until: filter.until,
-        jq: jq.map(|j| j.source().to_string()),
-    })
-}
-
 #[derive(Serialize)]
 struct PlanOut<'a> {
     range: &'a Range,
@@ -369,7 +379,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
             let (r, c) = super::consumers::range_for(cli, &store, name, max_wait).await?;
             (r, Some(c))
         }
-        None => (range_of(a)?, None),
+        None => (a.range.range()?, None),
     };
     range.validate(&store).map_err(CliError)?;
     range.freeze(&store, max_wait).await?;

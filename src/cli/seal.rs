@@ -9,9 +9,10 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use super::{CliError, FilterArgs, FormatArg, check_where, merge_filter, open};
+use super::replay::RangeArgs;
+use super::{CliError, FormatArg, open};
 use crate::output::{self, Format};
-use crate::replay::range::{DEFAULT_MAX_WAIT, Range};
+use crate::replay::range::DEFAULT_MAX_WAIT;
 use crate::seal::proof::{self, Proof};
 use crate::seal::receipt::{self, Receipt};
 use crate::seal::verify::{self, Report, Status, VerifyOptions};
@@ -43,59 +44,6 @@ Examples:
   evscope verify-seal audit/2026-12.json
   evscope verify-seal audit/2026-12.json --key ~/.evscope/seal.key.pub --format json
   evscope verify-seal --chain audit/ --key ~/.evscope/seal.key.pub";
-
-#[derive(Debug, Args, Default)]
-pub struct RangeArgs {
-    /// From this global position (included)
-    #[arg(long, value_name = "POSITION")]
-    pub from_position: Option<i64>,
-    /// To this global position (included; default: the head when the seal starts)
-    #[arg(long, value_name = "POSITION")]
-    pub to_position: Option<i64>,
-    /// Only this stream (with --from-version/--to-version)
-    #[arg(long)]
-    pub stream: Option<String>,
-    /// From this version of --stream (included)
-    #[arg(long, value_name = "VERSION", requires = "stream")]
-    pub from_version: Option<i64>,
-    /// To this version of --stream (included; default: its last when the seal starts)
-    #[arg(long, value_name = "VERSION", requires = "stream")]
-    pub to_version: Option<i64>,
-    #[command(flatten)]
-    pub filter: FilterArgs,
-    /// The TUI's filter language, e.g. 'type:Deposited | select(.data.amount > 100)'
-    #[arg(long = "where", value_name = "FILTER", value_parser = check_where)]
-    pub where_: Option<String>,
-}
-
-impl RangeArgs {
-    fn range(&self) -> Result<Range, CliError> {
-        let (filter, jq) = merge_filter(&self.filter, self.where_.as_deref())?;
-        let stream = match (&self.stream, &filter.stream) {
-            (Some(s), _) => Some(s.clone()),
-            (None, Some(s)) if !s.contains('*') => Some(s.clone()),
-            (None, Some(s)) => {
-                return Err(CliError(format!(
-                    "stream:{s} in --where: use --stream-prefix or --category for several streams"
-                )));
-            }
-            (None, None) => None,
-        };
-        Ok(Range {
-            from_position: self.from_position,
-            to_position: self.to_position,
-            stream,
-            from_version: self.from_version,
-            to_version: self.to_version,
-            category: filter.category,
-            stream_prefix: filter.stream_prefix,
-            types: filter.types,
-            since: filter.since,
-            until: filter.until,
-            jq: jq.map(|j| j.source().to_string()),
-        })
-    }
-}
 
 #[derive(Debug, Args, Default, Clone)]
 pub struct JobArgs {
