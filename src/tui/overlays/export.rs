@@ -27,6 +27,7 @@ use crate::store::{Event, LogQuery, Store, StreamRead};
 use crate::tui::request::{Replier, Slot};
 use crate::tui::theme::Theme;
 use crate::tui::views::ExportScope;
+use crate::tui::widgets::{centered, label};
 
 /// Events read per page.
 const PAGE: u32 = 1000;
@@ -565,22 +566,8 @@ impl Overlay {
     }
 }
 
-/// A label at the left of `area`; the rest of it.
-fn label(f: &mut Frame, area: Rect, text: &str, style: Style) -> Rect {
-    let [l, v] = Layout::horizontal([Constraint::Length(8), Constraint::Fill(1)]).areas(area);
-    f.render_widget(Paragraph::new(Span::styled(text.to_string(), style)), l);
-    v
-}
-
 fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
-    let w = 84.min(area.width.saturating_sub(2));
-    let h = 10.min(area.height.saturating_sub(2));
-    let r = Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    );
+    let r = centered(area, 84, 10);
     f.render_widget(Clear, r);
     let outer = Block::new()
         .borders(Borders::ALL)
@@ -607,7 +594,7 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
         (None, false) => theme.accent,
         (None, true) => theme.muted,
     };
-    let v = label(f, file, "file", style);
+    let v = label(f, file, "file", style, 8);
     if writing {
         f.render_widget(Paragraph::new(d.path_text()), v);
     } else {
@@ -621,7 +608,7 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
             Paragraph::new(Span::styled(format!("↳ {e}"), theme.error)).wrap(Wrap { trim: true });
         f.render_widget(p, v);
     }
-    let v = label(f, holds, "holds", theme.muted);
+    let v = label(f, holds, "holds", theme.muted, 8);
     let (text, style) = match &d.count {
         Counting::Running { events, bytes } => (
             format!(
@@ -659,7 +646,7 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
         } else {
             0.0
         };
-        let v = label(f, progress, "written", theme.muted);
+        let v = label(f, progress, "written", theme.muted, 8);
         let what = if *cancelling { "stopping… " } else { "" };
         f.render_widget(
             Gauge::default()

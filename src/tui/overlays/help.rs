@@ -70,12 +70,7 @@ impl Help {
         ));
         let w = area.width.saturating_sub(8).min(90);
         let h = area.height.saturating_sub(4).min(lines.len() as u16 + 2);
-        let r = Rect::new(
-            area.x + (area.width - w) / 2,
-            area.y + (area.height - h) / 2,
-            w,
-            h,
-        );
+        let r = crate::tui::widgets::centered(area, w, h);
         let inner_h = r.height.saturating_sub(2) as usize;
         let scroll = self.scroll.min(lines.len().saturating_sub(inner_h));
         let more = if lines.len() > inner_h + scroll {

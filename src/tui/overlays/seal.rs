@@ -21,6 +21,7 @@ use crate::store::Store;
 use crate::tui::request::{Replier, Slot};
 use crate::tui::theme::Theme;
 use crate::tui::views::ReplayScope;
+use crate::tui::widgets::{centered, label};
 
 /// What the sealing task reports.
 #[derive(Debug)]
@@ -235,21 +236,8 @@ fn remove_outputs(receipt: &Path) {
     let _ = std::fs::remove_file(PathBuf::from(t));
 }
 
-fn label(f: &mut Frame, area: Rect, text: &str, style: Style) -> Rect {
-    let [l, v] = Layout::horizontal([Constraint::Length(9), Constraint::Fill(1)]).areas(area);
-    f.render_widget(Paragraph::new(Span::styled(text.to_string(), style)), l);
-    v
-}
-
 fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
-    let w = 84.min(area.width.saturating_sub(2));
-    let h = 10.min(area.height.saturating_sub(2));
-    let r = Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    );
+    let r = centered(area, 84, 10);
     f.render_widget(Clear, r);
     let outer = Block::new()
         .borders(Borders::ALL)
@@ -273,7 +261,7 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
         (None, true) => theme.accent,
         (None, false) => theme.muted,
     };
-    let v = label(f, file, "receipt", style);
+    let v = label(f, file, "receipt", style, 9);
     if editing {
         let mut t = d.path.clone();
         t.set_cursor_line_style(Style::new());
@@ -287,9 +275,9 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
             Paragraph::new(Span::styled(format!("↳ {e}"), theme.error)).wrap(Wrap { trim: true });
         f.render_widget(p, v);
     }
-    let v = label(f, range, "range", theme.muted);
+    let v = label(f, range, "range", theme.muted, 9);
     f.render_widget(Paragraph::new(d.range.describe()), v);
-    let v = label(f, state, "seal", theme.muted);
+    let v = label(f, state, "seal", theme.muted, 9);
     let (text, st) = match &d.stage {
         Stage::Edit => (
             "the receipt and its digest file (FILE.digests) are written here".to_string(),

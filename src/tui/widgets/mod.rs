@@ -60,6 +60,26 @@ pub fn fit_words(s: &str, width: usize) -> String {
 }
 
 /// Rows of a table filling `area` in a bordered block under a header line.
+/// A `w`×`h` rectangle in the middle of `area` (at most `area` less a cell on each side): a
+/// dialog's place.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width.saturating_sub(2));
+    let h = h.min(area.height.saturating_sub(2));
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+/// A dialog's field label, `width` columns at the left of `area`; the rest of `area`.
+pub fn label(f: &mut Frame, area: Rect, text: &str, style: Style, width: u16) -> Rect {
+    let [l, v] = Layout::horizontal([Constraint::Length(width), Constraint::Fill(1)]).areas(area);
+    f.render_widget(Paragraph::new(Span::styled(text.to_string(), style)), l);
+    v
+}
+
 pub fn table_rows(area: Rect) -> usize {
     area.height.saturating_sub(3) as usize
 }

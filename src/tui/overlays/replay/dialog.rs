@@ -9,11 +9,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui_textarea::TextArea;
 
-use super::{block, centered, event_ref, secs};
+use super::{block, event_ref, secs};
 use crate::replay::sink::{DEFAULT_SUBJECT, Template};
 use crate::replay::{self, BusCheck, Plan, Range, SinkSpec};
 use crate::tui::overlays::input;
 use crate::tui::theme::Theme;
+use crate::tui::widgets::centered;
 
 const LABELS: [&str; 4] = ["sink", "subject (nats)", "rate, events/s", "max in flight"];
 

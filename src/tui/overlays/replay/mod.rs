@@ -307,17 +307,6 @@ impl Overlay {
 
 // ---- drawing ----
 
-pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width.saturating_sub(2));
-    let h = h.min(area.height.saturating_sub(2));
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
-}
-
 pub(super) fn block(theme: &Theme, title: String) -> Block<'static> {
     Block::new()
         .borders(Borders::ALL)

@@ -7,12 +7,13 @@ use ratatui::widgets::{Clear, Gauge, Paragraph};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Ready, Update, block, centered, secs};
+use super::{Ready, Update, block, secs};
 use crate::replay::job::{Job, JobStore, Status};
 use crate::replay::{self, Control, Progress};
 use crate::store::Store;
 use crate::tui::request::Replier;
 use crate::tui::theme::Theme;
+use crate::tui::widgets::centered;
 
 /// A job started from the TUI.
 pub struct Running {
