@@ -386,6 +386,7 @@ mod auth;
 mod context;
 mod jsonl;
 mod nats;
+mod routes;
 mod window;
 
 pub use auth::*;

@@ -11,6 +11,7 @@ use bytes::{BufMut, BytesMut};
 use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
+use super::routes::{Route, Routes};
 use super::window::{Window, reply_number};
 
 /// Publishes to JetStream: one message per event, the event's JSON (as in JSONL) as payload,
@@ -44,11 +45,27 @@ use super::window::{Window, reply_number};
 ///   its arrival order, so answers arriving out of order (several streams, a cluster) are
 ///   right; a number not in flight, or a second answer to one, is ignored. Every connection has
 ///   a new inbox, so no answer of an earlier connection is taken for one of this connection.
-/// - *Exactly once, in order.* Unchanged: every event carries its `Nats-Msg-Id`; the first
-///   failure on a connection (an error answer, no responders, a late answer) stops publishing
-///   on it (later events are answered "not sent" without leaving), the job resends from its
-///   checkpoint on a new connection, and the stream's duplicate window absorbs what had been
-///   stored after the checkpoint.
+/// - *Exactly once, in order.* Every event carries its `Nats-Msg-Id`; the first failure on a
+///   connection (an error answer, no responders, a late answer) stops publishing on it (later
+///   events are answered "not sent" without leaving), the job resends from its checkpoint on a
+///   new connection, and the stream's duplicate window absorbs what had been stored after the
+///   checkpoint.
+/// - *Nothing overtakes a publish that failed.* The publishes already in flight after a failed
+///   one would otherwise be stored before it is sent again, which breaks a stream's version
+///   order on the bus (and, past the duplicate window, stores them twice). So the publishes to
+///   one JetStream stream form a chain: each carries `Nats-Expected-Last-Msg-Id`, the id of the
+///   previous publish to that stream on the connection, and the server stores it only if that
+///   one is its last message. When one fails, every later one of its chain is refused, and what
+///   the stream holds after the checkpoint is a prefix of what was sent: resending from the
+///   checkpoint keeps the order (the server looks for a duplicate before the expectation). The
+///   first publish to a stream on a connection expects nothing (nothing of the job's is in
+///   flight to it). Which stream stores a subject comes from the streams' subject filters,
+///   listed once per connection ([`Routes`]); a subject no filter matches is published only
+///   when nothing is in flight, and its acknowledgement names its stream.
+/// - *Another publisher on the same stream.* Its messages come between two of the job's, and
+///   the job's next publish is refused ("wrong last msg ID") although nothing of the job's
+///   failed: that stream is then published to one message at a time, each only once every
+///   earlier publish is answered, without an expectation, for the rest of the job.
 /// - *Failover and a missing stream.* The answers are classified as async-nats classifies its
 ///   own ([`publish_error`]): "no responders" (status 503 on the reply) and 503 API errors are
 ///   unavailable, and the next connection asks the cluster whether a stream captures the
@@ -65,6 +82,8 @@ pub struct NatsSink {
     /// Payloads are serialized into this buffer and split off it, so that many share one
     /// allocation.
     payload: BytesMut,
+    /// Which JetStream stream stores each subject, kept across connections.
+    routes: Routes,
 }
 
 /// One connection and the publishes in flight on it.
@@ -80,6 +99,18 @@ struct Conn {
     /// Wakes the wait for an answer no later than the oldest publish's deadline (moved only
     /// once it has passed: deadlines only grow).
     timer: Pin<Box<tokio::time::Sleep>>,
+    /// The message id of the last publish to each JetStream stream on this connection: what
+    /// the next one to it expects to be the stream's last message.
+    chain: Vec<Option<String>>,
+    /// A publish to a subject whose stream is not known yet: its acknowledgement names it.
+    /// While it is in flight nothing else is published.
+    learning: Option<Learning>,
+}
+
+struct Learning {
+    n: u64,
+    subject: String,
+    id: String,
 }
 
 /// What a publish was answered.
@@ -98,6 +129,7 @@ const VERSION: HeaderName = HeaderName::from_static("Evscope-Version");
 const POSITION: HeaderName = HeaderName::from_static("Evscope-Position");
 const TYPE: HeaderName = HeaderName::from_static("Evscope-Type");
 const JOB: HeaderName = HeaderName::from_static("Evscope-Job");
+const EXPECTED_LAST_MSG_ID: HeaderName = HeaderName::from_static("Nats-Expected-Last-Msg-Id");
 const CONTENT_TYPE: HeaderName = HeaderName::from_static("Content-Type");
 
 /// Answers the subscription holds before the job takes them: async-nats drops what comes
@@ -175,27 +207,103 @@ impl Conn {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    fn record(&mut self, m: async_nats::Message) {
+    fn record(&mut self, m: async_nats::Message, routes: &mut Routes) {
         let Some(n) = reply_number(m.subject.as_str()) else {
             return;
         };
         let answer = Answer::of(&m);
-        if !matches!(answer, Answer::Stored { .. }) {
+        let stored = matches!(answer, Answer::Stored { .. });
+        if !stored {
             self.failed = true;
+        }
+        if self.learning.as_ref().is_some_and(|l| l.n == n) {
+            let l = self.learning.take().expect("checked");
+            if let Some(stream) = stored.then(|| acked_stream(&m.payload)).flatten() {
+                let r = routes.learn(&l.subject, &stream);
+                *self.chain_of(r) = Some(l.id);
+            }
         }
         self.window.answer(n, answer);
     }
 
+    fn chain_of(&mut self, r: Route) -> &mut Option<String> {
+        let i = r as usize;
+        if self.chain.len() <= i {
+            self.chain.resize(i + 1, None);
+        }
+        &mut self.chain[i]
+    }
+
     /// Take every answer that has arrived; false when the subscription ended (the client is
     /// gone).
-    fn receive_ready(&mut self) -> bool {
+    fn receive_ready(&mut self, routes: &mut Routes) -> bool {
         while let Some(m) = self.answers.next().now_or_never() {
             match m {
-                Some(m) => self.record(m),
+                Some(m) => self.record(m, routes),
                 None => return false,
             }
         }
         true
+    }
+
+    /// Wait until every publish in flight is answered, so that the next one overtakes nothing.
+    /// One that is late, or a connection that breaks, marks the connection failed instead (the
+    /// job then finds the late one, or the break, where it waits for its answers).
+    async fn drain(&mut self, routes: &mut Routes) {
+        while !self.failed {
+            if !self.receive_ready(routes) {
+                self.failed = true;
+                return;
+            }
+            let Some(deadline) = self.window.oldest_unanswered_deadline(ACK_TIMEOUT) else {
+                return;
+            };
+            tokio::select! {
+                biased;
+                m = self.answers.next() => match m {
+                    Some(m) => self.record(m, routes),
+                    None => self.failed = true,
+                },
+                _ = tokio::time::sleep_until(deadline) => self.failed = true,
+            }
+        }
+    }
+}
+
+/// The stream an acknowledgement names.
+fn acked_stream(payload: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Ack {
+        stream: String,
+    }
+    serde_json::from_slice::<Ack>(payload)
+        .ok()
+        .map(|a| a.stream)
+}
+
+/// The streams the server has and the subjects each captures, for [`Routes`]. A server that
+/// does not list them (no permission for the API, no answer in time) leaves them unknown: each
+/// new subject then waits until nothing is in flight and learns its stream from its ack.
+async fn list_streams(js: &async_nats::jetstream::Context) -> Option<Vec<(String, Vec<String>)>> {
+    let list = async {
+        let mut streams = js.streams();
+        let mut out = Vec::new();
+        while let Some(info) = streams.next().await {
+            let info = info.map_err(|e| e.to_string())?;
+            out.push((info.config.name, info.config.subjects));
+        }
+        Ok::<_, String>(out)
+    };
+    match tokio::time::timeout(ACK_TIMEOUT, list).await {
+        Ok(Ok(streams)) => Some(streams),
+        Ok(Err(e)) => {
+            tracing::info!("JetStream did not list its streams ({e}): learning them from acks");
+            None
+        }
+        Err(_) => {
+            tracing::info!("JetStream did not list its streams in time: learning them from acks");
+            None
+        }
     }
 }
 
@@ -208,6 +316,7 @@ impl NatsSink {
             conn: None,
             unanswered: None,
             payload: BytesMut::new(),
+            routes: Routes::default(),
         })
     }
 
@@ -221,6 +330,26 @@ impl NatsSink {
             Answer::Failed(e) => {
                 let up = self.conn.as_ref().is_some_and(Conn::connected);
                 let subject = self.template.render(oldest, job);
+                // The first failure the job sees: every publish before it was stored, its
+                // chain's previous one included. A refused expectation then means that
+                // something else was stored in between.
+                if api_error(&e).is_some_and(|j| {
+                    j.error_code() == async_nats::jetstream::ErrorCode::STREAM_WRONG_LAST_MESSAGE_ID
+                }) {
+                    if let Some(r) = self.routes.route(&subject) {
+                        self.routes.set_serial(r);
+                        let stream = self.routes.name(r);
+                        tracing::warn!(
+                            "another publisher writes to JetStream stream {stream}: publishing to it one message at a time"
+                        );
+                        return Err(SinkError::new(
+                            SinkErrorKind::Unavailable,
+                            format!(
+                                "another publisher wrote to JetStream stream {stream} between two of this job's messages ({e}); publishing to it one message at a time from now on, to keep each stream's order (subject {subject})"
+                            ),
+                        ));
+                    }
+                }
                 Err(publish_error(e, &subject, up, &mut self.unanswered))
             }
             Answer::NotSent => Err(SinkError::new(
@@ -406,6 +535,9 @@ impl Sink for NatsSink {
                 tracing::info!("stream {stream} captures {subject}: it was without a leader");
                 self.unanswered = None;
             }
+            if let Some(streams) = list_streams(&js).await {
+                self.routes.set_listing(streams);
+            }
             let inbox = format!("{}.", client.new_inbox());
             let answers = client.subscribe(format!("{inbox}*")).await.map_err(|e| {
                 SinkError::new(
@@ -420,6 +552,8 @@ impl Sink for NatsSink {
                 window: Window::new(),
                 failed: false,
                 timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+                chain: Vec::new(),
+                learning: None,
             });
             Ok(())
         })
@@ -430,6 +564,20 @@ impl Sink for NatsSink {
             let Some(conn) = self.conn.as_mut() else {
                 return Err(not_connected());
             };
+            let subject = self.template.render(e, job);
+            let id = if e.event_id.is_empty() {
+                format!("{}@{}", e.stream_id, e.stream_version)
+            } else {
+                e.event_id.clone()
+            };
+            // A publish that cannot be chained waits until nothing is in flight: its stream is
+            // not known, another publisher writes to its stream, or a publish whose stream is
+            // being learned is in flight (the chain of that stream is not known until then).
+            let route = self.routes.route(&subject);
+            let chained = route.filter(|r| !self.routes.serial(*r));
+            if chained.is_none() || conn.learning.is_some() {
+                conn.drain(&mut self.routes).await;
+            }
             let now = Instant::now();
             if conn.failed {
                 // The job sees the earlier failure first (answers are taken in order) and
@@ -437,13 +585,22 @@ impl Sink for NatsSink {
                 conn.window.push_answered(now, Answer::NotSent);
                 return Ok(());
             }
-            let subject = self.template.render(e, job);
             let mut h = async_nats::HeaderMap::new();
-            let id = if e.event_id.is_empty() {
-                format!("{}@{}", e.stream_id, e.stream_version)
-            } else {
-                e.event_id.clone()
-            };
+            match (route, chained) {
+                (_, Some(r)) => {
+                    if let Some(previous) = conn.chain_of(r).replace(id.clone()) {
+                        h.insert(EXPECTED_LAST_MSG_ID, previous);
+                    }
+                }
+                (Some(_), None) => {}
+                (None, _) => {
+                    conn.learning = Some(Learning {
+                        n: conn.window.next(),
+                        subject: subject.clone(),
+                        id: id.clone(),
+                    });
+                }
+            }
             h.insert(MSG_ID, id);
             h.insert(STREAM, e.stream_id.as_str());
             h.insert(VERSION, e.stream_version.to_string());
@@ -473,6 +630,8 @@ impl Sink for NatsSink {
                 }
                 Ok(Err(err)) => {
                     use async_nats::client::PublishErrorKind as K;
+                    conn.failed = true;
+                    conn.learning = None;
                     let subject = self.template.render(e, job);
                     Err(match err.kind() {
                         K::Send => broken(),
@@ -482,13 +641,17 @@ impl Sink for NatsSink {
                         ),
                     })
                 }
-                Err(_) => Err(SinkError::new(
-                    SinkErrorKind::Unavailable,
-                    format!(
-                        "the NATS client took no message for {}s",
-                        ACK_TIMEOUT.as_secs()
-                    ),
-                )),
+                Err(_) => {
+                    conn.failed = true;
+                    conn.learning = None;
+                    Err(SinkError::new(
+                        SinkErrorKind::Unavailable,
+                        format!(
+                            "the NATS client took no message for {}s",
+                            ACK_TIMEOUT.as_secs()
+                        ),
+                    ))
+                }
             }
         })
     }
@@ -506,7 +669,7 @@ impl Sink for NatsSink {
                 if let Some(a) = conn.window.pop() {
                     return self.deliver(a, oldest, job);
                 }
-                if !conn.receive_ready() {
+                if !conn.receive_ready(&mut self.routes) {
                     return Err(broken());
                 }
                 if let Some(a) = conn.window.pop() {
@@ -536,7 +699,7 @@ impl Sink for NatsSink {
                 tokio::select! {
                     biased;
                     m = conn.answers.next() => match m {
-                        Some(m) => conn.record(m),
+                        Some(m) => conn.record(m, &mut self.routes),
                         None => return Err(broken()),
                     },
                     _ = conn.timer.as_mut() => {}
@@ -552,7 +715,7 @@ impl Sink for NatsSink {
         let a = match conn.window.pop() {
             Some(a) => a,
             None => {
-                if !conn.receive_ready() {
+                if !conn.receive_ready(&mut self.routes) {
                     return Some(Err(broken()));
                 }
                 conn.window.pop()?

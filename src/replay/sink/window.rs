@@ -24,6 +24,8 @@ struct Slot<A> {
 pub(super) struct Window<A> {
     base: u64,
     slots: VecDeque<Slot<A>>,
+    /// How many slots have no answer yet.
+    unanswered: usize,
 }
 
 impl<A> Window<A> {
@@ -31,6 +33,7 @@ impl<A> Window<A> {
         Window {
             base: 0,
             slots: VecDeque::new(),
+            unanswered: 0,
         }
     }
 
@@ -43,6 +46,7 @@ impl<A> Window<A> {
     pub(super) fn push(&mut self, sent: Instant) -> u64 {
         let n = self.next();
         self.slots.push_back(Slot { sent, answer: None });
+        self.unanswered += 1;
         n
     }
 
@@ -63,6 +67,7 @@ impl<A> Window<A> {
         if let Some(slot) = self.slots.get_mut(i as usize) {
             if slot.answer.is_none() {
                 slot.answer = Some(answer);
+                self.unanswered -= 1;
             }
         }
     }
@@ -81,6 +86,21 @@ impl<A> Window<A> {
     pub(super) fn deadline(&self, timeout: Duration) -> Option<Instant> {
         let front = self.slots.front()?;
         front.answer.is_none().then(|| front.sent + timeout)
+    }
+
+    /// Whether every publish in the window has its answer (none is in flight).
+    #[cfg(test)]
+    fn all_answered(&self) -> bool {
+        self.unanswered == 0
+    }
+
+    /// When the oldest publish still without an answer, wherever it is in the window, is late.
+    pub(super) fn oldest_unanswered_deadline(&self, timeout: Duration) -> Option<Instant> {
+        if self.unanswered == 0 {
+            return None;
+        }
+        let slot = self.slots.iter().find(|s| s.answer.is_none())?;
+        Some(slot.sent + timeout)
     }
 
     #[cfg(test)]
@@ -164,6 +184,34 @@ mod tests {
         w.answer(1, 5);
         assert_eq!((w.pop(), w.pop(), w.pop()), (Some(5), Some(4), None));
         assert_eq!(w.deadline(Duration::from_secs(1)), None);
+        assert!(w.all_answered());
+    }
+
+    /// What a publish that must not overtake anything waits for: every publish in flight
+    /// answered, the oldest unanswered one (not only the front) being the one that is late.
+    #[test]
+    fn the_window_knows_when_nothing_is_in_flight() {
+        let t = Instant::now();
+        let timeout = Duration::from_secs(5);
+        let mut w = Window::new();
+        assert!(w.all_answered());
+        assert_eq!(w.oldest_unanswered_deadline(timeout), None);
+        w.push(t);
+        w.push(t + Duration::from_secs(1));
+        w.push(t + Duration::from_secs(2));
+        assert!(!w.all_answered());
+        w.answer(0, 0);
+        w.answer(2, 2);
+        assert_eq!(
+            w.oldest_unanswered_deadline(timeout),
+            Some(t + Duration::from_secs(1) + timeout)
+        );
+        w.answer(1, 1);
+        w.answer(1, 9);
+        assert!(w.all_answered(), "a second answer counts once");
+        assert_eq!(w.oldest_unanswered_deadline(timeout), None);
+        w.push_answered(t, 3);
+        assert!(w.all_answered());
     }
 
     #[test]
