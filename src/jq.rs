@@ -15,11 +15,21 @@ pub type Data = data::JustLut<Val>;
 
 /// jq's, jaq's standard and jaq-json's definitions (`select`, `map`, `test`, ...); every
 /// recursive one (`repeat`, `recurse`, `until`, ...) checks the run's bound at each step.
+///
+/// They are parsed and given the bound once per process (jaq parses its definitions' text at
+/// each call, and the bound looks through every body): each compile clones them, which costs a
+/// fraction of that.
 pub fn defs() -> impl Iterator<Item = jaq_core::load::parse::Def<&'static str>> {
-    jaq_core::defs()
-        .chain(jaq_std::defs())
-        .chain(jaq_json::defs())
-        .map(bound_def)
+    static DEFS: std::sync::OnceLock<Vec<Def>> = std::sync::OnceLock::new();
+    DEFS.get_or_init(|| {
+        jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs())
+            .map(bound_def)
+            .collect()
+    })
+    .iter()
+    .cloned()
 }
 
 /// The native functions that go with [`defs`], and the bound's check.

@@ -1004,6 +1004,31 @@ async fn drifted(h: &Harness) -> Vec<evscope::demo::DriftRecord> {
         .drifted
 }
 
+/// Without a reducer the list says "not checked", and so does the diff it opens: the merge
+/// fold on its right side is shown for orientation, never as "ok" or "drifted" (as
+/// `verify-snapshots` reports `no_reducer`).
+#[tokio::test]
+async fn a_snapshot_without_a_reducer_is_unchecked_in_the_list_and_in_its_diff() {
+    let mut h = harness().await;
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Enter).await;
+    let stream = h.stream().stream_id().unwrap().to_string();
+    h.key(KeyCode::Char('S')).await;
+    assert_eq!(h.app.view(), ViewKind::Snapshots);
+    let list = h.app.find::<SnapshotList>().unwrap();
+    let sel = list.selected_check().expect("the demo stream has snapshots");
+    assert_eq!(sel.status, evscope::snapshots::Status::NoReducer, "{stream}");
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.view(), ViewKind::SnapshotDiff);
+    let c = h.app.find::<DiffView>().unwrap().compared.clone().expect("compared");
+    assert_eq!(c.status(), evscope::snapshots::Status::NoReducer);
+    assert!(c.fold_name.contains("merge"), "{}", c.fold_name);
+    let screen = h.screen();
+    assert!(screen.contains("unchecked"), "{screen}");
+    assert!(screen.contains("not checked: no reducer for"), "{screen}");
+    assert!(!screen.contains("drifted") && !screen.contains("no difference"), "{screen}");
+}
+
 #[tokio::test]
 async fn snapshot_list_and_diff_of_a_drifted_snapshot_then_time_travel_there() {
     let mut h = harness().await;

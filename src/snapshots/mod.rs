@@ -50,6 +50,10 @@ pub struct Check {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub taken_at: Option<String>,
+    /// For [`Status::NoReducer`]: what no reducer was found for (its stream type, else
+    /// `category X`), as the summary counts it (the error says it in words).
+    #[serde(skip)]
+    pub unchecked: Option<String>,
 }
 
 /// One difference of a snapshot as the report writes it (`verify-snapshots --format json`):
@@ -132,10 +136,9 @@ impl Summary {
             Status::Error => self.errors += 1,
             Status::NoReducer => {
                 self.no_reducer += 1;
-                let what = c.error.as_deref().and_then(|e| e.strip_prefix(NO_REDUCER));
                 *self
                     .unchecked
-                    .entry(what.unwrap_or("?").to_string())
+                    .entry(c.unchecked.clone().unwrap_or_else(|| "?".into()))
                     .or_default() += 1;
             }
         }
@@ -155,7 +158,8 @@ impl Summary {
     }
 }
 
-/// How the error of a [`Status::NoReducer`] check starts (then what the stream is).
+/// How the error of a [`Status::NoReducer`] check starts (then what the stream is: its
+/// [`Check::unchecked`]).
 pub const NO_REDUCER: &str = "no reducer for ";
 
 /// What to check.
@@ -457,6 +461,7 @@ async fn check_part(
         changes,
         error,
         taken_at: s.taken_at.as_ref().map(crate::store::model::format_time),
+        unchecked: None,
     };
     let mut out = Vec::new();
     let mut rest = &snapshots[..];
@@ -549,7 +554,10 @@ async fn check_part(
                 // A snapshot that could not be read is an error whether or not it can be
                 // checked.
                 checks.push(if s.problems.is_empty() {
-                    check(s, Status::NoReducer, vec![], Some(e.clone()))
+                    Check {
+                        unchecked: unchecked.clone(),
+                        ..check(s, Status::NoReducer, vec![], Some(e.clone()))
+                    }
                 } else {
                     check(s, Status::Error, vec![], Some(s.problems.join("; ")))
                 });
@@ -628,6 +636,7 @@ mod tests {
             changes: crate::rehydrate::diff::diff(&recomputed, &stored),
             error: None,
             taken_at: None,
+            unchecked: None,
         };
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(

@@ -34,6 +34,10 @@ pub struct Compared {
     pub stream: String,
     pub version: i64,
     pub fold_name: String,
+    /// What no reducer was found for (`category account`, a stream type), when none was: the
+    /// recomputed side is then the default merge fold, shown for orientation, and the snapshot
+    /// is not checked (as `verify-snapshots` says `no_reducer`), whatever the two sides show.
+    pub unchecked: Option<String>,
     /// None: the store has no snapshot at this version (any more).
     pub stored: Option<Snapshot>,
     /// Why the state could not be recomputed, when it could not.
@@ -45,6 +49,9 @@ pub struct Compared {
 impl Compared {
     pub fn status(&self) -> Status {
         match (&self.stored, &self.recomputed) {
+            (Some(s), Ok(_)) if s.problems.is_empty() && self.unchecked.is_some() => {
+                Status::NoReducer
+            }
             (Some(s), Ok(_)) if s.problems.is_empty() => {
                 if self.changes.is_empty() {
                     Status::Ok
@@ -84,6 +91,17 @@ async fn compare(
         .await
         .map_err(|e| e.to_string())?;
     let fold_name = fold.name();
+    let unchecked = match fold {
+        crate::rehydrate::reducer::Fold::Merge => Some(
+            store
+                .stream_facts(&stream, true)
+                .await
+                .ok()
+                .and_then(|f| f.stream_type)
+                .unwrap_or_else(|| format!("category {}", crate::store::category(&stream))),
+        ),
+        crate::rehydrate::reducer::Fold::Reducer(_) => None,
+    };
     let opts = fold.diff_options();
     let stored = store
         .snapshots(&stream, Some(version), true, 1)
@@ -116,6 +134,7 @@ async fn compare(
         stream,
         version,
         fold_name,
+        unchecked,
         stored,
         recomputed,
         changes,
@@ -516,6 +535,12 @@ pub fn draw_diff(f: &mut Frame, area: Rect, v: &DiffView, t: &Theme) {
     let mut head: Vec<Line> = vec![];
     let what = match (n, c.problem()) {
         (_, Some(_)) => " cannot compare".to_string(),
+        (_, None) if status == Status::NoReducer => format!(
+            " not checked: {}{} · right: the default merge fold, for orientation only · \
+             --reducers FILE, or `evscope reducers init`",
+            crate::snapshots::NO_REDUCER,
+            c.unchecked.as_deref().unwrap_or_default()
+        ),
         (0, None) => " no difference: the snapshot matches the events".to_string(),
         (n, None) => format!(
             " difference {} of {n} · stored (left) → recomputed (right)",
@@ -591,6 +616,7 @@ mod tests {
             stream: "account-1".into(),
             version: 20,
             fold_name: "reducer account".into(),
+            unchecked: None,
             changes: crate::rehydrate::diff::diff(&recomputed, &stored),
             stored: Some(Snapshot {
                 stream_id: "account-1".into(),
@@ -641,6 +667,13 @@ mod tests {
         broken.recomputed = Err("cannot recompute: boom".into());
         assert_eq!(broken.status(), Status::Error);
         assert_eq!(broken.problem().as_deref(), Some("cannot recompute: boom"));
+        // Without a reducer the merge fold is no verdict: matching or not, it is unchecked.
+        for (stored, merged) in [(json!({"a": 1}), json!({"a": 1})), (json!({"a": 1}), json!({"a": 2}))] {
+            let mut c = compared(stored, merged);
+            c.unchecked = Some("category account".into());
+            assert_eq!(c.status(), Status::NoReducer);
+            assert_eq!(c.problem(), None);
+        }
         assert_eq!(number(0.5), "+0.5");
     }
 
