@@ -4,11 +4,14 @@
 //! top-level conjunction is looked at: a program `C` or `select(C)`, where `C` is `A and B and
 //! …`. The conjuncts are taken in the order jq evaluates them, from the first, as long as each
 //! is a string equality on a column or a path of `data` / `metadata` (`.event_id == "…"`,
-//! `"Ana" == .data.owner`); each becomes a [`store::pushdown::Atom`], and the first conjunct
+//! `"Ana" == .data.owner`), or a comparison of such a path with a number (`.data.amount >
+//! 9990`, `5 == .data.n`, `.data.x <= -1.5`); each becomes a [`store::pushdown::Atom`], and the
+//! first conjunct
 //! that is anything else ends the list (it could fail on a row, and a failure must reach the
 //! user, so nothing after it may drop rows). The store keeps exactly the rows on which the
 //! program could be true or fail (see `store::pushdown`). Anything else — `or`, `not`, a pipe
-//! after `select`, a comma, a definition, a number, an optional path — is not translated: the
+//! after `select`, a comma, a definition, `!=`, a string compared by order, an optional path —
+//! is not translated: the
 //! program still runs on every row returned, so the results are the same whether or not
 //! anything was pushed.
 //!
@@ -18,7 +21,9 @@ use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Term};
 use jaq_core::path::{Opt, Part};
 
-use crate::store::pushdown::{Atom, Field};
+use jaq_core::ops::Cmp as JqCmp;
+
+use crate::store::pushdown::{Atom, Cmp, Field, Lit};
 
 /// The leading string equalities of a program's top-level conjunction, in evaluation order
 /// (none when it does not parse: the compile reports that).
@@ -45,8 +50,11 @@ fn conjuncts(t: &Term<&str>, out: &mut Vec<Atom>) -> bool {
         Term::BinOp(l, BinaryOp::And, r) => conjuncts(l, out) && conjuncts(r, out),
         // `(C)`: the same term.
         Term::Path(inner, path) if path.0.is_empty() => conjuncts(inner, out),
-        Term::BinOp(l, BinaryOp::Cmp(jaq_core::ops::Cmp::Eq), r) => {
-            match equality(l, r).or_else(|| equality(r, l)) {
+        Term::BinOp(l, BinaryOp::Cmp(op), r) => {
+            let Some(cmp) = cmp_of(*op) else {
+                return false;
+            };
+            match comparison(l, cmp, r).or_else(|| comparison(r, cmp.flipped(), l)) {
                 Some(a) => {
                     out.push(a);
                     true
@@ -58,9 +66,25 @@ fn conjuncts(t: &Term<&str>, out: &mut Vec<Atom>) -> bool {
     }
 }
 
-/// `path == "literal"`.
-fn equality(path: &Term<&str>, lit: &Term<&str>) -> Option<Atom> {
-    let value = literal(lit)?;
+fn cmp_of(op: JqCmp) -> Option<Cmp> {
+    Some(match op {
+        JqCmp::Eq => Cmp::Eq,
+        JqCmp::Lt => Cmp::Lt,
+        JqCmp::Le => Cmp::Le,
+        JqCmp::Gt => Cmp::Gt,
+        JqCmp::Ge => Cmp::Ge,
+        JqCmp::Ne => return None,
+    })
+}
+
+/// `path OP literal`: a string only with `==` (the database's collation orders strings its
+/// own way), a number with any comparison.
+fn comparison(path: &Term<&str>, cmp: Cmp, lit: &Term<&str>) -> Option<Atom> {
+    let value = match (literal(lit), number(lit)) {
+        (Some(s), _) if cmp == Cmp::Eq => Lit::Str(s),
+        (None, Some(n)) => n,
+        _ => return None,
+    };
     let keys = keys(path)?;
     let (root, rest) = keys.split_first()?;
     let field = match (root.as_str(), rest) {
@@ -71,7 +95,33 @@ fn equality(path: &Term<&str>, lit: &Term<&str>) -> Option<Atom> {
         ("metadata", k) if !k.is_empty() => Field::Metadata(k.to_vec()),
         _ => return None,
     };
-    Some(Atom { field, value })
+    if matches!(value, Lit::Num { .. }) && !matches!(field, Field::Data(_) | Field::Metadata(_)) {
+        return None;
+    }
+    Some(Atom { field, cmp, value })
+}
+
+/// A number literal (`9990`, `-1.5`, `1e3`) that is finite as jq reads it.
+fn number(t: &Term<&str>) -> Option<Lit> {
+    let (neg, t) = match t {
+        Term::Neg(inner) => (true, &**inner),
+        t => (false, t),
+    };
+    let Term::Num(text) = t else {
+        return None;
+    };
+    let v: f64 = text.parse().ok()?;
+    if !v.is_finite() {
+        return None;
+    }
+    Some(Lit::Num {
+        text: if neg {
+            format!("-{text}")
+        } else {
+            text.to_string()
+        },
+        value: if neg { -v } else { v },
+    })
 }
 
 /// A string without interpolation or format, as jq reads it.
@@ -128,14 +178,31 @@ mod tests {
         );
         assert_eq!(
             shown(r#"select(.metadata."correlation-id" == "c\"1" and .data.amount > 10)"#),
-            [r#".metadata["correlation-id"] == "c\"1""#]
+            [
+                r#".metadata["correlation-id"] == "c\"1""#,
+                ".data.amount > 10"
+            ]
+        );
+        // Numbers: any comparison, the literal on either side (flipped to the path's side).
+        assert_eq!(
+            shown(r#"select(.data.amount > 9990) "#),
+            [".data.amount > 9990"]
+        );
+        assert_eq!(
+            shown(r#"5 <= .data.n and .data.x < -1.5 and 2e3 == .metadata.v and 0 > .data.y"#),
+            [
+                ".data.n >= 5",
+                ".data.x < -1.5",
+                ".metadata.v == 2e3",
+                ".data.y < 0"
+            ]
         );
         assert_eq!(shown(r#".stream_id == "a" and (.x == "b")"#).len(), 1);
-        // After a conjunct that is not an equality nothing is taken: it could fail on a row
-        // that a later equality would drop, and the failure must be seen.
-        assert!(shown(r#".data.amount > 10 and .event_type == "T""#).is_empty());
+        // After a conjunct that is not pushed nothing is taken: it could fail on a row
+        // that a later condition would drop, and the failure must be seen.
+        assert!(shown(r#".data.amount != 10 and .event_type == "T""#).is_empty());
         assert_eq!(
-            shown(r#".event_type == "T" and .data.amount > 10 and .stream_id == "s""#),
+            shown(r#".event_type == "T" and .data.amount != 10 and .stream_id == "s""#),
             [r#".event_type == "T""#]
         );
         assert_eq!(
@@ -153,7 +220,12 @@ mod tests {
             r#"select(.event_id == "a") | .data"#,
             r#".event_id == "a", true"#,
             r#"def select(f): true; select(.event_id == "a")"#,
-            r#".data.amount == 5"#,
+            r#".data.amount != 5"#,
+            r#".data.owner < "b""#,
+            r#".stream_version > 5"#,
+            r#".event_type == 5"#,
+            r#".data.amount > 1e999"#,
+            r#".data.amount > (1 + 1)"#,
             r#".data.owner? == "Ana""#,
             r#".data["own\(1)er"] == "Ana""#,
             r#".data.owner == "A\(.x)""#,

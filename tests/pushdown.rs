@@ -64,6 +64,43 @@ const ROWS: &[(&str, i64, &str, &str, Option<&str>)] = &[
         None,
     ),
     ("odd-1", 1, "Odd", r#"[1, 2]"#, None),
+    ("num-1", 1, "Num", r#"{"amount": 100}"#, None),
+    ("num-1", 2, "Num", r#"{"amount": 100.0}"#, None),
+    // Below 100 in decimal, 100 as a double: jq may see either.
+    (
+        "num-1",
+        3,
+        "Num",
+        r#"{"amount": 99.99999999999999999}"#,
+        None,
+    ),
+    ("num-1", 4, "Num", r#"{"amount": 100.00000000000001}"#, None),
+    ("num-1", 5, "Num", r#"{"amount": 9991}"#, None),
+    ("num-1", 6, "Num", r#"{"amount": -5}"#, None),
+    ("num-1", 7, "Num", r#"{"amount": "200"}"#, None),
+    ("num-1", 8, "Num", r#"{"amount": null}"#, None),
+    ("num-1", 9, "Num", r#"{"other": 1}"#, None),
+    ("num-1", 10, "Num", r#"{"amount": true}"#, None),
+    ("num-1", 11, "Num", r#"{"amount": [1]}"#, None),
+    ("num-1", 12, "Num", r#"{"amount": {"v": 1}}"#, None),
+    (
+        "num-1",
+        13,
+        "Num",
+        r#"{"amount": 123456789012345678901234567890.123456789}"#,
+        None,
+    ),
+    ("num-1", 14, "Num", r#"{"amount": 1e-400}"#, None),
+    ("num-1", 15, "Num", r#"{"amount": 0}"#, None),
+    ("num-1", 16, "Num", r#"{"amount": -0.0}"#, None),
+    (
+        "num-1",
+        17,
+        "Num",
+        r#"{"amount": -1.5, "n": {"deep": 3}}"#,
+        None,
+    ),
+    ("num-1", 18, "Num", r#"{"amount": false, "n": [3]}"#, None),
     ("odd-1", 2, "Odd", r#""just a string""#, None),
     ("odd-1", 3, "Odd", r#"{"owner": 7}"#, None),
     (
@@ -172,7 +209,7 @@ async fn same_results_pushed_or_not(server: Server) {
         ),
         (
             r#"select(.event_type == "Odd" and .data.owner == 7)"#.into(),
-            1,
+            2,
         ),
         (r#".metadata.correlation_id == "c-1""#.into(), 1),
         (format!(r#".event_id == "{ID}03""#), 1),
@@ -196,6 +233,50 @@ async fn same_results_pushed_or_not(server: Server) {
             2,
         ),
     ];
+    // Numbers, compared by jq's order of types.
+    let numeric: Vec<(String, usize)> = [
+        r#"select(.event_type == "Num" and .data.amount > 100)"#,
+        r#".event_type == "Num" and .data.amount >= 100"#,
+        r#".event_type == "Num" and .data.amount == 100"#,
+        r#".event_type == "Num" and .data.amount < 0"#,
+        r#".event_type == "Num" and .data.amount <= 0"#,
+        r#".event_type == "Num" and 9990 < .data.amount"#,
+        r#".event_type == "Num" and .data.amount == 0"#,
+        r#".event_type == "Num" and .data.amount > -1.5"#,
+        r#".event_type == "Num" and .data.amount >= -1.5"#,
+        r#".event_type == "Num" and .data.amount > 123456789012345678901234567890"#,
+        r#".event_type == "Num" and .data.amount < 1e-300"#,
+    ]
+    .into_iter()
+    .map(|p| (p.to_string(), 2))
+    .collect();
+    let mut numbers = 0;
+    for (p, pushed) in &numeric {
+        let with = log(dir.path(), &db.url, p);
+        let without = log(dir.path(), &db.url, &format!("({p}) | ."));
+        assert_eq!(with, without, "{server:?}: {p}");
+        assert_eq!(with.0, Some(0), "{server:?}: {p}: {}", with.2);
+        numbers += with.1.lines().count();
+        let doc = explained(dir.path(), &db.url, p);
+        let n = doc["pushed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["pushed"] == true)
+            .count();
+        assert_eq!(n, *pushed, "{server:?}: {p}: {doc}");
+    }
+    assert!(numbers > 20, "{server:?}: {numbers}");
+    // A path through a value jq cannot index fails the same way pushed or not.
+    let p = r#".event_type == "Num" and .data.n.deep > 1"#;
+    let with = log(dir.path(), &db.url, p);
+    assert_eq!(
+        with,
+        log(dir.path(), &db.url, &format!("({p}) | .")),
+        "{server:?}"
+    );
+    assert_eq!(with.0, Some(1), "{server:?}: {with:?}");
+    assert!(with.2.contains("num-1@18"), "{server:?}: {}", with.2);
     let mut matched = 0;
     for (p, pushed) in &programs {
         let with = log(dir.path(), &db.url, p);

@@ -1016,17 +1016,32 @@ async fn a_snapshot_without_a_reducer_is_unchecked_in_the_list_and_in_its_diff()
     h.key(KeyCode::Char('S')).await;
     assert_eq!(h.app.view(), ViewKind::Snapshots);
     let list = h.app.find::<SnapshotList>().unwrap();
-    let sel = list.selected_check().expect("the demo stream has snapshots");
-    assert_eq!(sel.status, evscope::snapshots::Status::NoReducer, "{stream}");
+    let sel = list
+        .selected_check()
+        .expect("the demo stream has snapshots");
+    assert_eq!(
+        sel.status,
+        evscope::snapshots::Status::NoReducer,
+        "{stream}"
+    );
     h.key(KeyCode::Enter).await;
     assert_eq!(h.app.view(), ViewKind::SnapshotDiff);
-    let c = h.app.find::<DiffView>().unwrap().compared.clone().expect("compared");
+    let c = h
+        .app
+        .find::<DiffView>()
+        .unwrap()
+        .compared
+        .clone()
+        .expect("compared");
     assert_eq!(c.status(), evscope::snapshots::Status::NoReducer);
     assert!(c.fold_name.contains("merge"), "{}", c.fold_name);
     let screen = h.screen();
     assert!(screen.contains("unchecked"), "{screen}");
     assert!(screen.contains("not checked: no reducer for"), "{screen}");
-    assert!(!screen.contains("drifted") && !screen.contains("no difference"), "{screen}");
+    assert!(
+        !screen.contains("drifted") && !screen.contains("no difference"),
+        "{screen}"
+    );
 }
 
 #[tokio::test]

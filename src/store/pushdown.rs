@@ -13,6 +13,13 @@
 //!   and fails on `.owner`), and a value on the way that is neither an object nor null
 //!   (`.owner` of an array fails in jq). A row whose path is missing or null is `false` in
 //!   jq and dropped here too.
+//! - a comparison of such a path with a number (`.data.amount > 9990`) keeps, besides the rows
+//!   it could fail on, the rows where jq's order makes it true: a number compared as a number,
+//!   and by type otherwise (jq orders null < false < true < numbers < strings < arrays <
+//!   objects, so a string is `> 5` and a missing value `< 5`). The number is compared with a
+//!   margin of a few units in the last place of a double (both sides may be rounded to one on
+//!   the way to jq, the database may compare them exactly): a row at the edge is let through
+//!   and jq decides it.
 //!
 //! Where a column's encoding does not allow that guarantee (JSON kept as bytes; JSON text on
 //! PostgreSQL, whose cast fails on an invalid row), or a key needs quoting a JSON path
@@ -33,11 +40,56 @@ pub enum Field {
     Metadata(Vec<String>),
 }
 
-/// `FIELD == "value"`, as a jq program says it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a pushed condition compares (`!=` is never pushed: it is true of a missing value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Cmp {
+    /// The comparison with its sides swapped (`5 < x` is `x > 5`).
+    pub fn flipped(self) -> Cmp {
+        match self {
+            Cmp::Eq => Cmp::Eq,
+            Cmp::Lt => Cmp::Gt,
+            Cmp::Le => Cmp::Ge,
+            Cmp::Gt => Cmp::Lt,
+            Cmp::Ge => Cmp::Le,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Cmp::Eq => "==",
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+        }
+    }
+}
+
+/// What a field is compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lit {
+    Str(String),
+    /// A finite number: its text in the program and its value.
+    Num {
+        text: String,
+        value: f64,
+    },
+}
+
+/// `FIELD OP value`, as a jq program says it (the field on the left).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Atom {
     pub field: Field,
-    pub value: String,
+    pub cmp: Cmp,
+    pub value: Lit,
 }
 
 impl std::fmt::Display for Atom {
@@ -61,11 +113,15 @@ impl std::fmt::Display for Atom {
             Field::Data(k) => path("data", k),
             Field::Metadata(k) => path("metadata", k),
         };
-        write!(
-            f,
-            "{lhs} == {}",
-            serde_json::Value::String(self.value.clone())
-        )
+        match &self.value {
+            Lit::Str(v) => write!(
+                f,
+                "{lhs} {} {}",
+                self.cmp.symbol(),
+                serde_json::Value::String(v.clone())
+            ),
+            Lit::Num { text, .. } => write!(f, "{lhs} {} {text}", self.cmp.symbol()),
+        }
     }
 }
 
@@ -81,6 +137,18 @@ fn is_plain_key(k: &str) -> bool {
 /// Whether `atom` can be answered by this source's database (see the module documentation).
 pub fn pushable(src: &Source, atom: &Atom) -> bool {
     let text_col = |e: &Expr| matches!(e.enc, Encoding::Text);
+    match &atom.value {
+        Lit::Str(_) if atom.cmp != Cmp::Eq => return false,
+        Lit::Num { value, .. } if !value.is_finite() => return false,
+        Lit::Num { .. } if !matches!(atom.field, Field::Data(_) | Field::Metadata(_)) => {
+            return false;
+        }
+        _ => {}
+    }
+    let text = |v: &Lit| match v {
+        Lit::Str(s) => s.clone(),
+        Lit::Num { text, .. } => text.clone(),
+    };
     match &atom.field {
         Field::EventType => text_col(&src.event_type),
         // A store without an id column has `stream@version` as the id, built in SQL from the
@@ -89,7 +157,7 @@ pub fn pushable(src: &Source, atom: &Atom) -> bool {
         Field::EventId => {
             (text_col(&src.event_id) && src.stream.enc != Encoding::Bytes)
                 || (src.event_id.enc == Encoding::Uuid
-                    && (src.dialect != Dialect::Postgres || looks_like_uuid(&atom.value)))
+                    && (src.dialect != Dialect::Postgres || looks_like_uuid(&text(&atom.value))))
         }
         Field::StreamId => matches!(
             src.stream.enc,
@@ -219,11 +287,15 @@ fn push_fails(src: &Source, sql: &mut Sql, a: &Atom) -> bool {
 
 /// The condition under which the atom is true.
 fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
-    let value = || Param::Text(a.value.clone());
+    let s = match &a.value {
+        Lit::Str(s) => s,
+        Lit::Num { value, .. } => return push_number(src, sql, a, *value),
+    };
+    let value = || Param::Text(s.clone());
     match &a.field {
         Field::StreamId => {
             sql.push("1=1");
-            src.push_stream_eq(sql, &a.value);
+            src.push_stream_eq(sql, s);
         }
         Field::EventType => {
             sql.push(&src.event_type.sql).push(" = ").bind(value());
@@ -269,6 +341,119 @@ fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
             }
         }
     }
+}
+
+/// The condition under which `path OP n` is true in jq, on the JSON at a path: a number in
+/// the range the comparison allows (widened by [`margin`]), otherwise by jq's order of types.
+fn push_number(src: &Source, sql: &mut Sql, a: &Atom, n: f64) {
+    let Some((e, keys)) = json_of(src, a) else {
+        sql.push("1=1");
+        return;
+    };
+    let col = &e.sql;
+    let d = margin(n);
+    let (lo, hi) = match a.cmp {
+        Cmp::Eq => (Some(n - d), Some(n + d)),
+        Cmp::Gt | Cmp::Ge => (Some(n - d), None),
+        Cmp::Lt | Cmp::Le => (None, Some(n + d)),
+    };
+    // By type: strings, arrays and objects are above every number, null and booleans (and a
+    // missing value, which jq reads as null) below.
+    let above = matches!(a.cmp, Cmp::Gt | Cmp::Ge);
+    let below = matches!(a.cmp, Cmp::Lt | Cmp::Le);
+    let b = |v: bool| if v { "1=1" } else { "1=0" };
+    let bound = |sql: &mut Sql, x: &dyn Fn(&mut Sql), cast: &str| {
+        let mut first = true;
+        for (op, v) in [(">=", lo), ("<=", hi)] {
+            let Some(v) = v else { continue };
+            if !first {
+                sql.push(" AND ");
+            }
+            first = false;
+            x(sql);
+            sql.push(&format!(" {op} CAST("))
+                .bind(Param::Text(format!("{v:e}")))
+                .push(&format!(" AS {cast})"));
+        }
+    };
+    match src.dialect {
+        Dialect::Postgres => {
+            let path = |sql: &mut Sql| pg_path(sql, col, keys);
+            sql.push("(CASE jsonb_typeof(");
+            path(sql);
+            sql.push(") WHEN 'number' THEN ");
+            bound(
+                sql,
+                &|sql: &mut Sql| {
+                    sql.push("CAST(");
+                    path(sql);
+                    sql.push(" AS NUMERIC)");
+                },
+                "NUMERIC",
+            );
+            sql.push(" WHEN 'string' THEN ")
+                .push(b(above))
+                .push(" WHEN 'array' THEN ")
+                .push(b(above))
+                .push(" WHEN 'object' THEN ")
+                .push(b(above))
+                .push(" ELSE ")
+                .push(b(below))
+                .push(" END)");
+        }
+        Dialect::MySql | Dialect::Sqlite => {
+            let full = format!("$.{}", keys.join("."));
+            let my = src.dialect == Dialect::MySql;
+            let (numbers, bigger, smaller, cast) = if my {
+                (
+                    "('INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL')",
+                    "('STRING', 'ARRAY', 'OBJECT')",
+                    "('NULL', 'BOOLEAN')",
+                    "DOUBLE",
+                )
+            } else {
+                (
+                    "('integer', 'real')",
+                    "('text', 'array', 'object')",
+                    "('null', 'true', 'false')",
+                    "REAL",
+                )
+            };
+            let ty = |sql: &mut Sql| push_json_type(src.dialect, sql, col, full.clone());
+            push_if_valid(src.dialect, sql, col);
+            sql.push("CASE WHEN ");
+            ty(sql);
+            sql.push(&format!(" IN {numbers} THEN "));
+            bound(
+                sql,
+                &|sql: &mut Sql| {
+                    sql.push("CAST(JSON_EXTRACT(")
+                        .push(col)
+                        .push(", ")
+                        .bind(Param::Text(full.clone()))
+                        .push(&format!(") AS {cast})"));
+                },
+                cast,
+            );
+            sql.push(" WHEN ");
+            ty(sql);
+            sql.push(&format!(" IN {bigger} THEN ")).push(b(above));
+            sql.push(" WHEN ");
+            ty(sql);
+            sql.push(" IS NULL OR ");
+            ty(sql);
+            sql.push(&format!(" IN {smaller} THEN ")).push(b(below));
+            // A type this does not know: kept (jq decides).
+            sql.push(" ELSE 1=1 END) ELSE 1=0 END)");
+        }
+    }
+}
+
+/// How far a number may move on its way to jq and still compare as it would there: a few
+/// units in the last place of a double (the store's value and the program's literal may each
+/// be rounded to one; the database may compare them exactly).
+fn margin(n: f64) -> f64 {
+    (n.abs() * f64::EPSILON * 16.0).max(f64::MIN_POSITIVE)
 }
 
 /// `(CASE WHEN <col is valid JSON> THEN (`: MariaDB/MySQL and SQLite evaluate their JSON

@@ -668,7 +668,10 @@ mod tests {
         assert_eq!(broken.status(), Status::Error);
         assert_eq!(broken.problem().as_deref(), Some("cannot recompute: boom"));
         // Without a reducer the merge fold is no verdict: matching or not, it is unchecked.
-        for (stored, merged) in [(json!({"a": 1}), json!({"a": 1})), (json!({"a": 1}), json!({"a": 2}))] {
+        for (stored, merged) in [
+            (json!({"a": 1}), json!({"a": 1})),
+            (json!({"a": 1}), json!({"a": 2})),
+        ] {
             let mut c = compared(stored, merged);
             c.unchecked = Some("category account".into());
             assert_eq!(c.status(), Status::NoReducer);
