@@ -23,11 +23,11 @@ use jaq_core::path::{Opt, Part};
 
 use jaq_core::ops::Cmp as JqCmp;
 
-use crate::store::pushdown::{Atom, Cmp, Field, Lit};
+use crate::store::pushdown::{Atom, Cmp, Cond, Field, Lit};
 
-/// The leading string equalities of a program's top-level conjunction, in evaluation order
-/// (none when it does not parse: the compile reports that).
-pub fn atoms(program: &str) -> Vec<Atom> {
+/// The leading conditions of a program's top-level conjunction, in evaluation order (none
+/// when it does not parse: the compile reports that).
+pub fn atoms(program: &str) -> Vec<Cond> {
     let Ok(tokens) = jaq_core::load::Lexer::new(program).lex() else {
         return Vec::new();
     };
@@ -43,27 +43,54 @@ pub fn atoms(program: &str) -> Vec<Atom> {
     out
 }
 
-/// Push the conjuncts of `t` in evaluation order; false once one is not an equality (the
+/// Push the conjuncts of `t` in evaluation order; false once one is not a condition (the
 /// list ends there).
-fn conjuncts(t: &Term<&str>, out: &mut Vec<Atom>) -> bool {
+fn conjuncts(t: &Term<&str>, out: &mut Vec<Cond>) -> bool {
     match t {
         Term::BinOp(l, BinaryOp::And, r) => conjuncts(l, out) && conjuncts(r, out),
         // `(C)`: the same term.
         Term::Path(inner, path) if path.0.is_empty() => conjuncts(inner, out),
-        Term::BinOp(l, BinaryOp::Cmp(op), r) => {
-            let Some(cmp) = cmp_of(*op) else {
+        Term::BinOp(_, BinaryOp::Or, _) => {
+            let mut any = Vec::new();
+            if !disjuncts(t, &mut any) {
                 return false;
-            };
-            match comparison(l, cmp, r).or_else(|| comparison(r, cmp.flipped(), l)) {
-                Some(a) => {
-                    out.push(a);
-                    true
-                }
-                None => false,
             }
+            out.push(Cond::Any(any));
+            true
         }
-        _ => false,
+        t => match atom(t) {
+            Some(a) => {
+                out.push(Cond::Atom(a));
+                true
+            }
+            None => false,
+        },
     }
+}
+
+/// `A or B or …` of comparisons only: each one in `out`; false when a disjunct is anything
+/// else (an `and` in it, say).
+fn disjuncts(t: &Term<&str>, out: &mut Vec<Atom>) -> bool {
+    match t {
+        Term::BinOp(l, BinaryOp::Or, r) => disjuncts(l, out) && disjuncts(r, out),
+        Term::Path(inner, path) if path.0.is_empty() => disjuncts(inner, out),
+        t => match atom(t) {
+            Some(a) => {
+                out.push(a);
+                true
+            }
+            None => false,
+        },
+    }
+}
+
+/// A comparison of a field with a literal, either way round.
+fn atom(t: &Term<&str>) -> Option<Atom> {
+    let Term::BinOp(l, BinaryOp::Cmp(op), r) = t else {
+        return None;
+    };
+    let cmp = cmp_of(*op)?;
+    comparison(l, cmp, r).or_else(|| comparison(r, cmp.flipped(), l))
 }
 
 fn cmp_of(op: JqCmp) -> Option<Cmp> {
@@ -209,13 +236,24 @@ mod tests {
             shown(r#"(.stream_id == "a" and (.event_id == "b"))"#),
             [r#".stream_id == "a""#, r#".event_id == "b""#]
         );
+        // A disjunction of comparisons is one condition.
+        assert_eq!(
+            shown(
+                r#"select((.event_type == "A" or .event_type == "B" or (.data.n > 3)) and .stream_id == "s")"#
+            ),
+            [
+                r#"(.event_type == "A" or .event_type == "B" or .data.n > 3)"#,
+                r#".stream_id == "s""#
+            ]
+        );
     }
 
     /// Anything that could keep an event where the equality is false is left to jq alone.
     #[test]
     fn what_is_not_implied_is_not_pushed() {
         for p in [
-            r#".event_id == "a" or .event_id == "b""#,
+            r#".event_id == "a" or .event_id != "b""#,
+            r#".event_id == "a" and .event_type == "b" or .stream_id == "c""#,
             r#"(.event_id == "a") | not"#,
             r#"select(.event_id == "a") | .data"#,
             r#".event_id == "a", true"#,

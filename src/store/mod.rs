@@ -191,7 +191,7 @@ pub struct EventFilter {
     pub until: Option<DateTime<Utc>>,
     /// Conditions of the filter's jq program the database answers first (see
     /// [`pushdown`]); the program still runs on every row. Log reads only.
-    pub pushed: Vec<pushdown::Atom>,
+    pub pushed: Vec<pushdown::Cond>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -367,7 +367,7 @@ impl Store {
     pub fn explain_log(
         &self,
         q: &LogQuery,
-    ) -> Result<(Sql, Vec<(pushdown::Atom, bool)>), StoreError> {
+    ) -> Result<(Sql, Vec<(pushdown::Cond, bool)>), StoreError> {
         let sql = self.log_sql(q)?;
         let n = pushdown::pushed_count(&self.global, &q.filter.pushed);
         let pushed = q

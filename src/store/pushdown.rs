@@ -125,6 +125,35 @@ impl std::fmt::Display for Atom {
     }
 }
 
+/// One conjunct of the pushed conjunction: a comparison, or a disjunction of comparisons
+/// (`A or B or …`, which jq evaluates from the left).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    Atom(Atom),
+    Any(Vec<Atom>),
+}
+
+impl std::fmt::Display for Cond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cond::Atom(a) => write!(f, "{a}"),
+            Cond::Any(any) => {
+                let parts: Vec<String> = any.iter().map(|a| a.to_string()).collect();
+                write!(f, "({})", parts.join(" or "))
+            }
+        }
+    }
+}
+
+impl Cond {
+    fn atoms(&self) -> &[Atom] {
+        match self {
+            Cond::Atom(a) => std::slice::from_ref(a),
+            Cond::Any(any) => any,
+        }
+    }
+}
+
 /// A key a JSON path takes without quoting (`$.owner`), in every dialect.
 fn is_plain_key(k: &str) -> bool {
     let mut c = k.chars();
@@ -184,41 +213,67 @@ fn json_pushable(d: Dialect, e: &Expr, keys: &[String]) -> bool {
     }
 }
 
-/// ` AND (…)`: the rows on which a conjunction of `atoms` (in jq's evaluation order) could be
-/// true or fail. Only the leading atoms that [`pushable`] accepts are used: the first one it
-/// does not ends the condition (it could fail on a row), as the analysis ends the list at the
-/// first conjunct that is no equality. jq evaluates `A and B` as: A fails → the program
-/// fails; A false → false; A true → B decides. So the rows kept are
-/// `fails(A) OR (true(A) AND (fails(B) OR (true(B) AND …)))`.
-pub fn push_atoms(src: &Source, sql: &mut Sql, atoms: &[Atom]) {
-    let n = pushed_count(src, atoms);
+/// ` AND (…)`: the rows on which a conjunction of `conds` (in jq's evaluation order) could
+/// be true or fail. Only the leading conditions that [`pushable`] accepts (every comparison
+/// of a disjunction) are used: the first one it does not ends the condition (it could fail on
+/// a row), as the analysis ends the list at the first conjunct it cannot read. jq evaluates
+/// `A and B` as: A fails → the program fails; A false → false; A true → B decides. So the
+/// rows kept are `fails(A) OR (true(A) AND (fails(B) OR (true(B) AND …)))`. And `A or B`: A
+/// fails → fails; A true → true; A false → B decides: it may fail where either may, and be
+/// true where either may be.
+pub fn push_atoms(src: &Source, sql: &mut Sql, conds: &[Cond]) {
+    let n = pushed_count(src, conds);
     if n == 0 {
         return;
     }
     sql.push(" AND ");
-    push_conjunction(src, sql, &atoms[..n]);
+    push_conjunction(src, sql, &conds[..n]);
 }
 
-/// How many of `atoms`, from the first, [`push_atoms`] uses.
-pub fn pushed_count(src: &Source, atoms: &[Atom]) -> usize {
-    atoms.iter().take_while(|a| pushable(src, a)).count()
+/// How many of `conds`, from the first, [`push_atoms`] uses.
+pub fn pushed_count(src: &Source, conds: &[Cond]) -> usize {
+    conds
+        .iter()
+        .take_while(|c| c.atoms().iter().all(|a| pushable(src, a)))
+        .count()
 }
 
-fn push_conjunction(src: &Source, sql: &mut Sql, atoms: &[Atom]) {
-    let Some((a, rest)) = atoms.split_first() else {
+fn push_conjunction(src: &Source, sql: &mut Sql, conds: &[Cond]) {
+    let Some((c, rest)) = conds.split_first() else {
         return;
     };
     sql.push("(");
-    if push_fails(src, sql, a) {
-        sql.push(" OR ");
+    let mut failing = c.atoms().iter().filter(|a| can_fail(src, a)).peekable();
+    if failing.peek().is_some() {
+        sql.push("(");
+        for (i, a) in failing.enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            push_fails(src, sql, a);
+        }
+        sql.push(") OR ");
     }
-    sql.push("(");
-    push_true(src, sql, a);
+    sql.push("((");
+    for (i, a) in c.atoms().iter().enumerate() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        sql.push("(");
+        push_true(src, sql, a);
+        sql.push(")");
+    }
+    sql.push(")");
     if !rest.is_empty() {
         sql.push(" AND ");
         push_conjunction(src, sql, rest);
     }
     sql.push("))");
+}
+
+/// Whether jq could fail on the atom (a path into JSON); [`push_fails`] writes when.
+fn can_fail(src: &Source, a: &Atom) -> bool {
+    json_of(src, a).is_some()
 }
 
 /// The JSON column and keys of a path atom.
