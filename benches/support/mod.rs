@@ -72,3 +72,57 @@ where
         std::panic::resume_unwind(p);
     }
 }
+
+/// Positions `from..=to` of the store bench's native store at `db_url` (event i: stream
+/// `account-<i % streams>`, version `i / streams + 1`, amount `i % 1000`, a correlation id
+/// shared by 7 events), with its indexes rebuilt and the table analyzed.
+pub async fn generate_native(db_url: &str, from: u64, to: u64, streams: u64) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(db_url)
+        .await
+        .expect("connect bench db");
+    let t = Instant::now();
+    sqlx::raw_sql(
+        "SET synchronous_commit = off; SET maintenance_work_mem = '1GB';
+         ALTER TABLE evscope_events DROP CONSTRAINT IF EXISTS evscope_events_stream_version;
+         ALTER TABLE evscope_events DROP CONSTRAINT IF EXISTS evscope_events_event_id;
+         DROP INDEX IF EXISTS evscope_events_type;",
+    )
+    .execute(&mut c)
+    .await
+    .expect("drop indexes");
+    // Event i belongs to stream i % streams, as version i / streams + 1: every stream grows
+    // through the whole log, as real streams do.
+    let sql = format!(
+        "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at)
+         SELECT i, 'account-' || lpad((i % {streams})::text, 6, '0'), i / {streams} + 1,
+                md5(i::text)::uuid,
+                (ARRAY['Deposited','Withdrawn','Deposited','PaymentCreated'])[1 + i % 4],
+                jsonb_build_object('amount', i % 1000, 'channel', 'PIX', 'note', 'bench event ' || i),
+                jsonb_build_object('correlation_id', md5((i / 7)::text)::uuid, 'user', 'bench'),
+                timestamptz '2026-01-01' + i * interval '1 second'
+         FROM generate_series({from}, {to}) AS i"
+    );
+    sqlx::raw_sql(&sql)
+        .execute(&mut c)
+        .await
+        .expect("generate events");
+    sqlx::raw_sql(
+        "SET maintenance_work_mem = '1GB';
+         ALTER TABLE evscope_events ADD CONSTRAINT evscope_events_stream_version UNIQUE (stream_id, stream_version);
+         ALTER TABLE evscope_events ADD CONSTRAINT evscope_events_event_id UNIQUE (event_id);
+         CREATE INDEX evscope_events_type ON evscope_events (event_type, global_position);",
+    )
+    .execute(&mut c)
+    .await
+    .expect("build indexes");
+    // Its own statement: VACUUM cannot run in the implicit transaction of a multi-statement query.
+    sqlx::raw_sql("VACUUM ANALYZE evscope_events")
+        .execute(&mut c)
+        .await
+        .expect("vacuum");
+    eprintln!(
+        "bench: generated positions {from}..={to} in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+}
