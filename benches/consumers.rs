@@ -202,7 +202,7 @@ async fn main() {
             let mut last = None;
             for _ in 0..RUNS + 1 {
                 let t = Instant::now();
-                let found = consumers::discover(&store, None).await.expect("discover");
+                let found = consumers::discover(&store).await.expect("discover");
                 let r = consumers::report(&store, found, &opts)
                     .await
                     .expect("report");

@@ -161,3 +161,63 @@ fn the_view_in_a_real_terminal() {
         .args(["kill-session", "-t", &name])
         .status();
 }
+
+/// The consumers of a mapping file's `[consumers]` section are in the TUI's view too (the view
+/// and the CLI read them through the store's own mapping file).
+#[tokio::test]
+async fn the_tui_view_lists_a_mapping_files_consumers() {
+    use common::{Server, TempDb, available, fixture_path};
+    use evscope::rehydrate::source::ReducerSource;
+    use evscope::store::{OpenOptions, Store};
+    use evscope::tui::theme::Theme;
+    use evscope::tui::views::ViewKind;
+    use evscope::tui::views::consumers::ConsumersView;
+    use ratatui::crossterm::event::KeyCode;
+
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "consumers_tui_mapped").await;
+    db.load("eventuous/postgres.sql").await;
+    db.exec(
+        "CREATE TABLE eventuous.my_checkpoints (who text PRIMARY KEY, upto bigint, at timestamptz);
+         INSERT INTO eventuous.my_checkpoints VALUES ('mine', 6, now() - interval '1 hour');",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("m.toml");
+    let base = std::fs::read_to_string(fixture_path("mappings/eventuous.toml")).unwrap();
+    std::fs::write(
+        &mapping,
+        format!(
+            "{base}\n[consumers]\ntable = \"my_checkpoints\"\nschema = \"eventuous\"\nname = {{ column = \"who\" }}\nposition = {{ column = \"upto\" }}\nupdated_at = {{ column = \"at\" }}\n"
+        ),
+    )
+    .unwrap();
+    let store = Store::open(&OpenOptions {
+        url: db.url.clone(),
+        mapping: Some(mapping),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut h = common::tui::on_store(
+        store,
+        db.url.clone(),
+        dir,
+        Theme::default_dark(),
+        (120, 20),
+        ReducerSource::None,
+    )
+    .await;
+    h.key(KeyCode::Char('C')).await;
+    assert_eq!(h.app.view(), ViewKind::Consumers);
+    let v = h.app.find::<ConsumersView>().unwrap();
+    let mine = v
+        .rows()
+        .iter()
+        .find(|r| r.consumer.name == "mine")
+        .unwrap_or_else(|| panic!("{}", h.screen()));
+    assert_eq!(mine.consumer.checkpoint, Some(6));
+    assert!(h.screen().contains("mine"), "{}", h.screen());
+}

@@ -92,10 +92,8 @@ fn err(e: ConsumerError) -> CliError {
     CliError(e.to_string())
 }
 
-async fn discover(cli: &super::Cli, store: &Store) -> Result<Vec<Consumer>, CliError> {
-    consumers::discover(store, cli.mapping.as_deref())
-        .await
-        .map_err(err)
+async fn discover(store: &Store) -> Result<Vec<Consumer>, CliError> {
+    consumers::discover(store).await.map_err(err)
 }
 
 pub async fn run(cli: &super::Cli, a: &ConsumersArgs, out: &mut dyn Write) -> Result<u8, CliError> {
@@ -109,7 +107,7 @@ pub async fn run(cli: &super::Cli, a: &ConsumersArgs, out: &mut dyn Write) -> Re
         ..ReportOptions::default()
     };
     if !a.watch {
-        let found = discover(cli, &store).await?;
+        let found = discover(&store).await?;
         let report = consumers::report(&store, found, &opts).await.map_err(err)?;
         write_report(out, &report, None, a.format)?;
         return Ok(if a.check && report.alarming() { 1 } else { 0 });
@@ -117,7 +115,7 @@ pub async fn run(cli: &super::Cli, a: &ConsumersArgs, out: &mut dyn Write) -> Re
     let mut history = History::default();
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     loop {
-        let found = discover(cli, &store).await?;
+        let found = discover(&store).await?;
         opts.last_moved = history.last_moved();
         let report = consumers::report(&store, found, &opts).await.map_err(err)?;
         history.add(&report);
@@ -272,7 +270,7 @@ async fn rewind(cli: &super::Cli, a: &RewindArgs, out: &mut dyn Write) -> Result
     }
     let target = Target::parse(&a.to).map_err(|e| CliError(format!("--to: {e}")))?;
     let store = open(cli).await?;
-    let all = discover(cli, &store).await?;
+    let all = discover(&store).await?;
     let picked = consumers::select(&all, &a.name).map_err(err)?;
     let plan = plan_rewind(&store, &picked, &target, DEFAULT_MAX_WAIT)
         .await
@@ -399,12 +397,11 @@ impl ForConsumer {
 
 /// The range a replay for a consumer covers: (checkpoint, settled head], what it follows.
 pub async fn range_for(
-    cli: &super::Cli,
     store: &Store,
     name: &str,
     max_wait: Duration,
 ) -> Result<(Range, ForConsumer), CliError> {
-    let all = discover(cli, store).await?;
+    let all = discover(store).await?;
     let picked = consumers::select(&all, name).map_err(err)?;
     // Several segments: from the one furthest behind.
     let Some(c) = picked.iter().min_by_key(|c| c.checkpoint.unwrap_or(0)) else {

@@ -376,7 +376,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
     let max_wait = a.run.max_wait.unwrap_or(replay::range::DEFAULT_MAX_WAIT);
     let (mut range, for_consumer) = match &a.for_consumer {
         Some(name) => {
-            let (r, c) = super::consumers::range_for(cli, &store, name, max_wait).await?;
+            let (r, c) = super::consumers::range_for(&store, name, max_wait).await?;
             (r, Some(c))
         }
         None => (a.range.range()?, None),

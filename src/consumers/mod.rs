@@ -291,12 +291,9 @@ fn ser_opt_time<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result
 
 /// Every consumer of the connected database: each framework's table found in its catalog, and
 /// the `[consumers]` section of the mapping file in use, if it has one.
-pub async fn discover(
-    store: &crate::store::Store,
-    mapping: Option<&std::path::Path>,
-) -> Result<Vec<Consumer>, ConsumerError> {
+pub async fn discover(store: &crate::store::Store) -> Result<Vec<Consumer>, ConsumerError> {
     let mut all = readers::read_all(store).await?;
-    if let Some(path) = mapping {
+    if let Some(path) = store.mapping_file() {
         if let Some(m) = mapping::Mapping::from_file(path)? {
             all.extend(m.read(store).await?);
         }

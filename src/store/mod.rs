@@ -244,6 +244,9 @@ pub struct Store {
     reason: String,
     /// The snapshots' `state_jq`, compiled.
     state_jq: Option<StateJq>,
+    /// The mapping file the store was opened with (its other sections, such as
+    /// `[consumers]`, are read by those who need them).
+    mapping: Option<PathBuf>,
 }
 
 /// A compiled `state_jq` (see [`layout::SnapshotLayout::state_jq`]).
@@ -263,6 +266,7 @@ impl Store {
         let (layout, reason) = detect::resolve(&db, opts).await?;
         let mut store = Store::with_layout(db, layout, redact_url(&opts.url));
         store.reason = reason;
+        store.mapping = opts.mapping.clone();
         Ok(store)
     }
 
@@ -282,7 +286,13 @@ impl Store {
             layout,
             shown_url,
             state_jq,
+            mapping: None,
         }
+    }
+
+    /// The mapping file the store was opened with, if any.
+    pub fn mapping_file(&self) -> Option<&std::path::Path> {
+        self.mapping.as_deref()
     }
 
     /// Why this layout was chosen (detection's matched signature, a mapping file, `--schema`).

@@ -52,6 +52,18 @@ pub async fn on(
     })
     .await
     .unwrap();
+    on_store(store, path, dir, theme, size, reducers).await
+}
+
+/// The app on an open store (with a mapping file, say), started and settled.
+pub async fn on_store(
+    store: Store,
+    path: String,
+    dir: tempfile::TempDir,
+    theme: Theme,
+    size: (u16, u16),
+    reducers: ReducerSource,
+) -> Harness {
     let (tx, rx) = unbounded_channel();
     let keys = KeyMap::new(&Default::default()).unwrap();
     let mut app = App::new(store, tx, keys, theme, Size::new(size.0, size.1));

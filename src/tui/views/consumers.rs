@@ -79,7 +79,7 @@ impl ConsumersView {
         self.last = Some(Instant::now());
         self.req.start(reply, async move {
             let run = async {
-                let found = consumers::discover(&store, None).await?;
+                let found = consumers::discover(&store).await?;
                 consumers::report(&store, found, &opts).await
             };
             Answer(run.await.map_err(|e| e.to_string()))
