@@ -666,6 +666,17 @@ mod tests {
                 types: vec!["Withdrawn".into()],
                 stream_prefix: Some("account-".into()),
                 since: Some(t("2026-01-01T00:00:00Z")),
+                // The comparison is answered by the database first (the program still runs).
+                pushed: vec![crate::store::pushdown::Cond::Atom(
+                    crate::store::pushdown::Atom {
+                        field: crate::store::pushdown::Field::Data(vec!["amount".into()]),
+                        cmp: crate::store::pushdown::Cmp::Gt,
+                        value: crate::store::pushdown::Lit::Num {
+                            text: "1000".into(),
+                            value: 1000.0
+                        },
+                    }
+                )],
                 ..EventFilter::default()
             }
         );

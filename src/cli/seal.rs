@@ -15,7 +15,7 @@ use crate::output::{self, Format};
 use crate::replay::range::DEFAULT_MAX_WAIT;
 use crate::seal::proof::{self, Proof};
 use crate::seal::receipt::{self, Receipt};
-use crate::seal::verify::{self, Report, Status, VerifyOptions};
+use crate::seal::verify::{self, Status, VerifyOptions};
 use crate::seal::{self as domain, Options, SealError, SealRequest};
 use crate::store::{OpenOptions, Store};
 
@@ -301,7 +301,7 @@ pub async fn verify_seal(
             Format::Table => {
                 for e in &entries {
                     let what = match (&e.report, &e.error) {
-                        (Some(r), _) => summary(r),
+                        (Some(r), _) => r.summary(),
                         (None, Some(err)) => format!("error: {err}"),
                         (None, None) => String::new(),
                     };
@@ -327,44 +327,13 @@ pub async fn verify_seal(
         }
     };
     match fmt(a.format) {
-        Format::Table => writeln!(out, "{}", summary(&report))?,
+        Format::Table => writeln!(out, "{}", report.summary())?,
         f => write_doc(out, &report, f)?,
     }
     Ok(match report.status {
         Status::Unchanged => 0,
         Status::Changed => 1,
     })
-}
-
-/// One paragraph for people.
-fn summary(r: &Report) -> String {
-    let signed = r
-        .signed_by
-        .as_ref()
-        .map_or(String::new(), |k| format!(", signature by {k} valid"));
-    match r.status {
-        Status::Unchanged => format!(
-            "unchanged: {} events, root {}{signed}",
-            r.sealed_count, r.sealed_root
-        ),
-        Status::Changed => {
-            let mut s = format!(
-                "CHANGED: sealed {} events (root {}), the store now gives {} (root {}){signed}",
-                r.sealed_count, r.sealed_root, r.count_now, r.root_now
-            );
-            if let Some(f) = &r.first_difference {
-                s.push_str(&format!(
-                    "\nfirst difference: {}\n{} more differ after it",
-                    f.describe(),
-                    r.differing_after_first
-                ));
-            }
-            if let Some(n) = &r.note {
-                s.push_str(&format!("\n{n}"));
-            }
-            s
-        }
-    }
 }
 
 pub async fn prove(cli: &super::Cli, a: &ProveArgs, out: &mut dyn Write) -> Result<u8, CliError> {

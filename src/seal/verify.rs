@@ -105,6 +105,40 @@ pub struct Report {
     pub note: Option<String>,
 }
 
+impl Report {
+    /// One paragraph for people (the CLI's table, the TUI's dialog).
+    pub fn summary(&self) -> String {
+        let r = self;
+        let signed = r
+            .signed_by
+            .as_ref()
+            .map_or(String::new(), |k| format!(", signature by {k} valid"));
+        match r.status {
+            Status::Unchanged => format!(
+                "unchanged: {} events, root {}{signed}",
+                r.sealed_count, r.sealed_root
+            ),
+            Status::Changed => {
+                let mut s = format!(
+                    "CHANGED: sealed {} events (root {}), the store now gives {} (root {}){signed}",
+                    r.sealed_count, r.sealed_root, r.count_now, r.root_now
+                );
+                if let Some(f) = &r.first_difference {
+                    s.push_str(&format!(
+                        "\nfirst difference: {}\n{} more differ after it",
+                        f.describe(),
+                        r.differing_after_first
+                    ));
+                }
+                if let Some(n) = &r.note {
+                    s.push_str(&format!("\n{n}"));
+                }
+                s
+            }
+        }
+    }
+}
+
 pub struct VerifyOptions {
     pub pass: Options,
     pub key: Option<ed25519_dalek::VerifyingKey>,

@@ -42,6 +42,7 @@ pub enum Command {
     Trace,
     Replay,
     Seal,
+    VerifySeal,
     TimeZone,
     Palette,
 }
@@ -161,6 +162,11 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         "seal",
         Command::Seal,
         "seal the marked range, or the events in view, into a receipt file",
+    ),
+    (
+        "verify_seal",
+        Command::VerifySeal,
+        "verify a seal receipt against the store (and show the event that differs)",
     ),
     (
         "time_zone",

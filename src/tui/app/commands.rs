@@ -127,6 +127,10 @@ impl App {
                 }
                 None => self.set_status("Z seals from the global log or a stream", true),
             },
+            Command::VerifySeal => {
+                let dir = self.export_dir.clone();
+                self.verify_seal.open(&dir);
+            }
             Command::TimeZone => {
                 self.theme.local_time = !self.theme.local_time;
                 let zone = if self.theme.local_time {
@@ -201,7 +205,7 @@ impl App {
         if v.replay_scope().is_some() {
             c.extend([Command::Replay, Command::Seal]);
         }
-        c.extend([Command::Audit, Command::Consumers]);
+        c.extend([Command::Audit, Command::Consumers, Command::VerifySeal]);
         c.sort();
         c.dedup();
         c

@@ -30,6 +30,7 @@ impl App {
         }
         self.export.draw(f, f.area(), &self.theme);
         self.seal.draw(f, f.area(), &self.theme);
+        self.verify_seal.draw(f, f.area(), &self.theme);
         if self.help.open {
             let (view, filters) = self
                 .top()

@@ -20,6 +20,7 @@ use super::overlays::input::{self, Inputs};
 use super::overlays::palette::{self, Palette};
 use super::overlays::replay;
 use super::overlays::seal;
+use super::overlays::verify_seal;
 use super::request::{Msg, Reply, Slot, Target, downcast};
 use super::theme::Theme;
 use super::views::detail::{DetailView, Found};
@@ -63,6 +64,7 @@ pub struct App {
     pub export: export::Overlay,
     /// The seal dialog (`Z`).
     pub seal: seal::Overlay,
+    pub verify_seal: verify_seal::Overlay,
     find: Slot,
     /// Where `e` writes its file (the working directory unless set).
     pub export_dir: PathBuf,
@@ -100,6 +102,7 @@ impl App {
             status: None,
             export: export::Overlay::default(),
             seal: seal::Overlay::default(),
+            verify_seal: verify_seal::Overlay::default(),
             find: Slot::default(),
             export_dir: PathBuf::from("."),
             started: Instant::now(),
@@ -157,6 +160,7 @@ impl App {
         self.top().is_some_and(|v| v.is_loading())
             || self.export.is_busy()
             || self.seal.is_busy()
+            || self.verify_seal.is_busy()
             || self.find.is_pending()
     }
 
@@ -376,6 +380,15 @@ impl App {
             }
             Err(p) => p,
         };
+        let payload = match payload.downcast::<verify_seal::Update>() {
+            Ok(u) => {
+                if let Some((text, failed)) = self.verify_seal.on_update(req, *u) {
+                    self.set_status(text, failed);
+                }
+                return;
+            }
+            Err(p) => p,
+        };
         if let Some(u) = downcast::<export::Update>(payload) {
             if let Some((text, failed)) = self.export.on_update(req, u) {
                 self.set_status(text, failed);
@@ -411,6 +424,23 @@ impl App {
             });
             if let Some((text, failed)) = said {
                 self.set_status(text, failed);
+            }
+            return;
+        }
+        if self.verify_seal.is_open() {
+            let (tx, id) = (self.tx.clone(), &mut self.next_id);
+            let outcome = self.verify_seal.on_key(k, &self.store, || {
+                *id += 1;
+                super::request::Replier::new(tx, APP, *id)
+            });
+            match outcome {
+                Some(verify_seal::Outcome::Say(text, failed)) => self.set_status(text, failed),
+                Some(verify_seal::Outcome::Open(e, note)) => {
+                    let mut v = DetailView::new(*e, &self.theme);
+                    v.note = Some(note);
+                    self.push(Box::new(v));
+                }
+                None => {}
             }
             return;
         }

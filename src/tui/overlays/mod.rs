@@ -8,3 +8,4 @@ pub mod input;
 pub mod palette;
 pub mod replay;
 pub mod seal;
+pub mod verify_seal;

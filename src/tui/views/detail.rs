@@ -4,9 +4,9 @@
 use std::any::Any;
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Ctx, MOVES, View, ViewKind, delta};
 use crate::store::Event;
@@ -22,6 +22,9 @@ pub struct DetailView {
     pub scroll: usize,
     /// The link Tab moved to.
     pub link: usize,
+    /// A line above the event, in the error colour: why it is shown (how it differs from a
+    /// seal it was checked against).
+    pub note: Option<String>,
     find: Slot,
 }
 
@@ -39,6 +42,7 @@ impl DetailView {
             lines,
             scroll: 0,
             link: 0,
+            note: None,
             find: Slot::default(),
         }
     }
@@ -121,7 +125,23 @@ impl View for DetailView {
     fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let e = &self.event;
         let title = format!(" {} · {} v{} ", e.event_type, e.stream_id, e.stream_version);
-        let h = area.height.saturating_sub(2) as usize;
+        let b = block(theme, title);
+        let inner = b.inner(area);
+        f.render_widget(b, area);
+        let area = match &self.note {
+            Some(note) => {
+                let [top, rest] =
+                    Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
+                f.render_widget(
+                    Paragraph::new(Line::styled(format!(" {note}"), theme.error))
+                        .wrap(Wrap { trim: false }),
+                    top,
+                );
+                rest
+            }
+            None => inner,
+        };
+        let h = area.height as usize;
         let end = (self.scroll + h).min(self.lines.lines.len());
         let mut lines: Vec<Line> = self.lines.lines[self.scroll.min(end)..end].to_vec();
         if let Some(link) = self.lines.links.get(self.link) {
@@ -129,7 +149,7 @@ impl View for DetailView {
                 json::select(&mut lines[link.line - self.scroll], theme);
             }
         }
-        f.render_widget(Paragraph::new(lines).block(block(theme, title)), area);
+        f.render_widget(Paragraph::new(lines), area);
     }
 
     fn status(&self) -> String {

@@ -1,0 +1,361 @@
+//! The verify dialog (`V`): open a seal receipt and check the store against it, as `evscope
+//! verify-seal RECEIPT` does — the same `seal::verify::verify`, in a spawned task, with its
+//! progress. The receipt's path is an editable field (Ctrl-U clears it). The result is the
+//! CLI's paragraph; when an event differs, Enter opens it in the detail view with what changed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui_textarea::{CursorMove, TextArea};
+
+use super::input;
+use crate::replay::range::DEFAULT_MAX_WAIT;
+use crate::seal::Options;
+use crate::seal::receipt::Receipt;
+use crate::seal::verify::{self, FindingKind, Report, Status, VerifyOptions};
+use crate::store::{Event, Store};
+use crate::tui::request::{Replier, Slot};
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{centered, label};
+
+/// What the verifying task reports.
+#[derive(Debug)]
+pub enum Update {
+    /// The receipt was read: its range and how many events it sealed.
+    Opened {
+        range: String,
+        count: u64,
+    },
+    /// Events hashed so far.
+    Read(u64),
+    Done(Result<Box<Verified>, String>),
+}
+
+/// A finished verification: the report, and the first differing event as the store holds it
+/// now (none when nothing differs, or the event is gone).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub report: Report,
+    pub event: Option<Event>,
+}
+
+impl Verified {
+    /// What the detail view says above the event: how it differs from the seal.
+    pub fn note(&self) -> Option<String> {
+        let f = self.report.first_difference.as_ref()?;
+        self.event.as_ref()?;
+        let what = match f.kind {
+            FindingKind::Changed => format!("changed since it was sealed: {}", f.fields.join(", ")),
+            FindingKind::Inserted => "inserted: not in the sealed range".to_string(),
+            FindingKind::Moved => format!(
+                "moved: sealed at {}, now here ({})",
+                f.sealed_at.map_or("?".into(), |k| k.to_string()),
+                f.fields.join(", ")
+            ),
+            FindingKind::Missing => return None,
+        };
+        Some(format!(
+            "{what} · receipt {} · {} more differ after it",
+            self.report.receipt, self.report.differing_after_first
+        ))
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Stage {
+    Edit,
+    Verifying {
+        range: Option<String>,
+        sealed: u64,
+        read: u64,
+    },
+    Done(Box<Verified>),
+}
+
+struct Dialog {
+    path: TextArea<'static>,
+    stage: Stage,
+    error: Option<String>,
+}
+
+/// What a key in the dialog asks of the app.
+pub enum Outcome {
+    /// Say this on the status line (an error when true).
+    Say(String, bool),
+    /// Show this event in the detail view, with this note above it.
+    Open(Box<Event>, String),
+}
+
+#[derive(Default)]
+pub struct Overlay {
+    dialog: Option<Dialog>,
+    task: Slot,
+}
+
+impl Overlay {
+    pub fn is_open(&self) -> bool {
+        self.dialog.is_some()
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.task.is_pending()
+    }
+
+    /// `V`: the dialog, with a receipt's path proposed (the newest in `dir`, else `dir`).
+    pub fn open(&mut self, dir: &Path) {
+        let proposed = newest_receipt(dir).unwrap_or_else(|| dir.join(""));
+        let mut field = TextArea::new(vec![proposed.display().to_string()]);
+        field.move_cursor(CursorMove::End);
+        self.dialog = Some(Dialog {
+            path: field,
+            stage: Stage::Edit,
+            error: None,
+        });
+    }
+
+    /// A key while the dialog is open.
+    pub fn on_key(
+        &mut self,
+        k: KeyEvent,
+        store: &Store,
+        reply: impl FnOnce() -> Replier<Update>,
+    ) -> Option<Outcome> {
+        let d = self.dialog.as_mut()?;
+        match (&d.stage, k.code) {
+            (Stage::Verifying { .. }, KeyCode::Esc) => {
+                self.task.cancel();
+                self.dialog = None;
+                Some(Outcome::Say("verification stopped".into(), false))
+            }
+            (Stage::Verifying { .. }, _) => None,
+            (Stage::Done(v), KeyCode::Enter) => {
+                let v = v.clone();
+                self.dialog = None;
+                match (v.event.clone(), v.note()) {
+                    (Some(e), Some(note)) => Some(Outcome::Open(Box::new(e), note)),
+                    _ => Some(say(&v.report)),
+                }
+            }
+            (Stage::Done(v), _) => {
+                let said = say(&v.report);
+                self.dialog = None;
+                Some(said)
+            }
+            (Stage::Edit, KeyCode::Esc) => {
+                self.dialog = None;
+                None
+            }
+            (Stage::Edit, KeyCode::Enter) => {
+                let path = PathBuf::from(d.path.lines().join("").trim());
+                if path.as_os_str().is_empty() || path.is_dir() {
+                    d.error = Some("give the receipt's file".into());
+                    return None;
+                }
+                d.error = None;
+                d.stage = Stage::Verifying {
+                    range: None,
+                    sealed: 0,
+                    read: 0,
+                };
+                let reply = reply();
+                let progress = reply.clone();
+                let opened = reply.clone();
+                let store = store.clone();
+                self.task.start(reply, async move {
+                    let run = async {
+                        let (receipt, raw) = Receipt::load(&path)?;
+                        opened.send(Update::Opened {
+                            range: receipt.range_text.clone(),
+                            count: receipt.count,
+                        });
+                        let opts = VerifyOptions {
+                            pass: Options {
+                                jobs: 1,
+                                max_wait: DEFAULT_MAX_WAIT,
+                                progress: Some(Arc::new(move |n| {
+                                    progress.send(Update::Read(n));
+                                })),
+                            },
+                            key: None,
+                            digests: None,
+                        };
+                        let stores = std::slice::from_ref(&store);
+                        let report = verify::verify(stores, &receipt, &raw, &path, &opts).await?;
+                        let event = match &report.first_difference {
+                            Some(f) if f.kind != FindingKind::Missing => {
+                                verify::event_at(&store, &receipt, f.key).await?
+                            }
+                            _ => None,
+                        };
+                        Ok::<_, crate::seal::SealError>(Box::new(Verified { report, event }))
+                    };
+                    Update::Done(run.await.map_err(|e| e.to_string()))
+                });
+                None
+            }
+            (Stage::Edit, _) => {
+                if input::clears(&k) {
+                    d.path = TextArea::default();
+                } else {
+                    d.path.input(k);
+                }
+                d.error = None;
+                None
+            }
+        }
+    }
+
+    /// An answer of the verifying task; what the status line should say.
+    pub fn on_update(&mut self, req: u64, u: Update) -> Option<(String, bool)> {
+        let live = self.task.is(req);
+        match u {
+            Update::Opened { range: r, count } if live => {
+                if let Some(Dialog {
+                    stage: Stage::Verifying { range, sealed, .. },
+                    ..
+                }) = &mut self.dialog
+                {
+                    *range = Some(r);
+                    *sealed = count;
+                }
+                None
+            }
+            Update::Read(n) if live => {
+                if let Some(Dialog {
+                    stage: Stage::Verifying { read, .. },
+                    ..
+                }) = &mut self.dialog
+                {
+                    *read = n;
+                }
+                None
+            }
+            Update::Opened { .. } | Update::Read(_) => None,
+            Update::Done(r) => {
+                if !self.task.accept(req) {
+                    return None;
+                }
+                let d = self.dialog.as_mut()?;
+                match r {
+                    Ok(v) => {
+                        let changed = v.report.status == Status::Changed;
+                        d.stage = Stage::Done(v);
+                        changed.then(|| ("the store differs from the seal".into(), true))
+                    }
+                    Err(e) => {
+                        d.stage = Stage::Edit;
+                        d.error = Some(e.clone());
+                        Some((format!("verification failed: {e}"), true))
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        if let Some(d) = &self.dialog {
+            draw_dialog(f, area, d, theme);
+        }
+    }
+}
+
+fn say(r: &Report) -> Outcome {
+    let first = r.summary().lines().next().unwrap_or_default().to_string();
+    Outcome::Say(first, r.status == Status::Changed)
+}
+
+/// The most recently written `*.json` receipt in `dir` (the seal dialog writes them there).
+fn newest_receipt(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("evscope-seal-") && n.ends_with(".json")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, p)| p)
+}
+
+fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
+    let r = centered(area, 96, 12);
+    f.render_widget(Clear, r);
+    let outer = Block::new()
+        .borders(Borders::ALL)
+        .border_style(theme.border)
+        .title(Span::styled(" Verify a seal ", theme.title))
+        .style(theme.base);
+    let inner = outer.inner(r);
+    f.render_widget(outer, r);
+    let [file, note, body, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(2),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let editing = matches!(d.stage, Stage::Edit);
+    let style = match (&d.error, editing) {
+        (Some(_), _) => theme.error,
+        (None, true) => theme.accent,
+        (None, false) => theme.muted,
+    };
+    let v = label(f, file, "receipt", style, 9);
+    if editing {
+        let mut t = d.path.clone();
+        t.set_cursor_line_style(Style::new());
+        f.render_widget(&t, v);
+    } else {
+        f.render_widget(Paragraph::new(d.path.lines().join("")), v);
+    }
+    if let Some(e) = &d.error {
+        let [_, v] = Layout::horizontal([Constraint::Length(9), Constraint::Fill(1)]).areas(note);
+        let p =
+            Paragraph::new(Span::styled(format!("↳ {e}"), theme.error)).wrap(Wrap { trim: true });
+        f.render_widget(p, v);
+    }
+    let text: Vec<Line> = match &d.stage {
+        Stage::Edit => vec![Line::styled(
+            "the store is read again over the receipt's range and compared with it",
+            theme.muted,
+        )],
+        Stage::Verifying {
+            range,
+            sealed,
+            read,
+        } => vec![
+            Line::raw(match range {
+                Some(r) => format!("range {r} · {sealed} events sealed"),
+                None => "reading the receipt…".to_string(),
+            }),
+            Line::styled(format!("verifying… {read} events hashed"), theme.loading),
+        ],
+        Stage::Done(v) => {
+            let st = match v.report.status {
+                Status::Unchanged => theme.accent,
+                Status::Changed => theme.error,
+            };
+            v.report
+                .summary()
+                .lines()
+                .map(|l| Line::styled(l.to_string(), st))
+                .collect()
+        }
+    };
+    f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), body);
+    let k = match &d.stage {
+        Stage::Edit => "Enter verify · Esc cancel · Ctrl-U clear",
+        Stage::Verifying { .. } => "Esc stop",
+        Stage::Done(v) if v.note().is_some() => "Enter show the differing event · other keys close",
+        Stage::Done(_) => "any key: close",
+    };
+    f.render_widget(Paragraph::new(Span::styled(k, theme.muted)), keys);
+}
