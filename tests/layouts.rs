@@ -630,3 +630,68 @@ async fn time_from_the_data_on_mariadb() {
 async fn time_from_the_data_on_sqlite() {
     time_from_the_data(Server::Sqlite).await;
 }
+
+/// A Python eventsourcing state that is not JSON (compressed, encrypted, or damaged: the
+/// library can compress and encrypt) is one flagged row, not a failed read: the time inside
+/// the state is read from the parsed state, never by the database (whose JSON cast would fail
+/// the whole query).
+async fn python_eventsourcing_with_a_state_that_is_not_json(server: Server) {
+    if !available(server) {
+        return;
+    }
+    let db = TempDb::create(server, "pyes_bad").await;
+    let sqlite = server == Server::Sqlite;
+    db.load(if sqlite {
+        "python-eventsourcing/sqlite.sql"
+    } else {
+        "python-eventsourcing/postgres.sql"
+    })
+    .await;
+    db.exec(if sqlite {
+        "INSERT INTO stored_events VALUES('00000000000000000000000000000001',1,'bankapp:BankAccount.Opened',X'789c00ff');"
+    } else {
+        "INSERT INTO public.bankaccounts_events VALUES ('00000000-0000-0000-0000-000000000001', 1, 'bankapp:BankAccount.Opened', '\\x789c00ff', 12);"
+    })
+    .await;
+    let log = jsonl(&ok(&db, &["log", "--format", "jsonl"]));
+    assert_eq!(log.len(), 12, "every event, the bad one too");
+    let bad = &log[11];
+    assert_eq!(bad["recorded_at"], Value::Null, "{bad}");
+    let problems = bad["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("not valid JSON")),
+        "{bad}"
+    );
+    // The others keep their times.
+    assert!(
+        log[..11].iter().all(|e| e["recorded_at"].is_string()),
+        "{log:?}"
+    );
+    let stream = if sqlite {
+        "00000000000000000000000000000001"
+    } else {
+        "00000000-0000-0000-0000-000000000001"
+    };
+    let events = jsonl(&ok(&db, &["events", stream, "--format", "jsonl"]));
+    assert_eq!(events.len(), 1);
+    // The stream list and the audit read it too.
+    let streams = jsonl(&ok(&db, &["streams", "--format", "jsonl"]));
+    assert!(
+        streams.iter().any(|s| s["stream_id"] == stream),
+        "{streams:?}"
+    );
+    let (code, out, err) = run(&db, &["audit", "--format", "json"]);
+    assert!(code == 0 || code == 1, "{code} {out} {err}");
+}
+
+#[tokio::test]
+async fn python_eventsourcing_state_that_is_not_json_on_postgres() {
+    python_eventsourcing_with_a_state_that_is_not_json(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn python_eventsourcing_state_that_is_not_json_on_sqlite() {
+    python_eventsourcing_with_a_state_that_is_not_json(Server::Sqlite).await;
+}

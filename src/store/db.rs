@@ -177,8 +177,11 @@ impl Db {
         sql: &Sql,
         encodings: &[Option<Encoding>; 8],
         time_enc: Encoding,
+        time_path: &[String],
     ) -> Result<Vec<Event>, StoreError> {
-        map_rows!(self, sql, |row| event_from_row(row, encodings, time_enc))
+        map_rows!(self, sql, |row| event_from_row(
+            row, encodings, time_enc, time_path
+        ))
     }
 }
 
@@ -689,7 +692,12 @@ pub fn parse_time_text(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Build an event from a row of the eight canonical columns (see `Source::select_list`).
-fn event_from_row<'r, R>(row: &'r R, enc: &[Option<Encoding>; 8], time_enc: Encoding) -> Event
+fn event_from_row<'r, R>(
+    row: &'r R,
+    enc: &[Option<Encoding>; 8],
+    time_enc: Encoding,
+    time_path: &[String],
+) -> Event
 where
     R: WireTime,
     usize: ColumnIndex<R>,
@@ -743,7 +751,11 @@ where
             metadata: metadata_text,
         })
     });
-    let recorded_at = time_value(col(7), time_enc, &mut problems);
+    let recorded_at = if time_path.is_empty() {
+        time_value(col(7), time_enc, &mut problems)
+    } else {
+        time_value(time_at_path(&data, time_path), time_enc, &mut problems)
+    };
     Event {
         global_position: position,
         stream_id,
@@ -758,9 +770,66 @@ where
     }
 }
 
+/// A time column's raw value, or (`path` not empty) the value at `path` in the raw data
+/// selected instead (see `Source::time_select`).
+pub fn raw_time(raw: Raw, path: &[String]) -> Raw {
+    if path.is_empty() {
+        return raw;
+    }
+    let parsed = match &raw {
+        Raw::Text(t) => serde_json::from_str::<Value>(t).ok(),
+        Raw::Bytes(b) => serde_json::from_slice::<Value>(b).ok(),
+        _ => None,
+    };
+    parsed.map_or(Raw::Null, |v| time_at_path(&v, path))
+}
+
+/// The value at `path` in a row's parsed data, as a raw column value for the time decoder:
+/// a string or an integer; anything else (missing, null, data that is not JSON) is no time.
+fn time_at_path(data: &Value, path: &[String]) -> Raw {
+    let mut at = data;
+    for k in path {
+        match at.get(k) {
+            Some(v) => at = v,
+            None => return Raw::Null,
+        }
+    }
+    match at {
+        Value::String(s) => Raw::Text(s.clone()),
+        Value::Number(n) => n.as_i64().map_or(Raw::Text(n.to_string()), Raw::Int),
+        _ => Raw::Null,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_inside_the_data_is_read_from_the_parsed_data() {
+        let path = ["timestamp".to_string(), "_data_".to_string()];
+        let d = serde_json::json!({"timestamp": {"_data_": "2026-05-01T10:00:00+00:00"}});
+        let mut p = vec![];
+        let t = time_value(time_at_path(&d, &path), Encoding::Iso8601, &mut p);
+        assert_eq!(t, Some("2026-05-01T10:00:00Z".parse().unwrap()));
+        assert!(p.is_empty());
+        let ms = serde_json::json!({"timestamp": {"_data_": 1_780_000_000_000_i64}});
+        let t = time_value(time_at_path(&ms, &path), Encoding::EpochMs, &mut p);
+        assert_eq!(t, DateTime::from_timestamp_millis(1_780_000_000_000));
+        // Data that is not JSON (kept as its text), a missing key, null: no time, no failure.
+        for d in [
+            Value::String("{not json".into()),
+            serde_json::json!({"timestamp": {}}),
+            serde_json::json!({"timestamp": null}),
+            serde_json::json!([1]),
+        ] {
+            assert_eq!(
+                time_value(time_at_path(&d, &path), Encoding::Iso8601, &mut p),
+                None
+            );
+        }
+        assert!(p.is_empty(), "{p:?}");
+    }
 
     #[test]
     fn invalid_json_is_kept_raw_and_flagged() {

@@ -332,7 +332,7 @@ impl Store {
 
     async fn fetch_events(&self, src: &Source, sql: &Sql) -> Result<Vec<Event>, StoreError> {
         self.db
-            .fetch_events(sql, &src.encodings(), src.recorded_at.enc)
+            .fetch_events(sql, &src.encodings(), src.recorded_at.enc, &src.time_path)
             .await
     }
 
@@ -1108,17 +1108,14 @@ impl Store {
             return Ok(None);
         }
         let v = &src.version.sql;
+        let (time_sql, time_enc) = src.time_select();
         let mut sql = src.select_where(&format!(
-            "{}, {}",
+            "{}, {time_sql}",
             d.select_expr(v, layout::Encoding::Integer),
-            d.select_expr(&src.recorded_at.sql, src.recorded_at.enc)
         ));
         src.push_stream_eq(&mut sql, id);
         sql.push(&format!(" ORDER BY {v} DESC LIMIT 1"));
-        let mut rows = self
-            .db
-            .fetch_raw(&sql, &[int, Some(src.recorded_at.enc)])
-            .await?;
+        let mut rows = self.db.fetch_raw(&sql, &[int, Some(time_enc)]).await?;
         let mut it = rows.pop().unwrap_or_default().into_iter();
         let last = it.next().and_then(|x| x.int()).unwrap_or(-1);
         Ok(Some(self.stream_info(
@@ -1137,7 +1134,9 @@ impl Store {
             problems.push(db::not_utf8("stream_id", &b));
         }
         let enc = self.stream.recorded_at.enc;
-        let t = time.and_then(|x| db::time_field(x, enc, "last_recorded_at", &mut problems));
+        let t = time
+            .map(|x| db::raw_time(x, &self.stream.time_path))
+            .and_then(|x| db::time_field(x, enc, "last_recorded_at", &mut problems));
         StreamInfo {
             category: category(&id).to_string(),
             stream_id: id,
@@ -1161,7 +1160,7 @@ impl Store {
         };
         let newest = format!(" ORDER BY {v} DESC LIMIT 1");
         let last_v = d.select_expr(v, layout::Encoding::Integer);
-        let last_t = d.select_expr(&src.recorded_at.sql, src.recorded_at.enc);
+        let (last_t, time_enc) = src.time_select();
         let lateral = d == Dialect::Postgres;
         // A binary column's ids are read as bytes (a cast to text gives bytea's hex form).
         let id_enc = if src.bytes_col() {
@@ -1206,7 +1205,7 @@ impl Store {
             Some(id_enc),
             Some(layout::Encoding::Integer),
             Some(layout::Encoding::Integer),
-            Some(src.recorded_at.enc),
+            Some(time_enc),
         ];
         let rows = self.db.fetch_raw(&sql, &enc).await?;
         Ok(rows

@@ -214,6 +214,10 @@ pub struct Source {
     pub recorded_at: Expr,
     /// Whether the store records a time (time filters are refused when it does not).
     pub has_time: bool,
+    /// When the time is inside the data (a path of keys): a row's time is read from its
+    /// parsed data, not in SQL (where JSON the database cannot read would fail the query);
+    /// `recorded_at` is still the SQL expression for time filters and time order.
+    pub time_path: Vec<String>,
     /// The raw stream column (comparisons must use it, not a cast, to use the index).
     pub stream_raw: String,
 }
@@ -270,6 +274,11 @@ impl Source {
             data,
             metadata: layout.metadata.as_ref().map(col),
             has_time: layout.recorded_at.is_some(),
+            time_path: layout
+                .time_path
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect(),
             recorded_at,
         }
     }
@@ -351,7 +360,26 @@ impl Source {
             data: e(&layout.data),
             metadata: layout.metadata.as_ref().map(e),
             has_time: layout.recorded_at.is_some(),
+            time_path: vec![],
             recorded_at: time_expr(d, layout.recorded_at.as_ref().map(e), &[], Encoding::Text),
+        }
+    }
+
+    /// What to select for a row's time, and its encoding: the time column, or (a time inside
+    /// the data) the data itself, for [`crate::store::db::raw_time`] to read the path from
+    /// in evscope (the database's JSON functions would fail the query on JSON it cannot read).
+    pub fn time_select(&self) -> (String, Encoding) {
+        if self.time_path.is_empty() {
+            (
+                self.dialect
+                    .select_expr(&self.recorded_at.sql, self.recorded_at.enc),
+                self.recorded_at.enc,
+            )
+        } else {
+            (
+                self.dialect.select_expr(&self.data.sql, self.data.enc),
+                self.data.enc,
+            )
         }
     }
 
@@ -374,7 +402,10 @@ impl Source {
             s(&self.event_type),
             s(&self.data),
             opt(self.metadata.as_ref(), cols.metadata),
-            opt(Some(&self.recorded_at), cols.time),
+            opt(
+                Some(&self.recorded_at),
+                cols.time && self.time_path.is_empty(),
+            ),
         ]
         .join(", ")
     }
