@@ -684,6 +684,29 @@ async fn python_eventsourcing_with_a_state_that_is_not_json(server: Server) {
     );
     let (code, out, err) = run(&db, &["audit", "--format", "json"]);
     assert!(code == 0 || code == 1, "{code} {out} {err}");
+    // A snapshot whose state is not JSON: flagged, the other snapshots still read with times.
+    db.exec(if sqlite {
+        "INSERT INTO stored_snapshots VALUES('00000000000000000000000000000001',1,'eventsourcing.domain:Snapshot',X'789c00ff');"
+    } else {
+        "INSERT INTO public.bankaccounts_snapshots VALUES ('00000000-0000-0000-0000-000000000001', 1, 'eventsourcing.domain:Snapshot', '\\x789c00ff');"
+    })
+    .await;
+    let (code, out, err) = run(&db, &["verify-snapshots", "--format", "json"]);
+    assert!(!err.contains("query failed"), "{code} {err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let checks = doc["snapshots"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(checks.len(), 3, "{doc}");
+    let bad = checks.iter().find(|c| c["stream_id"] == stream).unwrap();
+    assert_eq!(bad["status"], "error", "{bad}");
+    assert!(
+        checks
+            .iter()
+            .filter(|c| c["stream_id"] != stream)
+            .all(|c| c["taken_at"].is_string()),
+        "{doc}"
+    );
 }
 
 #[tokio::test]

@@ -786,7 +786,7 @@ pub fn raw_time(raw: Raw, path: &[String]) -> Raw {
 
 /// The value at `path` in a row's parsed data, as a raw column value for the time decoder:
 /// a string or an integer; anything else (missing, null, data that is not JSON) is no time.
-fn time_at_path(data: &Value, path: &[String]) -> Raw {
+pub fn time_at_path(data: &Value, path: &[String]) -> Raw {
     let mut at = data;
     for k in path {
         match at.get(k) {

@@ -570,19 +570,10 @@ impl Store {
         let col =
             |c: &layout::Column| d.select_expr(&format!("n.{}", d.quote(&c.name)), c.encoding);
         let opt = |c: &Option<layout::Column>| c.as_ref().map_or("NULL".to_string(), col);
+        // A time inside the state is read from the parsed state (see `fetch_snapshots`): the
+        // database's JSON functions would fail the query on a state it cannot read.
         let taken = match &sl.taken_at {
-            Some(c) if !sl.taken_at_path.is_empty() => {
-                let x = sql::time_expr(
-                    d,
-                    Some(sql::Expr {
-                        sql: format!("n.{}", d.quote(&c.name)),
-                        enc: c.encoding,
-                    }),
-                    &sl.taken_at_path,
-                    sl.state.encoding,
-                );
-                d.select_expr(&x.sql, x.enc)
-            }
+            Some(_) if !sl.taken_at_path.is_empty() => "NULL".to_string(),
             c => opt(c),
         };
         format!(
@@ -621,6 +612,14 @@ impl Store {
                 let stream_id = next().text();
                 let stream_version = next().int().unwrap_or(-1);
                 let mut state = db::json_value(next(), "state", &mut problems);
+                let taken_in_state = (!sl.taken_at_path.is_empty()).then(|| {
+                    let path: Vec<String> = sl
+                        .taken_at_path
+                        .iter()
+                        .map(|k| k.as_str().to_string())
+                        .collect();
+                    db::time_at_path(&state, &path)
+                });
                 if let Some(f) = &self.state_jq {
                     match run_state_jq(&f.0, &state) {
                         Ok(v) => state = v,
@@ -629,7 +628,8 @@ impl Store {
                         )),
                     }
                 }
-                let taken = next();
+                let column = next();
+                let taken = taken_in_state.unwrap_or(column);
                 let taken_at = match (taken, time_enc) {
                     (db::Raw::Null, _) | (_, None) => None,
                     (t, Some(e)) => db::time_field(t, e, "taken_at", &mut problems),
