@@ -474,3 +474,59 @@ fn a_panic_in_a_task_ends_the_tui_cleanly() {
     assert_eq!(t.flag("alternate_on"), "0", "the alternate screen is left");
     assert_eq!(t.flag("cursor_flag"), "1", "the cursor is shown");
 }
+
+/// A database that takes the connection and never answers: the TUI is on the screen at once,
+/// says where it connects and for how long, and `q` quits it at once, the terminal restored.
+/// Left alone, the connect timeout ends it with the host and the cause.
+#[test]
+fn connecting_is_shown_at_once_and_q_quits() {
+    if !tmux_available() {
+        return;
+    }
+    // Accepts connections, never writes a byte.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            keep.lock().unwrap().push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let url = format!("postgres://u:s3cret@127.0.0.1:{port}/db");
+    let cmd = format!(
+        "env EVSCOPE_DATA_DIR={d} EVSCOPE_CONFIG={d}/none.toml {} --db '{url}' --connect-timeout 20s",
+        bin()
+    );
+    let t = Tmux::start(&cmd);
+    let s = t.wait("the connecting screen", |s| s.contains("connecting to"));
+    assert!(
+        s.contains(&format!("postgres://u:***@127.0.0.1:{port}/db")) && s.contains("up to 20s"),
+        "{s}"
+    );
+    assert!(!s.contains("s3cret"), "{s}");
+    let asked = Instant::now();
+    t.keys(&["q"]);
+    let s = t.wait("the TUI to quit", |s| s.contains("EXITED="));
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "q took {:?}",
+        asked.elapsed()
+    );
+    assert!(s.contains("EXITED=0"), "{s}");
+    assert_eq!(t.flag("alternate_on"), "0", "the terminal is restored");
+    assert_eq!(t.flag("cursor_flag"), "1", "the cursor is back");
+
+    // Left alone: the timeout ends it, with the host and the cause.
+    let cmd = format!(
+        "env EVSCOPE_DATA_DIR={d} EVSCOPE_CONFIG={d}/none.toml {} --db '{url}' --connect-timeout 1s",
+        bin()
+    );
+    let t = Tmux::start(&cmd);
+    let s = t.wait("the timeout", |s| s.contains("EXITED="));
+    assert!(s.contains("EXITED=1"), "{s}");
+    assert!(s.contains(&format!("127.0.0.1:{port}")), "{s}");
+    assert!(!s.contains("s3cret"), "{s}");
+}

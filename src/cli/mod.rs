@@ -459,23 +459,21 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
             };
             // Theme and keys are checked before the terminal is taken over.
             crate::tui::prepare(&opts).map_err(CliError)?;
-            // Said at once, on the terminal the TUI is about to take (Ctrl-C still works).
-            let watched = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            if let (true, Target::Url(o)) = (watched, &target) {
-                eprint!(
-                    "connecting to {} (up to {}s)…",
-                    redact_url(&o.url),
-                    o.connect_timeout
-                        .unwrap_or(crate::store::db::CONNECT_TIMEOUT)
-                        .as_secs_f64()
-                );
-            }
-            let opened = open(&cli).await;
-            if watched && matches!(target, Target::Url(_)) {
-                eprint!("\r\x1b[2K");
-            }
-            let store = opened?;
-            crate::tui::run(store, opts).await.map_err(CliError)?;
+            // A database is connected to with the TUI on the screen (it says where, and `q`
+            // quits); the demo store is local.
+            let opening = match target {
+                Target::Url(o) => crate::tui::Opening::Connecting {
+                    to: redact_url(&o.url),
+                    within: o
+                        .connect_timeout
+                        .unwrap_or(crate::store::db::CONNECT_TIMEOUT),
+                    open: Box::pin(async move {
+                        Store::open(&o).await.map_err(|e| CliError::from(e).0)
+                    }),
+                },
+                Target::Demo(_) => crate::tui::Opening::Open(open(&cli).await?),
+            };
+            crate::tui::run(opening, opts).await.map_err(CliError)?;
         }
         Some(Command::Demo(a)) => {
             let path = a.path.clone().unwrap_or_else(crate::demo::default_path);

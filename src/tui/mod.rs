@@ -133,25 +133,112 @@ pub fn prepare(opts: &TuiOptions) -> Result<(Theme, KeyMap), String> {
     Ok((theme, keys))
 }
 
-/// Run the TUI on an open store until the user quits.
-pub async fn run(store: Store, opts: TuiOptions) -> Result<(), String> {
+/// What the TUI opens: a store that is open, or one being connected to (the TUI is on the
+/// screen at once, says where it connects and for how long, and quits on `q`/Esc/Ctrl-C).
+pub enum Opening {
+    Open(Store),
+    Connecting {
+        /// Where (its password redacted).
+        to: String,
+        /// The connect timeout.
+        within: Duration,
+        open: std::pin::Pin<Box<dyn std::future::Future<Output = Result<Store, String>> + Send>>,
+    },
+}
+
+/// Run the TUI until the user quits.
+pub async fn run(opening: Opening, opts: TuiOptions) -> Result<(), String> {
     use std::io::IsTerminal;
     let (theme, keys) = prepare(&opts)?;
     if !stdout().is_terminal() {
+        let url = match &opening {
+            Opening::Open(s) => s.url().to_string(),
+            Opening::Connecting { to, .. } => to.clone(),
+        };
         return Err(format!(
-            "the TUI needs a terminal, and standard output is not one (it would open {}); \
-             for scripts use `evscope log`, `evscope streams` or `evscope events`",
-            store.url()
+            "the TUI needs a terminal, and standard output is not one (it would open {url}); \
+             for scripts use `evscope log`, `evscope streams` or `evscope events`"
         ));
     }
     let guard = TerminalGuard::enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
-    let result = run_loop(store, theme, keys, opts.reducers, opts.sinks).await;
+    let result = run_loop(opening, theme, keys, opts.reducers, opts.sinks).await;
     drop(guard);
     result
 }
 
+/// The connecting screen: redrawn with the time gone by until the store is open (Some), the
+/// user quits (None) or the connection fails (Err, said once the terminal is restored).
+async fn connecting(
+    terminal: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    theme: &Theme,
+    to: &str,
+    within: Duration,
+    open: std::pin::Pin<Box<dyn std::future::Future<Output = Result<Store, String>> + Send>>,
+) -> Result<Option<Store>, String> {
+    use ratatui::crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
+    use ratatui::text::Line;
+    use ratatui::widgets::Paragraph;
+    let started = std::time::Instant::now();
+    let mut task = tokio::spawn(open);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        let gone = started.elapsed().as_secs_f64();
+        terminal
+            .draw(|f| {
+                let area = f.area();
+                let lines = vec![
+                    Line::styled(
+                        format!(
+                            "connecting to {to} … {gone:.1}s (up to {}s)",
+                            within.as_secs_f64()
+                        ),
+                        theme.loading,
+                    ),
+                    Line::styled("q quits", theme.muted),
+                ];
+                let y = area.height / 2;
+                let r = ratatui::layout::Rect::new(
+                    area.x,
+                    area.y + y.saturating_sub(1),
+                    area.width,
+                    2.min(area.height),
+                );
+                f.render_widget(
+                    Paragraph::new(lines)
+                        .alignment(ratatui::layout::Alignment::Center)
+                        .style(theme.base),
+                    r,
+                );
+            })
+            .map_err(|e| e.to_string())?;
+        tokio::select! {
+            done = &mut task => {
+                return match done {
+                    Ok(Ok(store)) => Ok(Some(store)),
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(format!("connecting failed: {e}")),
+                };
+            }
+            Some(msg) = rx.recv() => {
+                if let Msg::Term(Event::Key(k)) = msg {
+                    let quit = k.kind != KeyEventKind::Release
+                        && (matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)
+                            || (k.code == KeyCode::Char('c')
+                                && k.modifiers.contains(KeyModifiers::CONTROL)));
+                    if quit {
+                        task.abort();
+                        return Ok(None);
+                    }
+                }
+            }
+            _ = tick.tick() => {}
+        }
+    }
+}
+
 async fn run_loop(
-    store: Store,
+    opening: Opening,
     theme: Theme,
     keys: KeyMap,
     reducers: crate::rehydrate::source::ReducerSource,
@@ -159,7 +246,6 @@ async fn run_loop(
 ) -> Result<(), String> {
     let mut terminal = Terminal::new(CrosstermBackend::new(stdout())).map_err(|e| e.to_string())?;
     terminal.clear().map_err(|e| e.to_string())?;
-    let size = terminal.size().map_err(|e| e.to_string())?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     // Terminal events come from a thread of their own (crossterm's reads block).
     let input_tx = tx.clone();
@@ -179,6 +265,19 @@ async fn run_loop(
             }
         }
     });
+    let store = match opening {
+        Opening::Open(s) => s,
+        Opening::Connecting { to, within, open } => {
+            match connecting(&mut terminal, &mut rx, &theme, &to, within, open).await? {
+                Some(s) => s,
+                None => return Ok(()),
+            }
+        }
+    };
+    // Keys pressed while connecting were for the connecting screen.
+    while rx.try_recv().is_ok() {}
+    terminal.clear().map_err(|e| e.to_string())?;
+    let size = terminal.size().map_err(|e| e.to_string())?;
     let mut app = App::new(
         store,
         tx.clone(),
