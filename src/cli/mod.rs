@@ -471,7 +471,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                         Store::open(&o).await.map_err(|e| CliError::from(e).0)
                     }),
                 },
-                Target::Demo(_) => crate::tui::Opening::Open(open(&cli).await?),
+                Target::Demo(_) => crate::tui::Opening::Open(Box::new(open(&cli).await?)),
             };
             crate::tui::run(opening, opts).await.map_err(CliError)?;
         }

@@ -136,7 +136,7 @@ pub fn prepare(opts: &TuiOptions) -> Result<(Theme, KeyMap), String> {
 /// What the TUI opens: a store that is open, or one being connected to (the TUI is on the
 /// screen at once, says where it connects and for how long, and quits on `q`/Esc/Ctrl-C).
 pub enum Opening {
-    Open(Store),
+    Open(Box<Store>),
     Connecting {
         /// Where (its password redacted).
         to: String,
@@ -266,7 +266,7 @@ async fn run_loop(
         }
     });
     let store = match opening {
-        Opening::Open(s) => s,
+        Opening::Open(s) => *s,
         Opening::Connecting { to, within, open } => {
             match connecting(&mut terminal, &mut rx, &theme, &to, within, open).await? {
                 Some(s) => s,
