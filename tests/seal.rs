@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{Server, TempDb, available, evscope};
+use common::seal::{root, run, seal, verify};
+use common::{Server, TempDb, available};
 use serde_json::Value;
 
 /// Events of the test's dataset: positions 1..=21 without 11 (a position a rolled-back insert
@@ -88,58 +87,6 @@ fn servers() -> Vec<Server> {
         .into_iter()
         .filter(|s| available(*s))
         .collect()
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(dir: &Path, db: &str, args: &[&str]) -> Run {
-    let o = evscope(dir)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("runs");
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into(),
-        stderr: String::from_utf8_lossy(&o.stderr).into(),
-    }
-}
-
-/// Seal into `dir/name` and return the receipt.
-fn seal(dir: &Path, db: &str, name: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["seal", "--out", name, "--format", "json", "--quiet"];
-    args.extend_from_slice(extra);
-    let r = run(dir, db, &args);
-    assert_eq!(r.code, 0, "seal {extra:?}: {}{}", r.stdout, r.stderr);
-    let receipt: Value = serde_json::from_str(&r.stdout).expect("receipt JSON");
-    let file: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
-    assert_eq!(receipt, file, "the output is the receipt written");
-    receipt
-}
-
-/// The root of a seal to standard output (no files).
-fn root(dir: &Path, db: &str, extra: &[&str]) -> String {
-    let mut args = vec!["seal", "--format", "json", "--quiet"];
-    args.extend_from_slice(extra);
-    let r = run(dir, db, &args);
-    assert_eq!(r.code, 0, "seal {extra:?}: {}{}", r.stdout, r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
-    v["root"].as_str().unwrap().to_string()
-}
-
-fn verify(dir: &Path, db: &str, receipt: &str, extra: &[&str]) -> (i32, Value, String) {
-    let mut args = vec!["verify-seal", receipt, "--format", "json", "--quiet"];
-    args.extend_from_slice(extra);
-    let r = run(dir, db, &args);
-    let v = serde_json::from_str(&r.stdout).unwrap_or(Value::Null);
-    (r.code, v, r.stderr)
 }
 
 #[tokio::test]
@@ -767,62 +714,5 @@ async fn rows_with_invalid_json_are_hashed_raw_flagged_and_still_verified() {
     assert_eq!(
         v["first_difference"]["fields"],
         serde_json::json!(["metadata"])
-    );
-}
-
-#[tokio::test]
-async fn z_in_the_tui_seals_the_marked_range_into_a_receipt_the_cli_verifies() {
-    use evscope::rehydrate::source::ReducerSource;
-    use evscope::tui::theme::Theme;
-    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
-    let mut h = common::tui::demo(Theme::default_dark(), (100, 30), ReducerSource::None).await;
-    let out = tempfile::tempdir().unwrap();
-    let dir = out.path().display().to_string();
-    // Two marks: the newest event and the fifth before it.
-    h.key(KeyCode::Char('m')).await;
-    for _ in 0..5 {
-        h.key(KeyCode::Char('k')).await;
-    }
-    h.key(KeyCode::Char('m')).await;
-    h.key(KeyCode::Char('Z')).await;
-    assert!(h.app.seal.is_open());
-    h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL).await;
-    h.type_text(&format!("{dir}/r.json")).await;
-    // The temporary directory masked, keeping its width (the borders stay aligned).
-    let masked = format!("{:<1$}", "<DIR>", dir.chars().count());
-    insta::assert_snapshot!("seal_dialog", h.screen().replace(&dir, &masked));
-    // A file that exists is refused at the field.
-    std::fs::write(out.path().join("r.json"), "x").unwrap();
-    h.key(KeyCode::Enter).await;
-    assert!(h.screen().contains("exists"), "{}", h.screen());
-    std::fs::remove_file(out.path().join("r.json")).unwrap();
-    h.key(KeyCode::Enter).await;
-    h.until("the seal ends", |a| !a.seal.is_busy()).await;
-    let screen = h.screen();
-    assert!(screen.contains("sealed 6 events"), "{screen}");
-    h.key(KeyCode::Esc).await;
-    assert!(!h.app.seal.is_open());
-    // The receipt is the CLI's: verify-seal finds it unchanged, and seal gives its root.
-    let url = format!("sqlite://{}", h.path);
-    let receipt: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("r.json")).unwrap()).unwrap();
-    assert_eq!(receipt["count"], 6);
-    let (code, v, err) = verify(out.path(), &url, "r.json", &[]);
-    assert_eq!(code, 0, "{v} {err}");
-    let from = receipt["range"]["from_position"]
-        .as_i64()
-        .unwrap()
-        .to_string();
-    let to = receipt["range"]["to_position"]
-        .as_i64()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        root(
-            out.path(),
-            &url,
-            &["--from-position", &from, "--to-position", &to]
-        ),
-        receipt["root"].as_str().unwrap()
     );
 }

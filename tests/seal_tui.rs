@@ -4,11 +4,13 @@
 
 mod common;
 
+use common::seal::{root, verify};
 use evscope::rehydrate::source::ReducerSource;
 use evscope::tui::theme::Theme;
 use evscope::tui::views::ViewKind;
 use evscope::tui::views::detail::DetailView;
 use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+use serde_json::Value;
 use sqlx::Connection;
 
 #[tokio::test]
@@ -32,7 +34,7 @@ async fn v_verifies_a_receipt_and_shows_the_changed_event() {
     h.key(KeyCode::Esc).await;
 
     // Nothing changed: unchanged, and any key closes.
-    verify(&mut h, &receipt).await;
+    verify_in_tui(&mut h, &receipt).await;
     let screen = h.screen();
     assert!(screen.contains("unchanged: 6 events"), "{screen}");
     h.key(KeyCode::Enter).await;
@@ -54,7 +56,7 @@ async fn v_verifies_a_receipt_and_shows_the_changed_event() {
         .await
         .unwrap();
     drop(c);
-    verify(&mut h, &receipt).await;
+    verify_in_tui(&mut h, &receipt).await;
     let masked = format!("{:<1$}", "<DIR>", dir.chars().count());
     let screen = h.screen().replace(&dir, &masked);
     assert!(screen.contains("CHANGED"), "{screen}");
@@ -86,7 +88,7 @@ async fn v_verifies_a_receipt_and_shows_the_changed_event() {
 }
 
 /// `V`, the receipt's path, Enter, and the verification's end.
-async fn verify(h: &mut common::tui::Harness, receipt: &str) {
+async fn verify_in_tui(h: &mut common::tui::Harness, receipt: &str) {
     h.key(KeyCode::Char('V')).await;
     assert!(h.app.verify_seal.is_open());
     h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL).await;
@@ -117,4 +119,58 @@ async fn v_on_a_file_that_is_not_a_receipt_says_so() {
     );
     h.key(KeyCode::Esc).await;
     assert!(!h.app.verify_seal.is_open());
+}
+
+#[tokio::test]
+async fn z_in_the_tui_seals_the_marked_range_into_a_receipt_the_cli_verifies() {
+    let mut h = common::tui::demo(Theme::default_dark(), (100, 30), ReducerSource::None).await;
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().display().to_string();
+    // Two marks: the newest event and the fifth before it.
+    h.key(KeyCode::Char('m')).await;
+    for _ in 0..5 {
+        h.key(KeyCode::Char('k')).await;
+    }
+    h.key(KeyCode::Char('m')).await;
+    h.key(KeyCode::Char('Z')).await;
+    assert!(h.app.seal.is_open());
+    h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL).await;
+    h.type_text(&format!("{dir}/r.json")).await;
+    // The temporary directory masked, keeping its width (the borders stay aligned).
+    let masked = format!("{:<1$}", "<DIR>", dir.chars().count());
+    insta::assert_snapshot!("seal_dialog", h.screen().replace(&dir, &masked));
+    // A file that exists is refused at the field.
+    std::fs::write(out.path().join("r.json"), "x").unwrap();
+    h.key(KeyCode::Enter).await;
+    assert!(h.screen().contains("exists"), "{}", h.screen());
+    std::fs::remove_file(out.path().join("r.json")).unwrap();
+    h.key(KeyCode::Enter).await;
+    h.until("the seal ends", |a| !a.seal.is_busy()).await;
+    let screen = h.screen();
+    assert!(screen.contains("sealed 6 events"), "{screen}");
+    h.key(KeyCode::Esc).await;
+    assert!(!h.app.seal.is_open());
+    // The receipt is the CLI's: verify-seal finds it unchanged, and seal gives its root.
+    let url = format!("sqlite://{}", h.path);
+    let receipt: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(receipt["count"], 6);
+    let (code, v, err) = verify(out.path(), &url, "r.json", &[]);
+    assert_eq!(code, 0, "{v} {err}");
+    let from = receipt["range"]["from_position"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let to = receipt["range"]["to_position"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        root(
+            out.path(),
+            &url,
+            &["--from-position", &from, "--to-position", &to]
+        ),
+        receipt["root"].as_str().unwrap()
+    );
 }

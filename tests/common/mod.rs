@@ -13,6 +13,7 @@ use sqlx::Connection;
 
 pub mod nats_auth;
 pub mod nats_cluster;
+pub mod seal;
 pub mod topology;
 pub mod tui;
 
