@@ -178,6 +178,17 @@ async fn marten_progression_with_its_optional_columns_and_skips() {
         fraud.contains("Error applying Withdrawn") && fraud.contains("ApplyEvent at sequence 7"),
         "{fraud}"
     );
+    // Dead letters, by progression name, whatever the serializer's casing.
+    assert!(
+        fraud.contains("2 dead letters, the last at sequence 9 (mt_doc_deadletterevent)"),
+        "{fraud}"
+    );
+    let balances = m["Balances:All"]["notes"].to_string();
+    assert!(
+        balances.contains("1 dead letter, the last at sequence 5"),
+        "{balances}"
+    );
+    assert!(!m["Trips:All"]["notes"].to_string().contains("dead letter"));
 }
 
 #[tokio::test]

@@ -282,6 +282,59 @@ async fn native(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, ConsumerE
     Ok(out)
 }
 
+/// Marten's dead letters (events a projection or subscription failed to apply and skipped,
+/// kept as `DeadLetterEvent` documents in `mt_doc_deadletterevent` of the same schema), by
+/// progression name (`Projection:Shard`, as `mt_event_progression` names it): how many, and
+/// the newest one's event sequence. The document's keys follow the store's serializer casing
+/// (`ProjectionName` by default, `projectionName` with camel case): both are read.
+async fn marten_dead_letters(
+    store: &Store,
+    tbl: &Tbl<'_>,
+    cat: &[CatTable],
+) -> Result<std::collections::HashMap<String, (i64, Option<i64>)>, ConsumerError> {
+    let mut out = std::collections::HashMap::new();
+    let Some(t) = cat.iter().find(|t| {
+        t.schema == tbl.cat.schema && t.table.eq_ignore_ascii_case("mt_doc_deadletterevent")
+    }) else {
+        return Ok(out);
+    };
+    let t = Tbl { cat: t, d: tbl.d };
+    if store.dialect() != crate::store::sql::Dialect::Postgres
+        || !t.has(&["data"])
+        || !t.usable(&["data"])
+        || !t.column_type("data").to_ascii_lowercase().contains("json")
+    {
+        return Ok(out);
+    }
+    let d = t.col("data");
+    let key = |pascal: &str, camel: &str| format!("COALESCE({d}->>'{pascal}', {d}->>'{camel}')");
+    let name = format!(
+        "CAST(COALESCE({}, '') || ':' || COALESCE({}, '') AS TEXT)",
+        key("ProjectionName", "projectionName"),
+        key("ShardName", "shardName")
+    );
+    let seq = format!(
+        "MAX(CASE WHEN {s} ~ '^[0-9]{{1,18}}$' THEN CAST({s} AS BIGINT) END)",
+        s = key("EventSequence", "eventSequence")
+    );
+    let rows = select(
+        store,
+        &t,
+        &[name, "COUNT(*)".into(), seq],
+        &[T, I, I],
+        " GROUP BY 1",
+    )
+    .await?;
+    for r in rows {
+        let mut it = r.into_iter();
+        let name = take(&mut it).text();
+        let n = take(&mut it).int().unwrap_or(0);
+        let last = take(&mut it).int();
+        out.insert(name, (n, last));
+    }
+    Ok(out)
+}
+
 /// Rows of `mt_event_progression` that are Marten's own bookkeeping, not projections.
 fn marten_internal(name: &str) -> bool {
     name == "HighWaterMark"
@@ -356,6 +409,7 @@ async fn marten(
                 .collect();
         }
     }
+    let dead = marten_dead_letters(store, tbl, cat).await?;
     let mut out = Vec::new();
     for r in rows {
         let mut it = r.into_iter();
@@ -408,6 +462,13 @@ async fn marten(
                 s.push_str(&format!(" ({t})"));
             }
             c.notes.push(s);
+        }
+        if let Some((n, last)) = dead.get(&name) {
+            let at = last.map_or(String::new(), |q| format!(", the last at sequence {q}"));
+            c.notes.push(format!(
+                "{n} dead letter{}{at} (mt_doc_deadletterevent)",
+                if *n == 1 { "" } else { "s" }
+            ));
         }
         if let Some(cp) = c.checkpoint {
             if let Some((s, e)) = skips.iter().find(|(s, e)| *s <= cp + 1 && cp < *e) {
