@@ -15,21 +15,170 @@ pub type Data = data::JustLut<Val>;
 
 /// jq's, jaq's standard and jaq-json's definitions (`select`, `map`, `test`, ...); every
 /// recursive one (`repeat`, `recurse`, `until`, ...) checks the run's bound at each step.
-///
-/// They are parsed and given the bound once per process (jaq parses its definitions' text at
-/// each call, and the bound looks through every body): each compile clones them, which costs a
-/// fraction of that.
 pub fn defs() -> impl Iterator<Item = jaq_core::load::parse::Def<&'static str>> {
-    static DEFS: std::sync::OnceLock<Vec<Def>> = std::sync::OnceLock::new();
+    prelude().iter().map(|(d, _)| d.clone())
+}
+
+/// [`defs`], parsed and given the bound once per process (jaq parses its definitions' text at
+/// each call, and the bound looks through every body), each with the names its body calls.
+fn prelude() -> &'static [(Def, Vec<&'static str>)] {
+    static DEFS: std::sync::OnceLock<Vec<(Def, Vec<&'static str>)>> = std::sync::OnceLock::new();
     DEFS.get_or_init(|| {
         jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs())
             .map(bound_def)
+            .map(|d| {
+                let mut calls = Vec::new();
+                calls_in(&d.body, &mut calls);
+                (d, calls)
+            })
             .collect()
     })
-    .iter()
-    .cloned()
+}
+
+/// The definitions of [`defs`] that a program whose source mentions `words` can reach: those
+/// it names, and those their bodies call, transitively. Compiling with these only gives the
+/// same filter (a call can only reach a definition by its name) for a fraction of the work:
+/// jaq compiles every definition it is given.
+fn reachable(words: &std::collections::HashSet<&str>) -> Vec<Def> {
+    let all = prelude();
+    let mut names: std::collections::HashSet<&str> = words.clone();
+    // Syntax that jaq turns into calls without the name in the source (`..`).
+    names.insert("recurse");
+    let mut taken = vec![false; all.len()];
+    loop {
+        let mut grew = false;
+        for (i, (d, calls)) in all.iter().enumerate() {
+            if !taken[i] && names.contains(d.name) {
+                taken[i] = true;
+                grew = true;
+                names.extend(calls.iter().copied());
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    all.iter()
+        .zip(taken)
+        .filter(|(_, t)| *t)
+        .map(|((d, _), _)| d.clone())
+        .collect()
+}
+
+/// Every word of a program's source, as jaq's lexer reads them (None: it does not lex).
+fn words(src: &str) -> Option<std::collections::HashSet<&str>> {
+    use jaq_core::load::lex::{StrPart, Tok, Token};
+    fn walk<'a>(tokens: &[Token<&'a str>], out: &mut std::collections::HashSet<&'a str>) {
+        for Token(s, t) in tokens {
+            match t {
+                // Formats (`@base64`, `@text "…"`) are definitions named with their `@`.
+                Tok::Word | Tok::Fmt => {
+                    out.insert(s);
+                }
+                Tok::Block(inner) => walk(inner, out),
+                Tok::Str(parts) => {
+                    for p in parts {
+                        if let StrPart::Term(t) = p {
+                            walk(std::slice::from_ref(t), out);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let tokens = jaq_core::load::Lexer::new(src).lex().ok()?;
+    let mut out = std::collections::HashSet::new();
+    walk(&tokens, &mut out);
+    Some(out)
+}
+
+/// The names `t` calls (with formats' names, `@base64`, as called).
+fn calls_in(t: &Term, out: &mut Vec<&'static str>) {
+    use jaq_core::load::lex::StrPart;
+    use jaq_core::path::Part;
+    match t {
+        Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {
+            if matches!(t, Term::Recurse) {
+                out.push("recurse");
+            }
+        }
+        Term::Str(fmt, parts) => {
+            if let Some(f) = fmt {
+                out.push(f);
+            }
+            for p in parts {
+                if let StrPart::Term(t) = p {
+                    calls_in(t, out);
+                }
+            }
+        }
+        Term::Arr(a) => {
+            if let Some(a) = a {
+                calls_in(a, out);
+            }
+        }
+        Term::Obj(kvs) => {
+            for (k, v) in kvs {
+                calls_in(k, out);
+                if let Some(v) = v {
+                    calls_in(v, out);
+                }
+            }
+        }
+        Term::Neg(a) | Term::Label(_, a) => calls_in(a, out),
+        Term::BinOp(a, _, b) => {
+            calls_in(a, out);
+            calls_in(b, out);
+        }
+        Term::Fold(_, a, _, args) => {
+            calls_in(a, out);
+            args.iter().for_each(|t| calls_in(t, out));
+        }
+        Term::TryCatch(a, b) => {
+            calls_in(a, out);
+            if let Some(b) = b {
+                calls_in(b, out);
+            }
+        }
+        Term::IfThenElse(arms, els) => {
+            for (c, x) in arms {
+                calls_in(c, out);
+                calls_in(x, out);
+            }
+            if let Some(e) = els {
+                calls_in(e, out);
+            }
+        }
+        Term::Def(defs, rest) => {
+            for d in defs {
+                calls_in(&d.body, out);
+            }
+            calls_in(rest, out);
+        }
+        Term::Call(name, args) => {
+            out.push(name);
+            args.iter().for_each(|t| calls_in(t, out));
+        }
+        Term::Path(a, path) => {
+            calls_in(a, out);
+            for (part, _) in &path.0 {
+                match part {
+                    Part::Index(i) => calls_in(i, out),
+                    Part::Range(a, b) => {
+                        if let Some(a) = a {
+                            calls_in(a, out);
+                        }
+                        if let Some(b) = b {
+                            calls_in(b, out);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The native functions that go with [`defs`], and the bound's check.
@@ -336,9 +485,27 @@ pub fn compile<E>(
     load_err: impl FnOnce(jaq_core::load::Errors<&str, ()>) -> E,
     compile_err: impl FnOnce(jaq_core::compile::Errors<&str, ()>) -> E,
 ) -> Result<jaq_core::Filter<Data>, E> {
+    // With the definitions the program can reach first; anything that does not compile so is
+    // compiled again with all of them, so that every error is jaq's own, as before.
+    if let Some(f) = words(src).and_then(|w| {
+        let reach = reachable(&w);
+        compile_with(src, vars, || reach.clone(), |_| (), |_| ()).ok()
+    }) {
+        return Ok(f);
+    }
+    compile_with(src, vars, || defs().collect(), load_err, compile_err)
+}
+
+fn compile_with<E>(
+    src: &str,
+    vars: &[&'static str],
+    prelude: impl Fn() -> Vec<Def>,
+    load_err: impl FnOnce(jaq_core::load::Errors<&str, ()>) -> E,
+    compile_err: impl FnOnce(jaq_core::compile::Errors<&str, ()>) -> E,
+) -> Result<jaq_core::Filter<Data>, E> {
     use jaq_core::load::{Arena, File, Loader};
     let arena = Arena::default();
-    let modules = Loader::new(defs())
+    let modules = Loader::new(prelude())
         .load(
             &arena,
             File {
@@ -358,7 +525,7 @@ pub fn compile<E>(
         return Ok(filter);
     };
     let arena = Arena::default();
-    let rewritten = Loader::new(defs())
+    let rewritten = Loader::new(prelude())
         .load(
             &arena,
             File {
@@ -504,6 +671,110 @@ pub fn exn_text(exn: jaq_core::Exn<Val>, what: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Every output (or error) of `f` on `v`, as text.
+    fn outputs(f: &jaq_core::Filter<Data>, v: &Value) -> Vec<String> {
+        let _bound = bounded();
+        let ctx = jaq_core::Ctx::<Data>::new(&f.lut, jaq_core::Vars::new([]));
+        f.id.run((ctx, json_to_val(v)))
+            .take(50)
+            .map(|r| match r {
+                Ok(v) => v.to_string(),
+                Err(e) => format!("error: {e:?}"),
+            })
+            .collect()
+    }
+
+    /// Compiling with only the definitions a program can reach gives the filter compiling with
+    /// all of them gives: the same outputs and errors, on programs using standard definitions
+    /// that call others, formats, `..`, recursion and the program's own definitions; and a
+    /// program that does not compile gives jaq's own error.
+    #[test]
+    fn the_reachable_definitions_compile_to_the_same_filter() {
+        let programs = [
+            ".data.amount > 5",
+            "select(.a == 1) | .b",
+            "map(. * 2) | add",
+            "[paths]",
+            "[.. | numbers]",
+            "walk(if type == \"number\" then . + 1 else . end)",
+            "to_entries | from_entries",
+            "with_entries(.value |= tostring)",
+            "[limit(3; repeat(1))]",
+            "first(range(10))",
+            "[splits(\", \")]",
+            "@base64",
+            "@text \"x\\(.)\"",
+            "tostream",
+            "fromstream(tostream)",
+            "getpath([\"a\"])",
+            "ascii_downcase",
+            "test(\"A\"; \"i\")",
+            "[scan(\"a\")]",
+            "sub(\"a\"; \"b\")",
+            "gsub(\"a\"; \"b\")",
+            "tojson | fromjson",
+            "todate",
+            "def f: if . > 3 then . else . + 1 | f end; f",
+            "def map(f): 7; map(.)",
+            "reduce .[]? as $x (0; . + $x)",
+            "[foreach .[]? as $x (0; . + $x)]",
+            "env | type",
+            "input_line_number? // 0",
+            "recurse(.[]?; . != null) | type",
+            "indices(1)",
+            "inside([1,2,3])",
+            "combinations | tostring",
+            "ltrimstr(\"a\")",
+            "splits(\"a\")",
+            "min_by(.)",
+            "unique_by(length)",
+            "group_by(.)",
+            "any(. > 1)",
+            "all(. > 1)",
+            "isvalid(.a)",
+            "getpath([\"a\",\"b\"]) as [$x] | $x",
+        ];
+        let inputs = [
+            json!({"a": 1, "b": [1, 2], "data": {"amount": 9}}),
+            json!([1, 2, 3]),
+            json!("Abc, abc"),
+            json!(4),
+            json!(1_780_000_000),
+            json!(null),
+        ];
+        for p in programs {
+            let full = compile_with(p, &[], || defs().collect(), |_| (), |_| ());
+            let pruned = compile(p, &[], |_| (), |_| ());
+            match (full, pruned) {
+                (Ok(a), Ok(b)) => {
+                    for v in &inputs {
+                        assert_eq!(outputs(&a, v), outputs(&b, v), "{p} on {v}");
+                    }
+                }
+                (Err(()), Err(())) => {}
+                (a, b) => panic!("{p}: full {:?}, pruned {:?}", a.is_ok(), b.is_ok()),
+            }
+            // The pruned compile alone succeeds wherever the full one does (no fallback).
+            if compile_with(p, &[], || defs().collect(), |_| (), |_| ()).is_ok() {
+                let w = words(p).expect("lexes");
+                let reach = reachable(&w);
+                assert!(
+                    compile_with(p, &[], || reach.clone(), |_| (), |_| ()).is_ok(),
+                    "{p} needs a definition the reachable set misses"
+                );
+                assert!(reach.len() < defs().count(), "{p}: nothing pruned");
+            }
+        }
+        // Errors are jaq's, with all definitions in view.
+        let e = compile(
+            "nosuchfn(1)",
+            &[],
+            |_| "load".to_string(),
+            |e| format!("{:?}", e),
+        );
+        assert!(e.is_err_and(|m| m.contains("nosuchfn")));
+    }
 
     #[test]
     fn values_round_trip_between_serde_and_jaq() {
