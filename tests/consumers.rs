@@ -150,6 +150,31 @@ async fn check_passes_when_every_consumer_is_well() {
     assert_eq!(doc["settled_head"], 10);
 }
 
+/// A consumer of one category waits at a gap too: position 5 is missing from the log, and
+/// "payments" (checkpoint 4) is flagged at-gap although the next event it follows is 7.
+#[tokio::test]
+async fn a_category_consumer_right_before_a_gap_is_at_gap() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = native_db(Server::Postgres).await;
+    let (doc, _) = consumers(&db.url, &[], &[]);
+    let m = by_id(&doc);
+    expect(&m, "payments", Some(4), 2, &[]);
+    db.exec("DELETE FROM evscope_events WHERE global_position = 5")
+        .await;
+    let (doc, _) = consumers(&db.url, &[], &[]);
+    let m = by_id(&doc);
+    let flags = m["payments"]["flags"].to_string();
+    assert!(flags.contains("at-gap"), "{}", m["payments"]);
+    // The whole-log consumer at 4 is at the gap as before.
+    assert!(
+        m["stalled"]["flags"].to_string().contains("at-gap"),
+        "{}",
+        m["stalled"]
+    );
+}
+
 #[tokio::test]
 async fn marten_progression_with_its_optional_columns_and_skips() {
     if !available(Server::Postgres) {

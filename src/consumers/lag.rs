@@ -297,8 +297,27 @@ async fn measure(
                             .recorded_at
                             .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
                         // The position right after the checkpoint is missing from the log.
+                        // For a consumer of part of the log the next event it follows is
+                        // further on anyway: the whole log says whether the position is there.
                         let hole = e.global_position.is_some_and(|p| p > cp + 1);
-                        if c.follows.is_all() && hole && c.checkpoint.is_some() {
+                        let missing = if !hole || c.checkpoint.is_none() {
+                            false
+                        } else if c.follows.is_all() {
+                            true
+                        } else {
+                            store
+                                .read_log(&LogQuery {
+                                    filter: Default::default(),
+                                    start: Start::After(Cursor::Position(cp)),
+                                    direction: Direction::Forward,
+                                    limit: 1,
+                                    up_to: Some(head),
+                                })
+                                .await?
+                                .first()
+                                .is_some_and(|n| n.global_position.is_some_and(|p| p > cp + 1))
+                        };
+                        if missing {
                             l.flags.push(Flag::AtGap);
                         }
                     }
