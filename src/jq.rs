@@ -485,6 +485,21 @@ pub fn compile<E>(
     load_err: impl FnOnce(jaq_core::load::Errors<&str, ()>) -> E,
     compile_err: impl FnOnce(jaq_core::compile::Errors<&str, ()>) -> E,
 ) -> Result<jaq_core::Filter<Data>, E> {
+    // A program that does not parse is said so at once: parsing does not look at the
+    // definitions (the error is the one a load with all of them gives).
+    {
+        use jaq_core::load::{Arena, File, Loader};
+        let arena = Arena::default();
+        if let Err(e) = Loader::new(std::iter::empty()).load(
+            &arena,
+            File {
+                code: src,
+                path: (),
+            },
+        ) {
+            return Err(load_err(e));
+        }
+    }
     // With the definitions the program can reach first; anything that does not compile so is
     // compiled again with all of them, so that every error is jaq's own, as before.
     if let Some(f) = words(src).and_then(|w| {
