@@ -191,11 +191,11 @@ async fn marten_progression_with_its_optional_columns_and_skips() {
     );
     assert_eq!(m.len(), 6, "{doc}");
     expect(&m, "Trips:All", Some(10), 0, &[]);
-    expect(&m, "Balances:All", Some(7), 3, &[]);
+    expect(&m, "Balances:All", Some(7), 3, &["dead-letters"]);
     // Waiting right before position 5, which the high-water mark skipped.
     expect(&m, "Ledger:All", Some(4), 6, &["stalled", "at-gap"]);
     expect(&m, "Search:All", Some(25), 0, &["beyond-head"]);
-    expect(&m, "Fraud:All", Some(6), 4, &["paused"]);
+    expect(&m, "Fraud:All", Some(6), 4, &["paused", "dead-letters"]);
     expect(&m, "Statements:All", Some(3), 7, &["rebuilding"]);
     assert_eq!(m["Trips:All"]["owner"], "node 1");
     let fraud = m["Fraud:All"]["notes"].to_string();
@@ -214,6 +214,8 @@ async fn marten_progression_with_its_optional_columns_and_skips() {
         "{balances}"
     );
     assert!(!m["Trips:All"]["notes"].to_string().contains("dead letter"));
+    assert_eq!(m["Fraud:All"]["dead_letters"], 2);
+    assert_eq!(m["Trips:All"].get("dead_letters"), None);
 }
 
 #[tokio::test]

@@ -44,6 +44,9 @@ pub enum Flag {
     Rebuilding,
     /// No checkpoint yet.
     NotStarted,
+    /// Events it failed to apply were skipped and kept as dead letters: what it built lacks
+    /// them.
+    DeadLetters,
 }
 
 impl Flag {
@@ -56,6 +59,7 @@ impl Flag {
             Flag::Paused => "paused",
             Flag::Rebuilding => "rebuilding",
             Flag::NotStarted => "not-started",
+            Flag::DeadLetters => "dead-letters",
         }
     }
     /// Whether `consumers --check` fails on it.
@@ -370,6 +374,9 @@ async fn measure(
     }
     if !c.gaps.is_empty() && !l.flags.contains(&Flag::AtGap) {
         l.flags.push(Flag::AtGap);
+    }
+    if c.dead_letters.is_some_and(|n| n > 0) {
+        l.flags.push(Flag::DeadLetters);
     }
     let moved = c
         .updated_at

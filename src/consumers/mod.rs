@@ -212,6 +212,10 @@ pub struct Consumer {
     /// skipped (Marten's high-water skips).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<i64>,
+    /// Events the framework failed to apply for it and skipped, kept as dead letters
+    /// (Marten's `mt_doc_deadletterevent`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letters: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     #[serde(skip)]
@@ -235,6 +239,7 @@ impl Consumer {
             owner: None,
             raw_checkpoint: String::new(),
             gaps: Vec::new(),
+            dead_letters: None,
             notes: Vec::new(),
             row: None,
         }

@@ -464,6 +464,7 @@ async fn marten(
             c.notes.push(s);
         }
         if let Some((n, last)) = dead.get(&name) {
+            c.dead_letters = Some(*n as u64);
             let at = last.map_or(String::new(), |q| format!(", the last at sequence {q}"));
             c.notes.push(format!(
                 "{n} dead letter{}{at} (mt_doc_deadletterevent)",
