@@ -608,16 +608,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 ));
             }
             // A stream that does not exist is an error naming it, not an empty result.
-            let any = store
-                .read_stream(
-                    &a.stream,
-                    &StreamRead {
-                        limit: 1,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            if any.is_empty() {
+            if !store.stream_exists(&a.stream).await? {
                 return Err(CliError(format!(
                     "no stream {:?} in this store (evscope streams lists them)",
                     output::clip(&a.stream, 200)

@@ -98,19 +98,8 @@ pub(super) async fn rehydrate(
         }
     }
     // Nothing folded and no snapshot to start from: is there such a stream at all?
-    if applied == 0 && !a.trust_snapshots {
-        let exists = store
-            .read_stream(
-                &a.stream,
-                &StreamRead {
-                    limit: 1,
-                    ..Default::default()
-                },
-            )
-            .await?;
-        if exists.is_empty() {
-            return Err(CliError(format!("stream {} has no events", a.stream)));
-        }
+    if applied == 0 && !a.trust_snapshots && !store.stream_exists(&a.stream).await? {
+        return Err(CliError(format!("stream {} has no events", a.stream)));
     }
     if a.trace {
         trace.finish(out)?;

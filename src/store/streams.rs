@@ -129,7 +129,8 @@ impl Store {
         Ok(out)
     }
 
-    pub(super) async fn stream_exists(&self, stream: &str) -> Result<bool, StoreError> {
+    /// Whether the store holds an event of `stream`.
+    pub async fn stream_exists(&self, stream: &str) -> Result<bool, StoreError> {
         let src = &self.stream;
         let mut sql = src.select_where("1");
         src.push_stream_eq(&mut sql, stream);

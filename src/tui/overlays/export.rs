@@ -18,7 +18,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph};
 use ratatui_textarea::{CursorMove, TextArea};
 
 use super::input;
@@ -27,7 +27,7 @@ use crate::store::{Event, LogQuery, Store, StreamRead};
 use crate::tui::request::{Replier, Slot};
 use crate::tui::theme::Theme;
 use crate::tui::views::ExportScope;
-use crate::tui::widgets::{centered, label};
+use crate::tui::widgets::{centered, label, path_field};
 
 /// Events read per page.
 const PAGE: u32 = 1000;
@@ -491,11 +491,7 @@ impl Overlay {
             // One field: nothing to move to (and no tab in a path).
             KeyCode::Tab | KeyCode::BackTab => {}
             _ => {
-                if input::clears(&k) {
-                    d.path = TextArea::default();
-                } else {
-                    d.path.input(k);
-                }
+                input::edit(&mut d.path, k);
                 d.error = None;
                 d.stage = Stage::Edit { overwrite: None };
             }
@@ -589,25 +585,16 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
     ])
     .areas(inner);
     let writing = matches!(d.stage, Stage::Writing { .. });
-    let style = match (&d.error, writing) {
-        (Some(_), _) => theme.error,
-        (None, false) => theme.accent,
-        (None, true) => theme.muted,
-    };
-    let v = label(f, file, "file", style, 8);
-    if writing {
-        f.render_widget(Paragraph::new(d.path_text()), v);
-    } else {
-        let mut t = d.path.clone();
-        t.set_cursor_line_style(Style::new());
-        f.render_widget(&t, v);
-    }
-    if let Some(e) = &d.error {
-        let [_, v] = Layout::horizontal([Constraint::Length(8), Constraint::Fill(1)]).areas(note);
-        let p =
-            Paragraph::new(Span::styled(format!("↳ {e}"), theme.error)).wrap(Wrap { trim: true });
-        f.render_widget(p, v);
-    }
+    path_field(
+        f,
+        (file, note),
+        "file",
+        8,
+        &d.path,
+        !writing,
+        d.error.as_deref(),
+        theme,
+    );
     let v = label(f, holds, "holds", theme.muted, 8);
     let (text, style) = match &d.count {
         Counting::Running { events, bytes } => (

@@ -47,6 +47,15 @@ pub fn clears(k: &KeyEvent) -> bool {
     k.code == KeyCode::Char('u') && k.modifiers.contains(KeyModifiers::CONTROL)
 }
 
+/// A key typed into a dialog's one-line field: Ctrl-U clears it, anything else edits it.
+pub fn edit(field: &mut ratatui_textarea::TextArea<'static>, k: KeyEvent) {
+    if clears(&k) {
+        *field = ratatui_textarea::TextArea::default();
+    } else {
+        field.input(k);
+    }
+}
+
 #[derive(Default)]
 pub struct Inputs {
     pub open: Option<Input>,

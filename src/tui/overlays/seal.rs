@@ -9,9 +9,8 @@ use std::sync::Arc;
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui_textarea::{CursorMove, TextArea};
 
 use super::input;
@@ -21,7 +20,7 @@ use crate::store::Store;
 use crate::tui::request::{Replier, Slot};
 use crate::tui::theme::Theme;
 use crate::tui::views::ReplayScope;
-use crate::tui::widgets::{centered, label};
+use crate::tui::widgets::{centered, label, path_field};
 
 /// What the sealing task reports.
 #[derive(Debug)]
@@ -158,11 +157,7 @@ impl Overlay {
                 None
             }
             (Stage::Edit, _) => {
-                if input::clears(&k) {
-                    d.path = TextArea::default();
-                } else {
-                    d.path.input(k);
-                }
+                input::edit(&mut d.path, k);
                 d.error = None;
                 None
             }
@@ -256,25 +251,16 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
     ])
     .areas(inner);
     let editing = d.stage == Stage::Edit;
-    let style = match (&d.error, editing) {
-        (Some(_), _) => theme.error,
-        (None, true) => theme.accent,
-        (None, false) => theme.muted,
-    };
-    let v = label(f, file, "receipt", style, 9);
-    if editing {
-        let mut t = d.path.clone();
-        t.set_cursor_line_style(Style::new());
-        f.render_widget(&t, v);
-    } else {
-        f.render_widget(Paragraph::new(d.path.lines().join("")), v);
-    }
-    if let Some(e) = &d.error {
-        let [_, v] = Layout::horizontal([Constraint::Length(9), Constraint::Fill(1)]).areas(note);
-        let p =
-            Paragraph::new(Span::styled(format!("↳ {e}"), theme.error)).wrap(Wrap { trim: true });
-        f.render_widget(p, v);
-    }
+    path_field(
+        f,
+        (file, note),
+        "receipt",
+        9,
+        &d.path,
+        editing,
+        d.error.as_deref(),
+        theme,
+    );
     let v = label(f, range, "range", theme.muted, 9);
     f.render_widget(Paragraph::new(d.range.describe()), v);
     let v = label(f, state, "seal", theme.muted, 9);

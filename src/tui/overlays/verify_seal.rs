@@ -9,7 +9,6 @@ use std::sync::Arc;
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui_textarea::{CursorMove, TextArea};
@@ -22,7 +21,7 @@ use crate::seal::verify::{self, FindingKind, Report, Status, VerifyOptions};
 use crate::store::{Event, Store};
 use crate::tui::request::{Replier, Slot};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{centered, label};
+use crate::tui::widgets::{centered, path_field};
 
 /// What the verifying task reports.
 #[derive(Debug)]
@@ -200,11 +199,7 @@ impl Overlay {
                 None
             }
             (Stage::Edit, _) => {
-                if input::clears(&k) {
-                    d.path = TextArea::default();
-                } else {
-                    d.path.input(k);
-                }
+                input::edit(&mut d.path, k);
                 d.error = None;
                 None
             }
@@ -303,25 +298,16 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
     ])
     .areas(inner);
     let editing = matches!(d.stage, Stage::Edit);
-    let style = match (&d.error, editing) {
-        (Some(_), _) => theme.error,
-        (None, true) => theme.accent,
-        (None, false) => theme.muted,
-    };
-    let v = label(f, file, "receipt", style, 9);
-    if editing {
-        let mut t = d.path.clone();
-        t.set_cursor_line_style(Style::new());
-        f.render_widget(&t, v);
-    } else {
-        f.render_widget(Paragraph::new(d.path.lines().join("")), v);
-    }
-    if let Some(e) = &d.error {
-        let [_, v] = Layout::horizontal([Constraint::Length(9), Constraint::Fill(1)]).areas(note);
-        let p =
-            Paragraph::new(Span::styled(format!("↳ {e}"), theme.error)).wrap(Wrap { trim: true });
-        f.render_widget(p, v);
-    }
+    path_field(
+        f,
+        (file, note),
+        "receipt",
+        9,
+        &d.path,
+        editing,
+        d.error.as_deref(),
+        theme,
+    );
     let text: Vec<Line> = match &d.stage {
         Stage::Edit => vec![Line::styled(
             "the store is read again over the receipt's range and compared with it",

@@ -80,6 +80,41 @@ pub fn label(f: &mut Frame, area: Rect, text: &str, style: Style, width: u16) ->
     v
 }
 
+/// A dialog's path field: its label (`width` columns), the path (being edited, or as given
+/// while the dialog works), and under it, when there is one, the error in the error colour.
+#[allow(clippy::too_many_arguments)]
+pub fn path_field(
+    f: &mut Frame,
+    (field, note): (Rect, Rect),
+    name: &str,
+    width: u16,
+    path: &ratatui_textarea::TextArea<'static>,
+    editing: bool,
+    error: Option<&str>,
+    theme: &Theme,
+) {
+    let style = match (error, editing) {
+        (Some(_), _) => theme.error,
+        (None, true) => theme.accent,
+        (None, false) => theme.muted,
+    };
+    let v = label(f, field, name, style, width);
+    if editing {
+        let mut t = path.clone();
+        t.set_cursor_line_style(Style::new());
+        f.render_widget(&t, v);
+    } else {
+        f.render_widget(Paragraph::new(path.lines().join("")), v);
+    }
+    if let Some(e) = error {
+        let [_, v] =
+            Layout::horizontal([Constraint::Length(width), Constraint::Fill(1)]).areas(note);
+        let p = Paragraph::new(Span::styled(format!("↳ {e}"), theme.error))
+            .wrap(ratatui::widgets::Wrap { trim: true });
+        f.render_widget(p, v);
+    }
+}
+
 pub fn table_rows(area: Rect) -> usize {
     area.height.saturating_sub(3) as usize
 }
