@@ -189,6 +189,32 @@ fn explained(dir: &std::path::Path, db: &str, program: &str) -> serde_json::Valu
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `log --where "| PROGRAM"` gives what the same program ending in `| .` (a pipe at the top:
+/// nothing pushed) gives, and `--explain` says `pushed` of its conditions were pushed (none for
+/// the other); the result, for the caller's own checks.
+fn same_pushed_or_not(
+    server: Server,
+    dir: &std::path::Path,
+    db: &str,
+    p: &str,
+    pushed: usize,
+) -> (Option<i32>, String, String) {
+    let with = log(dir, db, p);
+    let without = log(dir, db, &format!("({p}) | ."));
+    assert_eq!(with, without, "{server:?}: {p}");
+    let doc = explained(dir, db, p);
+    let n = doc["pushed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["pushed"] == true)
+        .count();
+    assert_eq!(n, pushed, "{server:?}: {p}: {doc}");
+    let plain = explained(dir, db, &format!("({p}) | ."));
+    assert_eq!(plain["pushed"], serde_json::json!([]), "{plain}");
+    with
+}
+
 async fn same_results_pushed_or_not(server: Server) {
     if !available(server) {
         return;
@@ -264,19 +290,9 @@ async fn same_results_pushed_or_not(server: Server) {
     .collect();
     let mut numbers = 0;
     for (p, pushed) in &numeric {
-        let with = log(dir.path(), &db.url, p);
-        let without = log(dir.path(), &db.url, &format!("({p}) | ."));
-        assert_eq!(with, without, "{server:?}: {p}");
+        let with = same_pushed_or_not(server, dir.path(), &db.url, p, *pushed);
         assert_eq!(with.0, Some(0), "{server:?}: {p}: {}", with.2);
         numbers += with.1.lines().count();
-        let doc = explained(dir.path(), &db.url, p);
-        let n = doc["pushed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["pushed"] == true)
-            .count();
-        assert_eq!(n, *pushed, "{server:?}: {p}: {doc}");
     }
     assert!(numbers > 20, "{server:?}: {numbers}");
     // A path through a value jq cannot index fails the same way pushed or not.
@@ -291,23 +307,10 @@ async fn same_results_pushed_or_not(server: Server) {
     assert!(with.2.contains("num-1@18"), "{server:?}: {}", with.2);
     let mut matched = 0;
     for (p, pushed) in &programs {
-        let with = log(dir.path(), &db.url, p);
-        // `| .` after the program: the same results, nothing pushed (a pipe at the top).
-        let without = log(dir.path(), &db.url, &format!("({p}) | ."));
-        assert_eq!(with, without, "{server:?}: {p}");
+        let with = same_pushed_or_not(server, dir.path(), &db.url, p, *pushed);
         if with.0 == Some(0) {
             matched += with.1.lines().count();
         }
-        let doc = explained(dir.path(), &db.url, p);
-        let n = doc["pushed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["pushed"] == true)
-            .count();
-        assert_eq!(n, *pushed, "{server:?}: {p}: {doc}");
-        let plain = explained(dir.path(), &db.url, &format!("({p}) | ."));
-        assert_eq!(plain["pushed"], serde_json::json!([]), "{plain}");
     }
     // The comparisons are not all empty: rows 1 and 3, 1 and 2, 3, 3 and 4, 7, 8, and the 12
     // of types Named or Odd.
