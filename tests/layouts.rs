@@ -49,18 +49,24 @@ fn id(server: Server, uuid: &str) -> String {
     }
 }
 
-async fn python_eventsourcing(server: Server) {
-    if !available(server) {
-        return;
-    }
-    let db = TempDb::create(server, "pyes").await;
-    let sqlite = server == Server::Sqlite;
-    db.load(if sqlite {
+/// A store the Python eventsourcing library wrote (fixtures/python-eventsourcing).
+async fn python_store(server: Server, tag: &str) -> TempDb {
+    let db = TempDb::create(server, tag).await;
+    db.load(if server == Server::Sqlite {
         "python-eventsourcing/sqlite.sql"
     } else {
         "python-eventsourcing/postgres.sql"
     })
     .await;
+    db
+}
+
+async fn python_eventsourcing(server: Server) {
+    if !available(server) {
+        return;
+    }
+    let db = python_store(server, "pyes").await;
+    let sqlite = server == Server::Sqlite;
     let (ana, bruno, carla) = (id(server, ANA), id(server, BRUNO), id(server, CARLA));
 
     // Detection, and why.
@@ -639,14 +645,8 @@ async fn python_eventsourcing_with_a_state_that_is_not_json(server: Server) {
     if !available(server) {
         return;
     }
-    let db = TempDb::create(server, "pyes_bad").await;
+    let db = python_store(server, "pyes_bad").await;
     let sqlite = server == Server::Sqlite;
-    db.load(if sqlite {
-        "python-eventsourcing/sqlite.sql"
-    } else {
-        "python-eventsourcing/postgres.sql"
-    })
-    .await;
     db.exec(if sqlite {
         "INSERT INTO stored_events VALUES('00000000000000000000000000000001',1,'bankapp:BankAccount.Opened',X'789c00ff');"
     } else {
