@@ -10,7 +10,7 @@
 //! Most rows pay nothing: the text is looked at again only when parsing met a float, and then
 //! each number is first judged by its digits alone.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -60,36 +60,74 @@ impl PartialEq for ExactJson {
     }
 }
 
+/// JSON text read by [`read`]: its value, the text itself when one of its numbers does not
+/// survive the value, and the first key an object of it repeats.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub value: Value,
+    pub exact: Option<ExactJson>,
+    /// A key that one of the text's objects holds more than once (the first one met). The value
+    /// then holds the **first** of the repeated members, as MariaDB's and SQLite's JSON
+    /// functions read such text (PostgreSQL's `jsonb` and jq keep the last): what evscope shows,
+    /// jq sees and a pushed-down condition compares agree. No [`ExactJson`] is kept then (jq
+    /// would read the text its own way).
+    pub duplicate: Option<String>,
+}
+
 /// Parse JSON text. Besides the value, the text itself when one of its numbers does not survive
 /// the value (see [`survives`]). Numbers beyond the range of an `f64`, which serde_json
 /// refuses, are valid: the value holds ±1e308 in their place, and the text is kept. Nested
-/// deeper than serde_json's 128 levels is an error here (see [`parse_deep`]).
+/// deeper than serde_json's 128 levels is an error here (see [`parse_deep`]). A repeated key
+/// keeps its first value (see [`Parsed::duplicate`], which [`read`] reports).
 pub fn parse(text: &str) -> Result<(Value, Option<ExactJson>), serde_json::Error> {
-    parse_with(text, false)
+    read(text).map(|p| (p.value, p.exact))
 }
 
 /// [`parse`] without serde_json's limit of 128 levels, the stack grown as the nesting needs
 /// (the caller bounds the depth: the value it returns is walked recursively elsewhere).
 pub fn parse_deep(text: &str) -> Result<(Value, Option<ExactJson>), serde_json::Error> {
+    read_deep(text).map(|p| (p.value, p.exact))
+}
+
+/// [`parse`], saying which key an object repeats.
+pub fn read(text: &str) -> Result<Parsed, serde_json::Error> {
+    parse_with(text, false)
+}
+
+/// [`parse_deep`], saying which key an object repeats.
+pub fn read_deep(text: &str) -> Result<Parsed, serde_json::Error> {
     parse_with(text, true)
 }
 
-fn parse_with(text: &str, deep: bool) -> Result<(Value, Option<ExactJson>), serde_json::Error> {
+fn parse_with(text: &str, deep: bool) -> Result<Parsed, serde_json::Error> {
     let floats = Cell::new(0);
+    let duplicate = RefCell::new(None);
     let read = |text: &str| {
         let mut de = serde_json::Deserializer::from_str(text);
         if deep {
             de.disable_recursion_limit();
         }
-        Floats(&floats, deep)
-            .deserialize(&mut de)
-            .and_then(|v| de.end().map(|()| v))
+        Floats {
+            floats: &floats,
+            duplicate: &duplicate,
+            deep,
+        }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+    };
+    let done = |value: Value, exact: Option<ExactJson>| {
+        let duplicate = duplicate.take();
+        Parsed {
+            value,
+            exact: if duplicate.is_some() { None } else { exact },
+            duplicate,
+        }
     };
     match read(text) {
-        Ok(v) if floats.get() == 0 || all_survive(text, floats.get()) => Ok((v, None)),
+        Ok(v) if floats.get() == 0 || all_survive(text, floats.get()) => Ok(done(v, None)),
         Ok(v) => {
             let exact = ExactJson::new(text, v.clone());
-            Ok((v, exact))
+            Ok(done(v, exact))
         }
         Err(e) => {
             let Some(clamped) = clamp_out_of_range(text) else {
@@ -98,22 +136,27 @@ fn parse_with(text: &str, deep: bool) -> Result<(Value, Option<ExactJson>), serd
             // Same length as the text: an error (of another kind) is where it is in the text.
             let v = read(&clamped)?;
             let exact = ExactJson::new(text, v.clone());
-            Ok((v, exact))
+            Ok(done(v, exact))
         }
     }
 }
 
-/// Builds a [`Value`] as serde_json's own `Deserialize` does, and counts the floats met (only
-/// a float can have lost something: integers that fit come as `i64`/`u64`, and serde_json
-/// reads any other number as an `f64`). Deep (true): each nested value on a stack grown when
-/// little of it is left.
-struct Floats<'a>(&'a Cell<usize>, bool);
+/// Builds a [`Value`] as serde_json's own `Deserialize` does, except that a repeated key keeps
+/// its first value (and is noted in `duplicate`), and counts the floats met (only a float can
+/// have lost something: integers that fit come as `i64`/`u64`, and serde_json reads any other
+/// number as an `f64`). Deep: each nested value on a stack grown when little of it is left.
+#[derive(Clone, Copy)]
+struct Floats<'a> {
+    floats: &'a Cell<usize>,
+    duplicate: &'a RefCell<Option<String>>,
+    deep: bool,
+}
 
 impl<'de> DeserializeSeed<'de> for Floats<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        if self.1 {
+        if self.deep {
             stacker::maybe_grow(64 * 1024, 4 * 1024 * 1024, || d.deserialize_any(self))
         } else {
             d.deserialize_any(self)
@@ -141,7 +184,7 @@ impl<'de> Visitor<'de> for Floats<'_> {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        self.0.set(self.0.get() + 1);
+        self.floats.set(self.floats.get() + 1);
         Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
 
@@ -167,7 +210,7 @@ impl<'de> Visitor<'de> for Floats<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut v = Vec::new();
-        while let Some(x) = seq.next_element_seed(Floats(self.0, self.1))? {
+        while let Some(x) = seq.next_element_seed(self)? {
             v.push(x);
         }
         Ok(Value::Array(v))
@@ -176,8 +219,18 @@ impl<'de> Visitor<'de> for Floats<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut m = Map::new();
         while let Some(k) = map.next_key::<String>()? {
-            let v = map.next_value_seed(Floats(self.0, self.1))?;
-            m.insert(k, v);
+            let v = map.next_value_seed(self)?;
+            match m.entry(k) {
+                serde_json::map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+                serde_json::map::Entry::Occupied(e) => {
+                    let mut d = self.duplicate.borrow_mut();
+                    if d.is_none() {
+                        *d = Some(e.key().clone());
+                    }
+                }
+            }
         }
         Ok(Value::Object(m))
     }
@@ -563,6 +616,25 @@ pub fn integer_digits(n: &str, max_digits: usize) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_repeated_key_keeps_its_first_value_and_is_reported() {
+        let p = read(r#"{"a": 1, "b": {"c": "x", "c": "y", "d": 2}, "a": 3}"#).unwrap();
+        assert_eq!(p.value, json!({"a": 1, "b": {"c": "x", "d": 2}}));
+        // The first repeat met, in text order (the inner object closes first).
+        assert_eq!(p.duplicate.as_deref(), Some("c"));
+        // Keys equal once unescaped are the same key.
+        let p = read(r#"[{"k": 1, "\u006b": 2}]"#).unwrap();
+        assert_eq!(p.value, json!([{"k": 1}]));
+        assert_eq!(p.duplicate.as_deref(), Some("k"));
+        // No text is kept for jq then, even with numbers a value changes (jq would read the
+        // text, and its repeated keys, its own way).
+        let p = read(r#"{"n": 1e400, "n": 2}"#).unwrap();
+        assert_eq!(p.duplicate.as_deref(), Some("n"));
+        assert!(p.exact.is_none());
+        let p = read_deep(r#"{"a": [1, {"a": 1}], "b": {"a": 2}}"#).unwrap();
+        assert_eq!(p.duplicate, None);
+    }
 
     #[test]
     fn compaction_removes_whitespace_between_tokens_only() {

@@ -67,7 +67,12 @@ impl Canonical {
                     )
             })
         };
-        let member = |field: &str, v: &Value, text: Option<&str>| {
+        let member = |field: &str, v: &Value, text: Option<&str>, repeated: Option<&str>| {
+            // An object repeating a key: its stored text, every member of it (the value keeps
+            // only the first of each, so a change to a later one would not show).
+            if let Some(t) = repeated {
+                return Member::Raw(string(t));
+            }
             if raw(field) {
                 let s = match v {
                     Value::String(s) => s.clone(),
@@ -81,9 +86,14 @@ impl Canonical {
             })
         };
         Canonical {
-            data: member("data", &e.data, e.data_text()),
+            data: member("data", &e.data, e.data_text(), e.data_repeated()),
             id: string(&e.event_id),
-            metadata: member("metadata", &e.metadata, e.metadata_text()),
+            metadata: member(
+                "metadata",
+                &e.metadata,
+                e.metadata_text(),
+                e.metadata_repeated(),
+            ),
             position: e
                 .global_position
                 .map_or_else(|| "null".to_string(), |p| p.to_string()),
@@ -740,6 +750,37 @@ mod tests {
         assert!(!Canonical::of(&v).has_raw());
     }
 
+    /// A repeated key is hashed as the stored text: a change to any of its members (the value
+    /// keeps only the first) changes the digest.
+    #[test]
+    fn json_repeating_a_key_is_hashed_as_its_text() {
+        let read = |text: &str| {
+            let mut problems = vec![];
+            let f = crate::store::db::json_exact(
+                crate::store::db::Raw::Text(text.into()),
+                "data",
+                &mut problems,
+            );
+            let mut e = event();
+            e.exact = crate::store::model::Exact::of(
+                &f,
+                &crate::store::db::json_exact(crate::store::db::Raw::Null, "metadata", &mut vec![]),
+            );
+            e.data = f.value;
+            e.problems = problems;
+            e
+        };
+        let e = read(r#"{"a": 1, "a": 2}"#);
+        assert_eq!(e.data, serde_json::json!({"a": 1}));
+        assert_eq!(e.problems.len(), 1, "{:?}", e.problems);
+        assert!(e.problems[0].starts_with(r#"data repeats the key "a" in one object"#));
+        let c = Canonical::of(&e);
+        assert_eq!(c.data, Member::Raw(r#""{\"a\": 1, \"a\": 2}""#.into()));
+        assert!(c.has_raw());
+        assert_ne!(c.bytes(), Canonical::of(&read(r#"{"a": 1, "a": 3}"#)).bytes());
+        assert_ne!(c.bytes(), Canonical::of(&read(r#"{"a": 1}"#)).bytes());
+    }
+
     #[test]
     fn the_stored_text_gives_exact_numbers() {
         let text = r#"{"amount": 123456789012345678901234567890.123456789, "i": 42}"#;
@@ -749,6 +790,7 @@ mod tests {
         e.exact = Some(std::sync::Arc::new(crate::store::model::Exact {
             data: kept,
             metadata: None,
+            ..Default::default()
         }));
         let c = Canonical::of(&e);
         assert_eq!(

@@ -25,6 +25,8 @@ pub enum Kind {
     InvalidJson,
     /// JSON nested deeper than evscope reads (kept as its text).
     JsonTooDeep,
+    /// An object of the JSON repeats a key (the first is read; readers disagree on which).
+    RepeatedKey,
     /// The data column is NULL.
     NullData,
     /// A time column holds no time evscope can represent (infinity, a zero date, a year
@@ -239,6 +241,7 @@ pub fn problem_kind(p: &str) -> Kind {
     match crate::store::db::problem_kind(p) {
         P::InvalidJson => Kind::InvalidJson,
         P::JsonTooDeep => Kind::JsonTooDeep,
+        P::RepeatedKey => Kind::RepeatedKey,
         P::NullData => Kind::NullData,
         P::InvalidTime => Kind::InvalidTime,
         P::InvalidUtf8 => Kind::InvalidUtf8,

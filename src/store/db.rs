@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -517,26 +517,49 @@ fn not_json(field: &str, e: &serde_json::Error) -> String {
 pub const MAX_JSON_DEPTH: usize = 1000;
 
 /// Parse a column's JSON text; on failure keep the text as a string and describe the problem.
-fn parse_json(t: &str, field: &str, problems: &mut Vec<String>) -> (Value, Option<ExactJson>) {
-    let e = match exact::parse(t) {
-        Ok(v) => return v,
+fn parse_json(t: &str, field: &str, problems: &mut Vec<String>) -> JsonField {
+    let e = match exact::read(t) {
+        Ok(p) => return parsed(t, p, field, problems),
         Err(e) => e,
     };
     // Deeper than serde_json's limit: read it on a grown stack, up to MAX_JSON_DEPTH.
-    let parsed = if e.to_string().starts_with("recursion limit exceeded") {
+    let parsed_deep = if e.to_string().starts_with("recursion limit exceeded") {
         let depth = nesting_depth(t);
         if depth > MAX_JSON_DEPTH {
             problems.push(too_deep(field, depth));
-            return (Value::String(t.to_string()), None);
+            return JsonField::value(Value::String(t.to_string()));
         }
-        exact::parse_deep(t)
+        exact::read_deep(t)
     } else {
         Err(e)
     };
-    parsed.unwrap_or_else(|e| {
-        problems.push(not_json(field, &e));
-        (Value::String(t.to_string()), None)
-    })
+    match parsed_deep {
+        Ok(p) => parsed(t, p, field, problems),
+        Err(e) => {
+            problems.push(not_json(field, &e));
+            JsonField::value(Value::String(t.to_string()))
+        }
+    }
+}
+
+fn parsed(t: &str, p: exact::Parsed, field: &str, problems: &mut Vec<String>) -> JsonField {
+    let repeated = p.duplicate.map(|k| {
+        problems.push(repeated_key(field, &k));
+        t.into()
+    });
+    JsonField {
+        value: p.value,
+        exact: p.exact,
+        repeated,
+    }
+}
+
+/// The problem of JSON text whose object repeats a key.
+fn repeated_key(field: &str, key: &str) -> String {
+    format!(
+        "{field} repeats the key {} in one object: the first is read (as MariaDB's and SQLite's JSON functions read it; PostgreSQL's jsonb and jq would keep the last)",
+        Value::String(key.to_string())
+    )
 }
 
 /// The problem of JSON nested deeper than [`MAX_JSON_DEPTH`].
@@ -575,27 +598,49 @@ fn nesting_depth(t: &str) -> usize {
 
 /// Parse a JSON value; on failure keep the raw text and describe the problem.
 pub fn json_value(raw: Raw, field: &str, problems: &mut Vec<String>) -> Value {
-    json_exact(raw, field, problems).0
+    json_exact(raw, field, problems).value
 }
 
-/// [`json_value`], and the stored text when the value does not hold its numbers exactly.
-pub fn json_exact(raw: Raw, field: &str, problems: &mut Vec<String>) -> (Value, Option<ExactJson>) {
+/// A JSON column as read: its value, and the stored text when the value does not hold the
+/// text exactly.
+#[derive(Debug, Clone)]
+pub struct JsonField {
+    pub value: Value,
+    /// The text, when it holds a number the value does not hold exactly.
+    pub exact: Option<ExactJson>,
+    /// The text as stored, when one of its objects repeats a key (the value holds the first
+    /// of each; see [`exact::Parsed::duplicate`]): what a seal hashes for it.
+    pub repeated: Option<Box<str>>,
+}
+
+impl JsonField {
+    fn value(value: Value) -> JsonField {
+        JsonField {
+            value,
+            exact: None,
+            repeated: None,
+        }
+    }
+}
+
+/// [`json_value`], and the stored text when the value does not hold it exactly.
+pub fn json_exact(raw: Raw, field: &str, problems: &mut Vec<String>) -> JsonField {
     match raw {
-        Raw::Null => (Value::Null, None),
+        Raw::Null => JsonField::value(Value::Null),
         Raw::Text(t) => parse_json(&t, field, problems),
         Raw::Bytes(b) => match std::str::from_utf8(&b) {
             Ok(t) => parse_json(t, field, problems),
             Err(_) => match serde_json::from_slice(&b) {
-                Ok(v) => (v, None),
+                Ok(v) => JsonField::value(v),
                 Err(e) => {
                     problems.push(not_json(field, &e));
-                    (Value::String(Raw::Bytes(b).text()), None)
+                    JsonField::value(Value::String(Raw::Bytes(b).text()))
                 }
             },
         },
-        Raw::Int(i) => (Value::from(i), None),
-        Raw::Time(t) => (Value::String(super::model::format_time(&t)), None),
-        Raw::BadTime(t) => (Value::String(t), None),
+        Raw::Int(i) => JsonField::value(Value::from(i)),
+        Raw::Time(t) => JsonField::value(Value::String(super::model::format_time(&t))),
+        Raw::BadTime(t) => JsonField::value(Value::String(t)),
     }
 }
 
@@ -604,6 +649,9 @@ pub fn json_exact(raw: Raw, field: &str, problems: &mut Vec<String>) -> (Value, 
 pub enum ProblemKind {
     InvalidJson,
     JsonTooDeep,
+    /// An object of the JSON repeats a key (valid JSON to MariaDB and SQLite, ambiguous to
+    /// every reader).
+    RepeatedKey,
     NullData,
     InvalidTime,
     InvalidUtf8,
@@ -621,6 +669,8 @@ pub fn problem_kind(p: &str) -> ProblemKind {
         ProblemKind::InvalidJson
     } else if rest.starts_with("is JSON nested") {
         ProblemKind::JsonTooDeep
+    } else if rest.starts_with("repeats the key") {
+        ProblemKind::RepeatedKey
     } else if matches!(field, "recorded_at" | "taken_at" | "last_recorded_at") {
         ProblemKind::InvalidTime
     } else {
@@ -717,7 +767,7 @@ where
         if enc[i] != Some(Encoding::Bytes) {
             if let Ok(text) = row.try_get::<Option<&str>, _>(i) {
                 return match text {
-                    None => (Value::Null, None),
+                    None => JsonField::value(Value::Null),
                     Some(t) => parse_json(t, field, problems),
                 };
             }
@@ -740,17 +790,13 @@ where
         event_id = event_id.to_lowercase();
     }
     let event_type = text_value(col(4), "event_type", &mut problems);
-    let (data, data_text) = json(5, "data", &mut problems);
-    if data.is_null() && row.try_get_raw(5).is_ok_and(|v| v.is_null()) {
+    let data = json(5, "data", &mut problems);
+    if data.value.is_null() && row.try_get_raw(5).is_ok_and(|v| v.is_null()) {
         problems.push(NULL_DATA.to_string());
     }
-    let (metadata, metadata_text) = json(6, "metadata", &mut problems);
-    let exact = (data_text.is_some() || metadata_text.is_some()).then(|| {
-        Arc::new(Exact {
-            data: data_text,
-            metadata: metadata_text,
-        })
-    });
+    let metadata = json(6, "metadata", &mut problems);
+    let exact = Exact::of(&data, &metadata);
+    let (data, metadata) = (data.value, metadata.value);
     let recorded_at = if time_path.is_empty() {
         time_value(col(7), time_enc, &mut problems)
     } else {
@@ -954,10 +1000,10 @@ mod tests {
     fn json_deeper_than_serde_json_goes_is_read_up_to_the_limit() {
         let nested = |n: usize| format!("{}1e400{}", "[".repeat(n), "]".repeat(n));
         let mut p = vec![];
-        let (v, exact) = json_exact(Raw::Text(nested(200)), "data", &mut p);
+        let f = json_exact(Raw::Text(nested(200)), "data", &mut p);
         assert!(p.is_empty(), "{p:?}");
-        assert!(v.is_array());
-        assert_eq!(exact.unwrap().text(), nested(200));
+        assert!(f.value.is_array());
+        assert_eq!(f.exact.unwrap().text(), nested(200));
         json_exact(Raw::Text(nested(MAX_JSON_DEPTH)), "data", &mut p);
         assert!(p.is_empty(), "{p:?}");
         let deep = nested(100_000);

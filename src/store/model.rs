@@ -47,6 +47,25 @@ pub struct Event {
 pub struct Exact {
     pub data: Option<ExactJson>,
     pub metadata: Option<ExactJson>,
+    /// The stored text of `data` when one of its objects repeats a key (the value holds the
+    /// first of each, and the event's problems say so): what a seal hashes for it.
+    pub data_repeated: Option<Box<str>>,
+    /// The same for `metadata`.
+    pub metadata_repeated: Option<Box<str>>,
+}
+
+impl Exact {
+    /// What an event keeps of its two JSON fields' texts; `None` (almost every event) when
+    /// their values hold them exactly.
+    pub fn of(data: &super::db::JsonField, metadata: &super::db::JsonField) -> Option<Arc<Exact>> {
+        let e = Exact {
+            data: data.exact.clone(),
+            metadata: metadata.exact.clone(),
+            data_repeated: data.repeated.clone(),
+            metadata_repeated: metadata.repeated.clone(),
+        };
+        (e != Exact::default()).then(|| Arc::new(e))
+    }
 }
 
 impl Event {
@@ -58,6 +77,16 @@ impl Event {
     /// The stored text of `metadata`, when it holds numbers the `Value` does not hold exactly.
     pub fn metadata_text(&self) -> Option<&str> {
         self.metadata_exact().map(ExactJson::text)
+    }
+
+    /// The stored text of `data` when one of its objects repeats a key.
+    pub fn data_repeated(&self) -> Option<&str> {
+        self.exact.as_deref()?.data_repeated.as_deref()
+    }
+
+    /// The stored text of `metadata` when one of its objects repeats a key.
+    pub fn metadata_repeated(&self) -> Option<&str> {
+        self.exact.as_deref()?.metadata_repeated.as_deref()
     }
 
     fn data_exact(&self) -> Option<&ExactJson> {
@@ -252,6 +281,7 @@ mod tests {
             exact: Some(Arc::new(Exact {
                 data: kept,
                 metadata: None,
+                ..Default::default()
             })),
         };
         let want =
