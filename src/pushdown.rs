@@ -3,15 +3,15 @@
 //! The program is parsed by jaq's own parser (the same parse that runs it), and only its
 //! top-level conjunction is looked at: a program `C` or `select(C)`, where `C` is `A and B and
 //! …`. The conjuncts are taken in the order jq evaluates them, from the first, as long as each
-//! is a string equality on a column or a path of `data` / `metadata` (`.event_id == "…"`,
-//! `"Ana" == .data.owner`), or a comparison of such a path with a number (`.data.amount >
-//! 9990`, `5 == .data.n`, `.data.x <= -1.5`); each becomes a [`store::pushdown::Atom`], and the
-//! first conjunct
-//! that is anything else ends the list (it could fail on a row, and a failure must reach the
-//! user, so nothing after it may drop rows). The store keeps exactly the rows on which the
-//! program could be true or fail (see `store::pushdown`). Anything else — `or`, `not`, a pipe
-//! after `select`, a comma, a definition, `!=`, a string compared by order, an optional path —
-//! is not translated: the
+//! is a condition: a comparison — a string equality on a column or a path of `data` /
+//! `metadata` (`.event_id == "…"`, `"Ana" == .data.owner`), a comparison of such a path with a
+//! number (`.data.amount > 9990`, `5 == .data.n`), `FIELD | test("regex")` — or comparisons
+//! combined with `and`, `or`, `not` (`C | not`) and `!=` (`X == v | not` in jq). Each
+//! comparison becomes a [`store::pushdown::Atom`], and the first conjunct that is anything else
+//! ends the list (it could fail on a row, and a failure must reach the user, so nothing after
+//! it may drop rows). The store keeps exactly the rows on which the program could be true or
+//! fail (see `store::pushdown`). Anything else — a pipe after `select`, a comma, a definition,
+//! a string compared by order, an optional path, `test` with flags — is not translated: the
 //! program still runs on every row returned, so the results are the same whether or not
 //! anything was pushed.
 //!
@@ -50,17 +50,9 @@ fn conjuncts(t: &Term<&str>, out: &mut Vec<Cond>) -> bool {
         Term::BinOp(l, BinaryOp::And, r) => conjuncts(l, out) && conjuncts(r, out),
         // `(C)`: the same term.
         Term::Path(inner, path) if path.0.is_empty() => conjuncts(inner, out),
-        Term::BinOp(_, BinaryOp::Or, _) => {
-            let mut any = Vec::new();
-            if !disjuncts(t, &mut any) {
-                return false;
-            }
-            out.push(Cond::Any(any));
-            true
-        }
-        t => match atom(t) {
-            Some(a) => {
-                out.push(Cond::Atom(a));
+        t => match cond(t) {
+            Some(c) => {
+                out.push(c);
                 true
             }
             None => false,
@@ -68,20 +60,85 @@ fn conjuncts(t: &Term<&str>, out: &mut Vec<Cond>) -> bool {
     }
 }
 
-/// `A or B or …` of comparisons only: each one in `out`; false when a disjunct is anything
-/// else (an `and` in it, say).
-fn disjuncts(t: &Term<&str>, out: &mut Vec<Atom>) -> bool {
+/// A condition built of comparisons with `and`, `or`, `not` and `!=` (`None` when any part of
+/// it is anything else).
+fn cond(t: &Term<&str>) -> Option<Cond> {
     match t {
-        Term::BinOp(l, BinaryOp::Or, r) => disjuncts(l, out) && disjuncts(r, out),
-        Term::Path(inner, path) if path.0.is_empty() => disjuncts(inner, out),
-        t => match atom(t) {
-            Some(a) => {
-                out.push(a);
-                true
+        Term::Path(inner, path) if path.0.is_empty() => cond(inner),
+        Term::BinOp(_, BinaryOp::And, _) => {
+            let mut all = Vec::new();
+            flat(t, &|op| matches!(op, BinaryOp::And), &mut all)?;
+            Some(Cond::All(all))
+        }
+        Term::BinOp(_, BinaryOp::Or, _) => {
+            let mut any = Vec::new();
+            flat(t, &|op| matches!(op, BinaryOp::Or), &mut any)?;
+            Some(Cond::Any(any))
+        }
+        // `C | not`; `FIELD | test("re")`; `FIELD | test("re") | not` (a pipe binds to the
+        // right: `FIELD | (test | not)`).
+        Term::BinOp(l, BinaryOp::Pipe(None), r) => {
+            if is_not(r) {
+                return Some(Cond::Not(Box::new(cond(l)?)));
             }
-            None => false,
-        },
+            if let Some(a) = test(l, r) {
+                return Some(Cond::Atom(a));
+            }
+            match &**r {
+                Term::BinOp(r1, BinaryOp::Pipe(None), r2) if is_not(r2) => {
+                    Some(Cond::Not(Box::new(Cond::Atom(test(l, r1)?))))
+                }
+                _ => None,
+            }
+        }
+        Term::BinOp(l, BinaryOp::Cmp(JqCmp::Ne), r) => {
+            let eq = comparison(l, Cmp::Eq, r).or_else(|| comparison(r, Cmp::Eq, l))?;
+            Some(Cond::Not(Box::new(Cond::Atom(eq))))
+        }
+        t => atom(t).map(Cond::Atom),
     }
+}
+
+/// The operands of a chain of one operator (`A or B or C`), each a condition.
+fn flat(t: &Term<&str>, op: &dyn Fn(&BinaryOp<&str>) -> bool, out: &mut Vec<Cond>) -> Option<()> {
+    match t {
+        Term::BinOp(l, o, r) if op(o) => {
+            flat(l, op, out)?;
+            flat(r, op, out)
+        }
+        Term::Path(inner, path) if path.0.is_empty() => match &**inner {
+            Term::BinOp(_, o, _) if op(o) => flat(inner, op, out),
+            _ => {
+                out.push(cond(t)?);
+                Some(())
+            }
+        },
+        t => {
+            out.push(cond(t)?);
+            Some(())
+        }
+    }
+}
+
+fn is_not(t: &Term<&str>) -> bool {
+    matches!(t, Term::Call("not", args) if args.is_empty())
+}
+
+/// `FIELD | test("literal regex")`.
+fn test(path: &Term<&str>, call: &Term<&str>) -> Option<Atom> {
+    let Term::Call("test", args) = call else {
+        return None;
+    };
+    let [re] = args.as_slice() else {
+        return None;
+    };
+    let re = literal(re)?;
+    let field = field(path)?;
+    Some(Atom {
+        field,
+        cmp: Cmp::Matches,
+        value: Lit::Str(re),
+    })
 }
 
 /// A comparison of a field with a literal, either way round.
@@ -104,6 +161,20 @@ fn cmp_of(op: JqCmp) -> Option<Cmp> {
     })
 }
 
+/// The field a path names: a column, or a path of keys in data or metadata.
+fn field(path: &Term<&str>) -> Option<Field> {
+    let keys = keys(path)?;
+    let (root, rest) = keys.split_first()?;
+    Some(match (root.as_str(), rest) {
+        ("event_id", []) => Field::EventId,
+        ("stream_id", []) => Field::StreamId,
+        ("event_type", []) => Field::EventType,
+        ("data", k) if !k.is_empty() => Field::Data(k.to_vec()),
+        ("metadata", k) if !k.is_empty() => Field::Metadata(k.to_vec()),
+        _ => return None,
+    })
+}
+
 /// `path OP literal`: a string only with `==` (the database's collation orders strings its
 /// own way), a number with any comparison.
 fn comparison(path: &Term<&str>, cmp: Cmp, lit: &Term<&str>) -> Option<Atom> {
@@ -112,16 +183,7 @@ fn comparison(path: &Term<&str>, cmp: Cmp, lit: &Term<&str>) -> Option<Atom> {
         (None, Some(n)) => n,
         _ => return None,
     };
-    let keys = keys(path)?;
-    let (root, rest) = keys.split_first()?;
-    let field = match (root.as_str(), rest) {
-        ("event_id", []) => Field::EventId,
-        ("stream_id", []) => Field::StreamId,
-        ("event_type", []) => Field::EventType,
-        ("data", k) if !k.is_empty() => Field::Data(k.to_vec()),
-        ("metadata", k) if !k.is_empty() => Field::Metadata(k.to_vec()),
-        _ => return None,
-    };
+    let field = field(path)?;
     if matches!(value, Lit::Num { .. }) && !matches!(field, Field::Data(_) | Field::Metadata(_)) {
         return None;
     }
@@ -227,10 +289,37 @@ mod tests {
         assert_eq!(shown(r#".stream_id == "a" and (.x == "b")"#).len(), 1);
         // After a conjunct that is not pushed nothing is taken: it could fail on a row
         // that a later condition would drop, and the failure must be seen.
-        assert!(shown(r#".data.amount != 10 and .event_type == "T""#).is_empty());
+        assert!(shown(r#".data.amount | tostring == "10" and .event_type == "T""#).is_empty());
         assert_eq!(
-            shown(r#".event_type == "T" and .data.amount != 10 and .stream_id == "s""#),
+            shown(
+                r#".event_type == "T" and (.data.amount | tostring) == "1" and .stream_id == "s""#
+            ),
             [r#".event_type == "T""#]
+        );
+        // `!=` and `not` are the negation of what they apply to; `test` with a string.
+        assert_eq!(
+            shown(r#".data.amount != 10 and .event_type != "T""#),
+            [
+                "(.data.amount == 10 | not)",
+                r#"(.event_type == "T" | not)"#
+            ]
+        );
+        assert_eq!(
+            shown(r#"select((.event_id == "a" or .stream_id == "s") | not)"#),
+            [r#"((.event_id == "a" or .stream_id == "s") | not)"#]
+        );
+        assert_eq!(
+            shown(r#".data.owner.name | test("^An+a")"#),
+            [r#".data.owner.name | test("^An+a")"#]
+        );
+        assert_eq!(
+            shown(r#".event_type == "T" and (.stream_id | test("x") | not)"#),
+            [r#".event_type == "T""#, r#"(.stream_id | test("x") | not)"#]
+        );
+        // An `and` inside an `or`.
+        assert_eq!(
+            shown(r#".event_id == "a" and .event_type == "b" or .stream_id == "c""#),
+            [r#"((.event_id == "a" and .event_type == "b") or .stream_id == "c")"#]
         );
         assert_eq!(
             shown(r#"(.stream_id == "a" and (.event_id == "b"))"#),
@@ -252,13 +341,9 @@ mod tests {
     #[test]
     fn what_is_not_implied_is_not_pushed() {
         for p in [
-            r#".event_id == "a" or .event_id != "b""#,
-            r#".event_id == "a" and .event_type == "b" or .stream_id == "c""#,
-            r#"(.event_id == "a") | not"#,
             r#"select(.event_id == "a") | .data"#,
             r#".event_id == "a", true"#,
             r#"def select(f): true; select(.event_id == "a")"#,
-            r#".data.amount != 5"#,
             r#".data.owner < "b""#,
             r#".stream_version > 5"#,
             r#".event_type == 5"#,
@@ -273,8 +358,15 @@ mod tests {
             r#"$x == "a""#,
             r#"if .event_id == "a" then true else true end"#,
             r#".version == "a""#,
-            r#"select(.event_id != "a")"#,
             "not valid jq ((",
+            r#".event_id == "a" | not | not"#,
+            r#".data.x | test("a"; "i")"#,
+            r#".data.x | test(.y)"#,
+            r#".data.x | test("a") | . "#,
+            r#"(.event_id == "a" | not) | ."#,
+            r#".data.x | not"#,
+            r#"not"#,
+            r#".data.x != .data.y"#,
         ] {
             assert!(atoms(p).is_empty(), "{p}: {:?}", atoms(p));
         }

@@ -288,6 +288,47 @@ async fn same_results_pushed_or_not(server: Server) {
     .into_iter()
     .map(|p| (p.to_string(), 2))
     .collect();
+    // Negations (`!=`, `not`) keep every row where their operand may be false or fail: a
+    // string compared byte for byte (MariaDB's collation ignores case, "Ana " pads), a number
+    // narrowed by the margin; and `test` on strings.
+    let negated: Vec<(String, usize)> = [
+        (r#".event_type != "Named""#.to_string(), 1),
+        (r#".event_type != "named""#.into(), 1),
+        (r#"select(.event_type == "Num" and .data.amount != 100)"#.into(), 2),
+        (r#".event_type == "Num" and (.data.amount > 0 | not)"#.into(), 2),
+        (r#".event_type == "Num" and .data.amount != 0"#.into(), 2),
+        (r#".event_type == "Num" and (.data.amount == 0 or .data.amount >= 100 | not)"#.into(), 2),
+        (r#".event_type == "Num" and (.data.amount < -1.5 | not)"#.into(), 2),
+        (r#".event_type == "Num" and (.data.amount <= -1.5 | not)"#.into(), 2),
+        (r#".event_type == "Num" and .data.amount != 123456789012345678901234567890"#.into(), 2),
+        (r#"select(.event_type == "Named" and .data.owner.name != "Ana")"#.into(), 2),
+        (r#"select(.event_type == "Named" and .data.owner.name != "ana")"#.into(), 2),
+        (r#"select(.event_type == "Named" and .data.owner.name != "Ana ")"#.into(), 2),
+        (r#"select(.event_type == "Named" and (.data.owner.name == "Ana" and .data.owner.x == 1 | not))"#.into(), 2),
+        (r#".event_type == "Named" and (.data.owner.name | test("^An"))"#.into(), 2),
+        (r#".event_type == "Named" and (.data.owner | test("x"))"#.into(), 2),
+        (r#".event_type == "Named" and (.data.owner.name | test("na") | not)"#.into(), 2),
+        (r#".event_type == "Named" and (.data.owner.name | test("(?i)ANA"))"#.into(), 2),
+        (r#".stream_id | test("^named-[12]")"#.into(), 1),
+        (r#".stream_id | test("1$")"#.into(), 1),
+        (r#".event_type | test("Nu|Od")"#.into(), 1),
+        (r#".event_type | test("am") | not"#.into(), 1),
+        (r#".stream_id != "named-2""#.into(), 1),
+        (r#".metadata.correlation_id != "c-1""#.into(), 1),
+        (format!(r#".event_id != "{ID}03""#), 1),
+        (format!(r#".event_id != "{upper}""#), 1),
+        (r#"(.event_type == "Odd" and .data.owner == 7) | not"#.into(), 1),
+    ]
+    .into_iter()
+    .collect();
+    let mut negations = 0;
+    for (p, pushed) in &negated {
+        let with = same_pushed_or_not(server, dir.path(), &db.url, p, *pushed);
+        if with.0 == Some(0) {
+            negations += with.1.lines().count();
+        }
+    }
+    assert!(negations > 100, "{server:?}: {negations}");
     let mut numbers = 0;
     for (p, pushed) in &numeric {
         let with = same_pushed_or_not(server, dir.path(), &db.url, p, *pushed);

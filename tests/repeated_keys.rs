@@ -33,11 +33,7 @@ async fn store(server: Server) -> TempDb {
 }
 
 fn lines(dir: &std::path::Path, db: &str, args: &[&str]) -> (i32, Vec<serde_json::Value>) {
-    let out = evscope(dir)
-        .args(["--db", db])
-        .args(args)
-        .output()
-        .unwrap();
+    let out = evscope(dir).args(["--db", db]).args(args).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     (out.status.code().unwrap_or(-1), common::jsonl(&text))
 }
@@ -52,7 +48,10 @@ async fn repeated_keys(server: Server) {
     let (code, events) = lines(d, &db.url, &["log", "--format", "jsonl"]);
     assert_eq!(code, 0);
     assert_eq!(events.len(), 2, "{server:?}: {events:?}");
-    assert_eq!(events[0]["data"], serde_json::json!({"owner": {"name": "Bob"}}));
+    assert_eq!(
+        events[0]["data"],
+        serde_json::json!({"owner": {"name": "Bob"}})
+    );
     let problems = events[0]["problems"].as_array().unwrap();
     assert!(
         problems[0]
@@ -95,7 +94,10 @@ async fn repeated_keys(server: Server) {
     ))
     .await;
     let (_, shown) = lines(d, &db.url, &["log", "--format", "jsonl"]);
-    assert_eq!(shown[0]["data"], events[0]["data"], "evscope shows no change");
+    assert_eq!(
+        shown[0]["data"], events[0]["data"],
+        "evscope shows no change"
+    );
     let (code, report, err) = seal::verify(d, &db.url, "r.json", &[]);
     assert_eq!(code, 1, "{server:?}: {report} {err}");
     assert!(report.to_string().contains("changed"), "{report}");

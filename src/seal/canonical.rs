@@ -777,7 +777,10 @@ mod tests {
         let c = Canonical::of(&e);
         assert_eq!(c.data, Member::Raw(r#""{\"a\": 1, \"a\": 2}""#.into()));
         assert!(c.has_raw());
-        assert_ne!(c.bytes(), Canonical::of(&read(r#"{"a": 1, "a": 3}"#)).bytes());
+        assert_ne!(
+            c.bytes(),
+            Canonical::of(&read(r#"{"a": 1, "a": 3}"#)).bytes()
+        );
         assert_ne!(c.bytes(), Canonical::of(&read(r#"{"a": 1}"#)).bytes());
     }
 

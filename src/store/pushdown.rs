@@ -21,6 +21,13 @@
 //!   the way to jq, the database may compare them exactly): a row at the edge is let through
 //!   and jq decides it.
 //!
+//! - `FIELD | test("regex")` keeps the strings holding one of the literals every match of
+//!   the regex starts with ([`regex_literals`]; `LIKE`, which may ignore case: more rows), and
+//!   every row where the value is not a string (jq fails on it);
+//! - a negation (`C | not`, `X != v`) keeps every row where `C` is not *surely* true (see
+//!   [`push_sure`]): each comparison also has an exact form that never holds where it is false
+//!   in jq (strings byte for byte, numbers narrowed by the margin, a regex never).
+//!
 //! Where a column's encoding does not allow that guarantee (JSON kept as bytes; JSON text on
 //! PostgreSQL, whose cast fails on an invalid row), or a key needs quoting a JSON path
 //! would not take, the condition is not pushed: the program alone decides, as before.
@@ -40,7 +47,7 @@ pub enum Field {
     Metadata(Vec<String>),
 }
 
-/// How a pushed condition compares (`!=` is never pushed: it is true of a missing value).
+/// How a pushed condition compares (`!=` is the negation of `==`: see [`Cond::Not`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cmp {
     Eq,
@@ -48,6 +55,9 @@ pub enum Cmp {
     Le,
     Gt,
     Ge,
+    /// `FIELD | test("regex")`: the value is a string the regex matches (the value is the
+    /// regex; a value that is not a string fails in jq).
+    Matches,
 }
 
 impl Cmp {
@@ -59,6 +69,7 @@ impl Cmp {
             Cmp::Le => Cmp::Ge,
             Cmp::Gt => Cmp::Lt,
             Cmp::Ge => Cmp::Le,
+            Cmp::Matches => Cmp::Matches,
         }
     }
 
@@ -69,6 +80,7 @@ impl Cmp {
             Cmp::Le => "<=",
             Cmp::Gt => ">",
             Cmp::Ge => ">=",
+            Cmp::Matches => "| test",
         }
     }
 }
@@ -114,6 +126,9 @@ impl std::fmt::Display for Atom {
             Field::Metadata(k) => path("metadata", k),
         };
         match &self.value {
+            Lit::Str(v) if self.cmp == Cmp::Matches => {
+                write!(f, "{lhs} | test({})", serde_json::Value::String(v.clone()))
+            }
             Lit::Str(v) => write!(
                 f,
                 "{lhs} {} {}",
@@ -125,31 +140,47 @@ impl std::fmt::Display for Atom {
     }
 }
 
-/// One conjunct of the pushed conjunction: a comparison, or a disjunction of comparisons
-/// (`A or B or …`, which jq evaluates from the left).
+/// One conjunct of the pushed conjunction: a comparison, or conditions combined as jq
+/// combines them (`A or B`, `A and B` inside another condition, `C | not`, `A != B`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
     Atom(Atom),
-    Any(Vec<Atom>),
+    /// `A or B or …`, which jq evaluates from the left.
+    Any(Vec<Cond>),
+    /// `A and B and …` (inside `or` or `not`; at the top the conjuncts are a list).
+    All(Vec<Cond>),
+    /// `C | not` (and `X != v`, which is `X == v | not` in jq, failures included).
+    Not(Box<Cond>),
 }
 
 impl std::fmt::Display for Cond {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let join = |f: &mut std::fmt::Formatter<'_>, cs: &[Cond], op: &str| {
+            let parts: Vec<String> = cs.iter().map(|c| c.to_string()).collect();
+            write!(f, "({})", parts.join(op))
+        };
         match self {
             Cond::Atom(a) => write!(f, "{a}"),
-            Cond::Any(any) => {
-                let parts: Vec<String> = any.iter().map(|a| a.to_string()).collect();
-                write!(f, "({})", parts.join(" or "))
-            }
+            Cond::Any(any) => join(f, any, " or "),
+            Cond::All(all) => join(f, all, " and "),
+            Cond::Not(c) => write!(f, "({c} | not)"),
         }
     }
 }
 
 impl Cond {
-    fn atoms(&self) -> &[Atom] {
+    /// Every comparison in the condition.
+    fn atoms(&self) -> Vec<&Atom> {
+        let mut out = Vec::new();
+        self.collect(&mut out);
+        out
+    }
+
+    fn collect<'a>(&'a self, out: &mut Vec<&'a Atom>) {
         match self {
-            Cond::Atom(a) => std::slice::from_ref(a),
-            Cond::Any(any) => any,
+            Cond::Atom(a) => out.push(a),
+            Cond::Any(cs) | Cond::All(cs) => cs.iter().for_each(|c| c.collect(out)),
+            Cond::Not(c) => c.collect(out),
         }
     }
 }
@@ -167,7 +198,20 @@ fn is_plain_key(k: &str) -> bool {
 pub fn pushable(src: &Source, atom: &Atom) -> bool {
     let text_col = |e: &Expr| matches!(e.enc, Encoding::Text);
     match &atom.value {
-        Lit::Str(_) if atom.cmp != Cmp::Eq => return false,
+        Lit::Str(re) if atom.cmp == Cmp::Matches => {
+            // On a column, only where jq sees the column's text as stored (an event id is
+            // lower-cased by evscope: not pushed).
+            let column = match &atom.field {
+                Field::EventType => text_col(&src.event_type),
+                Field::StreamId => text_col(&src.stream),
+                Field::EventId => false,
+                Field::Data(_) | Field::Metadata(_) => true,
+            };
+            if !column || regex_literals(re).is_none() {
+                return false;
+            }
+        }
+        Lit::Str(_) if !matches!(atom.cmp, Cmp::Eq | Cmp::Matches) => return false,
         Lit::Num { value, .. } if !value.is_finite() => return false,
         Lit::Num { .. } if !matches!(atom.field, Field::Data(_) | Field::Metadata(_)) => {
             return false;
@@ -234,7 +278,7 @@ pub fn push_atoms(src: &Source, sql: &mut Sql, conds: &[Cond]) {
 pub fn pushed_count(src: &Source, conds: &[Cond]) -> usize {
     conds
         .iter()
-        .take_while(|c| c.atoms().iter().all(|a| pushable(src, a)))
+        .take_while(|c| c.atoms().into_iter().all(|a| pushable(src, a)))
         .count()
 }
 
@@ -243,7 +287,8 @@ fn push_conjunction(src: &Source, sql: &mut Sql, conds: &[Cond]) {
         return;
     };
     sql.push("(");
-    let mut failing = c.atoms().iter().filter(|a| can_fail(src, a)).peekable();
+    let atoms = c.atoms();
+    let mut failing = atoms.iter().filter(|a| can_fail(src, a)).peekable();
     if failing.peek().is_some() {
         sql.push("(");
         for (i, a) in failing.enumerate() {
@@ -254,21 +299,71 @@ fn push_conjunction(src: &Source, sql: &mut Sql, conds: &[Cond]) {
         }
         sql.push(") OR ");
     }
-    sql.push("((");
-    for (i, a) in c.atoms().iter().enumerate() {
-        if i > 0 {
-            sql.push(" OR ");
-        }
-        sql.push("(");
-        push_true(src, sql, a);
-        sql.push(")");
-    }
-    sql.push(")");
+    sql.push("(");
+    push_may(src, sql, c);
     if !rest.is_empty() {
         sql.push(" AND ");
         push_conjunction(src, sql, rest);
     }
     sql.push("))");
+}
+
+/// A condition under which `c` may be true in jq: it holds on every row where `c` is true (it
+/// may hold on more). A condition fails where any of its comparisons may fail (the caller
+/// keeps those rows: see [`push_fails`]), so `not` only has to keep the rows where its operand
+/// may be false, that is the rows where the operand is not surely true ([`push_sure`]).
+fn push_may(src: &Source, sql: &mut Sql, c: &Cond) {
+    match c {
+        Cond::Atom(a) => {
+            sql.push("(");
+            push_true(src, sql, a);
+            sql.push(")");
+        }
+        Cond::Any(cs) => push_each(src, sql, cs, " OR ", push_may),
+        Cond::All(cs) => push_each(src, sql, cs, " AND ", push_may),
+        Cond::Not(c) => {
+            sql.push("(NOT ((");
+            push_sure(src, sql, c);
+            sql.push(") IS TRUE))");
+        }
+    }
+}
+
+/// A condition under which `c` is surely true in jq, or fails: it never holds on a row where
+/// `c` is false (it may hold on fewer rows than that; `1=0` when nothing is known). `A or B`
+/// is sure where either is (if A fails, so does the whole); `A and B` where both are.
+fn push_sure(src: &Source, sql: &mut Sql, c: &Cond) {
+    match c {
+        Cond::Atom(a) => {
+            sql.push("(");
+            push_exactly(src, sql, a);
+            sql.push(")");
+        }
+        Cond::Any(cs) => push_each(src, sql, cs, " OR ", push_sure),
+        Cond::All(cs) => push_each(src, sql, cs, " AND ", push_sure),
+        Cond::Not(c) => {
+            sql.push("(NOT ((");
+            push_may(src, sql, c);
+            sql.push(") IS TRUE))");
+        }
+    }
+}
+
+fn push_each(
+    src: &Source,
+    sql: &mut Sql,
+    cs: &[Cond],
+    op: &str,
+    each: fn(&Source, &mut Sql, &Cond),
+) {
+    sql.push("(");
+    for (i, c) in cs.iter().enumerate() {
+        if i > 0 {
+            sql.push(op);
+        }
+        each(src, sql, c);
+    }
+    sql.push(")");
 }
 
 /// Whether jq could fail on the atom (a path into JSON); [`push_fails`] writes when.
@@ -305,6 +400,31 @@ fn push_fails(src: &Source, sql: &mut Sql, a: &Atom) -> bool {
         return false;
     };
     let col = &e.sql;
+    if a.cmp == Cmp::Matches {
+        // `test` fails on anything but a string: on the way (a NULL path), null, a missing
+        // value, any other type.
+        match src.dialect {
+            Dialect::Postgres => {
+                sql.push("(COALESCE(jsonb_typeof(");
+                pg_path(sql, col, keys);
+                sql.push("), 'null') <> 'string')");
+            }
+            Dialect::MySql | Dialect::Sqlite => {
+                let string = if src.dialect == Dialect::MySql {
+                    "'STRING'"
+                } else {
+                    "'text'"
+                };
+                let full = format!("$.{}", keys.join("."));
+                push_if_valid(src.dialect, sql, col);
+                push_json_type(src.dialect, sql, col, full.clone());
+                sql.push(" IS NULL OR ");
+                push_json_type(src.dialect, sql, col, full);
+                sql.push(&format!(" <> {string}) ELSE 1 END)"));
+            }
+        }
+        return true;
+    }
     match src.dialect {
         Dialect::Postgres => {
             // jsonb is always valid JSON; `->` of a non-object is NULL, never an error.
@@ -343,8 +463,9 @@ fn push_fails(src: &Source, sql: &mut Sql, a: &Atom) -> bool {
 /// The condition under which the atom is true.
 fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
     let s = match &a.value {
+        Lit::Str(re) if a.cmp == Cmp::Matches => return push_matches(src, sql, a, re),
         Lit::Str(s) => s,
-        Lit::Num { value, .. } => return push_number(src, sql, a, *value),
+        Lit::Num { value, .. } => return push_number(src, sql, a, *value, false),
     };
     let value = || Param::Text(s.clone());
     match &a.field {
@@ -400,17 +521,28 @@ fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
 
 /// The condition under which `path OP n` is true in jq, on the JSON at a path: a number in
 /// the range the comparison allows (widened by [`margin`]), otherwise by jq's order of types.
-fn push_number(src: &Source, sql: &mut Sql, a: &Atom, n: f64) {
+///
+/// `sure`: the condition under which it is surely true instead — the range narrowed by the
+/// margin (an equality only for a number a double holds with room to spare: the database may
+/// compare it as a double, jq an integer exactly), the same order of types.
+fn push_number(src: &Source, sql: &mut Sql, a: &Atom, n: f64, sure: bool) {
     let Some((e, keys)) = json_of(src, a) else {
-        sql.push("1=1");
+        sql.push(if sure { "1=0" } else { "1=1" });
         return;
     };
     let col = &e.sql;
     let d = margin(n);
-    let (lo, hi) = match a.cmp {
-        Cmp::Eq => (Some(n - d), Some(n + d)),
-        Cmp::Gt | Cmp::Ge => (Some(n - d), None),
-        Cmp::Lt | Cmp::Le => (None, Some(n + d)),
+    let (lo, hi) = match (a.cmp, sure) {
+        (Cmp::Eq, false) => (Some(n - d), Some(n + d)),
+        (Cmp::Eq, true) if n.abs() <= (1u64 << 52) as f64 => (Some(n), Some(n)),
+        (Cmp::Eq, true) | (Cmp::Matches, _) => {
+            sql.push("1=0");
+            return;
+        }
+        (Cmp::Gt | Cmp::Ge, false) => (Some(n - d), None),
+        (Cmp::Gt | Cmp::Ge, true) => (Some(n + d), None),
+        (Cmp::Lt | Cmp::Le, false) => (None, Some(n + d)),
+        (Cmp::Lt | Cmp::Le, true) => (None, Some(n - d)),
     };
     // By type: strings, arrays and objects are above every number, null and booleans (and a
     // missing value, which jq reads as null) below.
@@ -498,8 +630,255 @@ fn push_number(src: &Source, sql: &mut Sql, a: &Atom, n: f64) {
             sql.push(" IS NULL OR ");
             ty(sql);
             sql.push(&format!(" IN {smaller} THEN ")).push(b(below));
-            // A type this does not know: kept (jq decides).
-            sql.push(" ELSE 1=1 END) ELSE 1=0 END)");
+            // A type this does not know: kept (jq decides), never sure.
+            sql.push(if sure {
+                " ELSE 1=0 END) ELSE 1=0 END)"
+            } else {
+                " ELSE 1=1 END) ELSE 1=0 END)"
+            });
+        }
+    }
+}
+
+/// `FIELD | test(re)` may be true: the value is a string holding one of the literals every
+/// match of the regex starts with (`LIKE`, which on MariaDB/MySQL and SQLite may also ignore
+/// case: more rows, never fewer), or any string when the regex has no such literals.
+fn push_matches(src: &Source, sql: &mut Sql, a: &Atom, re: &str) {
+    let literals = regex_literals(re).unwrap_or_default();
+    let like = |sql: &mut Sql, text: &dyn Fn(&mut Sql)| {
+        if literals.is_empty() {
+            sql.push("1=1");
+            return;
+        }
+        sql.push("(");
+        for (i, l) in literals.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            text(sql);
+            sql.push(" LIKE ")
+                .bind(Param::Text(like_pattern(l)))
+                .push(" ESCAPE '!'");
+        }
+        sql.push(")");
+    };
+    match &a.field {
+        Field::EventType => like(sql, &|sql: &mut Sql| {
+            sql.push(&src.event_type.sql);
+        }),
+        Field::StreamId => like(sql, &|sql: &mut Sql| {
+            sql.push(&src.stream.sql);
+        }),
+        Field::EventId => {
+            sql.push("1=1");
+        }
+        Field::Data(_) | Field::Metadata(_) => {
+            let Some((e, keys)) = json_of(src, a) else {
+                sql.push("1=1");
+                return;
+            };
+            let col = &e.sql;
+            match src.dialect {
+                Dialect::Postgres => {
+                    sql.push("jsonb_typeof(");
+                    pg_path(sql, col, keys);
+                    sql.push(") = 'string' AND ");
+                    like(sql, &|sql: &mut Sql| {
+                        sql.push("(");
+                        pg_path(sql, col, keys);
+                        sql.push(" #>> '{}')");
+                    });
+                }
+                Dialect::MySql | Dialect::Sqlite => {
+                    let full = format!("$.{}", keys.join("."));
+                    let my = src.dialect == Dialect::MySql;
+                    push_if_valid(src.dialect, sql, col);
+                    push_json_type(src.dialect, sql, col, full.clone());
+                    sql.push(if my {
+                        " = 'STRING' AND "
+                    } else {
+                        " = 'text' AND "
+                    });
+                    like(sql, &|sql: &mut Sql| {
+                        sql.push(if my {
+                            "JSON_UNQUOTE(JSON_EXTRACT("
+                        } else {
+                            "json_extract("
+                        });
+                        sql.push(col).push(", ").bind(Param::Text(full.clone()));
+                        sql.push(if my { "))" } else { ")" });
+                    });
+                    sql.push(") ELSE 0 END)");
+                }
+            }
+        }
+    }
+}
+
+/// The most literals a `test` is pushed down with (more: any string is kept).
+const MAX_LITERALS: usize = 8;
+
+/// The literals one of which starts every match of `re` as jq's regex engine reads it (the
+/// prefixes regex-syntax extracts, which never leave a match out; empty when one of them is
+/// empty or there are too many: any string may match); `None` when the regex does not parse
+/// (jq then fails on every row it meets: nothing may be dropped).
+pub fn regex_literals(re: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(re)
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let Some(lits) = seq.literals() else {
+        return Some(Vec::new());
+    };
+    if lits.len() > MAX_LITERALS {
+        return Some(Vec::new());
+    }
+    let mut out = Vec::new();
+    for l in lits {
+        // A prefix cut inside a character: its whole characters.
+        let b = l.as_bytes();
+        let text = match std::str::from_utf8(b) {
+            Ok(t) => t,
+            Err(e) => std::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        if text.is_empty() {
+            return Some(Vec::new());
+        }
+        out.push(text.to_string());
+    }
+    Some(out)
+}
+
+/// `%text%` for `LIKE … ESCAPE '!'`.
+fn like_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '!') {
+            p.push('!');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// The condition under which the atom is surely true in jq, or fails (see [`push_sure`]):
+/// string equality compared byte for byte (no collation, no padding), numbers narrowed by
+/// the margin; `1=0` where that cannot be said (a regex, an id evscope lower-cases).
+fn push_exactly(src: &Source, sql: &mut Sql, a: &Atom) {
+    let s = match &a.value {
+        Lit::Str(_) if a.cmp == Cmp::Matches => {
+            sql.push("1=0");
+            return;
+        }
+        Lit::Str(s) => s,
+        Lit::Num { value, .. } => return push_number(src, sql, a, *value, true),
+    };
+    let canonical_uuid = looks_like_uuid(s) && !s.chars().any(|c| c.is_ascii_uppercase());
+    match &a.field {
+        Field::EventType if src.event_type.enc == Encoding::Text => {
+            push_bytes_eq(src.dialect, sql, &src.event_type.sql, s);
+        }
+        Field::StreamId if src.stream.enc == Encoding::Text => {
+            push_bytes_eq(src.dialect, sql, &src.stream.sql, s);
+        }
+        Field::StreamId
+            if src.stream.enc == Encoding::Uuid
+                && src.dialect == Dialect::Postgres
+                && canonical_uuid =>
+        {
+            sql.push(&src.stream_raw)
+                .push(" = CAST(")
+                .bind(Param::Text(s.clone()))
+                .push(" AS UUID)");
+        }
+        // evscope shows an id lower-cased: a literal with a capital never equals it.
+        Field::EventId if s.chars().any(char::is_uppercase) => {
+            sql.push("1=0");
+        }
+        Field::EventId
+            if src.event_id.enc == Encoding::Text && src.stream.enc != Encoding::Bytes =>
+        {
+            push_bytes_eq(src.dialect, sql, &src.event_id.sql, s);
+        }
+        Field::EventId
+            if src.event_id.enc == Encoding::Uuid
+                && src.dialect == Dialect::Postgres
+                && canonical_uuid =>
+        {
+            sql.push(&src.event_id.sql)
+                .push(" = CAST(")
+                .bind(Param::Text(s.clone()))
+                .push(" AS UUID)");
+        }
+        Field::Data(_) | Field::Metadata(_) => {
+            let Some((e, keys)) = json_of(src, a) else {
+                sql.push("1=0");
+                return;
+            };
+            let col = &e.sql;
+            let full = format!("$.{}", keys.join("."));
+            match src.dialect {
+                // jsonb compares strings by their bytes (the collation only orders them).
+                Dialect::Postgres => push_true(src, sql, a),
+                Dialect::MySql => {
+                    push_if_valid(src.dialect, sql, col);
+                    push_json_type(src.dialect, sql, col, full.clone());
+                    sql.push(" = 'STRING' AND CAST(JSON_UNQUOTE(JSON_EXTRACT(")
+                        .push(col)
+                        .push(", ")
+                        .bind(Param::Text(full))
+                        .push(")) AS BINARY) = CAST(")
+                        .bind(Param::Text(s.clone()))
+                        .push(" AS BINARY)) ELSE 0 END)");
+                }
+                Dialect::Sqlite => {
+                    push_if_valid(src.dialect, sql, col);
+                    push_json_type(src.dialect, sql, col, full.clone());
+                    sql.push(" = 'text' AND json_extract(")
+                        .push(col)
+                        .push(", ")
+                        .bind(Param::Text(full))
+                        .push(") = ")
+                        .bind(Param::Text(s.clone()))
+                        .push(" COLLATE BINARY) ELSE 0 END)");
+                }
+            }
+        }
+        _ => {
+            sql.push("1=0");
+        }
+    }
+}
+
+/// `expr` holds exactly the text `s`, byte for byte: no collation (a case-insensitive or
+/// nondeterministic one would say more rows are equal) and no padding (`char(n)`).
+fn push_bytes_eq(d: Dialect, sql: &mut Sql, expr: &str, s: &str) {
+    let v = || Param::Text(s.to_string());
+    match d {
+        Dialect::Postgres => {
+            sql.push("(CAST(")
+                .push(expr)
+                .push(" AS TEXT) = CAST(")
+                .bind(v())
+                .push(" AS TEXT) COLLATE \"C\" AND octet_length(")
+                .push(expr)
+                .push(") = octet_length(CAST(")
+                .bind(v())
+                .push(" AS TEXT)))");
+        }
+        Dialect::MySql => {
+            sql.push("CAST(")
+                .push(expr)
+                .push(" AS BINARY) = CAST(")
+                .bind(v())
+                .push(" AS BINARY)");
+        }
+        Dialect::Sqlite => {
+            sql.push(expr).push(" = ").bind(v()).push(" COLLATE BINARY");
         }
     }
 }
@@ -548,5 +927,29 @@ fn pg_path(sql: &mut Sql, col: &str, keys: &[String]) {
     sql.push(col);
     for k in keys {
         sql.push(" -> ").bind(Param::Text(k.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_regex_gives_the_literals_its_matches_start_with() {
+        let lits = |re: &str| regex_literals(re).map(|l| l.join(","));
+        assert_eq!(lits("Deposit").as_deref(), Some("Deposit"));
+        assert_eq!(lits("^An+a").as_deref(), Some("An"));
+        assert_eq!(lits("Nu|Od").as_deref(), Some("Nu,Od"));
+        assert_eq!(lits("(?i)ab").as_deref(), Some("AB,Ab,aB,ab"));
+        assert_eq!(lits(r"a\.b_%!").as_deref(), Some("a.b_%!"));
+        // Anything may start a match: any string is kept.
+        assert_eq!(lits("x?y").as_deref(), Some("xy,y"));
+        assert_eq!(lits("(a|)b").as_deref(), Some("ab,b"));
+        for re in ["", ".*x", "[a-z]+", "x*", "(a|)"] {
+            assert_eq!(lits(re).as_deref(), Some(""), "{re}");
+        }
+        // A regex that does not parse: jq fails on every row, nothing is pushed.
+        assert_eq!(lits("(("), None);
+        assert_eq!(like_pattern("a.b_%!"), "%a.b!_!%!!%");
     }
 }
