@@ -491,7 +491,10 @@ fn event_to_val(e: &Event) -> Val {
     if !e.problems.is_empty() {
         m.insert(
             key("problems"),
-            e.problems.iter().map(|p| Val::from(p.clone())).collect(),
+            e.problems
+                .iter()
+                .map(|p| Val::from(p.text.clone()))
+                .collect(),
         );
     }
     m.insert(
@@ -521,7 +524,10 @@ impl JqRunError {
     pub(crate) fn of(e: &Event, message: String) -> JqRunError {
         let mut event = e.describe();
         if !e.problems.is_empty() {
-            event.push_str(&format!(" [unreadable row: {}]", e.problems.join("; ")));
+            event.push_str(&format!(
+                " [unreadable row: {}]",
+                crate::store::problem::joined(&e.problems)
+            ));
         }
         JqRunError { event, message }
     }
@@ -958,7 +964,11 @@ mod tests {
         assert_eq!(event_to_val(&e).to_string(), via_serde.to_string());
         e.global_position = None;
         e.recorded_at = None;
-        e.problems = vec!["data is not valid JSON".into()];
+        e.problems = vec![crate::store::problem::Problem::new(
+            "data",
+            crate::store::problem::ProblemKind::InvalidJson,
+            "data is not valid JSON".into(),
+        )];
         e.data = json!("raw {");
         let via_serde = json_to_val(&serde_json::to_value(&e).unwrap());
         assert_eq!(event_to_val(&e).to_string(), via_serde.to_string());

@@ -161,7 +161,7 @@ fn write_problems(out: &mut dyn Write, events: &[Event]) -> io::Result<()> {
             "! {} v{}: {}",
             clip(&e.stream_id, 200),
             e.stream_version,
-            clip(&e.problems.join("; "), 1000)
+            clip(&crate::store::problem::joined(&e.problems), 1000)
         )?;
     }
     Ok(())
@@ -293,7 +293,7 @@ pub fn write_streams(out: &mut dyn Write, streams: &[StreamInfo], f: Format) -> 
         &rows,
     )?;
     for s in streams.iter().filter(|s| !s.problems.is_empty()) {
-        let problems = s.problems.join("; ");
+        let problems = crate::store::problem::joined(&s.problems);
         writeln!(
             out,
             "! {}: {}",
@@ -428,7 +428,11 @@ mod tests {
             recorded_at: None,
             exact: None,
             problems: if i == 4 {
-                vec!["data is not valid JSON".into()]
+                vec![crate::store::problem::Problem::new(
+                    "data",
+                    crate::store::problem::ProblemKind::InvalidJson,
+                    "data is not valid JSON".into(),
+                )]
             } else {
                 vec![]
             },

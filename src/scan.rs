@@ -770,7 +770,11 @@ mod tests {
     #[tokio::test]
     async fn a_jq_error_names_the_event_and_the_scan_does_not_pass_it() {
         let mut fake = Fake::new(50, 1);
-        fake.events[41].problems = vec!["data is not valid JSON".into()];
+        fake.events[41].problems = vec![crate::store::problem::Problem::new(
+            "data",
+            crate::store::problem::ProblemKind::InvalidJson,
+            "data is not valid JSON".into(),
+        )];
         fake.events[41].data = json!("{\"n\": 4");
         let mut scan = Scan::log(&fake, log(Direction::Forward)).with_jq(jq(".data.n >= 0"));
         let err = scan.next(100).await.unwrap_err();

@@ -26,7 +26,6 @@
 use serde_json::Value;
 
 use crate::store::Event;
-use crate::store::db::{ProblemKind, problem_kind};
 
 /// The name of this encoding, recorded in every receipt.
 pub const ENCODING: &str = "evscope-event-v1 (RFC 8785 JSON object of data, id, metadata, position, stream, time, type, version; numbers by their exact decimal value; times UTC, 9 fractional digits)";
@@ -58,15 +57,7 @@ pub const FIELDS: [&str; 8] = [
 
 impl Canonical {
     pub fn of(e: &Event) -> Canonical {
-        let raw = |field: &str| {
-            e.problems.iter().any(|p| {
-                p.split_once(' ').is_some_and(|(f, _)| f == field)
-                    && matches!(
-                        problem_kind(p),
-                        ProblemKind::InvalidJson | ProblemKind::JsonTooDeep
-                    )
-            })
-        };
+        let raw = |field: &str| e.problems.iter().any(|p| p.kept_as_text(field));
         let member = |field: &str, v: &Value, text: Option<&str>, repeated: Option<&str>| {
             // An object repeating a key: its stored text, every member of it (the value keeps
             // only the first of each, so a change to a later one would not show).
@@ -738,7 +729,11 @@ mod tests {
     fn invalid_json_is_hashed_raw_and_never_equals_a_value() {
         let mut e = event();
         e.data = Value::String("{not json".into());
-        e.problems = vec!["data is not valid JSON (key must be a string at line 1)".into()];
+        e.problems = vec![crate::store::problem::Problem::new(
+            "data",
+            crate::store::problem::ProblemKind::InvalidJson,
+            "data is not valid JSON (key must be a string at line 1)".into(),
+        )];
         let c = Canonical::of(&e);
         assert!(c.has_raw());
         let b = String::from_utf8(c.bytes()).unwrap();
@@ -773,7 +768,11 @@ mod tests {
         let e = read(r#"{"a": 1, "a": 2}"#);
         assert_eq!(e.data, serde_json::json!({"a": 1}));
         assert_eq!(e.problems.len(), 1, "{:?}", e.problems);
-        assert!(e.problems[0].starts_with(r#"data repeats the key "a" in one object"#));
+        assert!(
+            e.problems[0]
+                .text
+                .starts_with(r#"data repeats the key "a" in one object"#)
+        );
         let c = Canonical::of(&e);
         assert_eq!(c.data, Member::Raw(r#""{\"a\": 1, \"a\": 2}""#.into()));
         assert!(c.has_raw());

@@ -121,7 +121,7 @@ pub async fn audit(
                 detail,
             };
             for p in &e.problems {
-                findings.push(at(problem_kind(p), p.clone()));
+                findings.push(at(problem_kind(p), p.text.clone()));
             }
             match streams.get_mut(&e.stream_id) {
                 None => {
@@ -235,17 +235,17 @@ pub async fn audit(
     Ok((findings, summary))
 }
 
-/// The kind of a row's problem, by what [`crate::store::db`] writes it as.
-pub fn problem_kind(p: &str) -> Kind {
-    use crate::store::db::ProblemKind as P;
-    match crate::store::db::problem_kind(p) {
+/// The audit's kind of a row's problem.
+pub fn problem_kind(p: &crate::store::problem::Problem) -> Kind {
+    use crate::store::problem::ProblemKind as P;
+    match p.kind {
         P::InvalidJson => Kind::InvalidJson,
         P::JsonTooDeep => Kind::JsonTooDeep,
         P::RepeatedKey => Kind::RepeatedKey,
         P::NullData => Kind::NullData,
         P::InvalidTime => Kind::InvalidTime,
         P::InvalidUtf8 => Kind::InvalidUtf8,
-        P::Other => Kind::UnreadableValue,
+        P::StateJq | P::Other => Kind::UnreadableValue,
     }
 }
 

@@ -527,7 +527,12 @@ async fn check_part(
             while i < mine.len() && mine[i].stream_version == e.stream_version {
                 let s = &mine[i];
                 checks.push(if !s.problems.is_empty() {
-                    check(s, Status::Error, vec![], Some(s.problems.join("; ")))
+                    check(
+                        s,
+                        Status::Error,
+                        vec![],
+                        Some(crate::store::problem::joined(&s.problems)),
+                    )
                 } else {
                     // old = recomputed (the truth), new = stored.
                     let changes = diff_with(&state.to_json(), &s.state, &opts);
@@ -559,7 +564,12 @@ async fn check_part(
                         ..check(s, Status::NoReducer, vec![], Some(e.clone()))
                     }
                 } else {
-                    check(s, Status::Error, vec![], Some(s.problems.join("; ")))
+                    check(
+                        s,
+                        Status::Error,
+                        vec![],
+                        Some(crate::store::problem::joined(&s.problems)),
+                    )
                 });
                 continue;
             }

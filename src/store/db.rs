@@ -16,6 +16,7 @@ use sqlx::{ColumnIndex, Decode, Executor, Row, Type, TypeInfo, ValueRef};
 use super::StoreError;
 use super::layout::Encoding;
 use super::model::{Event, Exact};
+pub use super::problem::{Problem, ProblemKind};
 use super::sql::{Dialect, Param, Sql};
 use crate::exact::{self, ExactJson};
 use crate::redact::redact_url;
@@ -475,7 +476,7 @@ pub fn unescape_bytes(s: &str) -> Option<Vec<u8>> {
 
 /// A text column's value; bytes that are not valid UTF-8 are flagged in `problems` (with the
 /// bytes in hex) and named as [`escape_bytes`] writes them.
-pub fn text_value(raw: Raw, field: &str, problems: &mut Vec<String>) -> String {
+pub fn text_value(raw: Raw, field: &str, problems: &mut Vec<Problem>) -> String {
     match raw {
         Raw::Bytes(b) => match String::from_utf8(b) {
             Ok(t) => t,
@@ -490,20 +491,28 @@ pub fn text_value(raw: Raw, field: &str, problems: &mut Vec<String>) -> String {
 }
 
 /// The problem of a text value that is not valid UTF-8.
-pub fn not_utf8(field: &str, b: &[u8]) -> String {
+pub fn not_utf8(field: &str, b: &[u8]) -> Problem {
     const SHOWN: usize = 64;
     let mut hex: Vec<String> = b.iter().take(SHOWN).map(|x| format!("{x:02x}")).collect();
     if b.len() > SHOWN {
         hex.push(format!("… ({} bytes)", b.len()));
     }
-    format!(
-        "{field} is not valid UTF-8 (bytes {}): shown with \\xHH for each byte that is not part of a character",
-        hex.join(" ")
+    Problem::new(
+        field,
+        ProblemKind::InvalidUtf8,
+        format!(
+            "{field} is not valid UTF-8 (bytes {}): shown with \\xHH for each byte that is not part of a character",
+            hex.join(" ")
+        ),
     )
 }
 
-fn not_json(field: &str, e: &serde_json::Error) -> String {
-    format!("{field} is not valid JSON ({e})")
+fn not_json(field: &str, e: &serde_json::Error) -> Problem {
+    Problem::new(
+        field,
+        ProblemKind::InvalidJson,
+        format!("{field} is not valid JSON ({e})"),
+    )
 }
 
 /// How deep JSON may nest and still be read as a value. serde_json stops at 128, which jsonb
@@ -517,7 +526,7 @@ fn not_json(field: &str, e: &serde_json::Error) -> String {
 pub const MAX_JSON_DEPTH: usize = 1000;
 
 /// Parse a column's JSON text; on failure keep the text as a string and describe the problem.
-fn parse_json(t: &str, field: &str, problems: &mut Vec<String>) -> JsonField {
+fn parse_json(t: &str, field: &str, problems: &mut Vec<Problem>) -> JsonField {
     let e = match exact::read(t) {
         Ok(p) => return parsed(t, p, field, problems),
         Err(e) => e,
@@ -542,7 +551,7 @@ fn parse_json(t: &str, field: &str, problems: &mut Vec<String>) -> JsonField {
     }
 }
 
-fn parsed(t: &str, p: exact::Parsed, field: &str, problems: &mut Vec<String>) -> JsonField {
+fn parsed(t: &str, p: exact::Parsed, field: &str, problems: &mut Vec<Problem>) -> JsonField {
     let repeated = p.duplicate.map(|k| {
         problems.push(repeated_key(field, &k));
         t.into()
@@ -555,17 +564,25 @@ fn parsed(t: &str, p: exact::Parsed, field: &str, problems: &mut Vec<String>) ->
 }
 
 /// The problem of JSON text whose object repeats a key.
-fn repeated_key(field: &str, key: &str) -> String {
-    format!(
-        "{field} repeats the key {} in one object: the first is read (as MariaDB's and SQLite's JSON functions read it; PostgreSQL's jsonb and jq would keep the last)",
-        Value::String(key.to_string())
+fn repeated_key(field: &str, key: &str) -> Problem {
+    Problem::new(
+        field,
+        ProblemKind::RepeatedKey,
+        format!(
+            "{field} repeats the key {} in one object: the first is read (as MariaDB's and SQLite's JSON functions read it; PostgreSQL's jsonb and jq would keep the last)",
+            Value::String(key.to_string())
+        ),
     )
 }
 
 /// The problem of JSON nested deeper than [`MAX_JSON_DEPTH`].
-fn too_deep(field: &str, depth: usize) -> String {
-    format!(
-        "{field} is JSON nested {depth} levels deep, deeper than the {MAX_JSON_DEPTH} evscope reads: kept as its text"
+fn too_deep(field: &str, depth: usize) -> Problem {
+    Problem::new(
+        field,
+        ProblemKind::JsonTooDeep,
+        format!(
+            "{field} is JSON nested {depth} levels deep, deeper than the {MAX_JSON_DEPTH} evscope reads: kept as its text"
+        ),
     )
 }
 
@@ -597,7 +614,7 @@ fn nesting_depth(t: &str) -> usize {
 }
 
 /// Parse a JSON value; on failure keep the raw text and describe the problem.
-pub fn json_value(raw: Raw, field: &str, problems: &mut Vec<String>) -> Value {
+pub fn json_value(raw: Raw, field: &str, problems: &mut Vec<Problem>) -> Value {
     json_exact(raw, field, problems).value
 }
 
@@ -624,7 +641,7 @@ impl JsonField {
 }
 
 /// [`json_value`], and the stored text when the value does not hold it exactly.
-pub fn json_exact(raw: Raw, field: &str, problems: &mut Vec<String>) -> JsonField {
+pub fn json_exact(raw: Raw, field: &str, problems: &mut Vec<Problem>) -> JsonField {
     match raw {
         Raw::Null => JsonField::value(Value::Null),
         Raw::Text(t) => parse_json(&t, field, problems),
@@ -644,46 +661,17 @@ pub fn json_exact(raw: Raw, field: &str, problems: &mut Vec<String>) -> JsonFiel
     }
 }
 
-/// What kind of problem a row's problem text (as this module writes them) describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProblemKind {
-    InvalidJson,
-    JsonTooDeep,
-    /// An object of the JSON repeats a key (valid JSON to MariaDB and SQLite, ambiguous to
-    /// every reader).
-    RepeatedKey,
-    NullData,
-    InvalidTime,
-    InvalidUtf8,
-    Other,
-}
-
-/// The kind of a problem text written by this module.
-pub fn problem_kind(p: &str) -> ProblemKind {
-    let (field, rest) = p.split_once(' ').unwrap_or((p, ""));
-    if rest.starts_with("is not valid UTF-8") {
-        ProblemKind::InvalidUtf8
-    } else if p == NULL_DATA {
-        ProblemKind::NullData
-    } else if rest.starts_with("is not valid JSON") {
-        ProblemKind::InvalidJson
-    } else if rest.starts_with("is JSON nested") {
-        ProblemKind::JsonTooDeep
-    } else if rest.starts_with("repeats the key") {
-        ProblemKind::RepeatedKey
-    } else if matches!(field, "recorded_at" | "taken_at" | "last_recorded_at") {
-        ProblemKind::InvalidTime
-    } else {
-        ProblemKind::Other
-    }
-}
-
 /// The problem of an event whose data column is NULL (a mapped column that allows it): the
 /// event's data is `null`, which is not what any event was written with.
 pub const NULL_DATA: &str = "data is NULL (the column holds no value; shown as null)";
 
+/// [`NULL_DATA`] as a problem.
+pub fn null_data() -> Problem {
+    Problem::new("data", ProblemKind::NullData, NULL_DATA.to_string())
+}
+
 /// Parse a time in the given encoding (the event's `recorded_at`).
-pub fn time_value(raw: Raw, enc: Encoding, problems: &mut Vec<String>) -> Option<DateTime<Utc>> {
+pub fn time_value(raw: Raw, enc: Encoding, problems: &mut Vec<Problem>) -> Option<DateTime<Utc>> {
     time_field(raw, enc, "recorded_at", problems)
 }
 
@@ -693,14 +681,18 @@ pub fn time_field(
     raw: Raw,
     enc: Encoding,
     field: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Option<DateTime<Utc>> {
     let t = match (&raw, enc) {
         (Raw::Null, _) => return None,
         (Raw::Time(t), _) => Some(*t),
         (Raw::BadTime(held), _) => {
-            problems.push(format!(
-                "{field} holds {held:?}, which is not a time evscope can represent (shown as null)"
+            problems.push(Problem::new(
+                field,
+                ProblemKind::InvalidTime,
+                format!(
+                    "{field} holds {held:?}, which is not a time evscope can represent (shown as null)"
+                ),
             ));
             return None;
         }
@@ -719,7 +711,11 @@ pub fn time_field(
             text.truncate(end);
             text.push('…');
         }
-        problems.push(format!("{field} {text:?} is not a readable time"));
+        problems.push(Problem::new(
+            field,
+            ProblemKind::InvalidTime,
+            format!("{field} {text:?} is not a readable time"),
+        ));
     }
     t
 }
@@ -763,7 +759,7 @@ where
     let col = |i: usize| get_raw(row, i, enc[i]);
     // A JSON column is parsed from the row's own buffer when it is text (no copy of the
     // text); other types as [`json_exact`] reads them.
-    let json = |i: usize, field: &str, problems: &mut Vec<String>| {
+    let json = |i: usize, field: &str, problems: &mut Vec<Problem>| {
         if enc[i] != Some(Encoding::Bytes) {
             if let Ok(text) = row.try_get::<Option<&str>, _>(i) {
                 return match text {
@@ -779,9 +775,13 @@ where
     let stream_id = text_value(col(1), "stream_id", &mut problems);
     let version_raw = col(2);
     let stream_version = version_raw.int().unwrap_or_else(|| {
-        problems.push(format!(
-            "stream_version {:?} is not an integer",
-            version_raw.clone().text()
+        problems.push(Problem::new(
+            "stream_version",
+            ProblemKind::Other,
+            format!(
+                "stream_version {:?} is not an integer",
+                version_raw.clone().text()
+            ),
         ));
         -1
     });
@@ -792,7 +792,7 @@ where
     let event_type = text_value(col(4), "event_type", &mut problems);
     let data = json(5, "data", &mut problems);
     if data.value.is_null() && row.try_get_raw(5).is_ok_and(|v| v.is_null()) {
-        problems.push(NULL_DATA.to_string());
+        problems.push(null_data());
     }
     let metadata = json(6, "metadata", &mut problems);
     let exact = Exact::of(&data, &metadata);
@@ -851,6 +851,10 @@ pub fn time_at_path(data: &Value, path: &[String]) -> Raw {
 mod tests {
     use super::*;
 
+    fn texts(p: &[Problem]) -> Vec<&str> {
+        p.iter().map(|p| p.text.as_str()).collect()
+    }
+
     #[test]
     fn a_time_inside_the_data_is_read_from_the_parsed_data() {
         let path = ["timestamp".to_string(), "_data_".to_string()];
@@ -883,7 +887,11 @@ mod tests {
         let v = json_value(Raw::Text("{not json".into()), "data", &mut p);
         assert_eq!(v, Value::String("{not json".into()));
         assert_eq!(p.len(), 1);
-        assert!(p[0].starts_with("data is not valid JSON"), "{p:?}");
+        assert!(p[0].text.starts_with("data is not valid JSON"), "{p:?}");
+        assert_eq!(
+            (p[0].field.as_str(), p[0].kind),
+            ("data", ProblemKind::InvalidJson)
+        );
         let v = json_value(Raw::Bytes(br#"{"a":1}"#.to_vec()), "data", &mut p);
         assert_eq!(v, serde_json::json!({"a": 1}));
         let v = json_value(Raw::Bytes(vec![0xff, 0xfe]), "metadata", &mut p);
@@ -937,12 +945,12 @@ mod tests {
             None
         );
         assert_eq!(
-            p,
+            texts(&p),
             [
                 "recorded_at holds \"infinity\", which is not a time evscope can represent (shown as null)"
             ]
         );
-        assert_eq!(problem_kind(&p[0]), ProblemKind::InvalidTime);
+        assert_eq!(p[0].kind, ProblemKind::InvalidTime);
         // MySQL's binary DATETIME: the zero date is sent empty; zero parts are no date.
         assert_eq!(mysql_time(&[0]), Raw::BadTime("0000-00-00 00:00:00".into()));
         assert_eq!(
@@ -964,7 +972,9 @@ mod tests {
             None
         );
         assert!(
-            p[0].starts_with("taken_at \"999") && p[0].len() < 300,
+            p[0].text.starts_with("taken_at \"999")
+                && p[0].text.len() < 300
+                && p[0].field == "taken_at",
             "{p:?}"
         );
     }
@@ -983,12 +993,12 @@ mod tests {
         let mut p = vec![];
         assert_eq!(text_value(Raw::Bytes(b), "stream_id", &mut p), shown);
         assert_eq!(
-            p,
+            texts(&p),
             [
                 "stream_id is not valid UTF-8 (bytes 62 61 64 ff 2d 5c 31 e2 82): shown with \\xHH for each byte that is not part of a character"
             ]
         );
-        assert_eq!(problem_kind(&p[0]), ProblemKind::InvalidUtf8);
+        assert_eq!(p[0].kind, ProblemKind::InvalidUtf8);
         assert_eq!(
             text_value(Raw::Bytes(b"ok".to_vec()), "stream_id", &mut p),
             "ok"
@@ -1010,17 +1020,18 @@ mod tests {
         let v = json_value(Raw::Text(deep.clone()), "data", &mut p);
         assert_eq!(v, Value::String(deep));
         assert_eq!(
-            p,
+            texts(&p),
             [
                 "data is JSON nested 100000 levels deep, deeper than the 1000 evscope reads: kept as its text"
             ]
         );
-        assert_eq!(problem_kind(&p[0]), ProblemKind::JsonTooDeep);
+        assert_eq!(p[0].kind, ProblemKind::JsonTooDeep);
         // Brackets inside strings do not nest; a deep error is still an error.
         assert_eq!(nesting_depth(r#"{"a": "[[[\"[", "b": [[]]}"#), 3);
         let mut p = vec![];
         json_value(Raw::Text(format!("{}x", "[".repeat(300))), "data", &mut p);
-        assert_eq!(problem_kind(&p[0]), ProblemKind::InvalidJson, "{p:?}");
-        assert_eq!(problem_kind(NULL_DATA), ProblemKind::NullData);
+        assert_eq!(p[0].kind, ProblemKind::InvalidJson, "{p:?}");
+        assert_eq!(null_data().kind, ProblemKind::NullData);
+        assert_eq!(null_data().field, "data");
     }
 }

@@ -8,6 +8,7 @@ mod facts;
 pub mod head;
 pub mod layout;
 pub mod model;
+pub mod problem;
 pub mod pushdown;
 pub mod role;
 pub mod sql;
@@ -624,8 +625,12 @@ impl Store {
                 if let Some(f) = &self.state_jq {
                     match run_state_jq(&f.0, &state) {
                         Ok(v) => state = v,
-                        Err(e) => problems.push(format!(
-                            "state: the layout's state_jq failed on it ({e}); shown as stored"
+                        Err(e) => problems.push(problem::Problem::new(
+                            "state",
+                            problem::ProblemKind::StateJq,
+                            format!(
+                                "state: the layout's state_jq failed on it ({e}); shown as stored"
+                            ),
                         )),
                     }
                 }

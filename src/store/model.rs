@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::problem::Problem;
 use crate::exact::ExactJson;
 
 /// One event, whatever layout it was read from. It serializes (JSON, JSON lines, the replay
@@ -33,7 +34,7 @@ pub struct Event {
     pub recorded_at: Option<DateTime<Utc>>,
     /// What was wrong with the row (invalid JSON, NULL data, a time that is no time, text
     /// that is not valid UTF-8). Omitted when empty.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     /// The stored text of `data` and `metadata`, when it holds a number their `Value` does not
     /// hold exactly (`None` for almost every event; not serialized as a field).
     pub exact: Option<Arc<Exact>>,
@@ -198,7 +199,7 @@ pub struct StreamInfo {
     /// What is wrong with the stream's row: an id that is not valid UTF-8 (shown with `\xHH`
     /// for its bytes that are not), a last time that is no time. Omitted when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// A stored snapshot of a stream's state.
@@ -214,7 +215,7 @@ pub struct Snapshot {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema_version: Option<i64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// RFC 3339 in UTC with a `Z`, fractional seconds only when present.

@@ -628,7 +628,7 @@ impl Fold {
 /// read stops the fold: its raw text would otherwise replace the whole state. An event with
 /// no data (NULL) changes nothing.
 fn merge_event(state: &mut Value, e: &Event) -> Result<(), String> {
-    if let Some(p) = e.problems.iter().find(|p| p.starts_with("data")) {
+    if let Some(p) = e.problems.iter().find(|p| p.kept_as_text("data")) {
         return Err(format!(
             "the event's {p}: the merge fold cannot apply it (the state before it is kept)"
         ));

@@ -95,7 +95,7 @@ fn the_demo_reducers_fold_accounts_like_the_demo_generator() {
 #[test]
 fn the_merge_fold_stops_at_unreadable_data_and_ignores_null_data() {
     let fold = Fold::Merge;
-    let ev = |v: i64, data: Value, problems: Vec<String>| Event {
+    let ev = |v: i64, data: Value, problems: Vec<crate::store::problem::Problem>| Event {
         global_position: Some(v),
         stream_id: "a-1".into(),
         stream_version: v,
@@ -113,12 +113,20 @@ fn the_merge_fold_stops_at_unreadable_data_and_ignores_null_data() {
         &ev(1, json!({"owner": "Ana", "amount": 1}), vec![]),
     )
     .unwrap();
-    fold.apply_mut(&mut state, &ev(2, Value::Null, vec![]))
-        .unwrap();
+    // NULL data, as a row gives it (flagged): changes nothing.
+    fold.apply_mut(
+        &mut state,
+        &ev(2, Value::Null, vec![crate::store::db::null_data()]),
+    )
+    .unwrap();
     let bad = ev(
         3,
         Value::String("{\"amount\": 5".into()),
-        vec!["data is not valid JSON (EOF while parsing)".into()],
+        vec![crate::store::problem::Problem::new(
+            "data",
+            crate::store::problem::ProblemKind::InvalidJson,
+            "data is not valid JSON (EOF while parsing)".into(),
+        )],
     );
     let err = fold.apply_mut(&mut state, &bad).unwrap_err();
     assert_eq!(err.stream_version, 3);

@@ -70,7 +70,9 @@ impl Compared {
                 "the store has no snapshot at version {}",
                 self.version
             )),
-            (Some(s), _) if !s.problems.is_empty() => Some(s.problems.join("; ")),
+            (Some(s), _) if !s.problems.is_empty() => {
+                Some(crate::store::problem::joined(&s.problems))
+            }
             (_, Err(e)) => Some(e.clone()),
             _ => None,
         }

@@ -71,7 +71,7 @@ pub fn event_lines(e: &Event, t: &Theme) -> JsonLines {
         Style::new(),
     ));
     for p in &e.problems {
-        out.lines.push(field("problem", p.clone(), t.error));
+        out.lines.push(field("problem", p.text.clone(), t.error));
     }
     out.lines.push(Line::raw(""));
     out.lines.push(Line::styled("data", t.title));
