@@ -57,6 +57,141 @@ impl PageSource for Store {
     }
 }
 
+/// Pages of the global log cut from one query whose rows stream in ([`Store::stream_log`]),
+/// for a scan that reads on until it has what it wants (`log --where …`): the database plans
+/// that one query whole — a parallel scan where it finds that best, an index where the limit
+/// is small — where keyset pages, each `LIMIT`ed, walk the position index row by row (3.4 s
+/// against 1.3 s for the search bench's pushed-down scan of 10M rows). The pages a [`Scan`]
+/// asks for are the same (the same rows, in the same order, the same keys), so everything
+/// else about the scan holds. A read that does not continue the last one starts a new query.
+pub struct Streamed {
+    store: Store,
+    /// The most rows the first query asks for: what the caller will take (the rows jq drops
+    /// aside), so that a small `--limit` is planned as one.
+    first: u32,
+    open: tokio::sync::Mutex<Option<Open>>,
+}
+
+struct Open {
+    /// The read the query serves (its start and limit aside).
+    base: LogQuery,
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<Event>, StoreError>>,
+    buf: VecDeque<Event>,
+    /// Rows received, and the query's `LIMIT`.
+    got: u64,
+    cap: u64,
+    /// The last row handed out (the next read continues strictly after it).
+    last: Option<Cursor>,
+    closed: bool,
+}
+
+impl Streamed {
+    /// `first`: the rows the first query asks for at most — the caller's `--limit`, plus one to
+    /// tell whether more exist, and no fewer than a jq scan's first page ([`PAGE_MIN`], which
+    /// must come from that query: a second one, unlimited, is planned for reading on).
+    pub fn new(store: Store, first: usize) -> Streamed {
+        Streamed {
+            store,
+            first: u32::try_from(first).unwrap_or(u32::MAX).max(PAGE_MIN),
+            open: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn start(&self, q: &LogQuery, cap: u32) -> Result<Open, StoreError> {
+        let mut query = q.clone();
+        query.limit = cap;
+        let rx = self.store.stream_log(&query)?;
+        Ok(Open {
+            base: q.clone(),
+            rx,
+            buf: VecDeque::new(),
+            got: 0,
+            cap: u64::from(cap),
+            last: match &q.start {
+                Start::After(c) => Some(c.clone()),
+                _ => None,
+            },
+            closed: false,
+        })
+    }
+
+    async fn page(&self, q: &LogQuery) -> Result<Vec<Event>, StoreError> {
+        let mut open = self.open.lock().await;
+        let continues = open.as_ref().is_some_and(|o| {
+            o.base.filter == q.filter
+                && o.base.direction == q.direction
+                && o.base.up_to == q.up_to
+                && match (&q.start, &o.last) {
+                    (Start::After(c), Some(l)) => c == l,
+                    (start, None) => *start == o.base.start,
+                    _ => false,
+                }
+        });
+        if !continues {
+            *open = Some(self.start(q, self.first)?);
+        }
+        let Some(o) = open.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let want = q.limit.max(1) as usize;
+        let mut page = Vec::with_capacity(want.min(PAGE_MAX as usize));
+        while page.len() < want {
+            if let Some(e) = o.buf.pop_front() {
+                page.push(e);
+                continue;
+            }
+            if !o.closed {
+                match o.rx.recv().await {
+                    Some(Ok(b)) => {
+                        o.got += b.len() as u64;
+                        o.buf.extend(b);
+                    }
+                    Some(Err(e)) => {
+                        *open = None;
+                        return Err(e);
+                    }
+                    None => o.closed = true,
+                }
+                continue;
+            }
+            if o.got < o.cap {
+                break; // the end of what the read covers
+            }
+            // The query's LIMIT ended it (jq dropped some of its rows): on from the last row,
+            // with a query not limited by the caller's count.
+            let after = page.last().map(Event::cursor).or_else(|| o.last.clone());
+            let mut next = o.base.clone();
+            if let Some(c) = after {
+                next.start = Start::After(c);
+            }
+            let mut fresh = self.start(&next, u32::MAX)?;
+            fresh.base = o.base.clone();
+            fresh.last = o.last.clone();
+            *o = fresh;
+        }
+        if let Some(e) = page.last() {
+            o.last = Some(e.cursor());
+        }
+        Ok(page)
+    }
+}
+
+impl PageSource for Streamed {
+    fn read_log(
+        &self,
+        q: &LogQuery,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send {
+        self.page(q)
+    }
+    fn read_stream(
+        &self,
+        stream: &str,
+        r: &StreamRead,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send {
+        Store::read_stream(&self.store, stream, r)
+    }
+}
+
 /// Why a scan could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {

@@ -129,7 +129,9 @@ pub async fn trace(store: &Store, event_id: &str, limit: usize) -> Result<Trace,
         limit: 0,
         up_to: None,
     };
-    let mut scan = Scan::log(store.clone(), log).with_jq(q.jq);
+    // Every match, read from one query (see scan::Streamed).
+    let source = crate::scan::Streamed::new(store.clone(), limit.saturating_add(1));
+    let mut scan = Scan::log(source, log).with_jq(q.jq);
     let mut found = Vec::new();
     let mut cut = false;
     loop {

@@ -6,8 +6,8 @@ use super::*;
 /// Up to `limit` matches of a scan, written a batch at a time as they are found. When the
 /// limit stopped the output while more may follow, the last event written (to say so on
 /// stderr, with where to continue).
-pub(super) async fn write_scan(
-    mut scan: Scan,
+pub(super) async fn write_scan<S: crate::scan::PageSource>(
+    mut scan: Scan<S>,
     limit: usize,
     out: &mut dyn Write,
     format: output::Format,
@@ -71,9 +71,10 @@ fn search_progress(
     }
 }
 
-/// `log --explain`: the SQL of a page of the read (as the scan's first page runs it), the
-/// pushed conditions and whether this store answers each, and the jq program that still
-/// runs on every row.
+/// `log --explain`: the SQL of the read (with a jq filter, the one streaming query the scan
+/// reads its matches from, limited to `--limit` + 1 rows; without, its first page), the pushed
+/// conditions and whether this store answers each, and the jq program that still runs on
+/// every row.
 pub(super) fn explain(
     store: &Store,
     mut q: LogQuery,
@@ -82,7 +83,7 @@ pub(super) fn explain(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     if jq.is_some() {
-        q.limit = crate::scan::PAGE_MIN;
+        q.limit = q.limit.saturating_add(1);
     }
     let (sql, pushed) = store.explain_log(&q)?;
     let program = jq.map(|j| j.source().to_string());
@@ -98,7 +99,12 @@ pub(super) fn explain(
         });
         return Ok(output::write_doc(out, &doc, format)?);
     }
-    writeln!(out, "SQL (one page):\n  {}", sql.with_literals())?;
+    let what = if jq.is_some() {
+        "the query the matches are read from"
+    } else {
+        "the first page"
+    };
+    writeln!(out, "SQL ({what}):\n  {}", sql.with_literals())?;
     if pushed.is_empty() {
         writeln!(out, "pushed down: nothing")?;
     }

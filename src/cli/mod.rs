@@ -581,8 +581,15 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 return follow(&store, q, jq, fmt(a.format), out).await.map(|()| 0);
             }
             let limit = q.limit as usize;
-            let scan = Scan::log(store.clone(), q).with_jq(jq);
-            if let Some(last) = write_scan(scan, limit, out, fmt(a.format)).await? {
+            // A jq filter reads on until it has found `limit` matches: one streaming query
+            // (see scan::Streamed), planned by the database as a whole.
+            let last = if jq.is_some() {
+                let source = crate::scan::Streamed::new(store.clone(), limit.saturating_add(1));
+                write_scan(Scan::log(source, q).with_jq(jq), limit, out, fmt(a.format)).await?
+            } else {
+                write_scan(Scan::log(store.clone(), q), limit, out, fmt(a.format)).await?
+            };
+            if let Some(last) = last {
                 let next = last
                     .global_position
                     .map(|p| if a.backward { p - 1 } else { p + 1 });

@@ -186,9 +186,9 @@ impl Db {
     }
 }
 
-/// Run `$sql` on `$db` and map each row (a `&Row` of whichever database) with `$map`.
-macro_rules! map_rows {
-    ($db:expr, $sql:expr, |$row:ident| $map:expr) => {{
+/// `$sql` as a sqlx query with its parameters bound (logged, and captured for tests).
+macro_rules! bound {
+    ($sql:expr) => {{
         let sql: &Sql = $sql;
         tracing::debug!(sql = %sql.text, params = ?sql.params, "query");
         if CAPTURING.load(Ordering::Relaxed) {
@@ -197,18 +197,77 @@ macro_rules! map_rows {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(sql.clone());
         }
+        let mut q = sqlx::query(&sql.text);
+        for p in &sql.params {
+            q = match p {
+                Param::I64(v) => q.bind(*v),
+                Param::Text(v) => q.bind(v.as_str()),
+                Param::Time(v) => q.bind(*v),
+                Param::Bool(v) => q.bind(*v),
+                Param::Bytes(v) => q.bind(v.as_slice()),
+            };
+        }
+        q
+    }};
+}
+use bound;
+
+impl Db {
+    /// [`Db::fetch_events`] as the rows arrive: events sent in batches of `batch` until the
+    /// query ends (or fails: the error is sent), or until `tx` is closed (the reader has what
+    /// it wants; the query is dropped). One query, however many rows it gives: the database
+    /// plans it whole (in parallel where it can), where pages are one query each.
+    pub async fn stream_events(
+        &self,
+        sql: &Sql,
+        encodings: &[Option<Encoding>; 8],
+        time_enc: Encoding,
+        time_path: &[String],
+        batch: usize,
+        tx: &tokio::sync::mpsc::Sender<Result<Vec<Event>, StoreError>>,
+    ) {
         macro_rules! run {
             ($pool:expr) => {{
-                let mut q = sqlx::query(&sql.text);
-                for p in &sql.params {
-                    q = match p {
-                        Param::I64(v) => q.bind(*v),
-                        Param::Text(v) => q.bind(v.as_str()),
-                        Param::Time(v) => q.bind(*v),
-                        Param::Bool(v) => q.bind(*v),
-                        Param::Bytes(v) => q.bind(v.as_slice()),
-                    };
+                let q = bound!(sql);
+                let mut rows = q.fetch($pool);
+                let mut out = Vec::with_capacity(batch);
+                loop {
+                    match rows.try_next().await {
+                        Ok(Some(row)) => {
+                            out.push(event_from_row(&row, encodings, time_enc, time_path));
+                            if out.len() >= batch
+                                && tx.send(Ok(std::mem::take(&mut out))).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = tx.send(Err(StoreError::query(e))).await;
+                            return;
+                        }
+                    }
                 }
+                if !out.is_empty() {
+                    let _ = tx.send(Ok(out)).await;
+                }
+            }};
+        }
+        match self {
+            Db::Postgres(p) => run!(p),
+            Db::MySql(p) => run!(p),
+            Db::Sqlite(p) => run!(p),
+        }
+    }
+}
+
+/// Run `$sql` on `$db` and map each row (a `&Row` of whichever database) with `$map`.
+macro_rules! map_rows {
+    ($db:expr, $sql:expr, |$row:ident| $map:expr) => {{
+        let sql: &Sql = $sql;
+        macro_rules! run {
+            ($pool:expr) => {{
+                let q = bound!(sql);
                 let mut rows = q.fetch($pool);
                 let mut out = Vec::new();
                 while let Some(row) = rows.try_next().await.map_err(StoreError::query)? {

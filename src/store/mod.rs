@@ -196,6 +196,9 @@ pub struct EventFilter {
     pub pushed: Vec<pushdown::Cond>,
 }
 
+/// The events a [`Store::stream_log`] sends at once.
+const STREAM_BATCH: usize = 500;
+
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
     pub filter: EventFilter,
@@ -372,6 +375,26 @@ impl Store {
     pub async fn read_log(&self, q: &LogQuery) -> Result<Vec<Event>, StoreError> {
         let sql = self.log_sql(q)?;
         self.fetch_events(&self.global, &sql).await
+    }
+
+    /// [`Store::read_log`] of `q` as one query whose rows arrive as the database finds them
+    /// (`q.limit` rows at most), read on its own task: batches of events in the receiver,
+    /// an error in place of a batch, the end when it closes. Dropping the receiver stops it.
+    pub fn stream_log(
+        &self,
+        q: &LogQuery,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<Vec<Event>, StoreError>>, StoreError> {
+        let sql = self.log_sql(q)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let db = self.db.clone();
+        let src = &self.global;
+        let (enc, time_enc, time_path) =
+            (src.encodings(), src.recorded_at.enc, src.time_path.clone());
+        tokio::spawn(async move {
+            db.stream_events(&sql, &enc, time_enc, &time_path, STREAM_BATCH, &tx)
+                .await;
+        });
+        Ok(rx)
     }
 
     /// What [`Store::read_log`] of `q` runs, and which of its filter's pushed conditions the
