@@ -129,8 +129,10 @@ pub async fn trace(store: &Store, event_id: &str, limit: usize) -> Result<Trace,
         limit: 0,
         up_to: None,
     };
-    // Every match, read from one query (see scan::Streamed).
-    let source = crate::scan::Streamed::new(store.clone(), limit.saturating_add(1));
+    // Every match, read from one query (see scan::Streamed), planned for all of them: the
+    // limit is a cut of the output, and a trace is most often a handful of events in the whole
+    // log, which a limited query would look for by walking the position index.
+    let source = crate::scan::Streamed::new(store.clone(), usize::MAX);
     let mut scan = Scan::log(source, log).with_jq(q.jq);
     let mut found = Vec::new();
     let mut cut = false;
