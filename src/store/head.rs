@@ -52,6 +52,10 @@ struct Observation {
     /// (and at the recheck); every id below it must have finished.
     horizon: i64,
     rechecked: bool,
+    /// PostgreSQL primary: when the gaps were seen, no other session of this database was
+    /// inside a transaction (nor any transaction prepared): nothing can fill them, no grace
+    /// period is needed.
+    quiet: bool,
 }
 
 /// Who may still commit a missing position, as far as the database shows it.
@@ -283,25 +287,31 @@ impl HighWaterMark {
 impl Observation {
     /// Record what may still fill the gaps missing now.
     async fn take(store: &Store) -> Result<Observation, StoreError> {
-        let (standby, in_flight, horizon) = match store.dialect() {
+        // Every position at or below the visible head that is missing now is seen now. The
+        // head first: whoever holds a position below it took it before, so is still in its
+        // transaction when the sessions are looked at next, or has committed (the positions are
+        // read again once the gap is judged).
+        let upto = store.max_position().await?.unwrap_or(0);
+        let seen_at = Instant::now();
+        let (standby, in_flight, horizon, quiet) = match store.dialect() {
             Dialect::Postgres => {
                 if pg_in_recovery(store).await? {
-                    (true, vec![], standby_next_xid(store).await?)
+                    (true, vec![], standby_next_xid(store).await?, false)
                 } else {
-                    (false, pg_in_flight(store).await?, 0)
+                    let quiet = pg_quiet(store).await?;
+                    (false, pg_in_flight(store).await?, 0, quiet)
                 }
             }
-            _ => (false, vec![], 0),
+            _ => (false, vec![], 0, false),
         };
-        // Every position at or below the visible head that is missing now is seen now.
-        let upto = store.max_position().await?.unwrap_or(0);
         Ok(Observation {
             upto,
-            seen_at: Instant::now(),
+            seen_at,
             standby,
             in_flight,
             horizon,
             rechecked: false,
+            quiet,
         })
     }
 
@@ -316,6 +326,7 @@ impl Observation {
         Ok(match store.dialect() {
             Dialect::Sqlite => true,
             Dialect::MySql => age >= stale,
+            Dialect::Postgres if self.quiet => true,
             Dialect::Postgres if age < grace => false,
             Dialect::Postgres if self.standby => {
                 if !self.rechecked {
@@ -398,6 +409,28 @@ async fn pg_in_flight(store: &Store) -> Result<Vec<i64>, StoreError> {
         .fetch_raw(&sql, &[Some(Encoding::Integer)])
         .await?;
     Ok(rows.into_iter().filter_map(|r| r[0].int()).collect())
+}
+
+/// Whether no other session of this database is inside a transaction, and none is prepared: a
+/// position is only ever held by a transaction (a statement running in autocommit is one), so
+/// every missing position is then for good. Sessions whose state this user may not see
+/// (another user's, without `pg_read_all_stats`) count as busy; evscope's own sessions
+/// (`application_name` evscope: reads only) do not. One exception the grace period does not
+/// cover either: a sequence with `CACHE` > 1 hands a session values it uses later.
+async fn pg_quiet(store: &Store) -> Result<bool, StoreError> {
+    let mut sql = Sql::new(Dialect::Postgres);
+    sql.push(
+        "SELECT CAST((SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() AND backend_type = 'client backend' \
+         AND application_name IS DISTINCT FROM 'evscope' \
+         AND (xact_start IS NOT NULL OR state IS NULL)) \
+         + (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()) AS BIGINT)",
+    );
+    let rows = store
+        .db()
+        .fetch_raw(&sql, &[Some(Encoding::Integer)])
+        .await?;
+    Ok(rows.first().and_then(|r| r[0].int()) == Some(0))
 }
 
 /// The transactions of `ids` still in progress on the primary, with their sessions.
