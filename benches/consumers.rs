@@ -246,7 +246,7 @@ async fn main() {
          | what | ms |\n|---|---|\n\
          | floor: psql `SELECT * FROM evscope_consumers` + `max(global_position)` | {floor_ms:.1} |\n\
          | `consumers` report, lag to the visible head (`--no-settle`) | {lag_ms:.1} |\n\
-         | `consumers` report with the settled head (PostgreSQL's 250 ms grace included) | {settled_ms:.1} |\n\
+         | `consumers` report with the settled head (no other session in a transaction: no grace period) | {settled_ms:.1} |\n\
          | `evscope consumers --no-settle --format json` (process, connection, catalog) | {cli_ms:.1} |\n\n\
          {estimates} of {CONSUMERS} lags are estimates (spans over 10,000 positions).\n"
     );
