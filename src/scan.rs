@@ -64,6 +64,11 @@ impl PageSource for Store {
 /// against 1.3 s for the search bench's pushed-down scan of 10M rows). The pages a [`Scan`]
 /// asks for are the same (the same rows, in the same order, the same keys), so everything
 /// else about the scan holds. A read that does not continue the last one starts a new query.
+///
+/// For a caller that reads to its end or exits when it stops (the CLI): a query dropped
+/// before its end leaves its connection to read and discard the rest of the rows when it is
+/// used again (sqlx drains it), so a reader that stops early and goes on using the pool, or
+/// whose reads keep changing (a ceiling raised every page), must not use this.
 pub struct Streamed {
     store: Store,
     /// The most rows the first query asks for: what the caller will take (the rows jq drops
