@@ -7,8 +7,8 @@
 //! [`Scan::set_ceiling`]) and the time-travel fold's pages.
 //!
 //! How many rows one store read asks for is the scan's business, not the caller's: without a
-//! jq predicate every row is a match, so a read asks for what is still wanted (at most
-//! [`PAGE_MAX`]); with one, a read asks for at least [`PAGE_MIN`] rows, doubling page after
+//! jq predicate every row is a match, so a read asks for what is still wanted and one more (to
+//! tell the end from a page that just fills; at most [`PAGE_MAX`] + 1); with one, a read asks for at least [`PAGE_MIN`] rows, doubling page after
 //! page up to [`PAGE_MAX`] — `log --where '| …' --limit 1` over a log where nothing matches
 //! reads it in a few hundred pages, not one row at a time. The caller's count only says when
 //! to stop.
@@ -477,7 +477,9 @@ impl<S: PageSource> Scan<S> {
         let wanted = u32::try_from(wanted).unwrap_or(u32::MAX).min(PAGE_MAX);
         match self.paging {
             Paging::Fixed(n) => n,
-            Paging::Own { .. } if self.jq.is_none() => wanted.max(1),
+            // One row more than is wanted: when it is not there, the scan knows it has reached
+            // the end (a `--limit` equal to what is left is not "more may follow").
+            Paging::Own { .. } if self.jq.is_none() => wanted.max(1).saturating_add(1),
             Paging::Own { next } => next.max(wanted),
         }
     }
@@ -771,7 +773,8 @@ mod tests {
         assert_eq!(b.stop, Stop::Enough);
         let b = scan.next(5).await.unwrap();
         assert_eq!(positions(&b), [2, 3, 4, 5, 6]);
-        assert_eq!(fake.limits(), [1, 5]);
+        // One more than wanted each time (the first read's extra row is handed out next).
+        assert_eq!(fake.limits(), [2, 5]);
         // The rest: a short page is the end.
         let b = scan.next(100).await.unwrap();
         assert_eq!(b.events.len(), 14);

@@ -1011,6 +1011,15 @@ fn a_limit_that_cut_the_output_says_where_to_continue() {
     assert!(note.is_empty(), "everything fitted: {note}");
     let n = all.len();
     assert!(n > 4, "{n}");
+    // A limit equal to what there is cut nothing: no note, with a filter or without.
+    for extra in [&[][..], &["--where", "| true"][..]] {
+        let limit = n.to_string();
+        let mut a = vec!["log", "--limit", limit.as_str(), "--format", "jsonl"];
+        a.extend_from_slice(extra);
+        let (got, note) = run(&a);
+        assert_eq!(got.len(), n);
+        assert!(note.is_empty(), "{extra:?}: {note}");
+    }
     // Forward, page by page with the --from the note gives.
     let mut seen = Vec::new();
     let mut args: Vec<String> = vec!["log".into(), "--limit".into(), "3".into()];
