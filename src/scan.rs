@@ -8,10 +8,10 @@
 //!
 //! How many rows one store read asks for is the scan's business, not the caller's: without a
 //! jq predicate every row is a match, so a read asks for what is still wanted and one more (to
-//! tell the end from a page that just fills; at most [`PAGE_MAX`] + 1); with one, a read asks for at least [`PAGE_MIN`] rows, doubling page after
-//! page up to [`PAGE_MAX`] — `log --where '| …' --limit 1` over a log where nothing matches
-//! reads it in a few hundred pages, not one row at a time. The caller's count only says when
-//! to stop.
+//! tell the end from a page that just fills; at most [`PAGE_MAX`] + 1); with one, a read asks
+//! for at least [`PAGE_MIN`] rows, doubling page after page up to [`PAGE_MAX`] — `log --where
+//! '| …' --limit 1` over a log where nothing matches reads it in a few hundred pages, not one
+//! row at a time. The caller's count only says when to stop.
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -25,7 +25,7 @@
 //!   the regex starts with ([`regex_literals`]; `LIKE`, which may ignore case: more rows), and
 //!   every row where the value is not a string (jq fails on it);
 //! - a negation (`C | not`, `X != v`) keeps every row where `C` is not *surely* true (see
-//!   [`push_sure`]): each comparison also has an exact form that never holds where it is false
+//!   [`push_cond`]): each comparison also has an exact form that never holds where it is false
 //!   in jq (strings byte for byte, numbers narrowed by the margin, a regex never).
 //!
 //! Where a column's encoding does not allow that guarantee (JSON kept as bytes; JSON text on
@@ -300,7 +300,7 @@ fn push_conjunction(src: &Source, sql: &mut Sql, conds: &[Cond]) {
         sql.push(") OR ");
     }
     sql.push("(");
-    push_may(src, sql, c);
+    push_cond(src, sql, c, Sense::May);
     if !rest.is_empty() {
         sql.push(" AND ");
         push_conjunction(src, sql, rest);
@@ -308,62 +308,57 @@ fn push_conjunction(src: &Source, sql: &mut Sql, conds: &[Cond]) {
     sql.push("))");
 }
 
-/// A condition under which `c` may be true in jq: it holds on every row where `c` is true (it
-/// may hold on more). A condition fails where any of its comparisons may fail (the caller
-/// keeps those rows: see [`push_fails`]), so `not` only has to keep the rows where its operand
-/// may be false, that is the rows where the operand is not surely true ([`push_sure`]).
-fn push_may(src: &Source, sql: &mut Sql, c: &Cond) {
-    match c {
-        Cond::Atom(a) => {
-            sql.push("(");
-            push_true(src, sql, a);
-            sql.push(")");
-        }
-        Cond::Any(cs) => push_each(src, sql, cs, " OR ", push_may),
-        Cond::All(cs) => push_each(src, sql, cs, " AND ", push_may),
-        Cond::Not(c) => {
-            sql.push("(NOT ((");
-            push_sure(src, sql, c);
-            sql.push(") IS TRUE))");
+/// Which of a condition's two SQL forms is written (see [`push_cond`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sense {
+    /// It may be true in jq: holds on every row where it is true (and may hold on more).
+    May,
+    /// It is surely true in jq, or fails: never holds on a row where it is false (and may hold
+    /// on fewer rows than that; `1=0` when nothing is known).
+    Sure,
+}
+
+impl Sense {
+    fn negated(self) -> Sense {
+        match self {
+            Sense::May => Sense::Sure,
+            Sense::Sure => Sense::May,
         }
     }
 }
 
-/// A condition under which `c` is surely true in jq, or fails: it never holds on a row where
-/// `c` is false (it may hold on fewer rows than that; `1=0` when nothing is known). `A or B`
-/// is sure where either is (if A fails, so does the whole); `A and B` where both are.
-fn push_sure(src: &Source, sql: &mut Sql, c: &Cond) {
+/// `c` in the given sense. A condition fails where any of its comparisons may fail (the caller
+/// keeps those rows: see [`push_fails`]), so `not C` may be true wherever C is not surely
+/// true, and is surely true wherever C cannot be. `A or B` and `A and B` keep the sense of
+/// their operands: sure where either (if A fails, so does the whole) or both are.
+fn push_cond(src: &Source, sql: &mut Sql, c: &Cond, sense: Sense) {
+    let each = |sql: &mut Sql, cs: &[Cond], op: &str| {
+        sql.push("(");
+        for (i, c) in cs.iter().enumerate() {
+            if i > 0 {
+                sql.push(op);
+            }
+            push_cond(src, sql, c, sense);
+        }
+        sql.push(")");
+    };
     match c {
         Cond::Atom(a) => {
             sql.push("(");
-            push_exactly(src, sql, a);
+            match sense {
+                Sense::May => push_true(src, sql, a),
+                Sense::Sure => push_exactly(src, sql, a),
+            }
             sql.push(")");
         }
-        Cond::Any(cs) => push_each(src, sql, cs, " OR ", push_sure),
-        Cond::All(cs) => push_each(src, sql, cs, " AND ", push_sure),
+        Cond::Any(cs) => each(sql, cs, " OR "),
+        Cond::All(cs) => each(sql, cs, " AND "),
         Cond::Not(c) => {
             sql.push("(NOT ((");
-            push_may(src, sql, c);
+            push_cond(src, sql, c, sense.negated());
             sql.push(") IS TRUE))");
         }
     }
-}
-
-fn push_each(
-    src: &Source,
-    sql: &mut Sql,
-    cs: &[Cond],
-    op: &str,
-    each: fn(&Source, &mut Sql, &Cond),
-) {
-    sql.push("(");
-    for (i, c) in cs.iter().enumerate() {
-        if i > 0 {
-            sql.push(op);
-        }
-        each(src, sql, c);
-    }
-    sql.push(")");
 }
 
 /// Whether jq could fail on the atom (a path into JSON); [`push_fails`] writes when.
@@ -807,7 +802,7 @@ fn like_pattern(text: &str) -> String {
     p
 }
 
-/// The condition under which the atom is surely true in jq, or fails (see [`push_sure`]):
+/// The condition under which the atom is surely true in jq, or fails (see [`Sense::Sure`]):
 /// string equality compared byte for byte (no collation, no padding), numbers narrowed by
 /// the margin; `1=0` where that cannot be said (a regex, an id evscope lower-cases).
 fn push_exactly(src: &Source, sql: &mut Sql, a: &Atom) {
