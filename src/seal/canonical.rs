@@ -376,7 +376,10 @@ impl TextParser<'_> {
             }
             self.i += 1;
             let v = self.value()?;
-            // JSON objects in a Value keep the last of duplicate keys; so does this.
+            // A repeated key keeps the last value here. No text that repeats a key is hashed
+            // through this (an event's such field is hashed as its raw text, and its value
+            // keeps the first: see exact::Parsed::duplicate), and a proof's event that repeats
+            // one is not in canonical form either way.
             match members.iter_mut().find(|(mk, _)| *mk == k) {
                 Some(m) => m.1 = v,
                 None => members.push((k, v)),

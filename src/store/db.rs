@@ -881,12 +881,15 @@ pub fn raw_time(raw: Raw, path: &[String]) -> Raw {
     if path.is_empty() {
         return raw;
     }
-    let parsed = match &raw {
-        Raw::Text(t) => serde_json::from_str::<Value>(t).ok(),
-        Raw::Bytes(b) => serde_json::from_slice::<Value>(b).ok(),
+    // Read as an event's data is read (the first of a repeated key, numbers past an f64),
+    // so that a stream's last time is its last event's.
+    let text = match &raw {
+        Raw::Text(t) => Some(t.as_str()),
+        Raw::Bytes(b) => std::str::from_utf8(b).ok(),
         _ => None,
     };
-    parsed.map_or(Raw::Null, |v| time_at_path(&v, path))
+    text.and_then(|t| exact::parse(t).ok())
+        .map_or(Raw::Null, |(v, _)| time_at_path(&v, path))
 }
 
 /// The value at `path` in a row's parsed data, as a raw column value for the time decoder:
@@ -938,6 +941,19 @@ mod tests {
             );
         }
         assert!(p.is_empty(), "{p:?}");
+        // The raw data a stream's last time is read from: as the event's data is read, the
+        // first of a repeated key.
+        let raw = r#"{"timestamp": {"_data_": "2026-05-01T10:00:00Z"}, "timestamp": {"_data_": "2027-01-01T00:00:00Z"}}"#;
+        let mut p = vec![];
+        let shown = json_value(Raw::Text(raw.into()), "data", &mut p);
+        assert_eq!(
+            raw_time(Raw::Text(raw.into()), &path),
+            time_at_path(&shown, &path)
+        );
+        assert_eq!(
+            raw_time(Raw::Bytes(raw.as_bytes().to_vec()), &path),
+            Raw::Text("2026-05-01T10:00:00Z".into())
+        );
     }
 
     #[test]
