@@ -30,17 +30,15 @@ use crate::store::Event;
 /// The name of this encoding, recorded in every receipt.
 pub const ENCODING: &str = "evscope-event-v1 (RFC 8785 JSON object of data, id, metadata, position, stream, time, type, version; numbers by their exact decimal value; times UTC, 9 fractional digits)";
 
-/// The canonical members of one event, each as its JCS text (see the module's documentation).
+/// One event's canonical bytes (one JCS object, see the module's documentation), with where
+/// each field's JCS text lies in them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Canonical {
-    pub data: Member,
-    pub id: String,
-    pub metadata: Member,
-    pub position: String,
-    pub stream: String,
-    pub time: String,
-    pub kind: String,
-    pub version: String,
+    text: String,
+    /// Each field's text in `text`, in [`FIELDS`] order.
+    spans: [(usize, usize); 8],
+    /// Whether data, metadata were hashed as their raw text.
+    raw: [bool; 2],
 }
 
 /// A JSON field: its JCS text, or its raw text (a JCS string) when it is not valid JSON.
@@ -55,119 +53,141 @@ pub const FIELDS: [&str; 8] = [
     "position", "stream", "version", "id", "type", "data", "metadata", "time",
 ];
 
+/// Indexes in [`FIELDS`].
+const POSITION: usize = 0;
+const STREAM: usize = 1;
+const VERSION: usize = 2;
+const ID: usize = 3;
+const TYPE: usize = 4;
+const DATA: usize = 5;
+const METADATA: usize = 6;
+const TIME: usize = 7;
+
 impl Canonical {
+    /// The event's canonical bytes, written in one buffer in JCS member order.
     pub fn of(e: &Event) -> Canonical {
-        let raw = |field: &str| e.problems.iter().any(|p| p.kept_as_text(field));
-        let member = |field: &str, v: &Value, text: Option<&str>, repeated: Option<&str>| {
-            // An object repeating a key: its stored text, every member of it (the value keeps
-            // only the first of each, so a change to a later one would not show).
-            if let Some(t) = repeated {
-                return Member::Raw(string(t));
-            }
-            if raw(field) {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                return Member::Raw(string(&s));
-            }
-            Member::Json(match text {
-                Some(t) => text_jcs(t).unwrap_or_else(|| value_jcs(v)),
-                None => value_jcs(v),
-            })
+        let mut c = Canonical {
+            text: String::with_capacity(
+                160 + e.stream_id.len() + e.event_type.len() + e.event_id.len(),
+            ),
+            spans: [(0, 0); 8],
+            raw: [false; 2],
         };
-        Canonical {
-            data: member("data", &e.data, e.data_text(), e.data_repeated()),
-            id: string(&e.event_id),
-            metadata: member(
-                "metadata",
-                &e.metadata,
-                e.metadata_text(),
-                e.metadata_repeated(),
-            ),
-            position: e
-                .global_position
-                .map_or_else(|| "null".to_string(), |p| p.to_string()),
-            stream: string(&e.stream_id),
-            time: e.recorded_at.map_or_else(
-                || "null".to_string(),
-                |t| string(&t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()),
-            ),
-            kind: string(&e.event_type),
-            version: e.stream_version.to_string(),
+        c.text.push('{');
+        c.json(DATA, e, &e.data, e.data_text(), e.data_repeated());
+        c.member(ID, "id", |o| write_string(o, &e.event_id));
+        c.json(
+            METADATA,
+            e,
+            &e.metadata,
+            e.metadata_text(),
+            e.metadata_repeated(),
+        );
+        c.member(POSITION, "position", |o| match e.global_position {
+            Some(p) => o.push_str(itoa::Buffer::new().format(p)),
+            None => o.push_str("null"),
+        });
+        c.member(STREAM, "stream", |o| write_string(o, &e.stream_id));
+        c.member(TIME, "time", |o| match &e.recorded_at {
+            Some(t) => write_time(o, t),
+            None => o.push_str("null"),
+        });
+        c.member(TYPE, "type", |o| write_string(o, &e.event_type));
+        c.member(VERSION, "version", |o| {
+            o.push_str(itoa::Buffer::new().format(e.stream_version))
+        });
+        c.text.push('}');
+        c
+    }
+
+    /// Write member `name` (after a comma unless it is the first), its value by `write`, and
+    /// note where the value lies as field `field`'s text.
+    fn member(&mut self, field: usize, name: &str, write: impl FnOnce(&mut String)) {
+        if self.text.len() > 1 {
+            self.text.push(',');
         }
+        self.text.push('"');
+        self.text.push_str(name);
+        self.text.push_str("\":");
+        let a = self.text.len();
+        write(&mut self.text);
+        self.spans[field] = (a, self.text.len());
+    }
+
+    /// A JSON field: its JCS text, or its raw text under `{name}_raw` (the stored text of an
+    /// object repeating a key, whose value keeps only the first of each; or a field that is
+    /// not valid JSON).
+    fn json(
+        &mut self,
+        field: usize,
+        e: &Event,
+        v: &Value,
+        text: Option<&str>,
+        repeated: Option<&str>,
+    ) {
+        let name = FIELDS[field];
+        let invalid = e.problems.iter().any(|p| p.kept_as_text(name));
+        if repeated.is_some() || invalid {
+            self.raw[field - DATA] = true;
+            let raw_name = if field == DATA {
+                "data_raw"
+            } else {
+                "metadata_raw"
+            };
+            self.member(field, raw_name, |o| match (repeated, v) {
+                (Some(t), _) => write_string(o, t),
+                (None, Value::String(s)) => write_string(o, s),
+                (None, other) => write_string(o, &other.to_string()),
+            });
+            return;
+        }
+        let exact = text.and_then(text_jcs);
+        self.member(field, name, |o| match exact {
+            Some(t) => o.push_str(&t),
+            None => write_value(o, v),
+        });
     }
 
     /// Whether a JSON field was hashed as its raw text.
     pub fn has_raw(&self) -> bool {
-        matches!(self.data, Member::Raw(_)) || matches!(self.metadata, Member::Raw(_))
+        self.raw[0] || self.raw[1]
     }
 
     /// The canonical bytes: one JCS object.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    /// The canonical bytes, owned.
     pub fn bytes(&self) -> Vec<u8> {
-        let (dk, dv) = self.data.parts("data");
-        let (mk, mv) = self.metadata.parts("metadata");
-        let mut s = String::with_capacity(
-            64 + dv.len() + mv.len() + self.stream.len() + self.kind.len() + self.id.len(),
-        );
-        for (i, (k, v)) in [
-            (dk, dv),
-            ("id", &self.id),
-            (mk, mv),
-            ("position", &self.position),
-            ("stream", &self.stream),
-            ("time", &self.time),
-            ("type", &self.kind),
-            ("version", &self.version),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            s.push(if i == 0 { '{' } else { ',' });
-            s.push('"');
-            s.push_str(k);
-            s.push_str("\":");
-            s.push_str(v);
-        }
-        s.push('}');
-        s.into_bytes()
+        self.text.as_bytes().to_vec()
+    }
+
+    /// One field's text (a JCS value) and whether it is a JSON field's raw text.
+    pub fn field(&self, field: usize) -> (&str, bool) {
+        let (a, b) = self.spans[field];
+        let raw = matches!(field, DATA | METADATA) && self.raw[field - DATA];
+        (&self.text[a..b], raw)
+    }
+
+    /// A JSON field (data or metadata) as a [`Member`].
+    pub fn member_of(&self, field: &str) -> Option<Member> {
+        let i = [DATA, METADATA].into_iter().find(|i| FIELDS[*i] == field)?;
+        let (t, raw) = self.field(i);
+        Some(if raw {
+            Member::Raw(t.to_string())
+        } else {
+            Member::Json(t.to_string())
+        })
     }
 
     /// Each field's text, in [`FIELDS`] order, with a prefix (`raw:` for a JSON field hashed
     /// as its raw text, so that it differs from any valid value).
     pub fn field_texts(&self) -> [(&'static str, &str); 8] {
-        fn m(m: &Member) -> (&'static str, &str) {
-            match m {
-                Member::Json(s) => ("", s.as_str()),
-                Member::Raw(s) => ("raw:", s.as_str()),
-            }
-        }
-        [
-            ("", self.position.as_str()),
-            ("", self.stream.as_str()),
-            ("", self.version.as_str()),
-            ("", self.id.as_str()),
-            ("", self.kind.as_str()),
-            m(&self.data),
-            m(&self.metadata),
-            ("", self.time.as_str()),
-        ]
-    }
-}
-
-impl Member {
-    fn parts<'a>(&'a self, name: &'static str) -> (&'static str, &'a str) {
-        match self {
-            Member::Json(s) => (name, s),
-            Member::Raw(s) => (
-                if name == "data" {
-                    "data_raw"
-                } else {
-                    "metadata_raw"
-                },
-                s,
-            ),
-        }
+        std::array::from_fn(|i| {
+            let (t, raw) = self.field(i);
+            (if raw { "raw:" } else { "" }, t)
+        })
     }
 }
 
@@ -183,14 +203,15 @@ fn write_value(out: &mut String, v: &Value) {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => {
-            let d = if let Some(i) = n.as_u64() {
-                Decimal::from_text(&i.to_string())
+            // An integer's ECMAScript layout is its decimal digits (every i64/u64 is below
+            // 10^21, where exponents start).
+            if let Some(i) = n.as_u64() {
+                out.push_str(itoa::Buffer::new().format(i));
             } else if let Some(i) = n.as_i64() {
-                Decimal::from_text(&i.to_string())
+                out.push_str(itoa::Buffer::new().format(i));
             } else {
-                Decimal::from_f64(n.as_f64().unwrap_or(0.0))
-            };
-            out.push_str(&d.layout());
+                out.push_str(&Decimal::from_f64(n.as_f64().unwrap_or(0.0)).layout());
+            }
         }
         Value::String(s) => write_string(out, s),
         Value::Array(a) => {
@@ -204,16 +225,27 @@ fn write_value(out: &mut String, v: &Value) {
             out.push(']');
         }
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            // The map is in UTF-8 byte order, which is JCS's UTF-16 order unless a key holds
+            // a character from U+E000 on (lead byte 0xEE or more): only then sort again.
+            let write = |out: &mut String, i: usize, k: &str, x: &Value| {
                 if i > 0 {
                     out.push(',');
                 }
                 write_string(out, k);
                 out.push(':');
-                write_value(out, &m[k]);
+                write_value(out, x);
+            };
+            out.push('{');
+            if m.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+                let mut members: Vec<(&String, &Value)> = m.iter().collect();
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                for (i, (k, x)) in members.into_iter().enumerate() {
+                    write(out, i, k, x);
+                }
+            } else {
+                for (i, (k, x)) in m.iter().enumerate() {
+                    write(out, i, k, x);
+                }
             }
             out.push('}');
         }
@@ -228,21 +260,64 @@ pub fn string(s: &str) -> String {
 }
 
 fn write_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Runs of bytes that need no escape are copied whole; only quotes, backslashes and controls
+    // (all ASCII, so never inside a multi-byte character) are written one by one.
+    let b = s.as_bytes();
+    let mut run = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc = match c {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            0x0c => "\\f",
+            b'\r' => "\\r",
+            c if c < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        if esc.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(c >> 4)]));
+            out.push(char::from(HEX[usize::from(c & 15)]));
+        } else {
+            out.push_str(esc);
         }
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A time as the canonical form writes it (a JCS string): RFC 3339 in UTC with nine
+/// fractional digits.
+fn write_time(out: &mut String, t: &chrono::DateTime<chrono::Utc>) {
+    use chrono::{Datelike, Timelike};
+    let (y, ns) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&y) || ns >= 1_000_000_000 {
+        // Years chrono writes with a sign, and leap seconds: chrono's own layout.
+        return write_string(out, &t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string());
+    }
+    let mut b = *b"\"0000-00-00T00:00:00.000000000Z\"";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for k in (at..at + width).rev() {
+            b[k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(1, 4, y as u32);
+    put(6, 2, t.month());
+    put(9, 2, t.day());
+    put(12, 2, t.hour());
+    put(15, 2, t.minute());
+    put(18, 2, t.second());
+    put(21, 9, ns);
+    out.extend(b.iter().map(|&c| char::from(c)));
 }
 
 /// JSON text in JCS form, its numbers taken from the text itself (None: not valid JSON).
@@ -777,7 +852,10 @@ mod tests {
                 .starts_with(r#"data repeats the key "a" in one object"#)
         );
         let c = Canonical::of(&e);
-        assert_eq!(c.data, Member::Raw(r#""{\"a\": 1, \"a\": 2}""#.into()));
+        assert_eq!(
+            c.member_of("data").unwrap(),
+            Member::Raw(r#""{\"a\": 1, \"a\": 2}""#.into())
+        );
         assert!(c.has_raw());
         assert_ne!(
             c.bytes(),
@@ -799,10 +877,111 @@ mod tests {
         }));
         let c = Canonical::of(&e);
         assert_eq!(
-            c.data,
+            c.member_of("data").unwrap(),
             Member::Json(
                 r#"{"amount":1.23456789012345678901234567890123456789e+29,"i":42}"#.into()
             )
         );
+    }
+
+    /// The escaping as written before runs were copied whole: one character at a time.
+    fn string_by_chars(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\u{8}' => out.push_str("\\b"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\u{c}' => out.push_str("\\f"),
+                '\r' => out.push_str("\\r"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn strings_are_escaped_as_character_by_character() {
+        let mut cases: Vec<String> = [
+            "",
+            "plain",
+            "\"",
+            "\\",
+            "a\"b\\c",
+            "\u{0}\u{1}\u{1f}\u{7f}",
+            "\u{8}\t\n\u{c}\r",
+            "tail\n",
+            "\nhead",
+            "東京-🚀\"",
+            "ö\u{1}ö",
+            "\u{2028}\u{2029}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every ASCII byte between multi-byte characters.
+        cases.extend((0u8..128).map(|b| format!("é{}😀{}", char::from(b), char::from(b))));
+        for c in &cases {
+            assert_eq!(string(c), string_by_chars(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        use chrono::{DateTime, TimeZone, Utc};
+        let fmt = |t: &DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string();
+        let mut times = vec![
+            Utc.timestamp_opt(0, 0).unwrap(),
+            Utc.timestamp_opt(1_767_225_600, 123_456_789).unwrap(),
+            Utc.timestamp_opt(1_767_225_600, 1).unwrap(),
+            Utc.timestamp_opt(253_402_300_799, 999_999_999).unwrap(), // 9999-12-31T23:59:59
+            Utc.timestamp_opt(253_402_300_800, 0).unwrap(),           // year 10000
+            Utc.timestamp_opt(-62_167_219_200, 0).unwrap(),           // year 0
+            Utc.timestamp_opt(-62_167_219_201, 5).unwrap(),           // year -1
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+        ];
+        // A leap second (nanoseconds past 10^9).
+        times.push(
+            chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .unwrap()
+                .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+                .unwrap()
+                .and_utc(),
+        );
+        let mut x: i64 = 88_172_645_463_325_252;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = x.rem_euclid(400 * 366 * 86_400) - 100 * 366 * 86_400;
+            times.push(
+                Utc.timestamp_opt(secs, (x >> 3).rem_euclid(1_000_000_000) as u32)
+                    .unwrap(),
+            );
+        }
+        for t in &times {
+            let mut out = String::new();
+            write_time(&mut out, t);
+            assert_eq!(out, string(&fmt(t)), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_their_decimal_layout() {
+        let mut ints: Vec<i128> =
+            vec![0, 1, -1, 9, 10, 100, 1 << 53, (1 << 53) + 1, -(1 << 53) - 1];
+        ints.extend([i64::MAX, i64::MIN].map(i128::from));
+        ints.push(u64::MAX.into());
+        ints.extend((0..64).flat_map(|k| [1i128 << k, -(1i128 << k), (1i128 << k) - 1]));
+        for i in ints {
+            let text = i.to_string();
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(value_jcs(&v), Decimal::from_text(&text).layout(), "{text}");
+        }
     }
 }
