@@ -175,11 +175,11 @@ fn field(path: &Term<&str>) -> Option<Field> {
     })
 }
 
-/// `path OP literal`: a string only with `==` (the database's collation orders strings its
-/// own way), a number with any comparison.
+/// `path OP literal`, a string or a number with any comparison (strings are ordered as jq
+/// orders them, by their bytes: the store writes that without the database's collation).
 fn comparison(path: &Term<&str>, cmp: Cmp, lit: &Term<&str>) -> Option<Atom> {
     let value = match (literal(lit), number(lit)) {
-        (Some(s), _) if cmp == Cmp::Eq => Lit::Str(s),
+        (Some(s), _) => Lit::Str(s),
         (None, Some(n)) => n,
         _ => return None,
     };
@@ -337,6 +337,18 @@ mod tests {
         );
     }
 
+    #[test]
+    fn strings_are_compared_in_either_order() {
+        assert_eq!(
+            shown(r#".data.owner < "b" and "m" < .event_type and .stream_id >= "s-1""#),
+            [
+                r#".data.owner < "b""#,
+                r#".event_type > "m""#,
+                r#".stream_id >= "s-1""#
+            ]
+        );
+    }
+
     /// Anything that could keep an event where the equality is false is left to jq alone.
     #[test]
     fn what_is_not_implied_is_not_pushed() {
@@ -344,7 +356,6 @@ mod tests {
             r#"select(.event_id == "a") | .data"#,
             r#".event_id == "a", true"#,
             r#"def select(f): true; select(.event_id == "a")"#,
-            r#".data.owner < "b""#,
             r#".stream_version > 5"#,
             r#".event_type == 5"#,
             r#".data.amount > 1e999"#,

@@ -110,6 +110,23 @@ const ROWS: &[(&str, i64, &str, &str, Option<&str>)] = &[
         r#"{"owner": {"name": "Ana"}}"#,
         Some(r#"{"correlation_id": 5}"#),
     ),
+    // Strings to order: by bytes (code points), not by a collation or UTF-16.
+    ("ord-1", 1, "Ord", r#"{"name": "é"}"#, None),
+    ("ord-1", 2, "Ord", r#"{"name": "z"}"#, None),
+    ("ord-1", 3, "Ord", r#"{"name": "Z"}"#, None),
+    ("ord-1", 4, "Ord", r#"{"name": "😀"}"#, None),
+    ("ord-1", 5, "Ord", r#"{"name": "\ufb33"}"#, None),
+    ("ord-1", 6, "Ord", r#"{"name": ""}"#, None),
+    ("ord-1", 7, "Ord", r#"{"name": "zz"}"#, None),
+    ("ord-1", 8, "Ord", r#"{"name": "caf\u00e9"}"#, None),
+    ("ord-1", 9, "Ord", r#"{"name": ["z"]}"#, None),
+    ("ord-1", 10, "Ord", r#"{"name": {"v": "a"}}"#, None),
+    ("ord-1", 11, "Ord", r#"{"name": 12}"#, None),
+    ("ord-1", 12, "Ord", r#"{"name": true}"#, None),
+    ("ord-1", 13, "Ord", r#"{"name": null}"#, None),
+    ("ord-1", 14, "Ord", r#"{}"#, None),
+    ("ord-1", 15, "Ord", r#"{"name": "a\"b\\c"}"#, None),
+    ("ord-1", 16, "Ord", r#"{"name": "Ana "}"#, None),
 ];
 
 fn insert(
@@ -321,6 +338,46 @@ async fn same_results_pushed_or_not(server: Server) {
     ]
     .into_iter()
     .collect();
+    // Strings ordered as jq orders them, and other types by jq's order of types.
+    let ordered: Vec<(String, usize)> = [
+        (r#".event_type == "Ord" and .data.name > "z""#, 2),
+        (r#".event_type == "Ord" and .data.name >= "z""#, 2),
+        (r#".event_type == "Ord" and .data.name < "Z""#, 2),
+        (r#".event_type == "Ord" and .data.name <= "é""#, 2),
+        (r#".event_type == "Ord" and .data.name > "\ufb33""#, 2),
+        (r#".event_type == "Ord" and .data.name < "😀""#, 2),
+        (r#".event_type == "Ord" and "café" <= .data.name"#, 2),
+        (r#".event_type == "Ord" and .data.name > """#, 2),
+        (r#".event_type == "Ord" and .data.name < "a\"b\\c""#, 2),
+        (r#".event_type == "Ord" and .data.name >= "Ana""#, 2),
+        (r#".event_type == "Ord" and (.data.name > "z" | not)"#, 2),
+        (
+            r#".event_type == "Ord" and (.data.name >= "é" or .data.name < "Z" | not)"#,
+            2,
+        ),
+        (r#".event_type == "Named" and .data.owner.name > "Ana""#, 2),
+        (r#".event_type == "Named" and .data.owner.name <= "Ana""#, 2),
+        (r#".event_type == "Num" and .data.amount > "1""#, 2),
+        (r#".event_type == "Num" and .data.amount < "1""#, 2),
+        (r#".event_type > "Num""#, 1),
+        (r#".event_type <= "Named""#, 1),
+        (r#"(.event_type < "O" | not)"#, 1),
+        (r#""named-2" > .stream_id"#, 1),
+        (r#".stream_id >= "ord""#, 1),
+    ]
+    .into_iter()
+    .map(|(p, n)| (p.to_string(), n))
+    .collect();
+    let mut in_order = 0;
+    for (p, pushed) in &ordered {
+        let with = same_pushed_or_not(server, dir.path(), &db.url, p, *pushed);
+        assert_eq!(with.0, Some(0), "{server:?}: {p}: {}", with.2);
+        in_order += with.1.lines().count();
+    }
+    assert!(in_order > 100, "{server:?}: {in_order}");
+    // Ordered without a type first: jq fails on the first array of data, pushed or not.
+    let with = same_pushed_or_not(server, dir.path(), &db.url, r#".data.name < "z""#, 1);
+    assert_eq!(with.0, Some(1), "{server:?}: {with:?}");
     let mut negations = 0;
     for (p, pushed) in &negated {
         let with = same_pushed_or_not(server, dir.path(), &db.url, p, *pushed);

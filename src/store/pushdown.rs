@@ -21,6 +21,9 @@
 //!   the way to jq, the database may compare them exactly): a row at the edge is let through
 //!   and jq decides it.
 //!
+//! - an order of strings (`.data.name >= "m"`, `.event_type < "O"`) is exact: strings by
+//!   their UTF-8 bytes, as jq orders them (never by a collation), other values by jq's order
+//!   of types ([`push_string_order`]);
 //! - `FIELD | test("regex")` keeps the strings holding one of the literals every match of
 //!   the regex starts with ([`regex_literals`]; `LIKE`, which may ignore case: more rows), and
 //!   every row where the value is not a string (jq fails on it);
@@ -211,7 +214,14 @@ pub fn pushable(src: &Source, atom: &Atom) -> bool {
                 return false;
             }
         }
-        Lit::Str(_) if !matches!(atom.cmp, Cmp::Eq | Cmp::Matches) => return false,
+        // An order of strings: on JSON, or on a column whose text jq sees as stored (an
+        // event id is lower-cased by evscope).
+        Lit::Str(_) if !matches!(atom.cmp, Cmp::Eq | Cmp::Matches) => match &atom.field {
+            Field::EventType if !text_col(&src.event_type) => return false,
+            Field::StreamId if !text_col(&src.stream) => return false,
+            Field::EventId => return false,
+            _ => {}
+        },
         Lit::Num { value, .. } if !value.is_finite() => return false,
         Lit::Num { .. } if !matches!(atom.field, Field::Data(_) | Field::Metadata(_)) => {
             return false;
@@ -463,6 +473,7 @@ fn push_fails(src: &Source, sql: &mut Sql, a: &Atom) -> bool {
 fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
     let s = match &a.value {
         Lit::Str(re) if a.cmp == Cmp::Matches => return push_matches(src, sql, a, re),
+        Lit::Str(s) if a.cmp != Cmp::Eq => return push_string_order(src, sql, a, s, false),
         Lit::Str(s) => s,
         Lit::Num { value, .. } => return push_number(src, sql, a, *value, false),
     };
@@ -677,6 +688,149 @@ fn push_number(src: &Source, sql: &mut Sql, a: &Atom, n: f64, sure: bool) {
     }
 }
 
+/// The condition under which `FIELD OP "s"` (an order, not `==`) is true in jq — exactly, so
+/// both senses are the same but for a JSON type this does not know (kept if `!sure`, never
+/// said true if `sure`): jq orders strings by their UTF-8 bytes (code points), which SQL says
+/// without a collation — PostgreSQL's `jsonpath` compares strings so, a column is compared as
+/// UTF-8 bytes, MariaDB/MySQL's text as `utf8mb4` bytes, SQLite's with `BINARY` — and other
+/// values by type: arrays and objects above every string; null, booleans, numbers and a
+/// missing value below. (An event type or stream of NULL is the empty string to evscope.)
+fn push_string_order(src: &Source, sql: &mut Sql, a: &Atom, s: &str, sure: bool) {
+    let op = match a.cmp {
+        Cmp::Lt => "<",
+        Cmp::Le => "<=",
+        Cmp::Gt => ">",
+        Cmp::Ge => ">=",
+        Cmp::Eq | Cmp::Matches => unreachable!("an order of strings"),
+    };
+    let above = matches!(a.cmp, Cmp::Gt | Cmp::Ge);
+    let b = |v: bool| if v { "1=1" } else { "1=0" };
+    let column = match &a.field {
+        Field::EventType => Some(&src.event_type.sql),
+        Field::StreamId => Some(&src.stream.sql),
+        _ => None,
+    };
+    if let Some(col) = column {
+        let v = Param::Text(s.to_string());
+        match src.dialect {
+            Dialect::Postgres => {
+                sql.push("convert_to(COALESCE(CAST(")
+                    .push(col)
+                    .push(&format!(" AS TEXT), ''), 'UTF8') {op} convert_to(CAST("))
+                    .bind(v)
+                    .push(" AS TEXT), 'UTF8')");
+            }
+            Dialect::MySql => {
+                sql.push("CAST(CONVERT(COALESCE(")
+                    .push(col)
+                    .push(&format!(
+                        ", '') USING utf8mb4) AS BINARY) {op} CAST(CONVERT("
+                    ))
+                    .bind(v)
+                    .push(" USING utf8mb4) AS BINARY)");
+            }
+            Dialect::Sqlite => {
+                sql.push("CAST(COALESCE(")
+                    .push(col)
+                    .push(&format!(", '') AS TEXT) {op} "))
+                    .bind(v)
+                    .push(" COLLATE BINARY");
+            }
+        }
+        return;
+    }
+    let Some((e, keys)) = json_of(src, a) else {
+        sql.push("1=0");
+        return;
+    };
+    let col = &e.sql;
+    match src.dialect {
+        Dialect::Postgres => {
+            // A JSON path query, in strict mode (an array is an array); a missing value is no
+            // item to it, hence the `IS NULL` where jq's null counts as below.
+            let mut path = String::from("strict $");
+            for k in keys {
+                path.push('.');
+                path.push_str(&serde_json::Value::String(k.clone()).to_string());
+            }
+            let lit = serde_json::Value::String(s.to_string()).to_string();
+            let mut any = vec![format!("(@.type() == \"string\" && @ {op} {lit})")];
+            let types: &[&str] = if above {
+                &["array", "object"]
+            } else {
+                &["null", "boolean", "number"]
+            };
+            for t in types {
+                any.push(format!("@.type() == \"{t}\""));
+            }
+            sql.push("(")
+                .push(col)
+                .push(" @? CAST(")
+                .bind(Param::Text(format!("{path} ? ({})", any.join(" || "))))
+                .push(" AS jsonpath)");
+            if !above {
+                sql.push(" OR jsonb_typeof(");
+                pg_path(sql, col, keys);
+                sql.push(") IS NULL");
+            }
+            sql.push(")");
+        }
+        Dialect::MySql | Dialect::Sqlite => {
+            let full = format!("$.{}", keys.join("."));
+            let my = src.dialect == Dialect::MySql;
+            let (string, bigger, smaller) = if my {
+                (
+                    "'STRING'",
+                    "('ARRAY', 'OBJECT')",
+                    "('NULL', 'BOOLEAN', 'INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL')",
+                )
+            } else {
+                (
+                    "'text'",
+                    "('array', 'object')",
+                    "('null', 'true', 'false', 'integer', 'real')",
+                )
+            };
+            let ty = |sql: &mut Sql| push_json_type(src.dialect, sql, col, full.clone());
+            push_if_valid(src.dialect, sql, col);
+            sql.push("CASE WHEN ");
+            ty(sql);
+            sql.push(&format!(" = {string} THEN "));
+            if my {
+                sql.push("CAST(CONVERT(JSON_UNQUOTE(JSON_EXTRACT(")
+                    .push(col)
+                    .push(", ")
+                    .bind(Param::Text(full.clone()))
+                    .push(&format!(")) USING utf8mb4) AS BINARY) {op} CAST(CONVERT("))
+                    .bind(Param::Text(s.to_string()))
+                    .push(" USING utf8mb4) AS BINARY)");
+            } else {
+                sql.push("json_extract(")
+                    .push(col)
+                    .push(", ")
+                    .bind(Param::Text(full.clone()))
+                    .push(&format!(") {op} "))
+                    .bind(Param::Text(s.to_string()))
+                    .push(" COLLATE BINARY");
+            }
+            sql.push(" WHEN ");
+            ty(sql);
+            sql.push(&format!(" IN {bigger} THEN ")).push(b(above));
+            sql.push(" WHEN ");
+            ty(sql);
+            sql.push(" IS NULL OR ");
+            ty(sql);
+            sql.push(&format!(" IN {smaller} THEN ")).push(b(!above));
+            // A type this does not know: kept (jq decides), never sure.
+            sql.push(if sure {
+                " ELSE 1=0 END) ELSE 1=0 END)"
+            } else {
+                " ELSE 1=1 END) ELSE 1=0 END)"
+            });
+        }
+    }
+}
+
 /// `FIELD | test(re)` may be true: the value is a string holding one of the literals every
 /// match of the regex starts with (`LIKE`, which on MariaDB/MySQL and SQLite may also ignore
 /// case: more rows, never fewer), or any string when the regex has no such literals.
@@ -811,6 +965,7 @@ fn push_exactly(src: &Source, sql: &mut Sql, a: &Atom) {
             sql.push("1=0");
             return;
         }
+        Lit::Str(s) if a.cmp != Cmp::Eq => return push_string_order(src, sql, a, s, true),
         Lit::Str(s) => s,
         Lit::Num { value, .. } => return push_number(src, sql, a, *value, true),
     };
