@@ -129,10 +129,30 @@ fn test(path: &Term<&str>, call: &Term<&str>) -> Option<Atom> {
     let Term::Call("test", args) = call else {
         return None;
     };
-    let [re] = args.as_slice() else {
-        return None;
+    let re = match args.as_slice() {
+        [re] => literal(re)?,
+        // Flags as the regex's own inline flags, read the same way (`g` and `n` change
+        // nothing for `test`; an unknown flag fails in jq: not pushed).
+        [re, flags] => {
+            let mut inline = String::new();
+            for f in literal(flags)?.chars() {
+                match f {
+                    'g' | 'n' => {}
+                    'i' | 'm' | 's' | 'x' => inline.push(f),
+                    'l' => inline.push('U'),
+                    'p' => inline.push_str("ms"),
+                    _ => return None,
+                }
+            }
+            let re = literal(re)?;
+            if inline.is_empty() {
+                re
+            } else {
+                format!("(?{inline}){re}")
+            }
+        }
+        _ => return None,
     };
-    let re = literal(re)?;
     let field = field(path)?;
     Some(Atom {
         field,
@@ -338,6 +358,14 @@ mod tests {
     }
 
     #[test]
+    fn test_flags_become_the_regex_inline_flags() {
+        assert_eq!(
+            shown(r#"(.data.x | test("ab"; "ix")) and (.event_type | test("c"; "gn"))"#),
+            [r#".data.x | test("(?ix)ab")"#, r#".event_type | test("c")"#]
+        );
+    }
+
+    #[test]
     fn strings_are_compared_in_either_order() {
         assert_eq!(
             shown(r#".data.owner < "b" and "m" < .event_type and .stream_id >= "s-1""#),
@@ -371,7 +399,8 @@ mod tests {
             r#".version == "a""#,
             "not valid jq ((",
             r#".event_id == "a" | not | not"#,
-            r#".data.x | test("a"; "i")"#,
+            r#".data.x | test("a"; "q")"#,
+            r#".data.x | test("a"; .f)"#,
             r#".data.x | test(.y)"#,
             r#".data.x | test("a") | . "#,
             r#"(.event_id == "a" | not) | ."#,

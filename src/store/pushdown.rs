@@ -915,6 +915,9 @@ const MAX_LITERALS: usize = 8;
 /// (jq then fails on every row it meets: nothing may be dropped).
 pub fn regex_literals(re: &str) -> Option<Vec<String>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    // jq's own engine (regex-bites, a smaller syntax than regex-syntax's: no Unicode
+    // classes) must take it, or jq fails on every string.
+    regex_bites::Regex::new(re).ok()?;
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
         .build()
@@ -1140,8 +1143,11 @@ mod tests {
         for re in ["", ".*x", "[a-z]+", "x*", "(a|)"] {
             assert_eq!(lits(re).as_deref(), Some(""), "{re}");
         }
-        // A regex that does not parse: jq fails on every row, nothing is pushed.
+        // A regex that does not parse: jq fails on every row, nothing is pushed. Also one
+        // regex-syntax reads but jq's engine does not (a Unicode class).
         assert_eq!(lits("(("), None);
+        assert_eq!(lits(r"ab\p{Greek}"), None);
+        assert_eq!(lits(r"(?ix)a b # c").as_deref(), Some("AB,Ab,aB,ab"));
         assert_eq!(like_pattern("a.b_%!"), "%a.b!_!%!!%");
     }
 }
