@@ -4,7 +4,8 @@
 //! The ids come from the event's metadata, under the names the common frameworks write:
 //! `correlation_id` / `causation_id` (Marten, Eventuous, Emmett, most hand-written stores),
 //! their camel-case forms, EventStoreDB's `$correlationId` / `$causationId`, and Message DB's
-//! `correlationStreamName` (causation there is `causationMessageGlobalPosition`). The events
+//! `correlationStreamName` (causation there is `causationMessageGlobalPosition`); Marten's
+//! columns of the same names are part of its metadata (the layout's `metadata_keys`). The events
 //! are found with one filtered scan of the log whose condition the database answers first
 //! (`pushdown`), so a trace reads only the events it lists where the metadata is `jsonb`,
 //! `JSON` or SQLite JSON text.

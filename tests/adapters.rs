@@ -455,3 +455,65 @@ case!(
     None,
     "axon"
 );
+
+/// Marten keeps correlation and causation ids in columns of their own, apart from its
+/// headers: evscope shows them in the metadata, and `trace` follows them (event 6 was caused
+/// by event 5). A store whose metadata config leaves those columns out reads as before.
+#[tokio::test]
+async fn marten_correlation_columns_are_metadata_and_traced() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = TempDb::create(Server::Postgres, "marten_trace").await;
+    db.load("marten-guid/postgres.sql").await;
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db.url,
+            "trace",
+            "00000000-0000-4000-8000-000000000005",
+        ])
+        .args(["--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let events = jsonl(&String::from_utf8_lossy(&out.stdout));
+    let shape: Vec<(String, u64, Option<String>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["event_id"].as_str().unwrap().to_string(),
+                e["depth"].as_u64().unwrap(),
+                e["caused_by"].as_str().map(String::from),
+            )
+        })
+        .collect();
+    let id = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
+    assert_eq!(
+        shape,
+        [(id(5), 0, None), (id(6), 1, Some(id(5)))],
+        "{events:?}"
+    );
+    // The custom header and the columns together.
+    let out = evscope(dir.path())
+        .args(["--db", &db.url, "log", "--format", "jsonl", "--limit", "4"])
+        .output()
+        .unwrap();
+    let log = jsonl(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        log[3]["metadata"],
+        serde_json::json!({"causation_id": "c0000000-0000-4000-8000-000000000004", "correlation_id": "c0000000-0000-4000-8000-000000000004", "user-name": "ana"})
+    );
+    // Without the columns (Marten's default metadata config): the headers alone.
+    db.exec("ALTER TABLE mt_events DROP COLUMN correlation_id, DROP COLUMN causation_id")
+        .await;
+    let out = evscope(dir.path())
+        .args(["--db", &db.url, "log", "--format", "jsonl", "--limit", "4"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let log = jsonl(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(log[0]["metadata"], Value::Null);
+    assert_eq!(log[3]["metadata"], serde_json::json!({"user-name": "ana"}));
+}

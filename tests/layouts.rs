@@ -488,6 +488,32 @@ async fn a_store_without_time_says_so() {
     }
 }
 
+/// Metadata members kept in columns of their own are merged on PostgreSQL only: elsewhere
+/// the mapping is refused at once, naming why (never a query error later, never a silent
+/// metadata without them).
+#[tokio::test]
+async fn metadata_keys_are_refused_off_postgres() {
+    let db = TempDb::create(Server::Sqlite, "metakeys").await;
+    db.exec(
+        "CREATE TABLE ev (pos INTEGER PRIMARY KEY, s TEXT, v INTEGER, ty TEXT, d TEXT, m TEXT, corr TEXT);
+         INSERT INTO ev VALUES (1, 'a-1', 1, 'Made', '{\"x\":1}', '{}', 'c-1');",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.toml");
+    std::fs::write(
+        &m,
+        "name = \"bare\"\n[events]\ntable = \"ev\"\n[columns]\nposition = { column = \"pos\" }\n\
+         stream = { column = \"s\" }\nversion = { column = \"v\" }\nevent_type = { column = \"ty\" }\n\
+         data = { column = \"d\", encoding = \"json\" }\nmetadata = { column = \"m\", encoding = \"json\" }\n\
+         [columns.metadata_keys]\ncorrelation_id = { column = \"corr\" }\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&db, &["--mapping", m.to_str().unwrap(), "log"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("PostgreSQL only"), "{err}");
+}
+
 /// Emmett's own store (fixtures/emmett-generated: written by @event-driven-io/emmett-postgresql
 /// and dumped): detected with no configuration, the shared dataset's streams, versions, types
 /// and data, and its stream types from emt_streams.

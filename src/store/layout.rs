@@ -168,6 +168,10 @@ pub struct Layout {
     pub event_type: Column,
     pub data: Column,
     pub metadata: Option<Column>,
+    /// Members of the metadata the store keeps in columns of their own (Marten's
+    /// `correlation_id`, `causation_id`): merged into the metadata object (PostgreSQL only),
+    /// the column's value winning, a NULL column adding nothing.
+    pub metadata_keys: Vec<(String, Column)>,
     /// None: the store records no time (time filters and `--as-of` are refused, saying so).
     pub recorded_at: Option<Column>,
     /// Non-empty: the time is at this path inside the event data (`timestamp._data_`); then
@@ -259,6 +263,9 @@ struct RawColumns {
     event_type: RawColumn,
     data: RawColumn,
     metadata: Option<RawColumn>,
+    /// `[columns.metadata_keys]`: `key = { column = "…" }`.
+    #[serde(default)]
+    metadata_keys: BTreeMap<String, RawColumn>,
     recorded_at: Option<RawTime>,
     transaction_id: Option<RawColumn>,
 }
@@ -556,6 +563,25 @@ impl Layout {
                 .as_ref()
                 .map(|r| col("metadata", r, E::Jsonb, JSON_ENC))
                 .transpose()?,
+            metadata_keys: c
+                .metadata_keys
+                .iter()
+                .map(|(k, r)| -> Result<(String, Column), StoreError> {
+                    // Written into the SQL as a string literal: plain keys only.
+                    let plain = !k.is_empty()
+                        && k.len() <= 64
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-'));
+                    if !plain {
+                        return Err(StoreError::Mapping(format!(
+                            "metadata_keys: key {k:?} must be letters, digits, '_', '$' or '-' (at most 64)"
+                        )));
+                    }
+                    let field = format!("metadata_keys.{k}");
+                    let c = column(&field, r, E::Text, &[E::Text, E::Uuid, E::Integer], false)?;
+                    Ok((k.clone(), c))
+                })
+                .collect::<Result<_, _>>()?,
             recorded_at,
             time_path,
             transaction_id: c
@@ -720,6 +746,29 @@ mod tests {
         let text = include_str!("layouts/native.toml").replace("evscope_events", "ev\\\"ents");
         let err = Layout::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("invalid identifier"), "{err}");
+    }
+
+    #[test]
+    fn metadata_keys_are_plain_keys_of_text_columns() {
+        let marten = include_str!("layouts/marten.toml");
+        let l = Layout::from_toml(marten).unwrap();
+        let keys: Vec<&str> = l.metadata_keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["causation_id", "correlation_id", "user_name"]);
+        for (bad, says) in [
+            ("\"it's\" = { column = \"x\" }", "must be letters"),
+            ("k = { column = \"a b\" }", "invalid identifier"),
+            (
+                "k = { column = \"x\", encoding = \"jsonb\" }",
+                "not allowed",
+            ),
+        ] {
+            let text = marten.replace(
+                "causation_id   = { column = \"causation_id\" }",
+                &format!("causation_id = {{ column = \"causation_id\" }}\n{bad}"),
+            );
+            let e = Layout::from_toml(&text).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

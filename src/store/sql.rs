@@ -222,6 +222,47 @@ pub struct Source {
     pub stream_raw: String,
 }
 
+/// The metadata: its column, with the members kept in columns of their own merged in (see
+/// [`Layout::metadata_keys`]; PostgreSQL, checked when the layout is). A row whose member
+/// columns are all NULL keeps its metadata as stored, so do one whose metadata is not an
+/// object.
+fn metadata_expr(
+    layout: &Layout,
+    base: Option<Expr>,
+    col: &dyn Fn(&Column) -> Expr,
+) -> Option<Expr> {
+    if layout.metadata_keys.is_empty() {
+        return base;
+    }
+    let cols: Vec<(String, Expr)> = layout
+        .metadata_keys
+        .iter()
+        .map(|(k, c)| (k.clone(), col(c)))
+        .collect();
+    let all_null = cols
+        .iter()
+        .map(|(_, e)| format!("{} IS NULL", e.sql))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let members = cols
+        .iter()
+        .map(|(k, e)| format!("'{k}', {}", e.sql))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let built = format!("jsonb_strip_nulls(jsonb_build_object({members}))");
+    let sql = match base {
+        Some(b) => format!(
+            "(CASE WHEN {all_null} OR jsonb_typeof({m}) IN ('array', 'string', 'number', 'boolean') THEN {m} ELSE COALESCE({m}, CAST('{{}}' AS jsonb)) || {built} END)",
+            m = b.sql
+        ),
+        None => format!("(CASE WHEN {all_null} THEN NULL ELSE {built} END)"),
+    };
+    Some(Expr {
+        sql,
+        enc: Encoding::Jsonb,
+    })
+}
+
 impl Source {
     pub fn new(layout: &Layout, d: Dialect, scope: Scope) -> Source {
         let q = |id: &Ident| d.quote(id);
@@ -272,7 +313,7 @@ impl Source {
             event_id,
             event_type: col(&layout.event_type),
             data,
-            metadata: layout.metadata.as_ref().map(col),
+            metadata: metadata_expr(layout, layout.metadata.as_ref().map(col), &col),
             has_time: layout.recorded_at.is_some(),
             time_path: layout
                 .time_path

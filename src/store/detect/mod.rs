@@ -195,6 +195,10 @@ fn fit(mut l: Layout, events: &CatTable) -> Layout {
             l.metadata = None;
         }
     }
+    // Marten's correlation and causation columns exist only where its metadata config
+    // enables them.
+    l.metadata_keys
+        .retain(|(_, c)| events.columns.contains_key(&c.name.as_str().to_lowercase()));
     if let Some(t) = &l.transaction_id {
         if !events.columns.contains_key(&t.name.as_str().to_lowercase()) {
             l.transaction_id = None;
@@ -272,6 +276,31 @@ pub fn check(layout: &Layout, cat: &[CatTable], dialect: Dialect) -> Result<(), 
             table,
             c.name.as_str(),
             format!("{field} -> {}.{}", table.table, c.name),
+        );
+    }
+    if !layout.metadata_keys.is_empty() {
+        if dialect != Dialect::Postgres {
+            return Err(StoreError::Mapping(format!(
+                "layout {}: metadata_keys are merged into the metadata on PostgreSQL only",
+                layout.name
+            )));
+        }
+        if layout
+            .metadata
+            .as_ref()
+            .is_some_and(|m| m.encoding != Encoding::Jsonb)
+        {
+            return Err(StoreError::Mapping(format!(
+                "layout {}: metadata_keys need a jsonb metadata column (or none)",
+                layout.name
+            )));
+        }
+    }
+    for (k, c) in &layout.metadata_keys {
+        check_col(
+            events,
+            c.name.as_str(),
+            format!("metadata_keys.{k} -> {}.{}", events.table, c.name),
         );
     }
     for (c, _) in &layout.filter {
