@@ -479,16 +479,7 @@ async fn marten_correlation_columns_are_metadata_and_traced() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let events = jsonl(&String::from_utf8_lossy(&out.stdout));
-    let shape: Vec<(String, u64, Option<String>)> = events
-        .iter()
-        .map(|e| {
-            (
-                e["event_id"].as_str().unwrap().to_string(),
-                e["depth"].as_u64().unwrap(),
-                e["caused_by"].as_str().map(String::from),
-            )
-        })
-        .collect();
+    let shape = common::trace_shape(&events);
     let id = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
     assert_eq!(
         shape,

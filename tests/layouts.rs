@@ -31,6 +31,22 @@ fn ok(db: &TempDb, args: &[&str]) -> String {
     out
 }
 
+/// A mapping of the table `ev(pos, s, v, ty, d)` (no id, no time) written in `dir`, with
+/// `more` lines at the end of its `[columns]`.
+fn bare_mapping(dir: &std::path::Path, more: &str) -> std::path::PathBuf {
+    let m = dir.join("m.toml");
+    std::fs::write(
+        &m,
+        format!(
+            "name = \"bare\"\n[events]\ntable = \"ev\"\n[columns]\nposition = {{ column = \"pos\" }}\n\
+             stream = {{ column = \"s\" }}\nversion = {{ column = \"v\" }}\nevent_type = {{ column = \"ty\" }}\n\
+             data = {{ column = \"d\", encoding = \"json\" }}\n{more}"
+        ),
+    )
+    .unwrap();
+    m
+}
+
 fn fixture(rel: &str) -> String {
     fixture_path(rel).to_str().unwrap().to_string()
 }
@@ -460,14 +476,7 @@ async fn a_store_without_time_says_so() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let m = dir.path().join("m.toml");
-    std::fs::write(
-        &m,
-        "name = \"bare\"\n[events]\ntable = \"ev\"\n[columns]\nposition = { column = \"pos\" }\n\
-         stream = { column = \"s\" }\nversion = { column = \"v\" }\nevent_type = { column = \"ty\" }\n\
-         data = { column = \"d\", encoding = \"json\" }\n",
-    )
-    .unwrap();
+    let m = bare_mapping(dir.path(), "");
     let m = m.to_str().unwrap();
     let log = jsonl(&ok(&db, &["--mapping", m, "log", "--format", "jsonl"]));
     assert_eq!(log.len(), 2);
@@ -500,15 +509,11 @@ async fn metadata_keys_are_refused_off_postgres() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let m = dir.path().join("m.toml");
-    std::fs::write(
-        &m,
-        "name = \"bare\"\n[events]\ntable = \"ev\"\n[columns]\nposition = { column = \"pos\" }\n\
-         stream = { column = \"s\" }\nversion = { column = \"v\" }\nevent_type = { column = \"ty\" }\n\
-         data = { column = \"d\", encoding = \"json\" }\nmetadata = { column = \"m\", encoding = \"json\" }\n\
+    let m = bare_mapping(
+        dir.path(),
+        "metadata = { column = \"m\", encoding = \"json\" }\n\
          [columns.metadata_keys]\ncorrelation_id = { column = \"corr\" }\n",
-    )
-    .unwrap();
+    );
     let (code, _, err) = run(&db, &["--mapping", m.to_str().unwrap(), "log"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("PostgreSQL only"), "{err}");

@@ -458,16 +458,7 @@ async fn trace(server: Server) {
         String::from_utf8_lossy(&out.stderr)
     );
     let events = common::jsonl(&String::from_utf8_lossy(&out.stdout));
-    let shape: Vec<(String, u64, Option<String>)> = events
-        .iter()
-        .map(|e| {
-            (
-                e["event_id"].as_str().unwrap().to_string(),
-                e["depth"].as_u64().unwrap(),
-                e["caused_by"].as_str().map(String::from),
-            )
-        })
-        .collect();
+    let shape = common::trace_shape(&events);
     assert_eq!(
         shape,
         [

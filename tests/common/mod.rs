@@ -255,6 +255,20 @@ pub fn evscope_process(data_dir: &Path) -> std::process::Command {
 }
 
 /// Parse JSON lines.
+/// A trace's events as (event id, depth, caused by), from `trace --format jsonl`.
+pub fn trace_shape(events: &[serde_json::Value]) -> Vec<(String, u64, Option<String>)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["event_id"].as_str().unwrap().to_string(),
+                e["depth"].as_u64().unwrap(),
+                e["caused_by"].as_str().map(String::from),
+            )
+        })
+        .collect()
+}
+
 pub fn jsonl(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
