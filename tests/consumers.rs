@@ -284,6 +284,57 @@ async fn commanded_subscriptions_and_projection_versions() {
     );
     expect(&m, "Bank.Projections.Accounts", Some(10), 0, &[]);
     expect(&m, "Bank.Projections.Ledger", Some(4), 6, &["stalled"]);
+    // Nobody runs them: no session holds a subscription's advisory lock.
+    assert_eq!(m["PaymentsHandler"]["lock_held"], false, "{doc}");
+    assert_eq!(m["PaymentsHandler"]["owner"], Value::Null);
+    // A running subscription: its advisory lock taken as EventStore takes it, on a session
+    // of its own (the subscriptions table's oid, the subscription id).
+    use sqlx::Connection;
+    let mut running = sqlx::PgConnection::connect(&format!("{}?application_name=bank-app", db.url))
+        .await
+        .unwrap();
+    let got: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_lock('\"public\".subscriptions'::regclass::oid::int, \
+         (SELECT subscription_id FROM subscriptions WHERE subscription_name = 'PaymentsHandler')::int)",
+    )
+    .fetch_one(&mut running)
+    .await
+    .unwrap();
+    assert!(got);
+    // Another application's lock on the same number, without the namespace: not Commanded's.
+    sqlx::query("SELECT pg_advisory_lock(1)")
+        .execute(&mut running)
+        .await
+        .unwrap();
+    let (doc, _) = consumers(&db.url, &[], &[]);
+    let m = by_id(&doc);
+    assert_eq!(m["PaymentsHandler"]["lock_held"], true, "{doc}");
+    let owner = m["PaymentsHandler"]["owner"].as_str().unwrap();
+    assert!(
+        owner.starts_with("PostgreSQL session ") && owner.contains("bank-app"),
+        "{owner}"
+    );
+    assert_eq!(m["AccountsProjector"]["lock_held"], false, "{doc}");
+    // The rewind plan names the holder; for one nobody runs, no warning.
+    let plan = |name: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = evscope(dir.path())
+            .args(["--db", &db.url, "consumers", "rewind", name, "--to", "2"])
+            .args(["--dry-run"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let held = plan("PaymentsHandler");
+    assert!(
+        held.contains("held by PostgreSQL session")
+            && held.contains("lasts as long as that session"),
+        "{held}"
+    );
+    let free = plan("AccountsProjector");
+    assert!(!free.contains("advisory lock"), "{free}");
+    running.close().await.unwrap();
 }
 
 async fn check_axon(server: Server, suffix: &str, then: Option<&str>) {

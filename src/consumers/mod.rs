@@ -206,6 +206,10 @@ pub struct Consumer {
     /// The process holding its lock or lease.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Whether a session holds the consumer's lock now, where evscope can see it (Commanded's
+    /// PostgreSQL advisory lock: taken while its subscription runs); None: not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_held: Option<bool>,
     /// The checkpoint exactly as stored (a padded string, a token blob).
     pub raw_checkpoint: String,
     /// Positions below the checkpoint the framework says it still waits for (Axon's gaps) or
@@ -237,6 +241,7 @@ impl Consumer {
             status: None,
             state: None,
             owner: None,
+            lock_held: None,
             raw_checkpoint: String::new(),
             gaps: Vec::new(),
             dead_letters: None,

@@ -593,12 +593,22 @@ async fn commanded(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, Consum
     if !tbl.usable(&base) {
         return Ok(vec![]);
     }
+    let with_id = tbl.has(&["subscription_id"]) && tbl.usable(&["subscription_id"]);
     let cols = vec![
         tbl.sel("subscription_name", Encoding::Text),
         tbl.sel("stream_uuid", Encoding::Text),
         tbl.sel("last_seen", Encoding::Integer),
+        if with_id {
+            tbl.sel("subscription_id", Encoding::Integer)
+        } else {
+            "NULL".into()
+        },
     ];
-    let rows = select(store, tbl, &cols, &[T, T, I], "").await?;
+    let rows = select(store, tbl, &cols, &[T, T, I, I], "").await?;
+    let locks = match (with_id, tbl.d) {
+        (true, Dialect::Postgres) => Some(commanded_locks(store, tbl).await),
+        _ => None,
+    };
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -606,6 +616,7 @@ async fn commanded(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, Consum
             let name = take(&mut it).text();
             let stream = take(&mut it).text();
             let seen = take(&mut it);
+            let id = take(&mut it).int();
             let mut c = Consumer::new(Framework::Commanded, name.clone(), tbl.label());
             c.raw_checkpoint = seen.clone().text();
             c.checkpoint = seen.int();
@@ -615,8 +626,34 @@ async fn commanded(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, Consum
                 c.segment = Some(stream.clone());
             }
             c.notes.push(
-                "Commanded records no update time for a subscription (stalls show in --watch); its process holds a PostgreSQL advisory lock on subscription_id".into(),
+                "Commanded records no update time for a subscription (stalls show in --watch)"
+                    .into(),
             );
+            match (&locks, id) {
+                (Some(Ok(held)), Some(id)) => {
+                    // EventStore's second key: the id, folded into an int4.
+                    let key = if id > i64::from(i32::MAX) {
+                        id % i64::from(i32::MAX)
+                    } else {
+                        id
+                    };
+                    c.owner = held.get(&key).cloned();
+                    c.lock_held = Some(c.owner.is_some());
+                    if c.owner.is_none() {
+                        c.notes.push(
+                            "no session holds its advisory lock: the subscription is not running"
+                                .into(),
+                        );
+                    }
+                }
+                (Some(Err(e)), _) => c
+                    .notes
+                    .push(format!("its advisory lock could not be read ({e})")),
+                _ => c.notes.push(
+                    "its process holds a PostgreSQL advisory lock while it runs (not seen here)"
+                        .into(),
+                ),
+            }
             c.row = Some(tbl.row_key(vec![
                 ("subscription_name", Param::Text(name)),
                 ("stream_uuid", Param::Text(stream)),
@@ -624,6 +661,52 @@ async fn commanded(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, Consum
             c
         })
         .collect())
+}
+
+/// The sessions holding Commanded subscriptions' advisory locks, by lock key: EventStore takes
+/// `pg_try_advisory_lock(<subscriptions table oid>, <subscription id>)` (two int4 keys, since
+/// EventStore 1.0; the one-key form of older versions is not read: it cannot be told apart
+/// from another application's lock) on a connection of its own for as long as the
+/// subscription runs.
+async fn commanded_locks(
+    store: &Store,
+    tbl: &Tbl<'_>,
+) -> Result<std::collections::HashMap<i64, String>, String> {
+    let name = tbl.sql_name().ok_or("no table name")?;
+    let mut sql = Sql::new(tbl.d);
+    sql.push(
+        "SELECT CAST(l.objid AS BIGINT), CAST(l.pid AS BIGINT), CAST(a.application_name AS TEXT), \
+         CAST(host(a.client_addr) AS TEXT) FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND l.classid = CAST(CAST(CAST(",
+    )
+    .bind(Param::Text(name))
+    .push(" AS TEXT) AS regclass) AS oid)");
+    let rows = store
+        .db()
+        .fetch_raw(&sql, &[I, I, T, T])
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = std::collections::HashMap::new();
+    for r in rows {
+        let mut it = r.into_iter();
+        let (Some(key), pid) = (take(&mut it).int(), take(&mut it).int()) else {
+            continue;
+        };
+        let app = opt_text(take(&mut it));
+        let client = opt_text(take(&mut it));
+        let mut who = format!("PostgreSQL session {}", pid.unwrap_or_default());
+        let what: Vec<String> = [app, client.map(|c| format!("from {c}"))]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !what.is_empty() {
+            who.push_str(&format!(" ({})", what.join(", ")));
+        }
+        out.insert(key, who);
+    }
+    Ok(out)
 }
 
 async fn commanded_ecto(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, ConsumerError> {

@@ -354,20 +354,22 @@ pub async fn plan_rewind(
     for c in consumers {
         sql.extend(statements(store, c, to, &mut notes).await?);
         if let Some(o) = &c.owner {
+            let until = match c.framework {
+                Framework::Axon => "or let the Axon claim lease expire",
+                Framework::Emmett => "or let the Emmett processor lock lease expire",
+                Framework::Marten => "or let the Marten daemon's lease expire",
+                Framework::Commanded => "its advisory lock lasts as long as that session",
+                _ => "or let the process's lease expire",
+            };
             holders.push(format!(
-                "{}: held by {o} — stop it (or let the {} lease expire) before running this",
-                c.id(),
-                match c.framework {
-                    Framework::Axon => "Axon claim",
-                    Framework::Emmett => "Emmett processor lock",
-                    Framework::Marten => "Marten daemon's",
-                    _ => "process's",
-                }
+                "{}: held by {o} — stop it ({until}) before running this",
+                c.id()
             ));
         }
     }
-    if first.framework == Framework::Commanded {
-        holders.push("Commanded's subscription process holds a PostgreSQL advisory lock on the subscription: stop it first".into());
+    // Commanded's lock where it could not be seen: said as a rule.
+    if first.framework == Framework::Commanded && consumers.iter().any(|c| c.lock_held.is_none()) {
+        holders.push("Commanded's subscription process holds a PostgreSQL advisory lock on the subscription while it runs: stop it first".into());
     }
     if first.framework == Framework::Axon {
         notes.push("Axon's own way is processor.resetTokens() on a stopped processor; this sets every segment's token to the position".into());
