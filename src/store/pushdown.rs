@@ -574,41 +574,40 @@ fn push_number(src: &Source, sql: &mut Sql, a: &Atom, n: f64, sure: bool) {
         }
     };
     match src.dialect {
-        // May be true: a JSON path query, which PostgreSQL estimates as rare (a CASE
-        // expression it takes as true of a third of the rows, and then walks the position
-        // index rather than scanning in parallel). In strict mode, so that an array is an
-        // array (lax mode would compare its elements); a missing value (or a null on the way)
-        // is no item to it, hence the `IS NULL` where jq's null counts as below.
+        // May be true: jsonb's own order, which compares numbers as numbers and other types
+        // by type — object > array > boolean > number > string > null — so a bound keeps
+        // arrays and objects above a number, JSON null below, as jq does; strings (above in
+        // jq, below here) and booleans (below in jq, above here) are added by type, and a
+        // missing value (NULL: jq's null) below. Booleans above a lower bound are kept too
+        // (jq drops them). No less exact than the JSON path query it replaces, and cheaper
+        // per row (search bench store, count(*) of the pushed condition: median of six 2.03 s
+        // against 2.35 s; no difference that stands out of the noise once rows are sent).
         Dialect::Postgres if !sure => {
-            let mut path = String::from("strict $");
-            for k in keys {
-                path.push('.');
-                path.push_str(&serde_json::Value::String(k.clone()).to_string());
-            }
-            let mut number = String::from("@.type() == \"number\"");
+            let path = |sql: &mut Sql| pg_path(sql, col, keys);
+            sql.push("(");
+            let mut first = true;
             for (op, v) in [(">=", lo), ("<=", hi)] {
-                if let Some(v) = v {
-                    number.push_str(&format!(" && @ {op} {v:e}"));
+                let Some(v) = v else { continue };
+                if !first {
+                    sql.push(" AND ");
                 }
+                first = false;
+                path(sql);
+                sql.push(&format!(" {op} CAST("))
+                    .bind(Param::Text(format!("{v:e}")))
+                    .push(" AS jsonb)");
             }
-            let mut any = vec![format!("({number})")];
-            let types: &[&str] = match (above, below) {
-                (true, _) => &["string", "array", "object"],
-                (_, true) => &["null", "boolean"],
-                _ => &[],
-            };
-            for t in types {
-                any.push(format!("@.type() == \"{t}\""));
+            if above {
+                sql.push(" OR jsonb_typeof(");
+                path(sql);
+                sql.push(") = 'string'");
             }
-            sql.push("(")
-                .push(col)
-                .push(" @? CAST(")
-                .bind(Param::Text(format!("{path} ? ({})", any.join(" || "))))
-                .push(" AS jsonpath)");
             if below {
                 sql.push(" OR jsonb_typeof(");
-                pg_path(sql, col, keys);
-                sql.push(") IS NULL");
+                path(sql);
+                sql.push(") = 'boolean' OR ");
+                path(sql);
+                sql.push(" IS NULL");
             }
             sql.push(")");
         }
