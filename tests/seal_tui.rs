@@ -1,10 +1,10 @@
 //! Seals in the TUI: `Z` seals the marked range, `V` opens the receipt and verifies the store
-//! against it; when an event was changed since, Enter shows it in the detail view with the
-//! fields that changed.
+//! against it (with the CLI's --key and --jobs as fields); when an event was changed since,
+//! Enter shows it in the detail view with the fields that changed.
 
 mod common;
 
-use common::seal::{root, verify};
+use common::seal::{root, run, seal, verify};
 use evscope::rehydrate::source::ReducerSource;
 use evscope::tui::theme::Theme;
 use evscope::tui::views::ViewKind;
@@ -96,6 +96,62 @@ async fn verify_in_tui(h: &mut common::tui::Harness, receipt: &str) {
     h.key(KeyCode::Enter).await;
     h.until("the verification ends", |a| !a.verify_seal.is_busy())
         .await;
+}
+
+/// The key and jobs fields are `verify-seal`'s `--key` and `--jobs`: a receipt signed with one
+/// key is refused at the key field when another is given, and verifies with its own, on two
+/// jobs; a number of jobs that is none is refused at its field before anything runs.
+#[tokio::test]
+async fn v_takes_the_public_key_and_the_jobs_of_the_cli() {
+    let mut h = common::tui::demo(Theme::default_dark(), (110, 34), ReducerSource::None).await;
+    let out = tempfile::tempdir().unwrap();
+    let d = out.path();
+    let url = format!("sqlite://{}", h.path);
+    for k in ["k1", "k2"] {
+        let r = run(d, &url, &["keygen", "--out", k]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    seal(d, &url, "signed.json", &["--sign", "k1"]);
+    let field = |p: &str| d.join(p).display().to_string();
+    // V, the receipt, Tab to the key, Tab to the jobs.
+    let verify_with = async |h: &mut common::tui::Harness, key: &str, jobs: &str| {
+        h.key(KeyCode::Char('V')).await;
+        h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL).await;
+        h.type_text(&field("signed.json")).await;
+        h.key(KeyCode::Tab).await;
+        h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL).await;
+        h.type_text(key).await;
+        h.key(KeyCode::Tab).await;
+        h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL).await;
+        h.type_text(jobs).await;
+        h.key(KeyCode::Enter).await;
+        h.until("the verification ends", |a| !a.verify_seal.is_busy())
+            .await;
+    };
+    verify_with(&mut h, &field("k2.pub"), "1").await;
+    let screen = h.screen();
+    assert!(screen.contains("signed by another key"), "{screen}");
+    assert!(
+        h.app.verify_seal.is_open(),
+        "refused at the field: the dialog stays"
+    );
+    h.key(KeyCode::Esc).await;
+    verify_with(&mut h, &field("k1.pub"), "0").await;
+    assert!(
+        h.screen().contains("a number of jobs, 1 to 64"),
+        "{}",
+        h.screen()
+    );
+    h.key(KeyCode::Esc).await;
+    verify_with(&mut h, &field("nope.pub"), "2").await;
+    assert!(h.screen().contains("nope.pub"), "{}", h.screen());
+    h.key(KeyCode::Esc).await;
+    verify_with(&mut h, &field("k1.pub"), "2").await;
+    let screen = h.screen();
+    assert!(screen.contains("unchanged"), "{screen}");
+    assert!(screen.contains("signature by"), "{screen}");
+    h.key(KeyCode::Esc).await;
+    assert!(!h.app.verify_seal.is_open());
 }
 
 /// A file that is not a receipt is said at the field, and the dialog stays open.

@@ -1,7 +1,10 @@
 //! The verify dialog (`V`): open a seal receipt and check the store against it, as `evscope
 //! verify-seal RECEIPT` does — the same `seal::verify::verify`, in a spawned task, with its
-//! progress. The receipt's path is an editable field (Ctrl-U clears it). The result is the
-//! CLI's paragraph; when an event differs, Enter opens it in the detail view with what changed.
+//! progress. Its fields are the CLI's: the receipt's path, the public key the receipt must be
+//! signed with (`--key`; empty: the signature, if any, is checked against the key the receipt
+//! names) and the jobs reading at once (`--jobs`); Tab moves between them, Ctrl-U clears one.
+//! The result is the CLI's paragraph; when an event differs, Enter opens it in the detail view
+//! with what changed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,9 +18,9 @@ use ratatui_textarea::{CursorMove, TextArea};
 
 use super::input;
 use crate::replay::range::DEFAULT_MAX_WAIT;
-use crate::seal::Options;
-use crate::seal::receipt::Receipt;
+use crate::seal::receipt::{Receipt, load_verifying_key};
 use crate::seal::verify::{self, FindingKind, Report, Status, VerifyOptions};
+use crate::seal::{Options, SealError};
 use crate::store::{Event, Store};
 use crate::tui::request::{Replier, Slot};
 use crate::tui::theme::Theme;
@@ -27,14 +30,36 @@ use crate::tui::widgets::{centered, path_field};
 #[derive(Debug)]
 pub enum Update {
     /// The receipt was read: its range and how many events it sealed.
-    Opened {
-        range: String,
-        count: u64,
-    },
+    Opened { range: String, count: u64 },
     /// Events hashed so far.
     Read(u64),
-    Done(Result<Box<Verified>, String>),
+    /// The verification's end; an error names the field it is about.
+    Done(Result<Box<Verified>, (Field, String)>),
 }
+
+/// The dialog's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Receipt,
+    Key,
+    Jobs,
+}
+
+impl Field {
+    fn next(self) -> Field {
+        match self {
+            Field::Receipt => Field::Key,
+            Field::Key => Field::Jobs,
+            Field::Jobs => Field::Receipt,
+        }
+    }
+    fn prev(self) -> Field {
+        self.next().next()
+    }
+}
+
+/// The most jobs the dialog takes (the CLI's limit).
+const MAX_JOBS: u32 = 64;
 
 /// A finished verification: the report, and the first differing event as the store holds it
 /// now (none when nothing differs, or the event is gone).
@@ -79,8 +104,36 @@ enum Stage {
 
 struct Dialog {
     path: TextArea<'static>,
+    key: TextArea<'static>,
+    jobs: TextArea<'static>,
+    focus: Field,
     stage: Stage,
-    error: Option<String>,
+    /// What is wrong, at the field it is about.
+    error: Option<(Field, String)>,
+}
+
+impl Dialog {
+    fn field(&mut self, f: Field) -> &mut TextArea<'static> {
+        match f {
+            Field::Receipt => &mut self.path,
+            Field::Key => &mut self.key,
+            Field::Jobs => &mut self.jobs,
+        }
+    }
+
+    fn error_at(&self, f: Field) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(at, _)| *at == f)
+            .map(|(_, e)| e.as_str())
+    }
+}
+
+/// A field holding `text`, the cursor at its end.
+fn field_of(text: &str) -> TextArea<'static> {
+    let mut t = TextArea::new(vec![text.to_string()]);
+    t.move_cursor(CursorMove::End);
+    t
 }
 
 /// What a key in the dialog asks of the app.
@@ -109,10 +162,11 @@ impl Overlay {
     /// `V`: the dialog, with a receipt's path proposed (the newest in `dir`, else `dir`).
     pub fn open(&mut self, dir: &Path) {
         let proposed = newest_receipt(dir).unwrap_or_else(|| dir.join(""));
-        let mut field = TextArea::new(vec![proposed.display().to_string()]);
-        field.move_cursor(CursorMove::End);
         self.dialog = Some(Dialog {
-            path: field,
+            path: field_of(&proposed.display().to_string()),
+            key: field_of(""),
+            jobs: field_of("1"),
+            focus: Field::Receipt,
             stage: Stage::Edit,
             error: None,
         });
@@ -150,12 +204,41 @@ impl Overlay {
                 self.dialog = None;
                 None
             }
+            (Stage::Edit, KeyCode::Tab | KeyCode::Down) => {
+                d.focus = d.focus.next();
+                None
+            }
+            (Stage::Edit, KeyCode::BackTab | KeyCode::Up) => {
+                d.focus = d.focus.prev();
+                None
+            }
             (Stage::Edit, KeyCode::Enter) => {
-                let path = PathBuf::from(d.path.lines().join("").trim());
+                let text = |t: &TextArea| t.lines().join("").trim().to_string();
+                let path = PathBuf::from(text(&d.path));
                 if path.as_os_str().is_empty() || path.is_dir() {
-                    d.error = Some("give the receipt's file".into());
+                    d.error = Some((Field::Receipt, "give the receipt's file".into()));
+                    d.focus = Field::Receipt;
                     return None;
                 }
+                let key = match text(&d.key) {
+                    k if k.is_empty() => None,
+                    k => match load_verifying_key(Path::new(&k)) {
+                        Ok(key) => Some(key),
+                        Err(e) => {
+                            d.error = Some((Field::Key, e.to_string()));
+                            d.focus = Field::Key;
+                            return None;
+                        }
+                    },
+                };
+                let jobs = match text(&d.jobs).parse::<u32>() {
+                    Ok(n) if (1..=MAX_JOBS).contains(&n) => n as usize,
+                    _ => {
+                        d.error = Some((Field::Jobs, format!("a number of jobs, 1 to {MAX_JOBS}")));
+                        d.focus = Field::Jobs;
+                        return None;
+                    }
+                };
                 d.error = None;
                 d.stage = Stage::Verifying {
                     range: None,
@@ -175,13 +258,13 @@ impl Overlay {
                         });
                         let opts = VerifyOptions {
                             pass: Options {
-                                jobs: 1,
+                                jobs,
                                 max_wait: DEFAULT_MAX_WAIT,
                                 progress: Some(Arc::new(move |n| {
                                     progress.send(Update::Read(n));
                                 })),
                             },
-                            key: None,
+                            key,
                             digests: None,
                         };
                         let stores = std::slice::from_ref(&store);
@@ -192,14 +275,22 @@ impl Overlay {
                             }
                             _ => None,
                         };
-                        Ok::<_, crate::seal::SealError>(Box::new(Verified { report, event }))
+                        Ok::<_, SealError>(Box::new(Verified { report, event }))
                     };
-                    Update::Done(run.await.map_err(|e| e.to_string()))
+                    Update::Done(run.await.map_err(|e| {
+                        let at = match &e {
+                            SealError::Signature(_) => Field::Key,
+                            SealError::Usage(_) => Field::Jobs,
+                            _ => Field::Receipt,
+                        };
+                        (at, e.to_string())
+                    }))
                 });
                 None
             }
             (Stage::Edit, _) => {
-                input::edit(&mut d.path, k);
+                let focus = d.focus;
+                input::edit(d.field(focus), k);
                 d.error = None;
                 None
             }
@@ -243,9 +334,10 @@ impl Overlay {
                         d.stage = Stage::Done(v);
                         changed.then(|| ("the store differs from the seal".into(), true))
                     }
-                    Err(e) => {
+                    Err((at, e)) => {
                         d.stage = Stage::Edit;
-                        d.error = Some(e.clone());
+                        d.focus = at;
+                        d.error = Some((at, e.clone()));
                         Some((format!("verification failed: {e}"), true))
                     }
                 }
@@ -281,7 +373,7 @@ fn newest_receipt(dir: &Path) -> Option<PathBuf> {
 }
 
 fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
-    let r = centered(area, 96, 12);
+    let r = centered(area, 96, 16);
     f.render_widget(Clear, r);
     let outer = Block::new()
         .borders(Borders::ALL)
@@ -290,29 +382,45 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
         .style(theme.base);
     let inner = outer.inner(r);
     f.render_widget(outer, r);
-    let [file, note, body, keys] = Layout::vertical([
+    let [file, file_note, key, key_note, jobs, jobs_note, body, keys] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(2),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
     ])
     .areas(inner);
     let editing = matches!(d.stage, Stage::Edit);
-    path_field(
-        f,
-        (file, note),
-        "receipt",
-        9,
-        &d.path,
-        editing,
-        d.error.as_deref(),
-        theme,
-    );
+    for (area, name, field, which) in [
+        ((file, file_note), "receipt", &d.path, Field::Receipt),
+        ((key, key_note), "key", &d.key, Field::Key),
+        ((jobs, jobs_note), "jobs", &d.jobs, Field::Jobs),
+    ] {
+        path_field(
+            f,
+            area,
+            name,
+            9,
+            field,
+            editing && d.focus == which,
+            d.error_at(which),
+            theme,
+        );
+    }
     let text: Vec<Line> = match &d.stage {
-        Stage::Edit => vec![Line::styled(
-            "the store is read again over the receipt's range and compared with it",
-            theme.muted,
-        )],
+        Stage::Edit => vec![
+            Line::styled(
+                "the store is read again over the receipt's range and compared with it",
+                theme.muted,
+            ),
+            Line::styled(
+                "key: the signer's public key (empty: the key the receipt names, which proves no signer)",
+                theme.muted,
+            ),
+        ],
         Stage::Verifying {
             range,
             sealed,
@@ -338,7 +446,7 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
     };
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), body);
     let k = match &d.stage {
-        Stage::Edit => "Enter verify · Esc cancel · Ctrl-U clear",
+        Stage::Edit => "Enter verify · Tab next field · Esc cancel · Ctrl-U clear",
         Stage::Verifying { .. } => "Esc stop",
         Stage::Done(v) if v.note().is_some() => "Enter show the differing event · other keys close",
         Stage::Done(_) => "any key: close",
