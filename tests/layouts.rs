@@ -497,6 +497,42 @@ async fn a_store_without_time_says_so() {
     }
 }
 
+/// A type column that may be NULL: evscope (and jq) see the empty string, and a pushed-down
+/// `.event_type == ""` keeps those rows as the unpushed program does.
+#[tokio::test]
+async fn a_null_type_is_the_empty_string_pushed_or_not() {
+    let db = TempDb::create(Server::Sqlite, "nulltype").await;
+    db.exec(
+        "CREATE TABLE ev (pos INTEGER PRIMARY KEY, s TEXT, v INTEGER, ty TEXT, d TEXT);
+         INSERT INTO ev VALUES (1, 'a-1', 1, NULL, '{}'), (2, 'a-1', 2, 'Made', '{}'), (3, 'a-1', 3, '', '{}');",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = bare_mapping(dir.path(), "");
+    let m = m.to_str().unwrap();
+    let pos = |program: &str| -> Vec<i64> {
+        jsonl(&ok(
+            &db,
+            &[
+                "--mapping",
+                m,
+                "log",
+                "--format",
+                "jsonl",
+                "--where",
+                program,
+            ],
+        ))
+        .iter()
+        .map(|e| e["global_position"].as_i64().unwrap())
+        .collect()
+    };
+    assert_eq!(pos(r#"| .event_type == """#), [1, 3]);
+    assert_eq!(pos(r#"| (.event_type == "") | ."#), [1, 3]);
+    assert_eq!(pos(r#"| .event_type < "M""#), [1, 3]);
+    assert_eq!(pos(r#"| .event_type != """#), [2]);
+}
+
 /// Metadata members kept in columns of their own are merged on PostgreSQL only: elsewhere
 /// the mapping is refused at once, naming why (never a query error later, never a silent
 /// metadata without them).

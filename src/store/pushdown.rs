@@ -483,6 +483,14 @@ fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
             sql.push("1=1");
             src.push_stream_eq(sql, s);
         }
+        // A NULL type is the empty string to evscope (and jq).
+        Field::EventType if s.is_empty() => {
+            sql.push("(")
+                .push(&src.event_type.sql)
+                .push(" = ")
+                .bind(value());
+            sql.push(" OR ").push(&src.event_type.sql).push(" IS NULL)");
+        }
         Field::EventType => {
             sql.push(&src.event_type.sql).push(" = ").bind(value());
         }
