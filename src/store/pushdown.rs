@@ -661,35 +661,28 @@ fn push_number(src: &Source, sql: &mut Sql, a: &Atom, n: f64, sure: bool) {
                     "REAL",
                 )
             };
-            let ty = |sql: &mut Sql| push_json_type(src.dialect, sql, col, full.clone());
-            push_if_valid(src.dialect, sql, col);
-            sql.push("CASE WHEN ");
-            ty(sql);
-            sql.push(&format!(" IN {numbers} THEN "));
-            bound(
-                sql,
-                &|sql: &mut Sql| {
-                    sql.push("CAST(JSON_EXTRACT(")
-                        .push(col)
-                        .push(", ")
-                        .bind(Param::Text(full.clone()))
-                        .push(&format!(") AS {cast})"));
-                },
-                cast,
-            );
-            sql.push(" WHEN ");
-            ty(sql);
-            sql.push(&format!(" IN {bigger} THEN ")).push(b(above));
-            sql.push(" WHEN ");
-            ty(sql);
-            sql.push(" IS NULL OR ");
-            ty(sql);
-            sql.push(&format!(" IN {smaller} THEN ")).push(b(below));
-            // A type this does not know: kept (jq decides), never sure.
-            sql.push(if sure {
-                " ELSE 1=0 END) ELSE 1=0 END)"
-            } else {
-                " ELSE 1=1 END) ELSE 1=0 END)"
+            let typed = Typed {
+                col,
+                path: &full,
+                own: format!(" IN {numbers}"),
+                bigger,
+                smaller,
+                above,
+                below,
+                sure,
+            };
+            typed.push(src.dialect, sql, &|sql: &mut Sql| {
+                bound(
+                    sql,
+                    &|sql: &mut Sql| {
+                        sql.push("CAST(JSON_EXTRACT(")
+                            .push(col)
+                            .push(", ")
+                            .bind(Param::Text(full.clone()))
+                            .push(&format!(") AS {cast})"));
+                    },
+                    cast,
+                );
             });
         }
     }
@@ -708,10 +701,13 @@ fn push_string_order(src: &Source, sql: &mut Sql, a: &Atom, s: &str, sure: bool)
         Cmp::Le => "<=",
         Cmp::Gt => ">",
         Cmp::Ge => ">=",
-        Cmp::Eq | Cmp::Matches => unreachable!("an order of strings"),
+        // Not an order (the callers send those elsewhere): nothing said, in either sense.
+        Cmp::Eq | Cmp::Matches => {
+            sql.push(if sure { "1=0" } else { "1=1" });
+            return;
+        }
     };
     let above = matches!(a.cmp, Cmp::Gt | Cmp::Ge);
-    let b = |v: bool| if v { "1=1" } else { "1=0" };
     let column = match &a.field {
         Field::EventType => Some(&src.event_type.sql),
         Field::StreamId => Some(&src.stream.sql),
@@ -798,41 +794,34 @@ fn push_string_order(src: &Source, sql: &mut Sql, a: &Atom, s: &str, sure: bool)
                     "('null', 'true', 'false', 'integer', 'real')",
                 )
             };
-            let ty = |sql: &mut Sql| push_json_type(src.dialect, sql, col, full.clone());
-            push_if_valid(src.dialect, sql, col);
-            sql.push("CASE WHEN ");
-            ty(sql);
-            sql.push(&format!(" = {string} THEN "));
-            if my {
-                sql.push("CAST(CONVERT(JSON_UNQUOTE(JSON_EXTRACT(")
-                    .push(col)
-                    .push(", ")
-                    .bind(Param::Text(full.clone()))
-                    .push(&format!(")) USING utf8mb4) AS BINARY) {op} CAST(CONVERT("))
-                    .bind(Param::Text(s.to_string()))
-                    .push(" USING utf8mb4) AS BINARY)");
-            } else {
-                sql.push("json_extract(")
-                    .push(col)
-                    .push(", ")
-                    .bind(Param::Text(full.clone()))
-                    .push(&format!(") {op} "))
-                    .bind(Param::Text(s.to_string()))
-                    .push(" COLLATE BINARY");
-            }
-            sql.push(" WHEN ");
-            ty(sql);
-            sql.push(&format!(" IN {bigger} THEN ")).push(b(above));
-            sql.push(" WHEN ");
-            ty(sql);
-            sql.push(" IS NULL OR ");
-            ty(sql);
-            sql.push(&format!(" IN {smaller} THEN ")).push(b(!above));
-            // A type this does not know: kept (jq decides), never sure.
-            sql.push(if sure {
-                " ELSE 1=0 END) ELSE 1=0 END)"
-            } else {
-                " ELSE 1=1 END) ELSE 1=0 END)"
+            let typed = Typed {
+                col,
+                path: &full,
+                own: format!(" = {string}"),
+                bigger,
+                smaller,
+                above,
+                below: !above,
+                sure,
+            };
+            typed.push(src.dialect, sql, &|sql: &mut Sql| {
+                if my {
+                    sql.push("CAST(CONVERT(JSON_UNQUOTE(JSON_EXTRACT(")
+                        .push(col)
+                        .push(", ")
+                        .bind(Param::Text(full.clone()))
+                        .push(&format!(")) USING utf8mb4) AS BINARY) {op} CAST(CONVERT("))
+                        .bind(Param::Text(s.to_string()))
+                        .push(" USING utf8mb4) AS BINARY)");
+                } else {
+                    sql.push("json_extract(")
+                        .push(col)
+                        .push(", ")
+                        .bind(Param::Text(full.clone()))
+                        .push(&format!(") {op} "))
+                        .bind(Param::Text(s.to_string()))
+                        .push(" COLLATE BINARY");
+                }
             });
         }
     }
@@ -1090,6 +1079,50 @@ fn push_bytes_eq(d: Dialect, sql: &mut Sql, expr: &str, s: &str) {
 /// be rounded to one; the database may compare them exactly).
 fn margin(n: f64) -> f64 {
     (n.abs() * f64::EPSILON * 16.0).max(f64::MIN_POSITIVE)
+}
+
+/// A comparison on MariaDB/MySQL or SQLite JSON decided by the value's JSON type, as jq orders
+/// types: its own type compared (`compare`), the types above it (`bigger`) and below it
+/// (`smaller`, and a missing value) by whether the comparison holds above or below; a type
+/// this does not know is kept (jq decides) unless `sure`; JSON the database cannot read is
+/// left to the failing part (see [`push_fails`]).
+struct Typed<'a> {
+    col: &'a str,
+    path: &'a str,
+    /// The predicate on the type for the compared type (` IN (…)`, ` = 'STRING'`).
+    own: String,
+    bigger: &'a str,
+    smaller: &'a str,
+    above: bool,
+    below: bool,
+    sure: bool,
+}
+
+impl Typed<'_> {
+    fn push(&self, d: Dialect, sql: &mut Sql, compare: &dyn Fn(&mut Sql)) {
+        let b = |v: bool| if v { "1=1" } else { "1=0" };
+        let ty = |sql: &mut Sql| push_json_type(d, sql, self.col, self.path.to_string());
+        push_if_valid(d, sql, self.col);
+        sql.push("CASE WHEN ");
+        ty(sql);
+        sql.push(&self.own).push(" THEN ");
+        compare(sql);
+        sql.push(" WHEN ");
+        ty(sql);
+        sql.push(&format!(" IN {} THEN ", self.bigger))
+            .push(b(self.above));
+        sql.push(" WHEN ");
+        ty(sql);
+        sql.push(" IS NULL OR ");
+        ty(sql);
+        sql.push(&format!(" IN {} THEN ", self.smaller))
+            .push(b(self.below));
+        sql.push(if self.sure {
+            " ELSE 1=0 END) ELSE 1=0 END)"
+        } else {
+            " ELSE 1=1 END) ELSE 1=0 END)"
+        });
+    }
 }
 
 /// `(CASE WHEN <col is valid JSON> THEN (`: MariaDB/MySQL and SQLite evaluate their JSON
