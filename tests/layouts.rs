@@ -497,14 +497,16 @@ async fn a_store_without_time_says_so() {
     }
 }
 
-/// A type column that may be NULL: evscope (and jq) see the empty string, and a pushed-down
-/// `.event_type == ""` keeps those rows as the unpushed program does.
+/// Type and stream columns that may be NULL: evscope (and jq) see the empty string, and a
+/// pushed-down `.event_type == ""` / `.stream_id == ""` keeps those rows as the unpushed
+/// program does.
 #[tokio::test]
 async fn a_null_type_is_the_empty_string_pushed_or_not() {
     let db = TempDb::create(Server::Sqlite, "nulltype").await;
     db.exec(
         "CREATE TABLE ev (pos INTEGER PRIMARY KEY, s TEXT, v INTEGER, ty TEXT, d TEXT);
-         INSERT INTO ev VALUES (1, 'a-1', 1, NULL, '{}'), (2, 'a-1', 2, 'Made', '{}'), (3, 'a-1', 3, '', '{}');",
+         INSERT INTO ev VALUES (1, 'a-1', 1, NULL, '{}'), (2, 'a-1', 2, 'Made', '{}'), (3, 'a-1', 3, '', '{}'),
+           (4, NULL, 1, 'Made', '{}');",
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -530,7 +532,10 @@ async fn a_null_type_is_the_empty_string_pushed_or_not() {
     assert_eq!(pos(r#"| .event_type == """#), [1, 3]);
     assert_eq!(pos(r#"| (.event_type == "") | ."#), [1, 3]);
     assert_eq!(pos(r#"| .event_type < "M""#), [1, 3]);
-    assert_eq!(pos(r#"| .event_type != """#), [2]);
+    assert_eq!(pos(r#"| .event_type != """#), [2, 4]);
+    // And a NULL stream: the empty string.
+    assert_eq!(pos(r#"| .stream_id == """#), [4]);
+    assert_eq!(pos(r#"| (.stream_id == "") | ."#), [4]);
 }
 
 /// Metadata members kept in columns of their own are merged on PostgreSQL only: elsewhere

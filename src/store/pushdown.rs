@@ -479,6 +479,12 @@ fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
     };
     let value = || Param::Text(s.clone());
     match &a.field {
+        // A NULL stream is the empty string to evscope too.
+        Field::StreamId if s.is_empty() => {
+            sql.push("(1=1");
+            src.push_stream_eq(sql, s);
+            sql.push(" OR ").push(&src.stream_raw).push(" IS NULL)");
+        }
         Field::StreamId => {
             sql.push("1=1");
             src.push_stream_eq(sql, s);
