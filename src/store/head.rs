@@ -295,11 +295,12 @@ impl Observation {
         let seen_at = Instant::now();
         let (standby, in_flight, horizon, quiet) = match store.dialect() {
             Dialect::Postgres => {
-                if pg_in_recovery(store).await? {
+                // One round trip for the three (the sessions' state is sampled once for it).
+                let seen = pg_sessions(store).await?;
+                if seen.in_recovery {
                     (true, vec![], standby_next_xid(store).await?, false)
                 } else {
-                    let quiet = pg_quiet(store).await?;
-                    (false, pg_in_flight(store).await?, 0, quiet)
+                    (false, seen.in_flight, 0, seen.quiet)
                 }
             }
             _ => (false, vec![], 0, false),
@@ -398,12 +399,7 @@ pub async fn pg_in_recovery(store: &Store) -> Result<bool, StoreError> {
 /// hold the mark for nothing. Readable by any role (backend_xid and datname are not hidden).
 async fn pg_in_flight(store: &Store) -> Result<Vec<i64>, StoreError> {
     let mut sql = Sql::new(Dialect::Postgres);
-    sql.push(
-        "SELECT CAST(CAST(backend_xid AS TEXT) AS BIGINT) FROM pg_stat_activity \
-         WHERE datname = current_database() AND backend_xid IS NOT NULL \
-         UNION SELECT CAST(CAST(transaction AS TEXT) AS BIGINT) FROM pg_prepared_xacts \
-         WHERE database = current_database()",
-    );
+    sql.push(IN_FLIGHT);
     let rows = store
         .db()
         .fetch_raw(&sql, &[Some(Encoding::Integer)])
@@ -411,26 +407,68 @@ async fn pg_in_flight(store: &Store) -> Result<Vec<i64>, StoreError> {
     Ok(rows.into_iter().filter_map(|r| r[0].int()).collect())
 }
 
-/// Whether no other session of this database is inside a transaction, and none is prepared: a
-/// position is only ever held by a transaction (a statement running in autocommit is one), so
-/// every missing position is then for good. Sessions whose state this user may not see
-/// (another user's, without `pg_read_all_stats`) count as busy; evscope's own sessions
-/// (`application_name` evscope: reads only) do not. One exception the grace period does not
-/// cover either: a sequence with `CACHE` > 1 hands a session values it uses later.
-async fn pg_quiet(store: &Store) -> Result<bool, StoreError> {
+/// The transaction ids of [`pg_in_flight`], one per row.
+const IN_FLIGHT: &str = "SELECT CAST(CAST(backend_xid AS TEXT) AS BIGINT) FROM pg_stat_activity \
+     WHERE datname = current_database() AND backend_xid IS NOT NULL \
+     UNION SELECT CAST(CAST(transaction AS TEXT) AS BIGINT) FROM pg_prepared_xacts \
+     WHERE database = current_database()";
+
+/// How many other sessions of this database are inside a transaction, or prepared ones
+/// (see [`Sessions::quiet`]).
+const BUSY: &str = "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+     AND pid <> pg_backend_pid() AND backend_type = 'client backend' \
+     AND application_name IS DISTINCT FROM 'evscope' \
+     AND (xact_start IS NOT NULL OR state IS NULL)) \
+     + (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database())";
+
+/// What an observation of a PostgreSQL server needs, asked in one statement.
+struct Sessions {
+    /// A hot standby (then the rest is not used: the primary's sessions are not seen here).
+    in_recovery: bool,
+    /// No other session of this database is inside a transaction, and none is prepared: a
+    /// position is only ever held by a transaction (a statement running in autocommit is one),
+    /// so every missing position is then for good. Sessions whose state this user may not see
+    /// (another user's, without `pg_read_all_stats`) count as busy; evscope's own sessions
+    /// (`application_name` evscope: reads only) do not. One exception the grace period does
+    /// not cover either: a sequence with `CACHE` > 1 hands a session values it uses later.
+    quiet: bool,
+    /// [`pg_in_flight`]'s transaction ids.
+    in_flight: Vec<i64>,
+}
+
+async fn pg_sessions(store: &Store) -> Result<Sessions, StoreError> {
     let mut sql = Sql::new(Dialect::Postgres);
-    sql.push(
-        "SELECT CAST((SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-         AND pid <> pg_backend_pid() AND backend_type = 'client backend' \
-         AND application_name IS DISTINCT FROM 'evscope' \
-         AND (xact_start IS NOT NULL OR state IS NULL)) \
-         + (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()) AS BIGINT)",
-    );
-    let rows = store
-        .db()
-        .fetch_raw(&sql, &[Some(Encoding::Integer)])
-        .await?;
-    Ok(rows.first().and_then(|r| r[0].int()) == Some(0))
+    sql.push(&format!(
+        "SELECT CAST(CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END AS BIGINT), \
+         CAST({BUSY} AS BIGINT), \
+         (SELECT string_agg(CAST(x AS TEXT), ',') FROM ({IN_FLIGHT}) f(x))"
+    ));
+    let enc = [
+        Some(Encoding::Integer),
+        Some(Encoding::Integer),
+        Some(Encoding::Text),
+    ];
+    let rows = store.db().fetch_raw(&sql, &enc).await?;
+    let row = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Query("the server said nothing of its sessions".into()))?;
+    let mut it = row.into_iter();
+    let in_recovery = it.next().and_then(|r| r.int()) == Some(1);
+    let quiet = it.next().and_then(|r| r.int()) == Some(0);
+    let mut in_flight = Vec::new();
+    if let Some(list) = it.next().map(Raw::text) {
+        for x in list.split(',').filter(|x| !x.is_empty()) {
+            in_flight.push(x.trim().parse().map_err(|_| {
+                StoreError::Query(format!("a transaction id that is not a number: {x:?}"))
+            })?);
+        }
+    }
+    Ok(Sessions {
+        in_recovery,
+        quiet,
+        in_flight,
+    })
 }
 
 /// The transactions of `ids` still in progress on the primary, with their sessions.
