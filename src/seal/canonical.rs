@@ -41,13 +41,6 @@ pub struct Canonical {
     raw: [bool; 2],
 }
 
-/// A JSON field: its JCS text, or its raw text (a JCS string) when it is not valid JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Member {
-    Json(String),
-    Raw(String),
-}
-
 /// The eight fields, in the order their digests are kept in a digest file.
 pub const FIELDS: [&str; 8] = [
     "position", "stream", "version", "id", "type", "data", "metadata", "time",
@@ -164,21 +157,10 @@ impl Canonical {
     }
 
     /// One field's text (a JCS value) and whether it is a JSON field's raw text.
-    pub fn field(&self, field: usize) -> (&str, bool) {
+    fn field(&self, field: usize) -> (&str, bool) {
         let (a, b) = self.spans[field];
         let raw = matches!(field, DATA | METADATA) && self.raw[field - DATA];
         (&self.text[a..b], raw)
-    }
-
-    /// A JSON field (data or metadata) as a [`Member`].
-    pub fn member_of(&self, field: &str) -> Option<Member> {
-        let i = [DATA, METADATA].into_iter().find(|i| FIELDS[*i] == field)?;
-        let (t, raw) = self.field(i);
-        Some(if raw {
-            Member::Raw(t.to_string())
-        } else {
-            Member::Json(t.to_string())
-        })
     }
 
     /// Each field's text, in [`FIELDS`] order, with a prefix (`raw:` for a JSON field hashed
@@ -852,10 +834,7 @@ mod tests {
                 .starts_with(r#"data repeats the key "a" in one object"#)
         );
         let c = Canonical::of(&e);
-        assert_eq!(
-            c.member_of("data").unwrap(),
-            Member::Raw(r#""{\"a\": 1, \"a\": 2}""#.into())
-        );
+        assert_eq!(c.field(DATA), (r#""{\"a\": 1, \"a\": 2}""#, true));
         assert!(c.has_raw());
         assert_ne!(
             c.bytes(),
@@ -877,9 +856,10 @@ mod tests {
         }));
         let c = Canonical::of(&e);
         assert_eq!(
-            c.member_of("data").unwrap(),
-            Member::Json(
-                r#"{"amount":1.23456789012345678901234567890123456789e+29,"i":42}"#.into()
+            c.field(DATA),
+            (
+                r#"{"amount":1.23456789012345678901234567890123456789e+29,"i":42}"#,
+                false
             )
         );
     }
