@@ -479,26 +479,23 @@ fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
     };
     let value = || Param::Text(s.clone());
     match &a.field {
-        // A NULL stream is the empty string to evscope too.
-        Field::StreamId if s.is_empty() => {
-            sql.push("(1=1");
-            src.push_stream_eq(sql, s);
-            sql.push(" OR ").push(&src.stream_raw).push(" IS NULL)");
-        }
-        Field::StreamId => {
-            sql.push("1=1");
-            src.push_stream_eq(sql, s);
-        }
-        // A NULL type is the empty string to evscope (and jq).
-        Field::EventType if s.is_empty() => {
-            sql.push("(")
-                .push(&src.event_type.sql)
-                .push(" = ")
-                .bind(value());
-            sql.push(" OR ").push(&src.event_type.sql).push(" IS NULL)");
-        }
-        Field::EventType => {
-            sql.push(&src.event_type.sql).push(" = ").bind(value());
+        // A NULL stream or type is the empty string to evscope (and jq).
+        Field::StreamId | Field::EventType => {
+            let column = if a.field == Field::StreamId {
+                sql.push("(1=1");
+                src.push_stream_eq(sql, s);
+                &src.stream_raw
+            } else {
+                sql.push("(")
+                    .push(&src.event_type.sql)
+                    .push(" = ")
+                    .bind(value());
+                &src.event_type.sql
+            };
+            if s.is_empty() {
+                sql.push(" OR ").push(column).push(" IS NULL");
+            }
+            sql.push(")");
         }
         Field::EventId => {
             sql.push(&src.event_id.sql);
@@ -599,18 +596,7 @@ fn push_number(src: &Source, sql: &mut Sql, a: &Atom, n: f64, sure: bool) {
         Dialect::Postgres if !sure => {
             let path = |sql: &mut Sql| pg_path(sql, col, keys);
             sql.push("(");
-            let mut first = true;
-            for (op, v) in [(">=", lo), ("<=", hi)] {
-                let Some(v) = v else { continue };
-                if !first {
-                    sql.push(" AND ");
-                }
-                first = false;
-                path(sql);
-                sql.push(&format!(" {op} CAST("))
-                    .bind(Param::Text(format!("{v:e}")))
-                    .push(" AS jsonb)");
-            }
+            bound(sql, &path, "jsonb");
             if above {
                 sql.push(" OR jsonb_typeof(");
                 path(sql);
