@@ -220,17 +220,9 @@ impl Overlay {
                     d.focus = Field::Receipt;
                     return None;
                 }
-                let key = match text(&d.key) {
-                    k if k.is_empty() => None,
-                    k => match load_verifying_key(Path::new(&k)) {
-                        Ok(key) => Some(key),
-                        Err(e) => {
-                            d.error = Some((Field::Key, e.to_string()));
-                            d.focus = Field::Key;
-                            return None;
-                        }
-                    },
-                };
+                // Read by the task, as the receipt is (no file is read here).
+                let key_path =
+                    Some(PathBuf::from(text(&d.key))).filter(|k| !k.as_os_str().is_empty());
                 let jobs = match text(&d.jobs).parse::<u32>() {
                     Ok(n) if (1..=MAX_JOBS).contains(&n) => n as usize,
                     _ => {
@@ -251,6 +243,7 @@ impl Overlay {
                 let store = store.clone();
                 self.task.start(reply, async move {
                     let run = async {
+                        let key = key_path.as_deref().map(load_verifying_key).transpose()?;
                         let (receipt, raw) = Receipt::load(&path)?;
                         opened.send(Update::Opened {
                             range: receipt.range_text.clone(),
@@ -279,7 +272,7 @@ impl Overlay {
                     };
                     Update::Done(run.await.map_err(|e| {
                         let at = match &e {
-                            SealError::Signature(_) => Field::Key,
+                            SealError::Signature(_) | SealError::Key(_) => Field::Key,
                             SealError::Usage(_) => Field::Jobs,
                             _ => Field::Receipt,
                         };
