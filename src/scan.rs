@@ -197,6 +197,34 @@ impl PageSource for Streamed {
     }
 }
 
+/// The store read in keyset pages, or through one query whose rows stream in ([`Streamed`]),
+/// for a reader that chooses when it is built (a range reader: see
+/// `replay::range::Reader::in_one_query`).
+pub enum Pages {
+    Keyset(Box<Store>),
+    Streamed(Box<Streamed>),
+}
+
+impl PageSource for Pages {
+    async fn read_log(&self, q: &LogQuery) -> Result<Vec<Event>, StoreError> {
+        match self {
+            Pages::Keyset(s) => s.read_log(q).await,
+            Pages::Streamed(s) => s.page(q).await,
+        }
+    }
+    fn read_stream(
+        &self,
+        stream: &str,
+        r: &StreamRead,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send {
+        let store = match self {
+            Pages::Keyset(s) => s,
+            Pages::Streamed(s) => &s.store,
+        };
+        Store::read_stream(store, stream, r)
+    }
+}
+
 /// Why a scan could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -592,7 +620,8 @@ pub(crate) async fn run_jq(jq: &JqPredicate, page: Vec<Event>) -> Result<Vec<Eve
     let jq = jq.clone();
     tokio::task::spawn_blocking(move || {
         let mut out = Vec::with_capacity(page.len());
-        for e in page {
+        for mut e in page {
+            e.parse_json();
             match jq.matches(&e) {
                 Ok(true) => out.push(e),
                 Ok(false) => {}

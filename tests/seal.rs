@@ -716,3 +716,70 @@ async fn rows_with_invalid_json_are_hashed_raw_flagged_and_still_verified() {
         serde_json::json!(["metadata"])
     );
 }
+
+/// A seal reads each event's data and metadata as their stored text and writes them in JCS
+/// form without building values (see `Store::keeping_json_text`): on every database, each
+/// event hashes exactly as the same event read the usual way, including rows the fast writer
+/// leaves to the full reading (not JSON, a repeated or escaped key, deep nesting, numbers no
+/// double holds); and parsing such an event afterwards gives the event read the usual way.
+#[tokio::test]
+async fn events_read_as_text_hash_as_events_read_as_values() {
+    use evscope::seal::canonical::Canonical;
+    use evscope::store::{LogQuery, OpenOptions, Store};
+    for server in servers() {
+        let db = store(server, "seal_text").await;
+        if server == Server::Sqlite {
+            // Text columns take what the JSON types refuse or rewrite.
+            db.exec(&format!(
+                "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) VALUES \
+                 (30, 'h-1', 1, 'h1', 'T', '{{not json', '{{\"a\": 1, \"a\": 2}}', '2026-01-01T00:00:00Z'), \
+                 (31, 'h-1', 2, 'h2', 'T', '{{\"\\u0062\": 1, \"a\": {{\"y\": 1, \"x\": 2}}}}', '[1e400, -0, 0.10, \"\\ud83d\\ude00\\n\"]', '2026-01-01T00:00:01Z'), \
+                 (32, 'h-1', 3, 'h3', 'T', '{}', '{{\"\u{e000}\": 1, \"\u{1F600}\": 2, \"\": 3}}', '2026-01-01T00:00:02Z'), \
+                 (33, 'h-1', 4, 'h4', 'T', '  \"x\"  ', NULL, '2026-01-01T00:00:03Z');",
+                "[".repeat(150) + "1" + &"]".repeat(150),
+            ))
+            .await;
+        }
+        let opts = OpenOptions {
+            url: db.url.clone(),
+            ..Default::default()
+        };
+        let plain = Store::open(&opts).await.unwrap();
+        let text = plain.keeping_json_text();
+        let q = LogQuery {
+            limit: 1000,
+            ..Default::default()
+        };
+        let (a, b) = (
+            plain.read_log(&q).await.unwrap(),
+            text.read_log(&q).await.unwrap(),
+        );
+        assert_eq!(a.len(), b.len(), "{server:?}");
+        assert!(a.len() >= 20, "{server:?}");
+        assert!(
+            b.iter()
+                .all(|e| e.unparsed(0).is_some() || e.problems.len() == 1),
+            "{server:?}: the data is kept as text"
+        );
+        for (p, t) in a.iter().zip(&b) {
+            assert_eq!(
+                String::from_utf8_lossy(Canonical::of(t).as_bytes()),
+                String::from_utf8_lossy(Canonical::of(p).as_bytes()),
+                "{server:?} {}",
+                p.describe()
+            );
+            assert_eq!(Canonical::of(t).has_raw(), Canonical::of(p).has_raw());
+            let mut t = t.clone();
+            t.parse_json();
+            assert_eq!(t.unparsed(0), None);
+            let problems = |e: &evscope::store::Event| {
+                let mut v: Vec<String> = e.problems.iter().map(|p| p.text.clone()).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(problems(&t), problems(p), "{server:?} {}", p.describe());
+            t.problems = p.problems.clone();
+            assert_eq!(&t, p, "{server:?}");
+        }
+    }
+}

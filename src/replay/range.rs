@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::filter::JqPredicate;
-use crate::scan::{Key, Scan, ScanError, Stop};
+use crate::scan::{Key, Pages, Scan, ScanError, Stop, Streamed};
 use crate::store::head::{HighWaterMark, Waiting};
 use crate::store::{
     Cursor, Direction, Event, EventFilter, LogQuery, Start, Store, StoreError, StreamRead,
@@ -275,7 +275,7 @@ type OnWait = Box<dyn FnMut(&Waiting) + Send + Sync>;
 pub struct Reader {
     store: Store,
     range: Range,
-    scan: Scan,
+    scan: Scan<Pages>,
     done: bool,
     page: u32,
     /// The safe head, for ranges over global positions.
@@ -293,6 +293,30 @@ impl Reader {
     /// predicate that does not compile, or a mark of the wrong kind for the range (a version
     /// for a range that is not one stream, or the other way round), is an error.
     pub fn new(store: Store, range: Range, after: Option<Mark>) -> Result<Reader, ScanError> {
+        Reader::build(store, range, after, false)
+    }
+
+    /// [`Reader::new`], reading the range's rows through one query as they stream in (see
+    /// [`Streamed`]) rather than a query per page, wherever the read's bounds stay the same (a
+    /// range below a settled head: a new query when the safe head the read is bounded by moves
+    /// on). The database then sends the rows as `COPY` would, with no page's round trip,
+    /// planning and index descent. For a reader that reads to the end or ends with its
+    /// process (a seal): one stopped early leaves the rest of its query's rows for its
+    /// connection to discard when it is next used.
+    pub fn in_one_query(
+        store: Store,
+        range: Range,
+        after: Option<Mark>,
+    ) -> Result<Reader, ScanError> {
+        Reader::build(store, range, after, true)
+    }
+
+    fn build(
+        store: Store,
+        range: Range,
+        after: Option<Mark>,
+        one_query: bool,
+    ) -> Result<Reader, ScanError> {
         let jq = match &range.jq {
             Some(j) => Some(JqPredicate::compile(j)?),
             None => None,
@@ -304,7 +328,11 @@ impl Reader {
             };
             HighWaterMark::new(start)
         });
-        let scan = scan_of(&store, &range, after)?.with_jq(jq).with_page(PAGE);
+        let pages = match one_query {
+            true => Pages::Streamed(Box::new(Streamed::new(store.clone(), usize::MAX))),
+            false => Pages::Keyset(Box::new(store.clone())),
+        };
+        let scan = scan_of(pages, &range, after)?.with_jq(jq).with_page(PAGE);
         Ok(Reader {
             store,
             range,
@@ -468,7 +496,7 @@ impl Reader {
 
 /// The scan of a range from just after a mark: one stream by version, or the log by position
 /// (or by time, stream and version where the layout has no position).
-fn scan_of(store: &Store, r: &Range, after: Option<Mark>) -> Result<Scan, StoreError> {
+fn scan_of(pages: Pages, r: &Range, after: Option<Mark>) -> Result<Scan<Pages>, StoreError> {
     if let Some(stream) = &r.stream {
         let after = match after {
             Some(Mark::Version { version }) => Some(version),
@@ -489,7 +517,7 @@ fn scan_of(store: &Store, r: &Range, after: Option<Mark>) -> Result<Scan, StoreE
             until: r.until,
             ..Default::default()
         };
-        return Ok(Scan::stream(store.clone(), stream.clone(), read));
+        return Ok(Scan::stream(pages, stream.clone(), read));
     }
     let start = match after {
         Some(Mark::Position { position }) => Start::After(Cursor::Position(position)),
@@ -518,7 +546,7 @@ fn scan_of(store: &Store, r: &Range, after: Option<Mark>) -> Result<Scan, StoreE
         limit: PAGE,
         up_to: r.to_position,
     };
-    Ok(Scan::log(store.clone(), q))
+    Ok(Scan::log(pages, q))
 }
 
 /// The first or last event of a plan, in short.

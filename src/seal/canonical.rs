@@ -25,6 +25,7 @@
 
 use serde_json::Value;
 
+use super::fast_jcs as fast;
 use crate::store::Event;
 
 /// The name of this encoding, recorded in every receipt.
@@ -67,15 +68,9 @@ impl Canonical {
             raw: [false; 2],
         };
         c.text.push('{');
-        c.json(DATA, e, &e.data, e.data_text(), e.data_repeated());
+        c.field_json(DATA, e);
         c.member(ID, "id", |o| write_string(o, &e.event_id));
-        c.json(
-            METADATA,
-            e,
-            &e.metadata,
-            e.metadata_text(),
-            e.metadata_repeated(),
-        );
+        c.field_json(METADATA, e);
         c.member(POSITION, "position", |o| match e.global_position {
             Some(p) => o.push_str(itoa::Buffer::new().format(p)),
             None => o.push_str("null"),
@@ -107,19 +102,48 @@ impl Canonical {
         self.spans[field] = (a, self.text.len());
     }
 
+    /// Data or metadata: from the stored text when the read kept it unparsed (written in JCS
+    /// form as it is read; text the fast writer leaves to the full reading is parsed as a read
+    /// parses it), else from the event's value.
+    fn field_json(&mut self, field: usize, e: &Event) {
+        let name = FIELDS[field];
+        if let Some(text) = e.unparsed(field - DATA) {
+            let start = self.text.len();
+            let mut written = false;
+            self.member(field, name, |o| written = fast::write(o, text));
+            if written {
+                return;
+            }
+            self.text.truncate(start);
+            // Left to the full reading: read as an event's field is read.
+            let mut problems = vec![];
+            let f = crate::store::db::parse_json(text, name, &mut problems);
+            let invalid = problems.iter().any(|p| p.kept_as_text(name));
+            let exact = f.exact.as_ref().map(crate::exact::ExactJson::text);
+            self.json(field, &f.value, exact, f.repeated.as_deref(), invalid);
+            return;
+        }
+        let (v, text, repeated) = if field == DATA {
+            (&e.data, e.data_text(), e.data_repeated())
+        } else {
+            (&e.metadata, e.metadata_text(), e.metadata_repeated())
+        };
+        let invalid = e.problems.iter().any(|p| p.kept_as_text(name));
+        self.json(field, v, text, repeated, invalid);
+    }
+
     /// A JSON field: its JCS text, or its raw text under `{name}_raw` (the stored text of an
     /// object repeating a key, whose value keeps only the first of each; or a field that is
     /// not valid JSON).
     fn json(
         &mut self,
         field: usize,
-        e: &Event,
         v: &Value,
         text: Option<&str>,
         repeated: Option<&str>,
+        invalid: bool,
     ) {
         let name = FIELDS[field];
-        let invalid = e.problems.iter().any(|p| p.kept_as_text(name));
         if repeated.is_some() || invalid {
             self.raw[field - DATA] = true;
             let raw_name = if field == DATA {
@@ -241,7 +265,7 @@ pub fn string(s: &str) -> String {
     out
 }
 
-fn write_string(out: &mut String, s: &str) {
+pub(super) fn write_string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     // Runs of bytes that need no escape are copied whole; only quotes, backslashes and controls
@@ -467,7 +491,7 @@ impl TextParser<'_> {
 }
 
 /// The JSON number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-fn is_json_number(n: &str) -> bool {
+pub(super) fn is_json_number(n: &str) -> bool {
     let b = n.as_bytes();
     let mut i = usize::from(b.first() == Some(&b'-'));
     let digits = |i: &mut usize| {
@@ -533,6 +557,11 @@ fn ties_to_even(f: f64, digits: String, e: i64) -> String {
     } else {
         digits
     }
+}
+
+/// Valid JSON number text in JCS form: its exact decimal value in ECMAScript's layout.
+pub(super) fn number_layout(n: &str) -> String {
+    Decimal::from_text(n).layout()
 }
 
 /// A decimal number: `±0.DIGITS × 10^n` (no leading or trailing zeros in `digits`; empty for

@@ -11,6 +11,7 @@ pub mod build;
 pub mod canonical;
 pub mod chain;
 pub mod digests;
+mod fast_jcs;
 pub mod merkle;
 pub mod proof;
 pub mod receipt;

@@ -1,8 +1,8 @@
 //! Connections (read-only by construction) and row decoding for the three databases.
 
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -173,16 +173,8 @@ impl Db {
 
     /// Run a query selecting the eight canonical columns (see `Source::select_list`, encoded
     /// as given) and build each row's event as it arrives.
-    pub async fn fetch_events(
-        &self,
-        sql: &Sql,
-        encodings: &[Option<Encoding>; 8],
-        time_enc: Encoding,
-        time_path: &[String],
-    ) -> Result<Vec<Event>, StoreError> {
-        map_rows!(self, sql, |row| event_from_row(
-            row, encodings, time_enc, time_path
-        ))
+    pub async fn fetch_events(&self, sql: &Sql, d: &Decoding) -> Result<Vec<Event>, StoreError> {
+        map_rows!(self, sql, |row| event_from_row(row, d))
     }
 }
 
@@ -220,9 +212,7 @@ impl Db {
     pub async fn stream_events(
         &self,
         sql: &Sql,
-        encodings: &[Option<Encoding>; 8],
-        time_enc: Encoding,
-        time_path: &[String],
+        d: &Decoding,
         batch: usize,
         tx: &tokio::sync::mpsc::Sender<Result<Vec<Event>, StoreError>>,
     ) {
@@ -234,7 +224,7 @@ impl Db {
                 loop {
                     match rows.try_next().await {
                         Ok(Some(row)) => {
-                            out.push(event_from_row(&row, encodings, time_enc, time_path));
+                            out.push(event_from_row(&row, d));
                             if out.len() >= batch
                                 && tx.send(Ok(std::mem::take(&mut out))).await.is_err()
                             {
@@ -585,7 +575,8 @@ fn not_json(field: &str, e: &serde_json::Error) -> Problem {
 pub const MAX_JSON_DEPTH: usize = 1000;
 
 /// Parse a column's JSON text; on failure keep the text as a string and describe the problem.
-fn parse_json(t: &str, field: &str, problems: &mut Vec<Problem>) -> JsonField {
+/// JSON text as an event's field is read: its value, exact text, repeated key and problems.
+pub(crate) fn parse_json(t: &str, field: &str, problems: &mut Vec<Problem>) -> JsonField {
     let e = match exact::read(t) {
         Ok(p) => return parsed(t, p, field, problems),
         Err(e) => e,
@@ -796,13 +787,21 @@ pub fn parse_time_text(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
+/// How a row of the eight canonical columns (see `Source::select_list`) is made an event.
+#[derive(Debug, Clone)]
+pub struct Decoding {
+    /// Each column's encoding.
+    pub encodings: [Option<Encoding>; 8],
+    /// The time's encoding, and the path in the data it is read from (empty: its column).
+    pub time_enc: Encoding,
+    pub time_path: Vec<String>,
+    /// Data and metadata that arrive as text are kept as their text, unparsed (see
+    /// `Exact::unparsed`), unless the time is read from the data.
+    pub json_text: bool,
+}
+
 /// Build an event from a row of the eight canonical columns (see `Source::select_list`).
-fn event_from_row<'r, R>(
-    row: &'r R,
-    enc: &[Option<Encoding>; 8],
-    time_enc: Encoding,
-    time_path: &[String],
-) -> Event
+fn event_from_row<'r, R>(row: &'r R, d: &Decoding) -> Event
 where
     R: WireTime,
     usize: ColumnIndex<R>,
@@ -815,6 +814,7 @@ where
     DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
     NaiveDateTime: Decode<'r, R::Database> + Type<R::Database>,
 {
+    let (enc, time_enc, time_path) = (&d.encodings, d.time_enc, d.time_path.as_slice());
     let col = |i: usize| get_raw(row, i, enc[i]);
     // A JSON column is parsed from the row's own buffer when it is text (no copy of the
     // text); other types as [`json_exact`] reads them.
@@ -828,6 +828,16 @@ where
             }
         }
         json_exact(col(i), field, problems)
+    };
+    // The stored text of a JSON column, unparsed (`None`: not kept as text).
+    let keep_text = d.json_text && time_path.is_empty();
+    let unparsed = |i: usize| -> Option<Option<Box<str>>> {
+        if !keep_text || enc[i] == Some(Encoding::Bytes) {
+            return None;
+        }
+        row.try_get::<Option<&str>, _>(i)
+            .ok()
+            .map(|t| t.map(Box::from))
     };
     let mut problems = Vec::new();
     let position = col(0).int();
@@ -849,12 +859,25 @@ where
         event_id = event_id.to_lowercase();
     }
     let event_type = text_value(col(4), "event_type", &mut problems);
-    let data = json(5, "data", &mut problems);
-    if data.value.is_null() && row.try_get_raw(5).is_ok_and(|v| v.is_null()) {
+    let mut texts: [Option<Box<str>>; 2] = [None, None];
+    let mut field = |i: usize, name: &str, problems: &mut Vec<Problem>| match unparsed(i) {
+        Some(t) => {
+            texts[i - 5] = t;
+            JsonField::value(Value::Null)
+        }
+        None => json(i, name, problems),
+    };
+    let data = field(5, "data", &mut problems);
+    let metadata = field(6, "metadata", &mut problems);
+    if data.value.is_null() && texts[0].is_none() && row.try_get_raw(5).is_ok_and(|v| v.is_null()) {
         problems.push(null_data());
     }
-    let metadata = json(6, "metadata", &mut problems);
-    let exact = Exact::of(&data, &metadata);
+    let mut exact = Exact::of(&data, &metadata);
+    if texts.iter().any(Option::is_some) {
+        let mut x = exact.map(|x| (*x).clone()).unwrap_or_default();
+        x.unparsed = texts;
+        exact = Some(Arc::new(x));
+    }
     let (data, metadata) = (data.value, metadata.value);
     let recorded_at = if time_path.is_empty() {
         time_value(col(7), time_enc, &mut problems)

@@ -252,6 +252,9 @@ pub struct Store {
     /// The mapping file the store was opened with (its other sections, such as
     /// `[consumers]`, are read by those who need them).
     mapping: Option<PathBuf>,
+    /// Events are read with data and metadata kept as their stored text (see
+    /// [`Store::keeping_json_text`]).
+    json_text: bool,
 }
 
 /// A compiled `state_jq` (see [`layout::SnapshotLayout::state_jq`]).
@@ -292,6 +295,20 @@ impl Store {
             shown_url,
             state_jq,
             mapping: None,
+            json_text: false,
+        }
+    }
+
+    /// This store, reading events whose data and metadata are kept as their stored text,
+    /// unparsed, wherever the database sends them as text (see `model::Exact::unparsed`): for
+    /// a reader that needs only the text (a seal hashes its canonical form), which then
+    /// parses no JSON into values on the read's own thread. A jq predicate in a scan parses
+    /// each event before it runs (see `scan::run_jq`); anything else that looks at the
+    /// values calls [`Event::parse_json`] first.
+    pub fn keeping_json_text(&self) -> Store {
+        Store {
+            json_text: true,
+            ..self.clone()
         }
     }
 
@@ -336,9 +353,17 @@ impl Store {
     }
 
     async fn fetch_events(&self, src: &Source, sql: &Sql) -> Result<Vec<Event>, StoreError> {
-        self.db
-            .fetch_events(sql, &src.encodings(), src.recorded_at.enc, &src.time_path)
-            .await
+        self.db.fetch_events(sql, &self.decoding(src)).await
+    }
+
+    /// How rows of `src` are made events.
+    fn decoding(&self, src: &Source) -> db::Decoding {
+        db::Decoding {
+            encodings: src.encodings(),
+            time_enc: src.recorded_at.enc,
+            time_path: src.time_path.clone(),
+            json_text: self.json_text,
+        }
     }
 
     /// ` AND ...` for each part of the filter (types, stream, category, prefix, times).
@@ -387,12 +412,9 @@ impl Store {
         let sql = self.log_sql(q)?;
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let db = self.db.clone();
-        let src = &self.global;
-        let (enc, time_enc, time_path) =
-            (src.encodings(), src.recorded_at.enc, src.time_path.clone());
+        let d = self.decoding(&self.global);
         tokio::spawn(async move {
-            db.stream_events(&sql, &enc, time_enc, &time_path, STREAM_BATCH, &tx)
-                .await;
+            db.stream_events(&sql, &d, STREAM_BATCH, &tx).await;
         });
         Ok(rx)
     }

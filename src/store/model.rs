@@ -53,6 +53,11 @@ pub struct Exact {
     pub data_repeated: Option<Box<str>>,
     /// The same for `metadata`.
     pub metadata_repeated: Option<Box<str>>,
+    /// The stored texts of `data` and `metadata` (in that order) when the read kept them
+    /// unparsed (a store opened with [`super::Store::keeping_json_text`], for readers that
+    /// need only the text, such as a seal): the field's value is `null` and its problems
+    /// unknown until [`Event::parse_json`] reads it.
+    pub unparsed: [Option<Box<str>>; 2],
 }
 
 impl Exact {
@@ -64,12 +69,59 @@ impl Exact {
             metadata: metadata.exact.clone(),
             data_repeated: data.repeated.clone(),
             metadata_repeated: metadata.repeated.clone(),
+            unparsed: [None, None],
         };
         (e != Exact::default()).then(|| Arc::new(e))
     }
 }
 
 impl Event {
+    /// The stored text of `data` (0) or `metadata` (1) when the read kept it unparsed (see
+    /// [`Exact::unparsed`]).
+    pub fn unparsed(&self, field: usize) -> Option<&str> {
+        self.exact.as_deref()?.unparsed.get(field)?.as_deref()
+    }
+
+    /// Parse the fields a read kept as text (see [`Exact::unparsed`]) as a read that parses
+    /// them does: their values, exact texts, repeated keys and problems. Nothing to do for an
+    /// event read the usual way.
+    pub fn parse_json(&mut self) {
+        let Some(x) = self.exact.as_mut() else { return };
+        if x.unparsed.iter().all(Option::is_none) {
+            return;
+        }
+        let x = Arc::make_mut(x);
+        let [d, m] = std::mem::take(&mut x.unparsed);
+        let mut read = |text: Option<Box<str>>,
+                        value: &mut Value,
+                        exact: Option<ExactJson>,
+                        repeated: Option<Box<str>>,
+                        name: &str| match text {
+            Some(t) => super::db::parse_json(&t, name, &mut self.problems),
+            None => super::db::JsonField {
+                value: std::mem::take(value),
+                exact,
+                repeated,
+            },
+        };
+        let data = read(
+            d,
+            &mut self.data,
+            x.data.take(),
+            x.data_repeated.take(),
+            "data",
+        );
+        let metadata = read(
+            m,
+            &mut self.metadata,
+            x.metadata.take(),
+            x.metadata_repeated.take(),
+            "metadata",
+        );
+        self.exact = Exact::of(&data, &metadata);
+        (self.data, self.metadata) = (data.value, metadata.value);
+    }
+
     /// The stored text of `data`, when it holds numbers the `Value` does not hold exactly.
     pub fn data_text(&self) -> Option<&str> {
         self.data_exact().map(ExactJson::text)
