@@ -65,10 +65,9 @@ impl PageSource for Store {
 /// asks for are the same (the same rows, in the same order, the same keys), so everything
 /// else about the scan holds. A read that does not continue the last one starts a new query.
 ///
-/// For a caller that reads to its end or exits when it stops (the CLI): a query dropped
-/// before its end leaves its connection to read and discard the rest of the rows when it is
-/// used again (sqlx drains it), so a reader that stops early and goes on using the pool, or
-/// whose reads keep changing (a ceiling raised every page), must not use this.
+/// A query given up before its end (the reader stopped, or its bounds changed) closes its
+/// connection, so nothing is left for the pool to drain; a read whose bounds change every
+/// page (a ceiling raised each time) would start a query per page and gains nothing.
 pub struct Streamed {
     store: Store,
     /// The most rows the first query asks for: what the caller will take (the rows jq drops

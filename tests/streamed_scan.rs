@@ -154,3 +154,68 @@ async fn a_streamed_scan_reads_what_pages_read_on_mariadb() {
 async fn a_streamed_scan_reads_what_pages_read_on_sqlite() {
     streamed(Server::Sqlite).await;
 }
+
+/// A streamed read given up before its end closes its connection (the server's backend for it
+/// ends), rather than going back to the pool, where sqlx would read and discard every row
+/// the query has left (the whole rest of a scan of the log, run to its end by the server).
+/// The pool still answers afterwards.
+#[tokio::test]
+async fn a_streamed_read_given_up_early_closes_its_connection() {
+    use evscope::store::{LogQuery, OpenOptions, Store};
+    use sqlx::Connection;
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "streamed_stop").await;
+    db.load("native/postgres.sql").await;
+    // ~40 MB of rows: far more than the socket buffers hold, so the query is still sending.
+    db.exec(
+        "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) \
+         SELECT 's-' || (i % 40), i, md5(i::text)::uuid, 'Big', jsonb_build_object('pad', repeat('x', 2000)) \
+         FROM generate_series(1, 20000) AS i",
+    )
+    .await;
+    let store = Store::open(&OpenOptions {
+        url: db.url.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let all = LogQuery {
+        limit: u32::MAX,
+        ..Default::default()
+    };
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut rx = store.stream_log(&all).unwrap();
+    assert!(!rx.recv().await.unwrap().unwrap().is_empty());
+    // The backend sending the rows.
+    let pid: i32 = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() AND query LIKE '%evscope_events%' AND query NOT LIKE '%pg_stat_activity%'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    drop(rx);
+    let mut alive = true;
+    for _ in 0..200 {
+        alive = sqlx::query_scalar("SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $1")
+            .bind(pid)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        if !alive {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !alive,
+        "the abandoned query's connection (backend {pid}) is still open after 20 s"
+    );
+    let page = LogQuery {
+        limit: 5,
+        ..Default::default()
+    };
+    assert_eq!(store.read_log(&page).await.unwrap().len(), 5);
+}

@@ -300,9 +300,8 @@ impl Reader {
     /// [`Streamed`]) rather than a query per page, wherever the read's bounds stay the same (a
     /// range below a settled head: a new query when the safe head the read is bounded by moves
     /// on). The database then sends the rows as `COPY` would, with no page's round trip,
-    /// planning and index descent. For a reader that reads to the end or ends with its
-    /// process (a seal): one stopped early leaves the rest of its query's rows for its
-    /// connection to discard when it is next used.
+    /// planning and index descent. A reader dropped before its end closes its query's
+    /// connection (see [`Streamed`]).
     pub fn in_one_query(
         store: Store,
         range: Range,
@@ -656,7 +655,9 @@ pub async fn plan(
 ) -> Result<Plan, ScanError> {
     let progress = std::sync::Arc::new(std::sync::Mutex::new(progress));
     let on_wait = progress.clone();
-    let mut reader = Reader::new(store.clone(), range.clone(), None)?
+    // A plan reads no event's data: it is not parsed (see Store::keeping_json_text), and the
+    // range is read through one query.
+    let mut reader = Reader::in_one_query(store.keeping_json_text(), range.clone(), None)?
         .with_max_wait(max_wait)
         .on_wait(move |w| {
             if let Ok(mut f) = on_wait.lock() {

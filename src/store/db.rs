@@ -207,7 +207,7 @@ use bound;
 impl Db {
     /// [`Db::fetch_events`] as the rows arrive: events sent in batches of `batch` until the
     /// query ends (or fails: the error is sent), or until `tx` is closed (the reader has what
-    /// it wants; the query is dropped). One query, however many rows it gives: the database
+    /// it wants; the query is dropped with its connection, which is closed). One query, however many rows it gives: the database
     /// plans it whole (in parallel where it can), where pages are one query each.
     pub async fn stream_events(
         &self,
@@ -218,28 +218,45 @@ impl Db {
     ) {
         macro_rules! run {
             ($pool:expr) => {{
+                let mut conn = match $pool.acquire().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = tx.send(Err(StoreError::query(e))).await;
+                        return;
+                    }
+                };
                 let q = bound!(sql);
-                let mut rows = q.fetch($pool);
-                let mut out = Vec::with_capacity(batch);
-                loop {
-                    match rows.try_next().await {
-                        Ok(Some(row)) => {
-                            out.push(event_from_row(&row, d));
-                            if out.len() >= batch
-                                && tx.send(Ok(std::mem::take(&mut out))).await.is_err()
-                            {
-                                return;
+                let stopped = 'read: {
+                    let mut rows = q.fetch(&mut *conn);
+                    let mut out = Vec::with_capacity(batch);
+                    loop {
+                        match rows.try_next().await {
+                            Ok(Some(row)) => {
+                                out.push(event_from_row(&row, d));
+                                if out.len() >= batch
+                                    && tx.send(Ok(std::mem::take(&mut out))).await.is_err()
+                                {
+                                    break 'read true;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                let _ = tx.send(Err(StoreError::query(e))).await;
+                                break 'read false;
                             }
                         }
-                        Ok(None) => break,
-                        Err(e) => {
-                            let _ = tx.send(Err(StoreError::query(e))).await;
-                            return;
-                        }
                     }
-                }
-                if !out.is_empty() {
-                    let _ = tx.send(Ok(out)).await;
+                    if !out.is_empty() {
+                        let _ = tx.send(Ok(out)).await;
+                    }
+                    false
+                };
+                if stopped {
+                    // The reader went away before the query's end: its connection is closed
+                    // (the server stops sending), not put back in the pool with the rest of
+                    // the rows still to come, which its next user would wait for while sqlx
+                    // reads and discards them.
+                    drop(conn.detach());
                 }
             }};
         }
