@@ -345,6 +345,12 @@ impl From<crate::replay::job::JobError> for CliError {
     }
 }
 
+impl From<crate::rehydrate::reducer::ReducerError> for CliError {
+    fn from(e: crate::rehydrate::reducer::ReducerError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
 impl From<crate::config::ConfigError> for CliError {
     fn from(e: crate::config::ConfigError) -> Self {
         CliError(e.to_string())
@@ -448,7 +454,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
             let target = resolve_target(&cli)?;
             let source = reducer_source(&cli, &target)?;
             // A reducer file that does not load is said now, not when time travel starts.
-            source.load().map_err(CliError)?;
+            source.load()?;
             let opts = crate::tui::TuiOptions {
                 theme: cli.theme.clone().or(config.theme.clone()),
                 keys: config.keys.clone(),
@@ -486,7 +492,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         }
         Some(Command::Rehydrate(a)) => {
             let target = resolve_target(&cli)?;
-            let reducers = reducer_source(&cli, &target)?.load().map_err(CliError)?;
+            let reducers = reducer_source(&cli, &target)?.load()?;
             let store = open(&cli).await?;
             rehydrate::rehydrate(&store, &reducers, a, out).await?;
         }

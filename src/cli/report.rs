@@ -7,7 +7,7 @@ pub(super) async fn audit(cli: &Cli, a: &AuditArgs, out: &mut dyn Write) -> u8 {
     use crate::snapshots::audit::Severity;
     let result: Result<u8, CliError> = async {
         let target = resolve_target(cli)?;
-        let reducers = reducer_source(cli, &target)?.load().map_err(CliError)?;
+        let reducers = reducer_source(cli, &target)?.load()?;
         let store = open(cli).await?;
         let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let (findings, summary) = crate::snapshots::audit::audit(&store, &reducers, |n| {
@@ -88,7 +88,7 @@ pub(super) async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Wr
     use crate::snapshots::{Scope, Status};
     let result: Result<u8, CliError> = async {
         let target = resolve_target(cli)?;
-        let reducers = reducer_source(cli, &target)?.load().map_err(CliError)?;
+        let reducers = reducer_source(cli, &target)?.load()?;
         let store = open(cli).await?;
         if store.layout().snapshots.is_none() {
             return Err(CliError(format!(

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::reducer::Reducers;
+use super::reducer::{ReducerError, Reducers};
 
 #[derive(Debug, Clone)]
 pub enum ReducerSource {
@@ -18,7 +18,7 @@ pub enum ReducerSource {
 }
 
 impl ReducerSource {
-    pub fn load(&self) -> Result<Reducers, String> {
+    pub fn load(&self) -> Result<Reducers, ReducerError> {
         match self {
             ReducerSource::File(p) => Reducers::load(p),
             ReducerSource::Demo => Ok(Reducers::demo()),

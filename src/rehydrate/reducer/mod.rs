@@ -265,10 +265,39 @@ fn toml_to_json(v: toml::Value) -> Value {
     }
 }
 
+/// Why a reducer file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReducerError {
+    /// The file could not be read.
+    #[error("cannot read reducers {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// It is not a reducer file: not TOML of the format, a program that does not compile, an
+    /// `ignore` path or a `tolerance` that cannot be.
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+    /// `--reducer NAME` names no reducer of the file.
+    #[error(
+        "--reducer {name}: {} has no reducer of that name (it has: {})",
+        if origin.is_empty() { "the reducer file" } else { origin },
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    )]
+    NoSuchReducer {
+        name: String,
+        origin: String,
+        known: Vec<String>,
+    },
+}
+
 impl Reducers {
-    pub fn parse(text: &str, origin: &str) -> Result<Reducers, String> {
-        let raw: RawFile =
-            toml::from_str(text).map_err(|e| format!("{origin}: {}", e.message()))?;
+    pub fn parse(text: &str, origin: &str) -> Result<Reducers, ReducerError> {
+        let invalid = |message: String| ReducerError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let raw: RawFile = toml::from_str(text).map_err(|e| invalid(e.message().to_string()))?;
         let mut reducers = Vec::new();
         for (i, r) in raw.reducers.into_iter().enumerate() {
             let list = |p: Option<Patterns>| match p {
@@ -290,7 +319,7 @@ impl Reducers {
             let mut fallback = None;
             for (ty, src) in r.on {
                 let p = Program::compile(&src)
-                    .map_err(|e| format!("{origin}: reducer {name}, {ty}: {e}"))?;
+                    .map_err(|e| invalid(format!("reducer {name}, {ty}: {e}")))?;
                 if ty == "*" {
                     fallback = Some(p);
                 } else {
@@ -299,12 +328,12 @@ impl Reducers {
             }
             for path in &r.ignore {
                 super::diff::parse_path(path)
-                    .map_err(|e| format!("{origin}: reducer {name}, ignore {path:?}: {e}"))?;
+                    .map_err(|e| invalid(format!("reducer {name}, ignore {path:?}: {e}")))?;
             }
             if r.tolerance < 0.0 || !r.tolerance.is_finite() {
-                return Err(format!(
-                    "{origin}: reducer {name}: tolerance must be a number >= 0"
-                ));
+                return Err(invalid(format!(
+                    "reducer {name}: tolerance must be a number >= 0"
+                )));
             }
             reducers.push(Reducer {
                 name,
@@ -332,22 +361,13 @@ impl Reducers {
     }
 
     /// `--reducer NAME`: that reducer for every stream (an error names the ones there are).
-    pub fn force(mut self, name: &str) -> Result<Reducers, String> {
+    pub fn force(mut self, name: &str) -> Result<Reducers, ReducerError> {
         if !self.reducers.iter().any(|r| r.name == name) {
-            let names: Vec<&str> = self.reducers.iter().map(|r| r.name.as_str()).collect();
-            return Err(format!(
-                "--reducer {name}: {} has no reducer of that name (it has: {})",
-                if self.origin.is_empty() {
-                    "the reducer file"
-                } else {
-                    &self.origin
-                },
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            ));
+            return Err(ReducerError::NoSuchReducer {
+                name: name.to_string(),
+                origin: self.origin.clone(),
+                known: self.reducers.iter().map(|r| r.name.clone()).collect(),
+            });
         }
         self.forced = Some(name.to_string());
         Ok(self)
@@ -408,9 +428,11 @@ impl Reducers {
         Ok(self.fold_with(stream, &facts))
     }
 
-    pub fn load(path: &Path) -> Result<Reducers, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read reducers {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Reducers, ReducerError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReducerError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Reducers::parse(&text, &path.display().to_string())
     }
 

@@ -356,6 +356,8 @@ fn bad_reducer_files_are_refused_with_a_reason() {
         ),
     ] {
         let e = Reducers::parse(text, "f.toml").unwrap_err();
+        assert!(matches!(e, ReducerError::Invalid { .. }), "{e:?}");
+        let e = e.to_string();
         assert!(e.contains(want) && e.starts_with("f.toml"), "{text}: {e}");
     }
 }
@@ -416,6 +418,8 @@ fn reducers_are_found_by_id_then_stream_type_then_first_event_then_handled_types
         Some(("by-first", MatchedBy::Named))
     );
     let err = r.force("nope").unwrap_err();
+    assert!(matches!(err, ReducerError::NoSuchReducer { .. }), "{err:?}");
+    let err = err.to_string();
     assert!(
         err.contains("by-id, by-type, by-first, by-handler"),
         "{err}"

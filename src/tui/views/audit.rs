@@ -63,7 +63,7 @@ impl AuditView {
         *self = AuditView::new();
         self.req.start(reply, async move {
             let run = async {
-                let reducers = source.load()?;
+                let reducers = source.load().map_err(|e| e.to_string())?;
                 audit(&store, &reducers, |events| {
                     progress.send(Read(events));
                 })

@@ -92,7 +92,7 @@ impl DriftView {
         *self = DriftView::new();
         self.req.start_blocking(reply, move || async move {
             let run = async {
-                let reducers = source.load()?;
+                let reducers = source.load().map_err(|e| e.to_string())?;
                 let mut counts = Summary::default();
                 let mut last_stream = String::new();
                 let mut found = Vec::new();

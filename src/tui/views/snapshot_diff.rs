@@ -87,7 +87,7 @@ async fn compare(
     stream: String,
     version: i64,
 ) -> Result<Compared, String> {
-    let reducers = source.load()?;
+    let reducers = source.load().map_err(|e| e.to_string())?;
     let fold = reducers
         .fold_in(&store, &stream)
         .await

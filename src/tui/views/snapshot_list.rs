@@ -64,7 +64,7 @@ impl SnapshotList {
         self.error = None;
         self.req.start_blocking(ctx.replier(), move || async move {
             let run = async {
-                let reducers = source.load()?;
+                let reducers = source.load().map_err(|e| e.to_string())?;
                 let checks = verify_stream(&store, &reducers, &stream, None)
                     .await
                     .map_err(|e| e.to_string())?;

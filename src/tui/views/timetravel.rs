@@ -88,7 +88,7 @@ async fn run(
     };
     let reducers = match source.load() {
         Ok(r) => r,
-        Err(e) => return reply(first_id, Err(e)),
+        Err(e) => return reply(first_id, Err(e.to_string())),
     };
     let fold = match reducers.fold_in(&store, &stream).await {
         Ok(f) => f,
@@ -185,7 +185,7 @@ async fn apply(
                 .as_ref()
                 .and_then(|s| s.version)
                 .unwrap_or(t.first_version - 1);
-            let r = source.load()?;
+            let r = source.load().map_err(|e| e.to_string())?;
             let fold = r.fold_in(store, stream).await.map_err(|e| e.to_string())?;
             let mut nt = Timeline::open(store.clone(), stream, fold)
                 .await
