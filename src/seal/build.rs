@@ -283,9 +283,9 @@ async fn read_part(
     counter: &std::sync::Arc<std::sync::atomic::AtomicU64>,
     sink: &mut (dyn FnMut(&Record) -> Result<(), SealError> + Send),
 ) -> Result<Part, SealError> {
-    // The events' JSON is hashed from its stored text: nothing parses it into values on the
-    // reading task (see Store::keeping_json_text).
-    // and through one query, whose rows the database sends as COPY would.
+    // The events' JSON is hashed from its stored text (nothing parses it into values on the
+    // reading task: see Store::keeping_json_text), and the range is read through one query,
+    // whose rows the database sends as COPY would.
     let mut reader = Reader::in_one_query(store.keeping_json_text(), range.clone(), None)?
         .with_max_wait(opts.max_wait);
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);

@@ -379,35 +379,14 @@ impl TextParser<'_> {
     }
 
     fn string(&mut self) -> Option<String> {
-        let start = self.i;
-        self.i += 1;
-        while self.i < self.b.len() {
-            match self.b[self.i] {
-                b'\\' => self.i += 2,
-                b'"' => {
-                    self.i += 1;
-                    return serde_json::from_str(self.s.get(start..self.i)?).ok();
-                }
-                _ => self.i += 1,
-            }
-        }
-        None
+        let (v, end) = string_literal(self.s, self.i)?;
+        self.i = end;
+        Some(v)
     }
 
     fn number(&mut self) -> Option<String> {
-        let start = self.i;
-        while self.i < self.b.len()
-            && matches!(
-                self.b[self.i],
-                b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-            )
-        {
-            self.i += 1;
-        }
-        let n = self.s.get(start..self.i)?;
-        if !is_json_number(n) {
-            return None;
-        }
+        let (n, end) = number_literal(self.s, self.i)?;
+        self.i = end;
         Some(Decimal::from_text(n).layout())
     }
 
@@ -490,8 +469,39 @@ impl TextParser<'_> {
     }
 }
 
+/// The JSON string literal whose opening quote is at `at` in `s`: its value, as serde_json
+/// reads it, and the index just past its closing quote (None: unterminated or invalid).
+pub(super) fn string_literal(s: &str, at: usize) -> Option<(String, usize)> {
+    let b = s.as_bytes();
+    let mut i = at + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => {
+                return serde_json::from_str(s.get(at..=i)?)
+                    .ok()
+                    .map(|v| (v, i + 1));
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The JSON number at `at` in `s`: its text and the index just past it (None: what is there
+/// is not a JSON number).
+pub(super) fn number_literal(s: &str, at: usize) -> Option<(&str, usize)> {
+    let b = s.as_bytes();
+    let mut i = at;
+    while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = b.get(i) {
+        i += 1;
+    }
+    let n = s.get(at..i)?;
+    is_json_number(n).then_some((n, i))
+}
+
 /// The JSON number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-pub(super) fn is_json_number(n: &str) -> bool {
+fn is_json_number(n: &str) -> bool {
     let b = n.as_bytes();
     let mut i = usize::from(b.first() == Some(&b'-'));
     let digits = |i: &mut usize| {

@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 
-use super::canonical::{number_layout, write_string};
+use super::canonical::{number_layout, number_literal, string_literal, write_string};
 
 /// Deeper nesting is left to the full reading (which grows its stack).
 pub const MAX_DEPTH: usize = 100;
@@ -121,34 +121,19 @@ impl Writer<'_, '_> {
             return true;
         }
         // Escapes: the literal's value as serde_json reads it, written as JCS writes it.
-        let mut j = at + 1;
-        while j < self.b.len() {
-            match self.b[j] {
-                b'\\' => j += 2,
-                b'"' => break,
-                _ => j += 1,
-            }
-        }
-        if j >= self.b.len() {
-            return false;
-        }
-        let Ok(v) = serde_json::from_str::<String>(&self.s[at..=j]) else {
+        let Some((v, end)) = string_literal(self.s, at) else {
             return false;
         };
-        self.i = j + 1;
+        self.i = end;
         write_string(self.out, &v);
         true
     }
 
     fn number(&mut self) -> bool {
-        let start = self.i;
-        while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.b.get(self.i) {
-            self.i += 1;
-        }
-        let n = &self.s[start..self.i];
-        if !super::canonical::is_json_number(n) {
+        let Some((n, end)) = number_literal(self.s, self.i) else {
             return false;
-        }
+        };
+        self.i = end;
         // An integer of up to 18 digits is its own layout (no sign of zero to keep).
         let digits = n.strip_prefix('-').unwrap_or(n);
         if digits.len() <= 18 && digits.bytes().all(|c| c.is_ascii_digit()) && n != "-0" {

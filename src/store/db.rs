@@ -207,8 +207,9 @@ use bound;
 impl Db {
     /// [`Db::fetch_events`] as the rows arrive: events sent in batches of `batch` until the
     /// query ends (or fails: the error is sent), or until `tx` is closed (the reader has what
-    /// it wants; the query is dropped with its connection, which is closed). One query, however many rows it gives: the database
-    /// plans it whole (in parallel where it can), where pages are one query each.
+    /// it wants; the query is dropped with its connection, which is closed). One query,
+    /// however many rows it gives: the database plans it whole (in parallel where it can),
+    /// where pages are one query each.
     pub async fn stream_events(
         &self,
         sql: &Sql,
@@ -833,29 +834,15 @@ where
 {
     let (enc, time_enc, time_path) = (&d.encodings, d.time_enc, d.time_path.as_slice());
     let col = |i: usize| get_raw(row, i, enc[i]);
-    // A JSON column is parsed from the row's own buffer when it is text (no copy of the
-    // text); other types as [`json_exact`] reads them.
-    let json = |i: usize, field: &str, problems: &mut Vec<Problem>| {
-        if enc[i] != Some(Encoding::Bytes) {
-            if let Ok(text) = row.try_get::<Option<&str>, _>(i) {
-                return match text {
-                    None => JsonField::value(Value::Null),
-                    Some(t) => parse_json(t, field, problems),
-                };
-            }
-        }
-        json_exact(col(i), field, problems)
+    // A JSON column's text, from the row's own buffer (no copy), when it arrives as text
+    // (`Some(None)`: NULL); `None` for other types, read as [`json_exact`] reads them.
+    let text_of = |i: usize| match enc[i] {
+        Some(Encoding::Bytes) => None,
+        _ => row.try_get::<Option<&str>, _>(i).ok(),
     };
-    // The stored text of a JSON column, unparsed (`None`: not kept as text).
+    // Kept as its stored text, unparsed, when the reader asked for that (and the time is not
+    // read from the data).
     let keep_text = d.json_text && time_path.is_empty();
-    let unparsed = |i: usize| -> Option<Option<Box<str>>> {
-        if !keep_text || enc[i] == Some(Encoding::Bytes) {
-            return None;
-        }
-        row.try_get::<Option<&str>, _>(i)
-            .ok()
-            .map(|t| t.map(Box::from))
-    };
     let mut problems = Vec::new();
     let position = col(0).int();
     let stream_id = text_value(col(1), "stream_id", &mut problems);
@@ -877,21 +864,23 @@ where
     }
     let event_type = text_value(col(4), "event_type", &mut problems);
     let mut texts: [Option<Box<str>>; 2] = [None, None];
-    let mut field = |i: usize, name: &str, problems: &mut Vec<Problem>| match unparsed(i) {
-        Some(t) => {
-            texts[i - 5] = t;
+    let mut field = |i: usize, name: &str, problems: &mut Vec<Problem>| match text_of(i) {
+        Some(Some(t)) if keep_text => {
+            texts[i - 5] = Some(t.into());
             JsonField::value(Value::Null)
         }
-        None => json(i, name, problems),
+        Some(Some(t)) => parse_json(t, name, problems),
+        Some(None) => JsonField::value(Value::Null),
+        None => json_exact(col(i), name, problems),
     };
     let data = field(5, "data", &mut problems);
-    let metadata = field(6, "metadata", &mut problems);
-    if data.value.is_null() && texts[0].is_none() && row.try_get_raw(5).is_ok_and(|v| v.is_null()) {
+    if data.value.is_null() && row.try_get_raw(5).is_ok_and(|v| v.is_null()) {
         problems.push(null_data());
     }
+    let metadata = field(6, "metadata", &mut problems);
     let mut exact = Exact::of(&data, &metadata);
     if texts.iter().any(Option::is_some) {
-        let mut x = exact.map(|x| (*x).clone()).unwrap_or_default();
+        let mut x = exact.map(Arc::unwrap_or_clone).unwrap_or_default();
         x.unparsed = texts;
         exact = Some(Arc::new(x));
     }
