@@ -11,9 +11,8 @@ use ratatui::layout::Rect;
 use super::detail::DetailView;
 use super::{Ctx, ExportScope, Jump, MOVES, ReplayScope, View, ViewKind, delta};
 use crate::filter::{self, Query};
-use crate::scan::{SCAN_BUDGET, Scan};
 use crate::store::head::HighWaterMark;
-use crate::store::{Cursor, Direction, Event, LogQuery, Start, Store, StreamRead};
+use crate::store::{Cursor, Event, LogQuery};
 use crate::tui::keys::Command;
 use crate::tui::request::{Replier, Slot, Tasks, downcast};
 use crate::tui::theme::Theme;
@@ -22,6 +21,9 @@ use crate::tui::widgets::table_rows;
 use crate::tui::widgets::window::{Anchor, Side, Want, Window};
 
 pub use crate::tui::widgets::event_table::EventRow;
+
+mod read;
+use read::{Page, read_log, read_stream};
 
 /// Rows per page fetched.
 pub const PAGE: u32 = 200;
@@ -48,12 +50,6 @@ pub enum Scope {
     Stream(String),
 }
 
-/// A page of events for one side of the window.
-struct Page {
-    side: Side,
-    result: Result<(Vec<Event>, bool), String>,
-    hwm: Option<HighWaterMark>,
-}
 
 struct Head(Result<Option<i64>, String>);
 
@@ -363,116 +359,6 @@ impl EventsView {
         }
         t
     }
-}
-
-/// One page of the log (through the safe head when following).
-async fn read_log(
-    store: Store,
-    query: Query,
-    want: Want<RowKey>,
-    hwm: Option<HighWaterMark>,
-    delay: Option<std::time::Duration>,
-) -> Page {
-    if let Some(d) = delay {
-        tokio::time::sleep(d).await;
-    }
-    let cursor = |k: RowKey| match k {
-        RowKey::Log(c) => c,
-        RowKey::Version(v) => Cursor::Position(v),
-    };
-    let (side, start, direction) = match want {
-        Want::Reset(Anchor::Start) => (Side::Reset, Start::End, Direction::Forward),
-        Want::Reset(Anchor::End) => (Side::Reset, Start::End, Direction::Backward),
-        Want::Reset(Anchor::At(k)) => (Side::Reset, Start::At(cursor(k)), Direction::Forward),
-        Want::After(k) => (Side::After, Start::After(cursor(k)), Direction::Forward),
-        Want::Before(k) => (Side::Before, Start::After(cursor(k)), Direction::Backward),
-    };
-    let mut hwm = hwm;
-    let up_to = match &mut hwm {
-        Some(h) => match h.advance(&store).await {
-            Ok(p) => Some(p),
-            Err(e) => {
-                return Page {
-                    side,
-                    result: Err(e.to_string()),
-                    hwm,
-                };
-            }
-        },
-        None => None,
-    };
-    let q = LogQuery {
-        filter: query.filter,
-        start,
-        direction,
-        up_to,
-        ..Default::default()
-    };
-    let mut scan = Scan::log(store, q)
-        .with_jq(query.jq)
-        .with_budget(SCAN_BUDGET);
-    if let Some(safe) = up_to {
-        scan.set_ceiling(safe);
-    }
-    let result = scan
-        .next(PAGE as usize)
-        .await
-        .map(|b| {
-            let more = b.more();
-            (b.events, more)
-        })
-        .map_err(|e| e.to_string());
-    Page { side, result, hwm }
-}
-
-/// One page of a stream, by version.
-async fn read_stream(
-    store: Store,
-    stream: String,
-    query: Query,
-    want: Want<RowKey>,
-) -> Result<(Vec<Event>, bool), String> {
-    let version = |k: RowKey| match k {
-        RowKey::Version(v) => v,
-        RowKey::Log(_) => 0,
-    };
-    let f = &query.filter;
-    let base = StreamRead {
-        types: f.types.clone(),
-        since: f.since,
-        until: f.until,
-        ..Default::default()
-    };
-    let read = match want {
-        Want::Reset(Anchor::Start) => base,
-        Want::Reset(Anchor::End) => StreamRead {
-            direction: Direction::Backward,
-            ..base
-        },
-        Want::Reset(Anchor::At(k)) => StreamRead {
-            from_version: Some(version(k)),
-            ..base
-        },
-        Want::After(k) => StreamRead {
-            after_version: Some(version(k)),
-            ..base
-        },
-        Want::Before(k) => StreamRead {
-            after_version: Some(version(k)),
-            direction: Direction::Backward,
-            ..base
-        },
-    };
-    Scan::stream(store, stream, read)
-        .with_jq(query.jq)
-        .with_budget(SCAN_BUDGET)
-        .next(PAGE as usize)
-        .await
-        .map(|b| {
-            let more = b.more();
-            (b.events, more)
-        })
-        .map_err(|e| e.to_string())
 }
 
 /// Push the log of the events sharing `e`'s correlation id — the filter `evscope trace` uses,
