@@ -306,8 +306,7 @@ fn record(p: &Rewind, name: &str) -> Result<(), CliError> {
 
 fn write_rewind(out: &mut dyn Write, p: &Rewind, format: FormatArg) -> std::io::Result<()> {
     if format != FormatArg::Table {
-        serde_json::to_writer_pretty(&mut *out, p)?;
-        return writeln!(out);
+        return crate::output::write_doc(out, p, super::fmt(format));
     }
     writeln!(
         out,

@@ -437,7 +437,7 @@ pub(crate) async fn open(cli: &Cli) -> Result<Store, CliError> {
     }
 }
 
-fn fmt(f: FormatArg) -> Format {
+pub(super) fn fmt(f: FormatArg) -> Format {
     match f {
         FormatArg::Table => Format::Table,
         FormatArg::Json => Format::Json,

@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::replay::RangeArgs;
-use super::{CliError, FormatArg, open};
+use super::{CliError, FormatArg, fmt, open};
 use crate::output::{self, Format};
 use crate::replay::range::DEFAULT_MAX_WAIT;
 use crate::seal::proof::{self, Proof};
@@ -145,22 +145,10 @@ pub struct KeygenArgs {
     pub format: FormatArg,
 }
 
-fn fmt(f: FormatArg) -> Format {
-    match f {
-        FormatArg::Table => Format::Table,
-        FormatArg::Json => Format::Json,
-        FormatArg::Jsonl => Format::Jsonl,
-    }
-}
 
 /// One JSON document, pretty for json, one line for jsonl.
 fn write_doc<T: Serialize>(out: &mut dyn Write, v: &T, f: Format) -> Result<(), CliError> {
-    match f {
-        Format::Jsonl => serde_json::to_writer(&mut *out, v),
-        _ => serde_json::to_writer_pretty(&mut *out, v),
-    }
-    .map_err(|e| CliError(e.to_string()))?;
-    writeln!(out)?;
+    crate::output::write_doc(out, v, f)?;
     Ok(())
 }
 
