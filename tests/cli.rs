@@ -982,6 +982,30 @@ fn events_of_a_stream_that_does_not_exist_is_an_error() {
         );
         assert!(err.contains("no stream \"nope-1\""), "{err}");
     }
+    // Every command that reads one stream says the same, rather than an empty result.
+    let sink = format!("jsonl:{}", dir.path().join("out.jsonl").display());
+    for args in [
+        &["rehydrate", "nope-1"][..],
+        &["replay", "--stream", "nope-1", "--sink", &sink, "--dry-run"][..],
+        &["seal", "--stream", "nope-1", "--out", "r.json"][..],
+    ] {
+        let mut all = vec!["--db", db.as_str()];
+        all.extend_from_slice(args);
+        let err = runtime_error(dir.path(), &all);
+        assert!(err.contains("no stream \"nope-1\""), "{args:?}: {err}");
+    }
+    assert!(
+        !dir.path().join("r.json").exists(),
+        "no receipt for a stream that is not there"
+    );
+    // verify-snapshots keeps its own codes: 2 for an error.
+    let out = evscope(dir.path())
+        .args(["--db", &db, "verify-snapshots", "--stream", "nope-1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no stream \"nope-1\""), "{err}");
 }
 
 /// A `--limit` that cut the output says so on stderr, with the `--from` that reads on; the

@@ -622,10 +622,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
             }
             // A stream that does not exist is an error naming it, not an empty result.
             if !store.stream_exists(&a.stream).await? {
-                return Err(CliError(format!(
-                    "no stream {:?} in this store (evscope streams lists them)",
-                    output::clip(&a.stream, 200)
-                )));
+                return Err(
+                    crate::store::StoreError::NoSuchStream(output::clip(&a.stream, 200)).into(),
+                );
             }
             let r = StreamRead {
                 from_version: a.from,

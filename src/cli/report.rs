@@ -96,6 +96,11 @@ pub(super) async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Wr
                 store.layout().name
             )));
         }
+        if let Some(s) = &a.stream
+            && !store.stream_exists(s).await?
+        {
+            return Err(crate::store::StoreError::NoSuchStream(crate::output::clip(s, 200)).into());
+        }
         let scope = Scope {
             stream: a.stream.clone(),
             category: a.category.clone(),

@@ -145,7 +145,6 @@ pub struct KeygenArgs {
     pub format: FormatArg,
 }
 
-
 /// One JSON document, pretty for json, one line for jsonl.
 fn write_doc<T: Serialize>(out: &mut dyn Write, v: &T, f: Format) -> Result<(), CliError> {
     crate::output::write_doc(out, v, f)?;

@@ -44,6 +44,9 @@ pub enum StoreError {
     /// A complete read could not be proven complete in time (positions still held open).
     #[error("{0}")]
     Unsettled(String),
+    /// A read of one stream named a stream the store does not hold.
+    #[error("no stream {0:?} in this store (evscope streams lists them)")]
+    NoSuchStream(String),
 }
 
 impl StoreError {

@@ -50,7 +50,6 @@ pub enum Scope {
     Stream(String),
 }
 
-
 struct Head(Result<Option<i64>, String>);
 
 struct JumpTo(Result<Option<Cursor>, String>);
