@@ -450,6 +450,10 @@ async fn snapshots_without_a_reducer_are_not_checked_and_say_so() {
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["snapshots"][0]["status"], "no_reducer", "{doc}");
     assert_eq!(doc["summary"]["no_reducer"], 1);
+    assert_eq!(
+        doc["summary"]["no_reducer_matched"], false,
+        "no reducer file"
+    );
     // Seeds' reducers fit no stream of this store.
     let (code, _, err) = run(
         &db,
@@ -461,6 +465,38 @@ async fn snapshots_without_a_reducer_are_not_checked_and_say_so() {
     );
     assert_eq!(code, 3);
     assert!(err.contains("none of the 2 reducer(s)"), "{err}");
+    let (code, out, _) = run(
+        &db,
+        &[
+            "--reducers",
+            &fixture("reducers/seeds.toml"),
+            "verify-snapshots",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 3);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["summary"]["no_reducer_matched"], true, "{doc}");
+    // A fold with that file says the merge fold ran instead, rather than nothing.
+    let stream = doc["snapshots"][0]["stream_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _, err) = run(
+        &db,
+        &[
+            "--reducers",
+            &fixture("reducers/seeds.toml"),
+            "rehydrate",
+            &stream,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("no reducer of") && err.contains("merge fold"),
+        "{err}"
+    );
     // Without a reducer file the audit lists no type as unknown.
     let out = ok(&db, &["audit", "--format", "json"]);
     assert!(!out.contains("does not name"), "{out}");

@@ -11,6 +11,15 @@ pub(super) async fn rehydrate(
 ) -> Result<(), CliError> {
     use crate::rehydrate::diff::diff;
     let fold = reducers.fold_in(store, &a.stream).await?;
+    // A reducer file none of whose reducers applies to this stream: the merge fold runs, and
+    // that is said, not left for the user to notice in the state.
+    if !reducers.reducers.is_empty() && matches!(fold, crate::rehydrate::reducer::Fold::Merge) {
+        eprintln!(
+            "evscope: no reducer of {} applies to stream {} (by match, stream_type, first_event or the event types they handle): folded with the default merge fold",
+            reducers.origin,
+            crate::output::clip(&a.stream, 200)
+        );
+    }
     let mut state = fold.start(&fold.initial());
     let mut read = StreamRead {
         limit: 10_000,

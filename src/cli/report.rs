@@ -237,10 +237,7 @@ pub(super) async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Wr
                 summary.checked, summary.streams, summary.ok, summary.drifted, summary.errors
             )?;
         }
-        if !reducers.reducers.is_empty()
-            && summary.checked > 0
-            && summary.no_reducer == summary.checked
-        {
+        if summary.no_reducer_matched {
             eprintln!(
                 "evscope: none of the {} reducer(s) of {} applies to a stream checked (by match, stream_type, first_event or the event types they handle)",
                 reducers.reducers.len(),

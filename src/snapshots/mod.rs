@@ -128,6 +128,14 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary once every stream was checked: whether a reducer file with reducers
+    /// applied to none of them.
+    fn finished(mut self, reducers: &Reducers) -> Summary {
+        self.no_reducer_matched =
+            !reducers.reducers.is_empty() && self.checked > 0 && self.no_reducer == self.checked;
+        self
+    }
+
     pub fn add(&mut self, c: &Check) {
         self.checked += 1;
         match c.status {
@@ -346,7 +354,7 @@ pub async fn verify(
             next = parts.next(store).await?;
             emit(check_part(reducers, scope.since, part, &AtomicBool::new(false)).await?);
         }
-        return Ok(summary);
+        return Ok(summary.finished(reducers));
     }
     let mut workers = Workers::start(jobs, reducers, scope.since);
     // Parts given out but not reported yet: bounds what waits behind a slow part.
@@ -377,7 +385,7 @@ pub async fn verify(
             emit(checked?);
         }
     }
-    Ok(summary)
+    Ok(summary.finished(reducers))
 }
 
 fn workers_gone() -> StoreError {
