@@ -50,6 +50,19 @@ pub fn width(s: &str) -> usize {
 
 /// Cut `s` to `max` terminal columns, with an ellipsis when cut; control characters shown as
 /// spaces.
+/// `s` as one shell word: as is when it holds only characters no shell treats specially,
+/// else in single quotes (a single quote inside written as `'\''`).
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+=,%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 pub fn clip(s: &str, max: usize) -> String {
     use unicode_width::UnicodeWidthChar;
     let clean = |c: char| if c.is_control() { ' ' } else { c };
@@ -475,6 +488,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn shell_quote_gives_one_word() {
+        assert_eq!(shell_quote("account-0009"), "account-0009");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("order-東京"), "'order-東京'");
     }
 
     #[test]

@@ -1095,4 +1095,39 @@ fn a_limit_that_cut_the_output_says_where_to_continue() {
         note.contains(&format!("--from {} --backward", v - 1)),
         "{note}"
     );
+    // The stream list, page by page with the --after its note gives.
+    let (streams, note) = run(&["streams", "--limit", "1000", "--format", "jsonl"]);
+    assert!(note.is_empty(), "{note}");
+    let want: Vec<String> = streams
+        .iter()
+        .map(|s| s["stream_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(want.len() > 2, "{want:?}");
+    let mut seen: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..=want.len() {
+        let mut a = vec!["streams", "--limit", "2", "--format", "jsonl"];
+        if let Some(x) = &after {
+            a.extend(["--after", x.as_str()]);
+        }
+        let (page, note) = run(&a);
+        seen.extend(
+            page.iter()
+                .map(|s| s["stream_id"].as_str().unwrap().to_string()),
+        );
+        match note.split("--after ").nth(1) {
+            Some(next) => {
+                assert!(
+                    note.contains("stopped at --limit 2; more streams may follow"),
+                    "{note}"
+                );
+                after = Some(next.trim().trim_matches('\'').to_string());
+            }
+            None => {
+                assert!(note.is_empty(), "{note}");
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, want, "every stream once, in order");
 }

@@ -557,6 +557,21 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 store.list_streams(&q).await?
             };
             output::write_streams(out, &streams, fmt(a.format))?;
+            // A --limit that cut the list says so, with the --after that reads on.
+            if a.limit > 0 && streams.len() >= a.limit as usize {
+                let hint = match streams.last() {
+                    Some(last) if !a.recent => format!(
+                        ": continue with --after {}{}",
+                        output::shell_quote(&last.stream_id),
+                        if a.backward { " --backward" } else { "" }
+                    ),
+                    _ => " (raise --limit to see more)".to_string(),
+                };
+                eprintln!(
+                    "evscope: stopped at --limit {}; more streams may follow{hint}",
+                    a.limit
+                );
+            }
         }
         Some(Command::Log(a)) => {
             let store = open(&cli).await?;
