@@ -68,9 +68,36 @@ async fn the_tui_view_lists_the_demo_consumers() {
     );
     assert!(screen.contains("· category payment"), "{screen}");
     h.key(KeyCode::Esc).await;
-    // Enter opens the log at the checkpoint.
+    // Enter opens the log at the checkpoint: the row selected is the first event at or
+    // after it.
+    let checkpoint = h.app.find::<ConsumersView>().unwrap().rows()[at]
+        .consumer
+        .checkpoint
+        .unwrap();
     h.key(KeyCode::Enter).await;
     assert_eq!(h.app.view(), ViewKind::Log);
+    let log = h.app.log().unwrap();
+    let first = log
+        .rows
+        .rows
+        .first()
+        .unwrap()
+        .event
+        .global_position
+        .unwrap();
+    let selected = log
+        .rows
+        .selected_row()
+        .unwrap()
+        .event
+        .global_position
+        .unwrap();
+    assert!(first <= checkpoint.max(1), "{first} {checkpoint}");
+    assert_eq!(
+        selected,
+        checkpoint.max(1),
+        "the checkpoint's row is selected"
+    );
     let cp = h.app.find::<ConsumersView>().map(|_| ()).is_none();
     assert!(cp, "the log replaced the view");
     // From the stream list too.
