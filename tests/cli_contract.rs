@@ -258,7 +258,8 @@ fn tables_line_up_with_wide_and_combining_characters() {
         .enumerate()
     {
         sql.push_str(&format!(
-            "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) VALUES ('{stream}', 1, 'e{i}', 'Placed', '{{}}');\n"
+            "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) VALUES ('{stream}', 1, 'e{i}', '{}', '{{}}');\n",
+            if i == 1 { "注文Placed" } else { "Placed" }
         ));
     }
     let mut child = std::process::Command::new("sqlite3")
@@ -300,5 +301,41 @@ fn tables_line_up_with_wide_and_combining_characters() {
             "{args:?}:\n{text}{starts:?}"
         );
         assert_eq!(starts.len(), 4, "{text}");
+    }
+    // The replay plan's histograms: a header, and the counts in one column.
+    let sink = format!("jsonl:{}", dir.path().join("plan.jsonl").display());
+    let text = run(
+        dir.path(),
+        &["--db", db.as_str(), "replay", "--sink", &sink, "--dry-run"],
+        0,
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    for header in ["TYPE", "CATEGORY"] {
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(header))
+            .unwrap_or_else(|| panic!("no {header} header:\n{text}"));
+        assert!(lines[at].contains("EVENTS"), "{text}");
+        let block: Vec<&str> = std::iter::once(lines[at])
+            .chain(
+                lines[at + 1..]
+                    .iter()
+                    .take_while(|l| {
+                        l.starts_with("  ") && !l.trim().is_empty() && !l.contains("EVENTS")
+                    })
+                    .copied(),
+            )
+            .collect();
+        assert!(block.len() >= 3, "{header}: {block:?}");
+        let count_at = |l: &str| {
+            let i = l.trim_end().rfind(' ').unwrap() + 1;
+            evscope::output::width(&l[..i])
+        };
+        let want = count_at(block[0]);
+        assert!(
+            block.iter().all(|l| count_at(l) == want),
+            "{header}:\n{}",
+            block.join("\n")
+        );
     }
 }

@@ -354,17 +354,18 @@ fn write_plan(out: &mut dyn Write, p: &PlanOut, format: FormatArg) -> std::io::R
             .into_iter()
             .map(|(k, n)| (clip(k, 80), n))
             .collect();
-        writeln!(out, "{title}")?;
-        let w = v.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
-        for (k, n) in v {
-            let pad = " ".repeat(w - k.chars().count());
-            writeln!(out, "  {k}{pad}  {n}")?;
+        // A table under its header, measured in display width, indented under the plan.
+        let rows: Vec<Vec<String>> = v.into_iter().map(|(k, n)| vec![k, n.to_string()]).collect();
+        let mut t = Vec::new();
+        crate::output::table(&mut t, &[title, "EVENTS"], &rows)?;
+        for line in String::from_utf8_lossy(&t).lines() {
+            writeln!(out, "  {line}")?;
         }
         Ok::<(), std::io::Error>(())
     };
     if p.plan.total > 0 {
-        hist(out, "by type", &p.plan.by_type)?;
-        hist(out, "by category", &p.plan.by_category)?;
+        hist(out, "TYPE", &p.plan.by_type)?;
+        hist(out, "CATEGORY", &p.plan.by_category)?;
     }
     Ok(())
 }
