@@ -467,6 +467,22 @@ async fn trace(server: Server) {
         ],
         "{server:?}"
     );
+    // The table: its header first, one line per event, the cause's child indented; what
+    // was traced on stderr.
+    let out = evscope(dir.path())
+        .args(["--db", &db.url, "trace", &format!("{ID}02")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("POSITION"), "{table}");
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[2].contains("└ "), "{table}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2 events share"),
+        "{out:?}"
+    );
     let out = evscope(dir.path())
         .args(["--db", &db.url, "trace", &format!("{ID}03")])
         .output()

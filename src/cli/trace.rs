@@ -47,13 +47,13 @@ pub async fn run(cli: &super::Cli, a: &TraceArgs, out: &mut dyn Write) -> Result
         FormatArg::Json => output::write_doc(out, &t, fmt(a.format))?,
         FormatArg::Jsonl => output::write_json(out, &t.events, fmt(a.format))?,
         FormatArg::Table => {
-            writeln!(
-                out,
+            // What was traced goes to stderr: stdout is the table, from its header down.
+            eprintln!(
                 "{} events share {} = {}",
                 t.events.len(),
                 t.key,
                 shown(&t.correlation.to_string())
-            )?;
+            );
             let rows: Vec<Vec<String>> = t
                 .events
                 .iter()
