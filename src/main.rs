@@ -81,11 +81,11 @@ fn main() -> ExitCode {
             _ => ExitCode::from(code),
         },
         // A reader that went away (`evscope log | head`) is not an error.
-        Err(e) if e.0 == evscope::cli::OUTPUT_CLOSED => ExitCode::SUCCESS,
+        Err(evscope::cli::CliError::OutputClosed) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            ExitCode::from(e.code())
         }
     }
 }

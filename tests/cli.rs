@@ -58,6 +58,65 @@ fn usage_errors_exit_2_with_one_clear_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a time"));
 }
 
+/// Usage mistakes evscope itself finds (flags that do not combine, given a store) exit 2
+/// as clap's do, with one line saying what to do instead.
+#[test]
+fn usage_mistakes_found_with_the_store_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = native_sqlite(dir.path());
+    let sink = format!("jsonl:{}", dir.path().join("out.jsonl").display());
+    for (args, says) in [
+        (
+            vec!["events", "account-1", "--where", "stream:x"],
+            "events reads one stream",
+        ),
+        (
+            vec!["--reducer", "x", "rehydrate", "account-1"],
+            "give --reducers FILE",
+        ),
+        (
+            vec![
+                "replay",
+                "--from-position",
+                "5",
+                "--to-position",
+                "2",
+                "--sink",
+                &sink,
+                "--dry-run",
+            ],
+            "is after --to-position",
+        ),
+        (
+            vec!["replay", "--rate", "0", "--sink", &sink, "--dry-run"],
+            "--rate must be",
+        ),
+        (
+            vec![
+                "seal",
+                "--from-position",
+                "5",
+                "--to-position",
+                "2",
+                "--out",
+                "r.json",
+            ],
+            "is after --to-position",
+        ),
+    ] {
+        let mut all = vec!["--db", db.as_str()];
+        all.extend_from_slice(&args);
+        let out = evscope(dir.path()).args(&all).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}
+
 fn runtime_error(dir: &std::path::Path, args: &[&str]) -> String {
     let out = evscope(dir).args(args).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).to_string();
@@ -624,8 +683,9 @@ fn where_takes_the_tui_filter_language_with_jq() {
             "{bad}"
         );
     }
+    // A filter that does not fit one stream is a usage error too.
     let out = run(&["events", "account-1001", "--where", "category:x"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

@@ -89,7 +89,7 @@ pub struct RewindArgs {
 }
 
 fn err(e: ConsumerError) -> CliError {
-    CliError(e.to_string())
+    CliError::Failed(e.to_string())
 }
 
 async fn discover(store: &Store) -> Result<Vec<Consumer>, CliError> {
@@ -268,7 +268,7 @@ async fn rewind(cli: &super::Cli, a: &RewindArgs, out: &mut dyn Write) -> Result
         );
         return Ok(2);
     }
-    let target = Target::parse(&a.to).map_err(|e| CliError(format!("--to: {e}")))?;
+    let target = Target::parse(&a.to).map_err(|e| CliError::Failed(format!("--to: {e}")))?;
     let store = open(cli).await?;
     let all = discover(&store).await?;
     let picked = consumers::select(&all, &a.name).map_err(err)?;
@@ -404,7 +404,7 @@ pub async fn range_for(
     let picked = consumers::select(&all, name).map_err(err)?;
     // Several segments: from the one furthest behind.
     let Some(c) = picked.iter().min_by_key(|c| c.checkpoint.unwrap_or(0)) else {
-        return Err(CliError(format!("no consumer {name:?}")));
+        return Err(CliError::Failed(format!("no consumer {name:?}")));
     };
     let opts = ReportOptions {
         settle: false,
@@ -421,7 +421,7 @@ pub async fn range_for(
             let settled = crate::store::head::settled_head(store, max_wait).await?;
             let head = settled.unwrap_or(0);
             if cp >= head {
-                return Err(CliError(format!(
+                return Err(CliError::Failed(format!(
                     "{} is at {cp}, not behind the settled head {head}: nothing to replay",
                     c.id()
                 )));

@@ -143,7 +143,7 @@ pub(super) async fn follow(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     if store.layout().position.is_none() {
-        return Err(CliError(format!(
+        return Err(CliError::Usage(format!(
             "--follow needs a global position, and the {} layout has none",
             store.layout().name
         )));

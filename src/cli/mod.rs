@@ -328,52 +328,70 @@ pub struct InfoArgs {
     pub format: FormatArg,
 }
 
-/// A failure the user caused or the environment did; printed as one line, exit code 1.
+/// Why a command did not succeed; printed as one line. Its exit code is [`CliError::code`].
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CliError(pub String);
+pub enum CliError {
+    /// A runtime failure (the store, the bus, a file, a jq error at run time): exit 1.
+    #[error("{0}")]
+    Failed(String),
+    /// The command line asks for what cannot be done (flags that do not combine, a flag
+    /// this store's layout has no meaning for): exit 2, as clap's own usage errors.
+    #[error("{0}")]
+    Usage(String),
+    /// The reader of evscope's output went away (`evscope log | head`): not a failure.
+    /// Only a write to the command's own output gives it; a replay whose sink is standard
+    /// output fails for real when its reader goes (the job is `failed`).
+    #[error("the reader of the output went away")]
+    OutputClosed,
+}
+
+impl CliError {
+    /// The process's exit code for this error (0 for a reader that went away).
+    pub fn code(&self) -> u8 {
+        match self {
+            CliError::Failed(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::OutputClosed => 0,
+        }
+    }
+}
 
 impl From<crate::store::StoreError> for CliError {
     fn from(e: crate::store::StoreError) -> Self {
-        CliError(e.to_string())
+        CliError::Failed(e.to_string())
     }
 }
 
 impl From<crate::replay::job::JobError> for CliError {
     fn from(e: crate::replay::job::JobError) -> Self {
-        CliError(e.to_string())
+        CliError::Failed(e.to_string())
     }
 }
 
 impl From<crate::rehydrate::reducer::ReducerError> for CliError {
     fn from(e: crate::rehydrate::reducer::ReducerError) -> Self {
-        CliError(e.to_string())
+        CliError::Failed(e.to_string())
     }
 }
 
 impl From<crate::config::ConfigError> for CliError {
     fn from(e: crate::config::ConfigError) -> Self {
-        CliError(e.to_string())
+        CliError::Failed(e.to_string())
     }
 }
 
 impl From<crate::scan::ScanError> for CliError {
     fn from(e: crate::scan::ScanError) -> Self {
-        CliError(e.to_string())
+        CliError::Failed(e.to_string())
     }
 }
-
-/// The message of the one error that is not a failure: the reader of evscope's output went
-/// away (`evscope log | head`). Only a write to the command's own output gives it; a replay
-/// whose sink is standard output fails for real when its reader goes (the job is `failed`).
-pub const OUTPUT_CLOSED: &str = "the reader of the output went away";
 
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return CliError(OUTPUT_CLOSED.into());
+            return CliError::OutputClosed;
         }
-        CliError(e.to_string())
+        CliError::Failed(e.to_string())
     }
 }
 
@@ -425,7 +443,7 @@ pub(crate) async fn open(cli: &Cli) -> Result<Store, CliError> {
         Target::Demo(path) => {
             crate::demo::ensure(&path, crate::demo::DEFAULT_ACCOUNTS, false)
                 .await
-                .map_err(|e| CliError(format!("demo store {}: {e}", path.display())))?;
+                .map_err(|e| CliError::Failed(format!("demo store {}: {e}", path.display())))?;
             Ok(Store::open(&OpenOptions {
                 url: crate::demo::url_for(&path),
                 schema: cli.schema.clone(),
@@ -466,7 +484,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                     .collect(),
             };
             // Theme and keys are checked before the terminal is taken over.
-            crate::tui::prepare(&opts).map_err(CliError)?;
+            crate::tui::prepare(&opts).map_err(CliError::Failed)?;
             // A database is connected to with the TUI on the screen (it says where, and `q`
             // quits); the demo store is local.
             let opening = match target {
@@ -476,18 +494,22 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                         .connect_timeout
                         .unwrap_or(crate::store::db::CONNECT_TIMEOUT),
                     open: Box::pin(async move {
-                        Store::open(&o).await.map_err(|e| CliError::from(e).0)
+                        Store::open(&o)
+                            .await
+                            .map_err(|e| CliError::from(e).to_string())
                     }),
                 },
                 Target::Demo(_) => crate::tui::Opening::Open(Box::new(open(&cli).await?)),
             };
-            crate::tui::run(opening, opts).await.map_err(CliError)?;
+            crate::tui::run(opening, opts)
+                .await
+                .map_err(CliError::Failed)?;
         }
         Some(Command::Demo(a)) => {
             let path = a.path.clone().unwrap_or_else(crate::demo::default_path);
             let summary = crate::demo::ensure(&path, a.accounts, a.force)
                 .await
-                .map_err(|e| CliError(format!("demo store {}: {e}", path.display())))?;
+                .map_err(|e| CliError::Failed(format!("demo store {}: {e}", path.display())))?;
             output::write_demo(out, &summary, fmt(a.format))?;
         }
         Some(Command::Rehydrate(a)) => {
@@ -576,7 +598,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
         Some(Command::Log(a)) => {
             let store = open(&cli).await?;
             if a.from.is_some() && store.layout().position.is_none() {
-                return Err(CliError(format!(
+                return Err(CliError::Usage(format!(
                     "the {} layout has no global position, so --from cannot be used; narrow with --since/--until",
                     store.layout().name
                 )));
@@ -630,7 +652,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 || filter.category.is_some()
                 || filter.stream_prefix.is_some()
             {
-                return Err(CliError(
+                return Err(CliError::Usage(
                     "events reads one stream: --where takes type:, since:, until: and `| jq` here"
                         .into(),
                 ));
@@ -698,7 +720,7 @@ fn reducer_source(
     let source = reducer_file(cli, target)?;
     match &cli.reducer {
         None => Ok(source),
-        Some(_) if matches!(source, ReducerSource::None) => Err(CliError(
+        Some(_) if matches!(source, ReducerSource::None) => Err(CliError::Usage(
             "--reducer NAME names a reducer of a reducer file: give --reducers FILE".into(),
         )),
         Some(name) => Ok(ReducerSource::Forced(Box::new(source), name.clone())),
@@ -743,10 +765,9 @@ pub(crate) fn merge_filter(
 ) -> Result<(EventFilter, Option<crate::filter::JqPredicate>), CliError> {
     let parsed = match where_ {
         Some(w) => crate::filter::parse(w, chrono::Utc::now())
-            .map_err(|e| CliError(format!("--where: {e}")))?,
-        None => {
-            crate::filter::parse("", chrono::Utc::now()).map_err(|e| CliError(e.to_string()))?
-        }
+            .map_err(|e| CliError::Failed(format!("--where: {e}")))?,
+        None => crate::filter::parse("", chrono::Utc::now())
+            .map_err(|e| CliError::Failed(e.to_string()))?,
     };
     let mut f = parsed.filter;
     for t in &flags.types {

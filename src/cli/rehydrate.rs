@@ -89,7 +89,7 @@ pub(super) async fn rehydrate(
                     } else {
                         write_state(out, &state.to_json(), format)?;
                     }
-                    return Err(CliError(format!(
+                    return Err(CliError::Failed(format!(
                         "{}; the state before it is {}",
                         err,
                         if a.trace {
@@ -229,7 +229,8 @@ impl Trace {
                 if f == FormatArg::Json {
                     out.write_all(if self.steps == 0 { b"[\n" } else { b",\n" })?;
                 }
-                serde_json::to_writer(&mut *out, &line).map_err(|e| CliError(e.to_string()))?;
+                serde_json::to_writer(&mut *out, &line)
+                    .map_err(|e| CliError::Failed(e.to_string()))?;
                 if f == FormatArg::Jsonl {
                     writeln!(out)?;
                 }

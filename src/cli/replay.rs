@@ -135,7 +135,7 @@ impl RangeArgs {
             (Some(s), _) => Some(s.clone()),
             (None, Some(s)) if !s.contains('*') => Some(s.clone()),
             (None, Some(s)) => {
-                return Err(CliError(format!(
+                return Err(CliError::Usage(format!(
                     "stream:{s} in --where: use --stream-prefix or --category for several streams"
                 )));
             }
@@ -258,13 +258,13 @@ fn sink_of(cli: &super::Cli, a: &StartArgs) -> Result<SinkSpec, CliError> {
         },
     }
     .resolve()
-    .map_err(CliError)
+    .map_err(CliError::Failed)
 }
 
 fn check_rate(rate: Option<f64>) -> Result<(), CliError> {
     match rate {
         Some(r) if !(r > 0.0 && r.is_finite()) => {
-            Err(CliError("--rate must be a positive number".into()))
+            Err(CliError::Usage("--rate must be a positive number".into()))
         }
         _ => Ok(()),
     }
@@ -382,7 +382,9 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
         }
         None => (a.range.range()?, None),
     };
-    range.validate(&store).map_err(CliError)?;
+    range
+        .validate(&store)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     range.freeze(&store, max_wait).await?;
     let tty = std::io::stderr().is_terminal();
     let quiet = a.run.quiet;
@@ -425,7 +427,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
     let mut stderr = std::io::stderr();
     let info: &mut dyn Write = if to_stdout { &mut stderr } else { out };
     // With --yes, JSON output is one document at the end: {"plan", "job"}.
-    let plan_json = serde_json::to_value(&plan_out).map_err(|e| CliError(e.to_string()))?;
+    let plan_json = serde_json::to_value(&plan_out).map_err(|e| CliError::Failed(e.to_string()))?;
     if a.run.format == FormatArg::Table || !a.yes {
         write_plan(info, &plan_out, a.run.format)?;
         info.flush()?;
@@ -454,7 +456,7 @@ async fn start(cli: &super::Cli, a: &StartArgs, out: &mut dyn Write) -> Result<u
         return Ok(0);
     }
     if let Some(b) = bus.as_ref().filter(|b| b.fatal) {
-        return Err(CliError(b.problem.clone().unwrap_or_default()));
+        return Err(CliError::Failed(b.problem.clone().unwrap_or_default()));
     }
     let jobs = jobs_store()?;
     let mut job = Job::new(&store, range, spec, a.run.rate, max_in_flight, plan.total);
@@ -489,7 +491,7 @@ async fn resume(
     let jobs = jobs_store()?;
     let mut job = jobs.load(id)?;
     if !job.status.resumable() {
-        return Err(CliError(format!(
+        return Err(CliError::Failed(format!(
             "job {id} is {}: nothing to resume",
             job.status.label()
         )));
@@ -504,10 +506,10 @@ async fn resume(
                 config.sinks.get(n)?.url.clone()
             });
             url.recover(sink, profile_url.as_deref())
-                .map_err(|e| CliError(format!("job {id}: {e}")))?;
+                .map_err(|e| CliError::Failed(format!("job {id}: {e}")))?;
         }
         SinkSpec::Jsonl { .. } if sink.is_some() => {
-            return Err(CliError(format!(
+            return Err(CliError::Usage(format!(
                 "job {id} writes to {}: --sink gives a NATS job's URL again",
                 job.sink.describe()
             )));
@@ -520,7 +522,7 @@ async fn resume(
         && job.store.contains("***")
         && matches!(super::resolve_target(cli)?, super::Target::Demo(_))
     {
-        return Err(CliError(format!(
+        return Err(CliError::Failed(format!(
             "job {id} reads {}, whose password is not kept: give the URL with its password (--db, DATABASE_URL or a profile)",
             job.store
         )));
@@ -541,7 +543,7 @@ async fn resume(
     };
     let here = redact_url(store.url());
     if here != job.store {
-        return Err(CliError(format!(
+        return Err(CliError::Failed(format!(
             "job {id} was created on {}, but this is {here}: pass the same --db (or profile)",
             job.store
         )));
@@ -560,7 +562,7 @@ async fn resume(
     // A resumed sink starts from its checkpoint; before the first one, from its beginning
     // (a file is cut back to empty: nothing in it was acknowledged). A job that failed before
     // its sink was opened opens it as new.
-    let mut sink = job.open_sink().map_err(|e| CliError(e.message))?;
+    let mut sink = job.open_sink().map_err(|e| CliError::Failed(e.message))?;
     eprintln!(
         "resuming replay job {} at {} of {} ({})",
         job.id,
@@ -679,7 +681,10 @@ async fn execute(
     info.flush()?;
     match &status {
         Status::Completed => Ok(0),
-        Status::Failed { error } => Err(CliError(format!("replay job {} failed: {error}", job.id))),
+        Status::Failed { error } => Err(CliError::Failed(format!(
+            "replay job {} failed: {error}",
+            job.id
+        ))),
         _ => {
             eprintln!(
                 "stopped at {} of {}; continue with: evscope replay resume {}",
@@ -788,7 +793,7 @@ fn show(out: &mut dyn Write, id: &str, format: FormatArg) -> Result<(), CliError
     let jobs = jobs_store()?;
     let job = jobs.load(id)?;
     let alive = jobs.holder(id).is_some();
-    let history = jobs.history(Some(id)).map_err(CliError)?;
+    let history = jobs.history(Some(id)).map_err(CliError::Failed)?;
     if format != FormatArg::Table {
         #[derive(Serialize)]
         struct Shown<'a> {
@@ -859,7 +864,7 @@ async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
     let jobs = jobs_store()?;
     let mut job = jobs.load(id)?;
     if !job.status.resumable() {
-        return Err(CliError(format!(
+        return Err(CliError::Failed(format!(
             "job {id} is already {}",
             job.status.label()
         )));
@@ -876,7 +881,7 @@ async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
         }
         job = jobs.load(id)?;
         if job.status != Status::Cancelled {
-            return Err(CliError(format!(
+            return Err(CliError::Failed(format!(
                 "asked process {pid} to cancel job {id}, but it has not confirmed yet (status {})",
                 job.status.label()
             )));

@@ -74,7 +74,7 @@ pub(super) async fn audit(cli: &Cli, a: &AuditArgs, out: &mut dyn Write) -> u8 {
 fn finding_code(result: Result<u8, CliError>) -> u8 {
     match result {
         Ok(code) => code,
-        Err(e) if e.0 == OUTPUT_CLOSED => 0,
+        Err(CliError::OutputClosed) => 0,
         Err(e) => {
             eprintln!("error: {e}");
             2
@@ -91,7 +91,7 @@ pub(super) async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Wr
         let reducers = reducer_source(cli, &target)?.load()?;
         let store = open(cli).await?;
         if store.layout().snapshots.is_none() {
-            return Err(CliError(format!(
+            return Err(CliError::Failed(format!(
                 "the {} layout keeps no snapshots (describe a snapshot table in a mapping file)",
                 store.layout().name
             )));
@@ -220,7 +220,7 @@ pub(super) async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Wr
             )?;
         } else if json {
             write!(out, "\n], \"summary\": ")?;
-            serde_json::to_writer(&mut *out, &summary).map_err(|e| CliError(e.to_string()))?;
+            serde_json::to_writer(&mut *out, &summary).map_err(|e| CliError::Failed(e.to_string()))?;
             writeln!(out, "}}")?;
         } else {
             for line in summary.unchecked_lines() {

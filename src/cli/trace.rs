@@ -34,7 +34,7 @@ pub async fn run(cli: &super::Cli, a: &TraceArgs, out: &mut dyn Write) -> Result
     let store = open(cli).await?;
     let t = crate::trace::trace(&store, &a.event_id, a.limit as usize)
         .await
-        .map_err(|e| CliError(e.to_string()))?;
+        .map_err(|e| CliError::Failed(e.to_string()))?;
     if t.cut {
         eprintln!(
             "evscope: stopped at --limit {}; more events share {} = {}",

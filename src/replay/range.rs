@@ -47,10 +47,21 @@ pub struct Range {
     pub jq: Option<String>,
 }
 
+/// A range that cannot be read as given: a usage error (flags that do not combine, bounds
+/// the wrong way round, positions on a layout without them, a jq filter that does not
+/// compile). The CLI exits 2 on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidRange(pub String);
+
 impl Range {
     /// Refuse what cannot be read: versions without a stream, positions on a layout without
     /// them, bounds the wrong way round.
-    pub fn validate(&self, store: &Store) -> Result<(), String> {
+    pub fn validate(&self, store: &Store) -> Result<(), InvalidRange> {
+        self.check(store).map_err(InvalidRange)
+    }
+
+    fn check(&self, store: &Store) -> Result<(), String> {
         if self.stream.is_none() && (self.from_version.is_some() || self.to_version.is_some()) {
             return Err("--from-version/--to-version need --stream".into());
         }

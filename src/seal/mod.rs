@@ -132,7 +132,9 @@ pub async fn seal(stores: &[Store], req: SealRequest<'_>) -> Result<Receipt, Sea
         }
         None => (req.range.clone(), None),
     };
-    range.validate(store).map_err(SealError::Usage)?;
+    range
+        .validate(store)
+        .map_err(|e| SealError::Usage(e.to_string()))?;
     range.freeze(store, req.options.max_wait).await?;
     let digests = req.digests.clone().or_else(|| {
         req.out.map(|o| {

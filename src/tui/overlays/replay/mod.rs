@@ -52,7 +52,7 @@ async fn plan(
     }
     reply.send(Update::SinkChecked);
     let result = async {
-        range.validate(&store)?;
+        range.validate(&store).map_err(|e| e.to_string())?;
         let max_wait = replay::range::DEFAULT_MAX_WAIT;
         range
             .freeze(&store, max_wait)
