@@ -412,6 +412,10 @@ async fn reducers_match_by_the_stream_type_a_table_records() {
     let state: Value =
         serde_json::from_str(&ok(&db, &["--reducers", file, "rehydrate", "account-1002"])).unwrap();
     assert_eq!(state["owner"], "Bruno Lima");
+    // The audit matches the same way: payment streams are the reducer's, not "no reducer".
+    let (_, audit, _) = run(&db, &["--reducers", file, "audit", "--format", "jsonl"]);
+    assert!(!audit.contains("category payment (no reducer)"), "{audit}");
+    assert!(audit.contains("category account (no reducer)"), "{audit}");
 
     let db = TempDb::create(Server::Postgres, "marten15").await;
     db.load("marten-guid/postgres.sql").await;
@@ -427,6 +431,28 @@ async fn reducers_match_by_the_stream_type_a_table_records() {
     let state: Value =
         serde_json::from_str(&ok(&db, &["--reducers", file, "rehydrate", &payment])).unwrap();
     assert_eq!(state, serde_json::json!({"made": 250}));
+    // The audit reads mt_streams.type too: the payment stream is the reducer's, also for a
+    // reducer that does not handle the stream's first event (so only its type can match it).
+    let late = dir.path().join("late.toml");
+    std::fs::write(
+        &late,
+        "[[reducer]]\nname = \"pay\"\nstream_type = [\"Bank.Payment*\"]\nunknown = \"skip\"\n\
+         [reducer.on]\nPaymentConfirmed = '.ok = true'\n",
+    )
+    .unwrap();
+    let late = late.to_str().unwrap();
+    let (_, audit, _) = run(&db, &["--reducers", late, "audit", "--format", "jsonl"]);
+    let about: Vec<Value> = jsonl(&audit)
+        .into_iter()
+        .filter(|f| f["stream_id"] == payment.as_str())
+        .collect();
+    assert!(!about.is_empty(), "{audit}");
+    assert!(
+        about
+            .iter()
+            .all(|f| f["detail"].as_str().unwrap().contains("reducer pay")),
+        "{audit}"
+    );
 }
 
 /// No reducer for a store's streams: not "drifted" but not checked, with its own exit code;

@@ -125,19 +125,30 @@ pub async fn audit(
             }
             match streams.get_mut(&e.stream_id) {
                 None => {
+                    // By its id, else by what its first event says, else (when a reducer
+                    // matches by stream type) by the type a table of streams records: one
+                    // query for each stream nothing else matched.
+                    let mut reducer = None;
+                    if !reducers.reducers.is_empty() {
+                        let mut facts = store.facts_of_first(e);
+                        let mut chosen = reducers.choose(&e.stream_id, &facts).map(|(r, _)| r);
+                        if chosen.is_none()
+                            && reducers.uses_stream_type()
+                            && facts.stream_type.is_none()
+                        {
+                            facts.stream_type = store.recorded_stream_type(&e.stream_id).await?;
+                            chosen = reducers.choose(&e.stream_id, &facts).map(|(r, _)| r);
+                        }
+                        reducer = chosen.and_then(|r| {
+                            reducers.reducers.iter().position(|x| std::ptr::eq(x, r))
+                        });
+                    }
                     streams.insert(
                         e.stream_id.clone(),
                         StreamState {
                             version: e.stream_version,
                             time: e.recorded_at,
-                            // By its id, else by what its first event says (a type the
-                            // store keeps in a table of streams is not read here).
-                            reducer: (!reducers.reducers.is_empty())
-                                .then(|| reducers.choose(&e.stream_id, &store.facts_of_first(e)))
-                                .flatten()
-                                .and_then(|(r, _)| {
-                                    reducers.reducers.iter().position(|x| std::ptr::eq(x, r))
-                                }),
+                            reducer,
                         },
                     );
                 }
