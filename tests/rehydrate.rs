@@ -87,7 +87,7 @@ async fn the_seed_account_rehydrates_to_1500_through_the_cli() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no events"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no stream \"conta-404\""));
 }
 
 #[tokio::test]
