@@ -454,3 +454,50 @@ async fn c_lists_the_events_sharing_the_correlation_id() {
     let back = h.app.find::<EventsView>().unwrap();
     assert_eq!(back.query.text, "type:TransferRequested");
 }
+
+/// Follow is the view's own: `f` on the log follows the log, a stream opened from it does not
+/// follow, and the title and the status line say the same thing in each.
+#[tokio::test]
+async fn follow_is_per_view_and_the_title_and_status_line_agree() {
+    use evscope::tui::views::View as _;
+    let mut h = harness(Theme::default_dark(), (120, 40)).await;
+    h.key(KeyCode::Char('2')).await;
+    h.key(KeyCode::Char('f')).await;
+    let lines: Vec<String> = h.screen().lines().map(str::to_string).collect();
+    let title = &lines[0..3].join("\n");
+    let status = lines.last().unwrap();
+    assert!(h.app.log().unwrap().following(), "the log follows");
+    assert!(title.contains("· following"), "{title}");
+    assert!(status.contains("· following"), "{status}");
+    // Open the selected event's stream (Enter shows the event, s its stream).
+    let stream = h
+        .app
+        .log()
+        .unwrap()
+        .rows
+        .selected_row()
+        .unwrap()
+        .event
+        .stream_id
+        .clone();
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Char('/')).await;
+    h.type_text(&format!("stream:{stream}")).await;
+    h.key(KeyCode::Enter).await;
+    h.key(KeyCode::Enter).await;
+    let screen = h.screen();
+    assert!(screen.contains(&format!("Stream {stream}")), "{screen}");
+    assert!(
+        !screen.contains("following"),
+        "the stream view does not follow:\n{screen}"
+    );
+    // Back on the log: still following, and said in both places.
+    h.key(KeyCode::Char('2')).await;
+    let lines: Vec<String> = h.screen().lines().map(str::to_string).collect();
+    assert!(lines[0..3].join("\n").contains("· following"), "{lines:?}");
+    assert!(lines.last().unwrap().contains("· following"), "{lines:?}");
+    // f again stops it: neither says it any more.
+    h.key(KeyCode::Char('f')).await;
+    let screen = h.screen();
+    assert!(!screen.contains("· following"), "{screen}");
+}
