@@ -501,3 +501,37 @@ async fn follow_is_per_view_and_the_title_and_status_line_agree() {
     let screen = h.screen();
     assert!(!screen.contains("· following"), "{screen}");
 }
+
+/// `g` takes an event id: the event opens in the detail view, whichever page it is on; an id
+/// that no event has is said, and nothing opens.
+#[tokio::test]
+async fn g_opens_an_event_by_its_id() {
+    use evscope::tui::views::detail::DetailView;
+    let mut h = harness(Theme::default_dark(), (120, 40)).await;
+    h.key(KeyCode::Char('2')).await;
+    // An event far from the first page: the last one of the log.
+    h.key(KeyCode::End).await;
+    let id = h
+        .app
+        .log()
+        .unwrap()
+        .rows
+        .selected_row()
+        .unwrap()
+        .event
+        .event_id
+        .clone();
+    h.key(KeyCode::Home).await;
+    h.key(KeyCode::Char('g')).await;
+    h.type_text(&id).await;
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.view(), ViewKind::Detail, "{}", h.screen());
+    assert_eq!(h.app.find::<DetailView>().unwrap().event.event_id, id);
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Char('g')).await;
+    h.type_text("00000000-0000-4000-8000-00000000dead").await;
+    h.key(KeyCode::Enter).await;
+    assert_ne!(h.app.view(), ViewKind::Detail);
+    let screen = h.screen();
+    assert!(screen.contains("no event"), "{screen}");
+}
