@@ -308,6 +308,10 @@ async fn a_burst_of_steps_in_time_travel_counts_every_press() {
         .unwrap()
         .last_version;
     assert_eq!(version(&h), Some(last - 2));
+    // Tab stays in time travel (in the lists it switches to the log), at the same version.
+    h.key(KeyCode::Tab).await;
+    assert_eq!(h.app.view(), ViewKind::TimeTravel);
+    assert_eq!(version(&h), Some(last - 2));
     // The stream view is still below, with its own rows.
     h.key(KeyCode::Esc).await;
     assert!(h.app.find::<EventsView>().is_some());
