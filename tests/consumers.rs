@@ -594,9 +594,18 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
     if !available(Server::Postgres) {
         return;
     }
-    // (events fixture, consumers fixture, mapping, consumer, table dump, expected SQL)
-    type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, &'a str, &'a str);
-    let cases: [Case; 5] = [
+    // (events fixture, consumers fixture, mapping, consumer, table dump, expected SQL, the
+    // lock or lease the plan must warn of)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: [Case; 6] = [
         (
             "marten-string/postgres.sql",
             "marten/consumers-postgres.sql",
@@ -604,6 +613,7 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
             "Balances:All",
             "SELECT CAST(t AS TEXT) FROM mt_event_progression t ORDER BY name",
             "UPDATE \"public\".\"mt_event_progression\" SET \"last_seq_id\" = 2, \"last_updated\" = now() WHERE \"name\" = 'Balances:All';",
+            Some("LOCK: Balances:All: held by node 2"),
         ),
         (
             "emmett/postgres.sql",
@@ -612,6 +622,7 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
             "accounts",
             "SELECT CAST(t AS TEXT) FROM emt_processors t ORDER BY processor_id",
             "UPDATE \"public\".\"emt_processors\" SET \"last_processed_checkpoint\" = '00000000000000000102:0000000000000000002', \"last_processed_transaction_id\" = '102'::xid8, \"last_updated\" = now() WHERE \"processor_id\" = 'accounts' AND \"partition\" = 'emt:default' AND \"version\" = 1;",
+            Some("LOCK: accounts: held by instance instance-a"),
         ),
         (
             "axon/postgres.sql",
@@ -620,6 +631,16 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
             "ledger",
             "SELECT CAST(t AS TEXT) FROM token_entry t ORDER BY processor_name, segment",
             "SET \"token\" = convert_to('{\"globalIndex\":2}', 'UTF8'), \"token_type\" = 'org.axonframework.eventhandling.GlobalSequenceTrackingToken'",
+            None,
+        ),
+        (
+            "axon/postgres.sql",
+            "axon/consumers-postgres.sql",
+            Some("mappings/axon.toml"),
+            "accounts",
+            "SELECT CAST(t AS TEXT) FROM token_entry t ORDER BY processor_name, segment",
+            "token_entry",
+            Some("LOCK: accounts"),
         ),
         (
             "commanded/postgres.sql",
@@ -628,6 +649,7 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
             "PaymentsHandler",
             "SELECT CAST(t AS TEXT) FROM subscriptions t ORDER BY subscription_id",
             "UPDATE \"public\".\"subscriptions\" SET \"last_seen\" = 2 WHERE \"subscription_name\" = 'PaymentsHandler' AND \"stream_uuid\" = '$all';",
+            None,
         ),
         (
             "message-db/postgres.sql",
@@ -636,9 +658,10 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
             "projector",
             "SELECT CAST(t AS TEXT) FROM message_store.messages t ORDER BY global_position",
             "SELECT message_store.write_message(gen_random_uuid()::varchar, 'account:position-projector', 'Recorded', '{\"position\":2}');",
+            None,
         ),
     ];
-    for (events, fixture, mapping, name, q, sql) in cases {
+    for (events, fixture, mapping, name, q, sql, lock) in cases {
         let db = TempDb::create(Server::Postgres, "consumers_rewind").await;
         db.load(events).await;
         db.load(fixture).await;
@@ -660,6 +683,13 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(text.contains(sql), "{fixture}: expected\n{sql}\nin\n{text}");
+        match lock {
+            Some(l) => assert!(
+                text.contains(l),
+                "{fixture} {name}: expected {l:?} in\n{text}"
+            ),
+            None => assert!(!text.contains("LOCK:"), "{fixture} {name}: no lock\n{text}"),
+        }
         assert_eq!(
             dump(&db.url, q).await,
             before,
