@@ -717,6 +717,32 @@ async fn rows_with_invalid_json_are_hashed_raw_flagged_and_still_verified() {
     );
 }
 
+/// A receipt copied without its digest file: an unchanged range still verifies, and a
+/// changed one is still reported changed (exit 1), saying that which event cannot be named
+/// without the file — not an error about a missing file.
+#[tokio::test]
+async fn a_receipt_without_its_digest_file_still_tells_changed_from_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store(Server::Sqlite, "seal_nodigests").await;
+    seal(dir.path(), &db.url, "r.json", &[]);
+    let digests: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".digests"))
+        .collect();
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    std::fs::remove_file(&digests[0]).unwrap();
+    let (code, v, err) = verify(dir.path(), &db.url, "r.json", &[]);
+    assert_eq!(code, 0, "{v} {err}");
+    db.exec("UPDATE evscope_events SET event_type = 'Other' WHERE global_position = 3")
+        .await;
+    let (code, v, err) = verify(dir.path(), &db.url, "r.json", &[]);
+    assert_eq!(code, 1, "{v} {err}");
+    assert_eq!(v["status"], "changed", "{v}");
+    assert!(v["note"].as_str().unwrap().contains("is not there"), "{v}");
+    assert!(v["first_difference"].is_null(), "{v}");
+}
+
 /// A seal reads each event's data and metadata as their stored text and writes them in JCS
 /// form without building values (see `Store::keeping_json_text`): on every database, each
 /// event hashes exactly as the same event read the usual way, including rows the fast writer
