@@ -658,6 +658,25 @@ async fn an_emmett_store_written_by_emmett() {
     let names: Vec<&str> = r.reducers.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["account", "payment"], "{text}");
     assert!(text.contains("stream_type = \"payment\""), "{text}");
+    // The same survey for scripts: json one document, jsonl one group per line.
+    let doc: Value =
+        serde_json::from_str(&ok(&db, &["reducers", "init", "--format", "json"])).unwrap();
+    assert_eq!(doc["more"], false, "{doc}");
+    let groups = doc["groups"].as_array().unwrap();
+    let names: Vec<&str> = groups
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["account", "payment"], "{doc}");
+    assert!(groups.iter().all(|g| g["by"] == "stream_type"), "{doc}");
+    let counted: u64 = groups
+        .iter()
+        .flat_map(|g| g["types"].as_array().unwrap())
+        .map(|t| t["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(Some(counted), doc["events_read"].as_u64(), "{doc}");
+    let lines = jsonl(&ok(&db, &["reducers", "init", "--format", "jsonl"]));
+    assert_eq!(lines, *groups, "jsonl holds the json's groups, one a line");
 }
 
 /// A time taken from a path in the data (`recorded_at = { path = ... }`), read and filtered by

@@ -843,12 +843,18 @@ async fn jobs_can_be_cancelled_running_or_not() {
         &["--db", &other, "replay", "resume", &id2],
         "was created on",
     );
-    // A job whose process died can be cancelled directly.
+    // A job whose process died can be cancelled directly (here with --format jsonl: one
+    // line saying what became of it).
     let out = evscope(dir.path())
-        .args(["replay", "cancel", &id2])
+        .args(["replay", "cancel", &id2, "--format", "jsonl"])
         .output()
         .unwrap();
     assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let said: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(said["job"], id2.as_str());
+    assert_eq!(said["status"], "cancelled");
     assert_eq!(jobs(dir.path())[0]["status"]["state"], "cancelled");
 }
 

@@ -10,7 +10,7 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::{Cli, CliError, open};
+use super::{Cli, CliError, FormatArg, fmt, open};
 use crate::store::{Direction, Event, LogQuery, Start, Store, category};
 
 #[derive(Debug, Args)]
@@ -33,6 +33,10 @@ pub struct InitArgs {
     /// Read at most this many events of the log (from its start) to find the types
     #[arg(long, default_value_t = 100_000)]
     pub max_events: u64,
+    /// table: the reducer file (TOML); json: what was found, one document; jsonl: one
+    /// object per group of streams
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
 }
 
 /// What a group of streams (one stream type, or one category) was seen with.
@@ -49,7 +53,31 @@ pub async fn run(cli: &Cli, a: &ReducersArgs, out: &mut dyn Write) -> Result<(),
     let ReducersCommand::Init(init) = &a.command;
     let store = open(cli).await?;
     let (groups, read, more) = survey(&store, init.max_events).await?;
-    out.write_all(render(&store, &groups, read, more).as_bytes())?;
+    if init.format == FormatArg::Table {
+        out.write_all(render(&store, &groups, read, more).as_bytes())?;
+        return Ok(());
+    }
+    // What the file is made from, for scripts: each group of streams with its types.
+    let found: Vec<Value> = groups
+        .iter()
+        .map(|(key, g)| {
+            let (by, name) = key.split_once(':').unwrap_or(("category", key));
+            serde_json::json!({
+                "group": name,
+                "by": if g.by_type { "stream_type" } else { by },
+                "streams": g.streams,
+                "types": g.types.iter().map(|(t, (n, sample))| serde_json::json!({
+                    "type": t, "count": n, "sample": sample,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    if init.format == FormatArg::Jsonl {
+        crate::output::write_json(out, &found, fmt(init.format))?;
+    } else {
+        let doc = serde_json::json!({"groups": found, "events_read": read, "more": more});
+        crate::output::write_doc(out, &doc, fmt(init.format))?;
+    }
     Ok(())
 }
 

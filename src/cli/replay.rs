@@ -80,7 +80,11 @@ pub enum ReplayAction {
         control: RunArgs,
     },
     /// Cancel a job (a running one stops at its next checkpoint)
-    Cancel { id: String },
+    Cancel {
+        id: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: FormatArg,
+    },
 }
 
 #[derive(Debug, Args, Default, Clone)]
@@ -282,7 +286,7 @@ pub async fn replay(cli: &super::Cli, a: &ReplayArgs, out: &mut dyn Write) -> Re
         Some(ReplayAction::Resume { id, sink, control }) => {
             resume(cli, id, sink.as_deref(), control, out).await
         }
-        Some(ReplayAction::Cancel { id }) => cancel(id, out).await,
+        Some(ReplayAction::Cancel { id, format }) => cancel(id, *format, out).await,
     }
 }
 
@@ -860,7 +864,7 @@ fn show(out: &mut dyn Write, id: &str, format: FormatArg) -> Result<(), CliError
     Ok(())
 }
 
-async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn cancel(id: &str, format: FormatArg, out: &mut dyn Write) -> Result<u8, CliError> {
     let jobs = jobs_store()?;
     let mut job = jobs.load(id)?;
     if !job.status.resumable() {
@@ -900,10 +904,20 @@ async fn cancel(id: &str, out: &mut dyn Write) -> Result<u8, CliError> {
             )),
         )?;
     }
-    writeln!(
-        out,
-        "job {id} cancelled at {} of {}",
-        job.checkpoint.done, job.total
-    )?;
+    if format == FormatArg::Table {
+        writeln!(
+            out,
+            "job {id} cancelled at {} of {}",
+            job.checkpoint.done, job.total
+        )?;
+    } else {
+        let doc = serde_json::json!({
+            "job": id,
+            "status": job.status.label(),
+            "done": job.checkpoint.done,
+            "total": job.total,
+        });
+        crate::output::write_doc(out, &doc, super::fmt(format))?;
+    }
     Ok(0)
 }
