@@ -539,3 +539,18 @@ async fn g_opens_an_event_by_its_id() {
     let screen = h.screen();
     assert!(screen.contains("no event"), "{screen}");
 }
+
+/// A jq error at run time is an error on screen, naming the event, not an empty list that
+/// looks like "nothing matches".
+#[tokio::test]
+async fn a_jq_error_at_run_time_is_shown_not_taken_for_no_match() {
+    let mut h = harness(Theme::default_dark(), (120, 40)).await;
+    h.key(KeyCode::Char('2')).await;
+    h.key(KeyCode::Char('/')).await;
+    h.type_text("| error(\"boom\")").await;
+    h.key(KeyCode::Enter).await;
+    let screen = h.screen();
+    assert!(screen.contains("boom"), "{screen}");
+    assert!(screen.contains("the filter failed on event"), "{screen}");
+    assert!(!screen.contains("no events"), "{screen}");
+}
