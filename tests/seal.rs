@@ -743,6 +743,46 @@ async fn a_receipt_without_its_digest_file_still_tells_changed_from_unchanged() 
     assert!(v["first_difference"].is_null(), "{v}");
 }
 
+/// A layout without a global position is sealed keyed by each event's index in the range, so
+/// a deleted or inserted event shifts every index after it: verify still names it as missing
+/// or inserted (not as "moved"), with nothing after it differing, and a change as a change.
+#[tokio::test]
+async fn a_range_keyed_by_index_names_a_deletion_and_an_insertion() {
+    let cases = [
+        (
+            "DELETE FROM events WHERE event_id = '00000000-0000-4000-8000-000000000005'",
+            "missing",
+            4,
+        ),
+        (
+            "INSERT INTO events VALUES ('00000000-0000-4000-8000-000000000099', 'account-1001', 'Deposited', 9, '{\"amount\":1}', '2026-01-05 10:02:30')",
+            "inserted",
+            2,
+        ),
+        (
+            "UPDATE events SET payload = '{\"amount\":1001}' WHERE event_id = '00000000-0000-4000-8000-000000000002'",
+            "changed",
+            1,
+        ),
+    ];
+    for (tamper, kind, key) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TempDb::create(Server::Sqlite, "seal_index").await;
+        db.load("classic/sqlite.sql").await;
+        seal(dir.path(), &db.url, "r.json", &[]);
+        db.exec(tamper).await;
+        let (code, v, err) = verify(dir.path(), &db.url, "r.json", &[]);
+        assert_eq!(code, 1, "{kind}: {v} {err}");
+        let f = &v["first_difference"];
+        assert_eq!(f["kind"], kind, "{v:#}");
+        assert_eq!(f["key"], key, "{v:#}");
+        assert_eq!(
+            v["differing_after_first"], 0,
+            "{kind}: the rest is aligned: {v:#}"
+        );
+    }
+}
+
 /// A seal reads each event's data and metadata as their stored text and writes them in JCS
 /// form without building values (see `Store::keeping_json_text`): on every database, each
 /// event hashes exactly as the same event read the usual way, including rows the fast writer

@@ -258,39 +258,53 @@ pub fn check_digests(path: &Path, receipt: &Receipt) -> Result<(), SealError> {
 fn compare(now: &Path, sealed: &Path, key: KeyKind) -> Result<(Option<Finding>, u64), SealError> {
     let mut a = digests::Reader::open(now)?;
     let mut b = digests::Reader::open(sealed)?;
+    // The current record of each side and the one after it (a one-record look-ahead).
     let mut x = a.next_record()?;
+    let mut xn = a.next_record()?;
     let mut y = b.next_record()?;
+    let mut yn = b.next_record()?;
     let mut first: Option<(FindingKind, Record, Option<Record>)> = None;
     let mut total = 0u64;
     let by_key = key != KeyKind::Index;
     loop {
-        let (kind, now_rec, sealed_rec) = match (x, y) {
+        // Which sides move on: now (a), sealed (b), or both.
+        let (kind, now_rec, sealed_rec, step_a, step_b) = match (x, y) {
             (None, None) => break,
-            (Some(p), None) => {
-                x = a.next_record()?;
-                (FindingKind::Inserted, p, None)
-            }
-            (None, Some(q)) => {
-                y = b.next_record()?;
-                (FindingKind::Missing, q, Some(q))
-            }
+            (Some(p), None) => (FindingKind::Inserted, p, None, true, false),
+            (None, Some(q)) => (FindingKind::Missing, q, Some(q), false, true),
             (Some(p), Some(q)) if by_key && p.key < q.key => {
-                x = a.next_record()?;
-                (FindingKind::Inserted, p, None)
+                (FindingKind::Inserted, p, None, true, false)
             }
             (Some(p), Some(q)) if by_key && p.key > q.key => {
-                y = b.next_record()?;
-                (FindingKind::Missing, q, Some(q))
+                (FindingKind::Missing, q, Some(q), false, true)
             }
-            (Some(p), Some(q)) => {
-                x = a.next_record()?;
-                y = b.next_record()?;
-                if p.leaf == q.leaf {
-                    continue;
-                }
-                (FindingKind::Changed, p, Some(q))
+            (Some(p), Some(q)) if p.leaf == q.leaf => {
+                x = xn;
+                xn = a.next_record()?;
+                y = yn;
+                yn = b.next_record()?;
+                continue;
             }
+            // Keyed by index, a deleted or inserted event shifts every index after it: the
+            // look-ahead tells a deletion (the next sealed event is the one here now) and an
+            // insertion (the next event now is the one sealed here) from a change, and the
+            // walk goes on aligned.
+            (Some(p), Some(q)) if !by_key && yn.is_some_and(|n| n.same_content(&p)) => {
+                (FindingKind::Missing, q, Some(q), false, true)
+            }
+            (Some(p), Some(q)) if !by_key && xn.is_some_and(|n| n.same_content(&q)) => {
+                (FindingKind::Inserted, p, None, true, false)
+            }
+            (Some(p), Some(q)) => (FindingKind::Changed, p, Some(q), true, true),
         };
+        if step_a {
+            x = xn;
+            xn = a.next_record()?;
+        }
+        if step_b {
+            y = yn;
+            yn = b.next_record()?;
+        }
         total += 1;
         if first.is_none() {
             first = Some((kind, now_rec, sealed_rec));
