@@ -658,11 +658,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 ));
             }
             // A stream that does not exist is an error naming it, not an empty result.
-            if !store.stream_exists(&a.stream).await? {
-                return Err(
-                    crate::store::StoreError::NoSuchStream(output::clip(&a.stream, 200)).into(),
-                );
-            }
+            store.require_stream(&a.stream).await?;
             let r = StreamRead {
                 from_version: a.from,
                 to_version: a.to,

@@ -107,10 +107,8 @@ pub(super) async fn rehydrate(
         }
     }
     // Nothing folded and no snapshot to start from: is there such a stream at all?
-    if applied == 0 && !a.trust_snapshots && !store.stream_exists(&a.stream).await? {
-        return Err(
-            crate::store::StoreError::NoSuchStream(crate::output::clip(&a.stream, 200)).into(),
-        );
+    if applied == 0 && !a.trust_snapshots {
+        store.require_stream(&a.stream).await?;
     }
     if a.trace {
         trace.finish(out)?;

@@ -96,10 +96,8 @@ pub(super) async fn verify_snapshots(cli: &Cli, a: &VerifyArgs, out: &mut dyn Wr
                 store.layout().name
             )));
         }
-        if let Some(s) = &a.stream
-            && !store.stream_exists(s).await?
-        {
-            return Err(crate::store::StoreError::NoSuchStream(crate::output::clip(s, 200)).into());
+        if let Some(s) = &a.stream {
+            store.require_stream(s).await?;
         }
         let scope = Scope {
             stream: a.stream.clone(),

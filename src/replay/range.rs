@@ -122,8 +122,8 @@ impl Range {
                     )
                     .await?;
                 // A stream that does not exist is an error naming it, not an empty range.
-                if last.is_empty() && !store.stream_exists(stream).await? {
-                    return Err(StoreError::NoSuchStream(crate::output::clip(stream, 200)));
+                if last.is_empty() {
+                    store.require_stream(stream).await?;
                 }
                 self.to_version = Some(last.first().map_or(-1, |e| e.stream_version));
             }

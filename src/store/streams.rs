@@ -138,6 +138,16 @@ impl Store {
         Ok(!self.db.fetch_raw(&sql, &[None]).await?.is_empty())
     }
 
+    /// Err([`StoreError::NoSuchStream`], naming it) when the store holds no such stream: a
+    /// read of one stream that does not exist is an error, never an empty result.
+    pub async fn require_stream(&self, stream: &str) -> Result<(), StoreError> {
+        if self.stream_exists(stream).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NoSuchStream(crate::output::clip(stream, 200)))
+        }
+    }
+
     /// Distinct stream ids after `after`, with `prefix`, in order, at most `limit`.
     pub(super) async fn stream_ids(
         &self,
