@@ -48,8 +48,6 @@ pub fn width(s: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(s)
 }
 
-/// Cut `s` to `max` terminal columns, with an ellipsis when cut; control characters shown as
-/// spaces.
 /// `s` as one shell word: as is when it holds only characters no shell treats specially,
 /// else in single quotes (a single quote inside written as `'\''`).
 pub fn shell_quote(s: &str) -> String {
@@ -63,6 +61,8 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
+/// Cut `s` to `max` terminal columns, with an ellipsis when cut; control characters shown as
+/// spaces.
 pub fn clip(s: &str, max: usize) -> String {
     use unicode_width::UnicodeWidthChar;
     let clean = |c: char| if c.is_control() { ' ' } else { c };

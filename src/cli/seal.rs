@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::replay::RangeArgs;
 use super::{CliError, FormatArg, fmt, open};
-use crate::output::{self, Format};
+use crate::output::{self, Format, write_doc};
 use crate::replay::range::DEFAULT_MAX_WAIT;
 use crate::seal::proof::{self, Proof};
 use crate::seal::receipt::{self, Receipt};
@@ -143,12 +143,6 @@ pub struct KeygenArgs {
     pub force: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: FormatArg,
-}
-
-/// One JSON document, pretty for json, one line for jsonl.
-fn write_doc<T: Serialize>(out: &mut dyn Write, v: &T, f: Format) -> Result<(), CliError> {
-    crate::output::write_doc(out, v, f)?;
-    Ok(())
 }
 
 /// The error's exit code: 2 when the receipt (or the request) is unusable, 1 otherwise.
