@@ -267,35 +267,29 @@ fn compare(now: &Path, sealed: &Path, key: KeyKind) -> Result<(Option<Finding>, 
     let mut total = 0u64;
     let by_key = key != KeyKind::Index;
     loop {
-        // Which sides move on: now (a), sealed (b), or both.
-        let (kind, now_rec, sealed_rec, step_a, step_b) = match (x, y) {
+        // What differs here (None: nothing), and which sides move on: now (a), sealed (b).
+        let (found, step_a, step_b) = match (x, y) {
             (None, None) => break,
-            (Some(p), None) => (FindingKind::Inserted, p, None, true, false),
-            (None, Some(q)) => (FindingKind::Missing, q, Some(q), false, true),
+            (Some(p), None) => (Some((FindingKind::Inserted, p, None)), true, false),
+            (None, Some(q)) => (Some((FindingKind::Missing, q, Some(q))), false, true),
             (Some(p), Some(q)) if by_key && p.key < q.key => {
-                (FindingKind::Inserted, p, None, true, false)
+                (Some((FindingKind::Inserted, p, None)), true, false)
             }
             (Some(p), Some(q)) if by_key && p.key > q.key => {
-                (FindingKind::Missing, q, Some(q), false, true)
+                (Some((FindingKind::Missing, q, Some(q))), false, true)
             }
-            (Some(p), Some(q)) if p.leaf == q.leaf => {
-                x = xn;
-                xn = a.next_record()?;
-                y = yn;
-                yn = b.next_record()?;
-                continue;
-            }
+            (Some(p), Some(q)) if p.leaf == q.leaf => (None, true, true),
             // Keyed by index, a deleted or inserted event shifts every index after it: the
             // look-ahead tells a deletion (the next sealed event is the one here now) and an
             // insertion (the next event now is the one sealed here) from a change, and the
             // walk goes on aligned.
             (Some(p), Some(q)) if !by_key && yn.is_some_and(|n| n.same_content(&p)) => {
-                (FindingKind::Missing, q, Some(q), false, true)
+                (Some((FindingKind::Missing, q, Some(q))), false, true)
             }
             (Some(p), Some(q)) if !by_key && xn.is_some_and(|n| n.same_content(&q)) => {
-                (FindingKind::Inserted, p, None, true, false)
+                (Some((FindingKind::Inserted, p, None)), true, false)
             }
-            (Some(p), Some(q)) => (FindingKind::Changed, p, Some(q), true, true),
+            (Some(p), Some(q)) => (Some((FindingKind::Changed, p, Some(q))), true, true),
         };
         if step_a {
             x = xn;
@@ -305,6 +299,9 @@ fn compare(now: &Path, sealed: &Path, key: KeyKind) -> Result<(Option<Finding>, 
             y = yn;
             yn = b.next_record()?;
         }
+        let Some((kind, now_rec, sealed_rec)) = found else {
+            continue;
+        };
         total += 1;
         if first.is_none() {
             first = Some((kind, now_rec, sealed_rec));
