@@ -125,20 +125,20 @@ pub async fn audit(
             }
             match streams.get_mut(&e.stream_id) {
                 None => {
-                    // By its id, else by what its first event says, else (when a reducer
-                    // matches by stream type) by the type a table of streams records: one
-                    // query for each stream nothing else matched.
+                    // By its id, else by what its first event says and (when a reducer
+                    // matches by stream type) the type a table of streams records, as a
+                    // snapshot check chooses (`snapshots::choose_fold`).
                     let mut reducer = None;
                     if !reducers.reducers.is_empty() {
-                        let mut facts = store.facts_of_first(e);
-                        let mut chosen = reducers.choose(&e.stream_id, &facts).map(|(r, _)| r);
-                        if chosen.is_none()
-                            && reducers.uses_stream_type()
-                            && facts.stream_type.is_none()
-                        {
-                            facts.stream_type = store.recorded_stream_type(&e.stream_id).await?;
-                            chosen = reducers.choose(&e.stream_id, &facts).map(|(r, _)| r);
-                        }
+                        let chosen = match reducers.for_stream(&e.stream_id) {
+                            Some(r) => Some(r),
+                            None => {
+                                let with_type = reducers.uses_stream_type();
+                                let facts =
+                                    store.facts_from(&e.stream_id, Some(e), with_type).await?;
+                                reducers.choose(&e.stream_id, &facts).map(|(r, _)| r)
+                            }
+                        };
                         reducer = chosen.and_then(|r| {
                             reducers.reducers.iter().position(|x| std::ptr::eq(x, r))
                         });

@@ -606,7 +606,6 @@ async fn choose_fold(
     events: &mut Scan<Event>,
     cut: bool,
 ) -> Result<(Fold, Option<String>), StoreError> {
-    use crate::rehydrate::reducer::StreamFacts;
     if let Some(r) = reducers.for_stream(stream) {
         return Ok((Fold::Reducer(Arc::new(r.clone())), None));
     }
@@ -614,14 +613,8 @@ async fn choose_fold(
     let facts = if cut {
         store.stream_facts(stream, with_type).await?
     } else {
-        let mut f = match events.peek().await? {
-            Some(e) if e.stream_id == stream => store.facts_of_first(e),
-            _ => StreamFacts::default(),
-        };
-        if with_type && f.stream_type.is_none() {
-            f.stream_type = store.recorded_stream_type(stream).await?;
-        }
-        f
+        let first = events.peek().await?.filter(|e| e.stream_id == stream);
+        store.facts_from(stream, first, with_type).await?
     };
     match reducers.choose(stream, &facts) {
         Some((r, _)) => Ok((Fold::Reducer(Arc::new(r.clone())), None)),

@@ -31,10 +31,19 @@ impl Store {
                 },
             )
             .await?;
-        let mut facts = match first.first() {
-            Some(e) => self.facts_of_first(e),
-            None => StreamFacts::default(),
-        };
+        self.facts_from(stream, first.first(), with_type).await
+    }
+
+    /// The facts of `stream` whose first event is `first` (when known): what that event
+    /// tells, and (when `with_type` and the event does not tell it) the type a table of
+    /// streams records.
+    pub async fn facts_from(
+        &self,
+        stream: &str,
+        first: Option<&Event>,
+        with_type: bool,
+    ) -> Result<StreamFacts, StoreError> {
+        let mut facts = first.map(|e| self.facts_of_first(e)).unwrap_or_default();
         if with_type && facts.stream_type.is_none() {
             facts.stream_type = self.recorded_stream_type(stream).await?;
         }
