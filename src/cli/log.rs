@@ -130,6 +130,11 @@ pub(super) fn say_cut(limit: usize, next: Option<i64>, backward: bool, what: &st
         Some(n) => format!(": continue with --from {n}"),
         None => " (narrow with --since/--until to read on)".to_string(),
     };
+    say_stopped(limit, what, &hint);
+}
+
+/// "stopped at --limit N; more WHAT may follow" and how to read on, on stderr.
+pub(super) fn say_stopped(limit: impl std::fmt::Display, what: &str, hint: &str) {
     eprintln!("evscope: stopped at --limit {limit}; more {what} may follow{hint}");
 }
 

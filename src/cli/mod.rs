@@ -589,10 +589,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                     ),
                     _ => " (raise --limit to see more)".to_string(),
                 };
-                eprintln!(
-                    "evscope: stopped at --limit {}; more streams may follow{hint}",
-                    a.limit
-                );
+                log::say_stopped(a.limit, "streams", &hint);
             }
         }
         Some(Command::Log(a)) => {
