@@ -547,42 +547,26 @@ async fn rewind_prints_the_sql_and_runs_none_of_it() {
         .assert()
         .code(2);
     // By time: every event from 10:05 on again.
-    let out = evscope(dir.path())
-        .args([
-            "--db",
-            &db.url,
-            "consumers",
-            "rewind",
-            "caught-up",
-            "--to",
-            "2026-01-05T10:05:00Z",
-            "--dry-run",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_time = |format: &str| {
+        let out = evscope(dir.path())
+            .args(["--db", &db.url, "consumers", "rewind", "caught-up"])
+            .args([
+                "--to",
+                "2026-01-05T10:05:00Z",
+                "--dry-run",
+                "--format",
+                format,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let plan: Value = serde_json::from_str(&by_time("json")).unwrap();
     assert_eq!(plan["to"], 4);
     assert_eq!(plan["reprocess"]["total"], 6);
     assert_eq!(plan["reprocess"]["by_type"]["Deposited"], 3);
     // jsonl: the same plan as one line.
-    let out = evscope(dir.path())
-        .args([
-            "--db",
-            &db.url,
-            "consumers",
-            "rewind",
-            "caught-up",
-            "--to",
-            "2026-01-05T10:05:00Z",
-            "--dry-run",
-            "--format",
-            "jsonl",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = by_time("jsonl");
     assert_eq!(text.lines().count(), 1, "{text}");
     let line: Value = serde_json::from_str(text.trim_end()).unwrap();
     assert_eq!(line["to"], plan["to"]);
