@@ -3,39 +3,6 @@
 
 mod common;
 
-/// Ages ("3s", "12m05s", "2956h41m") change from run to run: masked in snapshots.
-fn mask_ages(screen: &str) -> String {
-    let is_age = |w: &str| {
-        let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-        if let Some(s) = w.strip_suffix('s') {
-            return match s.split_once('m') {
-                Some((m, s)) => digits(m) && digits(s),
-                None => digits(s),
-            };
-        }
-        w.strip_suffix('m')
-            .and_then(|s| s.split_once('h'))
-            .is_some_and(|(h, m)| digits(h) && digits(m))
-    };
-    // The padding after an age depends on its width: dropped (one space is kept).
-    screen
-        .lines()
-        .map(|l| {
-            let mut out: Vec<&str> = Vec::new();
-            let mut after_age = false;
-            for w in l.split(' ') {
-                if after_age && w.is_empty() {
-                    continue;
-                }
-                after_age = is_age(w);
-                out.push(if after_age { "<age>" } else { w });
-            }
-            out.join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[tokio::test]
 async fn the_tui_view_lists_the_demo_consumers() {
     use evscope::rehydrate::source::ReducerSource;
@@ -50,7 +17,7 @@ async fn the_tui_view_lists_the_demo_consumers() {
     assert_eq!(h.app.view(), ViewKind::Consumers);
     let v = h.app.find::<ConsumersView>().unwrap();
     assert_eq!(v.rows().len(), 6);
-    insta::assert_snapshot!("consumers_view_120x20", mask_ages(&h.screen()));
+    insta::assert_snapshot!("consumers_view_120x20", common::tui::mask(&h.screen(), &[]));
     // Down to payments-read-model (lagging, category payment): R offers its range.
     let at = v
         .rows()

@@ -10,13 +10,14 @@ mod common;
 use std::time::Duration;
 
 use evscope::rehydrate::source::ReducerSource;
+use evscope::tui::overlays::replay::Stage;
 use evscope::tui::request::Msg;
 use evscope::tui::theme::Theme;
 use evscope::tui::views::ViewKind;
 use evscope::tui::views::events::EventsView;
 use evscope::tui::views::timetravel::TimeTravelView;
 use ratatui::buffer::Buffer;
-use ratatui::crossterm::event::{Event, KeyCode};
+use ratatui::crossterm::event::{Event, KeyCode, KeyModifiers};
 use ratatui::style::{Color, Modifier};
 
 use common::tui::Harness;
@@ -114,6 +115,63 @@ async fn walk(h: &mut Harness, mut visit: impl FnMut(&str, &Harness)) {
     assert_eq!(h.app.view(), ViewKind::Drift);
     visit("drift", h);
     h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Char('C')).await;
+    assert_eq!(h.app.view(), ViewKind::Consumers);
+    visit("consumers", h);
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Char('2')).await;
+    assert_eq!(h.app.view(), ViewKind::Log);
+    h.key(KeyCode::Char(':')).await;
+    assert!(h.app.palette.is_some());
+    visit("palette", h);
+    h.key(KeyCode::Esc).await;
+    // Dialogs propose files in the export directory (one that does not exist: nothing is
+    // written until Enter).
+    h.app.export_dir = std::path::PathBuf::from("walk-out");
+    h.key(KeyCode::Char('e')).await;
+    assert!(h.app.export.is_open());
+    visit("export_dialog", h);
+    h.key(KeyCode::Esc).await;
+    // The newest four events marked: what Z seals and R replays.
+    h.key(KeyCode::Char('m')).await;
+    for _ in 0..3 {
+        h.key(KeyCode::Up).await;
+    }
+    h.key(KeyCode::Char('m')).await;
+    visit("log_marked", h);
+    h.key(KeyCode::Char('Z')).await;
+    assert!(h.app.seal.is_open());
+    visit("seal_dialog", h);
+    h.key(KeyCode::Esc).await;
+    h.key(KeyCode::Char('V')).await;
+    assert!(h.app.verify_seal.is_open());
+    visit("verify_seal", h);
+    h.key(KeyCode::Esc).await;
+    h.app.replay.jobs_dir = h.dir.path().join("replay");
+    let sink = format!("jsonl:{}", h.dir.path().join("out.jsonl").display());
+    h.key(KeyCode::Char('R')).await;
+    h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL).await;
+    h.type_text(&sink).await;
+    h.key(KeyCode::Enter).await;
+    h.until("the plan", |a| {
+        matches!(
+            a.replay.dialog.as_ref().map(|d| &d.stage),
+            Some(Stage::Confirm { .. })
+        )
+    })
+    .await;
+    visit("replay_confirm", h);
+    h.type_text("4").await;
+    h.key(KeyCode::Enter).await;
+    h.until("the end of the job", |a| {
+        a.replay
+            .job
+            .as_ref()
+            .is_some_and(|j| j.done.is_some() && j.progress.as_ref().is_some_and(|p| p.done == 4))
+    })
+    .await;
+    visit("replay_panel", h);
+    h.key(KeyCode::Esc).await;
 }
 
 #[tokio::test]
@@ -133,7 +191,16 @@ async fn every_view_in_every_theme_is_readable_and_shows_its_selection() {
                     h.screen()
                 );
                 // (The demo's audit finds nothing: it has no row to select.)
-                if matches!(name, "log" | "streams" | "stream" | "snapshots" | "drift") {
+                if matches!(
+                    name,
+                    "log"
+                        | "streams"
+                        | "stream"
+                        | "snapshots"
+                        | "drift"
+                        | "consumers"
+                        | "log_marked"
+                ) {
                     assert!(
                         selection_shown(&buf, &theme),
                         "{name} at {size:?} in {}: the selection is off screen\n{}",
@@ -141,7 +208,7 @@ async fn every_view_in_every_theme_is_readable_and_shows_its_selection() {
                         h.screen()
                     );
                 }
-                screens.push((name.to_string(), h.screen()));
+                screens.push((name.to_string(), h.masked_screen()));
             })
             .await;
             // The text is the same in every theme: only colours differ.
@@ -340,6 +407,52 @@ async fn the_palette_finds_an_action_and_runs_it_and_g_finds_a_stream() {
         .unwrap();
     let sel = &s.rows.selected_row().unwrap().stream_id;
     assert!(sel.starts_with("transfer-"), "{sel}");
+}
+
+#[tokio::test]
+async fn typing_a_stream_id_in_the_stream_list_jumps_to_it_as_it_is_typed() {
+    let mut h = harness(Theme::default_dark(), (120, 40)).await;
+    let selected = |h: &Harness| {
+        h.app
+            .find::<evscope::tui::views::streams::StreamsView>()
+            .unwrap()
+            .rows
+            .selected_row()
+            .unwrap()
+            .stream_id
+            .clone()
+    };
+    h.key(KeyCode::Char('1')).await;
+    assert!(selected(&h).starts_with("account-"), "{}", selected(&h));
+    // `p` does nothing in the stream list: it starts the id, and the list is there already.
+    h.key(KeyCode::Char('p')).await;
+    assert!(h.app.inputs.open.is_some(), "p opened the jump input");
+    assert!(selected(&h).starts_with("payment-"), "{}", selected(&h));
+    assert!(
+        h.screen().contains("the list follows as you type"),
+        "{}",
+        h.screen()
+    );
+    // Keys the view uses for commands are text once the input is open.
+    h.type_text("ayment-0001").await;
+    assert_eq!(h.app.inputs.open.as_ref().unwrap().text(), "payment-0001");
+    let sel = selected(&h);
+    assert!(sel.starts_with("payment-0001"), "{sel}");
+    h.key(KeyCode::Enter).await;
+    assert!(h.app.inputs.open.is_none());
+    assert_eq!(selected(&h), sel, "Enter keeps the stream found");
+    // Back to the start of the list: `a`, then Esc keeps where the typing led.
+    h.key(KeyCode::Char('a')).await;
+    h.key(KeyCode::Esc).await;
+    assert!(h.app.inputs.open.is_none());
+    assert!(selected(&h).starts_with("account-"), "{}", selected(&h));
+    // A key the view uses keeps its meaning: `o` sorts, it does not type.
+    h.key(KeyCode::Char('o')).await;
+    assert!(h.app.inputs.open.is_none(), "o sorted the list");
+    // In the log, an unbound letter types nothing.
+    h.key(KeyCode::Char('2')).await;
+    h.key(KeyCode::Char('p')).await;
+    assert!(h.app.inputs.open.is_none());
 }
 
 #[tokio::test]

@@ -170,3 +170,137 @@ impl Harness {
         out.replace(&format!("sqlite://{}", self.path), "sqlite://<DEMO>")
     }
 }
+
+/// Whether a word of a screen is an age ("3s", "12m05s", "2956h41m", or one cut by its
+/// column, "2956h4"): it changes from run to run.
+pub fn is_age(w: &str) -> bool {
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let lead = w.chars().take_while(|c| c.is_ascii_digit()).count();
+    if lead == 0 {
+        return false;
+    }
+    let rest = &w[lead..];
+    let Some(unit) = rest.chars().next() else {
+        return false;
+    };
+    let tail = &rest[unit.len_utf8()..];
+    match unit {
+        's' => tail.is_empty(),
+        'm' => {
+            let t = tail.strip_suffix('s').unwrap_or(tail);
+            digits(t)
+        }
+        'h' => {
+            let t = tail.strip_suffix('m').unwrap_or(tail);
+            digits(t)
+        }
+        _ => false,
+    }
+}
+
+/// A screen with what changes from run to run masked: the texts `hide` (a temporary
+/// directory, a job id) by their labels, ages as `<age>`, rates ("1234/s") as `<N>/s`, the
+/// time stamp in a proposed file name (`evscope-export-20261202T150102.123`) as `#`s. A
+/// masked word gives or takes the spaces after it, so what follows stays in its column.
+pub fn mask(screen: &str, hide: &[(&str, &str)]) -> String {
+    let word = |w: &str| -> String {
+        if is_age(w) {
+            return "<age>".into();
+        }
+        if let Some(n) = w.strip_suffix("/s")
+            && !n.is_empty()
+            && n.chars().all(|c| c.is_ascii_digit() || c == '.')
+        {
+            return "<N>/s".into();
+        }
+        let mut w = w.to_string();
+        for marker in ["evscope-export-", "evscope-seal-"] {
+            if let Some(i) = w.find(marker) {
+                let (head, tail) = w.split_at(i + marker.len());
+                let n = tail
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == 'T' || *c == '.')
+                    .count();
+                let stamp = tail[..n].trim_end_matches('.');
+                let masked: String = stamp
+                    .chars()
+                    .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                    .collect();
+                w = format!("{head}{masked}{}", &tail[stamp.len()..]);
+            }
+        }
+        w
+    };
+    let width = |s: &str| s.chars().count();
+    screen
+        .lines()
+        .map(|l| {
+            let mut out = String::new();
+            // Where the last masked word ends (in characters of `out`).
+            let mut changed: Option<usize> = None;
+            // Spaces owed (+) or to take back (-) from the next run of spaces.
+            let mut owed: isize = 0;
+            for (i, w) in l.split(' ').enumerate() {
+                if i > 0 {
+                    // One separator space, unless it is taken back (one is always kept).
+                    if owed < 0 && w.is_empty() {
+                        owed += 1;
+                        continue;
+                    }
+                    out.push(' ');
+                }
+                if w.is_empty() {
+                    continue;
+                }
+                if owed > 0 {
+                    out.extend(std::iter::repeat_n(' ', owed as usize));
+                }
+                let mut m = word(w);
+                owed = width(w) as isize - width(&m) as isize;
+                for (text, label) in hide {
+                    if !text.is_empty() {
+                        m = m.replace(text, label);
+                    }
+                }
+                out.push_str(&m);
+                if m != w {
+                    changed = Some(width(&out));
+                }
+            }
+            // What the spaces after a word could not absorb: the next padding after the
+            // last masked word (a run of two spaces or more) gives or takes it.
+            let (was, now) = (width(l), width(&out));
+            if was != now {
+                let chars: Vec<char> = out.chars().collect();
+                let from = changed.unwrap_or(0).max(1);
+                let start = (from..chars.len()).find(|&i| chars[i] == ' ' && chars[i - 1] == ' ');
+                if let Some(second) = start {
+                    let start = second - 1;
+                    let e = start + chars[start..].iter().take_while(|c| **c == ' ').count();
+                    let run = e - start;
+                    let keep = (run as isize + was as isize - now as isize).max(1) as usize;
+                    let mut fixed: String = chars[..start].iter().collect();
+                    fixed.extend(std::iter::repeat_n(' ', keep));
+                    fixed.extend(&chars[e..]);
+                    out = fixed;
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Harness {
+    /// The screen with what changes from run to run masked (see `mask`): the harness's
+    /// directory as `<DIR>` and a replay job's id as `<JOB>` too.
+    pub fn masked_screen(&self) -> String {
+        let dir = self.dir.path().display().to_string();
+        let job = self.app.replay.job.as_ref().map(|j| j.id.clone());
+        let mut hide = vec![(dir.as_str(), "<DIR>")];
+        if let Some(j) = &job {
+            hide.push((j.as_str(), "<JOB>"));
+        }
+        mask(&self.screen(), &hide)
+    }
+}

@@ -3,6 +3,7 @@
 //! and the export and replay that start from the view shown.
 
 use chrono::Utc;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{APP, App};
 use crate::filter;
@@ -14,6 +15,10 @@ use crate::tui::views::detail::{self, DetailView};
 use crate::tui::views::snapshot_list::SnapshotList;
 use crate::tui::views::timetravel::TimeTravelView;
 use crate::tui::views::{Jump, ViewKind, parse_jump};
+
+/// The jump input's hint in the stream list.
+const STREAM_JUMP_HINT: &str =
+    "a stream id or its start: the list follows as you type   Enter keep · Esc · ↑ earlier";
 
 impl App {
     /// The commands no view took: those of the app, and those that open views.
@@ -66,6 +71,10 @@ impl App {
                         v.set_query(filter::empty_query(), ctx)
                     }
                 });
+            }
+            Command::Jump if self.view() == ViewKind::Streams => {
+                self.inputs
+                    .open_typed(InputKind::Jump, "", Some(STREAM_JUMP_HINT))
             }
             Command::Jump => self.inputs.open(InputKind::Jump, ""),
             Command::Open => {
@@ -283,6 +292,39 @@ impl App {
                     self.jump(j);
                 }
             },
+        }
+    }
+
+    /// In the stream list, a key that does nothing there (a letter no command of the view
+    /// takes, a digit, `-`, `.`…) starts typing a stream id: the jump input opens with it and
+    /// the list follows as the id is typed. The keys the view uses keep their meaning (`g`
+    /// types an id that starts with one of them).
+    pub(super) fn starts_a_jump(&mut self, k: &KeyEvent, cmd: Option<Command>) -> bool {
+        let KeyCode::Char(c) = k.code else {
+            return false;
+        };
+        if self.view() != ViewKind::Streams
+            || c.is_whitespace()
+            || k.modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+            || cmd.is_some_and(|cmd| self.commands().contains(&cmd))
+        {
+            return false;
+        }
+        self.inputs
+            .open_typed(InputKind::Jump, &c.to_string(), Some(STREAM_JUMP_HINT));
+        self.jump_as_typed();
+        true
+    }
+
+    /// The stream list follows its jump input as it is typed.
+    pub(super) fn jump_as_typed(&mut self) {
+        let Some(input) = &self.inputs.open else {
+            return;
+        };
+        let text = input.text().trim().to_string();
+        if input.kind == InputKind::Jump && self.view() == ViewKind::Streams && !text.is_empty() {
+            self.jump(Jump::Stream(text));
         }
     }
 

@@ -24,13 +24,18 @@ impl App {
             self.inputs.draw(f, area, &self.theme);
         }
         self.draw_status(f, areas.status);
-        self.replay.draw(f, f.area(), &self.theme);
+        // Dialogs sit above the status line, inside the view's frame.
+        let over = Rect {
+            height: areas.status.y.saturating_sub(f.area().y),
+            ..f.area()
+        };
+        self.replay.draw(f, over, &self.theme);
         if let Some(p) = &self.palette {
-            p.draw(f, f.area(), &self.keys, &self.theme);
+            p.draw(f, over, &self.keys, &self.theme);
         }
-        self.export.draw(f, f.area(), &self.theme);
-        self.seal.draw(f, f.area(), &self.theme);
-        self.verify_seal.draw(f, f.area(), &self.theme);
+        self.export.draw(f, over, &self.theme);
+        self.seal.draw(f, over, &self.theme);
+        self.verify_seal.draw(f, over, &self.theme);
         if self.help.open {
             let (view, filters) = self
                 .top()
@@ -44,7 +49,7 @@ impl App {
                     .collect(),
                 filters,
             };
-            self.help.draw(f, f.area(), &what, &self.keys, &self.theme);
+            self.help.draw(f, over, &what, &self.keys, &self.theme);
         }
     }
 

@@ -401,7 +401,8 @@ impl App {
         if self.inputs.open.is_some() {
             match self.inputs.on_key(k) {
                 input::Outcome::Submitted(kind, text) => self.submit(kind, &text),
-                input::Outcome::Cancelled | input::Outcome::Edited => {}
+                input::Outcome::Edited => self.jump_as_typed(),
+                input::Outcome::Cancelled => {}
             }
             return;
         }
@@ -476,7 +477,11 @@ impl App {
             }
             return;
         }
-        if let Some(cmd) = self.keys.command(&k) {
+        let cmd = self.keys.command(&k);
+        if self.starts_a_jump(&k, cmd) {
+            return;
+        }
+        if let Some(cmd) = cmd {
             self.run(cmd);
         }
     }

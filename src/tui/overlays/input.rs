@@ -21,6 +21,8 @@ pub struct Input {
     pub kind: InputKind,
     pub area: TextArea<'static>,
     pub error: Option<String>,
+    /// What the input takes, where the view gives it its own meaning (the stream list's jump).
+    pub hint: Option<&'static str>,
     /// The history entry shown (↑/↓), counted from the newest.
     recall: Option<usize>,
 }
@@ -80,6 +82,19 @@ impl Inputs {
             kind,
             area,
             error: None,
+            hint: None,
+            recall: None,
+        });
+    }
+
+    /// Open an input already holding what was typed (not selected: the next key goes on
+    /// after it), with the view's own hint.
+    pub fn open_typed(&mut self, kind: InputKind, text: &str, hint: Option<&'static str>) {
+        self.open = Some(Input {
+            kind,
+            area: line(text),
+            error: None,
+            hint,
             recall: None,
         });
     }
@@ -185,6 +200,7 @@ impl Inputs {
             ),
         };
         let mut widget = input.area.clone();
+        let hint = input.hint.unwrap_or(hint);
         let b = block(theme, title).title_bottom(Span::styled(
             input.error.clone().unwrap_or_else(|| hint.to_string()),
             if input.error.is_some() {

@@ -252,6 +252,38 @@ fn draw_consumers(f: &mut Frame, area: Rect, v: &ConsumersView, t: &Theme) {
             t,
         );
     }
+    let width = |f: &dyn Fn(&Lagged) -> usize, min: usize, max: usize| {
+        r.consumers.iter().map(f).max().unwrap_or(0).clamp(min, max) as u16
+    };
+    let id_w = width(&|l| l.consumer.id().chars().count(), 8, 26);
+    let follows_w = width(&|l| l.consumer.follows.describe().chars().count(), 7, 22);
+    let flags_w = width(
+        &|l| l.flags.iter().map(|f| f.label().len() + 1).sum::<usize>(),
+        5,
+        26,
+    );
+    // On a narrow terminal the least needed columns go first (HISTORY, TREND, FRAMEWORK,
+    // FOLLOWS, CHECKPOINT), so that the consumer, its lag and its flags stay readable.
+    let widths: [u16; 9] = [id_w, 9, follows_w, 10, 8, 8, flags_w, 7, 8];
+    let mut shown = [true; 9];
+    let need = |shown: &[bool; 9]| {
+        let n = shown.iter().filter(|s| **s).count() as u16;
+        (0..9).filter(|i| shown[*i]).map(|i| widths[i]).sum::<u16>() + n.saturating_sub(1)
+    };
+    for i in [8, 7, 1, 2, 3] {
+        if need(&shown) <= body.width {
+            break;
+        }
+        shown[i] = false;
+    }
+    let keep = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
+        cells
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shown[*i])
+            .map(|(_, c)| c)
+            .collect()
+    };
     let h = body.height.saturating_sub(1) as usize;
     let end = (v.list.top + h).min(r.consumers.len());
     let rows: Vec<Row> = r.consumers[v.list.top.min(end)..end]
@@ -268,7 +300,7 @@ fn draw_consumers(f: &mut Frame, area: Rect, v: &ConsumersView, t: &Theme) {
                 .collect::<Vec<_>>()
                 .join(",");
             let flag_style = if l.alarming() { t.error } else { t.accent };
-            let row = Row::new(vec![
+            let row = Row::new(keep(vec![
                 Cell::from(c.id()),
                 Cell::from(c.framework.label()).style(cell_style(t, on, t.muted)),
                 Cell::from(c.follows.describe()),
@@ -284,48 +316,33 @@ fn draw_consumers(f: &mut Frame, area: Rect, v: &ConsumersView, t: &Theme) {
                     sparkline(&h[h.len().saturating_sub(HISTORY_WIDTH)..])
                 }))
                 .style(cell_style(t, on, t.accent)),
-            ]);
+            ]));
             if on { row.style(t.selected) } else { row }
         })
         .collect();
-    let width = |f: &dyn Fn(&Lagged) -> usize, min: usize, max: usize| {
-        r.consumers.iter().map(f).max().unwrap_or(0).clamp(min, max) as u16
-    };
-    let id_w = width(&|l| l.consumer.id().chars().count(), 8, 26);
-    let follows_w = width(&|l| l.consumer.follows.describe().chars().count(), 7, 22);
-    let flags_w = width(
-        &|l| l.flags.iter().map(|f| f.label().len() + 1).sum::<usize>(),
-        5,
-        26,
-    );
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(id_w),
-            Constraint::Length(9),
-            Constraint::Length(follows_w),
-            Constraint::Length(10),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(flags_w),
-            Constraint::Length(7),
-            Constraint::Fill(1),
-        ],
-    )
-    .header(
-        Row::new(vec![
-            "CONSUMER",
-            "FRAMEWORK",
-            "FOLLOWS",
-            "CHECKPOINT",
-            "LAG",
-            "LAG TIME",
-            "FLAGS",
-            "TREND",
-            "HISTORY",
-        ])
-        .style(t.header),
-    );
+    let constraints: Vec<Constraint> = (0..9)
+        .filter(|i| shown[*i])
+        .map(|i| {
+            if i == 8 {
+                Constraint::Fill(1)
+            } else {
+                Constraint::Length(widths[i])
+            }
+        })
+        .collect();
+    let headers = [
+        "CONSUMER",
+        "FRAMEWORK",
+        "FOLLOWS",
+        "CHECKPOINT",
+        "LAG",
+        "LAG TIME",
+        "FLAGS",
+        "TREND",
+        "HISTORY",
+    ];
+    let table = Table::new(rows, constraints)
+        .header(Row::new(keep(headers.iter().map(|h| Cell::from(*h)).collect())).style(t.header));
     f.render_widget(table, body);
     if r.consumers.is_empty() {
         f.render_widget(

@@ -404,7 +404,9 @@ impl View for StreamsView {
     }
 
     fn describe(&self, cmd: Command) -> Option<&'static str> {
-        (cmd == Command::Jump).then_some("jump to a stream: type its id, or its start")
+        (cmd == Command::Jump).then_some(
+            "jump to a stream: type its id or its start (a key the list does not use starts it too)",
+        )
     }
 
     /// `g` with a stream id: the list from that stream (or the next one after it), by id.
