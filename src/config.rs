@@ -61,14 +61,21 @@ impl Config {
 
 /// A connect timeout: a duration as [`crate::timeparse::parse_duration`] reads it (5s, 500ms,
 /// 1m, a bare number of seconds), above zero and at most an hour.
-pub fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_timeout(s: &str) -> Result<std::time::Duration, TimeoutError> {
     let d = crate::timeparse::parse_duration(s)?;
     if d.is_zero() || d > std::time::Duration::from_secs(3600) {
-        return Err(format!(
-            "invalid timeout {s:?}: it must be above zero and at most an hour"
-        ));
+        return Err(TimeoutError::OutOfRange(s.to_string()));
     }
     Ok(d)
+}
+
+/// Why a connect timeout was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeoutError {
+    #[error(transparent)]
+    NotADuration(#[from] crate::timeparse::TimeError),
+    #[error("invalid timeout {0:?}: it must be above zero and at most an hour")]
+    OutOfRange(String),
 }
 
 /// A replay sink with its credentials and TLS files. Only references to secrets (files,
@@ -242,6 +249,26 @@ fn named<'a, T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connect_timeout_is_a_duration_above_zero_and_at_most_an_hour() {
+        assert_eq!(
+            parse_timeout("500ms"),
+            Ok(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_timeout("0"),
+            Err(TimeoutError::OutOfRange("0".into()))
+        );
+        assert_eq!(
+            parse_timeout("2h"),
+            Err(TimeoutError::OutOfRange("2h".into()))
+        );
+        assert!(matches!(
+            parse_timeout("soon"),
+            Err(TimeoutError::NotADuration(_))
+        ));
+    }
 
     #[test]
     fn profiles_parse() {

@@ -298,7 +298,7 @@ fn tokenize(input: &str) -> Result<(Vec<Token>, Option<usize>), FilterError> {
     Ok((tokens, pipe))
 }
 
-use crate::jq::{Data, data_val, exn_text, int, key, metadata_val};
+use crate::jq::{Data, RunError, data_val, int, key, metadata_val, run_error};
 
 /// A compiled jq program used as a predicate on events.
 ///
@@ -363,13 +363,13 @@ impl JqPredicate {
     }
 
     /// Whether the program yields an output other than `false` and `null` for this event
-    /// (stopping at the first such output). `Err` is the text of a jq runtime error raised
-    /// before any such output (the event then counts as not matching).
+    /// (stopping at the first such output). `Err` is a jq runtime error raised before any
+    /// such output.
     ///
     /// The program runs on the calling thread, bounded (see [`crate::jq::bounded`]): a
     /// recursion without an end (`def f: f; f`, `last(repeat(1))`) is an error after
     /// [`crate::jq::RUN_TIME`] or once it is too deep, never a hang or a stack overflow.
-    pub fn matches(&self, event: &Event) -> Result<bool, String> {
+    pub fn matches(&self, event: &Event) -> Result<bool, RunError> {
         use jaq_core::ValT as _;
         let _bound = crate::jq::bounded();
         let filter = &self.inner.filter;
@@ -379,7 +379,7 @@ impl JqPredicate {
                 Ok(v) if v.as_bool() => return Ok(true),
                 Ok(_) => {}
                 // Never `unwrap_valr`: it exits the process on `halt`.
-                Err(exn) => return Err(exn_text(exn, "filter")),
+                Err(exn) => return Err(run_error(exn, "filter")),
             }
         }
         Ok(false)
@@ -511,17 +511,33 @@ fn event_to_val(e: &Event) -> Val {
 /// A jq program that failed on an event at run time: an error, never "no match" — an event it
 /// cannot judge (often a row whose data could not be read) is reported, not skipped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error(
-    "the filter failed on event {event}: {message} (to count such events as not matching, make the failing step optional, e.g. .data.amount?)"
-)]
 pub struct JqRunError {
     /// "id (stream@version, position p, Type)", and its problems when the row was unreadable.
     pub event: String,
+    /// What stopped the program: its own error, or evscope's bound on a run.
+    pub kind: crate::jq::RunErrorKind,
     pub message: String,
 }
 
+impl std::fmt::Display for JqRunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the filter failed on event {}: {}",
+            self.event, self.message
+        )?;
+        if self.kind == crate::jq::RunErrorKind::Raised {
+            // The program's own error on this event: it can be made to pass over it.
+            f.write_str(
+                " (to count such events as not matching, make the failing step optional, e.g. .data.amount?)",
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl JqRunError {
-    pub(crate) fn of(e: &Event, message: String) -> JqRunError {
+    pub(crate) fn of(e: &Event, error: RunError) -> JqRunError {
         let mut event = e.describe();
         if !e.problems.is_empty() {
             event.push_str(&format!(
@@ -529,7 +545,11 @@ impl JqRunError {
                 crate::store::problem::joined(&e.problems)
             ));
         }
-        JqRunError { event, message }
+        JqRunError {
+            event,
+            kind: error.kind,
+            message: error.message,
+        }
     }
 }
 
@@ -942,16 +962,22 @@ mod tests {
     #[test]
     fn jq_runtime_errors_are_err() {
         let e = event();
-        let msg = jq(".data.amount + \"x\"").matches(&e).unwrap_err();
+        let err = jq(".data.amount + \"x\"").matches(&e).unwrap_err();
+        assert_eq!(err.kind, crate::jq::RunErrorKind::Raised);
+        let msg = err.message;
         assert!(msg.contains("cannot"), "{msg}");
         assert!(msg.contains("1500"), "{msg}");
-        assert_eq!(jq("error(\"boom\")").matches(&e).unwrap_err(), "boom");
+        assert_eq!(
+            jq("error(\"boom\")").matches(&e).unwrap_err().message,
+            "boom"
+        );
         assert!(jq(".stream_id | .[0]").matches(&e).is_err());
         // An error is caught by try, and `?` suppresses it.
         assert!(!jq("(.data.amount + \"x\")?").matches(&e).unwrap());
         // halt must not exit the process.
-        let msg = jq("halt").matches(&e).unwrap_err();
-        assert!(msg.contains("halt"), "{msg}");
+        let err = jq("halt").matches(&e).unwrap_err();
+        assert_eq!(err.kind, crate::jq::RunErrorKind::Halt);
+        assert!(err.message.contains("halt"), "{err}");
         // A truthy output before the error is a match.
         assert!(jq("true, error(\"late\")").matches(&e).unwrap());
     }

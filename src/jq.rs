@@ -211,6 +211,8 @@ thread_local! {
     /// The running bound on this thread: its deadline and the stack address it started at.
     static BOUND: std::cell::Cell<Option<(std::time::Instant, usize)>> =
         const { std::cell::Cell::new(None) };
+    /// Whether the bound of the run on this thread has stopped it.
+    static TRIPPED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// An approximation of the current stack address (the stack grows down on every platform
@@ -227,6 +229,7 @@ pub struct Bounded(Option<(std::time::Instant, usize)>);
 /// Start bounding a run (see [`RUN_TIME`], [`RUN_STACK`]).
 pub fn bounded() -> Bounded {
     let now = (std::time::Instant::now() + RUN_TIME, stack_here());
+    TRIPPED.with(|t| t.set(false));
     Bounded(BOUND.with(|b| b.replace(Some(now))))
 }
 
@@ -241,12 +244,14 @@ fn check() -> Result<(), jaq_core::Error<Val>> {
         return Ok(());
     };
     if base.saturating_sub(stack_here()) > RUN_STACK {
+        TRIPPED.with(|t| t.set(true));
         return Err(jaq_core::Error::str(format!(
             "the program recursed too deeply (over {} KiB of stack): a recursive definition without an end?",
             RUN_STACK / 1024
         )));
     }
     if std::time::Instant::now() > deadline {
+        TRIPPED.with(|t| t.set(true));
         return Err(jaq_core::Error::str(format!(
             "the program ran for over {}s on one event: a loop or a recursion without an end?",
             RUN_TIME.as_secs()
@@ -667,19 +672,54 @@ pub fn val_to_json(v: &Val) -> Value {
     }
 }
 
-/// The text of a jq runtime error; `halt` is refused rather than obeyed (jaq's own helper
-/// would exit the process).
-pub fn exn_text(exn: jaq_core::Exn<Val>, what: &str) -> String {
-    match exn.get_err() {
-        Ok(e) => match e.into_val() {
-            Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(&s).into_owned(),
-            v => v.to_string(),
-        },
+/// A jq runtime error, with what stopped the run; `halt` is refused rather than obeyed
+/// (jaq's own helper would exit the process).
+pub fn run_error(exn: jaq_core::Exn<Val>, what: &str) -> RunError {
+    let bounded = TRIPPED.with(|t| t.get());
+    let (kind, message) = match exn.get_err() {
+        Ok(e) => (
+            if bounded {
+                RunErrorKind::Bounded
+            } else {
+                RunErrorKind::Raised
+            },
+            match e.into_val() {
+                Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(&s).into_owned(),
+                v => v.to_string(),
+            },
+        ),
         Err(exn) => match exn.get_halt() {
-            Ok(code) => format!("halt({code}) is not supported in a {what}"),
-            Err(_) => "internal jq error".into(),
+            Ok(code) => (
+                RunErrorKind::Halt,
+                format!("halt({code}) is not supported in a {what}"),
+            ),
+            Err(_) => (RunErrorKind::Internal, "internal jq error".into()),
         },
-    }
+    };
+    RunError { kind, message }
+}
+
+/// Why a jq program (a filter, a reducer, a mapping's `state_jq`) stopped with an error
+/// while running on one input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RunError {
+    pub kind: RunErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunErrorKind {
+    /// The program raised it (`error(…)`, a type error such as adding a string to a number):
+    /// its verdict on this input.
+    Raised,
+    /// The run met evscope's bound ([`RUN_TIME`], [`RUN_STACK`]): a loop or a recursion
+    /// without an end.
+    Bounded,
+    /// `halt` or `halt_error`, which evscope does not support inside its programs.
+    Halt,
+    /// jaq failed in a way no program should cause.
+    Internal,
 }
 
 #[cfg(test)]
@@ -860,22 +900,33 @@ mod tests {
             let f = compile(src, &[], |_| "load".to_string(), |_| "compile".to_string()).unwrap();
             let _b = bounded();
             let ctx = jaq_core::Ctx::<Data>::new(&f.lut, jaq_core::Vars::new([]));
-            let out: Vec<Result<Val, String>> =
+            let out: Vec<Result<Val, RunError>> =
                 f.id.run((ctx, Val::Null))
                     .take(5)
-                    .map(|r| r.map_err(|e| format!("{e:?}")))
+                    .map(|r| r.map_err(|e| run_error(e, "filter")))
                     .collect();
             out
         };
+        let bounded =
+            |r: &Result<Val, RunError>| r.as_ref().is_err_and(|e| e.kind == RunErrorKind::Bounded);
         // A thread with a stack the size tokio's blocking threads have (2 MiB).
         let t = std::thread::Builder::new()
             .stack_size(2 << 20)
             .spawn(move || {
                 let deep = run("def f: 1 + f; f");
                 assert!(
-                    deep.iter()
-                        .any(|r| r.as_ref().is_err_and(|e| e.contains("too deeply"))),
+                    deep.iter().any(|r| bounded(r)
+                        && r.as_ref().is_err_and(|e| e.message.contains("too deeply"))),
                     "{deep:?}"
+                );
+                // An error the program raises is its own, not the bound's.
+                let raised = run(r#"error("boom")"#);
+                assert_eq!(
+                    raised[0].as_ref().unwrap_err(),
+                    &RunError {
+                        kind: RunErrorKind::Raised,
+                        message: "boom".into()
+                    }
                 );
                 let ok = run("def fact: if . <= 1 then 1 else . * (. - 1 | fact) end; 10 | fact");
                 assert_eq!(ok.len(), 1);
@@ -883,8 +934,9 @@ mod tests {
                 // A native iterator with no end in sight meets the bound too.
                 let long = run("last(range(1e12))");
                 assert!(
-                    long.iter()
-                        .any(|r| r.as_ref().is_err_and(|e| e.contains("ran for over"))),
+                    long.iter().any(|r| bounded(r)
+                        && r.as_ref()
+                            .is_err_and(|e| e.message.contains("ran for over"))),
                     "{long:?}"
                 );
                 // range keeps jq's meaning.

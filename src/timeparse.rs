@@ -2,9 +2,25 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 
+/// Why a typed time or duration was refused; each names the text as it was typed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error(
+        "{0:?} is not a time: use RFC 3339 (2026-01-05T10:00:00Z), a date (2026-01-05), \
+         \"2026-01-05 10:00\" (UTC), or an age like 30m, 2h, 7d"
+    )]
+    NotATime(String),
+    #[error("{0:?} is too far back: times start at year -262143")]
+    TooFarBack(String),
+    #[error("{0:?} is not a duration: use 90, 90s, 500ms, 5m or 1h")]
+    NotADuration(String),
+    #[error("{0:?} is too long")]
+    TooLong(String),
+}
+
 /// Parse an absolute time (RFC 3339, a date, a date and time in UTC) or a relative one
 /// (`30s`, `15m`, `2h`, `7d`, `3w` ago), relative to `now`.
-pub fn parse_time_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_time_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
     let s = s.trim();
     if let Some(t) = crate::store::db::parse_time_text(s) {
         return Ok(t);
@@ -31,39 +47,32 @@ pub fn parse_time_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
         if let Some(d) = d {
             return d
                 .and_then(|d| now.checked_sub_signed(d))
-                .ok_or_else(|| format!("{s:?} is too far back: times start at year -262143"));
+                .ok_or_else(|| TimeError::TooFarBack(s.to_string()));
         }
     }
-    Err(format!(
-        "{s:?} is not a time: use RFC 3339 (2026-01-05T10:00:00Z), a date (2026-01-05), \
-         \"2026-01-05 10:00\" (UTC), or an age like 30m, 2h, 7d"
-    ))
+    Err(TimeError::NotATime(s.to_string()))
 }
 
-pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, TimeError> {
     parse_time_at(s, Utc::now())
 }
 
 /// A length of time typed by people: `300` or `300s`, `500ms`, `5m`, `1h`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, TimeError> {
     let t = s.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("{s:?} is not a duration: use 90, 90s, 500ms, 5m or 1h"))?;
+        .map_err(|_| TimeError::NotADuration(s.to_string()))?;
     let ms = match unit {
         "ms" => Some(n),
         "" | "s" => n.checked_mul(1000),
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
-        _ => {
-            return Err(format!(
-                "{s:?} is not a duration: use 90, 90s, 500ms, 5m or 1h"
-            ));
-        }
+        _ => return Err(TimeError::NotADuration(s.to_string())),
     };
     ms.map(std::time::Duration::from_millis)
-        .ok_or_else(|| format!("{s:?} is too long"))
+        .ok_or_else(|| TimeError::TooLong(s.to_string()))
 }
 
 #[cfg(test)]
@@ -108,5 +117,31 @@ mod tests {
         for bad in ["", "m", "5x", "-5s", "99999999999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn each_refusal_says_what_kind_it_is_and_names_the_text() {
+        let now: DateTime<Utc> = "2026-03-01T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            parse_time_at("yesterday", now),
+            Err(TimeError::NotATime("yesterday".into()))
+        );
+        assert_eq!(
+            parse_time_at("9999999999999w", now),
+            Err(TimeError::TooFarBack("9999999999999w".into()))
+        );
+        assert_eq!(
+            parse_duration("5x"),
+            Err(TimeError::NotADuration("5x".into()))
+        );
+        assert_eq!(
+            parse_duration("99999999999999999h"),
+            Err(TimeError::TooLong("99999999999999999h".into()))
+        );
+        let e = TimeError::NotATime("yesterday".into()).to_string();
+        assert!(
+            e.starts_with("\"yesterday\" is not a time: use RFC 3339"),
+            "{e}"
+        );
     }
 }

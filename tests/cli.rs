@@ -44,6 +44,8 @@ fn usage_errors_exit_2_with_one_clear_line() {
         vec!["log", "--format", "xml"],
         vec!["events"],
         vec!["bogus"],
+        vec!["consumers", "rewind", "c", "--to", "someday", "--dry-run"],
+        vec!["consumers", "rewind", "c", "--to", "-3", "--dry-run"],
     ] {
         let out = evscope(dir.path()).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

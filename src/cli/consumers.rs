@@ -79,8 +79,8 @@ pub struct RewindArgs {
     pub name: String,
     /// The new checkpoint: a global position (the last event counted as processed), or a time
     /// (every event from it on is processed again)
-    #[arg(long, value_name = "POSITION|TIME")]
-    pub to: String,
+    #[arg(long, value_name = "POSITION|TIME", value_parser = Target::parse)]
+    pub to: Target,
     /// Required: evscope prints the statement, it never runs it
     #[arg(long)]
     pub dry_run: bool,
@@ -268,7 +268,7 @@ async fn rewind(cli: &super::Cli, a: &RewindArgs, out: &mut dyn Write) -> Result
         );
         return Ok(2);
     }
-    let target = Target::parse(&a.to).map_err(|e| CliError::Failed(format!("--to: {e}")))?;
+    let target = a.to.clone();
     let store = open(cli).await?;
     let all = discover(&store).await?;
     let picked = consumers::select(&all, &a.name).map_err(err)?;

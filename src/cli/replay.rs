@@ -262,7 +262,7 @@ fn sink_of(cli: &super::Cli, a: &StartArgs) -> Result<SinkSpec, CliError> {
         },
     }
     .resolve()
-    .map_err(CliError::Failed)
+    .map_err(|e| CliError::Failed(e.into()))
 }
 
 fn check_rate(rate: Option<f64>) -> Result<(), CliError> {
@@ -797,7 +797,9 @@ fn show(out: &mut dyn Write, id: &str, format: FormatArg) -> Result<(), CliError
     let jobs = jobs_store()?;
     let job = jobs.load(id)?;
     let alive = jobs.holder(id).is_some();
-    let history = jobs.history(Some(id)).map_err(CliError::Failed)?;
+    let history = jobs
+        .history(Some(id))
+        .map_err(|e| CliError::Failed(e.to_string()))?;
     if format != FormatArg::Table {
         #[derive(Serialize)]
         struct Shown<'a> {

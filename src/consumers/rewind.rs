@@ -25,15 +25,24 @@ pub enum Target {
 
 impl Target {
     /// A position (digits) or a time (`2026-06-01`, RFC 3339, an age such as `2h`).
-    pub fn parse(s: &str) -> Result<Target, String> {
+    pub fn parse(s: &str) -> Result<Target, TargetError> {
         if let Ok(p) = s.trim().parse::<i64>() {
             if p < 0 {
-                return Err(format!("position {p} is negative"));
+                return Err(TargetError::Negative(p));
             }
             return Ok(Target::Position(p));
         }
-        crate::timeparse::parse_time(s).map(Target::Time)
+        Ok(Target::Time(crate::timeparse::parse_time(s)?))
     }
+}
+
+/// Why a rewind's target was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("position {0} is negative")]
+    Negative(i64),
+    #[error(transparent)]
+    Time(#[from] crate::timeparse::TimeError),
 }
 
 /// The printed plan.
@@ -435,8 +444,11 @@ mod tests {
             Target::parse("2026-06-01").unwrap(),
             Target::Time(_)
         ));
-        assert!(Target::parse("-3").is_err());
-        assert!(Target::parse("yesterday-ish").is_err());
+        assert_eq!(Target::parse("-3"), Err(TargetError::Negative(-3)));
+        assert!(matches!(
+            Target::parse("yesterday-ish"),
+            Err(TargetError::Time(crate::timeparse::TimeError::NotATime(_)))
+        ));
     }
 
     #[test]

@@ -121,9 +121,18 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// Parse a path as written in [`DiffOptions::ignore`] (validate it); the error message names
-/// the problem.
-pub fn parse_path(p: &str) -> Result<Vec<Segment>, String> {
+/// A path of [`DiffOptions::ignore`] that cannot be read; the message names the path and
+/// what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PathError(String);
+
+/// Parse a path as written in [`DiffOptions::ignore`] (validate it).
+pub fn parse_path(p: &str) -> Result<Vec<Segment>, PathError> {
+    segments(p).map_err(PathError)
+}
+
+fn segments(p: &str) -> Result<Vec<Segment>, String> {
     let bytes = p.as_bytes();
     if bytes.first() != Some(&b'.') {
         return Err(if p.is_empty() {
@@ -963,7 +972,7 @@ mod tests {
             (".[99999999999999999999999999]", "too large"),
         ];
         for (p, want) in cases {
-            let err = parse_path(p).expect_err(p);
+            let err = parse_path(p).expect_err(p).to_string();
             assert!(err.contains(want), "{p:?}: {err}");
         }
     }

@@ -45,6 +45,9 @@ pub enum JobError {
     /// The job's sink could not be opened (the job is then recorded failed).
     #[error("{}", .0.message)]
     Sink(super::sink::SinkError),
+    /// A line of the audit log is not an entry.
+    #[error("audit log line {line}: {message}")]
+    AuditDamaged { line: usize, message: String },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> JobError {
@@ -694,19 +697,21 @@ impl JobStore {
     }
 
     /// The audit entries, of one job or all.
-    pub fn history(&self, id: Option<&str>) -> Result<Vec<AuditEntry>, String> {
+    pub fn history(&self, id: Option<&str>) -> Result<Vec<AuditEntry>, JobError> {
         let text = match fs::read_to_string(self.audit_path()) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(format!("audit log: {e}")),
+            Err(e) => return Err(io("audit log")(e)),
         };
         let mut out = Vec::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let e: AuditEntry =
-                serde_json::from_str(line).map_err(|e| format!("audit log line {}: {e}", i + 1))?;
+            let e: AuditEntry = serde_json::from_str(line).map_err(|e| JobError::AuditDamaged {
+                line: i + 1,
+                message: e.to_string(),
+            })?;
             if id.is_none_or(|id| e.job == id) {
                 out.push(e);
             }

@@ -87,7 +87,11 @@ impl SinkSpec {
     /// `nats://HOST:PORT` or a server list `nats://A:4222,nats://B:4222` (`nats://A:4222,B:4222`
     /// too), with `subject` (default [`DEFAULT_SUBJECT`]); `jsonl:PATH`, `jsonl:-`. Credentials in
     /// a NATS URL (`nats://USER:PASSWORD@HOST`, `nats://TOKEN@HOST`) are used to connect.
-    pub fn parse(s: &str, subject: Option<&str>) -> Result<SinkSpec, String> {
+    pub fn parse(s: &str, subject: Option<&str>) -> Result<SinkSpec, SinkConfigError> {
+        Self::parse_text(s, subject).map_err(SinkConfigError)
+    }
+
+    fn parse_text(s: &str, subject: Option<&str>) -> Result<SinkSpec, String> {
         if let Some(rest) = s.strip_prefix("jsonl:") {
             if subject.is_some() {
                 return Err("--subject is for the nats sink".into());
@@ -166,6 +170,20 @@ impl SinkSpec {
             SinkSpec::Jsonl { path: None } => Ok(()),
             SinkSpec::Jsonl { path: Some(p) } => check_new_file(p),
         }
+    }
+}
+
+/// A sink that cannot be used as given (a malformed URL or subject, a missing credential, a
+/// context that cannot be read), found before anything connects; the message names the
+/// problem with passwords hidden.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SinkConfigError(pub String);
+
+// The helpers that build a sink's description say what is wrong in a sentence.
+impl From<SinkConfigError> for String {
+    fn from(e: SinkConfigError) -> String {
+        e.0
     }
 }
 
@@ -271,7 +289,11 @@ pub struct Template {
 }
 
 impl Template {
-    pub fn parse(s: &str) -> Result<Template, String> {
+    pub fn parse(s: &str) -> Result<Template, SinkConfigError> {
+        Self::parse_text(s).map_err(SinkConfigError)
+    }
+
+    fn parse_text(s: &str) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut rest = s;
         while let Some(open) = rest.find('{') {

@@ -233,7 +233,7 @@ pub async fn seal(
     };
     let mut acc = CompactRange::new(0);
     for r in &ranges {
-        acc.append(r).map_err(SealError::Io)?;
+        acc.append(r).map_err(|e| SealError::Io(e.to_string()))?;
     }
     let mut w = digests::Writer::create(out)?;
     for s in &segs {

@@ -51,6 +51,14 @@ pub fn parse_hex(s: &str) -> Option<Hash> {
     Some(h)
 }
 
+/// Two compact ranges that cannot be joined: the second does not start where the first ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("ranges not adjacent: [{}, {}) then [{}, {})", first.0, first.1, then.0, then.1)]
+pub struct NotAdjacent {
+    pub first: (u64, u64),
+    pub then: (u64, u64),
+}
+
 /// The aligned perfect subtrees covering leaves `[begin, end)`, left to right.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompactRange {
@@ -104,12 +112,12 @@ impl CompactRange {
     }
 
     /// Append the range that follows this one (`other.begin() == self.end()`).
-    pub fn append(&mut self, other: &CompactRange) -> Result<(), String> {
+    pub fn append(&mut self, other: &CompactRange) -> Result<(), NotAdjacent> {
         if other.begin != self.end {
-            return Err(format!(
-                "ranges not adjacent: [{}, {}) then [{}, {})",
-                self.begin, self.end, other.begin, other.end
-            ));
+            return Err(NotAdjacent {
+                first: (self.begin, self.end),
+                then: (other.begin, other.end),
+            });
         }
         for (level, h) in &other.nodes {
             self.push_node(*level, *h);

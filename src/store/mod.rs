@@ -884,16 +884,25 @@ impl Store {
 fn run_state_jq(
     f: &jaq_core::Filter<crate::jq::Data>,
     v: &serde_json::Value,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, StateJqError> {
     let _bound = crate::jq::bounded();
     let vars: [jaq_json::Val; 0] = [];
     let ctx = jaq_core::Ctx::<crate::jq::Data>::new(&f.lut, jaq_core::Vars::new(vars));
     let mut outs = f.id.run((ctx, crate::jq::json_to_val(v)));
     match outs.next() {
-        None => Err("it gave no output".into()),
+        None => Err(StateJqError::NoOutput),
         Some(Ok(v)) => Ok(crate::jq::val_to_json(&v)),
-        Some(Err(e)) => Err(crate::jq::exn_text(e, "state_jq")),
+        Some(Err(e)) => Err(StateJqError::Run(crate::jq::run_error(e, "state_jq"))),
     }
+}
+
+/// Why a snapshot layout's `state_jq` gave no state for a stored one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum StateJqError {
+    #[error("it gave no output")]
+    NoOutput,
+    #[error(transparent)]
+    Run(crate::jq::RunError),
 }
 
 /// Keyset condition on (recorded_at, stream, version) for layouts without a position.

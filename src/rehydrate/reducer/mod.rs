@@ -32,7 +32,7 @@ use super::diff::{DiffOptions, merge_patch};
 use crate::store::Event;
 use crate::store::model::{category, format_time};
 
-use crate::jq::{Data, exn_text, int};
+use crate::jq::{Data, RunError, int, run_error};
 pub use crate::jq::{json_to_val, val_to_json};
 
 /// What to do with an event type the reducer does not name (and no `*` entry covers).
@@ -103,7 +103,7 @@ impl fmt::Debug for Program {
 }
 
 impl Program {
-    pub fn compile(src: &str) -> Result<Program, String> {
+    pub fn compile(src: &str) -> Result<Program, CompileError> {
         let filter = crate::jq::compile(
             src,
             &["$event"],
@@ -121,7 +121,8 @@ impl Program {
                     .collect();
                 format!("jq: {src:?}: undefined {}", names.join(", "))
             },
-        )?;
+        )
+        .map_err(CompileError)?;
         Ok(Program {
             source: src.to_string(),
             filter: Arc::new(filter),
@@ -130,23 +131,23 @@ impl Program {
     }
 
     /// Run on `state` with `$event` built from `e`; exactly one output is the next state.
-    pub fn run_on(&self, state: Val, e: &Event) -> Result<Val, String> {
+    pub fn run_on(&self, state: Val, e: &Event) -> Result<Val, StepError> {
         self.run(state, event_val(e, self.reads))
     }
 
     /// Run on `state` with `$event`; exactly one output is the next state.
     /// Bounded as filters are (see [`crate::jq::bounded`]).
-    pub fn run(&self, state: Val, event: Val) -> Result<Val, String> {
+    pub fn run(&self, state: Val, event: Val) -> Result<Val, StepError> {
         let _bound = crate::jq::bounded();
         let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([event]));
         let mut outs = self.filter.id.run((ctx, state));
         let first = match outs.next() {
-            None => return Err("the reducer produced no state (empty output)".into()),
-            Some(r) => r.map_err(|e| exn_text(e, "reducer"))?,
+            None => return Err(StepError::NoState),
+            Some(r) => r.map_err(|e| run_error(e, "reducer"))?,
         };
         if let Some(second) = outs.next() {
             let _ = second;
-            return Err("the reducer produced more than one state".into());
+            return Err(StepError::ManyStates);
         }
         Ok(first)
     }
@@ -491,7 +492,31 @@ pub struct FoldError {
     pub event_type: String,
     /// The jq program that failed (none for an unknown type under `unknown = "error"`).
     pub filter: Option<String>,
-    pub message: String,
+    pub cause: StepError,
+}
+
+/// A reducer's jq program that does not compile; the message names the program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CompileError(String);
+
+/// Why one event could not be folded into the state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// The reducer's program failed at run time (its own error, or evscope's bound).
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("the reducer produced no state (empty output)")]
+    NoState,
+    #[error("the reducer produced more than one state")]
+    ManyStates,
+    /// The event's data could not be read (the problem, as the store reported it): the
+    /// merge fold cannot apply it.
+    #[error("the event's {0}: the merge fold cannot apply it (the state before it is kept)")]
+    Unreadable(String),
+    /// No reducer handles the type, and the reducer file says `unknown = "error"`.
+    #[error("no reducer handles event type {0:?} (unknown = \"error\")")]
+    Unhandled(String),
 }
 
 impl fmt::Display for FoldError {
@@ -500,12 +525,12 @@ impl fmt::Display for FoldError {
             Some(src) => write!(
                 f,
                 "the reducer failed on {} (version {}): {} — filter: {src}",
-                self.event_type, self.stream_version, self.message
+                self.event_type, self.stream_version, self.cause
             ),
             None => write!(
                 f,
                 "{} (version {}): {}",
-                self.event_type, self.stream_version, self.message
+                self.event_type, self.stream_version, self.cause
             ),
         }
     }
@@ -571,7 +596,7 @@ impl Fold {
                     stream_version: e.stream_version,
                     event_type: e.event_type.clone(),
                     filter: Some(p.source.clone()),
-                    message: m,
+                    cause: m,
                 })?;
                 *val = next;
                 return Ok(());
@@ -582,7 +607,7 @@ impl Fold {
                 stream_version: e.stream_version,
                 event_type: e.event_type.clone(),
                 filter: None,
-                message: m,
+                cause: m,
             });
         }
         // Everything else (unknown types, a state of the other kind): by value, and the state
@@ -601,11 +626,11 @@ impl Fold {
     }
 
     pub fn apply(&self, state: State, e: &Event) -> Result<State, FoldError> {
-        let err = |filter: Option<&Program>, message: String| FoldError {
+        let err = |filter: Option<&Program>, cause: StepError| FoldError {
             stream_version: e.stream_version,
             event_type: e.event_type.clone(),
             filter: filter.map(|p| p.source.clone()),
-            message,
+            cause,
         };
         match (self, state) {
             (Fold::Merge, State::Json(mut v)) => {
@@ -627,13 +652,9 @@ impl Fold {
                             merge_event(&mut j, e).map_err(|m| err(None, m))?;
                             Ok(State::Jq(json_to_val(&j)))
                         }
-                        Unknown::Error => Err(err(
-                            None,
-                            format!(
-                                "no reducer handles event type {:?} (unknown = \"error\")",
-                                e.event_type
-                            ),
-                        )),
+                        Unknown::Error => {
+                            Err(err(None, StepError::Unhandled(e.event_type.clone())))
+                        }
                     },
                 }
             }
@@ -649,11 +670,9 @@ impl Fold {
 /// Merge an event's data into the state (JSON merge-patch). An event whose data could not be
 /// read stops the fold: its raw text would otherwise replace the whole state. An event with
 /// no data (NULL) changes nothing.
-fn merge_event(state: &mut Value, e: &Event) -> Result<(), String> {
+fn merge_event(state: &mut Value, e: &Event) -> Result<(), StepError> {
     if let Some(p) = e.problems.iter().find(|p| p.kept_as_text("data")) {
-        return Err(format!(
-            "the event's {p}: the merge fold cannot apply it (the state before it is kept)"
-        ));
+        return Err(StepError::Unreadable(p.to_string()));
     }
     if !e.data.is_null() {
         merge_patch(state, &e.data);

@@ -130,7 +130,11 @@ fn the_merge_fold_stops_at_unreadable_data_and_ignores_null_data() {
     );
     let err = fold.apply_mut(&mut state, &bad).unwrap_err();
     assert_eq!(err.stream_version, 3);
-    assert!(err.message.contains("not valid JSON"), "{}", err.message);
+    assert!(
+        matches!(&err.cause, StepError::Unreadable(p) if p.contains("not valid JSON")),
+        "{}",
+        err.cause
+    );
     let State::Json(v) = &state else {
         panic!("a JSON state")
     };
@@ -202,10 +206,14 @@ fn a_failing_filter_stops_at_its_event_with_the_filter_and_the_error() {
     let e = f.apply(s, &events[1]).unwrap_err();
     assert_eq!(e.stream_version, 2);
     assert_eq!(e.filter.as_deref(), Some(".x += $event.data.s"));
+    let StepError::Run(run) = &e.cause else {
+        panic!("a run error: {:?}", e.cause)
+    };
+    assert_eq!(run.kind, crate::jq::RunErrorKind::Raised);
     assert!(
-        e.message.contains("cannot") || e.message.contains("add"),
+        run.message.contains("cannot") || run.message.contains("add"),
         "{}",
-        e.message
+        run.message
     );
     assert_eq!(
         before,
@@ -216,17 +224,13 @@ fn a_failing_filter_stops_at_its_event_with_the_filter_and_the_error() {
     let f = one(
         "[[reducer]]\nmatch = \"acc\"\nunknown = \"error\"\n[reducer.on]\nA = 'empty'\nB = '., .'\n",
     );
-    assert!(
-        f.apply(f.start(&json!({})), &events[0])
-            .unwrap_err()
-            .message
-            .contains("no state")
+    assert_eq!(
+        f.apply(f.start(&json!({})), &events[0]).unwrap_err().cause,
+        StepError::NoState
     );
-    assert!(
-        f.apply(f.start(&json!({})), &events[1])
-            .unwrap_err()
-            .message
-            .contains("more than one")
+    assert_eq!(
+        f.apply(f.start(&json!({})), &events[1]).unwrap_err().cause,
+        StepError::ManyStates
     );
 }
 

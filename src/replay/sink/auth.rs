@@ -8,7 +8,11 @@ use super::*;
 /// The servers of a NATS sink, each a full URL: `nats://a:4222`, a list
 /// `nats://a:4222,nats://b:4222`, or `nats://a:4222,b:4222` (a server written without a scheme
 /// takes the first one's). Errors name the sink with its passwords hidden.
-pub fn nats_servers(list: &str) -> Result<Vec<String>, String> {
+pub fn nats_servers(list: &str) -> Result<Vec<String>, SinkConfigError> {
+    servers_of(list).map_err(SinkConfigError)
+}
+
+fn servers_of(list: &str) -> Result<Vec<String>, String> {
     let shown = redact_url(list);
     let scheme = list
         .split_once("://")
@@ -195,7 +199,11 @@ pub struct SinkChoice {
 impl SinkChoice {
     /// The sink these name. With no credential named anywhere (flags, profile, URL, context),
     /// a token in [`TOKEN_ENV`] is used.
-    pub fn resolve(self) -> Result<SinkSpec, String> {
+    pub fn resolve(self) -> Result<SinkSpec, SinkConfigError> {
+        self.resolve_text().map_err(SinkConfigError)
+    }
+
+    fn resolve_text(self) -> Result<SinkSpec, String> {
         let flags = self.auth;
         let flag_creds = flags.credentials();
         if flag_creds.len() > 1 {
@@ -378,6 +386,15 @@ impl NatsTarget {
         &mut self,
         given: Option<&str>,
         profile_url: Option<&str>,
+    ) -> Result<(), SinkConfigError> {
+        self.recover_text(given, profile_url)
+            .map_err(SinkConfigError)
+    }
+
+    fn recover_text(
+        &mut self,
+        given: Option<&str>,
+        profile_url: Option<&str>,
     ) -> Result<(), String> {
         let shown = self.shown();
         if let Some(g) = given {
@@ -497,7 +514,9 @@ mod tests {
             shown.contains("nats://u:***@a:4222") && shown.contains("v:***@b:4222"),
             "{shown}"
         );
-        let err = SinkSpec::parse("nats://u:s3cret@a:4222,v:hunter2@b:x", None).unwrap_err();
+        let err = SinkSpec::parse("nats://u:s3cret@a:4222,v:hunter2@b:x", None)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("s3cret") && !err.contains("hunter2"), "{err}");
         assert!(err.contains("b:x") || err.contains("port"), "{err}");
     }
@@ -580,7 +599,7 @@ mod tests {
         assert_eq!(t.missing(), Some("password"));
         assert_eq!(nats("nats://***@127.0.0.1:4222").missing(), Some("token"));
         if std::env::var_os(PASSWORD_ENV).is_none() {
-            let e = t.recover(None, None).unwrap_err();
+            let e = t.recover(None, None).unwrap_err().to_string();
             assert!(
                 e.contains("--sink 'nats://alice:PASSWORD@127.0.0.1:4222'")
                     && e.contains(PASSWORD_ENV),
@@ -590,7 +609,8 @@ mod tests {
         }
         let e = t
             .recover(Some("nats://bob:pw@127.0.0.1:4222"), None)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("not the job's sink") && !e.contains("pw@"),
             "{e}"
@@ -629,6 +649,7 @@ mod tests {
             choice("nats://h:1", two)
                 .resolve()
                 .unwrap_err()
+                .to_string()
                 .contains("choose one")
         );
         let token = NatsAuth {
@@ -637,9 +658,13 @@ mod tests {
         };
         let e = choice("nats://u:pw@h:1", token.clone())
             .resolve()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("choose one") && !e.contains("pw@"), "{e}");
-        let e = choice("jsonl:/tmp/x", token.clone()).resolve().unwrap_err();
+        let e = choice("jsonl:/tmp/x", token.clone())
+            .resolve()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("for a nats:// sink"), "{e}");
         let half = NatsAuth {
             tls_cert: Some("/c.pem".into()),
@@ -649,6 +674,7 @@ mod tests {
             choice("tls://h:1", half)
                 .resolve()
                 .unwrap_err()
+                .to_string()
                 .contains("--nats-tls-key")
         );
         let user = NatsAuth {
@@ -709,12 +735,14 @@ mod tests {
             ..Default::default()
         }
         .resolve()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("one credential at most"), "{e}");
         assert!(
             SinkChoice::default()
                 .resolve()
                 .unwrap_err()
+                .to_string()
                 .contains("--sink-context")
         );
     }

@@ -5,7 +5,11 @@ use super::*;
 
 /// Where the `nats` CLI keeps context NAME: `$XDG_CONFIG_HOME/nats/context/NAME.json`, else
 /// `~/.config/nats/context/NAME.json`.
-pub fn context_path(name: &str) -> Result<PathBuf, String> {
+pub fn context_path(name: &str) -> Result<PathBuf, SinkConfigError> {
+    context_path_text(name).map_err(SinkConfigError)
+}
+
+fn context_path_text(name: &str) -> Result<PathBuf, String> {
     if name.is_empty() || name.contains("..") || name.contains('/') || name.contains('\\') {
         return Err(format!("{name:?} is not a nats context name"));
     }
@@ -569,7 +573,7 @@ mod tests {
         assert_eq!(c.url().unwrap(), "nats://demo.nats.io");
         assert_eq!(c.path(&c.ca), Some(PathBuf::from("/etc/ca.pem")));
         assert_eq!(c.path(""), None);
-        let e = c.secret("password", &c.password).unwrap_err();
+        let e = c.secret("password", &c.password).unwrap_err().to_string();
         assert!(
             e.contains("$EVSCOPE_TEST_SURELY_UNSET_4711") && e.contains("not set"),
             "{e}"
@@ -577,6 +581,7 @@ mod tests {
         assert!(
             c.secret("token", "op://vault/nats/token")
                 .unwrap_err()
+                .to_string()
                 .contains("op://")
         );
         let (v, from) = c.secret("token", "plain-t0k3n").unwrap().unwrap();
@@ -590,9 +595,10 @@ mod tests {
         assert!(
             parse(r#"{"nsc":"nsc://op/acc/user"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("--nats-creds")
         );
-        let e = parse(r#"{"password": 12345678}"#).unwrap_err();
+        let e = parse(r#"{"password": 12345678}"#).unwrap_err().to_string();
         assert!(e.contains("line 1") && !e.contains("12345678"), "{e}");
         assert!(context_path("../etc").is_err() && context_path("a/b").is_err());
     }

@@ -182,7 +182,7 @@ pub fn parse_jump(text: &str) -> Result<Jump, String> {
             if !t.contains(char::is_whitespace) && t.len() >= 8 {
                 Ok(Jump::EventId(t.to_string()))
             } else {
-                Err(e)
+                Err(e.to_string())
             }
         }
     }

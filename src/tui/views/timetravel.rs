@@ -573,7 +573,7 @@ fn change_lines(step: &Step, error: Option<&str>, theme: &Theme) -> Vec<Line<'st
             "The reducer failed on this event:",
             theme.error,
         ));
-        lines.push(Line::styled(err.message.clone(), theme.error));
+        lines.push(Line::styled(err.cause.to_string(), theme.error));
         if let Some(src) = &err.filter {
             lines.push(Line::raw(format!("filter: {src}")));
         }
