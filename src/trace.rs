@@ -30,6 +30,9 @@ pub const CORRELATION_KEYS: &[&str] = &[
 /// The metadata keys that hold the id of the event that caused this one.
 pub const CAUSATION_KEYS: &[&str] = &["causation_id", "causationId", "$causationId"];
 
+/// Events a trace lists at most unless told otherwise (`trace --limit`, the TUI's `c`).
+pub const DEFAULT_LIMIT: u32 = 10_000;
+
 /// Message DB's causation: the global position of the causing message.
 pub const CAUSATION_POSITION_KEY: &str = "causationMessageGlobalPosition";
 
@@ -82,16 +85,18 @@ pub fn correlation_of(e: &Event) -> Option<(&'static str, Value)> {
     })
 }
 
-/// The filter of the events whose metadata holds `value` under `key`, as a user could type
-/// it (`| .metadata["KEY"] == VALUE`): the database answers it first (push-down). `trace`
-/// and the TUI's `c` both read through it.
-pub fn correlation_query(key: &str, value: &Value) -> Result<filter::Query, TraceError> {
-    let program = format!(
-        "| .metadata[{}] == {}",
-        Value::String(key.to_string()),
-        value
-    );
-    filter::parse(&program, chrono::Utc::now()).map_err(|e| TraceError::Filter(e.to_string()))
+/// The filter of the events whose metadata holds `value` as their correlation id, under any
+/// of the names [`CORRELATION_KEYS`] lists (services of one system do not all write the same
+/// one), as a user could type it (`| .metadata["correlation_id"] == V or
+/// .metadata["correlationId"] == V or …`): the database answers it first (push-down).
+pub fn correlation_query(value: &Value) -> Result<filter::Query, TraceError> {
+    let program = CORRELATION_KEYS
+        .iter()
+        .map(|k| format!(".metadata[{}] == {value}", Value::String(k.to_string())))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    filter::parse(&format!("| {program}"), chrono::Utc::now())
+        .map_err(|e| TraceError::Filter(e.to_string()))
 }
 
 /// What caused `e`: an event id, or (Message DB) a global position.
@@ -114,15 +119,20 @@ fn cause_of(e: &Event) -> Option<Cause> {
         .map(Cause::Position)
 }
 
-/// The trace of the event with id `event_id`: at most `limit` events, in log order.
+/// The trace of the event with id `event_id`: at most `limit` events, in tree order.
 pub async fn trace(store: &Store, event_id: &str, limit: usize) -> Result<Trace, TraceError> {
     let start = store
         .find_event(event_id)
         .await?
         .ok_or_else(|| TraceError::NoSuchEvent(event_id.to_string()))?;
+    trace_of(store, &start, limit).await
+}
+
+/// The trace of `start` (an event read from the store): `evscope trace` and the TUI's `c`.
+pub async fn trace_of(store: &Store, start: &Event, limit: usize) -> Result<Trace, TraceError> {
     let (key, value) =
-        correlation_of(&start).ok_or_else(|| TraceError::NoCorrelation(event_id.to_string()))?;
-    let q = correlation_query(key, &value)?;
+        correlation_of(start).ok_or_else(|| TraceError::NoCorrelation(start.event_id.clone()))?;
+    let q = correlation_query(&value)?;
     let log = LogQuery {
         filter: q.filter,
         start: Start::End,

@@ -434,7 +434,8 @@ async fn same_results_pushed_or_not(server: Server) {
     }
 }
 
-/// `trace`: the events sharing the correlation id (under this key only), the cause first.
+/// `trace`: the events sharing the correlation id (under any of the names services write it
+/// under: named-3's `correlationId` too), the cause first.
 async fn trace(server: Server) {
     if !available(server) {
         return;
@@ -464,6 +465,7 @@ async fn trace(server: Server) {
         [
             (format!("{ID}01"), 0, None),
             (format!("{ID}02"), 1, Some(format!("{ID}01"))),
+            (format!("{ID}05"), 0, None),
         ],
         "{server:?}"
     );
@@ -477,10 +479,11 @@ async fn trace(server: Server) {
     let table = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("POSITION"), "{table}");
-    assert_eq!(lines.len(), 3, "{table}");
+    assert_eq!(lines.len(), 4, "{table}");
     assert!(lines[2].contains("└ "), "{table}");
+    assert!(!lines[3].contains("└ "), "{table}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("2 events share"),
+        String::from_utf8_lossy(&out.stderr).contains("3 events share"),
         "{out:?}"
     );
     let out = evscope(dir.path())

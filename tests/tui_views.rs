@@ -172,6 +172,14 @@ async fn walk(h: &mut Harness, mut visit: impl FnMut(&str, &Harness)) {
     .await;
     visit("replay_panel", h);
     h.key(KeyCode::Esc).await;
+    // A transfer's trace: the events its correlation id joins, as a causation tree.
+    h.key(KeyCode::Char('/')).await;
+    h.type_text("type:TransferRequested").await;
+    h.key(KeyCode::Enter).await;
+    h.key(KeyCode::Char('c')).await;
+    assert_eq!(h.app.view(), ViewKind::Trace);
+    visit("trace", h);
+    h.key(KeyCode::Esc).await;
 }
 
 #[tokio::test]
@@ -554,19 +562,49 @@ async fn c_lists_the_events_sharing_the_correlation_id() {
     assert!(corr.is_string(), "{first:?}");
     h.key(KeyCode::Char('c')).await;
     h.settle().await;
-    let v = h.app.find::<EventsView>().expect("the trace");
-    assert!(v.query.text.contains("correlation_id"), "{}", v.query.text);
-    let rows = v.rows.visible(40);
-    assert!(rows.len() >= 2, "{}", h.screen());
+    assert_eq!(h.app.view(), ViewKind::Trace);
+    let v = h
+        .app
+        .find::<evscope::tui::views::trace::TraceView>()
+        .expect("the trace");
+    let t = v.trace.as_ref().expect("traced");
+    assert!(t.events.len() >= 2, "{}", h.screen());
     assert!(
-        rows.iter()
-            .all(|r| r.event.metadata["correlation_id"] == corr)
+        t.events
+            .iter()
+            .all(|e| e.event.metadata["correlation_id"] == corr)
     );
-    let streams: std::collections::BTreeSet<&str> =
-        rows.iter().map(|r| r.event.stream_id.as_str()).collect();
+    let streams: std::collections::BTreeSet<&str> = t
+        .events
+        .iter()
+        .map(|e| e.event.stream_id.as_str())
+        .collect();
     assert!(streams.len() >= 2, "across streams: {streams:?}");
-    assert!(h.screen().contains("correlation_id"), "{}", h.screen());
-    // Esc goes back to the list it came from.
+    // The same events `evscope trace` lists, in its tree order (the same domain code).
+    let cli = evscope::trace::trace(&h.app.store, &first.event_id, 10_000)
+        .await
+        .unwrap();
+    let ids = |t: &evscope::trace::Trace| -> Vec<(String, usize)> {
+        t.events
+            .iter()
+            .map(|e| (e.event.event_id.clone(), e.depth))
+            .collect()
+    };
+    assert_eq!(ids(t), ids(&cli));
+    // The cursor is on the event the trace started from; the tree shows causes.
+    assert_eq!(
+        h.app.top().unwrap().selected_event().unwrap().event_id,
+        first.event_id
+    );
+    let screen = h.screen();
+    assert!(screen.contains("events share correlation_id"), "{screen}");
+    if t.events.iter().any(|e| e.depth > 0) {
+        assert!(screen.contains("└ "), "{screen}");
+    }
+    // Enter opens the selected event; Esc twice goes back to the list it came from.
+    h.key(KeyCode::Enter).await;
+    assert_eq!(h.app.view(), ViewKind::Detail);
+    h.key(KeyCode::Esc).await;
     h.key(KeyCode::Esc).await;
     let back = h.app.find::<EventsView>().unwrap();
     assert_eq!(back.query.text, "type:TransferRequested");

@@ -12,7 +12,7 @@ pub struct TraceArgs {
     /// The event id whose correlation id is followed
     pub event_id: String,
     /// At most this many events (the trace says when it was cut)
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, default_value_t = crate::trace::DEFAULT_LIMIT, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub limit: u32,
     /// table: the tree, one event per line, indented under its cause; json: one document
     /// with the correlation and the events; jsonl: one event per line

@@ -360,24 +360,17 @@ impl EventsView {
     }
 }
 
-/// Push the log of the events sharing `e`'s correlation id — the filter `evscope trace` uses,
-/// which the database answers first (push-down) — or say why there is none.
+/// Push the trace of `e` — the events sharing its correlation id, as `evscope trace` lists
+/// them — or say why there is none.
 pub fn open_trace(e: &Event, ctx: &mut Ctx) {
-    let Some((key, value)) = crate::trace::correlation_of(e) else {
+    if crate::trace::correlation_of(e).is_none() {
         ctx.error(format!(
             "this event has no correlation id in its metadata (looked for {})",
             crate::trace::CORRELATION_KEYS.join(", ")
         ));
         return;
-    };
-    match crate::trace::correlation_query(key, &value) {
-        Ok(q) => {
-            let mut v = EventsView::new(Scope::Log, q);
-            v.start_at(Anchor::Start);
-            ctx.push(Box::new(v));
-        }
-        Err(err) => ctx.error(format!("trace: {err}")),
     }
+    ctx.push(Box::new(super::trace::TraceView::new(e.clone())));
 }
 
 impl View for EventsView {

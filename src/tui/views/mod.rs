@@ -12,6 +12,7 @@ pub mod snapshot_diff;
 pub mod snapshot_list;
 pub mod streams;
 pub mod timetravel;
+pub mod trace;
 
 use std::any::Any;
 
@@ -43,6 +44,8 @@ pub enum ViewKind {
     Drift,
     /// Every consumer's checkpoint and lag.
     Consumers,
+    /// The events sharing an event's correlation id, as a causation tree.
+    Trace,
 }
 
 impl ViewKind {
@@ -56,6 +59,7 @@ impl ViewKind {
                 | ViewKind::Audit
                 | ViewKind::Drift
                 | ViewKind::Consumers
+                | ViewKind::Trace
         )
     }
 }
