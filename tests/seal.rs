@@ -746,6 +746,83 @@ async fn a_receipt_without_its_digest_file_still_tells_changed_from_unchanged() 
 /// A layout without a global position is sealed keyed by each event's index in the range, so
 /// a deleted or inserted event shifts every index after it: verify still names it as missing
 /// or inserted (not as "moved"), with nothing after it differing, and a change as a change.
+/// A seal of one stream (`--stream`) is keyed by the stream's versions: a change there is
+/// named by version, a deleted version is missing and the rest stays aligned; another
+/// stream's events are not in it, and a version appended after the seal leaves the sealed
+/// history unchanged.
+#[tokio::test]
+async fn a_stream_seal_is_keyed_by_version_and_names_what_changed_in_it() {
+    let all = rows();
+    let row = |p: i64| all.iter().find(|r| r.pos == p).unwrap();
+    // account-1001 holds positions 3, 6, 9 … 21 as versions 1 … 7.
+    assert_eq!(
+        (row(6).stream.as_str(), row(6).version),
+        ("account-1001", 2)
+    );
+    assert_eq!(
+        (row(9).stream.as_str(), row(9).version),
+        ("account-1001", 3)
+    );
+    for server in servers() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = store(server, "seal_stream").await;
+        let r = seal(dir.path(), &db.url, "s.json", &["--stream", "account-1001"]);
+        assert_eq!(r["count"], 7, "{server:?}: {r:#}");
+        let check = |want: i32| {
+            let (code, v, err) = verify(dir.path(), &db.url, "s.json", &[]);
+            assert_eq!(code, want, "{server:?}: {v:#} {err}");
+            v
+        };
+        check(0);
+        // Another stream's event changed: not part of this seal.
+        db.exec("UPDATE evscope_events SET event_type = 'Other' WHERE global_position = 4")
+            .await;
+        assert_eq!(check(0)["status"], "unchanged");
+        // Version 2's type changed: named by its version.
+        db.exec("UPDATE evscope_events SET event_type = 'Changed' WHERE global_position = 6")
+            .await;
+        let v = check(1);
+        let f = &v["first_difference"];
+        assert_eq!(
+            (&f["kind"], &f["key"], &f["fields"]),
+            (&"changed".into(), &2.into(), &serde_json::json!(["type"])),
+            "{server:?}: {v:#}"
+        );
+        db.exec(&format!(
+            "UPDATE evscope_events SET event_type = '{}' WHERE global_position = 6",
+            row(6).kind
+        ))
+        .await;
+        check(0);
+        // Version 3 deleted: missing at version 3, the versions after it still match.
+        db.exec("DELETE FROM evscope_events WHERE global_position = 9")
+            .await;
+        let v = check(1);
+        let f = &v["first_difference"];
+        assert_eq!(
+            (&f["kind"], &f["key"]),
+            (&"missing".into(), &3.into()),
+            "{server:?}: {v:#}"
+        );
+        assert_eq!(v["differing_after_first"], 0, "{server:?}: {v:#}");
+        db.exec(&insert_sql(server, row(9))).await;
+        check(0);
+        // A version appended after the seal: the sealed history is intact.
+        let appended = Row {
+            pos: 22,
+            stream: "account-1001".into(),
+            version: 8,
+            id: "00000000-0000-4000-8000-000000000022".into(),
+            kind: "Deposited",
+            data: r#"{"amount": 5}"#.into(),
+            metadata: None,
+            time: "2026-01-05 10:59:00.000000".into(),
+        };
+        db.exec(&insert_sql(server, &appended)).await;
+        assert_eq!(check(0)["status"], "unchanged");
+    }
+}
+
 #[tokio::test]
 async fn a_range_keyed_by_index_names_a_deletion_and_an_insertion() {
     let cases = [
