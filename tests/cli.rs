@@ -60,6 +60,125 @@ fn usage_errors_exit_2_with_one_clear_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a time"));
 }
 
+/// `reducers init` on a store that records no stream type: one reducer per category, matched
+/// by it, with every type seen; the file parses, and with it every snapshot is checked (none
+/// "not checked"), though its merge programs are only a start.
+#[test]
+fn reducers_init_makes_one_reducer_per_category_where_no_stream_type_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = native_sqlite(dir.path());
+    let out = evscope(dir.path())
+        .args(["--db", &db, "reducers", "init"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let r = evscope::rehydrate::reducer::Reducers::parse(&text, "init")
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let names: Vec<&str> = r.reducers.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["account", "payment"], "{text}");
+    assert!(text.contains("# 2 stream(s) of category account"), "{text}");
+    assert!(text.contains("match = \"account\""), "{text}");
+    assert!(!text.contains("stream_type"), "{text}");
+    assert_eq!(
+        r.for_stream("account-1002").map(|r| r.name.as_str()),
+        Some("account")
+    );
+    assert_eq!(
+        r.for_stream("payment-5001").map(|r| r.name.as_str()),
+        Some("payment")
+    );
+    // The same groups for scripts, each by category with its streams counted.
+    let out = evscope(dir.path())
+        .args(["--db", &db, "reducers", "init", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let groups: Vec<(&str, &str, u64)> = doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["group"].as_str().unwrap(),
+                g["by"].as_str().unwrap(),
+                g["streams"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [("account", "category", 2), ("payment", "category", 1)],
+        "{doc}"
+    );
+    // With the file, the snapshots are checked by it.
+    let file = dir.path().join("reducers.toml");
+    std::fs::write(&file, &text).unwrap();
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db,
+            "--reducers",
+            file.to_str().unwrap(),
+            "verify-snapshots",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let s = &doc["summary"];
+    assert!(s["checked"].as_u64().unwrap() > 0, "{doc}");
+    assert_eq!(s["no_reducer"], 0, "{doc}");
+    assert_eq!(s["errors"], 0, "{doc}");
+}
+
+/// `streams --recent` reads the log from its end (no layout indexes streams by activity):
+/// when that read is long, stderr says how many events it scanned and what reads less; a list
+/// found in the newest page says nothing.
+#[test]
+fn streams_recent_says_when_it_scanned_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    let mut sql = std::fs::read_to_string(common::fixture_path("native/sqlite.sql")).unwrap();
+    // Two streams taking turns for 12,000 events.
+    sql.push_str(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000) \
+         INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) \
+         SELECT i, 'busy-' || (i % 2), (i + 1) / 2, printf('00000000-0000-4000-8000-%012d', i), 'Ticked', '{}', NULL, '2026-01-05T10:00:00Z' FROM n;",
+    );
+    sqlite3(&path, &sql);
+    let db = format!("sqlite://{}", path.display());
+    let run = |limit: &str| {
+        let out = evscope(dir.path())
+            .args(["--db", &db, "streams", "--recent", "--limit", limit])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    // Five wanted, two exist: the whole log is read to be sure.
+    let (table, err) = run("5");
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(
+        err.contains("--recent scanned the newest 12000 events of the log to find 2 stream(s)"),
+        "{err}"
+    );
+    assert!(err.contains("--category reads less"), "{err}");
+    // Two wanted: the newest page has them.
+    let (table, err) = run("2");
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(!err.contains("scanned"), "{err}");
+}
+
 /// Usage mistakes evscope itself finds (flags that do not combine, given a store) exit 2
 /// as clap's do, with one line saying what to do instead.
 #[test]

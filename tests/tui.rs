@@ -1455,6 +1455,45 @@ async fn the_drift_view_lists_the_store_s_drifted_snapshots_and_opens_one_aligne
     assert!(h.app.find::<DriftView>().is_none());
 }
 
+/// With no reducer file, the drift view checks nothing and says so (never a merge fold
+/// compared with real states, counted as drift): every snapshot not checked, why, and how to
+/// give a reducer.
+#[tokio::test]
+async fn without_a_reducer_the_drift_view_says_no_snapshot_was_checked() {
+    let mut h = harness().await;
+    assert!(matches!(h.app.reducers, ReducerSource::None));
+    h.key(KeyCode::Char('1')).await;
+    h.key(KeyCode::Char('D')).await;
+    assert_eq!(h.app.view(), ViewKind::Drift);
+    let v = h.app.find::<DriftView>().unwrap();
+    assert!(v.done && v.error.is_none(), "{:?}", v.error);
+    assert!(
+        v.found.is_empty(),
+        "nothing listed as drifted: {:?}",
+        v.found
+    );
+    let c = &v.counts;
+    assert!(c.checked > 0, "{c:?}");
+    assert_eq!(
+        (c.no_reducer, c.drifted, c.ok, c.errors),
+        (c.checked, 0, 0, 0),
+        "{c:?}"
+    );
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!(
+            "{} snapshot(s) not checked: no reducer applies",
+            c.checked
+        )),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("reducers init` writes one to start from"),
+        "the whole hint: {screen}"
+    );
+    assert!(!screen.contains("no drift"), "{screen}");
+}
+
 #[tokio::test]
 async fn the_audit_lists_the_findings_and_opens_a_finding_stream() {
     let mut h = harness().await;

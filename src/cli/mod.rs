@@ -566,7 +566,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 } else {
                     Direction::Backward
                 };
-                store
+                let r = store
                     .recent_streams(
                         dir,
                         None,
@@ -574,7 +574,19 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                         q.category.as_deref(),
                         q.prefix.as_deref(),
                     )
-                    .await?
+                    .await?;
+                // No layout keeps streams indexed by last activity: the list is a scan from
+                // the log's end, and a long one says so (a smaller --limit, or --category,
+                // reads less).
+                if r.events_read >= RECENT_SCAN_NOTE {
+                    eprintln!(
+                        "evscope: --recent scanned the newest {} events of the log to find {} stream(s) (no index orders the {} layout's streams by activity; --limit or --category reads less)",
+                        r.events_read,
+                        r.streams.len(),
+                        store.layout().name
+                    );
+                }
+                r.streams
             } else {
                 store.list_streams(&q).await?
             };
@@ -745,6 +757,9 @@ fn reducer_file(
 }
 
 /// A `--where` value must parse (a bad filter is a usage error, exit code 2).
+/// Events a `streams --recent` scan reads before it says so on stderr.
+const RECENT_SCAN_NOTE: u64 = 10_000;
+
 pub(crate) fn check_where(s: &str) -> Result<String, String> {
     crate::filter::parse(s, chrono::Utc::now())
         .map(|_| s.to_string())

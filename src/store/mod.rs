@@ -22,6 +22,7 @@ pub use db::Db;
 pub use layout::Layout;
 pub use model::{Cursor, Event, Snapshot, StreamInfo, category};
 use sql::{Dialect, Param, Scope, Source, Sql};
+pub use streams::Recent;
 
 use crate::redact::{redact_secrets, redact_url};
 

@@ -3,6 +3,15 @@
 
 use super::*;
 
+/// Streams by recent activity, and what finding them cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recent {
+    pub streams: Vec<StreamInfo>,
+    /// Events of the log read to find them (a scan from the log's end: see
+    /// [`Store::recent_streams`]).
+    pub events_read: u64,
+}
+
 impl Store {
     /// One page of the stream list, ordered by stream id: ids by an index skip-scan, then
     /// counts, last versions and last times for just those streams.
@@ -57,7 +66,8 @@ impl Store {
     /// Streams by activity, each at the position of its newest event: Backward = most recent
     /// first, below `from`; Forward = least recent first, above `from`. Reads the log in that
     /// direction and keeps a stream where the event read is its newest — stateless, so a page
-    /// continues from its last row.
+    /// continues from its last row. No layout keeps an index of streams by last activity, so
+    /// this is a scan of the log's position index: [`Recent::events_read`] says how far it went.
     pub async fn recent_streams(
         &self,
         direction: Direction,
@@ -65,7 +75,7 @@ impl Store {
         limit: usize,
         category: Option<&str>,
         prefix: Option<&str>,
-    ) -> Result<Vec<StreamInfo>, StoreError> {
+    ) -> Result<Recent, StoreError> {
         if self.layout.position.is_none() {
             return Err(StoreError::BadInput(format!(
                 "the {} layout has no global position to order streams by activity",
@@ -73,6 +83,7 @@ impl Store {
             )));
         }
         let mut out: Vec<StreamInfo> = Vec::new();
+        let mut read = 0u64;
         let mut q = LogQuery {
             filter: EventFilter {
                 category: category.map(str::to_string),
@@ -86,6 +97,7 @@ impl Store {
         };
         loop {
             let page = self.read_log(&q).await?;
+            read += page.len() as u64;
             let full = page.len() as u32 == q.limit;
             // Each stream's newest event in this page: its first occurrence reading backward,
             // its last reading forward (kept in reading order).
@@ -126,7 +138,10 @@ impl Store {
             }
         }
         out.truncate(limit);
-        Ok(out)
+        Ok(Recent {
+            streams: out,
+            events_read: read,
+        })
     }
 
     /// Whether the store holds an event of `stream`.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use super::snapshot_diff::{describe, open_snapshot, status_label, status_style};
 use super::{Ctx, MOVES, View, ViewKind};
@@ -357,8 +357,12 @@ fn draw_drift(f: &mut Frame, area: Rect, v: &DriftView, t: &Theme) {
                 t.muted,
             )
         };
-        let [_, msg] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(body);
-        f.render_widget(Paragraph::new(text).style(style), msg);
+        // Wrapped: the hint at its end (how to give a reducer) must not be cut off.
+        let [_, msg] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
+        f.render_widget(
+            Paragraph::new(text).style(style).wrap(Wrap { trim: false }),
+            msg,
+        );
     }
     if let Some(c) = v.selected_check() {
         let text = match c.status {

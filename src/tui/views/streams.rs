@@ -138,9 +138,9 @@ async fn read_recent(
             prefix.as_deref(),
         )
         .await
-        .map(|rows| {
-            let full = rows.len() >= PAGE as usize;
-            (rows, full)
+        .map(|r| {
+            let full = r.streams.len() >= PAGE as usize;
+            (r.streams, full)
         })
         .map_err(|e| e.to_string())
 }
