@@ -682,6 +682,204 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
     }
 }
 
+/// The printed rewind is SQL that works: run by hand (here, by the test, on a throwaway
+/// database — evscope itself never runs it), it moves the checkpoint exactly where the plan
+/// said, for every framework evscope reads on PostgreSQL and for a mapping file's table.
+#[tokio::test]
+async fn rewind_sql_run_by_hand_moves_the_checkpoint_to_the_target() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let mapped_table = "CREATE TABLE eventuous.my_checkpoints (who text PRIMARY KEY, upto bigint, at timestamptz, part text);
+         INSERT INTO eventuous.my_checkpoints VALUES ('mine', 6, now() - interval '1 hour', 'p1');";
+    let dir = tempfile::tempdir().unwrap();
+    let mapped = dir.path().join("mapped.toml");
+    let base = std::fs::read_to_string(fixture_path("mappings/eventuous.toml")).unwrap();
+    std::fs::write(
+        &mapped,
+        format!(
+            "{base}\n[consumers]\ntable = \"my_checkpoints\"\nschema = \"eventuous\"\nname = {{ column = \"who\" }}\nposition = {{ column = \"upto\" }}\nupdated_at = {{ column = \"at\" }}\nsegment = {{ column = \"part\" }}\n"
+        ),
+    )
+    .unwrap();
+    let mapped = mapped.display().to_string();
+    let eventuous = fixture_path("mappings/eventuous.toml")
+        .display()
+        .to_string();
+    let emmett = fixture_path("mappings/emmett.toml").display().to_string();
+    let axon = fixture_path("mappings/axon.toml").display().to_string();
+    // (events, consumers, mapping, the consumer rewound)
+    let cases: [(&str, &str, Option<&str>, &str); 11] = [
+        (
+            "native/postgres.sql",
+            "native/consumers-postgres.sql",
+            None,
+            "stalled",
+        ),
+        (
+            "marten-string/postgres.sql",
+            "marten/consumers-postgres.sql",
+            None,
+            "Balances:All",
+        ),
+        (
+            "eventuous/postgres.sql",
+            "eventuous/consumers-postgres.sql",
+            Some(&eventuous),
+            "PaymentsReactor",
+        ),
+        (
+            "emmett/postgres.sql",
+            "emmett/consumers-postgres.sql",
+            Some(&emmett),
+            "accounts",
+        ),
+        (
+            "commanded/postgres.sql",
+            "commanded/consumers-postgres.sql",
+            None,
+            "PaymentsHandler",
+        ),
+        (
+            "commanded/postgres.sql",
+            "commanded/consumers-postgres.sql",
+            None,
+            "Bank.Projections.Ledger",
+        ),
+        (
+            "message-db/postgres.sql",
+            "message-db/consumers-postgres.sql",
+            None,
+            "projector",
+        ),
+        (
+            "native/postgres.sql",
+            "eventsourcing/consumers-postgres.sql",
+            None,
+            "reports/bankaccounts",
+        ),
+        (
+            "native/postgres.sql",
+            "eventsourcing/consumers-postgres.sql",
+            None,
+            "legacy/bankaccounts",
+        ),
+        (
+            "axon/postgres.sql",
+            "axon/consumers-postgres.sql",
+            Some(&axon),
+            "ledger",
+        ),
+        (
+            "eventuous/postgres.sql",
+            mapped_table,
+            Some(&mapped),
+            "mine/p1",
+        ),
+    ];
+    for (events, consumers_sql, mapping, name) in cases {
+        let db = TempDb::create(Server::Postgres, "consumers_rewind_run").await;
+        db.load(events).await;
+        if events == "native/postgres.sql" {
+            db.load("native/dataset-postgres.sql").await;
+        }
+        if consumers_sql.ends_with(".sql") {
+            db.load(consumers_sql).await;
+        } else {
+            db.exec(consumers_sql).await;
+        }
+        if events.starts_with("message-db/") {
+            // The fixture leaves Message DB's functions out; its write_message, with the real
+            // signature (database/functions/write-message.sql), appends at the stream's next
+            // position as the real one does (its lock and checks left out).
+            db.exec(
+                "CREATE FUNCTION message_store.write_message(id varchar, stream_name varchar, \"type\" varchar, data jsonb, metadata jsonb DEFAULT NULL, expected_version bigint DEFAULT NULL) RETURNS bigint AS $$
+                 INSERT INTO message_store.messages (id, stream_name, position, type, data, metadata)
+                 SELECT uuid(write_message.id), write_message.stream_name,
+                        COALESCE(MAX(m.position), -1) + 1, write_message.type, write_message.data, write_message.metadata
+                 FROM message_store.messages m WHERE m.stream_name = write_message.stream_name
+                 RETURNING position
+                 $$ LANGUAGE sql;",
+            )
+            .await;
+        }
+        let extra: Vec<&str> = mapping.map_or(vec![], |m| vec!["--mapping", m]);
+        rewound_by_hand(&db, &extra, name).await;
+    }
+    // MariaDB and SQLite: the native table, and Axon's tokens on MariaDB.
+    for server in [Server::MariaDb, Server::Sqlite] {
+        if !available(server) {
+            continue;
+        }
+        let db = native_db(server).await;
+        rewound_by_hand(&db, &[], "stalled").await;
+        if server == Server::MariaDb {
+            let db = TempDb::create(server, "consumers_rewind_run").await;
+            db.load("axon/mysql.sql").await;
+            db.load("axon/consumers-mysql.sql").await;
+            rewound_by_hand(&db, &["--mapping", &axon], "ledger").await;
+        }
+    }
+}
+
+/// `consumers rewind NAME --to 2`'s SQL, run on `db`, leaves NAME (each of its segments) at 2.
+async fn rewound_by_hand(db: &TempDb, extra: &[&str], name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (doc, _) = consumers(&db.url, extra, &[]);
+    let before = by_id(&doc);
+    let ids: Vec<&String> = before
+        .keys()
+        .filter(|id| *id == name || id.starts_with(&format!("{name}/")))
+        .collect();
+    assert!(!ids.is_empty(), "{name}: {:?}", before.keys());
+    assert!(
+        ids.iter()
+            .all(|id| before[*id]["checkpoint"].as_i64() != Some(2)),
+        "{name} starts elsewhere"
+    );
+    let out = evscope(dir.path())
+        .args(["--db", &db.url])
+        .args(extra)
+        .args([
+            "consumers",
+            "rewind",
+            name,
+            "--to",
+            "2",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["to"], 2, "{name}: {plan:#}");
+    let sql: Vec<&str> = plan["sql"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(!sql.is_empty(), "{name}: {plan:#}");
+    db.exec(&sql.join("\n")).await;
+    let (doc, _) = consumers(&db.url, extra, &[]);
+    let after = by_id(&doc);
+    for id in ids {
+        assert_eq!(
+            after[id]["checkpoint"].as_i64(),
+            Some(2),
+            "{name}: {id} after running\n{}\n{}",
+            sql.join("\n"),
+            after[id]
+        );
+    }
+}
+
 #[tokio::test]
 async fn replay_for_a_consumer_is_its_unprocessed_range() {
     if !available(Server::Postgres) {

@@ -281,6 +281,18 @@ fn a_new_user_in_a_small_terminal() {
     t.wait("the first version", |s| s.contains("· v1 of"));
     t.burst("l", 30);
     t.wait("thirty versions on", |s| s.contains("· v31 of"));
+    // In the stream list, typing an id jumps to it as it is typed.
+    t.keys(&["Escape", "Escape", "1"]);
+    t.wait("the stream list", |s| s.contains("Streams"));
+    t.literal("pay");
+    let s = t.wait("the list at the payments", |s| {
+        s.contains("Jump") && s.lines().any(|l| l.starts_with("│payment-"))
+    });
+    assert!(s.contains("│pay"), "the typed text in the input:\n{s}");
+    t.keys(&["Enter"]);
+    t.wait("the input closed, the list still there", |s| {
+        !s.contains("Jump") && s.lines().any(|l| l.starts_with("│payment-"))
+    });
     t.keys(&["q"]);
     let s = t.wait("exit", |s| s.contains("EXITED="));
     assert!(s.contains("EXITED=0"), "{s}");
