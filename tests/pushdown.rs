@@ -127,6 +127,21 @@ const ROWS: &[(&str, i64, &str, &str, Option<&str>)] = &[
     ("ord-1", 14, "Ord", r#"{}"#, None),
     ("ord-1", 15, "Ord", r#"{"name": "a\"b\\c"}"#, None),
     ("ord-1", 16, "Ord", r#"{"name": "Ana "}"#, None),
+    // Keys a JSON path must quote: a space, a non-ASCII letter, a dot, a quote mark.
+    (
+        "quoted-1",
+        1,
+        "Quoted",
+        r#"{"first name": "Ana", "ação": 1, "a.b": {"c": 2}, "it's": "x"}"#,
+        None,
+    ),
+    (
+        "quoted-1",
+        2,
+        "Quoted",
+        r#"{"first name": "Bia", "ação": 2.5, "a.b": 5, "it's": "y"}"#,
+        None,
+    ),
 ];
 
 fn insert(
@@ -285,6 +300,21 @@ async fn same_results_pushed_or_not(server: Server) {
             r#"(.event_type == "Named" or .data.owner.name == "Ana")"#.into(),
             1,
         ),
+        // Quoted keys, answered by every database's JSON path (`$."first name"`).
+        (
+            r#"select(.event_type == "Quoted" and .data["first name"] == "Ana")"#.into(),
+            2,
+        ),
+        (r#".event_type == "Quoted" and .data["ação"] > 1"#.into(), 2),
+        (
+            r#".event_type == "Quoted" and .data["it's"] == "y""#.into(),
+            2,
+        ),
+        // On the way through a quoted key: a number cannot be indexed (fails pushed or not).
+        (
+            r#".event_type == "Quoted" and .data["a.b"].c == 2"#.into(),
+            2,
+        ),
     ];
     // Numbers, compared by jq's order of types.
     let numeric: Vec<(String, usize)> = [
@@ -416,9 +446,9 @@ async fn same_results_pushed_or_not(server: Server) {
             matched += with.1.lines().count();
         }
     }
-    // The comparisons are not all empty: rows 1 and 3, 1 and 2, 3, 3 and 4, 7, 8, and the 12
-    // of types Named or Odd.
-    assert_eq!(matched, 21, "{server:?}");
+    // The comparisons are not all empty: rows 1 and 3, 1 and 2, 3, 3 and 4, 7, 8, the 12
+    // of types Named or Odd, and one row for each of the three quoted keys.
+    assert_eq!(matched, 24, "{server:?}");
     // The errors are the same event's: jq fails on the first array of data.
     let (code, _, err) = log(dir.path(), &db.url, r#".data.owner.name == "Ana""#);
     assert_eq!(code, Some(1), "{err}");

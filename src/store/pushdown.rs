@@ -262,7 +262,7 @@ fn json_pushable(d: Dialect, e: &Expr, keys: &[String]) -> bool {
         Dialect::Postgres => e.enc == Encoding::Jsonb,
         Dialect::MySql | Dialect::Sqlite => {
             matches!(e.enc, Encoding::Jsonb | Encoding::Json)
-                && keys.iter().all(|k| is_plain_key(k))
+                && keys.iter().all(|k| is_quotable_key(k))
         }
     }
 }
@@ -385,16 +385,44 @@ fn json_of<'a>(src: &'a Source, a: &'a Atom) -> Option<(&'a Expr, &'a [String])>
     }
 }
 
-/// The JSON paths (`$`, `$.a`, `$.a.b`) of the values on the way to `keys`' last one.
+/// The JSON paths (`$`, `$.a`, `$.a."b c"`) of the values on the way to `keys`' last one.
 fn steps(keys: &[String]) -> Vec<String> {
     let mut prefix = String::from("$");
     let mut out = vec![prefix.clone()];
     for k in &keys[..keys.len().saturating_sub(1)] {
-        prefix.push('.');
-        prefix.push_str(k);
+        push_key(&mut prefix, k);
         out.push(prefix.clone());
     }
     out
+}
+
+/// The MySQL/MariaDB and SQLite JSON path of `keys` (`$.owner.name`, `$."first name"`).
+fn json_path(keys: &[String]) -> String {
+    let mut p = String::from("$");
+    for k in keys {
+        push_key(&mut p, k);
+    }
+    p
+}
+
+/// `.key`, quoted (`."first name"`) unless it is a plain identifier; only keys
+/// [`is_quotable_key`] accepts are given.
+fn push_key(path: &mut String, k: &str) {
+    path.push('.');
+    if is_plain_key(k) {
+        path.push_str(k);
+    } else {
+        path.push('"');
+        path.push_str(k);
+        path.push('"');
+    }
+}
+
+/// A key MySQL/MariaDB and SQLite both read in a quoted path step (`$."first name"`): not
+/// empty, and no `"`, `\` or control character (SQLite's path parser takes a quoted label to
+/// the next `"`, without escapes).
+fn is_quotable_key(k: &str) -> bool {
+    !k.is_empty() && k.len() <= 256 && !k.chars().any(|c| c == '"' || c == '\\' || c.is_control())
 }
 
 /// The condition under which the atom fails in jq (a JSON value the database cannot read, or
@@ -420,7 +448,7 @@ fn push_fails(src: &Source, sql: &mut Sql, a: &Atom) -> bool {
                 } else {
                     "'text'"
                 };
-                let full = format!("$.{}", keys.join("."));
+                let full = json_path(keys);
                 push_if_valid(src.dialect, sql, col);
                 push_json_type(src.dialect, sql, col, full.clone());
                 sql.push(" IS NULL OR ");
@@ -515,7 +543,7 @@ fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
                 return;
             };
             let col = &e.sql;
-            let full = format!("$.{}", keys.join("."));
+            let full = json_path(keys);
             match src.dialect {
                 Dialect::Postgres => {
                     pg_path(sql, col, keys);
@@ -640,7 +668,7 @@ fn push_number(src: &Source, sql: &mut Sql, a: &Atom, n: f64, sure: bool) {
                 .push(" END)");
         }
         Dialect::MySql | Dialect::Sqlite => {
-            let full = format!("$.{}", keys.join("."));
+            let full = json_path(keys);
             let my = src.dialect == Dialect::MySql;
             let (numbers, bigger, smaller, cast) = if my {
                 (
@@ -775,7 +803,7 @@ fn push_string_order(src: &Source, sql: &mut Sql, a: &Atom, s: &str, sure: bool)
             sql.push(")");
         }
         Dialect::MySql | Dialect::Sqlite => {
-            let full = format!("$.{}", keys.join("."));
+            let full = json_path(keys);
             let my = src.dialect == Dialect::MySql;
             let (string, bigger, smaller) = if my {
                 (
@@ -873,7 +901,7 @@ fn push_matches(src: &Source, sql: &mut Sql, a: &Atom, re: &str) {
                     });
                 }
                 Dialect::MySql | Dialect::Sqlite => {
-                    let full = format!("$.{}", keys.join("."));
+                    let full = json_path(keys);
                     let my = src.dialect == Dialect::MySql;
                     push_if_valid(src.dialect, sql, col);
                     push_json_type(src.dialect, sql, col, full.clone());
@@ -1007,7 +1035,7 @@ fn push_exactly(src: &Source, sql: &mut Sql, a: &Atom) {
                 return;
             };
             let col = &e.sql;
-            let full = format!("$.{}", keys.join("."));
+            let full = json_path(keys);
             match src.dialect {
                 // jsonb compares strings by their bytes (the collation only orders them).
                 Dialect::Postgres => push_true(src, sql, a),
@@ -1185,5 +1213,23 @@ mod tests {
         assert_eq!(lits(r"ab\p{Greek}"), None);
         assert_eq!(lits(r"(?ix)a b # c").as_deref(), Some("AB,Ab,aB,ab"));
         assert_eq!(like_pattern("a.b_%!"), "%a.b!_!%!!%");
+    }
+
+    #[test]
+    fn paths_quote_the_keys_that_need_it_and_refuse_what_cannot_be_quoted() {
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(json_path(&keys(&["owner", "name"])), "$.owner.name");
+        assert_eq!(
+            json_path(&keys(&["first name", "ação", "a.b", "it's"])),
+            "$.\"first name\".\"ação\".\"a.b\".\"it's\""
+        );
+        assert_eq!(
+            steps(&keys(&["a b", "c", "d"])),
+            ["$", "$.\"a b\"", "$.\"a b\".c"]
+        );
+        for bad in ["", "say \"hi\"", "back\\slash", "tab\there"] {
+            assert!(!is_quotable_key(bad), "{bad:?}");
+        }
+        assert!(is_quotable_key("first name") && is_quotable_key("😀"));
     }
 }
