@@ -462,3 +462,67 @@ async fn many_old_gaps_are_passed_with_one_wait() {
         drop(other);
     }
 }
+
+/// The pool pings a connection only when it has been idle a while (evscope's reads come in
+/// bursts: a ping before each was a round trip each). A connection the server ended while it
+/// sat idle is found out by that ping and replaced: the next read works, on PostgreSQL and
+/// MariaDB.
+#[tokio::test]
+async fn a_connection_ended_while_idle_is_replaced_before_the_next_read() {
+    for (server, ddl, data, kill) in [
+        (
+            Server::Postgres,
+            "native/postgres.sql",
+            "native/dataset-postgres.sql",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'evscope'",
+        ),
+        (
+            Server::MariaDb,
+            "native/mysql.sql",
+            "native/dataset-mysql.sql",
+            "",
+        ),
+    ] {
+        if !available(server) {
+            continue;
+        }
+        let db = TempDb::create(server, "idle_ping").await;
+        db.load(ddl).await;
+        db.load(data).await;
+        let store = open(&db.url).await;
+        let q = evscope::store::LogQuery {
+            limit: 5,
+            ..Default::default()
+        };
+        assert_eq!(store.read_log(&q).await.unwrap().len(), 5);
+        // Every connection of evscope's pool ended by the server.
+        if server == Server::Postgres {
+            db.exec(kill).await;
+        } else {
+            let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+            let ids: Vec<(i64,)> = sqlx::query_as(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+            assert!(
+                !ids.is_empty(),
+                "{server:?}: evscope's connections are listed"
+            );
+            for (id,) in ids {
+                sqlx::query(&format!("KILL {id}"))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+        }
+        tokio::time::sleep(evscope::store::db::PING_AFTER_IDLE + Duration::from_millis(300)).await;
+        let again = store.read_log(&q).await;
+        assert_eq!(
+            again.map(|e| e.len()).map_err(|e| e.to_string()),
+            Ok(5),
+            "{server:?}: the read after the server ended the idle connections"
+        );
+    }
+}

@@ -36,6 +36,11 @@ pub fn capture(on: bool) -> Vec<Sql> {
 /// per part being checked, one for the part queued next and one for the snapshots).
 pub const MAX_CONNECTIONS: u32 = 10;
 
+/// A pooled connection idle this long is pinged before it is handed out (one that fails is
+/// closed and another one taken); one used moments ago is not, so the reads of a scroll or
+/// a replay spend no round trip on a ping each (sqlx's default pings on every acquire).
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// How long opening a store waits for the server when nothing else says (`--connect-timeout`,
 /// `connect_timeout` in the config file).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,6 +105,15 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(acquire)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_AFTER_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(opts)
                 .await
                 .map_err(err)?;
@@ -111,6 +125,15 @@ impl Db {
             let pool = MySqlPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(acquire)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_AFTER_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute("SET SESSION TRANSACTION READ ONLY").await?;
