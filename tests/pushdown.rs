@@ -548,3 +548,79 @@ async fn mariadb_gives_the_same_results_pushed_or_not() {
 async fn sqlite_gives_the_same_results_pushed_or_not() {
     same_results_pushed_or_not(Server::Sqlite).await;
 }
+
+/// A stream's reads take the same push-down as the log's (`events STREAM --where`, the TUI's
+/// stream view, a stream's export): the database keeps only the rows the program could be
+/// true or fail on, and the results are the unpushed scan's.
+async fn stream_reads_push_down(server: Server) {
+    if !available(server) {
+        return;
+    }
+    let db = store(server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let events = |stream: &str, program: &str| {
+        let out = evscope(dir.path())
+            .args(["--db", &db.url, "events", stream, "--format", "jsonl"])
+            .args(["--where", &format!("| {program}")])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let store = evscope::store::Store::open(&evscope::store::OpenOptions {
+        url: db.url.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // (stream, program): the database keeps fewer rows than the stream holds, and at least
+    // every row that matches.
+    let cases = [
+        ("named-1", r#".data.owner.name == "Ana""#),
+        ("named-1", r#".data.owner.name == "nobody""#),
+        ("ord-1", r#".data.name >= "z""#),
+        ("num-1", r#".data.amount > 9000"#),
+        ("quoted-1", r#".data["first name"] == "Bia""#),
+    ];
+    for (stream, program) in cases {
+        let all = events(stream, "true").1.lines().count();
+        let with = events(stream, program);
+        let without = events(stream, &format!("({program}) | ."));
+        assert_eq!(with, without, "{server:?}: {stream}: {program}");
+        assert_eq!(
+            with.0,
+            Some(0),
+            "{server:?}: {stream}: {program}: {}",
+            with.2
+        );
+        let matching = with.1.lines().count();
+        // What the database itself returned for the stream read, before jq ran.
+        let q = evscope::filter::parse(&format!("| {program}"), chrono::Utc::now()).unwrap();
+        assert!(!q.filter.pushed.is_empty(), "{program}: something to push");
+        let kept = store
+            .read_stream(
+                stream,
+                &evscope::store::StreamRead {
+                    limit: 1000,
+                    ..evscope::store::StreamRead::of_filter(&q.filter)
+                },
+            )
+            .await
+            .unwrap()
+            .len();
+        assert!(
+            matching <= kept && kept < all,
+            "{server:?}: {stream}: {program}: {matching} match, the database kept {kept} of {all}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stream_reads_are_pushed_down_on_every_database() {
+    for s in [Server::Postgres, Server::MariaDb, Server::Sqlite] {
+        stream_reads_push_down(s).await;
+    }
+}

@@ -676,10 +676,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 } else {
                     Direction::Forward
                 },
-                types: filter.types,
-                since: filter.since,
-                until: filter.until,
-                ..Default::default()
+                ..StreamRead::of_filter(&filter)
             };
             let scan = Scan::stream(store.clone(), a.stream.clone(), r).with_jq(jq);
             if let Some(last) = write_scan(scan, a.limit as usize, out, fmt(a.format)).await? {

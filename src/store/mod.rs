@@ -196,7 +196,7 @@ pub struct EventFilter {
     /// Exclusive.
     pub until: Option<DateTime<Utc>>,
     /// Conditions of the filter's jq program the database answers first (see
-    /// [`pushdown`]); the program still runs on every row. Log reads only.
+    /// [`pushdown`]); the program still runs on every row.
     pub pushed: Vec<pushdown::Cond>,
 }
 
@@ -228,6 +228,23 @@ pub struct StreamRead {
     pub as_of: Option<DateTime<Utc>>,
     /// The columns read (a fold that prints only its end state reads what its reducer uses).
     pub columns: Columns,
+    /// Conditions of a filter's jq program the database answers first, as in a log read
+    /// ([`EventFilter::pushed`]).
+    pub pushed: Vec<pushdown::Cond>,
+}
+
+impl StreamRead {
+    /// A read of a stream narrowed by what `f` says of its events (types, times, pushed
+    /// conditions); the stream, category and prefix terms are not a stream read's.
+    pub fn of_filter(f: &EventFilter) -> StreamRead {
+        StreamRead {
+            types: f.types.clone(),
+            since: f.since,
+            until: f.until,
+            pushed: f.pushed.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -533,6 +550,7 @@ impl Store {
             types: r.types.clone(),
             since: r.since,
             until: r.until,
+            pushed: r.pushed.clone(),
             ..Default::default()
         };
         Self::push_filter(src, &mut sql, &filter);

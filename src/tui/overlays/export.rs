@@ -100,11 +100,8 @@ async fn read_pages(
             store.clone(),
             stream.clone(),
             StreamRead {
-                types: filter.types.clone(),
-                since: filter.since,
-                until: filter.until,
                 to_version: upto.version,
-                ..Default::default()
+                ..StreamRead::of_filter(filter)
             },
         ),
         None => Scan::log(

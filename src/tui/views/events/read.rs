@@ -87,13 +87,7 @@ pub(super) async fn read_stream(
         RowKey::Version(v) => v,
         RowKey::Log(_) => 0,
     };
-    let f = &query.filter;
-    let base = StreamRead {
-        types: f.types.clone(),
-        since: f.since,
-        until: f.until,
-        ..Default::default()
-    };
+    let base = StreamRead::of_filter(&query.filter);
     let read = match want {
         Want::Reset(Anchor::Start) => base,
         Want::Reset(Anchor::End) => StreamRead {
