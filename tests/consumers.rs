@@ -218,6 +218,35 @@ async fn marten_progression_with_its_optional_columns_and_skips() {
     assert_eq!(m["Trips:All"].get("dead_letters"), None);
 }
 
+/// A Marten progression that records a failure while its agent still says Running is failed
+/// (the status column alone would call it well); a paused one with a failure stays paused.
+#[tokio::test]
+async fn marten_progression_with_a_failure_is_failed() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "consumers_marten_failed").await;
+    db.load("marten-string/postgres.sql").await;
+    db.load("marten/consumers-postgres.sql").await;
+    db.exec(
+        "INSERT INTO public.mt_event_progression
+            (name, last_seq_id, last_updated, mode, heartbeat, agent_status, running_on_node, pause_reason,
+             failure_category, failure_event_sequence, failure_event_type)
+         VALUES ('Alerts:All', 8, now(), 'continuous', now(), 'Running', 1, NULL, 'ApplyEvent', 9, 'Deposited');",
+    )
+    .await;
+    let (doc, code) = consumers(&db.url, &[], &[]);
+    let m = by_id(&doc);
+    expect(&m, "Alerts:All", Some(8), 2, &["failed"]);
+    let notes = m["Alerts:All"]["notes"].to_string();
+    assert!(notes.contains("ApplyEvent at sequence 9"), "{notes}");
+    expect(&m, "Fraud:All", Some(6), 4, &["paused", "dead-letters"]);
+    // `consumers --check` fails on it.
+    let (_, check) = consumers(&db.url, &[], &["--check"]);
+    assert_ne!(check, 0, "a failed consumer fails --check");
+    assert_eq!(code, 0, "listing is not checking");
+}
+
 #[tokio::test]
 async fn eventuous_checkpoints() {
     if !available(Server::Postgres) {
