@@ -985,6 +985,116 @@ async fn the_table_lists_every_consumer_with_its_flags() {
     );
 }
 
+/// The table, for every framework read on PostgreSQL: the summary, then a header, then one
+/// line per consumer of the JSON listing with its framework, checkpoint and flags.
+#[tokio::test]
+async fn the_table_of_every_framework_says_what_the_json_says() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let eventuous = fixture_path("mappings/eventuous.toml")
+        .display()
+        .to_string();
+    let emmett = fixture_path("mappings/emmett.toml").display().to_string();
+    let axon = fixture_path("mappings/axon.toml").display().to_string();
+    let cases: [(&str, &str, Option<&str>); 7] = [
+        (
+            "marten-string/postgres.sql",
+            "marten/consumers-postgres.sql",
+            None,
+        ),
+        (
+            "eventuous/postgres.sql",
+            "eventuous/consumers-postgres.sql",
+            Some(&eventuous),
+        ),
+        (
+            "emmett/postgres.sql",
+            "emmett/consumers-postgres.sql",
+            Some(&emmett),
+        ),
+        (
+            "commanded/postgres.sql",
+            "commanded/consumers-postgres.sql",
+            None,
+        ),
+        (
+            "message-db/postgres.sql",
+            "message-db/consumers-postgres.sql",
+            None,
+        ),
+        (
+            "native/postgres.sql",
+            "eventsourcing/consumers-postgres.sql",
+            None,
+        ),
+        (
+            "axon/postgres.sql",
+            "axon/consumers-postgres.sql",
+            Some(&axon),
+        ),
+    ];
+    for (events, fixture, mapping) in cases {
+        let db = TempDb::create(Server::Postgres, "consumers_table").await;
+        db.load(events).await;
+        if events == "native/postgres.sql" {
+            db.load("native/dataset-postgres.sql").await;
+        }
+        db.load(fixture).await;
+        let extra: Vec<&str> = mapping.map_or(vec![], |m| vec!["--mapping", m]);
+        let (doc, _) = consumers(&db.url, &extra, &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let out = evscope(dir.path())
+            .args(["--db", &db.url])
+            .args(&extra)
+            .arg("consumers")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let all = by_id(&doc);
+        assert!(
+            lines[0].contains(&format!("{} consumers", all.len())),
+            "{fixture}: {text}"
+        );
+        assert!(lines[1].starts_with("CONSUMER "), "{fixture}: {text}");
+        for (id, c) in &all {
+            let line = lines
+                .iter()
+                .find(|l| l.starts_with(&format!("{id} ")))
+                .unwrap_or_else(|| panic!("{fixture}: no line for {id}:\n{text}"));
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(
+                cells[1],
+                c["framework"].as_str().unwrap(),
+                "{fixture}: {line}"
+            );
+            let cp = c["checkpoint"]
+                .as_i64()
+                .map_or("-".to_string(), |p| p.to_string());
+            // A stream subscription's checkpoint is a stream version: `v3`.
+            assert!(
+                line.contains(&format!(" {cp} ")) || line.contains(&format!(" v{cp} ")),
+                "{fixture}: {id}: {cp}: {line}"
+            );
+            let f = flags(c).join(",");
+            if f.is_empty() {
+                assert!(
+                    !["stalled", "failed", "beyond-head", "paused"]
+                        .iter()
+                        .any(|x| line.ends_with(x)),
+                    "{fixture}: {line}"
+                );
+            } else {
+                assert!(
+                    line.trim_end().ends_with(&f),
+                    "{fixture}: {id}: {f}: {line}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn watch_refreshes_with_the_trend() {
     use std::io::{BufRead, BufReader};
