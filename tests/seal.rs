@@ -926,3 +926,66 @@ async fn events_read_as_text_hash_as_events_read_as_values() {
         }
     }
 }
+
+/// An auditor verifies a copy of the sealed store (a restored backup, a copied SQLite file):
+/// without `--copy` it is another store (exit 2, with the hint); with it, the copy is
+/// verified — unchanged, or changed and named — and the report says it was a copy. A store of
+/// another layout is no copy even so.
+#[tokio::test]
+async fn a_copy_of_the_sealed_store_is_verified_with_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store(Server::Sqlite, "seal_copy").await;
+    seal(dir.path(), &db.url, "r.json", &["--to-position", "21"]);
+    let original = db
+        .url
+        .strip_prefix("sqlite://")
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let copy = dir.path().join("restored.db");
+    std::fs::copy(&original, &copy).unwrap();
+    let copy_url = format!("sqlite://{}", copy.display());
+    let (code, v, err) = verify(dir.path(), &copy_url, "r.json", &[]);
+    assert_eq!(code, 2, "{v} {err}");
+    assert!(
+        err.contains("another store") && err.contains("--copy"),
+        "{err}"
+    );
+    let (code, v, err) = verify(dir.path(), &copy_url, "r.json", &["--copy"]);
+    assert_eq!(code, 0, "{v} {err}");
+    assert_eq!(v["status"], "unchanged");
+    assert!(
+        v["copy_of"]
+            .as_str()
+            .is_some_and(|c| c.contains("verified as a copy of the store sealed on")),
+        "{v:#}"
+    );
+    let t = run(
+        dir.path(),
+        &copy_url,
+        &["verify-seal", "r.json", "--copy", "--quiet"],
+    );
+    assert!(t.stdout.contains("verified as a copy"), "{}", t.stdout);
+    // The sealed store itself is no copy of itself: no note.
+    let (code, v, _) = verify(dir.path(), &db.url, "r.json", &["--copy"]);
+    assert_eq!((code, v.get("copy_of")), (0, None), "{v:#}");
+    // A change in the copy is found and named.
+    let c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("{copy_url}?mode=rw"));
+    let mut c = c.await.unwrap();
+    sqlx::query("UPDATE evscope_events SET event_type = 'Forged' WHERE global_position = 7")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    drop(c);
+    let (code, v, err) = verify(dir.path(), &copy_url, "r.json", &["--copy"]);
+    assert_eq!(code, 1, "{v} {err}");
+    assert_eq!(v["first_difference"]["key"], 7, "{v:#}");
+    // A store of another layout is not a copy.
+    let other = TempDb::create(Server::Sqlite, "seal_copy_other").await;
+    other.load("classic/sqlite.sql").await;
+    let (code, _, err) = verify(dir.path(), &other.url, "r.json", &["--copy"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not a copy of the sealed one"), "{err}");
+}

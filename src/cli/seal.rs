@@ -100,6 +100,11 @@ pub struct VerifySealArgs {
     /// Require a signature by this public key (KEY.pub from evscope keygen)
     #[arg(long, value_name = "PUBKEY")]
     pub key: Option<PathBuf>,
+    /// The store is a copy of the sealed one (a restored backup, a copied SQLite file): its
+    /// database name, file and system identifier are its own and are not compared (its kind
+    /// and layout still are); the report says it was verified as a copy
+    #[arg(long)]
+    pub copy: bool,
     #[command(flatten)]
     pub jobs: JobArgs,
     #[arg(long, value_enum, default_value_t)]
@@ -270,6 +275,7 @@ pub async fn verify_seal(
         pass: pass_options(&a.jobs, "read"),
         key,
         digests: a.digests.clone(),
+        copy: a.copy,
     };
     if let Some(dir) = &a.chain {
         let entries = crate::seal::chain::verify_chain(&stores, dir, &opts).await;

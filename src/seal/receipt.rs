@@ -125,12 +125,42 @@ pub struct StoreIdentity {
 impl StoreIdentity {
     /// What differs between the store a receipt was made on and this one (None: the same).
     pub fn mismatch(&self, now: &StoreIdentity) -> Option<String> {
+        self.differs(now, false)
+    }
+
+    /// What differs between the sealed store and `now`, a copy of it (a restored backup, a
+    /// copied SQLite file): only the database kind and the layout, since the copy's name, file
+    /// and system identifier are its own.
+    pub fn mismatch_of_copy(&self, now: &StoreIdentity) -> Option<String> {
+        self.differs(now, true)
+    }
+
+    /// The copy's identity where it is not the sealed store's (None: the same store).
+    pub fn copy_note(&self, now: &StoreIdentity) -> Option<String> {
+        self.differs(now, false).map(|_| {
+            format!(
+                "verified as a copy of the store sealed on {} (its name, file and system identifier are not compared)",
+                self.url
+            )
+        })
+    }
+
+    fn differs(&self, now: &StoreIdentity, copy: bool) -> Option<String> {
         let mut d = Vec::new();
         if self.db_kind != now.db_kind {
             d.push(format!("database kind {} vs {}", self.db_kind, now.db_kind));
         }
         if self.layout != now.layout {
             d.push(format!("layout {} vs {}", self.layout, now.layout));
+        }
+        if copy {
+            return (!d.is_empty()).then(|| {
+                format!(
+                    "the store is not a copy of the sealed one (sealed on {}; {})",
+                    self.url,
+                    d.join(", ")
+                )
+            });
         }
         if self.database != now.database {
             d.push(format!(
@@ -146,7 +176,7 @@ impl StoreIdentity {
         }
         (!d.is_empty()).then(|| {
             format!(
-                "the receipt is from another store (sealed on {}; {})",
+                "the receipt is from another store (sealed on {}; {}; a copy of it, such as a restored backup, is verified with --copy)",
                 self.url,
                 d.join(", ")
             )

@@ -103,6 +103,9 @@ pub struct Report {
     pub differing_after_first: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Verified as a copy of the sealed store (`--copy`), whose identity is its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
 }
 
 impl Report {
@@ -113,7 +116,11 @@ impl Report {
             .signed_by
             .as_ref()
             .map_or(String::new(), |k| format!(", signature by {k} valid"));
-        match r.status {
+        let copy = r
+            .copy_of
+            .as_ref()
+            .map_or(String::new(), |c| format!("\n{c}"));
+        let said = match r.status {
             Status::Unchanged => format!(
                 "unchanged: {} events, root {}{signed}",
                 r.sealed_count, r.sealed_root
@@ -135,7 +142,8 @@ impl Report {
                 }
                 s
             }
-        }
+        };
+        format!("{said}{copy}")
     }
 }
 
@@ -143,25 +151,38 @@ pub struct VerifyOptions {
     pub pass: Options,
     pub key: Option<ed25519_dalek::VerifyingKey>,
     pub digests: Option<PathBuf>,
+    /// The store is a copy of the sealed one (`--copy`): only its kind and layout must match.
+    pub copy: bool,
 }
 
 /// Check a receipt's signature (when signed, or when a key is required) and that `stores`
 /// are the store it was made on.
+/// The signer (when signed) and, for a copy, what its identity says of it.
 pub async fn check_receipt(
     stores: &[Store],
     receipt: &Receipt,
     raw: &[u8],
     key: Option<&ed25519_dalek::VerifyingKey>,
-) -> Result<Option<String>, SealError> {
+    copy: bool,
+) -> Result<(Option<String>, Option<String>), SealError> {
     let signed_by = receipt.check_signature(Some(raw), key)?;
+    let mut note = None;
     for s in stores {
         let now = identify(s).await?;
-        if let Some(m) = receipt.store.mismatch(&now) {
+        let m = if copy {
+            receipt.store.mismatch_of_copy(&now)
+        } else {
+            receipt.store.mismatch(&now)
+        };
+        if let Some(m) = m {
             return Err(SealError::OtherStore(m));
+        }
+        if copy && note.is_none() {
+            note = receipt.store.copy_note(&now);
         }
     }
     receipt.root_hash()?;
-    Ok(signed_by)
+    Ok((signed_by, note))
 }
 
 pub async fn verify(
@@ -171,7 +192,8 @@ pub async fn verify(
     receipt_path: &Path,
     opts: &VerifyOptions,
 ) -> Result<Report, SealError> {
-    let signed_by = check_receipt(stores, receipt, raw, opts.key.as_ref()).await?;
+    let (signed_by, copy_of) =
+        check_receipt(stores, receipt, raw, opts.key.as_ref(), opts.copy).await?;
     let sealed_root = receipt.root_hash()?;
     // The store's records now, in a temporary file (removed at the end).
     let temp = super::temp_digests("verify");
@@ -190,6 +212,7 @@ pub async fn verify(
             differing: 0,
             differing_after_first: 0,
             note: None,
+            copy_of,
         };
         if now.root == sealed_root && now.count == receipt.count {
             return Ok(report);

@@ -259,6 +259,7 @@ impl Overlay {
                             },
                             key,
                             digests: None,
+                            copy: false,
                         };
                         let stores = std::slice::from_ref(&store);
                         let report = verify::verify(stores, &receipt, &raw, &path, &opts).await?;
