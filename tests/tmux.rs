@@ -542,3 +542,47 @@ fn connecting_is_shown_at_once_and_q_quits() {
     assert!(s.contains(&format!("127.0.0.1:{port}")), "{s}");
     assert!(!s.contains("s3cret"), "{s}");
 }
+
+/// A search that runs longer than a second says how far it got on stderr (a terminal), and
+/// clears that line when it ends: only the results and the `--limit` note stay.
+#[test]
+fn a_long_search_shows_its_progress_and_clears_it() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.db");
+    let mut sql = std::fs::read_to_string(common::fixture_path("native/sqlite.sql")).unwrap();
+    sql.push_str(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) \
+         INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) \
+         SELECT i, 's-' || (i % 100), (i + 99) / 100, printf('00000000-0000-4000-8000-%012d', i), 'Ticked', json_object('n', i), NULL, '2026-01-05T10:00:00Z' FROM n;",
+    );
+    let mut child = Command::new("sqlite3")
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), sql.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    // A program that costs something on every event, and matches one near the end.
+    let t = Tmux::start_sized(
+        &format!(
+            "{} --db sqlite://{} log --limit 1 --format jsonl --where '| ([range(400)] | length) > 0 and .data.n == 59990'",
+            bin(),
+            path.display()
+        ),
+        120,
+        10,
+    );
+    let s = t.wait("the progress line", |s| s.contains("searching: "));
+    assert!(s.contains("rows read in"), "{s}");
+    let s = t.wait("the end", |s| s.contains("EXITED="));
+    assert!(s.contains("EXITED=0"), "{s}");
+    assert!(s.contains("\"n\":59990"), "the match: {s}");
+    assert!(
+        !s.contains("searching: "),
+        "the progress line is cleared: {s}"
+    );
+}
