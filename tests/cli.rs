@@ -45,6 +45,7 @@ fn usage_errors_exit_2_with_one_clear_line() {
         vec!["events"],
         vec!["bogus"],
         vec!["consumers", "rewind", "c", "--to", "someday", "--dry-run"],
+        vec!["--stream-subscription", "no-stream", "consumers"],
         vec!["consumers", "rewind", "c", "--to", "-3", "--dry-run"],
     ] {
         let out = evscope(dir.path()).args(&args).output().unwrap();

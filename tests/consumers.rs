@@ -264,6 +264,37 @@ async fn eventuous_checkpoints() {
     expect(&m, "PaymentsReactor", Some(7), 3, &[]);
     expect(&m, "SearchIndexer", Some(25), 0, &["beyond-head"]);
     expect(&m, "NewSubscription", None, 10, &["not-started"]);
+    // A stream subscription keeps its stream's position; the table does not say which ones
+    // are: read as a global position unless told (--stream-subscription ID=STREAM).
+    db.exec("INSERT INTO eventuous.checkpoints (id, position) VALUES ('Account1001Watcher', 1);")
+        .await;
+    let (doc, _) = consumers(&db.url, &["--mapping", mapping.to_str().unwrap()], &[]);
+    let m = by_id(&doc);
+    expect(&m, "Account1001Watcher", Some(1), 9, &[]);
+    assert!(
+        m["Account1001Watcher"]["notes"]
+            .to_string()
+            .contains("--stream-subscription ID=STREAM"),
+        "{doc}"
+    );
+    let told = ["--stream-subscription", "Account1001Watcher=account-1001"];
+    let with: Vec<&str> = ["--mapping", mapping.to_str().unwrap()]
+        .into_iter()
+        .chain(told)
+        .collect();
+    let (doc, _) = consumers(&db.url, &with, &[]);
+    let m = by_id(&doc);
+    // account-1001 holds versions 0..=4: after version 1, three are left.
+    expect(&m, "Account1001Watcher", Some(1), 3, &[]);
+    assert_eq!(
+        m["Account1001Watcher"]["follows"]["stream"], "account-1001",
+        "{doc}"
+    );
+    expect(&m, "PaymentsReactor", Some(7), 3, &[]);
+    // Its rewind moves it to a version of the stream.
+    rewound_by_hand(&db, &with, "Account1001Watcher").await;
+    let (doc, _) = consumers(&db.url, &with, &[]);
+    expect(&by_id(&doc), "Account1001Watcher", Some(2), 2, &[]);
 }
 
 #[tokio::test]

@@ -72,6 +72,10 @@ pub struct Cli {
     /// `connect_timeout`, the config file's, else 5s)
     #[arg(long, global = true, value_name = "DURATION", value_parser = crate::config::parse_timeout)]
     pub connect_timeout: Option<std::time::Duration>,
+    /// A consumer that follows one stream, where the store does not record it (an Eventuous
+    /// stream subscription keeps the stream's version as its checkpoint): ID=STREAM, repeatable
+    #[arg(long, global = true, value_name = "ID=STREAM", value_parser = parse_stream_subscription)]
+    pub stream_subscription: Vec<(String, String)>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -418,6 +422,7 @@ pub fn resolve_target(cli: &Cli) -> Result<Target, CliError> {
             schema: cli.schema.clone().or_else(|| p.schema.clone()),
             mapping: cli.mapping.clone().or_else(|| p.mapping.clone()),
             connect_timeout: timeout(Some(p)),
+            stream_subscriptions: cli.stream_subscription.clone(),
         }))
     };
     if let Some(url) = cli.db.as_deref().filter(|u| !u.is_empty()) {
@@ -426,6 +431,7 @@ pub fn resolve_target(cli: &Cli) -> Result<Target, CliError> {
             schema: cli.schema.clone(),
             mapping: cli.mapping.clone(),
             connect_timeout: timeout(None),
+            stream_subscriptions: cli.stream_subscription.clone(),
         }));
     }
     if let Some(name) = &cli.profile {
@@ -448,6 +454,7 @@ pub(crate) async fn open(cli: &Cli) -> Result<Store, CliError> {
                 url: crate::demo::url_for(&path),
                 schema: cli.schema.clone(),
                 mapping: cli.mapping.clone(),
+                stream_subscriptions: cli.stream_subscription.clone(),
                 ..Default::default()
             })
             .await?)
@@ -754,6 +761,18 @@ fn reducer_file(
 }
 
 /// A `--where` value must parse (a bad filter is a usage error, exit code 2).
+/// `--stream-subscription ID=STREAM`.
+fn parse_stream_subscription(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((id, stream)) if !id.trim().is_empty() && !stream.trim().is_empty() => {
+            Ok((id.trim().to_string(), stream.trim().to_string()))
+        }
+        _ => Err(format!(
+            "{s:?}: give ID=STREAM (the consumer, the stream it follows)"
+        )),
+    }
+}
+
 /// Events a `streams --recent` scan reads before it says so on stderr.
 const RECENT_SCAN_NOTE: u64 = 10_000;
 

@@ -540,6 +540,7 @@ async fn resume(
             schema: cli.schema.clone(),
             mapping: cli.mapping.clone(),
             connect_timeout: cli.connect_timeout,
+            stream_subscriptions: cli.stream_subscription.clone(),
         })
         .await?
     } else {

@@ -171,6 +171,7 @@ async fn stores(cli: &super::Cli, jobs: &JobArgs) -> Result<Vec<Store>, CliError
                 schema: cli.schema.clone(),
                 mapping: cli.mapping.clone(),
                 connect_timeout: cli.connect_timeout,
+                stream_subscriptions: cli.stream_subscription.clone(),
             })
             .await?,
         );

@@ -503,9 +503,19 @@ async fn eventuous(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, Consum
             let mut c = Consumer::new(Framework::Eventuous, id.clone(), tbl.label());
             c.raw_checkpoint = pos.clone().text();
             c.checkpoint = pos.int();
-            c.notes.push(
-                "Eventuous records no update time; a stream subscription's checkpoint is a stream position, read here as a global one".into(),
-            );
+            match store.stream_subscription(&id) {
+                // Said to be a stream subscription: its checkpoint is that stream's version.
+                Some(stream) => {
+                    c.counts = Counts::StreamVersion;
+                    c.follows.stream = Some(stream.to_string());
+                    c.notes.push(format!(
+                        "Eventuous records no update time; a subscription to stream {stream} (--stream-subscription): its checkpoint is the stream's position"
+                    ));
+                }
+                None => c.notes.push(
+                    "Eventuous records no update time; its checkpoint is read as a global position (a stream subscription's is its stream's: --stream-subscription ID=STREAM)".into(),
+                ),
+            }
             c.row = Some(tbl.row_key(vec![("id", Param::Text(id))]));
             c
         })

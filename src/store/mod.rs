@@ -98,6 +98,9 @@ pub struct OpenOptions {
     pub mapping: Option<PathBuf>,
     /// How long to wait for the server (default [`db::CONNECT_TIMEOUT`]).
     pub connect_timeout: Option<std::time::Duration>,
+    /// Consumers that follow one stream where the store does not say so (an Eventuous stream
+    /// subscription): (consumer id, stream). Their checkpoints are that stream's versions.
+    pub stream_subscriptions: Vec<(String, String)>,
 }
 
 /// Which end of the log a read starts from, and whether the start is included.
@@ -276,6 +279,8 @@ pub struct Store {
     /// Events are read with data and metadata kept as their stored text (see
     /// [`Store::keeping_json_text`]).
     json_text: bool,
+    /// See [`OpenOptions::stream_subscriptions`].
+    stream_subscriptions: std::sync::Arc<Vec<(String, String)>>,
 }
 
 /// A compiled `state_jq` (see [`layout::SnapshotLayout::state_jq`]).
@@ -296,6 +301,7 @@ impl Store {
         let mut store = Store::with_layout(db, layout, redact_url(&opts.url));
         store.reason = reason;
         store.mapping = opts.mapping.clone();
+        store.stream_subscriptions = std::sync::Arc::new(opts.stream_subscriptions.clone());
         Ok(store)
     }
 
@@ -317,6 +323,7 @@ impl Store {
             state_jq,
             mapping: None,
             json_text: false,
+            stream_subscriptions: Default::default(),
         }
     }
 
@@ -336,6 +343,15 @@ impl Store {
     /// The mapping file the store was opened with, if any.
     pub fn mapping_file(&self) -> Option<&std::path::Path> {
         self.mapping.as_deref()
+    }
+
+    /// The stream consumer `id` follows, when it was said to be a stream subscription
+    /// ([`OpenOptions::stream_subscriptions`]).
+    pub fn stream_subscription(&self, id: &str) -> Option<&str> {
+        self.stream_subscriptions
+            .iter()
+            .find(|(c, _)| c == id)
+            .map(|(_, s)| s.as_str())
     }
 
     /// Why this layout was chosen (detection's matched signature, a mapping file, `--schema`).
