@@ -140,6 +140,10 @@ pub struct Profile {
     pub reducers: Option<PathBuf>,
     /// How long to wait for this server ("5s"; default: the config's, else 5s).
     pub connect_timeout: Option<String>,
+    /// Consumers that follow one stream where the store does not record it (Eventuous stream
+    /// subscriptions): consumer id = stream, as `--stream-subscription ID=STREAM` gives them.
+    #[serde(default)]
+    pub stream_subscriptions: BTreeMap<String, String>,
 }
 
 impl Profile {

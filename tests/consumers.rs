@@ -295,6 +295,27 @@ async fn eventuous_checkpoints() {
     rewound_by_hand(&db, &with, "Account1001Watcher").await;
     let (doc, _) = consumers(&db.url, &with, &[]);
     expect(&by_id(&doc), "Account1001Watcher", Some(2), 2, &[]);
+    // A connection profile keeps them.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.bank]\ndb = \"{}\"\nmapping = \"{}\"\n[profiles.bank.stream_subscriptions]\nAccount1001Watcher = \"account-1001\"\n",
+            db.url,
+            mapping.display()
+        ),
+    )
+    .unwrap();
+    let out = evscope(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["--profile", "bank", "consumers", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    expect(&by_id(&doc), "Account1001Watcher", Some(2), 2, &[]);
 }
 
 #[tokio::test]

@@ -422,7 +422,14 @@ pub fn resolve_target(cli: &Cli) -> Result<Target, CliError> {
             schema: cli.schema.clone().or_else(|| p.schema.clone()),
             mapping: cli.mapping.clone().or_else(|| p.mapping.clone()),
             connect_timeout: timeout(Some(p)),
-            stream_subscriptions: cli.stream_subscription.clone(),
+            // The profile's, then the flags' (which win for the same consumer).
+            stream_subscriptions: p
+                .stream_subscriptions
+                .iter()
+                .filter(|(id, _)| !cli.stream_subscription.iter().any(|(c, _)| c == *id))
+                .map(|(id, s)| (id.clone(), s.clone()))
+                .chain(cli.stream_subscription.iter().cloned())
+                .collect(),
         }))
     };
     if let Some(url) = cli.db.as_deref().filter(|u| !u.is_empty()) {
