@@ -88,6 +88,20 @@ pub enum Raw {
     BadTime(String),
 }
 
+/// The pools' check before handing a connection out: a ping, only once it has been idle for
+/// [`PING_AFTER_IDLE`] (a failed ping closes it, and the pool takes another).
+fn ping_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        if meta.idle_for >= PING_AFTER_IDLE {
+            conn.ping().await?;
+        }
+        Ok(true)
+    })
+}
+
 impl Db {
     /// Open a read-only pool. PostgreSQL: every transaction read-only
     /// (`default_transaction_read_only`), session time zone UTC. MySQL: `SET SESSION TRANSACTION
@@ -106,14 +120,7 @@ impl Db {
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(acquire)
                 .test_before_acquire(false)
-                .before_acquire(|conn, meta| {
-                    Box::pin(async move {
-                        if meta.idle_for >= PING_AFTER_IDLE {
-                            sqlx::Connection::ping(conn).await?;
-                        }
-                        Ok(true)
-                    })
-                })
+                .before_acquire(ping_if_idle)
                 .connect_with(opts)
                 .await
                 .map_err(err)?;
@@ -126,14 +133,7 @@ impl Db {
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(acquire)
                 .test_before_acquire(false)
-                .before_acquire(|conn, meta| {
-                    Box::pin(async move {
-                        if meta.idle_for >= PING_AFTER_IDLE {
-                            sqlx::Connection::ping(conn).await?;
-                        }
-                        Ok(true)
-                    })
-                })
+                .before_acquire(ping_if_idle)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute("SET SESSION TRANSACTION READ ONLY").await?;
