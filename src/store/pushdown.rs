@@ -385,6 +385,17 @@ fn json_of<'a>(src: &'a Source, a: &'a Atom) -> Option<(&'a Expr, &'a [String])>
     }
 }
 
+/// The JSON column as the pushed SQL reads it. On PostgreSQL a native JSON column may be
+/// `jsonb` or `json`, and the operators used (`@>`, `jsonb_typeof`, `->`) are jsonb's: the
+/// column is cast, which changes nothing for `jsonb` (a cast to its own type is dropped when
+/// the query is parsed) and cannot fail for `json` (its values were checked when written).
+fn json_col(src: &Source, e: &Expr) -> String {
+    match src.dialect {
+        Dialect::Postgres => format!("CAST({} AS jsonb)", e.sql),
+        Dialect::MySql | Dialect::Sqlite => e.sql.clone(),
+    }
+}
+
 /// The JSON paths (`$`, `$.a`, `$.a."b c"`) of the values on the way to `keys`' last one.
 fn steps(keys: &[String]) -> Vec<String> {
     let mut prefix = String::from("$");
@@ -432,7 +443,7 @@ fn push_fails(src: &Source, sql: &mut Sql, a: &Atom) -> bool {
     let Some((e, keys)) = json_of(src, a) else {
         return false;
     };
-    let col = &e.sql;
+    let col = &json_col(src, e);
     if a.cmp == Cmp::Matches {
         // `test` fails on anything but a string: on the way (a NULL path), null, a missing
         // value, any other type.
@@ -542,7 +553,7 @@ fn push_true(src: &Source, sql: &mut Sql, a: &Atom) {
                 sql.push("1=1");
                 return;
             };
-            let col = &e.sql;
+            let col = &json_col(src, e);
             let full = json_path(keys);
             match src.dialect {
                 Dialect::Postgres => {
@@ -583,7 +594,7 @@ fn push_number(src: &Source, sql: &mut Sql, a: &Atom, n: f64, sure: bool) {
         sql.push(if sure { "1=0" } else { "1=1" });
         return;
     };
-    let col = &e.sql;
+    let col = &json_col(src, e);
     let d = margin(n);
     let (lo, hi) = match (a.cmp, sure) {
         (Cmp::Eq, false) => (Some(n - d), Some(n + d)),
@@ -770,7 +781,7 @@ fn push_string_order(src: &Source, sql: &mut Sql, a: &Atom, s: &str, sure: bool)
         sql.push("1=0");
         return;
     };
-    let col = &e.sql;
+    let col = &json_col(src, e);
     match src.dialect {
         Dialect::Postgres => {
             // A JSON path query, in strict mode (an array is an array); a missing value is no
@@ -888,7 +899,7 @@ fn push_matches(src: &Source, sql: &mut Sql, a: &Atom, re: &str) {
                 sql.push("1=1");
                 return;
             };
-            let col = &e.sql;
+            let col = &json_col(src, e);
             match src.dialect {
                 Dialect::Postgres => {
                     sql.push("jsonb_typeof(");
@@ -1034,7 +1045,7 @@ fn push_exactly(src: &Source, sql: &mut Sql, a: &Atom) {
                 sql.push("1=0");
                 return;
             };
-            let col = &e.sql;
+            let col = &json_col(src, e);
             let full = json_path(keys);
             match src.dialect {
                 // jsonb compares strings by their bytes (the collation only orders them).
