@@ -81,6 +81,29 @@ async fn run(url: &str, n: i64) {
     );
     let merge = format!("{bin} --db '{url}' rehydrate account-1");
     let jq_fold = format!("{bin} --db '{url}' --reducers {reducers} rehydrate account-1");
+    // The same reducer behind 200 that do not apply (by pattern, by first event type, by
+    // stream type): what choosing among many reducers costs a fold.
+    let many = std::env::temp_dir().join(format!(
+        "evscope-bench-reducers-{}.toml",
+        std::process::id()
+    ));
+    let mut decoys = String::new();
+    for i in 0..200 {
+        let how = match i % 3 {
+            0 => format!("match = \"decoy{i}-*\""),
+            1 => format!("first_event = \"Decoy{i}Opened\""),
+            _ => format!("stream_type = \"Decoy{i}\""),
+        };
+        decoys.push_str(&format!(
+            "[[reducer]]\nname = \"decoy{i}\"\n{how}\ninitial = {{}}\nunknown = \"skip\"\n[reducer.on]\nDecoy{i} = '.'\n\n"
+        ));
+    }
+    decoys.push_str(&std::fs::read_to_string(reducers).expect("reducers"));
+    std::fs::write(&many, decoys).expect("write the reducer file");
+    let jq_fold_many = format!(
+        "{bin} --db '{url}' --reducers {} rehydrate account-1",
+        many.display()
+    );
     let pipeline = format!(
         "psql -X -At -d '{url}' -c \"SELECT json_build_object('type', event_type, 'data', data) FROM evscope_events WHERE stream_id = 'account-1' ORDER BY stream_version\" \
          | jq -s 'reduce .[] as $e ({{balance: 0}}; if $e.type == \"Deposited\" then .balance += $e.data.amount elif $e.type == \"Withdrawn\" then .balance -= $e.data.amount else . + {{owner: $e.data.owner}} end)'"
@@ -120,7 +143,16 @@ async fn run(url: &str, n: i64) {
             let (d, r) = best_of(1, &pipeline);
             ("psql -At ... | jq -s 'reduce ...'".into(), d, r)
         },
+        {
+            let (d, r) = best_of(3, &jq_fold_many);
+            (
+                "evscope rehydrate, the same reducer behind 200 that do not apply".into(),
+                d,
+                r,
+            )
+        },
     ];
+    let _ = std::fs::remove_file(&many);
 
     // One step back at deep versions.
     let store = Store::open(&OpenOptions {
