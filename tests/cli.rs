@@ -153,7 +153,7 @@ fn streams_recent_says_when_it_scanned_the_log() {
          INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) \
          SELECT i, 'busy-' || (i % 2), (i + 1) / 2, printf('00000000-0000-4000-8000-%012d', i), 'Ticked', '{}', NULL, '2026-01-05T10:00:00Z' FROM n;",
     );
-    sqlite3(&path, &sql);
+    common::sqlite3(&path, &sql);
     let db = format!("sqlite://{}", path.display());
     let run = |limit: &str| {
         let out = evscope(dir.path())
@@ -699,25 +699,8 @@ fn native_sqlite(dir: &std::path::Path) -> String {
     ddl.push_str(
         &std::fs::read_to_string(common::fixture_path("native/dataset-sqlite.sql")).unwrap(),
     );
-    sqlite3(&path, &ddl);
+    common::sqlite3(&path, &ddl);
     format!("sqlite://{}", path.display())
-}
-
-/// Run SQL with the sqlite3 shell, given on stdin (a file may start with `--` comments).
-fn sqlite3(path: &std::path::Path, sql: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("sqlite3")
-        .arg(path)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("sqlite3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(sql.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
 }
 
 fn positions(out: &std::process::Output) -> Vec<i64> {
@@ -846,7 +829,7 @@ fn follow_prints_events_committed_later_by_another_process() {
     let path = db.strip_prefix("sqlite://").unwrap();
     let sql = "INSERT INTO evscope_events (stream_id, stream_version, event_id, event_type, data) VALUES \
                ('t-1', 1, 'x1', 'Other', '{}'), ('t-1', 2, 'x2', 'Tailed', '{\"n\":1}'), ('t-1', 3, 'x3', 'Tailed', '{\"n\":2}');";
-    sqlite3(std::path::Path::new(path), sql);
+    common::sqlite3(std::path::Path::new(path), sql);
     let mut got = Vec::new();
     while got.len() < 2 {
         match rx.recv_timeout(std::time::Duration::from_secs(10)) {
@@ -1008,7 +991,7 @@ fn limit_one_under_jq_reads_the_store_in_pages_of_its_own_size() {
          SELECT CASE WHEN i <= 2000 THEN 'big' ELSE 'acct-' || (i % 10) END, i, 'e' || i, \
          'Deposited', json_object('amount', i) FROM n;",
     );
-    sqlite3(&path, &ddl);
+    common::sqlite3(&path, &ddl);
     let db = format!("sqlite://{}", path.display());
     let log = dir.path().join("evscope.log");
     let run = |args: &[&str]| -> (usize, Vec<Value>) {
@@ -1069,7 +1052,7 @@ fn unreadable_rows_and_jq_errors_under_a_filter_are_reported_not_dropped() {
          ('acct-1', 3, 'e3', 'Deposited', 'not json'), \
          ('acct-1', 4, 'e4', 'Deposited', '{\"amount\": 7');",
     );
-    sqlite3(&path, &ddl);
+    common::sqlite3(&path, &ddl);
     let db = format!("sqlite://{}", path.display());
     for args in [
         vec!["log", "--where", "| .data.amount >= 0"],

@@ -262,13 +262,7 @@ fn tables_line_up_with_wide_and_combining_characters() {
             if i == 1 { "注文Placed" } else { "Placed" }
         ));
     }
-    let mut child = std::process::Command::new("sqlite3")
-        .arg(&path)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("sqlite3");
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), sql.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
+    common::sqlite3(&path, &sql);
     let db = format!("sqlite://{}", path.display());
     for args in [vec!["streams"], vec!["log"]] {
         let mut a = vec!["--db", db.as_str()];

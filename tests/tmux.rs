@@ -558,14 +558,7 @@ fn a_long_search_shows_its_progress_and_clears_it() {
          INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) \
          SELECT i, 's-' || (i % 100), (i + 99) / 100, printf('00000000-0000-4000-8000-%012d', i), 'Ticked', json_object('n', i), NULL, '2026-01-05T10:00:00Z' FROM n;",
     );
-    let mut child = Command::new("sqlite3")
-        .arg(&path)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), sql.as_bytes()).unwrap();
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success());
+    common::sqlite3(&path, &sql);
     // A program that costs something on every event, and matches one near the end.
     let t = Tmux::start_sized(
         &format!(

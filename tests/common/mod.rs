@@ -223,6 +223,28 @@ impl Drop for TempDb {
     }
 }
 
+/// Run SQL with the sqlite3 shell on the file at `path` (created if missing), the SQL given
+/// on stdin (a file may start with `--` comments).
+pub fn sqlite3(path: &Path, sql: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sqlite3")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "sqlite3 failed on {}",
+        path.display()
+    );
+}
+
 pub fn fixture_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
