@@ -433,13 +433,7 @@ pub fn resolve_target(cli: &Cli) -> Result<Target, CliError> {
         }))
     };
     if let Some(url) = cli.db.as_deref().filter(|u| !u.is_empty()) {
-        return Ok(Target::Url(OpenOptions {
-            url: url.to_string(),
-            schema: cli.schema.clone(),
-            mapping: cli.mapping.clone(),
-            connect_timeout: timeout(None),
-            stream_subscriptions: cli.stream_subscription.clone(),
-        }));
+        return Ok(Target::Url(url_options(cli, url, timeout(None))));
     }
     if let Some(name) = &cli.profile {
         return from_profile(name);
@@ -450,6 +444,22 @@ pub fn resolve_target(cli: &Cli) -> Result<Target, CliError> {
     Ok(Target::Demo(crate::demo::default_path()))
 }
 
+/// How to open the store at `url` with the flags of `cli` (schema, mapping, stream
+/// subscriptions) and this connect timeout.
+pub(crate) fn url_options(
+    cli: &Cli,
+    url: &str,
+    connect_timeout: Option<std::time::Duration>,
+) -> OpenOptions {
+    OpenOptions {
+        url: url.to_string(),
+        schema: cli.schema.clone(),
+        mapping: cli.mapping.clone(),
+        connect_timeout,
+        stream_subscriptions: cli.stream_subscription.clone(),
+    }
+}
+
 pub(crate) async fn open(cli: &Cli) -> Result<Store, CliError> {
     match resolve_target(cli)? {
         Target::Url(opts) => Ok(Store::open(&opts).await?),
@@ -457,14 +467,7 @@ pub(crate) async fn open(cli: &Cli) -> Result<Store, CliError> {
             crate::demo::ensure(&path, crate::demo::DEFAULT_ACCOUNTS, false)
                 .await
                 .map_err(|e| CliError::Failed(format!("demo store {}: {e}", path.display())))?;
-            Ok(Store::open(&OpenOptions {
-                url: crate::demo::url_for(&path),
-                schema: cli.schema.clone(),
-                mapping: cli.mapping.clone(),
-                stream_subscriptions: cli.stream_subscription.clone(),
-                ..Default::default()
-            })
-            .await?)
+            Ok(Store::open(&url_options(cli, &crate::demo::url_for(&path), None)).await?)
         }
     }
 }

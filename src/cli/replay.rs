@@ -535,14 +535,7 @@ async fn resume(
         && !job.store.contains("***")
         && matches!(super::resolve_target(cli)?, super::Target::Demo(_))
     {
-        Store::open(&crate::store::OpenOptions {
-            url: job.store.clone(),
-            schema: cli.schema.clone(),
-            mapping: cli.mapping.clone(),
-            connect_timeout: cli.connect_timeout,
-            stream_subscriptions: cli.stream_subscription.clone(),
-        })
-        .await?
+        Store::open(&super::url_options(cli, &job.store, cli.connect_timeout)).await?
     } else {
         open(cli).await?
     };

@@ -17,7 +17,7 @@ use crate::seal::proof::{self, Proof};
 use crate::seal::receipt::{self, Receipt};
 use crate::seal::verify::{self, Status, VerifyOptions};
 use crate::seal::{self as domain, Options, SealError, SealRequest};
-use crate::store::{OpenOptions, Store};
+use crate::store::Store;
 
 pub const SEAL_HELP: &str = "\
 The range takes the replay's flags, and its end is fixed as a replay's is: at the head when the
@@ -165,16 +165,7 @@ async fn stores(cli: &super::Cli, jobs: &JobArgs) -> Result<Vec<Store>, CliError
     let store = open(cli).await?;
     let mut all = vec![store];
     for url in &jobs.job_db {
-        all.push(
-            Store::open(&OpenOptions {
-                url: url.clone(),
-                schema: cli.schema.clone(),
-                mapping: cli.mapping.clone(),
-                connect_timeout: cli.connect_timeout,
-                stream_subscriptions: cli.stream_subscription.clone(),
-            })
-            .await?,
-        );
+        all.push(Store::open(&super::url_options(cli, url, cli.connect_timeout)).await?);
     }
     Ok(all)
 }
