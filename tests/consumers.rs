@@ -859,11 +859,7 @@ async fn rewind_sql_run_by_hand_moves_the_checkpoint_to_the_target() {
         ),
     ];
     for (events, consumers_sql, mapping, name) in cases {
-        let db = TempDb::create(Server::Postgres, "consumers_rewind_run").await;
-        db.load(events).await;
-        if events == "native/postgres.sql" {
-            db.load("native/dataset-postgres.sql").await;
-        }
+        let db = postgres_with(events, "consumers_rewind_run").await;
         if consumers_sql.ends_with(".sql") {
             db.load(consumers_sql).await;
         } else {
@@ -901,6 +897,16 @@ async fn rewind_sql_run_by_hand_moves_the_checkpoint_to_the_target() {
             rewound_by_hand(&db, &["--mapping", &axon], "ledger").await;
         }
     }
+}
+
+/// A PostgreSQL database holding the events fixture `events` (the native DDL with its dataset).
+async fn postgres_with(events: &str, tag: &str) -> TempDb {
+    let db = TempDb::create(Server::Postgres, tag).await;
+    db.load(events).await;
+    if events == "native/postgres.sql" {
+        db.load("native/dataset-postgres.sql").await;
+    }
+    db
 }
 
 /// `consumers rewind NAME --to 2`'s SQL, run on `db`, leaves NAME (each of its segments) at 2.
@@ -1087,11 +1093,7 @@ async fn the_table_of_every_framework_says_what_the_json_says() {
         ),
     ];
     for (events, fixture, mapping) in cases {
-        let db = TempDb::create(Server::Postgres, "consumers_table").await;
-        db.load(events).await;
-        if events == "native/postgres.sql" {
-            db.load("native/dataset-postgres.sql").await;
-        }
+        let db = postgres_with(events, "consumers_table").await;
         db.load(fixture).await;
         let extra: Vec<&str> = mapping.map_or(vec![], |m| vec!["--mapping", m]);
         let (doc, _) = consumers(&db.url, &extra, &[]);

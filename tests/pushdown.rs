@@ -195,9 +195,20 @@ async fn store(server: Server) -> TempDb {
 
 /// (exit code, stdout, stderr) of `log --where "| PROGRAM"`.
 fn log(dir: &std::path::Path, db: &str, program: &str) -> (Option<i32>, String, String) {
+    filtered(dir, db, &["log", "--limit", "1000"], program)
+}
+
+/// (exit code, stdout, stderr) of `COMMAND --format jsonl --where "| PROGRAM"`.
+fn filtered(
+    dir: &std::path::Path,
+    db: &str,
+    command: &[&str],
+    program: &str,
+) -> (Option<i32>, String, String) {
     let out = evscope(dir)
-        .args(["--db", db, "log", "--format", "jsonl", "--limit", "1000"])
-        .args(["--where", &format!("| {program}")])
+        .args(["--db", db])
+        .args(command)
+        .args(["--format", "jsonl", "--where", &format!("| {program}")])
         .output()
         .unwrap();
     (
@@ -558,18 +569,8 @@ async fn stream_reads_push_down(server: Server) {
     }
     let db = store(server).await;
     let dir = tempfile::tempdir().unwrap();
-    let events = |stream: &str, program: &str| {
-        let out = evscope(dir.path())
-            .args(["--db", &db.url, "events", stream, "--format", "jsonl"])
-            .args(["--where", &format!("| {program}")])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let events =
+        |stream: &str, program: &str| filtered(dir.path(), &db.url, &["events", stream], program);
     let store = evscope::store::Store::open(&evscope::store::OpenOptions {
         url: db.url.clone(),
         ..Default::default()
