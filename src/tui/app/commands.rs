@@ -280,10 +280,10 @@ impl App {
                 }
                 Err(e) => self.inputs.refused(e.to_string()),
             },
-            // In the stream list, what is typed is a stream id (or the start of one).
+            // In the stream list, what is typed is a stream id (or the start of one), and the
+            // list has followed it as it was typed (`jump_as_typed`): Enter keeps it.
             InputKind::Jump if self.view() == ViewKind::Streams && !text.trim().is_empty() => {
                 self.inputs.accepted();
-                self.jump(Jump::Stream(text.trim().to_string()));
             }
             InputKind::Jump => match parse_jump(text) {
                 Err(e) => self.inputs.refused(e),
