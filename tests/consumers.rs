@@ -504,8 +504,8 @@ async fn message_db_position_streams() {
     assert!(m["notifier"]["notes"].to_string().contains("may trail"));
 }
 
-/// Python eventsourcing keeps its events in a layout evscope has no built-in reader for yet:
-/// the tracking tables are read at the SQL level here, beside the native log.
+/// Python eventsourcing's tracking tables (hand-written here, in both the single-row and the
+/// older multi-row form), read beside the native log.
 #[tokio::test]
 async fn python_eventsourcing_tracking_tables() {
     if !available(Server::Postgres) {
@@ -527,6 +527,111 @@ async fn python_eventsourcing_tracking_tables() {
             .to_string()
             .contains("multi-row")
     );
+}
+
+/// Followers the library itself ran (fixtures/python-eventsourcing/generate.py): Statements
+/// caught up, Ledger held at the notification before the withdrawal its policy failed on. Lag
+/// is counted in the log of the application they follow, and only there.
+#[tokio::test]
+async fn python_eventsourcing_followers_written_by_the_library() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "consumers_pyesgen").await;
+    db.load("python-eventsourcing/postgres.sql").await;
+    let (doc, code) = consumers(&db.url, &[], &["--check"]);
+    assert_eq!(
+        code, 0,
+        "no update time: nothing is known to be stalled\n{doc}"
+    );
+    let m = by_id(&doc);
+    assert_eq!(m.len(), 2, "{doc}");
+    expect(&m, "statements/BankAccounts", Some(11), 0, &[]);
+    expect(&m, "ledger/BankAccounts", Some(2), 9, &[]);
+    let notes = m["ledger/BankAccounts"]["notes"].to_string();
+    assert!(notes.contains("single-row tracking"), "{notes}");
+    assert!(!notes.contains("layout"), "its own layout is open: {notes}");
+    // Opened on another application's log (the empty statements_events), a follower of
+    // BankAccounts is not measured against it.
+    let (doc, _) = consumers(&db.url, &["--schema", "statements"], &[]);
+    let c = &by_id(&doc)["ledger/BankAccounts"];
+    assert_eq!(c["lag_events"], Value::Null, "{c}");
+    assert!(
+        c["notes"].to_string().contains("--schema bankaccounts"),
+        "{c}"
+    );
+    // SQLite: one tracking table per database file, so no follower's name.
+    let lite = TempDb::create(Server::Sqlite, "consumers_pyesgen").await;
+    lite.load("python-eventsourcing/sqlite.sql").await;
+    let (doc, _) = consumers(&lite.url, &[], &[]);
+    let m = by_id(&doc);
+    expect(&m, "tracking/BankAccounts", Some(11), 0, &[]);
+    assert!(
+        m["tracking/BankAccounts"]["notes"]
+            .to_string()
+            .contains("follower's name is not recorded"),
+        "{doc}"
+    );
+}
+
+/// Processors Emmett itself ran (fixtures/emmett-generated/generate.mjs): caught up, stopped
+/// after position 6, stopped by a handler that threw at position 4 (its batch's checkpoint
+/// never stored), and one still running when the database was dumped.
+#[tokio::test]
+async fn emmett_processors_written_by_emmett() {
+    if !available(Server::Postgres) {
+        return;
+    }
+    let db = TempDb::create(Server::Postgres, "consumers_emmettgen").await;
+    db.load("emmett-generated/postgres.sql").await;
+    // The fixture's times are those of its run: a second is long ago for any of them.
+    let (doc, code) = consumers(&db.url, &[], &["--check", "--stall-after", "1s"]);
+    let m = by_id(&doc);
+    assert_eq!(m.len(), 4, "{doc}");
+    expect(&m, "statements", Some(10), 0, &[]);
+    expect(&m, "emails", Some(10), 0, &[]);
+    // Stopped behind the head since the fixture was made: stalled, as Emmett cannot say why.
+    expect(&m, "notifications", Some(6), 4, &["stalled"]);
+    expect(&m, "ledger", Some(0), 10, &["stalled"]);
+    assert_eq!(code, 1, "--check: {doc}");
+    assert_eq!(m["ledger"]["status"], "stopped");
+    assert!(
+        m["ledger"]["notes"]
+            .to_string()
+            .contains("Emmett records no failures"),
+        "{doc}"
+    );
+    assert_eq!(m["emails"]["status"], "running");
+    let owner = m["emails"]["owner"].as_str().unwrap_or_default();
+    assert!(owner.starts_with("instance emails:"), "{doc}");
+    assert_eq!(m["statements"]["owner"], Value::Null, "{doc}");
+    // A rewind of the running one says who holds it.
+    let dir = tempfile::tempdir().unwrap();
+    let out = evscope(dir.path())
+        .args([
+            "--db",
+            &db.url,
+            "consumers",
+            "rewind",
+            "emails",
+            "--to",
+            "2",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("held by instance emails:") && text.contains("Emmett processor lock"),
+        "{text}"
+    );
+    // And the printed SQL, run by hand, moves Emmett's own row.
+    rewound_by_hand(&db, &[], "notifications").await;
 }
 
 #[tokio::test]

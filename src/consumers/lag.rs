@@ -246,6 +246,27 @@ pub async fn count_after(
     }
 }
 
+/// The application whose log is open, when a Python eventsourcing follower follows another
+/// one (PostgreSQL keeps each application's events in `{app}_events`; an application's name is
+/// its class name, the table's lower-cased).
+fn other_application(c: &Consumer, store: &Store) -> Option<String> {
+    if c.framework != Framework::Eventsourcing {
+        return None;
+    }
+    let layout = store.layout();
+    if layout.name != "python-eventsourcing" {
+        return None;
+    }
+    // SQLite keeps one application's `stored_events` per database file.
+    let table = layout.events.table.as_str();
+    if table.eq_ignore_ascii_case("stored_events") {
+        return None;
+    }
+    let open = table.strip_suffix("_events")?;
+    let upstream = c.segment.as_deref()?;
+    (!upstream.eq_ignore_ascii_case(open)).then(|| open.to_string())
+}
+
 async fn measure(
     store: &Store,
     c: Consumer,
@@ -269,6 +290,16 @@ async fn measure(
             "its positions are those of the {} layout; the log open is {layout}",
             c.framework.layout()
         ));
+    }
+    if let Some(open) = other_application(c, store) {
+        // A follower counts the notification ids of the application it follows: another
+        // application's log says nothing about it.
+        c.notes.push(format!(
+            "it follows the application {}; the log open is {open}'s: lag is not counted (open it with --schema {})",
+            c.segment.as_deref().unwrap_or("?"),
+            c.segment.as_deref().unwrap_or("?").to_ascii_lowercase()
+        ));
+        return Ok(l);
     }
     let cp = c.checkpoint.unwrap_or(0);
     if c.checkpoint.is_none() {
@@ -383,10 +414,19 @@ async fn measure(
         .or_else(|| opts.last_moved.get(&(c.framework, c.id())).copied());
     l.idle_secs = moved.map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
     let behind = l.lag_events.is_some_and(|n| n > 0);
+    // Emmett's `stopped` is no decision to stop: it is what a processor says whenever no
+    // instance holds it, shut down or stopped by a handler that threw (Emmett records no
+    // failure). Behind and not moving, it is stalled like a running one.
+    let emmett_stopped = c.framework == Framework::Emmett && c.state == Some(State::Stopped);
+    if behind && emmett_stopped {
+        c.notes.push(
+            "stopped behind the head: Emmett records no failures, and a processor whose handler threw is stopped like one that was shut down".into(),
+        );
+    }
     if behind
         && l.idle_secs
             .is_some_and(|s| s >= opts.stall_after.as_secs_f64())
-        && !matches!(c.state, Some(State::Paused | State::Stopped))
+        && (emmett_stopped || !matches!(c.state, Some(State::Paused | State::Stopped)))
     {
         l.flags.push(Flag::Stalled);
     }

@@ -75,7 +75,7 @@ impl Framework {
     pub fn layout(self) -> &'static str {
         match self {
             Framework::CommandedEcto => "commanded",
-            Framework::Eventsourcing => "eventsourcing",
+            Framework::Eventsourcing => "python-eventsourcing",
             other => other.label(),
         }
     }

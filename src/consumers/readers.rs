@@ -796,6 +796,11 @@ async fn eventsourcing(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, Co
         } else {
             format!("multi-row tracking ({rows_n} rows); no update time is recorded")
         });
+        if tbl.cat.table.eq_ignore_ascii_case("tracking") {
+            c.notes.push(
+                "SQLite keeps one tracking table per database file: the follower's name is not recorded (`tracking` is the table's)".into(),
+            );
+        }
         c.row = Some(tbl.row_key(vec![("application_name", Param::Text(upstream))]));
         out.push(c);
     }
