@@ -1009,6 +1009,8 @@ async fn every_layout_replays_byte_exact() {
         // Detected with only --db: stores written by Eventuous' layout, by Emmett itself and
         // by Python eventsourcing itself (ids are stream@version where no id is stored).
         (Server::Postgres, &["eventuous/postgres.sql"], None),
+        (Server::Postgres, &["axon/postgres.sql"], None),
+        (Server::MariaDb, &["axon/jdbc-mysql.sql"], None),
         (Server::Postgres, &["emmett-generated/postgres.sql"], None),
         (
             Server::Postgres,

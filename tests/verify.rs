@@ -321,6 +321,60 @@ async fn axon_on_mariadb_through_a_mapping_file() {
     assert_eq!(doc["snapshots"][1]["status"], "ok");
 }
 
+/// Axon (both table naming schemes, both databases) and Eventuous stores with only `--db`:
+/// detected, folded, and their snapshots verified, or the plain refusal where the layout keeps
+/// none.
+#[tokio::test]
+async fn axon_and_eventuous_fold_and_verify_with_only_the_url() {
+    let cases = [
+        (Server::Postgres, "axon/postgres.sql", true),
+        (Server::Postgres, "axon/jdbc-postgres.sql", true),
+        (Server::MariaDb, "axon/mysql.sql", true),
+        (Server::MariaDb, "axon/jdbc-mysql.sql", true),
+        (Server::Postgres, "eventuous/postgres.sql", false),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let r = reducers(dir.path(), "");
+    for (server, fixture, snapshots) in cases {
+        if !available(server) {
+            continue;
+        }
+        let db = TempDb::create(server, "vonly").await;
+        db.load(fixture).await;
+        let out = evscope(dir.path())
+            .args(["--db", &db.url, "--reducers", &r])
+            .args(["rehydrate", "account-1001", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{fixture}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(state["balance"], 1500, "{fixture}: {state}");
+        assert_eq!(state["owner"], "Ana Souza", "{fixture}: {state}");
+        let (code, doc) = verify(dir.path(), &db.url, &["--reducers", &r]);
+        if snapshots {
+            assert_eq!(code, 1, "{fixture}: {doc}");
+            assert_eq!(
+                drifted(&doc),
+                vec![("account-1001".to_string(), 1)],
+                "{fixture}"
+            );
+            assert_eq!(doc["summary"]["ok"], 1, "{fixture}: {doc}");
+        } else {
+            let out = verify_with(dir.path(), &db.url, &r, &[]);
+            assert_eq!(out.status.code(), Some(2), "{fixture}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("keeps no snapshots"),
+                "{fixture}"
+            );
+            assert_eq!(code, 2);
+        }
+    }
+}
+
 const AUDIT_MAPPING: &str = r#"
 name = "audit-test"
 [events]
