@@ -89,6 +89,8 @@ pub struct Program {
     filter: Arc<jaq_core::Filter<Data>>,
     /// The fields of `$event` it reads: only those are built for each event.
     reads: EventFields,
+    /// The program run without jaq's interpreter, when it is of a shape [`fast`] knows.
+    fast: Option<fast::Fast>,
 }
 
 const _: () = {
@@ -127,6 +129,7 @@ impl Program {
             source: src.to_string(),
             filter: Arc::new(filter),
             reads: EventFields::read_by(src),
+            fast: fast::Fast::recognise(src),
         })
     }
 
@@ -136,8 +139,24 @@ impl Program {
     }
 
     /// Run on `state` with `$event`; exactly one output is the next state.
-    /// Bounded as filters are (see [`crate::jq::bounded`]).
     pub fn run(&self, state: Val, event: Val) -> Result<Val, StepError> {
+        let state = match &self.fast {
+            Some(f) => match f.run(state, &event) {
+                Ok(next) => return Ok(next),
+                Err(untouched) => untouched,
+            },
+            None => state,
+        };
+        self.run_jaq(state, event)
+    }
+
+    /// Whether the program runs without jaq's interpreter (where its values allow).
+    pub fn is_fast(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// Run with jaq's interpreter. Bounded as filters are (see [`crate::jq::bounded`]).
+    pub fn run_jaq(&self, state: Val, event: Val) -> Result<Val, StepError> {
         let _bound = crate::jq::bounded();
         let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([event]));
         let mut outs = self.filter.id.run((ctx, state));
@@ -755,6 +774,8 @@ pub fn event_val(e: &Event, fields: EventFields) -> Val {
     }
     Val::obj(m)
 }
+
+mod fast;
 
 #[cfg(test)]
 mod tests;
