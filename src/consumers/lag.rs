@@ -246,10 +246,10 @@ pub async fn count_after(
     }
 }
 
-/// The application whose log is open, when a Python eventsourcing follower follows another
-/// one (PostgreSQL keeps each application's events in `{app}_events`; an application's name is
-/// its class name, the table's lower-cased).
-fn other_application(c: &Consumer, store: &Store) -> Option<String> {
+/// The application a Python eventsourcing follower follows and the one whose log is open,
+/// when they differ (PostgreSQL keeps each application's events in `{app}_events`; an
+/// application's name is its class name, the table's lower-cased).
+fn other_application(c: &Consumer, store: &Store) -> Option<(String, String)> {
     if c.framework != Framework::Eventsourcing {
         return None;
     }
@@ -264,7 +264,7 @@ fn other_application(c: &Consumer, store: &Store) -> Option<String> {
     }
     let open = table.strip_suffix("_events")?;
     let upstream = c.segment.as_deref()?;
-    (!upstream.eq_ignore_ascii_case(open)).then(|| open.to_string())
+    (!upstream.eq_ignore_ascii_case(open)).then(|| (upstream.to_string(), open.to_string()))
 }
 
 async fn measure(
@@ -291,13 +291,12 @@ async fn measure(
             c.framework.layout()
         ));
     }
-    if let Some(open) = other_application(c, store) {
+    if let Some((upstream, open)) = other_application(c, store) {
         // A follower counts the notification ids of the application it follows: another
         // application's log says nothing about it.
         c.notes.push(format!(
-            "it follows the application {}; the log open is {open}'s: lag is not counted (open it with --schema {})",
-            c.segment.as_deref().unwrap_or("?"),
-            c.segment.as_deref().unwrap_or("?").to_ascii_lowercase()
+            "it follows the application {upstream}; the log open is {open}'s: lag is not counted (open it with --schema {})",
+            upstream.to_ascii_lowercase()
         ));
         return Ok(l);
     }

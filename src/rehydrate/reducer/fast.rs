@@ -89,36 +89,23 @@ fn tokens(src: &str) -> Option<Vec<Tok<'_>>> {
     while i < b.len() {
         let c = b[i];
         let start = i;
+        let single = match c {
+            b'.' => Some(Tok::Dot),
+            b'{' => Some(Tok::Open),
+            b'}' => Some(Tok::Close),
+            b':' => Some(Tok::Colon),
+            b',' => Some(Tok::Comma),
+            // `|=` is an update jaq runs.
+            b'|' if b.get(i + 1) != Some(&b'=') => Some(Tok::Pipe),
+            _ => None,
+        };
+        if let Some(t) = single {
+            out.push(t);
+            i += 1;
+            continue;
+        }
         match c {
             b' ' | b'\t' | b'\n' | b'\r' => i += 1,
-            b'.' => {
-                out.push(Tok::Dot);
-                i += 1;
-            }
-            b'|' => {
-                // `|=` is an update jaq runs.
-                if b.get(i + 1) == Some(&b'=') {
-                    return None;
-                }
-                out.push(Tok::Pipe);
-                i += 1;
-            }
-            b'{' => {
-                out.push(Tok::Open);
-                i += 1;
-            }
-            b'}' => {
-                out.push(Tok::Close);
-                i += 1;
-            }
-            b':' => {
-                out.push(Tok::Colon);
-                i += 1;
-            }
-            b',' => {
-                out.push(Tok::Comma);
-                i += 1;
-            }
             b'=' => {
                 // `==` is a comparison.
                 if b.get(i + 1) == Some(&b'=') {

@@ -150,11 +150,6 @@ impl Program {
         self.run_jaq(state, event)
     }
 
-    /// Whether the program runs without jaq's interpreter (where its values allow).
-    pub fn is_fast(&self) -> bool {
-        self.fast.is_some()
-    }
-
     /// Run with jaq's interpreter. Bounded as filters are (see [`crate::jq::bounded`]).
     pub fn run_jaq(&self, state: Val, event: Val) -> Result<Val, StepError> {
         let _bound = crate::jq::bounded();
