@@ -428,7 +428,8 @@ async fn check_axon(server: Server, suffix: &str, then: Option<&str>) {
     let mapping = fixture_path("mappings/axon.toml");
     let (doc, _) = consumers(&db.url, &["--mapping", mapping.to_str().unwrap()], &[]);
     let m = by_id(&doc);
-    assert_eq!(m.len(), 6, "{doc}");
+    // The blobs are what Axon's own serializers wrote (fixtures/axon-generated).
+    assert_eq!(m.len(), 11, "{doc}");
     expect(&m, "accounts/0", Some(10), 0, &[]);
     expect(&m, "payments/0", Some(7), 3, &[]);
     // A gap-aware token still waiting for position 3.
@@ -442,6 +443,31 @@ async fn check_axon(server: Server, suffix: &str, then: Option<&str>) {
     assert_eq!(m["replayer/0"]["status"], "replaying until 10");
     expect(&m, "future/0", Some(25), 0, &["beyond-head"]);
     assert_eq!(m["accounts/0"]["owner"], "1@node-a");
+    // Two segments being merged stand at the lower of their positions (XML and JSON).
+    for id in ["merging/0", "merging-json/0"] {
+        expect(&m, id, Some(5), 5, &[]);
+        assert_eq!(m[id]["status"], "merging two segments (at 8 and 5)", "{id}");
+    }
+    // The JSON serializer's replay token over gap-aware tokens.
+    expect(&m, "rebuild-json/0", Some(2), 8, &["rebuilding"]);
+    assert_eq!(m["rebuild-json/0"]["status"], "replaying until 9");
+    // Axon 4.6's XStream wrote the gaps as a reflected ConcurrentSkipListSet.
+    expect(&m, "archive/0", Some(9), 1, &["stalled", "at-gap"]);
+    assert_eq!(m["archive/0"]["gaps"], serde_json::json!([3]));
+    // A Java-serialized token: reported, not guessed; its bytes shown as hex.
+    let java = &m["serialized/0"];
+    assert_eq!(java["checkpoint"], Value::Null, "{java}");
+    assert!(
+        java["notes"].to_string().contains("Java-serialized"),
+        "{java}"
+    );
+    assert!(
+        java["raw_checkpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("0xaced0005"),
+        "{java}"
+    );
 }
 
 #[tokio::test]
@@ -775,7 +801,7 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
         &'a str,
         Option<&'a str>,
     );
-    let cases: [Case; 6] = [
+    let cases: [Case; 8] = [
         (
             "marten-string/postgres.sql",
             "marten/consumers-postgres.sql",
@@ -811,6 +837,26 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
             "SELECT CAST(t AS TEXT) FROM token_entry t ORDER BY processor_name, segment",
             "token_entry",
             Some("LOCK: accounts"),
+        ),
+        // A merged token is rewound to the kind its segments hold (gap-aware), as is a JSON
+        // replay token over gap-aware tokens: the processor reads back what it expects.
+        (
+            "axon/postgres.sql",
+            "axon/consumers-postgres.sql",
+            Some("mappings/axon.toml"),
+            "merging",
+            "SELECT CAST(t AS TEXT) FROM token_entry t ORDER BY processor_name, segment",
+            "SET \"token\" = convert_to('<org.axonframework.eventhandling.GapAwareTrackingToken><index>2</index><gaps/></org.axonframework.eventhandling.GapAwareTrackingToken>', 'UTF8'), \"token_type\" = 'org.axonframework.eventhandling.GapAwareTrackingToken'",
+            Some("LOCK: merging"),
+        ),
+        (
+            "axon/postgres.sql",
+            "axon/consumers-postgres.sql",
+            Some("mappings/axon.toml"),
+            "rebuild-json",
+            "SELECT CAST(t AS TEXT) FROM token_entry t ORDER BY processor_name, segment",
+            "SET \"token\" = convert_to('{\"index\":2,\"gaps\":[]}', 'UTF8'), \"token_type\" = 'org.axonframework.eventhandling.GapAwareTrackingToken'",
+            None,
         ),
         (
             "commanded/postgres.sql",
@@ -866,6 +912,33 @@ async fn rewind_sql_per_framework_leaves_every_table_as_it_was() {
             "{fixture}: the table is unchanged"
         );
     }
+    // A token evscope does not read (Java-serialized) gets no plan that would replace it with
+    // a token of another kind.
+    let db = TempDb::create(Server::Postgres, "consumers_rewind").await;
+    db.load("axon/postgres.sql").await;
+    db.load("axon/consumers-postgres.sql").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = evscope(dir.path())
+        .args(["--db", &db.url, "--mapping"])
+        .arg(fixture_path("mappings/axon.toml"))
+        .args([
+            "consumers",
+            "rewind",
+            "serialized",
+            "--to",
+            "2",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("serialized/0")
+            && err.contains("Java-serialized")
+            && !out.stdout.contains(&b'U'),
+        "{err}"
+    );
 }
 
 /// The printed rewind is SQL that works: run by hand (here, by the test, on a throwaway

@@ -237,12 +237,25 @@ async fn statements(
             }
         }
         Framework::Axon => {
-            let like = super::axon::decode(c.raw_checkpoint.as_bytes(), None).unwrap_or(
+            // A token never stored (no blob) is written as the XML serializer would; a token
+            // evscope cannot read (Java-serialized, multi-source) is not replaced by one of
+            // another kind: the processor's serializer might not read it back.
+            let like = if c.raw_checkpoint.is_empty() {
                 super::axon::Token {
                     format: "xml",
                     ..Default::default()
-                },
-            );
+                }
+            } else {
+                super::axon::decode(&super::axon::raw_bytes(&c.raw_checkpoint), None).map_err(
+                    |e| {
+                        ConsumerError::BadInput(format!(
+                            "{}: no rewind is planned for a token evscope does not read ({e}); \
+                         reset the processor with Axon's own resetTokens",
+                            c.id()
+                        ))
+                    },
+                )?
+            };
             let (blob, class) = super::axon::encode(&like, to);
             let blob_sql = match d {
                 Dialect::Postgres => {
