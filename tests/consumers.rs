@@ -457,6 +457,10 @@ async fn check_axon(server: Server, suffix: &str, then: Option<&str>) {
     // A Java-serialized token: reported, not guessed; its bytes shown as hex.
     let java = &m["serialized/0"];
     assert_eq!(java["checkpoint"], Value::Null, "{java}");
+    // Its lag is unknown, not that of a consumer at the start of the log.
+    assert_eq!(java["lag_events"], Value::Null, "{java}");
+    assert_eq!(flags(java), ["unreadable"], "{java}");
+    assert_eq!(java["unreadable"], true, "{java}");
     assert!(
         java["notes"].to_string().contains("Java-serialized"),
         "{java}"

@@ -458,7 +458,7 @@ pub async fn read(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, Consume
                             });
                         }
                     }
-                    Err(e) => c.notes.push(e.0),
+                    Err(e) => c.unreadable(e.0),
                 }
             }
         }

@@ -44,6 +44,8 @@ pub enum Flag {
     Rebuilding,
     /// No checkpoint yet.
     NotStarted,
+    /// A checkpoint is stored but evscope cannot read it: its lag is unknown.
+    Unreadable,
     /// Events it failed to apply were skipped and kept as dead letters: what it built lacks
     /// them.
     DeadLetters,
@@ -59,12 +61,17 @@ impl Flag {
             Flag::Paused => "paused",
             Flag::Rebuilding => "rebuilding",
             Flag::NotStarted => "not-started",
+            Flag::Unreadable => "unreadable",
             Flag::DeadLetters => "dead-letters",
         }
     }
     /// Whether `consumers --check` fails on it.
     pub fn alarming(self) -> bool {
-        matches!(self, Flag::Stalled | Flag::BeyondHead | Flag::Failed)
+        // An unreadable checkpoint cannot be vouched for: a check does not pass it.
+        matches!(
+            self,
+            Flag::Stalled | Flag::BeyondHead | Flag::Failed | Flag::Unreadable
+        )
     }
 }
 
@@ -300,106 +307,112 @@ async fn measure(
         ));
         return Ok(l);
     }
-    let cp = c.checkpoint.unwrap_or(0);
-    if c.checkpoint.is_none() {
-        l.flags.push(Flag::NotStarted);
+    if c.unreadable {
+        l.flags.push(Flag::Unreadable);
     }
-    match c.counts {
-        Counts::Global if store.layout().position.is_some() => {
-            let head = head.unwrap_or(0);
-            if cp > head {
-                l.flags.push(Flag::BeyondHead);
-                l.lag_events = Some(0);
-                l.lag_secs = Some(0.0);
-            } else {
-                let (n, exact) = count_after(store, &c.follows, cp, head).await?;
-                l.lag_events = Some(n);
-                l.lag_exact = exact;
-                let first = store
-                    .read_log(&LogQuery {
-                        filter: filter_of(&c.follows),
-                        start: Start::After(Cursor::Position(cp)),
-                        direction: Direction::Forward,
-                        limit: 1,
-                        up_to: Some(head),
-                    })
-                    .await?;
-                match first.first() {
-                    Some(e) => {
-                        l.oldest_unprocessed = e.recorded_at;
-                        l.lag_secs = e
-                            .recorded_at
-                            .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
-                        // The position right after the checkpoint is missing from the log.
-                        // For a consumer of part of the log the next event it follows is
-                        // further on anyway: the whole log says whether the position is there.
-                        let hole = e.global_position.is_some_and(|p| p > cp + 1);
-                        let missing = if !hole || c.checkpoint.is_none() {
-                            false
-                        } else if c.follows.is_all() {
-                            true
-                        } else {
-                            store
-                                .read_log(&LogQuery {
-                                    filter: Default::default(),
-                                    start: Start::After(Cursor::Position(cp)),
-                                    direction: Direction::Forward,
-                                    limit: 1,
-                                    up_to: Some(head),
-                                })
-                                .await?
-                                .first()
-                                .is_some_and(|n| n.global_position.is_some_and(|p| p > cp + 1))
-                        };
-                        if missing {
-                            l.flags.push(Flag::AtGap);
+    // An unreadable checkpoint has no lag to count.
+    if !c.unreadable {
+        let cp = c.checkpoint.unwrap_or(0);
+        if c.checkpoint.is_none() {
+            l.flags.push(Flag::NotStarted);
+        }
+        match c.counts {
+            Counts::Global if store.layout().position.is_some() => {
+                let head = head.unwrap_or(0);
+                if cp > head {
+                    l.flags.push(Flag::BeyondHead);
+                    l.lag_events = Some(0);
+                    l.lag_secs = Some(0.0);
+                } else {
+                    let (n, exact) = count_after(store, &c.follows, cp, head).await?;
+                    l.lag_events = Some(n);
+                    l.lag_exact = exact;
+                    let first = store
+                        .read_log(&LogQuery {
+                            filter: filter_of(&c.follows),
+                            start: Start::After(Cursor::Position(cp)),
+                            direction: Direction::Forward,
+                            limit: 1,
+                            up_to: Some(head),
+                        })
+                        .await?;
+                    match first.first() {
+                        Some(e) => {
+                            l.oldest_unprocessed = e.recorded_at;
+                            l.lag_secs = e
+                                .recorded_at
+                                .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+                            // The position right after the checkpoint is missing from the log.
+                            // For a consumer of part of the log the next event it follows is
+                            // further on anyway: the whole log says whether the position is there.
+                            let hole = e.global_position.is_some_and(|p| p > cp + 1);
+                            let missing = if !hole || c.checkpoint.is_none() {
+                                false
+                            } else if c.follows.is_all() {
+                                true
+                            } else {
+                                store
+                                    .read_log(&LogQuery {
+                                        filter: Default::default(),
+                                        start: Start::After(Cursor::Position(cp)),
+                                        direction: Direction::Forward,
+                                        limit: 1,
+                                        up_to: Some(head),
+                                    })
+                                    .await?
+                                    .first()
+                                    .is_some_and(|n| n.global_position.is_some_and(|p| p > cp + 1))
+                            };
+                            if missing {
+                                l.flags.push(Flag::AtGap);
+                            }
                         }
-                    }
-                    None => {
-                        l.lag_events = Some(0);
-                        l.lag_exact = true;
-                        l.lag_secs = Some(0.0);
+                        None => {
+                            l.lag_events = Some(0);
+                            l.lag_exact = true;
+                            l.lag_secs = Some(0.0);
+                        }
                     }
                 }
             }
-        }
-        Counts::Global => {
-            c.notes.push(format!(
-                "the {layout} layout has no global position: lag is not counted"
-            ));
-        }
-        Counts::StreamVersion => {
-            let stream = c.follows.stream.clone().unwrap_or_default();
-            let events = store
-                .read_stream(
-                    &stream,
-                    &StreamRead {
-                        after_version: Some(cp),
-                        limit: EXACT_SPAN as u32 + 1,
-                        ..StreamRead::default()
-                    },
-                )
-                .await?;
-            let last = store
-                .read_stream(
-                    &stream,
-                    &StreamRead {
-                        direction: Direction::Backward,
-                        limit: 1,
-                        ..StreamRead::default()
-                    },
-                )
-                .await?;
-            if last.first().is_some_and(|e| cp > e.stream_version) {
-                l.flags.push(Flag::BeyondHead);
+            Counts::Global => {
+                c.notes.push(format!(
+                    "the {layout} layout has no global position: lag is not counted"
+                ));
             }
-            l.lag_exact = events.len() as i64 <= EXACT_SPAN;
-            l.lag_events = Some(events.len() as u64);
-            l.oldest_unprocessed = events.first().and_then(|e| e.recorded_at);
-            l.lag_secs = Some(
-                l.oldest_unprocessed
-                    .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0),
-            );
+            Counts::StreamVersion => {
+                let stream = c.follows.stream.clone().unwrap_or_default();
+                let events = store
+                    .read_stream(
+                        &stream,
+                        &StreamRead {
+                            after_version: Some(cp),
+                            limit: EXACT_SPAN as u32 + 1,
+                            ..StreamRead::default()
+                        },
+                    )
+                    .await?;
+                let last = store
+                    .read_stream(
+                        &stream,
+                        &StreamRead {
+                            direction: Direction::Backward,
+                            limit: 1,
+                            ..StreamRead::default()
+                        },
+                    )
+                    .await?;
+                if last.first().is_some_and(|e| cp > e.stream_version) {
+                    l.flags.push(Flag::BeyondHead);
+                }
+                l.lag_exact = events.len() as i64 <= EXACT_SPAN;
+                l.lag_events = Some(events.len() as u64);
+                l.oldest_unprocessed = events.first().and_then(|e| e.recorded_at);
+                l.lag_secs = Some(
+                    l.oldest_unprocessed
+                        .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0),
+                );
+            }
         }
     }
     if !c.gaps.is_empty() && !l.flags.contains(&Flag::AtGap) {

@@ -83,7 +83,7 @@ pub async fn read(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, Consume
         c.updated_at = time;
         c.raw_checkpoint = data.clone();
         if ty != "Recorded" && ty != "Updated" {
-            c.notes.push(format!(
+            c.unreadable(format!(
                 "the last message of {stream} is a {ty}, not a Recorded position"
             ));
         } else {
@@ -93,8 +93,7 @@ pub async fn read(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, Consume
                 .and_then(|v| v.get("position"))
                 .and_then(serde_json::Value::as_i64);
             if c.checkpoint.is_none() {
-                c.notes
-                    .push(format!("{ty} message without a numeric position: {data}"));
+                c.unreadable(format!("{ty} message without a numeric position: {data}"));
             }
         }
         c.notes.push(

@@ -222,6 +222,11 @@ pub struct Consumer {
     pub dead_letters: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The stored checkpoint could not be read (a token evscope does not decode, a position
+    /// message without a position): its lag is not known, and is not reported as if it were at
+    /// the start. A note says why.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
     #[serde(skip)]
     pub row: Option<RowKey>,
 }
@@ -246,8 +251,16 @@ impl Consumer {
             gaps: Vec::new(),
             dead_letters: None,
             notes: Vec::new(),
+            unreadable: false,
             row: None,
         }
+    }
+
+    /// Its checkpoint is stored but could not be read, for the reason given.
+    pub fn unreadable(&mut self, why: String) {
+        self.checkpoint = None;
+        self.unreadable = true;
+        self.notes.push(why);
     }
 
     /// `name` or `name/segment`: how the consumer is named on the command line.

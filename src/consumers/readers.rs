@@ -579,8 +579,7 @@ async fn emmett(store: &Store, tbl: &Tbl<'_>) -> Result<Vec<Consumer>, ConsumerE
         }
         c.checkpoint = emmett_checkpoint(&raw);
         if c.checkpoint.is_none() && !raw.is_empty() {
-            c.notes
-                .push(format!("checkpoint {raw:?} is not a global position"));
+            c.unreadable(format!("checkpoint {raw:?} is not a global position"));
         }
         c.raw_checkpoint = raw;
         c = c.with_status(status);
