@@ -230,3 +230,56 @@ async fn z_in_the_tui_seals_the_marked_range_into_a_receipt_the_cli_verifies() {
         receipt["root"].as_str().unwrap()
     );
 }
+
+/// The copy toggle is `verify-seal --copy`: a copied SQLite file is another store (refused at
+/// the toggle, the dialog stays), and with the toggle on it is verified as a copy, unchanged.
+#[tokio::test]
+async fn v_verifies_a_copy_of_the_sealed_store_with_the_copy_toggle() {
+    let out = tempfile::tempdir().unwrap();
+    let d = out.path();
+    let original = d.join("sealed.db");
+    evscope::demo::ensure(&original, 6, false).await.unwrap();
+    let url = evscope::demo::url_for(&original);
+    seal(d, &url, "r.json", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("restored.db");
+    std::fs::copy(&original, &copy).unwrap();
+    let copy_url = evscope::demo::url_for(&copy);
+    let mut h = common::tui::on(
+        &copy_url,
+        copy.display().to_string(),
+        dir,
+        Theme::default_dark(),
+        (110, 32),
+        ReducerSource::None,
+    )
+    .await;
+    let receipt = d.join("r.json").display().to_string();
+    let verify_with = async |h: &mut common::tui::Harness, toggle: bool| {
+        h.key(KeyCode::Char('V')).await;
+        h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL).await;
+        h.type_text(&receipt).await;
+        for _ in 0..3 {
+            h.key(KeyCode::Tab).await;
+        }
+        assert!(h.screen().contains("Space toggle"), "{}", h.screen());
+        if toggle {
+            h.key(KeyCode::Char(' ')).await;
+            assert!(h.screen().contains("[x] a copy"), "{}", h.screen());
+        }
+        h.key(KeyCode::Enter).await;
+        h.until("the verification ends", |a| !a.verify_seal.is_busy())
+            .await;
+    };
+    verify_with(&mut h, false).await;
+    let screen = h.screen();
+    assert!(screen.contains("another store"), "{screen}");
+    assert!(h.app.verify_seal.is_open(), "refused at the toggle");
+    h.key(KeyCode::Esc).await;
+    verify_with(&mut h, true).await;
+    let screen = h.screen();
+    assert!(screen.contains("unchanged"), "{screen}");
+    assert!(screen.contains("verified as a copy"), "{screen}");
+    h.key(KeyCode::Esc).await;
+    assert!(!h.app.verify_seal.is_open());
+}

@@ -2,7 +2,9 @@
 //! verify-seal RECEIPT` does — the same `seal::verify::verify`, in a spawned task, with its
 //! progress. Its fields are the CLI's: the receipt's path, the public key the receipt must be
 //! signed with (`--key`; empty: the signature, if any, is checked against the key the receipt
-//! names) and the jobs reading at once (`--jobs`); Tab moves between them, Ctrl-U clears one.
+//! names), the jobs reading at once (`--jobs`) and whether the store is a copy of the sealed
+//! one (`--copy`: a restored backup, a copied SQLite file; Space toggles it); Tab moves
+//! between them, Ctrl-U clears one.
 //! The result is the CLI's paragraph; when an event differs, Enter opens it in the detail view
 //! with what changed.
 
@@ -24,7 +26,7 @@ use crate::seal::{Options, SealError};
 use crate::store::{Event, Store};
 use crate::tui::request::{Replier, Slot};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{centered, path_field};
+use crate::tui::widgets::{centered, label, path_field};
 
 /// What the verifying task reports.
 #[derive(Debug)]
@@ -43,6 +45,7 @@ pub enum Field {
     Receipt,
     Key,
     Jobs,
+    Copy,
 }
 
 impl Field {
@@ -50,11 +53,12 @@ impl Field {
         match self {
             Field::Receipt => Field::Key,
             Field::Key => Field::Jobs,
-            Field::Jobs => Field::Receipt,
+            Field::Jobs => Field::Copy,
+            Field::Copy => Field::Receipt,
         }
     }
     fn prev(self) -> Field {
-        self.next().next()
+        self.next().next().next()
     }
 }
 
@@ -106,6 +110,8 @@ struct Dialog {
     path: TextArea<'static>,
     key: TextArea<'static>,
     jobs: TextArea<'static>,
+    /// `--copy`: the store is a copy of the sealed one.
+    copy: bool,
     focus: Field,
     stage: Stage,
     /// What is wrong, at the field it is about.
@@ -113,11 +119,13 @@ struct Dialog {
 }
 
 impl Dialog {
-    fn field(&mut self, f: Field) -> &mut TextArea<'static> {
+    /// The text field `f` (None: the copy toggle, which is no text).
+    fn field(&mut self, f: Field) -> Option<&mut TextArea<'static>> {
         match f {
-            Field::Receipt => &mut self.path,
-            Field::Key => &mut self.key,
-            Field::Jobs => &mut self.jobs,
+            Field::Receipt => Some(&mut self.path),
+            Field::Key => Some(&mut self.key),
+            Field::Jobs => Some(&mut self.jobs),
+            Field::Copy => None,
         }
     }
 
@@ -166,6 +174,7 @@ impl Overlay {
             path: field_of(&proposed.display().to_string()),
             key: field_of(""),
             jobs: field_of("1"),
+            copy: false,
             focus: Field::Receipt,
             stage: Stage::Edit,
             error: None,
@@ -231,6 +240,7 @@ impl Overlay {
                         return None;
                     }
                 };
+                let copy = d.copy;
                 d.error = None;
                 d.stage = Stage::Verifying {
                     range: None,
@@ -259,7 +269,7 @@ impl Overlay {
                             },
                             key,
                             digests: None,
-                            copy: false,
+                            copy,
                         };
                         let stores = std::slice::from_ref(&store);
                         let report = verify::verify(stores, &receipt, &raw, &path, &opts).await?;
@@ -275,6 +285,8 @@ impl Overlay {
                         let at = match &e {
                             SealError::Signature(_) | SealError::Key(_) => Field::Key,
                             SealError::Usage(_) => Field::Jobs,
+                            // Another store: the copy toggle is what can change that.
+                            SealError::OtherStore(_) => Field::Copy,
                             _ => Field::Receipt,
                         };
                         (at, e.to_string())
@@ -282,10 +294,17 @@ impl Overlay {
                 });
                 None
             }
+            (Stage::Edit, KeyCode::Char(' ')) if d.focus == Field::Copy => {
+                d.copy = !d.copy;
+                d.error = None;
+                None
+            }
             (Stage::Edit, _) => {
                 let focus = d.focus;
-                input::edit(d.field(focus), k);
-                d.error = None;
+                if let Some(field) = d.field(focus) {
+                    input::edit(field, k);
+                    d.error = None;
+                }
                 None
             }
         }
@@ -367,7 +386,7 @@ fn newest_receipt(dir: &Path) -> Option<PathBuf> {
 }
 
 fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
-    let r = centered(area, 96, 16);
+    let r = centered(area, 96, 18);
     f.render_widget(Clear, r);
     let outer = Block::new()
         .borders(Borders::ALL)
@@ -376,7 +395,20 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
         .style(theme.base);
     let inner = outer.inner(r);
     f.render_widget(outer, r);
-    let [file, file_note, key, key_note, jobs, jobs_note, body, keys] = Layout::vertical([
+    let [
+        file,
+        file_note,
+        key,
+        key_note,
+        jobs,
+        jobs_note,
+        copy,
+        copy_note,
+        body,
+        keys,
+    ] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
@@ -402,6 +434,34 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
             editing && d.focus == which,
             d.error_at(which),
             theme,
+        );
+    }
+    // The copy toggle: a label like the fields', its state, and its error under it.
+    let focused = editing && d.focus == Field::Copy;
+    let style = match (d.error_at(Field::Copy), focused) {
+        (Some(_), _) => theme.error,
+        (None, true) => theme.accent,
+        (None, false) => theme.muted,
+    };
+    let v = label(f, copy, "copy", style, 9);
+    let state = if d.copy {
+        "[x] a copy of the sealed store (restored backup, copied file)"
+    } else {
+        "[ ] the sealed store itself (Space: a copy of it)"
+    };
+    f.render_widget(
+        Paragraph::new(Span::styled(
+            state,
+            if focused { theme.accent } else { theme.base },
+        )),
+        v,
+    );
+    if let Some(e) = d.error_at(Field::Copy) {
+        let [_, v] =
+            Layout::horizontal([Constraint::Length(9), Constraint::Fill(1)]).areas(copy_note);
+        f.render_widget(
+            Paragraph::new(Span::styled(format!("↳ {e}"), theme.error)).wrap(Wrap { trim: true }),
+            v,
         );
     }
     let text: Vec<Line> = match &d.stage {
@@ -440,6 +500,9 @@ fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
     };
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), body);
     let k = match &d.stage {
+        Stage::Edit if d.focus == Field::Copy => {
+            "Enter verify · Space toggle · Tab next field · Esc cancel"
+        }
         Stage::Edit => "Enter verify · Tab next field · Esc cancel · Ctrl-U clear",
         Stage::Verifying { .. } => "Esc stop",
         Stage::Done(v) if v.note().is_some() => "Enter show the differing event · other keys close",
