@@ -388,7 +388,8 @@ async fn receipts_edited_signed_by_another_key_or_from_another_store_are_refused
     )
     .unwrap();
     assert_eq!(verify(d, &db.url, "added.json", &[]).0, 2);
-    // An unsigned receipt whose root was edited: its digest file no longer matches it.
+    // An unsigned receipt whose root was edited: its subtrees no longer give it; without
+    // them (an earlier version's receipt), its digest file no longer matches it.
     let plain = seal(d, &db.url, "plain.json", &[]);
     let root = plain["root"].as_str().unwrap();
     let other = format!(
@@ -398,6 +399,13 @@ async fn receipts_edited_signed_by_another_key_or_from_another_store_are_refused
     );
     let t = std::fs::read_to_string(d.join("plain.json")).unwrap();
     std::fs::write(d.join("plain.json"), t.replace(root, &other)).unwrap();
+    let (code, _, err) = verify(d, &db.url, "plain.json", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("subtrees do not give its root"), "{err}");
+    let mut old: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("plain.json")).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("subtrees");
+    std::fs::write(d.join("plain.json"), old.to_string()).unwrap();
     let (code, _, err) = verify(d, &db.url, "plain.json", &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("digest file"), "{err}");
@@ -527,20 +535,7 @@ async fn a_chain_of_three_receipts_names_the_changed_one() {
 async fn jobs_give_the_single_job_root_for_every_range_size() {
     let dir = tempfile::tempdir().unwrap();
     // SQLite: a bigger store, sizes around powers of two.
-    let lite = TempDb::create(Server::Sqlite, "seal_jobs").await;
-    lite.load(ddl(Server::Sqlite)).await;
-    let mut sql = String::from("BEGIN;\n");
-    for p in 1..=300i64 {
-        if p % 17 == 0 {
-            continue; // gaps
-        }
-        sql.push_str(&format!(
-            "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) VALUES ({p}, 's-{}', {p}, 'id-{p}', 'T', '{{\"n\": {p}}}', NULL, '2026-01-01T00:00:00Z');\n",
-            p % 7
-        ));
-    }
-    sql.push_str("COMMIT;\n");
-    lite.exec(&sql).await;
+    let lite = gapped_store("seal_jobs").await;
     for to in [1, 2, 3, 4, 5, 16, 17, 33, 64, 65, 129, 255, 300] {
         let to_s = to.to_string();
         let one = root(dir.path(), &lite.url, &["--to-position", &to_s]);
@@ -988,4 +983,120 @@ async fn a_copy_of_the_sealed_store_is_verified_with_copy() {
     let (code, _, err) = verify(dir.path(), &other.url, "r.json", &["--copy"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is not a copy of the sealed one"), "{err}");
+}
+
+/// A SQLite native store of positions 1..=300 without the multiples of 17 (282 events).
+async fn gapped_store(tag: &str) -> TempDb {
+    let lite = TempDb::create(Server::Sqlite, tag).await;
+    lite.load(ddl(Server::Sqlite)).await;
+    let mut sql = String::from("BEGIN;\n");
+    for p in (1..=300i64).filter(|p| p % 17 != 0) {
+        sql.push_str(&format!(
+            "INSERT INTO evscope_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) VALUES ({p}, 's-{}', {p}, 'id-{p}', 'T', '{{\"n\": {p}}}', NULL, '2026-01-01T00:00:00Z');\n",
+            p % 7
+        ));
+    }
+    sql.push_str("COMMIT;\n");
+    lite.exec(&sql).await;
+    lite
+}
+
+/// A receipt records the roots of its tree's aligned subtrees (the same for any --jobs), and
+/// verify-seal goes down to the first that differs: the report says which events of the range
+/// it covers even when the digest file is gone, and with the file names the event. A receipt
+/// whose subtrees were edited is refused; one without them (an earlier version's) verifies.
+#[tokio::test]
+async fn the_receipts_subtrees_say_where_a_change_lies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = gapped_store("seal_subtrees").await;
+    let one = seal(d, &db.url, "r.json", &[]);
+    let three = seal(d, &db.url, "r3.json", &["--jobs", "3"]);
+    assert_eq!(one["count"], 283);
+    // 283 events: the lowest level with at most 64 subtrees is 8 events each (36 of them).
+    assert_eq!(one["subtrees"]["leaves"], 8, "{one}");
+    assert_eq!(one["subtrees"]["roots"].as_array().unwrap().len(), 36);
+    assert_eq!(one["subtrees"], three["subtrees"]);
+    let (code, v, err) = verify(d, &db.url, "r.json", &[]);
+    assert_eq!(code, 0, "{v} {err}");
+    assert!(v.get("subtrees").is_none(), "{v}");
+
+    // Position 150 is event 142 of the range (8 gaps before it): subtree #17, events
+    // 137–144, positions 145–152.
+    db.exec("UPDATE evscope_events SET data = '{\"n\": 151}' WHERE global_position = 150")
+        .await;
+    for receipt in ["r.json", "r3.json"] {
+        for jobs in ["1", "2"] {
+            let (code, v, err) = verify(d, &db.url, receipt, &["--jobs", jobs]);
+            assert_eq!(code, 1, "{v} {err}");
+            assert_eq!(v["first_difference"]["key"], 150, "{v}");
+            assert_eq!(v["differing"], 1, "{v}");
+            let t = &v["subtrees"];
+            assert_eq!(t["events_each"], 8, "{v}");
+            assert_eq!(
+                (t["sealed"].clone(), t["differing"].clone()),
+                (36.into(), 1.into())
+            );
+            assert_eq!(t["first"], 17, "{v}");
+            assert_eq!(t["first_events"], serde_json::json!([136, 144]), "{v}");
+            assert_eq!(t["first_keys_now"], serde_json::json!([145, 152]), "{v}");
+        }
+    }
+    let table = run(d, &db.url, &["verify-seal", "r.json", "--quiet"]);
+    assert_eq!(table.code, 1);
+    assert!(
+        table.stdout.contains(
+            "subtrees of 8 events: 1 of 36 differ; the first is #17, events 137–144 of the range (positions 145–152 now)"
+        ),
+        "{}",
+        table.stdout
+    );
+
+    // Without the digest file the subtree is still named.
+    std::fs::copy(d.join("r.json"), d.join("bare.json")).unwrap();
+    let mut bare: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    bare["digests"] = Value::String("gone.digests".into());
+    std::fs::write(d.join("bare.json"), bare.to_string()).unwrap();
+    let (code, v, err) = verify(d, &db.url, "bare.json", &[]);
+    assert_eq!(code, 1, "{v} {err}");
+    assert!(v["first_difference"].is_null(), "{v}");
+    assert_eq!(v["subtrees"]["first"], 17, "{v}");
+    assert_eq!(
+        v["subtrees"]["first_keys_now"],
+        serde_json::json!([145, 152]),
+        "{v}"
+    );
+
+    // Subtrees edited by hand: refused (exit 2), whatever the rest says.
+    let mut edited = bare.clone();
+    edited["subtrees"]["roots"][3] = edited["subtrees"]["roots"][4].clone();
+    std::fs::write(d.join("edited.json"), edited.to_string()).unwrap();
+    let (code, v, err) = verify(d, &db.url, "edited.json", &[]);
+    assert_eq!(code, 2, "{v} {err}");
+    assert!(err.contains("subtrees"), "{err}");
+    let mut short = bare.clone();
+    short["subtrees"]["roots"].as_array_mut().unwrap().pop();
+    std::fs::write(d.join("short.json"), short.to_string()).unwrap();
+    assert_eq!(verify(d, &db.url, "short.json", &[]).0, 2);
+
+    // A receipt of an earlier version (no subtrees): still changed, nothing said of subtrees.
+    let mut old = bare.clone();
+    old.as_object_mut().unwrap().remove("subtrees");
+    std::fs::write(d.join("old.json"), old.to_string()).unwrap();
+    let (code, v, err) = verify(d, &db.url, "old.json", &[]);
+    assert_eq!(code, 1, "{v} {err}");
+    assert!(v.get("subtrees").is_none(), "{v}");
+
+    // A deleted event (position 20: event 19, subtree #2) shifts every subtree after it.
+    db.exec("UPDATE evscope_events SET data = '{\"n\": 150}' WHERE global_position = 150")
+        .await;
+    db.exec("DELETE FROM evscope_events WHERE global_position = 20")
+        .await;
+    let (code, v, err) = verify(d, &db.url, "r.json", &[]);
+    assert_eq!(code, 1, "{v} {err}");
+    assert_eq!(v["first_difference"]["key"], 20, "{v}");
+    assert_eq!(v["first_difference"]["kind"], "missing", "{v}");
+    assert_eq!(v["subtrees"]["first"], 2, "{v}");
+    assert_eq!(v["subtrees"]["differing"], 34, "{v}");
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::SealError;
 use super::canonical::Canonical;
 use super::digests::{self, Record};
-use super::merkle::{CompactRange, Hash};
+use super::merkle::{CompactRange, Hash, Subtrees, subtree_level};
 use crate::replay::range::{EventRef, Range, Reader};
 use crate::store::{Event, Store};
 
@@ -58,6 +58,9 @@ pub struct Sealed {
     pub first: Option<EventRef>,
     pub last: Option<EventRef>,
     pub root: Hash,
+    /// The roots of its aligned subtrees (None: the level asked for recorded too many, a range
+    /// that grew since its seal).
+    pub subtrees: Option<Subtrees>,
     /// Rows hashed as their raw bytes (a JSON field that is not valid JSON).
     pub raw_rows: u64,
     pub settled_through: Option<i64>,
@@ -83,12 +86,14 @@ struct Part {
 }
 
 /// Seal `range` (already frozen) of `stores[0]`'s data, writing the digest file `out`. Job `i`
-/// reads from `stores[i % stores.len()]`.
+/// reads from `stores[i % stores.len()]`. The subtrees are recorded at `level` (a receipt's,
+/// when verifying), else at the level [`subtree_level`] gives for the count.
 pub async fn seal(
     stores: &[Store],
     range: &Range,
     out: &Path,
     opts: &Options,
+    level: Option<u32>,
 ) -> Result<Sealed, SealError> {
     let store = &stores[0];
     let key = KeyKind::of(store, range);
@@ -100,7 +105,10 @@ pub async fn seal(
             ));
         }
         let mut w = digests::Writer::create(out)?;
-        let mut c = CompactRange::new(0);
+        let mut c = match level {
+            Some(l) => CompactRange::watching(0, l),
+            None => CompactRange::watching_rising(),
+        };
         let part = read_part(store, range, key, opts, &counter, &mut |r| {
             c.push(r.leaf);
             w.push(r)
@@ -112,6 +120,7 @@ pub async fn seal(
             first: part.first,
             last: part.last,
             root: c.root(),
+            subtrees: c.subtrees(&[]),
             raw_rows: part.raw_rows,
             settled_through: part.settled_through,
             key,
@@ -129,6 +138,7 @@ pub async fn seal(
                 max_wait: opts.max_wait,
                 progress: opts.progress.clone(),
             },
+            level,
         ))
         .await;
     };
@@ -201,6 +211,7 @@ pub async fn seal(
         offsets.push(total);
         total += p.count;
     }
+    let level = level.unwrap_or_else(|| subtree_level(total));
     let ranges = tokio::task::spawn_blocking({
         let segs = segs.clone();
         move || {
@@ -209,7 +220,9 @@ pub async fn seal(
                     .iter()
                     .zip(&offsets)
                     .map(|(seg, off)| {
-                        s.spawn(move || digests::Reader::open(seg)?.compact_range(*off))
+                        s.spawn(move || {
+                            digests::Reader::open(seg)?.compact_range_watching(*off, level)
+                        })
                     })
                     .collect();
                 hs.into_iter()
@@ -231,9 +244,16 @@ pub async fn seal(
             return Err(e);
         }
     };
-    let mut acc = CompactRange::new(0);
+    let mut acc = CompactRange::watching(0, level);
+    // The subtrees each job completed; those across two jobs' slices complete in `acc`.
+    let mut more = Vec::new();
+    let mut whole = true;
     for r in &ranges {
         acc.append(r).map_err(|e| SealError::Io(e.to_string()))?;
+        match r.watched() {
+            Some((_, done)) => more.extend_from_slice(done),
+            None => whole = false,
+        }
     }
     let mut w = digests::Writer::create(out)?;
     for s in &segs {
@@ -246,6 +266,7 @@ pub async fn seal(
         first: parts.iter().find_map(|p| p.first.clone()),
         last: parts.iter().rev().find_map(|p| p.last.clone()),
         root: acc.root(),
+        subtrees: acc.subtrees(&more).filter(|_| whole),
         raw_rows: parts.iter().map(|p| p.raw_rows).sum(),
         settled_through: parts.last().and_then(|p| p.settled_through),
         key,

@@ -194,6 +194,16 @@ impl Reader {
         Ok(Some(Record::decode(&b)))
     }
 
+    /// Go to record `index` (the next read returns it; past the end: nothing more).
+    pub fn seek(&mut self, index: u64) -> Result<(), SealError> {
+        let index = index.min(self.count);
+        self.r
+            .seek(SeekFrom::Start(8 + index * RECORD as u64))
+            .map_err(io(&self.path))?;
+        self.read = index;
+        Ok(())
+    }
+
     /// The record at `index` (random access; the next read goes on after it).
     pub fn record_at(&mut self, index: u64) -> Result<Record, SealError> {
         if index >= self.count {
@@ -226,8 +236,21 @@ impl Reader {
     }
 
     /// The compact range of this file's leaves, numbered from `offset`.
-    pub fn compact_range(mut self, offset: u64) -> Result<CompactRange, SealError> {
-        let mut c = CompactRange::new(offset);
+    pub fn compact_range(self, offset: u64) -> Result<CompactRange, SealError> {
+        self.compact_range_into(CompactRange::new(offset))
+    }
+
+    /// The same, recording its subtrees of 2^level leaves.
+    pub fn compact_range_watching(
+        self,
+        offset: u64,
+        level: u32,
+    ) -> Result<CompactRange, SealError> {
+        self.compact_range_into(CompactRange::watching(offset, level))
+    }
+
+    fn compact_range_into(mut self, c: CompactRange) -> Result<CompactRange, SealError> {
+        let mut c = c;
         while let Some(r) = self.next_record()? {
             c.push(r.leaf);
         }

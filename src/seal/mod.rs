@@ -148,7 +148,7 @@ pub async fn seal(stores: &[Store], req: SealRequest<'_>) -> Result<Receipt, Sea
         Some(d) => (d.clone(), true),
         None => (temp_digests("seal"), false),
     };
-    let sealed = build::seal(stores, &range, &dpath, &req.options).await;
+    let sealed = build::seal(stores, &range, &dpath, &req.options, None).await;
     if !keep {
         let _ = std::fs::remove_file(&dpath);
     }

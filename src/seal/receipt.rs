@@ -38,6 +38,11 @@ pub struct Receipt {
     pub encoding: String,
     pub hash: String,
     pub root: String,
+    /// The roots of the tree's aligned subtrees (at most 64): where in the range a difference
+    /// lies can be said from the receipt alone, and verify-seal starts its walk at the first
+    /// subtree that differs. Absent in receipts of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtrees: Option<ReceiptSubtrees>,
     /// The digest file written beside the receipt (a path relative to the receipt's
     /// directory), which lets `verify-seal` name what changed and `prove` build proofs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,6 +55,14 @@ pub struct Receipt {
     pub sealed_by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<ReceiptSignature>,
+}
+
+/// The subtrees of a receipt: consecutive aligned subtrees of `leaves` events each (the last
+/// holding what remains), their roots in hex.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptSubtrees {
+    pub leaves: u64,
+    pub roots: Vec<String>,
 }
 
 /// The first or last event of a sealed range.
@@ -260,6 +273,10 @@ impl Receipt {
             encoding: canonical::ENCODING.into(),
             hash: merkle::HASHING.into(),
             root: merkle::hex(&sealed.root),
+            subtrees: sealed.subtrees.as_ref().map(|t| ReceiptSubtrees {
+                leaves: 1u64 << t.level,
+                roots: t.roots.iter().map(merkle::hex).collect(),
+            }),
             digests,
             previous,
             evscope_version: env!("CARGO_PKG_VERSION").into(),
@@ -267,6 +284,34 @@ impl Receipt {
             sealed_by: crate::replay::job::whoami(),
             signature: None,
         }
+    }
+
+    /// The receipt's subtrees, checked: they must cover its count and give its root (a
+    /// receipt whose subtrees were edited is refused, signed or not).
+    pub fn subtrees(&self) -> Result<Option<merkle::Subtrees>, SealError> {
+        let Some(t) = &self.subtrees else {
+            return Ok(None);
+        };
+        let bad = |why: &str| SealError::Receipt(format!("its subtrees {why}"));
+        if !t.leaves.is_power_of_two() {
+            return Err(bad("are not of a power of two events each"));
+        }
+        if t.roots.len() as u64 != self.count.div_ceil(t.leaves) {
+            return Err(bad("do not cover the events it sealed"));
+        }
+        let roots = t
+            .roots
+            .iter()
+            .map(|r| merkle::parse_hex(r).ok_or_else(|| bad("hold a root that is not a hash")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let st = merkle::Subtrees {
+            level: t.leaves.trailing_zeros(),
+            roots,
+        };
+        if st.root() != self.root_hash()? {
+            return Err(bad("do not give its root (the receipt was edited)"));
+        }
+        Ok(Some(st))
     }
 
     pub fn root_hash(&self) -> Result<Hash, SealError> {
@@ -496,6 +541,7 @@ mod tests {
             encoding: canonical::ENCODING.into(),
             hash: merkle::HASHING.into(),
             root: merkle::hex(&merkle::empty_root()),
+            subtrees: None,
             digests: None,
             previous: None,
             evscope_version: "0".into(),

@@ -106,6 +106,60 @@ pub struct Report {
     /// Verified as a copy of the sealed store (`--copy`), whose identity is its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub copy_of: Option<String>,
+    /// Which of the receipt's subtrees differ (a receipt that has them, and a change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subtrees: Option<SubtreeReport>,
+}
+
+/// The receipt's subtrees against the store's now: where in the range the difference lies,
+/// known from the receipt alone (no digest file needed).
+#[derive(Debug, Clone, Serialize)]
+pub struct SubtreeReport {
+    /// Events in each subtree (the last holds what remains).
+    pub events_each: u64,
+    /// Subtrees in the receipt.
+    pub sealed: usize,
+    /// Subtrees that differ (or that one side lacks).
+    pub differing: usize,
+    /// The first that differs, numbered from 0.
+    pub first: usize,
+    /// The events of the range it covers: indexes in the range, from 0, the end excluded.
+    pub first_events: (u64, u64),
+    /// The keys (positions, versions) of its first and last event as the store holds them
+    /// now (none when the store now ends before it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_keys_now: Option<(i64, i64)>,
+}
+
+impl SubtreeReport {
+    fn describe(&self, key: KeyKind) -> String {
+        let (a, b) = self.first_events;
+        let now = self.first_keys_now.map_or(String::new(), |(x, y)| {
+            let what = match key {
+                KeyKind::Position => "position",
+                KeyKind::Version => "version",
+                KeyKind::Index => "event",
+            };
+            if x == y {
+                format!(" ({what} {x} now)")
+            } else {
+                format!(" ({what}s {x}–{y} now)")
+            }
+        });
+        let events = if b == a + 1 {
+            format!("event {b}")
+        } else {
+            format!("events {}–{b}", a + 1)
+        };
+        let each = match self.events_each {
+            1 => "1 event".to_string(),
+            n => format!("{n} events"),
+        };
+        format!(
+            "subtrees of {each}: {} of {} differ; the first is #{}, {events} of the range{now}",
+            self.differing, self.sealed, self.first,
+        )
+    }
 }
 
 impl Report {
@@ -136,6 +190,19 @@ impl Report {
                         f.describe(),
                         r.differing_after_first
                     ));
+                }
+                // Subtrees of one event each are the events themselves: the first difference
+                // already says it (without a digest file, they still locate it).
+                if let Some(t) = r
+                    .subtrees
+                    .as_ref()
+                    .filter(|t| t.events_each > 1 || r.first_difference.is_none())
+                {
+                    let key = r
+                        .first_difference
+                        .as_ref()
+                        .map_or(KeyKind::Position, |f| f.key_kind);
+                    s.push_str(&format!("\n{}", t.describe(key)));
                 }
                 if let Some(n) = &r.note {
                     s.push_str(&format!("\n{n}"));
@@ -182,6 +249,7 @@ pub async fn check_receipt(
         }
     }
     receipt.root_hash()?;
+    receipt.subtrees()?;
     Ok((signed_by, note))
 }
 
@@ -195,10 +263,13 @@ pub async fn verify(
     let (signed_by, copy_of) =
         check_receipt(stores, receipt, raw, opts.key.as_ref(), opts.copy).await?;
     let sealed_root = receipt.root_hash()?;
-    // The store's records now, in a temporary file (removed at the end).
+    let sealed_subtrees = receipt.subtrees()?;
+    // The store's records now, in a temporary file (removed at the end), and its subtrees at
+    // the receipt's level.
     let temp = super::temp_digests("verify");
     let result = async {
-        let now = build::seal(stores, &receipt.range, &temp, &opts.pass).await?;
+        let level = sealed_subtrees.as_ref().map(|t| t.level);
+        let now = build::seal(stores, &receipt.range, &temp, &opts.pass, level).await?;
         let mut report = Report {
             receipt: receipt_path.display().to_string(),
             status: Status::Unchanged,
@@ -213,11 +284,38 @@ pub async fn verify(
             differing_after_first: 0,
             note: None,
             copy_of,
+            subtrees: None,
         };
         if now.root == sealed_root && now.count == receipt.count {
             return Ok(report);
         }
         report.status = Status::Changed;
+        // Down the tree: the subtrees that differ, and where the first lies. The events before
+        // it are the sealed ones, leaf for leaf: the walk below starts there.
+        let mut start = 0u64;
+        if let (Some(a), Some(b)) = (&sealed_subtrees, &now.subtrees) {
+            let n = a.roots.len().max(b.roots.len());
+            let differs = |i: &usize| a.roots.get(*i) != b.roots.get(*i);
+            if let Some(first) = (0..n).find(differs) {
+                let (x, y) = a.span(first, receipt.count.max(now.count));
+                start = x;
+                let mut r = digests::Reader::open(&temp)?;
+                let keys = if x < now.count {
+                    let last = y.min(now.count) - 1;
+                    Some((r.record_at(x)?.key, r.record_at(last)?.key))
+                } else {
+                    None
+                };
+                report.subtrees = Some(SubtreeReport {
+                    events_each: 1u64 << a.level,
+                    sealed: a.roots.len(),
+                    differing: (0..n).filter(differs).count(),
+                    first,
+                    first_events: (x, y),
+                    first_keys_now: keys,
+                });
+            }
+        }
         let Some(dpath) = receipt.digests_path(receipt_path, opts.digests.as_deref()) else {
             report.note =
                 Some("the receipt names no digest file: which event changed cannot be said".into());
@@ -233,7 +331,7 @@ pub async fn verify(
             return Ok(report);
         }
         check_digests(&dpath, receipt)?;
-        let (first, total) = compare(&temp, &dpath, now.key)?;
+        let (first, total) = compare(&temp, &dpath, now.key, start)?;
         report.differing = total;
         report.differing_after_first = total.saturating_sub(1);
         if let Some(mut f) = first {
@@ -276,11 +374,18 @@ pub fn check_digests(path: &Path, receipt: &Receipt) -> Result<(), SealError> {
     Ok(())
 }
 
-/// Walk the store's records (`now`) beside the sealed ones: the first difference and how
-/// many there are.
-fn compare(now: &Path, sealed: &Path, key: KeyKind) -> Result<(Option<Finding>, u64), SealError> {
+/// Walk the store's records (`now`) beside the sealed ones from record `start` (the records
+/// before it are known to agree): the first difference and how many there are.
+fn compare(
+    now: &Path,
+    sealed: &Path,
+    key: KeyKind,
+    start: u64,
+) -> Result<(Option<Finding>, u64), SealError> {
     let mut a = digests::Reader::open(now)?;
     let mut b = digests::Reader::open(sealed)?;
+    a.seek(start)?;
+    b.seek(start)?;
     // The current record of each side and the one after it (a one-record look-ahead).
     let mut x = a.next_record()?;
     let mut xn = a.next_record()?;

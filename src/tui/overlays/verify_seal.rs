@@ -386,7 +386,22 @@ fn newest_receipt(dir: &Path) -> Option<PathBuf> {
 }
 
 fn draw_dialog(f: &mut Frame, area: Rect, d: &Dialog, theme: &Theme) {
-    let r = centered(area, 96, 18);
+    // The result can be longer than the fields' help: the dialog grows to hold it (wrapped at
+    // its inner width), as far as the screen allows.
+    let body_lines = match &d.stage {
+        Stage::Done(v) => v
+            .report
+            .summary()
+            .lines()
+            .map(|l| {
+                (unicode_width::UnicodeWidthStr::width(l) as u16)
+                    .div_ceil(94)
+                    .max(1)
+            })
+            .sum::<u16>(),
+        _ => 0,
+    };
+    let r = centered(area, 96, 18u16.max(body_lines + 11));
     f.render_widget(Clear, r);
     let outer = Block::new()
         .borders(Borders::ALL)
