@@ -173,16 +173,29 @@ async fn run(url: &str, n: i64) {
     let t0 = Instant::now();
     t.end().await.expect("fold to the end");
     let to_end = t0.elapsed();
-    let mut backs = Vec::new();
-    for v in [n / 2, n - 10, n / 10] {
-        t.goto(v).await.expect("goto");
-        for _ in 0..50 {
-            let s = Instant::now();
-            t.back().await.expect("back");
-            backs.push(s.elapsed());
+    // 300 steps back from each of three versions: through the steps the fold kept, and across
+    // checkpoints (a refold of at most the checkpoint spacing); then the same with none kept.
+    let mut runs = Vec::new();
+    for max_kept in [t.max_kept, 0] {
+        t.max_kept = max_kept;
+        let mut all = Vec::new();
+        let mut refolds = Vec::new();
+        for v in [n / 2, n - 10, n / 10] {
+            t.goto(v).await.expect("goto");
+            for _ in 0..300 {
+                let s = Instant::now();
+                let step = t.back().await.expect("back");
+                let d = s.elapsed();
+                all.push(d);
+                if step.origin != evscope::rehydrate::timeline::Origin::Kept {
+                    refolds.push(d);
+                }
+            }
         }
+        all.sort();
+        refolds.sort();
+        runs.push((max_kept, all, refolds));
     }
-    backs.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let limit = rows[0].1;
     let mut md = format!(
@@ -203,17 +216,35 @@ async fn run(url: &str, n: i64) {
         ));
     }
     md.push_str(&format!(
-        "\njq reducer vs the psql|jq pipeline: {:.1}x faster.\n\nTimeline: fold to the end (from the TUI's worker, checkpoints kept: {}) {:.2} s; one step back at versions {}, {}, {}: median {:.3} ms, worst {:.3} ms over {} steps.\n",
+        "\njq reducer vs the psql|jq pipeline: {:.1}x faster.\n\nTimeline: fold to the end (from the TUI's worker, checkpoints kept: {}, every {} events) {:.2} s.\n\n\
+         | 300 steps back at versions {}, {}, {} each | median ms | worst ms | steps that refolded | their median ms | their worst ms |\n|---|---:|---:|---:|---:|---:|\n",
         rows[3].1.as_secs_f64() / rows[2].1.as_secs_f64(),
         t.checkpoints(),
+        t.every,
         to_end.as_secs_f64(),
         n / 2,
         n - 10,
         n / 10,
-        ms(backs[backs.len() / 2]),
-        ms(*backs.last().expect("steps")),
-        backs.len()
     ));
+    for (max_kept, all, refolds) in &runs {
+        let pick = |v: &Vec<Duration>, q: usize| {
+            v.get(q)
+                .map_or("".to_string(), |d| format!("{:.3}", ms(*d)))
+        };
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            if *max_kept > 0 {
+                format!("the last steps of each fold kept (at most {max_kept})")
+            } else {
+                "no steps kept (every step back refolds from a checkpoint)".to_string()
+            },
+            pick(all, all.len() / 2),
+            pick(all, all.len().saturating_sub(1)),
+            refolds.len(),
+            pick(refolds, refolds.len() / 2),
+            pick(refolds, refolds.len().saturating_sub(1)),
+        ));
+    }
     println!("{md}");
     let _ = std::fs::create_dir_all("bench-results");
     let _ = std::fs::write("bench-results/rehydrate.md", md);

@@ -161,37 +161,53 @@ async fn stepping_back_and_forth_equals_folding_straight_to_each_version() {
         s = fold.apply(s, e).unwrap();
         straight.push(s.to_json());
     }
+    // With no steps kept, every step back refolds from a checkpoint; with them (the default),
+    // the steps back through what was folded are the kept states.
+    for max_kept in [0, 2048] {
+        let mut t = Timeline::open(store.clone(), stream, fold.clone())
+            .await
+            .unwrap();
+        t.every = 10;
+        t.max_checkpoints = 4;
+        t.max_kept = max_kept;
+        // Forward to the end one step at a time.
+        let mut step = t.start().await.unwrap();
+        assert_eq!(step.state, straight[0]);
+        for (i, want) in straight.iter().enumerate().skip(1) {
+            step = t.forward().await.unwrap();
+            assert_eq!(&step.state, want, "forward to version {}", i + 1);
+            assert_eq!(step.folded, 1, "a step forward applies one event");
+        }
+        assert!(
+            t.checkpoints() <= 4,
+            "checkpoints stay bounded: {}",
+            t.checkpoints()
+        );
+        // Back to the start, one step at a time, never refolding from the first event.
+        for i in (0..straight.len() - 1).rev() {
+            step = t.back().await.unwrap();
+            assert_eq!(step.state, straight[i], "back to version {}", i + 1);
+            assert_eq!(step.event.as_ref().unwrap().stream_version, i as i64 + 1);
+            assert!(step.folded <= t.every, "refolded {} events", step.folded);
+            if max_kept > 0 {
+                assert_eq!(step.origin, Origin::Kept, "back to version {}", i + 1);
+                assert_eq!(step.folded, 0);
+            } else if i > 2 * t.every {
+                assert!(
+                    matches!(step.origin, Origin::Checkpoint { .. }),
+                    "{:?}",
+                    step.origin
+                );
+            }
+            if i > 0 {
+                let changed = evscope::rehydrate::diff::diff(&straight[i - 1], &straight[i]);
+                assert_eq!(step.changes, changed, "the changes of version {}", i + 1);
+            }
+        }
+    }
     let mut t = Timeline::open(store.clone(), stream, fold.clone())
         .await
         .unwrap();
-    t.every = 10;
-    t.max_checkpoints = 4;
-    // Forward to the end one step at a time.
-    let mut step = t.start().await.unwrap();
-    assert_eq!(step.state, straight[0]);
-    for (i, want) in straight.iter().enumerate().skip(1) {
-        step = t.forward().await.unwrap();
-        assert_eq!(&step.state, want, "forward to version {}", i + 1);
-        assert_eq!(step.folded, 1, "a step forward applies one event");
-    }
-    assert!(
-        t.checkpoints() <= 4,
-        "checkpoints stay bounded: {}",
-        t.checkpoints()
-    );
-    // Back to the start, one step at a time, never refolding from the first event.
-    for i in (0..straight.len() - 1).rev() {
-        step = t.back().await.unwrap();
-        assert_eq!(step.state, straight[i], "back to version {}", i + 1);
-        assert!(step.folded <= t.every, "refolded {} events", step.folded);
-        if i > 2 * t.every {
-            assert!(
-                matches!(step.origin, Origin::Checkpoint { .. }),
-                "{:?}",
-                step.origin
-            );
-        }
-    }
     // Jumps and the changes of a step.
     let mid = all.len() as i64 / 2;
     let s = t.goto(mid).await.unwrap();
@@ -316,4 +332,46 @@ async fn trusted_snapshots_are_starting_points_and_say_so() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("snapshot at version 4"));
     let state: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(state["balance"], 1500);
+}
+
+/// Steps back through what a fold just went through are served from the steps it kept:
+/// with the events table gone from under it, the kept versions still step (same states as
+/// before), and the first version past them is a read that fails with its error.
+#[tokio::test]
+async fn steps_back_through_a_fold_just_made_read_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path()).await;
+    let stream = "account-0005";
+    let fold = Reducers::demo().fold_for(stream);
+    let mut t = Timeline::open(store.clone(), stream, fold).await.unwrap();
+    t.max_kept = 20;
+    let end = t.end().await.unwrap();
+    let last = end.version.unwrap();
+    assert!(last > 40, "{last}");
+    // The same states with the table there.
+    let mut want = Vec::new();
+    for _ in 0..19 {
+        want.push(t.back().await.unwrap().state);
+    }
+    t.end().await.unwrap();
+    let url = evscope::demo::url_for(&dir.path().join("demo.db"));
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::raw_sql("ALTER TABLE evscope_events RENAME TO moved_away")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    for (k, w) in want.iter().enumerate() {
+        let s = t.back().await.expect("a kept step");
+        assert_eq!(s.origin, Origin::Kept);
+        assert_eq!(s.version, Some(last - 1 - k as i64));
+        assert_eq!(&s.state, w);
+    }
+    let gone = t.back().await;
+    assert!(
+        gone.is_err(),
+        "a version not kept is read: {:?}",
+        gone.map(|s| s.version)
+    );
 }

@@ -25,6 +25,9 @@ pub enum Origin {
     Current { version: i64 },
     /// The store's snapshot at this version (only when snapshots are trusted).
     Snapshot { version: i64 },
+    /// Kept from a fold that passed this version a moment ago (steps back through what was
+    /// just folded need neither a read nor a fold).
+    Kept,
 }
 
 /// The state at one point of the stream.
@@ -74,6 +77,21 @@ pub struct Timeline {
     pub trust_snapshots: bool,
     /// Called after each page of a fold with (version reached, target version).
     pub progress: Option<std::sync::Arc<dyn Fn(i64, i64) + Send + Sync>>,
+    /// The most steps kept from the latest folds (0: none).
+    pub max_kept: usize,
+    /// The steps of the versions the last folds went through, up to their targets.
+    kept: Option<Kept>,
+}
+
+/// The last steps of the latest folds: (event, state after it) for consecutive events of the
+/// stream, and the state before the first of them. Bounded by [`Timeline::keep`] steps.
+struct Kept {
+    /// Folded with snapshots trusted (such states are not kept for an untrusting timeline).
+    trusted: bool,
+    /// The version of the event before `steps[0]` (None: the state before the first event).
+    base_version: Option<i64>,
+    base: Value,
+    steps: std::collections::VecDeque<(Event, Value)>,
 }
 
 /// Events per read: large pages keep round trips few on long folds.
@@ -106,7 +124,72 @@ impl Timeline {
             current: None,
             trust_snapshots: false,
             progress: None,
+            max_kept: 2048,
+            kept: None,
         })
+    }
+
+    /// How many steps a fold keeps (its last ones): those between two checkpoints (at least
+    /// 256, at most `max_kept`), so that stepping back through them reads and folds nothing.
+    fn keep(&self) -> usize {
+        self.every.max(256).min(self.max_kept)
+    }
+
+    /// The step at `target` from the kept steps, if they hold it.
+    fn kept_step(&self, target: i64) -> Option<Step> {
+        let k = self
+            .kept
+            .as_ref()
+            .filter(|k| self.max_kept > 0 && k.trusted == self.trust_snapshots)?;
+        let i = k
+            .steps
+            .binary_search_by_key(&target, |(e, _)| e.stream_version)
+            .ok()?;
+        let before = if i == 0 { &k.base } else { &k.steps[i - 1].1 };
+        let (event, state) = &k.steps[i];
+        Some(Step {
+            version: Some(target),
+            event: Some(event.clone()),
+            state: state.clone(),
+            changes: diff(before, state),
+            origin: Origin::Kept,
+            folded: 0,
+            error: None,
+        })
+    }
+
+    /// Keep the last steps of a fold that started at `from` (`base`: the state before the
+    /// first of `steps`, which follow the event at `base_version`): appended to the kept ones
+    /// when they go on from them, else in their place.
+    fn keep_steps(&mut self, base_version: Option<i64>, base: Value, steps: Vec<(Event, Value)>) {
+        if steps.is_empty() {
+            return;
+        }
+        let trusted = self.trust_snapshots;
+        let goes_on = self.kept.as_ref().is_some_and(|k| {
+            k.trusted == trusted
+                && base_version.is_some()
+                && k.steps.back().map(|(e, _)| e.stream_version) == base_version
+        });
+        if !goes_on {
+            self.kept = Some(Kept {
+                trusted,
+                base_version,
+                base,
+                steps: Default::default(),
+            });
+        }
+        let keep = self.keep();
+        let Some(k) = self.kept.as_mut() else {
+            return;
+        };
+        k.steps.extend(steps);
+        while k.steps.len() > keep {
+            if let Some((e, s)) = k.steps.pop_front() {
+                k.base_version = Some(e.stream_version);
+                k.base = s;
+            }
+        }
     }
 
     /// The number of checkpoints held (bounded by `max_checkpoints`).
@@ -152,6 +235,11 @@ impl Timeline {
                 folded: 0,
                 error: None,
             };
+            self.current = Some(step.clone());
+            return Ok(step);
+        }
+        // A version a fold just went through.
+        if let Some(step) = self.kept_step(target) {
             self.current = Some(step.clone());
             return Ok(step);
         }
@@ -203,6 +291,11 @@ impl Timeline {
         };
         let mut folded = 0;
         let mut last_event: Option<Event> = None;
+        // The fold's last steps (those within `keep` versions of the target), kept for the
+        // steps back that follow, and the state before the first of them.
+        let keep_from = target.saturating_sub(self.keep() as i64);
+        let mut kept: Vec<(Event, Value)> = Vec::new();
+        let mut kept_base: Option<(Option<i64>, Value)> = None;
         let pages = Pages::new(
             self.store.clone(),
             self.stream.clone(),
@@ -223,8 +316,15 @@ impl Timeline {
             {
                 let mut state = self.fold.start(&state_json);
                 for e in page {
+                    let keeping = e.stream_version > keep_from;
+                    if keeping && kept_base.is_none() {
+                        kept_base = Some((read.after_version.or(from), state.to_json()));
+                    }
                     if e.stream_version == target {
-                        before = state.to_json();
+                        before = match kept.last() {
+                            Some((_, s)) => s.clone(),
+                            None => state.to_json(),
+                        };
                     }
                     match self.fold.apply_mut(&mut state, &e) {
                         Ok(()) => {}
@@ -243,6 +343,9 @@ impl Timeline {
                     }
                     folded += 1;
                     self.remember(e.stream_version, &state);
+                    if keeping {
+                        kept.push((e.clone(), state.to_json()));
+                    }
                     read.after_version = Some(e.stream_version);
                     last_event = Some(e);
                 }
@@ -257,6 +360,9 @@ impl Timeline {
             }
         }
         let after = state_json;
+        if let Some((base_version, base)) = kept_base {
+            self.keep_steps(base_version, base, kept);
+        }
         let changes = if last_event
             .as_ref()
             .is_some_and(|e| e.stream_version == target)

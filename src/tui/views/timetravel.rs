@@ -385,6 +385,7 @@ impl View for TimeTravelView {
             Origin::Checkpoint { version } => format!("from the checkpoint at v{version}"),
             Origin::Current { version } => format!("from v{version}"),
             Origin::Snapshot { version } => format!("from the store's snapshot at v{version}"),
+            Origin::Kept => "kept from the last fold".to_string(),
         };
         let info = if self.step.is_pending() && self.progress.is_some() {
             format!(" {folding}")
