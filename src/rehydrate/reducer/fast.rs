@@ -22,6 +22,34 @@ use bytes::Bytes;
 use jaq_core::ValT;
 use jaq_json::Val;
 
+/// Where `$event.a.b…` is looked up: a built `$event` value, or (see
+/// [`super::LazyEvent`]) the event itself, without building the whole value per event.
+pub trait EventSource {
+    /// The value at `path` under `$event` (null where a key is missing), or None where jaq
+    /// would fail (an index into something not an object).
+    fn at(&self, path: &[Bytes]) -> Option<Val>;
+}
+
+impl EventSource for Val {
+    fn at(&self, path: &[Bytes]) -> Option<Val> {
+        walk(self.clone(), path)
+    }
+}
+
+/// `v.a.b…` as jaq indexes it: a missing key and anything under null are null; an index into
+/// anything else is an error (None).
+pub fn walk(v: Val, path: &[Bytes]) -> Option<Val> {
+    let mut at = v;
+    for k in path {
+        at = match at {
+            Val::Obj(o) => o.get(&key(k)).cloned().unwrap_or(Val::Null),
+            Val::Null => Val::Null,
+            _ => return None,
+        };
+    }
+    Some(at)
+}
+
 /// A recognised program: its steps, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fast {
@@ -257,7 +285,7 @@ impl Fast {
 
     /// The next state; `Err(state)`, untouched, when jaq must decide. `event` is `$event` as
     /// jaq would get it.
-    pub fn run(&self, state: Val, event: &Val) -> Result<Val, Val> {
+    pub fn run(&self, state: Val, event: &dyn EventSource) -> Result<Val, Val> {
         if let [one] = self.steps.as_slice() {
             // One step changes the state only once it has all it needs: in place.
             return one.run(state, event);
@@ -282,19 +310,9 @@ fn key(k: &Bytes) -> Val {
 
 impl Value {
     /// The value, or None where jaq would fail (an index into something not an object).
-    fn eval(&self, event: &Val) -> Option<Val> {
+    fn eval(&self, event: &dyn EventSource) -> Option<Val> {
         Some(match self {
-            Value::Event(path) => {
-                let mut at = event.clone();
-                for k in path {
-                    at = match at {
-                        Val::Obj(o) => o.get(&key(k)).cloned().unwrap_or(Val::Null),
-                        Val::Null => Val::Null,
-                        _ => return None,
-                    };
-                }
-                at
-            }
+            Value::Event(path) => event.at(path)?,
             Value::Number(n) => Val::from_num(n).ok()?,
             Value::Str(s) => Val::from(s.clone()),
             Value::Bool(b) => Val::Bool(*b),
@@ -304,7 +322,7 @@ impl Value {
 }
 
 impl Step {
-    fn run(&self, state: Val, event: &Val) -> Result<Val, Val> {
+    fn run(&self, state: Val, event: &dyn EventSource) -> Result<Val, Val> {
         match self {
             Step::Object(pairs) => {
                 let mut m = jaq_json::Map::default();

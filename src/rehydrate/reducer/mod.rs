@@ -135,7 +135,22 @@ impl Program {
 
     /// Run on `state` with `$event` built from `e`; exactly one output is the next state.
     pub fn run_on(&self, state: Val, e: &Event) -> Result<Val, StepError> {
-        self.run(state, event_val(e, self.reads))
+        // The fast path looks up only the paths it uses, in the event itself; jaq gets the
+        // whole `$event`.
+        let state = match &self.fast {
+            Some(f) => match f.run(
+                state,
+                &LazyEvent {
+                    e,
+                    reads: self.reads,
+                },
+            ) {
+                Ok(next) => return Ok(next),
+                Err(untouched) => untouched,
+            },
+            None => state,
+        };
+        self.run_jaq(state, event_val(e, self.reads))
     }
 
     /// Run on `state` with `$event`; exactly one output is the next state.
@@ -744,6 +759,66 @@ impl EventFields {
     }
 }
 
+/// `$event` as [`event_val`] builds it, looked up path by path in the event: a path into
+/// `data` or `metadata` converts only the value it ends at.
+pub struct LazyEvent<'a> {
+    pub e: &'a Event,
+    pub reads: EventFields,
+}
+
+impl fast::EventSource for LazyEvent<'_> {
+    fn at(&self, path: &[bytes::Bytes]) -> Option<Val> {
+        let e = self.e;
+        let Some((first, rest)) = path.split_first() else {
+            return Some(event_val(e, self.reads));
+        };
+        let Some(name) = EVENT_FIELDS
+            .into_iter()
+            .enumerate()
+            .find(|(i, n)| n.as_bytes() == first.as_ref() && self.reads.0 & (1 << i) != 0)
+            .map(|(_, n)| n)
+        else {
+            // Not a field, or one not built: null, and null under it.
+            return Some(Val::Null);
+        };
+        let json = match name {
+            "data" if e.data_text().is_none() => &e.data,
+            "metadata" if e.metadata_text().is_none() => &e.metadata,
+            // Numbers the value does not hold exactly, a scalar field: as event_val has it.
+            _ => return fast::walk(field_val(e, name), rest),
+        };
+        let mut at = json;
+        for k in rest {
+            at = match at {
+                Value::Object(o) => match o.get(std::str::from_utf8(k).ok()?) {
+                    Some(v) => v,
+                    None => return Some(Val::Null),
+                },
+                Value::Null => return Some(Val::Null),
+                _ => return None,
+            };
+        }
+        Some(crate::jq::json_to_val(at))
+    }
+}
+
+/// One field of `$event` (see [`event_val`]).
+fn field_val(e: &Event, name: &str) -> Val {
+    match name {
+        "type" => Val::from(e.event_type.clone()),
+        "data" => crate::jq::data_val(e),
+        "metadata" => crate::jq::metadata_val(e),
+        "version" => int(e.stream_version),
+        "position" => e.global_position.map_or(Val::Null, int),
+        "time" => e
+            .recorded_at
+            .as_ref()
+            .map_or(Val::Null, |t| Val::from(format_time(t))),
+        "stream" => Val::from(e.stream_id.clone()),
+        _ => Val::from(e.event_id.clone()),
+    }
+}
+
 /// `$event`: type, data, metadata, version, position, time, stream and id, those of `fields`.
 pub fn event_val(e: &Event, fields: EventFields) -> Val {
     let mut m = jaq_json::Map::default();
@@ -751,19 +826,7 @@ pub fn event_val(e: &Event, fields: EventFields) -> Val {
         if fields.0 & (1 << i) == 0 {
             continue;
         }
-        let v = match name {
-            "type" => Val::from(e.event_type.clone()),
-            "data" => crate::jq::data_val(e),
-            "metadata" => crate::jq::metadata_val(e),
-            "version" => int(e.stream_version),
-            "position" => e.global_position.map_or(Val::Null, int),
-            "time" => e
-                .recorded_at
-                .as_ref()
-                .map_or(Val::Null, |t| Val::from(format_time(t))),
-            "stream" => Val::from(e.stream_id.clone()),
-            _ => Val::from(e.event_id.clone()),
-        };
+        let v = field_val(e, name);
         // The names are static: no allocation for the text of the key.
         m.insert(Val::utf8_str(bytes::Bytes::from_static(name.as_bytes())), v);
     }

@@ -429,3 +429,71 @@ fn reducers_are_found_by_id_then_stream_type_then_first_event_then_handled_types
         "{err}"
     );
 }
+
+/// The fast path's `$event` lookups in the event itself give what a lookup in the built
+/// `$event` gives, for every path shape: a present, missing or nested key, null on the way,
+/// an index into a scalar (an error both ways), a field not built, numbers only the stored
+/// text holds exactly.
+#[test]
+fn lazy_event_lookups_are_lookups_in_the_built_event() {
+    use bytes::Bytes;
+    use fast::EventSource;
+    let mut plain = ev(
+        "account-1",
+        3,
+        "Deposited",
+        json!({"amount": 5, "n": {"x": [1, 2], "y": null, "z": 1.5}, "s": "t", "big": 18446744073709551615u64}),
+    );
+    plain.metadata = json!({"user": {"id": 7}, "k": null});
+    let text = r#"{"amount": 123456789012345678901234567890.5, "n": {"x": 1e400}}"#;
+    let (data, kept) = crate::exact::parse(text).unwrap();
+    let mut inexact = ev("account-1", 4, "Withdrawn", data);
+    inexact.exact = Some(std::sync::Arc::new(crate::store::model::Exact {
+        data: kept,
+        ..Default::default()
+    }));
+    assert!(inexact.data_text().is_some());
+    let paths: &[&[&str]] = &[
+        &[],
+        &["data"],
+        &["data", "amount"],
+        &["data", "missing"],
+        &["data", "n", "x"],
+        &["data", "n", "y", "deeper"],
+        &["data", "n", "z"],
+        &["data", "s", "into a string"],
+        &["data", "n", "x", "into an array"],
+        &["data", "big"],
+        &["metadata", "user", "id"],
+        &["metadata", "k", "x"],
+        &["type"],
+        &["type", "x"],
+        &["version"],
+        &["position"],
+        &["time"],
+        &["stream"],
+        &["id"],
+        &["nofield"],
+        &["nofield", "x"],
+    ];
+    for e in [&plain, &inexact] {
+        for reads in [
+            EventFields::ALL,
+            EventFields::read_by("$event.data.amount"),
+            EventFields::read_by("$event.type"),
+        ] {
+            let built = event_val(e, reads);
+            for p in paths {
+                let path: Vec<Bytes> = p.iter().map(|k| Bytes::from(k.to_string())).collect();
+                let lazy = LazyEvent { e, reads }.at(&path);
+                let want = built.at(&path);
+                assert_eq!(
+                    lazy.as_ref().map(|v| v.to_string()),
+                    want.as_ref().map(|v| v.to_string()),
+                    "{p:?} with {reads:?} of event {}",
+                    e.stream_version
+                );
+            }
+        }
+    }
+}
