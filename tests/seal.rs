@@ -1100,3 +1100,75 @@ async fn the_receipts_subtrees_say_where_a_change_lies() {
     assert_eq!(v["subtrees"]["first"], 2, "{v}");
     assert_eq!(v["subtrees"]["differing"], 34, "{v}");
 }
+
+/// With a receipt's subtrees, verify-seal reads the digest file only from the first subtree
+/// that differs, checking each subtree it reads against the receipt: an edited record there
+/// makes the file not the receipt's (exit 2); one in a subtree before it is never read, and
+/// the change is still named. A receipt without subtrees checks the whole file first.
+#[tokio::test]
+async fn the_digest_file_is_checked_subtree_by_subtree() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = gapped_store("seal_digest_subtrees").await;
+    seal(d, &db.url, "r.json", &[]);
+    let digests = d.join("r.json.digests");
+    let pristine = std::fs::read(&digests).unwrap();
+    // One bit of record `i`'s leaf hash flipped.
+    let edit = |i: usize| {
+        let mut b = pristine.clone();
+        b[8 + i * 72 + 8] ^= 1;
+        std::fs::write(&digests, b).unwrap();
+    };
+    // Position 150 is event 141 (from 0): subtree #17 of 8 events.
+    db.exec("UPDATE evscope_events SET data = '{\"n\": 151}' WHERE global_position = 150")
+        .await;
+    let (code, v, err) = verify(d, &db.url, "r.json", &[]);
+    assert_eq!(code, 1, "{v} {err}");
+    assert_eq!(v["first_difference"]["key"], 150, "{v}");
+    // A record after the change (subtree #20), and one in the changed subtree itself.
+    for i in [165, 141, 282] {
+        edit(i);
+        let (code, v, err) = verify(d, &db.url, "r.json", &[]);
+        assert_eq!(code, 2, "record {i}: {v} {err}");
+        assert!(err.contains("not this receipt's digest file"), "{err}");
+    }
+    // A record before it (subtree #3): not read, the change still named.
+    edit(30);
+    let (code, v, err) = verify(d, &db.url, "r.json", &[]);
+    assert_eq!(code, 1, "{v} {err}");
+    assert_eq!(v["first_difference"]["key"], 150, "{v}");
+    assert_eq!(
+        v["first_difference"]["fields"],
+        serde_json::json!(["data"]),
+        "{v}"
+    );
+    // Without subtrees in the receipt, the whole file is checked: the same edit is refused.
+    let mut old: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("subtrees");
+    old["digests"] = Value::String("r.json.digests".into());
+    std::fs::write(d.join("old.json"), old.to_string()).unwrap();
+    let (code, _, err) = verify(d, &db.url, "old.json", &[]);
+    assert_eq!(code, 2, "{err}");
+    std::fs::write(&digests, &pristine).unwrap();
+    assert_eq!(verify(d, &db.url, "old.json", &[]).0, 1);
+    // Two events swapped: named as moved (the search for where it was sealed reads the
+    // file from its first subtree, each checked).
+    db.exec("UPDATE evscope_events SET data = '{\"n\": 150}' WHERE global_position = 150")
+        .await;
+    db.exec(
+        "UPDATE evscope_events SET global_position = -200 WHERE global_position = 200;\n\
+         UPDATE evscope_events SET global_position = 200 WHERE global_position = 201;\n\
+         UPDATE evscope_events SET global_position = 201 WHERE global_position = -200;",
+    )
+    .await;
+    let (code, v, err) = verify(d, &db.url, "r.json", &[]);
+    assert_eq!(code, 1, "{v} {err}");
+    assert_eq!(v["first_difference"]["kind"], "moved", "{v}");
+    assert_eq!(v["first_difference"]["key"], 200, "{v}");
+    assert_eq!(v["first_difference"]["sealed_at"], 201, "{v}");
+    assert_eq!(v["subtrees"]["differing"], 1, "{v}");
+    edit(20);
+    let (code, v, err) = verify(d, &db.url, "r.json", &[]);
+    assert_eq!(code, 2, "the moved search reads subtree #2: {v} {err}");
+}

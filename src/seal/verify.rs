@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::SealError;
 use super::build::{self, KeyKind, Options};
 use super::digests::{self, Record};
-use super::merkle;
+use super::merkle::{self, CompactRange, Subtrees};
 use super::receipt::{Receipt, identify};
 use crate::replay::range::EventRef;
 use crate::store::{Cursor, Direction, Event, LogQuery, Start, Store, StreamRead};
@@ -330,8 +330,20 @@ pub async fn verify(
             ));
             return Ok(report);
         }
-        check_digests(&dpath, receipt)?;
-        let (first, total) = compare(&temp, &dpath, now.key, start)?;
+        // With the receipt's subtrees, the digest file's records are checked subtree by
+        // subtree as the walk reads them (those before `start` are never read); without,
+        // the whole file is checked first.
+        let sealed = match &sealed_subtrees {
+            Some(t) => {
+                check_count(&dpath, receipt)?;
+                Sealed::Checked(t)
+            }
+            None => {
+                check_digests(&dpath, receipt)?;
+                Sealed::Whole
+            }
+        };
+        let (first, total) = compare(&temp, &dpath, now.key, start, sealed)?;
         report.differing = total;
         report.differing_after_first = total.saturating_sub(1);
         if let Some(mut f) = first {
@@ -355,15 +367,7 @@ pub async fn verify(
 
 /// A digest file is believed only when its leaves give the receipt's root.
 pub fn check_digests(path: &Path, receipt: &Receipt) -> Result<(), SealError> {
-    let r = digests::Reader::open(path)?;
-    if r.count() != receipt.count {
-        return Err(SealError::Digests(format!(
-            "{} holds {} events, the receipt {}: it is not this receipt's digest file",
-            path.display(),
-            r.count(),
-            receipt.count
-        )));
-    }
+    let r = check_count(path, receipt)?;
     let root = r.compact_range(0)?.root();
     if merkle::hex(&root) != receipt.root {
         return Err(SealError::Digests(format!(
@@ -374,18 +378,120 @@ pub fn check_digests(path: &Path, receipt: &Receipt) -> Result<(), SealError> {
     Ok(())
 }
 
+/// The digest file opened, when it holds as many records as the receipt sealed.
+fn check_count(path: &Path, receipt: &Receipt) -> Result<digests::Reader, SealError> {
+    let r = digests::Reader::open(path)?;
+    if r.count() != receipt.count {
+        return Err(SealError::Digests(format!(
+            "{} holds {} events, the receipt {}: it is not this receipt's digest file",
+            path.display(),
+            r.count(),
+            receipt.count
+        )));
+    }
+    Ok(r)
+}
+
+/// How the sealed records of a walk are believed.
+#[derive(Clone, Copy)]
+enum Sealed<'a> {
+    /// The whole file was checked against the receipt's root before.
+    Whole,
+    /// Each subtree is checked against the receipt's root for it as it is read.
+    Checked(&'a Subtrees),
+}
+
+/// A digest file's records read from the start of a subtree on; with [`Sealed::Checked`],
+/// each subtree's records, once read, must give the receipt's root for that subtree (else
+/// the file is not the receipt's: an error, whatever the walk found).
+struct SealedRecords<'a> {
+    r: digests::Reader,
+    path: &'a Path,
+    check: Option<&'a Subtrees>,
+    /// The index of the next record, and the leaves of the subtree being read.
+    next: u64,
+    acc: CompactRange,
+}
+
+impl<'a> SealedRecords<'a> {
+    /// From record `start` (with a check, the first of a subtree).
+    fn open(path: &'a Path, start: u64, sealed: Sealed<'a>) -> Result<Self, SealError> {
+        let mut r = digests::Reader::open(path)?;
+        let check = match sealed {
+            Sealed::Whole => None,
+            Sealed::Checked(t) => Some(t),
+        };
+        let start = match check {
+            Some(t) => start >> t.level << t.level,
+            None => start,
+        };
+        r.seek(start)?;
+        Ok(SealedRecords {
+            r,
+            path,
+            check,
+            next: start,
+            acc: CompactRange::new(0),
+        })
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>, SealError> {
+        let rec = self.r.next_record()?;
+        let Some(t) = self.check else {
+            return Ok(rec);
+        };
+        match rec {
+            Some(r) => {
+                self.acc.push(r.leaf);
+                self.next += 1;
+                if self.next.trailing_zeros() >= t.level {
+                    self.check_subtree(t)?;
+                }
+            }
+            // The last subtree, when it holds fewer.
+            None if self.acc.end() > 0 => self.check_subtree(t)?,
+            None => {}
+        }
+        Ok(rec)
+    }
+
+    /// Read on to the end of the subtree being read, checking it.
+    fn finish_subtree(&mut self) -> Result<(), SealError> {
+        while self.check.is_some() && self.acc.end() > 0 {
+            if self.next_record()?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_subtree(&mut self, t: &Subtrees) -> Result<(), SealError> {
+        let i = ((self.next - 1) >> t.level) as usize;
+        let root = std::mem::replace(&mut self.acc, CompactRange::new(0)).root();
+        if t.roots.get(i) != Some(&root) {
+            return Err(SealError::Digests(format!(
+                "{} does not give the receipt's root for its events {}–{}: it is not this receipt's digest file (or it was changed)",
+                self.path.display(),
+                (i as u64) << t.level,
+                self.next
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Walk the store's records (`now`) beside the sealed ones from record `start` (the records
 /// before it are known to agree): the first difference and how many there are.
 fn compare(
     now: &Path,
-    sealed: &Path,
+    sealed_path: &Path,
     key: KeyKind,
     start: u64,
+    sealed: Sealed,
 ) -> Result<(Option<Finding>, u64), SealError> {
     let mut a = digests::Reader::open(now)?;
-    let mut b = digests::Reader::open(sealed)?;
+    let mut b = SealedRecords::open(sealed_path, start, sealed)?;
     a.seek(start)?;
-    b.seek(start)?;
     // The current record of each side and the one after it (a one-record look-ahead).
     let mut x = a.next_record()?;
     let mut xn = a.next_record()?;
@@ -456,9 +562,11 @@ fn compare(
         _ => false,
     };
     if other_event {
-        let mut s = digests::Reader::open(sealed)?;
+        let mut s = SealedRecords::open(sealed_path, 0, sealed)?;
         while let Some(r) = s.next_record()? {
             if r.key != rec.key && r.same_content(&rec) {
+                // Believed once its subtree is.
+                s.finish_subtree()?;
                 f.kind = FindingKind::Moved;
                 f.sealed_at = Some(r.key);
                 f.fields = vec!["position"];
