@@ -190,14 +190,19 @@ impl Db {
         map_rows!(self, sql, |row| encodings
             .iter()
             .enumerate()
-            .map(|(i, enc)| get_raw(row, i, *enc))
+            .map(|(i, enc)| get_raw(row, i, *enc, Typed::Checked))
             .collect())
     }
 
     /// Run a query selecting the eight canonical columns (see `Source::select_list`, encoded
     /// as given) and build each row's event as it arrives.
     pub async fn fetch_events(&self, sql: &Sql, d: &Decoding) -> Result<Vec<Event>, StoreError> {
-        map_rows!(self, sql, |row| event_from_row(row, d))
+        // The columns' types are checked on the first row, for all of them.
+        let mut typed = None;
+        map_rows!(self, sql, |row| {
+            let t = typed.get_or_insert_with(|| Typed::of(row));
+            event_from_row(row, d, t)
+        })
     }
 }
 
@@ -253,10 +258,12 @@ impl Db {
                 let stopped = 'read: {
                     let mut rows = q.fetch(&mut *conn);
                     let mut out = Vec::with_capacity(batch);
+                    let mut typed = None;
                     loop {
                         match rows.try_next().await {
                             Ok(Some(row)) => {
-                                out.push(event_from_row(&row, d));
+                                let t = typed.get_or_insert_with(|| Typed::of(&row));
+                                out.push(event_from_row(&row, d, t));
                                 if out.len() >= batch
                                     && tx.send(Ok(std::mem::take(&mut out))).await.is_err()
                                 {
@@ -320,7 +327,7 @@ use map_rows;
 /// Decode column `i` as the encoding says, trying the wire types each database may use.
 /// (Inlined: a row decodes eight columns, and the call per column is measurable.)
 #[inline(always)]
-fn get_raw<'r, R>(row: &'r R, i: usize, enc: Option<Encoding>) -> Raw
+fn get_raw<'r, R>(row: &'r R, i: usize, enc: Option<Encoding>, typed: Typed) -> Raw
 where
     R: WireTime,
     usize: ColumnIndex<R>,
@@ -335,12 +342,25 @@ where
     fn opt<T>(r: Result<Option<T>, sqlx::Error>, f: impl FnOnce(T) -> Raw) -> Option<Raw> {
         r.ok().map(|v| v.map_or(Raw::Null, f))
     }
+    // A column whose type was checked once (see [`Typed`]) is decoded without the check.
     let int = || {
+        if typed == Typed::Int {
+            if let Some(v) = opt(row.try_get_unchecked::<Option<i64>, _>(i), Raw::Int) {
+                return Some(v);
+            }
+        }
         opt(row.try_get::<Option<i64>, _>(i), Raw::Int)
             .or_else(|| opt(row.try_get::<Option<i32>, _>(i), |v| Raw::Int(v.into())))
             .or_else(|| opt(row.try_get::<Option<bool>, _>(i), |v| Raw::Int(v.into())))
     };
-    let text = || opt(row.try_get::<Option<String>, _>(i), Raw::Text);
+    let text = || {
+        if typed == Typed::Text {
+            if let Some(v) = opt(row.try_get_unchecked::<Option<String>, _>(i), Raw::Text) {
+                return Some(v);
+            }
+        }
+        opt(row.try_get::<Option<String>, _>(i), Raw::Text)
+    };
     let bytes = || opt(row.try_get::<Option<Vec<u8>>, _>(i), Raw::Bytes);
     let time = || {
         opt(row.try_get::<Option<DateTime<Utc>>, _>(i), Raw::Time).or_else(|| {
@@ -377,9 +397,51 @@ where
 /// not a native time column here (the generic decoding applies).
 pub trait WireTime: Row {
     fn wire_time(&self, i: usize) -> Option<Raw>;
+    /// Whether every value of a column has the column's type (PostgreSQL, MySQL: a result
+    /// describes its columns once), so that a type checked once serves every row; SQLite's
+    /// values each have their own.
+    const TYPED_COLUMNS: bool;
+}
+
+/// What a column of a result decodes as without checking each value's type (see
+/// [`Typed::of`]); `Checked`: the type is checked on every value, as sqlx's `try_get` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typed {
+    Int,
+    Text,
+    Checked,
+}
+
+impl Typed {
+    /// The columns of `row`'s result (the first row tells): those whose type is one an
+    /// `i64` or a text decodes from, where every value has its column's type. The check is
+    /// the one sqlx makes per value, made once.
+    pub fn of<R>(row: &R) -> [Typed; 8]
+    where
+        R: WireTime,
+        i64: Type<R::Database>,
+        String: Type<R::Database>,
+    {
+        let mut t = [Typed::Checked; 8];
+        if !R::TYPED_COLUMNS {
+            return t;
+        }
+        for (i, c) in row.columns().iter().enumerate().take(8) {
+            let ty = sqlx::Column::type_info(c);
+            t[i] = if <i64 as Type<R::Database>>::compatible(ty) {
+                Typed::Int
+            } else if <String as Type<R::Database>>::compatible(ty) {
+                Typed::Text
+            } else {
+                Typed::Checked
+            };
+        }
+        t
+    }
 }
 
 impl WireTime for PgRow {
+    const TYPED_COLUMNS: bool = true;
     #[inline]
     fn wire_time(&self, i: usize) -> Option<Raw> {
         let v = self.try_get_raw(i).ok()?;
@@ -398,6 +460,7 @@ impl WireTime for PgRow {
 }
 
 impl WireTime for MySqlRow {
+    const TYPED_COLUMNS: bool = true;
     #[inline]
     fn wire_time(&self, i: usize) -> Option<Raw> {
         let v = self.try_get_raw(i).ok()?;
@@ -414,6 +477,7 @@ impl WireTime for MySqlRow {
 }
 
 impl WireTime for SqliteRow {
+    const TYPED_COLUMNS: bool = false;
     #[inline]
     fn wire_time(&self, _: usize) -> Option<Raw> {
         None // text or numbers, decoded without panics
@@ -842,7 +906,7 @@ pub struct Decoding {
 }
 
 /// Build an event from a row of the eight canonical columns (see `Source::select_list`).
-fn event_from_row<'r, R>(row: &'r R, d: &Decoding) -> Event
+fn event_from_row<'r, R>(row: &'r R, d: &Decoding, typed: &[Typed; 8]) -> Event
 where
     R: WireTime,
     usize: ColumnIndex<R>,
@@ -856,11 +920,15 @@ where
     NaiveDateTime: Decode<'r, R::Database> + Type<R::Database>,
 {
     let (enc, time_enc, time_path) = (&d.encodings, d.time_enc, d.time_path.as_slice());
-    let col = |i: usize| get_raw(row, i, enc[i]);
+    let col = |i: usize| get_raw(row, i, enc[i], typed[i]);
     // A JSON column's text, from the row's own buffer (no copy), when it arrives as text
     // (`Some(None)`: NULL); `None` for other types, read as [`json_exact`] reads them.
     let text_of = |i: usize| match enc[i] {
         Some(Encoding::Bytes) => None,
+        _ if typed[i] == Typed::Text => row
+            .try_get_unchecked::<Option<&str>, _>(i)
+            .ok()
+            .or_else(|| row.try_get::<Option<&str>, _>(i).ok()),
         _ => row.try_get::<Option<&str>, _>(i).ok(),
     };
     // Kept as its stored text, unparsed, when the reader asked for that (and the time is not
