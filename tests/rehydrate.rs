@@ -354,6 +354,13 @@ async fn steps_back_through_a_fold_just_made_read_nothing() {
         want.push(t.back().await.unwrap().state);
     }
     t.end().await.unwrap();
+    // The same with little memory for them: fewer are kept (the oldest go first).
+    let mut small = Timeline::open(store.clone(), stream, Reducers::demo().fold_for(stream))
+        .await
+        .unwrap();
+    small.max_kept = 20;
+    small.max_kept_bytes = 4096;
+    small.end().await.unwrap();
     let url = evscope::demo::url_for(&dir.path().join("demo.db"));
     let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
         .await
@@ -374,4 +381,12 @@ async fn steps_back_through_a_fold_just_made_read_nothing() {
         "a version not kept is read: {:?}",
         gone.map(|s| s.version)
     );
+    let mut served = 0;
+    while let Ok(s) = small.back().await {
+        assert_eq!(s.origin, Origin::Kept);
+        assert_eq!(&s.state, &want[served]);
+        served += 1;
+        assert!(served < 20, "4 KB keeps fewer than 20 steps");
+    }
+    assert!(served >= 1, "the newest steps are kept");
 }

@@ -77,21 +77,80 @@ pub struct Timeline {
     pub trust_snapshots: bool,
     /// Called after each page of a fold with (version reached, target version).
     pub progress: Option<std::sync::Arc<dyn Fn(i64, i64) + Send + Sync>>,
-    /// The most steps kept from the latest folds (0: none).
+    /// The most steps kept from the latest folds (0: none), and the most memory they take
+    /// (approximately: a stream with large states keeps fewer).
     pub max_kept: usize,
+    pub max_kept_bytes: usize,
     /// The steps of the versions the last folds went through, up to their targets.
     kept: Option<Kept>,
 }
 
 /// The last steps of the latest folds: (event, state after it) for consecutive events of the
-/// stream, and the state before the first of them. Bounded by [`Timeline::keep`] steps.
+/// stream, and the state before the first of them. Bounded by [`Timeline::keep`] steps and
+/// by [`Timeline::max_kept_bytes`] (the oldest go first).
 struct Kept {
     /// Folded with snapshots trusted (such states are not kept for an untrusting timeline).
     trusted: bool,
     /// The version of the event before `steps[0]` (None: the state before the first event).
     base_version: Option<i64>,
     base: Value,
-    steps: std::collections::VecDeque<(Event, Value)>,
+    steps: std::collections::VecDeque<(Event, Value, usize)>,
+    /// The approximate size of the steps held (see [`approx_size`]).
+    bytes: usize,
+}
+
+impl Kept {
+    fn new(trusted: bool, base_version: Option<i64>, base: Value) -> Kept {
+        Kept {
+            trusted,
+            base_version,
+            base,
+            steps: Default::default(),
+            bytes: 0,
+        }
+    }
+
+    /// Add the step after the last one, then drop the oldest while more than `keep` steps or
+    /// `budget` bytes are held.
+    fn push(&mut self, e: Event, state: Value, keep: usize, budget: usize) {
+        let size = approx_size(&state)
+            + approx_size(&e.data)
+            + approx_size(&e.metadata)
+            + e.stream_id.len()
+            + e.event_id.len()
+            + e.event_type.len()
+            + std::mem::size_of::<Event>();
+        self.bytes += size;
+        self.steps.push_back((e, state, size));
+        while self.steps.len() > keep || (self.bytes > budget && !self.steps.is_empty()) {
+            if let Some((e, s, size)) = self.steps.pop_front() {
+                self.bytes -= size;
+                self.base_version = Some(e.stream_version);
+                self.base = s;
+            }
+        }
+    }
+
+    fn last_state(&self) -> Option<&Value> {
+        self.steps.back().map(|(_, s, _)| s)
+    }
+}
+
+/// About how many bytes a JSON value takes in memory (its strings, and a word or so per
+/// node): what bounds the kept steps, without serializing them.
+fn approx_size(v: &Value) -> usize {
+    const NODE: usize = std::mem::size_of::<Value>();
+    match v {
+        Value::Null | Value::Bool(_) | Value::Number(_) => NODE,
+        Value::String(s) => NODE + s.len(),
+        Value::Array(a) => NODE + a.iter().map(approx_size).sum::<usize>(),
+        Value::Object(o) => {
+            NODE + o
+                .iter()
+                .map(|(k, v)| NODE + k.len() + approx_size(v))
+                .sum::<usize>()
+        }
+    }
 }
 
 /// Events per read: large pages keep round trips few on long folds.
@@ -125,6 +184,7 @@ impl Timeline {
             trust_snapshots: false,
             progress: None,
             max_kept: 2048,
+            max_kept_bytes: 64 << 20,
             kept: None,
         })
     }
@@ -143,10 +203,10 @@ impl Timeline {
             .filter(|k| self.max_kept > 0 && k.trusted == self.trust_snapshots)?;
         let i = k
             .steps
-            .binary_search_by_key(&target, |(e, _)| e.stream_version)
+            .binary_search_by_key(&target, |(e, _, _)| e.stream_version)
             .ok()?;
         let before = if i == 0 { &k.base } else { &k.steps[i - 1].1 };
-        let (event, state) = &k.steps[i];
+        let (event, state, _) = &k.steps[i];
         Some(Step {
             version: Some(target),
             event: Some(event.clone()),
@@ -158,37 +218,24 @@ impl Timeline {
         })
     }
 
-    /// Keep the last steps of a fold that started at `from` (`base`: the state before the
-    /// first of `steps`, which follow the event at `base_version`): appended to the kept ones
+    /// Keep the last steps of a fold (`fold`, already bounded): appended to the kept ones
     /// when they go on from them, else in their place.
-    fn keep_steps(&mut self, base_version: Option<i64>, base: Value, steps: Vec<(Event, Value)>) {
-        if steps.is_empty() {
+    fn keep_steps(&mut self, fold: Kept) {
+        if fold.steps.is_empty() {
             return;
         }
-        let trusted = self.trust_snapshots;
-        let goes_on = self.kept.as_ref().is_some_and(|k| {
-            k.trusted == trusted
-                && base_version.is_some()
-                && k.steps.back().map(|(e, _)| e.stream_version) == base_version
-        });
-        if !goes_on {
-            self.kept = Some(Kept {
-                trusted,
-                base_version,
-                base,
-                steps: Default::default(),
-            });
-        }
-        let keep = self.keep();
-        let Some(k) = self.kept.as_mut() else {
-            return;
-        };
-        k.steps.extend(steps);
-        while k.steps.len() > keep {
-            if let Some((e, s)) = k.steps.pop_front() {
-                k.base_version = Some(e.stream_version);
-                k.base = s;
+        let (keep, budget) = (self.keep(), self.max_kept_bytes);
+        match self.kept.as_mut() {
+            Some(k)
+                if k.trusted == fold.trusted
+                    && fold.base_version.is_some()
+                    && k.steps.back().map(|(e, _, _)| e.stream_version) == fold.base_version =>
+            {
+                for (e, s, _) in fold.steps {
+                    k.push(e, s, keep, budget);
+                }
             }
+            _ => self.kept = Some(fold),
         }
     }
 
@@ -293,9 +340,9 @@ impl Timeline {
         let mut last_event: Option<Event> = None;
         // The fold's last steps (those within `keep` versions of the target), kept for the
         // steps back that follow, and the state before the first of them.
-        let keep_from = target.saturating_sub(self.keep() as i64);
-        let mut kept: Vec<(Event, Value)> = Vec::new();
-        let mut kept_base: Option<(Option<i64>, Value)> = None;
+        let (keep, budget) = (self.keep(), self.max_kept_bytes);
+        let keep_from = target.saturating_sub(keep as i64);
+        let mut kept: Option<Kept> = None;
         let pages = Pages::new(
             self.store.clone(),
             self.stream.clone(),
@@ -317,12 +364,16 @@ impl Timeline {
                 let mut state = self.fold.start(&state_json);
                 for e in page {
                     let keeping = e.stream_version > keep_from;
-                    if keeping && kept_base.is_none() {
-                        kept_base = Some((read.after_version.or(from), state.to_json()));
+                    if keeping && kept.is_none() {
+                        kept = Some(Kept::new(
+                            self.trust_snapshots,
+                            read.after_version.or(from),
+                            state.to_json(),
+                        ));
                     }
                     if e.stream_version == target {
-                        before = match kept.last() {
-                            Some((_, s)) => s.clone(),
+                        before = match kept.as_ref().and_then(Kept::last_state) {
+                            Some(s) => s.clone(),
                             None => state.to_json(),
                         };
                     }
@@ -343,8 +394,8 @@ impl Timeline {
                     }
                     folded += 1;
                     self.remember(e.stream_version, &state);
-                    if keeping {
-                        kept.push((e.clone(), state.to_json()));
+                    if let (true, Some(k)) = (keeping, kept.as_mut()) {
+                        k.push(e.clone(), state.to_json(), keep, budget);
                     }
                     read.after_version = Some(e.stream_version);
                     last_event = Some(e);
@@ -360,8 +411,8 @@ impl Timeline {
             }
         }
         let after = state_json;
-        if let Some((base_version, base)) = kept_base {
-            self.keep_steps(base_version, base, kept);
+        if let Some(k) = kept {
+            self.keep_steps(k);
         }
         let changes = if last_event
             .as_ref()
