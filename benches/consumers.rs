@@ -12,11 +12,6 @@
 //!
 //! Results go to stdout and to bench-results/consumers.md.
 
-// The allocator the evscope binary uses (src/main.rs): the in-process timings are of what
-// users run.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[path = "support/mod.rs"]
 mod support;
 

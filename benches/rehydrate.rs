@@ -12,11 +12,6 @@
 //! Environment: EVSCOPE_BENCH_PG (admin URL), EVSCOPE_BENCH_FOLD_EVENTS (default 1000000).
 //! Writes bench-results/rehydrate.md.
 
-// The allocator the evscope binary uses (src/main.rs): the in-process timings are of what
-// users run.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[path = "support/mod.rs"]
 mod support;
 

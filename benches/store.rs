@@ -13,11 +13,6 @@
 //! (and the process's peak RSS) can be compared as the store grows. Results go to stdout and
 //! to bench-results/store.md.
 
-// The allocator the evscope binary uses (src/main.rs): the in-process timings are of what
-// users run.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[path = "support/mod.rs"]
 mod support;
 use support::peak_rss_mb;

@@ -11,11 +11,6 @@
 //! events. Writes bench-results/tui.md.
 //! (A real terminal adds the write of the changed cells, not measured here.)
 
-// The allocator the evscope binary uses (src/main.rs): the in-process timings are of what
-// users run.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[path = "support/mod.rs"]
 mod support;
 use support::peak_rss_mb;

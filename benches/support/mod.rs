@@ -2,6 +2,11 @@
 #![allow(dead_code)]
 
 use std::process::{Command, Stdio};
+
+// The allocator the evscope binary uses (src/main.rs), for every bench that includes these
+// helpers: the in-process timings are of what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 /// Peak RSS of this process, in MB (VmHWM).

@@ -120,6 +120,11 @@ impl Kept {
             + e.event_id.len()
             + e.event_type.len()
             + std::mem::size_of::<Event>();
+        self.push_sized(e, state, size, keep, budget);
+    }
+
+    /// [`Kept::push`] of a step whose size is known.
+    fn push_sized(&mut self, e: Event, state: Value, size: usize, keep: usize, budget: usize) {
         self.bytes += size;
         self.steps.push_back((e, state, size));
         while self.steps.len() > keep || (self.bytes > budget && !self.steps.is_empty()) {
@@ -231,8 +236,8 @@ impl Timeline {
                     && fold.base_version.is_some()
                     && k.steps.back().map(|(e, _, _)| e.stream_version) == fold.base_version =>
             {
-                for (e, s, _) in fold.steps {
-                    k.push(e, s, keep, budget);
+                for (e, s, size) in fold.steps {
+                    k.push_sized(e, s, size, keep, budget);
                 }
             }
             _ => self.kept = Some(fold),

@@ -249,8 +249,7 @@ impl Reader {
         self.compact_range_into(CompactRange::watching(offset, level))
     }
 
-    fn compact_range_into(mut self, c: CompactRange) -> Result<CompactRange, SealError> {
-        let mut c = c;
+    fn compact_range_into(mut self, mut c: CompactRange) -> Result<CompactRange, SealError> {
         while let Some(r) = self.next_record()? {
             c.push(r.leaf);
         }

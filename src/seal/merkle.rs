@@ -229,19 +229,12 @@ impl CompactRange {
         }
         let mut roots: Vec<Hash> = done.into_iter().map(|(_, h)| h).collect();
         // What remains after the last complete subtree: the nodes below the level.
-        let tail: Vec<Hash> = self
-            .nodes
-            .iter()
-            .filter(|(l, _)| *l < w.level)
-            .map(|(_, h)| *h)
-            .collect();
-        if let Some(last) = tail.last() {
-            let mut acc = *last;
-            for h in tail.iter().rev().skip(1) {
-                acc = node_hash(h, &acc);
-            }
-            roots.push(acc);
-        }
+        roots.extend(fold_nodes(
+            self.nodes
+                .iter()
+                .filter(|(l, _)| *l < w.level)
+                .map(|(_, h)| h),
+        ));
         let mut t = Subtrees {
             level: w.level,
             roots,
@@ -321,16 +314,16 @@ impl CompactRange {
     /// The root of the tree over leaves `[begin, end)` (for a range from 0: the RFC 6962 tree
     /// hash of all its leaves).
     pub fn root(&self) -> Hash {
-        let mut it = self.nodes.iter().rev();
-        let Some((_, last)) = it.next() else {
-            return empty_root();
-        };
-        let mut acc = *last;
-        for (_, h) in it {
-            acc = node_hash(h, &acc);
-        }
-        acc
+        fold_nodes(self.nodes.iter().map(|(_, h)| h)).unwrap_or_else(empty_root)
     }
+}
+
+/// The root of consecutive nodes of decreasing size (a compact range's, from the left), folded
+/// from the right; None when there are none.
+fn fold_nodes<'a>(nodes: impl DoubleEndedIterator<Item = &'a Hash>) -> Option<Hash> {
+    let mut it = nodes.rev();
+    let last = *it.next()?;
+    Some(it.fold(last, |acc, h| node_hash(h, &acc)))
 }
 
 /// The largest power of two strictly below `n` (n ≥ 2).

@@ -774,9 +774,8 @@ impl fast::EventSource for LazyEvent<'_> {
         };
         let Some(name) = EVENT_FIELDS
             .into_iter()
-            .enumerate()
-            .find(|(i, n)| n.as_bytes() == first.as_ref() && self.reads.0 & (1 << i) != 0)
-            .map(|(_, n)| n)
+            .find(|n| n.as_bytes() == first.as_ref())
+            .filter(|n| self.reads.has(n))
         else {
             // Not a field, or one not built: null, and null under it.
             return Some(Val::Null);
